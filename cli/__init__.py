@@ -1,0 +1,1 @@
+"""The ``xasrepo`` command line: a thin typer shell over :mod:`repository`."""

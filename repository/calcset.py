@@ -1,0 +1,471 @@
+"""Reading and validating a calculation set (``calcset.toml`` + files) into an import plan.
+
+Everything is read and checked before anything is written: :func:`read_calcset` either returns a
+complete :class:`CalcSetPlan` or raises :class:`~repository.errors.InputError` naming the file and
+field or line. The format is documented in ``docs/calcset-format.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .conventions import (
+    CoreHoleMethod,
+    DefectKind,
+    DosProjection,
+    Orbital,
+    Spin,
+    parse_choice,
+    parse_edge,
+)
+from .errors import InputError
+from .structures import StructureProperties
+from .textcolumns import read_numeric_table
+from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
+
+MANIFEST_NAME = "calcset.toml"
+FORMAT_VERSION = 1
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class StructurePlan:
+    content_hash: str
+    structure_json: str
+    properties: StructureProperties
+    polymorph: str | None
+    relaxation: str | None
+
+
+@dataclass(frozen=True)
+class DefectPlan:
+    kind: str
+    name: str
+    species: str | None
+    charge: int
+    supercell: str | None
+    position_frac: tuple[float, float, float] | None
+    host_hash: str | None
+
+    @property
+    def position_key(self) -> str:
+        return ",".join(f"{x:.6f}" for x in self.position_frac) if self.position_frac else ""
+
+
+@dataclass(frozen=True)
+class SpectrumPlan:
+    spectrum: SpectrumData
+    content_hash: str
+    source_file: str
+    source_sha256: str
+    absorber_site_index: int
+    absorber_multiplicity: int
+    absorber_cn: int
+    absorber_defect_distance_a: float | None
+
+
+@dataclass(frozen=True)
+class DosPlan:
+    projection: str
+    element: str | None
+    site_index: int | None
+    orbital: str
+    spin: str
+    fermi_energy_ev: float | None
+    energy_ev: np.ndarray
+    density: np.ndarray
+    source_file: str
+
+
+@dataclass(frozen=True)
+class DescriptorPlan:
+    name: str
+    value: float
+    unit: str | None
+    method: str | None
+    site_index: int | None
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    key: str
+    entry_hash: str
+    structure_hash: str
+    defect: DefectPlan | None
+    calculation: dict[str, Any]
+    spectra: tuple[SpectrumPlan, ...]
+    dos: tuple[DosPlan, ...]
+    descriptors: tuple[DescriptorPlan, ...]
+
+
+@dataclass(frozen=True)
+class CalcSetPlan:
+    name: str
+    description: str | None
+    source: str | None
+    provenance: dict[str, Any]
+    manifest_hash: str
+    structures: dict[str, StructurePlan]
+    entries: tuple[EntryPlan, ...]
+
+    @property
+    def n_spectra(self) -> int:
+        return sum(len(e.spectra) for e in self.entries)
+
+
+@dataclass
+class _Context:
+    """What the reader knows while it walks the manifest."""
+
+    root: Path
+    manifest: Path
+    file_hashes: dict[str, str] = field(default_factory=dict)
+    structures: dict[str, Any] = field(default_factory=dict)  # relative path -> (pymatgen, hash)
+    plans: dict[str, StructurePlan] = field(default_factory=dict)
+
+    def fail(self, where: str, problem: str) -> InputError:
+        return InputError(self.manifest, problem, where=where)
+
+    def path(self, where: str, value: Any) -> Path:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, "must be a file path relative to the set directory")
+        path = (self.root / value).resolve()
+        if not path.is_file():
+            raise self.fail(where, f"file {value!r} not found in {self.root}")
+        return path
+
+    def sha256(self, path: Path) -> str:
+        key = str(path)
+        if key not in self.file_hashes:
+            self.file_hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self.file_hashes[key]
+
+
+def _require(table: dict, key: str, types: type | tuple[type, ...], ctx: _Context, where: str, *, optional=False):
+    if key not in table:
+        if optional:
+            return None
+        raise ctx.fail(f"{where}.{key}" if where else key, "is required")
+    value = table[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ctx.fail(f"{where}.{key}" if where else key, f"must be {_type_name(types)}, got a boolean")
+    if not isinstance(value, types):
+        raise ctx.fail(f"{where}.{key}" if where else key, f"must be {_type_name(types)}, got {type(value).__name__}")
+    return value
+
+
+def _type_name(types) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", dict: "a table", list: "a list", bool: "true/false"}
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _choice(enum, value: Any, ctx: _Context, where: str, what: str) -> str:
+    try:
+        return parse_choice(enum, str(value), what).value
+    except ValueError as exc:
+        raise ctx.fail(where, str(exc)) from None
+
+
+def read_manifest(directory: Path) -> tuple[Path, dict[str, Any]]:
+    """Parse ``calcset.toml`` in ``directory`` (or a path to the manifest itself)."""
+    directory = Path(directory)
+    manifest = directory if directory.is_file() else directory / MANIFEST_NAME
+    if not manifest.exists():
+        raise InputError(manifest, "manifest not found (a calculation set is a directory with calcset.toml)")
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(manifest, f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(manifest, "not a UTF-8 text file") from None
+    return manifest, data
+
+
+def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPlan:
+    """Read and validate a whole calculation set; nothing is written anywhere."""
+    manifest, data = read_manifest(Path(directory))
+    ctx = _Context(root=manifest.parent.resolve(), manifest=manifest)
+
+    version = data.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ctx.fail("format_version", f"unsupported version {version!r} (this xasrepo reads {FORMAT_VERSION})")
+    known = {"format_version", "set", "defaults", "entries"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown top-level key (expected one of {', '.join(sorted(known))})")
+
+    set_table = _require(data, "set", dict, ctx, "")
+    name = _require(set_table, "name", str, ctx, "set").strip()
+    if not name:
+        raise ctx.fail("set.name", "must not be empty")
+    description = _require(set_table, "description", str, ctx, "set", optional=True)
+    source = _require(set_table, "source", str, ctx, "set", optional=True)
+    provenance = _require(set_table, "provenance", dict, ctx, "set", optional=True) or {}
+
+    defaults = _require(data, "defaults", dict, ctx, "", optional=True) or {}
+    default_calc = _require(defaults, "calculation", dict, ctx, "defaults", optional=True) or {}
+
+    entries_raw = _require(data, "entries", list, ctx, "")
+    if not entries_raw:
+        raise ctx.fail("entries", "the set has no entries")
+    entries: list[EntryPlan] = []
+    seen_keys: dict[str, int] = {}
+    for number, raw in enumerate(entries_raw):
+        where = f"entries[{number}]"
+        if not isinstance(raw, dict):
+            raise ctx.fail(where, "must be a table ([[entries]])")
+        key = _require(raw, "key", str, ctx, where)
+        if key in seen_keys:
+            raise ctx.fail(f"{where}.key", f"duplicate key {key!r} (also entries[{seen_keys[key]}])")
+        seen_keys[key] = number
+        entries.append(_read_entry(raw, default_calc, ctx, f"{where} ({key})"))
+        if progress:
+            progress(number + 1, len(entries_raw))
+
+    digest = hashlib.sha256(manifest.read_bytes())
+    for path in sorted(ctx.file_hashes):
+        digest.update(ctx.file_hashes[path].encode())
+    return CalcSetPlan(
+        name=name,
+        description=description,
+        source=source,
+        provenance=provenance,
+        manifest_hash=digest.hexdigest(),
+        structures=dict(ctx.plans),
+        entries=tuple(entries),
+    )
+
+
+def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxation):
+    from .structures import analyze, read_structure, structure_hash, structure_json
+
+    path = ctx.path(where, relative)
+    key = str(path)
+    if key not in ctx.structures:
+        ctx.sha256(path)
+        structure = read_structure(path)
+        ctx.structures[key] = (structure, structure_hash(structure))
+    structure, digest = ctx.structures[key]
+    if digest not in ctx.plans:
+        ctx.plans[digest] = StructurePlan(
+            content_hash=digest,
+            structure_json=structure_json(structure),
+            properties=analyze(structure),
+            polymorph=polymorph,
+            relaxation=relaxation,
+        )
+    return structure, digest
+
+
+def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> EntryPlan:
+    from .structures import coordination_number, distance_to_point
+
+    key = raw["key"]
+    known = {"key", "structure", "polymorph", "relaxation", "defect", "absorber", "calculation",
+             "spectra", "dos", "descriptors"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ctx.fail(f"{where}.{unknown[0]}", f"unknown key (expected one of {', '.join(sorted(known))})")
+    polymorph = _require(raw, "polymorph", str, ctx, where, optional=True)
+    relaxation = _require(raw, "relaxation", str, ctx, where, optional=True)
+    structure, structure_digest = _load_structure(ctx, f"{where}.structure", _require(raw, "structure", str, ctx, where),
+                                                  polymorph, relaxation)
+
+    defect = None
+    if "defect" in raw:
+        defect = _read_defect(_require(raw, "defect", dict, ctx, where), structure, ctx, f"{where}.defect")
+
+    absorber = _require(raw, "absorber", dict, ctx, where)
+    site = _require(absorber, "site_index", int, ctx, f"{where}.absorber")
+    element = _require(absorber, "element", str, ctx, f"{where}.absorber")
+    multiplicity = _require(absorber, "multiplicity", int, ctx, f"{where}.absorber", optional=True) or 1
+    if not 0 <= site < len(structure):
+        raise ctx.fail(f"{where}.absorber.site_index",
+                       f"site {site} is outside the structure ({len(structure)} sites, indices from 0)")
+    actual = structure[site].specie.symbol
+    if actual != element:
+        raise ctx.fail(f"{where}.absorber.site_index", f"site {site} is {actual}, not the absorbing element {element}")
+    if multiplicity < 1:
+        raise ctx.fail(f"{where}.absorber.multiplicity", "must be at least 1")
+    cn = coordination_number(structure, site)
+    distance = distance_to_point(structure, site, defect.position_frac) if defect and defect.position_frac else None
+
+    calculation = _read_calculation(default_calc, raw.get("calculation", {}), ctx, f"{where}.calculation")
+
+    spectra_raw = _require(raw, "spectra", list, ctx, where)
+    if not spectra_raw:
+        raise ctx.fail(f"{where}.spectra", "an entry needs at least one spectrum")
+    spectra = []
+    for i, item in enumerate(spectra_raw):
+        spectra.append(_read_spectrum(item, element, structure_digest, site, multiplicity, cn, distance, calculation,
+                                      ctx, f"{where}.spectra[{i}]"))
+    hashes = [s.content_hash for s in spectra]
+    if len(set(hashes)) != len(hashes):
+        raise ctx.fail(f"{where}.spectra", "the same spectrum is listed twice")
+    dos = []
+    for i, item in enumerate(raw.get("dos", []) or []):
+        dos.extend(_read_dos(item, structure, ctx, f"{where}.dos[{i}]"))
+    descriptors = [_read_descriptor(item, structure, ctx, f"{where}.descriptors[{i}]")
+                   for i, item in enumerate(raw.get("descriptors", []) or [])]
+
+    entry_identity = {
+        "structure": structure_digest,
+        "defect": defect.__dict__ if defect else None,
+        "calculation": calculation,
+        "spectra": hashes,
+        "dos": [(d.projection, d.element, d.site_index, d.orbital, d.spin,
+                 hashlib.sha256(d.energy_ev.tobytes() + d.density.tobytes()).hexdigest()) for d in dos],
+        "descriptors": [d.__dict__ for d in descriptors],
+    }
+    entry_hash = hashlib.sha256(json.dumps(entry_identity, sort_keys=True, default=str).encode()).hexdigest()
+    return EntryPlan(key=key, entry_hash=entry_hash, structure_hash=structure_digest, defect=defect,
+                     calculation=calculation, spectra=tuple(spectra), dos=tuple(dos), descriptors=tuple(descriptors))
+
+
+def _read_defect(table: dict, structure, ctx: _Context, where: str) -> DefectPlan:
+    kind = _choice(DefectKind, _require(table, "kind", str, ctx, where), ctx, f"{where}.kind", "defect kind")
+    name = _require(table, "name", str, ctx, where)
+    species = _require(table, "species", str, ctx, where, optional=True)
+    charge = _require(table, "charge", int, ctx, where, optional=True) or 0
+    supercell = _require(table, "supercell", (list, str), ctx, where, optional=True)
+    if isinstance(supercell, list):
+        if len(supercell) != 3 or not all(isinstance(n, int) and n > 0 for n in supercell):
+            raise ctx.fail(f"{where}.supercell", "must be three positive integers, e.g. [3, 3, 1]")
+        supercell = "x".join(str(n) for n in supercell)
+    position = _require(table, "position_frac", list, ctx, where, optional=True)
+    if position is not None:
+        if len(position) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in position):
+            raise ctx.fail(f"{where}.position_frac", "must be three fractional coordinates")
+        position = tuple(float(x) for x in position)
+    host_hash = None
+    if "host_structure" in table:
+        _, host_hash = _load_structure(ctx, f"{where}.host_structure", table["host_structure"], None, None)
+    return DefectPlan(kind=kind, name=name, species=species, charge=charge, supercell=supercell,
+                      position_frac=position, host_hash=host_hash)
+
+
+_CALC_FIELDS = {
+    "code": str, "code_version": str, "method": str, "functional": str, "parameters": dict,
+    "broadening_ev": (int, float), "energy_reference": str, "alignment": str,
+    "alignment_shift_ev": (int, float), "source": str,
+}
+
+
+def _read_calculation(defaults: dict, table: Any, ctx: _Context, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ctx.fail(where, "must be a table")
+    merged = {**defaults, **table}
+    merged["parameters"] = {**defaults.get("parameters", {}), **table.get("parameters", {})}
+    for key in merged:
+        if key not in _CALC_FIELDS:
+            raise ctx.fail(f"{where}.{key}", f"unknown key (expected one of {', '.join(sorted(_CALC_FIELDS))})")
+        _require(merged, key, _CALC_FIELDS[key], ctx, where)
+    _require(merged, "code", str, ctx, where)
+    method = _require(merged, "method", str, ctx, where)
+    merged["method"] = _choice(CoreHoleMethod, method, ctx, f"{where}.method", "method")
+    for key in ("broadening_ev", "alignment_shift_ev"):
+        if key in merged:
+            if not math.isfinite(merged[key]):
+                raise ctx.fail(f"{where}.{key}", "must be a finite number")
+            merged[key] = float(merged[key])
+    return merged
+
+
+def _spectrum_arrays(path: Path, columns: list[int], ctx: _Context, where: str):
+    table, lines = read_numeric_table(path)
+    if max(columns) >= table.shape[1]:
+        raise InputError(path, f"has {table.shape[1]} columns, {where}.columns asks for column {max(columns)}")
+    return table[:, columns[0]], table[:, columns[1]], lines
+
+
+def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, multiplicity: int, cn: int,
+                   distance: float | None, calculation: dict, ctx: _Context, where: str) -> SpectrumPlan:
+    if not isinstance(item, dict):
+        raise ctx.fail(where, "must be a table ([[entries.spectra]])")
+    path = ctx.path(f"{where}.file", item.get("file"))
+    try:
+        edge = parse_edge(_require(item, "edge", str, ctx, where))
+    except ValueError as exc:
+        raise ctx.fail(f"{where}.edge", str(exc)) from None
+    columns = item.get("columns", [0, 1])
+    if not (isinstance(columns, list) and len(columns) == 2 and all(isinstance(c, int) and c >= 0 for c in columns)):
+        raise ctx.fail(f"{where}.columns", "must be two column indices [energy, intensity], from 0")
+    energy, intensity, lines = _spectrum_arrays(path, columns, ctx, where)
+    try:
+        validated_arrays(energy, intensity)
+        spectrum = SpectrumData(
+            energy_ev=energy, intensity=intensity, absorbing_element=element, edge=edge,
+            spectrum_type=str(item.get("type", "XANES")).upper(), polarization=str(item.get("polarization", "iso")),
+        )
+    except InvalidArrays as exc:
+        line = f"line {lines[exc.point]}" if exc.point is not None and exc.point < len(lines) else None
+        raise InputError(path, str(exc), where=line) from None
+    except ValueError as exc:
+        raise ctx.fail(where, str(exc)) from None
+    digest = content_hash(spectrum, structure_hash=structure_digest, absorber_site_index=site,
+                          extra={"method": calculation.get("method"), "code": calculation.get("code")})
+    return SpectrumPlan(spectrum=spectrum, content_hash=digest, source_file=str(path.relative_to(ctx.root)),
+                        source_sha256=ctx.sha256(path), absorber_site_index=site, absorber_multiplicity=multiplicity,
+                        absorber_cn=cn, absorber_defect_distance_a=distance)
+
+
+def _read_dos(item: Any, structure, ctx: _Context, where: str) -> list[DosPlan]:
+    if not isinstance(item, dict):
+        raise ctx.fail(where, "must be a table ([[entries.dos]])")
+    path = ctx.path(f"{where}.file", item.get("file"))
+    projection = _choice(DosProjection, item.get("projection", "total"), ctx, f"{where}.projection", "projection")
+    orbitals = item.get("orbitals", ["total"])
+    if not isinstance(orbitals, list) or not orbitals:
+        raise ctx.fail(f"{where}.orbitals", "must be a list of orbital names, one per column after the energy")
+    orbitals = [_choice(Orbital, o, ctx, f"{where}.orbitals", "orbital") for o in orbitals]
+    spin = _choice(Spin, item.get("spin", "total"), ctx, f"{where}.spin", "spin")
+    site = item.get("site_index")
+    element = item.get("element")
+    if projection == "site":
+        if not isinstance(site, int) or not 0 <= site < len(structure):
+            raise ctx.fail(f"{where}.site_index", f"must be a site index from 0 to {len(structure) - 1}")
+        element = element or structure[site].specie.symbol
+    if projection == "element" and not isinstance(element, str):
+        raise ctx.fail(f"{where}.element", "is required for an element-projected DOS")
+    fermi = item.get("fermi_energy_ev")
+    if fermi is not None and (isinstance(fermi, bool) or not isinstance(fermi, (int, float)) or not math.isfinite(fermi)):
+        raise ctx.fail(f"{where}.fermi_energy_ev", "must be a finite number")
+    table, lines = read_numeric_table(path)
+    if table.shape[1] != len(orbitals) + 1:
+        raise InputError(path, f"has {table.shape[1]} columns but {where}.orbitals names {len(orbitals)} (+1 energy column)")
+    plans = []
+    for column, orbital in enumerate(orbitals, start=1):
+        try:
+            energy, density = validated_arrays(table[:, 0], table[:, column], intensity_name=f"DOS column {orbital}")
+        except InvalidArrays as exc:
+            line = f"line {lines[exc.point]}" if exc.point is not None else None
+            raise InputError(path, str(exc), where=line) from None
+        plans.append(DosPlan(projection=projection, element=element, site_index=site if projection == "site" else None,
+                             orbital=orbital, spin=spin, fermi_energy_ev=None if fermi is None else float(fermi),
+                             energy_ev=energy, density=density, source_file=str(path.relative_to(ctx.root))))
+    return plans
+
+
+def _read_descriptor(item: Any, structure, ctx: _Context, where: str) -> DescriptorPlan:
+    if not isinstance(item, dict):
+        raise ctx.fail(where, "must be a table ([[entries.descriptors]])")
+    name = _require(item, "name", str, ctx, where)
+    value = _require(item, "value", (int, float), ctx, where)
+    if not math.isfinite(value):
+        raise ctx.fail(f"{where}.value", "must be a finite number")
+    site = _require(item, "site_index", int, ctx, where, optional=True)
+    if site is not None and not 0 <= site < len(structure):
+        raise ctx.fail(f"{where}.site_index", f"must be a site index from 0 to {len(structure) - 1}")
+    return DescriptorPlan(name=name, value=float(value), unit=_require(item, "unit", str, ctx, where, optional=True),
+                          method=_require(item, "method", str, ctx, where, optional=True), site_index=site)

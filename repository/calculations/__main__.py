@@ -1,0 +1,90 @@
+"""``python -m repository.calculations plan|run|assemble|status`` (see docs/bn-calculations.md).
+
+plan      build structures + job list in WORKDIR (venv: needs pymatgen)
+run       resumable scheduler; ``--background`` detaches it; ``--until HH:MM`` (UTC) deadline
+assemble  write ``data/bn`` (calcset.toml + files) from the finished results (venv)
+status    counts of done / pending / failed jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WORKDIR = ROOT / ".gpaw-work" / "bn"
+DEFAULT_SETUPS = ROOT / ".gpaw-work" / "setups"
+DEFAULT_OUT = ROOT / "data" / "bn"
+
+
+def _deadline(hhmm: str) -> float:
+    now = dt.datetime.now(dt.timezone.utc)
+    h, m = (int(x) for x in hhmm.split(":"))
+    t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    if t <= now:
+        raise SystemExit(f"deadline {hhmm} UTC is in the past")
+    return t.timestamp()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
+    ap.add_argument("command", choices=["plan", "run", "assemble", "status"])
+    ap.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
+    ap.add_argument("--setups", default=str(DEFAULT_SETUPS))
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--until", default=None, help="run: UTC deadline HH:MM")
+    ap.add_argument("--slots", type=int, default=2)
+    ap.add_argument("--background", action="store_true")
+    ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with GPAW")
+    a = ap.parse_args(argv)
+    wd = Path(a.workdir)
+    if a.command == "plan":
+        from .structures import build_plan
+
+        plan = build_plan(wd)
+        print(f"{len(plan['structures'])} structures, {len(plan['jobs'])} jobs -> {wd}")
+    elif a.command == "assemble":
+        from .assemble import assemble
+
+        n = assemble(wd, Path(a.out))
+        print(f"{n} entries -> {a.out}")
+    elif a.command == "status":
+        from .runner import job_state
+
+        st = job_state(wd)
+        kinds = {}
+        for jid in st["done"]:
+            k = jid.split(":")[0]
+            kinds[k] = kinds.get(k, 0) + 1
+        print(json.dumps({"done": len(st["done"]), "done_by_kind": kinds,
+                          "pending": len(st["pending"]), "failed": st["failed"]}, indent=1))
+    elif a.command == "run":
+        if not a.until:
+            raise SystemExit("run needs --until HH:MM (UTC)")
+        deadline = _deadline(a.until)
+        on_result = [sys.executable, "-m", "repository.calculations", "assemble",
+                     "--workdir", str(wd), "--out", a.out]
+        if a.background:
+            cmd = [sys.executable, "-m", "repository.calculations.runner", str(wd),
+                   "--deadline", str(deadline), "--slots", str(a.slots), "--python", a.python,
+                   "--setups", a.setups, "--on-result", json.dumps(on_result)]
+            wd.mkdir(parents=True, exist_ok=True)
+            p = subprocess.Popen(cmd, cwd=str(ROOT), start_new_session=True,
+                                 stdout=open(wd / "runner.out", "a"), stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            (wd / "runner.pid").write_text(str(p.pid))
+            print(f"runner pid {p.pid}; log {wd / 'runner.log'}")
+        else:
+            from .runner import run
+
+            run(wd, deadline, a.slots, a.python, a.setups, on_result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Resumable background scheduler for the BN XAS plan (standard library only).
+
+* reads ``WORKDIR/plan.json`` afresh on every pass (the plan may be extended while it runs);
+* a job is *done* when its result JSON exists (the worker writes it atomically at the very end),
+  so a restart skips finished jobs and re-runs interrupted ones;
+* ``slots`` jobs side by side (default 2), each ``nice -n 19`` with ``OMP_NUM_THREADS=1``;
+* lowest ``priority`` first among jobs whose ``deps`` are done; a job that fails is retried once,
+  then skipped (``WORKDIR/failures.json``);
+* hard wall-clock deadline: no job starts when less than ``min_left_s`` is left, running jobs are
+  killed at the deadline (they leave no result and simply run again next time);
+* after every finished job an optional ``on_result`` command runs (the assembler), so the bundled
+  calculation set always reflects everything finished so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = Path(__file__).with_name("gpaw_worker.py")
+
+
+def result_path(workdir: Path, job_id: str) -> Path:
+    return Path(workdir) / "results" / (job_id.replace(":", "__") + ".json")
+
+
+def job_state(workdir: Path) -> dict:
+    """``{'done': [...], 'failed': {...}, 'pending': [...]}`` for the current plan."""
+    workdir = Path(workdir)
+    plan = json.loads((workdir / "plan.json").read_text())
+    fails = _read_json(workdir / "failures.json", {})
+    done, pending = [], []
+    for j in plan["jobs"]:
+        (done if result_path(workdir, j["id"]).exists() else pending).append(j["id"])
+    return {"done": done, "failed": fails, "pending": pending}
+
+
+def _read_json(p: Path, default):
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _write_json(p: Path, obj) -> None:
+    tmp = p.with_name(p.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, p)
+
+
+def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/usr/bin/python3",
+        setups: str | None = None, on_result: list[str] | None = None, nice: int = 19,
+        min_left_s: float = 45.0, max_tries: int = 2, poll_s: float = 2.0,
+        only: list[str] | None = None) -> dict:
+    """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached."""
+    workdir = Path(workdir).resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    log = open(workdir / "runner.log", "a", buffering=1)
+
+    def say(msg):
+        log.write(time.strftime("%H:%M:%S ", time.gmtime()) + msg + "\n")
+
+    say(f"start: slots={slots} deadline={time.strftime('%H:%M:%S', time.gmtime(deadline))} UTC")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if setups:
+        env["GPAW_CORE_HOLE_SETUPS"] = str(setups)
+    finished = 0
+    try:
+        while True:
+            now = time.time()
+            # reap
+            for jid, (proc, t0) in list(running.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del running[jid]
+                if result_path(workdir, jid).exists():
+                    finished += 1
+                    say(f"done  {jid} ({now - t0:.0f} s)")
+                    if on_result:
+                        subprocess.run(["nice", "-n", str(nice)] + on_result, cwd=os.getcwd(),
+                                       stdout=log, stderr=log)
+                else:
+                    fails = _read_json(workdir / "failures.json", {})
+                    fails[jid] = fails.get(jid, 0) + 1
+                    _write_json(workdir / "failures.json", fails)
+                    say(f"FAIL  {jid} rc={rc} try {fails[jid]}")
+            if now >= deadline:
+                break
+            plan = _read_json(workdir / "plan.json", None)
+            if plan is None:
+                time.sleep(poll_s)
+                continue
+            fails = _read_json(workdir / "failures.json", {})
+            done = {j["id"] for j in plan["jobs"] if result_path(workdir, j["id"]).exists()}
+            ready = [j for j in plan["jobs"]
+                     if j["id"] not in done and j["id"] not in running
+                     and fails.get(j["id"], 0) < max_tries
+                     and all(d in done for d in j["deps"])
+                     and (only is None or any(j["id"].startswith(o) for o in only))]
+            ready.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
+            blocked = [j for j in plan["jobs"] if j["id"] not in done and j["id"] not in running
+                       and fails.get(j["id"], 0) < max_tries]
+            if not running and not ready:
+                say(f"nothing runnable ({len(blocked)} blocked/failed)")
+                break
+            while ready and len(running) < slots and deadline - time.time() > min_left_s:
+                j = ready.pop(0)
+                tag = j["id"].replace(":", "__")
+                out = open(workdir / "logs" / f"{tag}.out", "w")
+                cmd = ["nice", "-n", str(nice), python, str(WORKER), str(workdir), j["id"]]
+                if setups:
+                    cmd += ["--setups", str(setups)]
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+                running[j["id"]] = (proc, time.time())
+                say(f"start {j['id']} (prio {j['priority']}, pid {proc.pid})")
+            time.sleep(poll_s)
+    finally:
+        for jid, (proc, _) in running.items():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            say(f"killed {jid} at deadline/exit")
+        for jid, (proc, _) in running.items():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if running and on_result:
+            subprocess.run(["nice", "-n", str(nice)] + on_result, stdout=log, stderr=log)
+        say(f"stop: {finished} jobs finished in this run")
+        log.close()
+    return job_state(workdir)
+
+
+def main(argv=None) -> int:  # pragma: no cover - thin CLI
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("workdir")
+    ap.add_argument("--deadline", type=float, required=True, help="epoch seconds")
+    ap.add_argument("--slots", type=int, default=2)
+    ap.add_argument("--python", default="/usr/bin/python3")
+    ap.add_argument("--setups", default=None)
+    ap.add_argument("--on-result", default=None, help="JSON list: command run after each job")
+    a = ap.parse_args(argv)
+    run(a.workdir, a.deadline, a.slots, a.python, a.setups,
+        json.loads(a.on_result) if a.on_result else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Named vocabularies and constants used across xasrepo.
+
+Photon energies are always in eV. Edges follow the IUPAC/XDI names ``K, L1, L2, L3, M1..M5``;
+``"L2,3"`` is allowed only for stitched L2+L3 spectra.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Edge(StrEnum):
+    K = "K"
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    L23 = "L2,3"  # only for stitched L2+L3 spectra
+    M1 = "M1"
+    M2 = "M2"
+    M3 = "M3"
+    M4 = "M4"
+    M5 = "M5"
+    N1 = "N1"
+
+
+class SpectrumType(StrEnum):
+    XANES = "XANES"
+    EXAFS = "EXAFS"
+    XAFS = "XAFS"
+
+
+class Origin(StrEnum):
+    COMPUTED = "computed"
+    EXPERIMENTAL = "experimental"
+
+
+class DefectKind(StrEnum):
+    NONE = "none"
+    VACANCY = "vacancy"
+    SUBSTITUTION = "substitution"
+    INTERSTITIAL = "interstitial"
+    ANTISITE = "antisite"
+    STONE_WALES = "stone_wales"
+    COMPLEX = "complex"
+
+
+class CoreHoleMethod(StrEnum):
+    HALF_CORE_HOLE = "half_core_hole"  # Slater transition state
+    FULL_CORE_HOLE = "full_core_hole"
+    Z_PLUS_1 = "z_plus_1"
+    XCH = "xch"  # excited electron and core hole
+    GROUND_STATE = "ground_state"  # no core hole (initial-state rule)
+    MULTIPLE_SCATTERING = "multiple_scattering"  # e.g. FEFF self-consistent potentials
+    OTHER = "other"
+
+
+class DosProjection(StrEnum):
+    TOTAL = "total"
+    ELEMENT = "element"
+    SITE = "site"
+
+
+class Orbital(StrEnum):
+    TOTAL = "total"
+    S = "s"
+    P = "p"
+    P_SIGMA = "p_sigma"  # in-plane p (layered materials)
+    P_PI = "p_pi"  # out-of-plane p
+    PX = "px"
+    PY = "py"
+    PZ = "pz"
+    D = "d"
+    F = "f"
+
+
+class Spin(StrEnum):
+    TOTAL = "total"
+    UP = "up"
+    DOWN = "down"
+
+
+NAMED_POLARIZATIONS = ("iso", "x", "y", "z", "in_plane", "out_of_plane")
+
+# Bonding criterion used for coordination numbers and Larsen dimensionality: two atoms are bonded
+# when closer than BOND_TOLERANCE x (sum of covalent radii). Larsen et al., Phys. Rev. Materials 3,
+# 034003 (2019) use covalent radii scaled by a factor near this value.
+BOND_TOLERANCE = 1.25
+
+# Symmetry tolerance (Angstrom) for space-group analysis with spglib, as in Materials Project.
+SYMPREC_A = 0.1
+
+
+def parse_edge(text: str) -> Edge:
+    """Parse an edge name, accepting common spellings (``k``, ``L23``, ``L2,3``)."""
+    cleaned = text.strip().upper().replace(" ", "")
+    aliases = {"L23": "L2,3", "L2+3": "L2,3", "L2,3": "L2,3"}
+    cleaned = aliases.get(cleaned, cleaned)
+    try:
+        return Edge(cleaned)
+    except ValueError:
+        valid = ", ".join(e.value for e in Edge)
+        raise ValueError(f"unknown edge {text!r} (expected one of {valid})") from None
+
+
+def parse_choice(enum: type[StrEnum], text: str, what: str) -> StrEnum:
+    """Parse ``text`` into ``enum``; the error lists the valid values."""
+    normalized = str(text).strip().lower().replace("-", "_").replace(" ", "_")
+    for member in enum:
+        if member.value.lower() == normalized or member.name.lower() == normalized:
+            return member
+    valid = ", ".join(m.value for m in enum)
+    raise ValueError(f"unknown {what} {text!r} (expected one of {valid})")
+
+
+def parse_polarization(text: str) -> str:
+    """A named polarisation (iso, x, y, z, in_plane, out_of_plane) or a vector "a,b,c"."""
+    value = str(text).strip().lower().replace("-", "_")
+    if value in NAMED_POLARIZATIONS:
+        return value
+    parts = value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",")
+    if len(parts) == 3:
+        try:
+            vector = [float(p) for p in parts]
+        except ValueError:
+            pass
+        else:
+            if any(vector):
+                return ",".join(f"{c:g}" for c in vector)
+    raise ValueError(
+        f"unknown polarization {text!r} (expected one of {', '.join(NAMED_POLARIZATIONS)} or a vector 'a,b,c')"
+    )

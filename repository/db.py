@@ -1,0 +1,174 @@
+"""Database location, engines and schema-revision checks.
+
+Where the database is, in order of precedence:
+1. the ``--db`` option of a command (``path/to/file.db`` or an SQLAlchemy URL),
+2. the ``XASREPO_DB`` environment variable (same forms),
+3. ``xasrepo.db`` in the current directory (:data:`DEFAULT_DB_FILENAME`).
+
+SQLite connections run with foreign keys on, WAL journaling and a busy timeout, so several
+processes can import at once. PostgreSQL URLs (``postgresql://...``) use psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import SchemaError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DB_ENV_VAR = "XASREPO_DB"
+DEFAULT_DB_FILENAME = "xasrepo.db"
+SQLITE_BUSY_TIMEOUT_S = 60
+# The Alembic head this code expects; a test checks it equals the newest revision in migrations/.
+SCHEMA_REVISION = "0002_overview_view"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
+    """Turn a ``--db`` value, ``$XASREPO_DB`` or the default into an SQLAlchemy URL."""
+    value = str(db) if db else os.environ.get(DB_ENV_VAR) or DEFAULT_DB_FILENAME
+    if "://" in value:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().resolve())
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for in-memory or other backends)."""
+    if not is_sqlite(url):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def make_engine(url: str, *, read_only: bool = False) -> "Engine":
+    """A new engine for ``url``. Engines are made per call, never held in a module global."""
+    from sqlalchemy import create_engine, event
+
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if read_only:
+            if path is None or not path.exists():
+                raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
+            ro_url = f"sqlite:///file:{path}?mode=ro&uri=true"
+            engine = create_engine(ro_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        else:
+            if path is not None and not path.parent.exists():
+                raise UsageError(f"directory {path.parent} for the database does not exist")
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            # Let SQLAlchemy, not pysqlite, issue BEGIN so a transaction spans every statement.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+            if not read_only:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # pragma: no cover - trivial
+            # IMMEDIATE takes the write lock up front, so concurrent writers wait on busy_timeout
+            # instead of failing with "database is locked" when upgrading a read lock.
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True)
+        if read_only:
+            @event.listens_for(engine, "begin")
+            def _read_only(conn):  # pragma: no cover - trivial
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        return engine
+    raise UsageError(f"unsupported database URL {url!r} (use a file path, sqlite:/// or postgresql://)")
+
+
+def current_revision(engine: "Engine") -> str | None:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def describe(url: str) -> str:
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path)
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def connect(db: str | None = None, *, read_only: bool = False) -> "Engine":
+    """An engine for an existing, up-to-date xasrepo database (raises :class:`SchemaError`)."""
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
+    engine = make_engine(url, read_only=read_only)
+    revision = current_revision(engine)
+    if revision != SCHEMA_REVISION:
+        engine.dispose()
+        where = describe(url)
+        if revision is None:
+            raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
+        raise SchemaError(
+            f"database {where} is at schema revision {revision}, this xasrepo needs {SCHEMA_REVISION}; "
+            f"run `xasrepo init --db {where}` to upgrade")
+    return engine
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, str]:
+    """Create or upgrade the database schema; returns (revision before, revision after)."""
+    from alembic import command
+
+    url = resolve_url(db)
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        config = alembic_config(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    return before, after or ""
+
+
+def downgrade(db: str | None, revision: str) -> None:
+    from alembic import command
+
+    url = resolve_url(db)
+    engine = make_engine(url)
+    try:
+        config = alembic_config(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()

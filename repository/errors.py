@@ -1,0 +1,54 @@
+"""One error base class for the library.
+
+The CLI turns any :class:`XasrepoError` into a one-line message on stderr and the error's
+``exit_code`` (2 for bad input or usage, 1 for failed checks), with no traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class XasrepoError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        # One line, always: multi-line messages are flattened so the CLI contract holds.
+        super().__init__(" ".join(str(message).split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InputError(XasrepoError):
+    """Bad input in a file: names the file, the place in it (line or field) and what is wrong."""
+
+    def __init__(self, file: str | Path | None, problem: str, where: str | None = None):
+        self.file = str(file) if file is not None else None
+        self.where = where
+        self.problem = problem
+        prefix = self.file or "<input>"
+        if where:
+            prefix = f"{prefix}: {where}"
+        super().__init__(f"{prefix}: {problem}")
+
+
+class UsageError(XasrepoError):
+    """A request that cannot be carried out as asked (bad option combination, unknown id...)."""
+
+
+class NotFoundError(XasrepoError):
+    """An id or name that is not in the database."""
+
+
+class SchemaError(XasrepoError):
+    """The database has no xasrepo schema, or one of another revision."""
+
+
+class ChecksFailed(XasrepoError):
+    """A verification found problems (exit code 1, like a failing test)."""
+
+    exit_code = 1

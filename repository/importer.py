@@ -1,0 +1,266 @@
+"""Writing import plans into the database, atomically and idempotently.
+
+The readers (``repository.calcset``, ``repository.formats``) produce complete, validated plans; the
+functions here write a plan in ONE transaction. Re-importing the same content changes nothing:
+sets are identified by name and manifest hash, entries by key and content hash, structures and
+spectra by content hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .arrays import to_blob
+from .calcset import CalcSetPlan, EntryPlan, StructurePlan
+from .errors import InputError
+from .models import Calculation, CalculationSet, Defect, Descriptor, Dos, Spectrum, Structure, utc_now
+from .values import SpectrumRecord, content_hash
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+# Keep IN (...) lists below SQLite's default bound-parameter limit.
+_IN_CHUNK = 500
+
+
+@dataclass
+class ImportSummary:
+    """What an import did; ``changed`` is False when the database was left as it was."""
+
+    name: str
+    status: str  # "imported" | "extended" | "unchanged"
+    entries_new: int = 0
+    entries_skipped: int = 0
+    structures_new: int = 0
+    spectra_new: int = 0
+    spectra_existing: int = 0
+    dos_new: int = 0
+    descriptors_new: int = 0
+    spectrum_ids: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.status != "unchanged"
+
+
+def _existing_ids(conn: "Connection", column, values: Sequence[str]) -> dict[str, int]:
+    from sqlalchemy import select
+
+    table = column.table
+    found: dict[str, int] = {}
+    values = list(values)
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start:start + _IN_CHUNK]
+        for value, row_id in conn.execute(select(column, table.c.id).where(column.in_(chunk))):
+            found[value] = row_id
+    return found
+
+
+def _insert_returning_id(conn: "Connection", table, values: dict[str, Any]) -> int:
+    from sqlalchemy import insert
+
+    return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
+
+
+def _structure_row(plan: StructurePlan) -> dict[str, Any]:
+    p = plan.properties
+    return dict(content_hash=plan.content_hash, structure_json=plan.structure_json,
+                reduced_formula=p.reduced_formula, elements=",".join(p.elements), nelements=p.nelements,
+                nsites=p.nsites, spacegroup_number=p.spacegroup_number, spacegroup_symbol=p.spacegroup_symbol,
+                crystal_system=p.crystal_system, dimensionality=p.dimensionality, density_g_cm3=p.density_g_cm3,
+                volume_per_atom_a3=p.volume_per_atom_a3, polymorph=plan.polymorph, relaxation=plan.relaxation)
+
+
+def _ensure_structures(conn: "Connection", plans: Iterable[StructurePlan], summary: ImportSummary) -> dict[str, int]:
+    table = Structure.__table__
+    plans = list(plans)
+    ids = _existing_ids(conn, table.c.content_hash, [p.content_hash for p in plans])
+    for plan in plans:
+        if plan.content_hash not in ids:
+            ids[plan.content_hash] = _insert_returning_id(conn, table, _structure_row(plan))
+            summary.structures_new += 1
+    return ids
+
+
+def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int, int], None] | None = None) -> ImportSummary:
+    """Write a validated calculation set in one transaction (see the module docstring)."""
+    from sqlalchemy import insert, select, update
+
+    sets = CalculationSet.__table__
+    calculations = Calculation.__table__
+    summary = ImportSummary(name=plan.name, status="imported")
+    with engine.begin() as conn:
+        row = conn.execute(select(sets.c.id, sets.c.manifest_hash).where(sets.c.name == plan.name)).first()
+        if row is not None and row.manifest_hash == plan.manifest_hash:
+            summary.status = "unchanged"
+            summary.entries_skipped = len(plan.entries)
+            return summary
+        if row is None:
+            set_id = _insert_returning_id(conn, sets, dict(
+                name=plan.name, description=plan.description, source=plan.source,
+                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str),
+                manifest_hash=plan.manifest_hash, imported_at=utc_now()))
+            known_entries: dict[str, str] = {}
+        else:
+            set_id = row.id
+            summary.status = "extended"
+            conn.execute(update(sets).where(sets.c.id == set_id).values(
+                manifest_hash=plan.manifest_hash, description=plan.description, source=plan.source,
+                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str)))
+            known_entries = {key: digest for key, digest in conn.execute(
+                select(calculations.c.entry_key, calculations.c.entry_hash).where(calculations.c.calculation_set_id == set_id))}
+
+        new_entries: list[EntryPlan] = []
+        for entry in plan.entries:
+            if entry.key in known_entries:
+                if known_entries[entry.key] != entry.entry_hash:
+                    raise InputError(plan.name, f"entry {entry.key!r} changed since it was imported; "
+                                                "give the changed set a new name (imported data are immutable)",
+                                     where="calcset.toml")
+                summary.entries_skipped += 1
+            else:
+                new_entries.append(entry)
+        if not new_entries:
+            summary.status = "unchanged" if row is not None else summary.status
+            return summary
+
+        needed = {e.structure_hash for e in new_entries} | {e.defect.host_hash for e in new_entries
+                                                            if e.defect and e.defect.host_hash}
+        structure_ids = _ensure_structures(conn, (plan.structures[h] for h in sorted(needed)), summary)
+        existing_spectra = _existing_ids(conn, Spectrum.__table__.c.content_hash,
+                                         [s.content_hash for e in new_entries for s in e.spectra])
+        spectrum_rows, dos_rows, descriptor_rows = [], [], []
+        defect_ids: dict[tuple, int] = {}
+        for number, entry in enumerate(new_entries):
+            structure_id = structure_ids[entry.structure_hash]
+            defect_id = _ensure_defect(conn, entry, structure_id, structure_ids, defect_ids)
+            calc = entry.calculation
+            calculation_id = _insert_returning_id(conn, calculations, dict(
+                calculation_set_id=set_id, entry_key=entry.key, entry_hash=entry.entry_hash,
+                structure_id=structure_id, defect_id=defect_id, code=calc["code"],
+                code_version=calc.get("code_version"), method=calc["method"], functional=calc.get("functional"),
+                parameters_json=json.dumps(calc.get("parameters", {}), sort_keys=True, default=str),
+                broadening_ev=calc.get("broadening_ev"), energy_reference=calc.get("energy_reference"),
+                alignment=calc.get("alignment"), alignment_shift_ev=calc.get("alignment_shift_ev"),
+                source=calc.get("source")))
+            summary.entries_new += 1
+            for sp in entry.spectra:
+                if sp.content_hash in existing_spectra:
+                    summary.spectra_existing += 1
+                    continue
+                existing_spectra[sp.content_hash] = -1
+                s = sp.spectrum
+                spectrum_rows.append(dict(
+                    content_hash=sp.content_hash, origin=s.origin.value, calculation_id=calculation_id,
+                    structure_id=structure_id, absorbing_element=s.absorbing_element, edge=s.edge.value,
+                    spectrum_type=s.spectrum_type.value, polarization=s.polarization,
+                    absorber_site_index=sp.absorber_site_index, absorber_multiplicity=sp.absorber_multiplicity,
+                    absorber_cn=sp.absorber_cn, absorber_defect_distance_a=sp.absorber_defect_distance_a,
+                    n_points=s.n_points, energy_min_ev=float(s.energy_ev[0]), energy_max_ev=float(s.energy_ev[-1]),
+                    energy_ev=to_blob(s.energy_ev), intensity=to_blob(s.intensity), source_file=sp.source_file,
+                    source_sha256=sp.source_sha256, metadata_json="{}", imported_at=utc_now()))
+            for d in entry.dos:
+                dos_rows.append(dict(calculation_id=calculation_id, projection=d.projection, element=d.element,
+                                     site_index=d.site_index, orbital=d.orbital, spin=d.spin,
+                                     fermi_energy_ev=d.fermi_energy_ev, n_points=int(d.energy_ev.size),
+                                     energy_ev=to_blob(d.energy_ev), density=to_blob(d.density),
+                                     source_file=d.source_file))
+            for d in entry.descriptors:
+                descriptor_rows.append(dict(calculation_id=calculation_id, structure_id=structure_id,
+                                            site_index=d.site_index, name=d.name, value=d.value, unit=d.unit,
+                                            method=d.method))
+            if progress:
+                progress(number + 1, len(new_entries))
+        for table, rows in ((Spectrum.__table__, spectrum_rows), (Dos.__table__, dos_rows),
+                            (Descriptor.__table__, descriptor_rows)):
+            if rows:
+                conn.execute(insert(table), rows)
+        summary.spectra_new = len(spectrum_rows)
+        summary.dos_new = len(dos_rows)
+        summary.descriptors_new = len(descriptor_rows)
+        new_hashes = [r["content_hash"] for r in spectrum_rows]
+        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash, new_hashes).values())
+    return summary
+
+
+def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dict[str, int], cache: dict) -> int | None:
+    from sqlalchemy import select
+
+    if entry.defect is None:
+        return None
+    d = entry.defect
+    identity = (structure_id, d.name, d.charge, d.position_key)
+    if identity in cache:
+        return cache[identity]
+    table = Defect.__table__
+    found = conn.execute(select(table.c.id).where(
+        table.c.structure_id == structure_id, table.c.name == d.name, table.c.charge == d.charge,
+        table.c.position_key == d.position_key)).scalar()
+    if found is None:
+        found = _insert_returning_id(conn, table, dict(
+            structure_id=structure_id, host_structure_id=structure_ids.get(d.host_hash) if d.host_hash else None,
+            kind=d.kind, name=d.name, species=d.species, charge=d.charge, supercell=d.supercell,
+            position_frac=d.position_key or None, position_key=d.position_key))
+    cache[identity] = found
+    return found
+
+
+def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> ImportSummary:
+    """Write spectra read from data files (experimental or computed without a calculation set).
+
+    One transaction for all records; spectra already present (same content hash) are skipped.
+    """
+    from sqlalchemy import insert
+
+    from .calcset import StructurePlan
+    from .structures import analyze, coordination_number, structure_hash, structure_json
+
+    summary = ImportSummary(name=", ".join(sorted({r.source_file or "?" for r in records}))[:200], status="imported")
+    structure_plans: dict[str, StructurePlan] = {}
+    prepared = []
+    for record in records:
+        digest = None
+        cn = None
+        if record.structure is not None:
+            digest = structure_hash(record.structure)
+            if digest not in structure_plans:
+                structure_plans[digest] = StructurePlan(digest, structure_json(record.structure),
+                                                        analyze(record.structure), None, None)
+            if record.absorber_site_index is not None:
+                cn = coordination_number(record.structure, record.absorber_site_index)
+        extra = {"sample": record.sample.sample_name, "source_sha256": record.source_sha256}
+        prepared.append((record, digest, cn, content_hash(record.spectrum, structure_hash=digest,
+                                                          absorber_site_index=record.absorber_site_index, extra=extra)))
+    with engine.begin() as conn:
+        structure_ids = _ensure_structures(conn, structure_plans.values(), summary) if structure_plans else {}
+        existing = _existing_ids(conn, Spectrum.__table__.c.content_hash, [p[3] for p in prepared])
+        rows = []
+        for record, digest, cn, spectrum_hash in prepared:
+            if spectrum_hash in existing:
+                summary.spectra_existing += 1
+                continue
+            existing[spectrum_hash] = -1
+            s, sample = record.spectrum, record.sample
+            rows.append(dict(
+                content_hash=spectrum_hash, origin=s.origin.value, calculation_id=None,
+                structure_id=structure_ids.get(digest), absorbing_element=s.absorbing_element, edge=s.edge.value,
+                spectrum_type=s.spectrum_type.value, polarization=s.polarization,
+                absorber_site_index=record.absorber_site_index, absorber_multiplicity=None, absorber_cn=cn,
+                absorber_defect_distance_a=None, n_points=s.n_points, energy_min_ev=float(s.energy_ev[0]),
+                energy_max_ev=float(s.energy_ev[-1]), energy_ev=to_blob(s.energy_ev), intensity=to_blob(s.intensity),
+                sample_name=sample.sample_name, facility=sample.facility, beamline=sample.beamline,
+                measurement_mode=sample.measurement_mode, calibration_shift_ev=sample.calibration_shift_ev,
+                temperature_k=sample.temperature_k, source_file=record.source_file,
+                source_sha256=record.source_sha256,
+                metadata_json=json.dumps(record.metadata, sort_keys=True, default=str), imported_at=utc_now()))
+        if rows:
+            conn.execute(insert(Spectrum.__table__), rows)
+        summary.spectra_new = len(rows)
+        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash,
+                                                    [r["content_hash"] for r in rows]).values())
+        if not rows:
+            summary.status = "unchanged"
+    return summary

@@ -1,0 +1,164 @@
+"""The relational schema (SQLModel). Changes go through Alembic revisions in ``migrations/``.
+
+Tables:
+- ``structure``: one row per distinct crystal structure (content hash of the canonical pymatgen
+  JSON) with typed columns derived once with pymatgen;
+- ``defect``: defect metadata of a defect supercell, linked to the supercell and host structures;
+- ``calculation_set`` and ``calculation``: provenance of computed data;
+- ``spectrum``: computed or experimental spectra, arrays as little-endian float64 BLOBs;
+- ``dos``: total and projected densities of states; ``descriptor``: scalar site/structure
+  descriptors such as Hirshfeld charges and sigma charge transfer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Structure(SQLModel, table=True):
+    __tablename__ = "structure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(unique=True, max_length=64)
+    structure_json: str = Field(sa_column=Column(Text, nullable=False))
+    reduced_formula: str = Field(index=True, max_length=64)
+    elements: str = Field(index=True, max_length=200)  # sorted, comma separated: "B,N"
+    nelements: int = Field(index=True)
+    nsites: int = Field(index=True)
+    spacegroup_number: int = Field(index=True)
+    spacegroup_symbol: str = Field(max_length=32)
+    crystal_system: str = Field(index=True, max_length=16)
+    dimensionality: int = Field(index=True)  # Larsen method, covalent-radius bonds
+    density_g_cm3: float
+    volume_per_atom_a3: float
+    polymorph: str | None = Field(default=None, index=True, max_length=64)  # e.g. "h-BN"
+    relaxation: str | None = Field(default=None, max_length=400)  # "none" or how it was relaxed
+
+
+class CalculationSet(SQLModel, table=True):
+    __tablename__ = "calculation_set"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    source: str | None = Field(default=None, sa_column=Column(Text))
+    provenance_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    manifest_hash: str = Field(max_length=64)
+    imported_at: datetime = Field(default_factory=utc_now,
+                                  sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Defect(SQLModel, table=True):
+    __tablename__ = "defect"
+    __table_args__ = (
+        UniqueConstraint("structure_id", "name", "charge", "position_key", name="uq_defect_identity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    structure_id: int = Field(foreign_key="structure.id", index=True)  # the defect supercell
+    host_structure_id: int | None = Field(default=None, foreign_key="structure.id", index=True)
+    kind: str = Field(index=True, max_length=32)
+    name: str = Field(index=True, max_length=64)  # pymatgen-analysis-defects style: v_N, C_B
+    species: str | None = Field(default=None, max_length=64)
+    charge: int = Field(default=0, index=True)
+    supercell: str | None = Field(default=None, max_length=32)  # "3x3x1"
+    position_frac: str | None = Field(default=None, max_length=120)  # "x,y,z" in the supercell
+    position_key: str = Field(default="", max_length=120)  # position_frac or "" (for uniqueness)
+
+
+class Calculation(SQLModel, table=True):
+    __tablename__ = "calculation"
+    __table_args__ = (UniqueConstraint("calculation_set_id", "entry_key", name="uq_calculation_entry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    calculation_set_id: int = Field(foreign_key="calculation_set.id", index=True)
+    entry_key: str = Field(max_length=200)
+    entry_hash: str = Field(max_length=64)
+    structure_id: int = Field(foreign_key="structure.id", index=True)
+    defect_id: int | None = Field(default=None, foreign_key="defect.id", index=True)
+    code: str = Field(index=True, max_length=64)
+    code_version: str | None = Field(default=None, max_length=64)
+    method: str = Field(index=True, max_length=32)
+    functional: str | None = Field(default=None, index=True, max_length=64)
+    parameters_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    broadening_ev: float | None = None
+    energy_reference: str | None = Field(default=None, sa_column=Column(Text))
+    alignment: str | None = Field(default=None, max_length=64)
+    alignment_shift_ev: float | None = None
+    source: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Spectrum(SQLModel, table=True):
+    __tablename__ = "spectrum"
+    __table_args__ = (Index("ix_spectrum_element_edge", "absorbing_element", "edge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(unique=True, max_length=64)
+    origin: str = Field(index=True, max_length=16)  # computed | experimental
+    calculation_id: int | None = Field(default=None, foreign_key="calculation.id", index=True)
+    structure_id: int | None = Field(default=None, foreign_key="structure.id", index=True)
+    absorbing_element: str = Field(max_length=3)
+    edge: str = Field(max_length=8)
+    spectrum_type: str = Field(index=True, max_length=8)
+    polarization: str = Field(default="iso", index=True, max_length=40)
+    absorber_site_index: int | None = None
+    absorber_multiplicity: int | None = None
+    absorber_cn: int | None = Field(default=None, index=True)
+    absorber_defect_distance_a: float | None = Field(default=None, index=True)
+    n_points: int
+    energy_min_ev: float
+    energy_max_ev: float
+    energy_ev: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    intensity: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sample_name: str | None = Field(default=None, index=True, max_length=200)
+    facility: str | None = Field(default=None, max_length=200)
+    beamline: str | None = Field(default=None, max_length=200)
+    measurement_mode: str | None = Field(default=None, max_length=64)
+    calibration_shift_ev: float | None = None
+    temperature_k: float | None = None
+    source_file: str | None = Field(default=None, sa_column=Column(Text))
+    source_sha256: str | None = Field(default=None, max_length=64)
+    metadata_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    imported_at: datetime = Field(default_factory=utc_now,
+                                  sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Dos(SQLModel, table=True):
+    __tablename__ = "dos"
+
+    id: int | None = Field(default=None, primary_key=True)
+    calculation_id: int = Field(foreign_key="calculation.id", index=True)
+    projection: str = Field(index=True, max_length=16)  # total | element | site
+    element: str | None = Field(default=None, max_length=3)
+    site_index: int | None = None
+    orbital: str = Field(index=True, max_length=16)  # total, s, p, p_sigma, p_pi, ...
+    spin: str = Field(default="total", max_length=8)
+    fermi_energy_ev: float | None = None
+    n_points: int
+    energy_ev: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    density: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # states/eV
+    source_file: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Descriptor(SQLModel, table=True):
+    __tablename__ = "descriptor"
+    __table_args__ = (Index("ix_descriptor_calculation_site", "calculation_id", "site_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    calculation_id: int | None = Field(default=None, foreign_key="calculation.id", index=True)
+    structure_id: int | None = Field(default=None, foreign_key="structure.id", index=True)
+    site_index: int | None = None
+    name: str = Field(index=True, max_length=64)
+    value: float
+    unit: str | None = Field(default=None, max_length=32)
+    method: str | None = Field(default=None, max_length=200)
+
+
+ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, Dos, Descriptor]

@@ -1,0 +1,208 @@
+"""Crystal structures: reading files, canonical hashing and properties derived with pymatgen.
+
+Properties are derived once per distinct structure (the importer caches by content hash), and
+per absorber site only what that site needs (coordination number, distance to the defect).
+pymatgen is imported inside functions so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .conventions import BOND_TOLERANCE, SYMPREC_A
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+# Rounding used for the canonical form: 1e-6 Angstrom / 1e-6 fractional is far below any
+# physically meaningful difference and far above float noise from file round-trips.
+CANONICAL_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class StructureProperties:
+    """Typed columns of the ``structure`` table, derived with pymatgen."""
+
+    reduced_formula: str
+    elements: tuple[str, ...]
+    nsites: int
+    spacegroup_number: int
+    spacegroup_symbol: str
+    crystal_system: str
+    dimensionality: int
+    density_g_cm3: float
+    volume_per_atom_a3: float
+
+    @property
+    def nelements(self) -> int:
+        return len(self.elements)
+
+
+def read_structure(path: Path) -> "Structure":
+    """Read a CIF, POSCAR/CONTCAR (``*.vasp``) or pymatgen JSON file; errors name the file."""
+    from pymatgen.core import Structure
+
+    if not path.is_file():
+        raise InputError(path, "structure file not found")
+    name = path.name.lower()
+    try:
+        if name.endswith(".json"):
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and "structure" in data and "lattice" not in data:
+                data = data["structure"]
+            structure = Structure.from_dict(data)
+        elif name.endswith(".cif"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                structure = Structure.from_file(str(path))
+        elif name.endswith(".vasp") or name.startswith(("poscar", "contcar")):
+            structure = Structure.from_file(str(path))
+        else:
+            raise InputError(path, "unknown structure format (expected .cif, .json, .vasp, POSCAR or CONTCAR)")
+    except InputError:
+        raise
+    except Exception as exc:  # pymatgen raises many types for unreadable files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(path, f"unreadable structure ({reason})") from None
+    if len(structure) == 0:
+        raise InputError(path, "structure has no sites")
+    if not structure.is_ordered:
+        raise InputError(path, "structure is disordered (partial occupancies are not supported)")
+    return structure
+
+
+def canonical_form(structure: "Structure") -> dict[str, Any]:
+    """An order-preserving, rounded description: same crystal and site order -> same hash.
+
+    Site order is kept because absorber site indices refer to it.
+    """
+    lattice = np.round(structure.lattice.matrix, CANONICAL_DECIMALS) + 0.0
+    frac = np.round(np.mod(structure.frac_coords, 1.0), CANONICAL_DECIMALS) % 1.0 + 0.0
+    return {
+        "lattice": lattice.tolist(),
+        "species": [site.species_string for site in structure],
+        "frac_coords": frac.tolist(),
+        "charge": float(structure.charge or 0.0),
+    }
+
+
+def structure_hash(structure: "Structure") -> str:
+    payload = json.dumps(canonical_form(structure), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def structure_json(structure: "Structure") -> str:
+    return json.dumps(structure.as_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _bond_cutoffs(structure: "Structure") -> tuple[dict[tuple[str, str], float], float]:
+    from pymatgen.core.periodic_table import Element
+
+    symbols = sorted({site.specie.symbol for site in structure})
+    radius = {}
+    for symbol in symbols:
+        element = Element(symbol)
+        r = element.atomic_radius_calculated or element.atomic_radius or 1.5
+        # pymatgen's covalent radii table (Cordero et al. 2008) where it has the element.
+        from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
+
+        r = CovalentRadius.radius.get(symbol, r)
+        radius[symbol] = float(r)
+    cutoffs = {(a, b): BOND_TOLERANCE * (radius[a] + radius[b]) for a in symbols for b in symbols}
+    return cutoffs, max(cutoffs.values())
+
+
+def _bonds(structure: "Structure"):
+    """Bonded pairs (i, j, image) under the covalent-radius criterion."""
+    cutoffs, r_max = _bond_cutoffs(structure)
+    centers, neighbors, images, distances = structure.get_neighbor_list(r_max)
+    symbols = np.array([site.specie.symbol for site in structure])
+    limit = np.array([cutoffs[(symbols[i], symbols[j])] for i, j in zip(centers, neighbors)])
+    keep = (distances <= limit) & (distances > 1e-8) if len(distances) else np.zeros(0, bool)
+    return centers[keep], neighbors[keep], np.rint(images[keep]).astype(int), distances[keep]
+
+
+def larsen_dimensionality(structure: "Structure") -> int:
+    """Dimensionality (0-3) by the Larsen et al. (2019) rank method on covalent-radius bonds.
+
+    Walk each bonded cluster keeping every atom's lattice image; a bond that closes a loop into
+    another image contributes a translation vector, and the rank of those vectors is the
+    cluster's dimensionality. The structure's is the largest over its clusters.
+    """
+    centers, neighbors, images, _ = _bonds(structure)
+    n = len(structure)
+    adjacency: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
+    for i, j, image in zip(centers, neighbors, images):
+        adjacency[int(i)].append((int(j), image))
+    offset: list[np.ndarray | None] = [None] * n
+    best = 0
+    for start in range(n):
+        if offset[start] is not None:
+            continue
+        offset[start] = np.zeros(3, int)
+        stack, translations = [start], []
+        while stack:
+            i = stack.pop()
+            for j, image in adjacency[i]:
+                expected = offset[i] + image
+                if offset[j] is None:
+                    offset[j] = expected
+                    stack.append(j)
+                elif not np.array_equal(offset[j], expected):
+                    translations.append(expected - offset[j])
+        if translations:
+            best = max(best, int(np.linalg.matrix_rank(np.array(translations, dtype=float))))
+        if best == 3:
+            break
+    return best
+
+
+def analyze(structure: "Structure") -> StructureProperties:
+    """Derive the typed columns of a structure (space group by spglib, Larsen dimensionality)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        analyzer = SpacegroupAnalyzer(structure, symprec=SYMPREC_A)
+        number = int(analyzer.get_space_group_number())
+        symbol = analyzer.get_space_group_symbol()
+        system = analyzer.get_crystal_system()
+    except Exception:  # spglib can fail on pathological cells: P1 is the honest answer
+        number, symbol, system = 1, "P1", "triclinic"
+    composition = structure.composition
+    return StructureProperties(
+        reduced_formula=composition.reduced_formula,
+        elements=tuple(sorted(el.symbol for el in composition.elements)),
+        nsites=len(structure),
+        spacegroup_number=number,
+        spacegroup_symbol=symbol,
+        crystal_system=system,
+        dimensionality=larsen_dimensionality(structure),
+        density_g_cm3=float(structure.density),
+        volume_per_atom_a3=float(structure.volume / len(structure)),
+    )
+
+
+def coordination_number(structure: "Structure", site_index: int) -> int:
+    """Number of atoms bonded to ``site_index`` (covalent radii x BOND_TOLERANCE)."""
+    cutoffs, r_max = _bond_cutoffs(structure)
+    site = structure[site_index]
+    count = 0
+    for neighbor in structure.get_neighbors(site, r_max):
+        if neighbor.nn_distance > 1e-8 and neighbor.nn_distance <= cutoffs[(site.specie.symbol, neighbor.specie.symbol)]:
+            count += 1
+    return count
+
+
+def distance_to_point(structure: "Structure", site_index: int, frac_point: tuple[float, float, float]) -> float:
+    """Shortest periodic distance (Angstrom) from a site to a point in fractional coordinates."""
+    distance, _ = structure.lattice.get_distance_and_image(structure[site_index].frac_coords, np.asarray(frac_point))
+    return float(distance)

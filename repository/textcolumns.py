@@ -1,0 +1,57 @@
+"""Reading numeric columns from plain-text files with errors that name the line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+COMMENT_PREFIXES = ("#", "!", ";", "%")
+_SPLIT = re.compile(r"[,\s;]+")
+
+
+def read_numeric_table(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All numeric rows of a text file as a 2-D array, plus each row's 1-based line number.
+
+    Comment lines (``# ! ; %``) and blank lines are skipped; columns are separated by commas,
+    semicolons or whitespace. A non-numeric or short row raises :class:`InputError` naming its line.
+    """
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a UTF-8 text file (byte {exc.start})") from None
+    rows: list[list[float]] = []
+    lines: list[int] = []
+    width = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(COMMENT_PREFIXES):
+            continue
+        fields = [f for f in _SPLIT.split(stripped) if f]
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            bad = next(f for f in fields if not _is_float(f))
+            raise InputError(path, f"{bad!r} is not a number", where=f"line {number}") from None
+        if width is None:
+            width = len(values)
+        elif len(values) != width:
+            raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {number}")
+        rows.append(values)
+        lines.append(number)
+    if not rows:
+        raise InputError(path, "no numeric data")
+    return np.array(rows, dtype=float), np.array(lines)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,162 @@
+"""Immutable, validated value objects for spectra and their metadata.
+
+Arrays inside value objects are read-only copies: nothing downstream can change a spectrum in
+place, and derived quantities are computed by functions, never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .conventions import Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .arrays import to_blob
+
+MIN_POINTS = 2
+
+
+class InvalidArrays(ValueError):
+    """Arrays that cannot be a spectrum; the message says why in the user's terms.
+
+    ``point`` is the 0-based index of the offending point, when there is one, so readers can
+    turn it into a line number of their file.
+    """
+
+    def __init__(self, message: str, point: int | None = None):
+        super().__init__(message)
+        self.point = point
+
+
+def _frozen(values: Any, name: str) -> np.ndarray:
+    try:
+        array = np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidArrays(f"{name} is not numeric") from None
+    if array.ndim != 1:
+        raise InvalidArrays(f"{name} must be one-dimensional, got shape {array.shape}")
+    array.setflags(write=False)
+    return array
+
+
+def validated_arrays(energy_ev: Any, intensity: Any, *, energy_name: str = "energy",
+                     intensity_name: str = "intensity") -> tuple[np.ndarray, np.ndarray]:
+    """Check that two arrays form a spectrum and return read-only float64 copies.
+
+    Raises :class:`InvalidArrays` naming the first problem found (and its index): different
+    lengths, too few points, NaN/inf values, a duplicated or decreasing energy.
+    """
+    energy = _frozen(energy_ev, energy_name)
+    signal = _frozen(intensity, intensity_name)
+    if energy.shape != signal.shape:
+        raise InvalidArrays(
+            f"{energy_name} has {energy.size} points but {intensity_name} has {signal.size}")
+    if energy.size < MIN_POINTS:
+        raise InvalidArrays(f"a spectrum needs at least {MIN_POINTS} points, got {energy.size}")
+    for name, array in ((energy_name, energy), (intensity_name, signal)):
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            raise InvalidArrays(f"{name} has a non-finite value ({array[bad[0]]}) at point {bad[0] + 1}",
+                                point=int(bad[0]))
+    steps = np.diff(energy)
+    if np.any(steps <= 0):
+        i = int(np.flatnonzero(steps <= 0)[0])
+        kind = "duplicated" if steps[i] == 0 else "decreasing (energies must increase)"
+        raise InvalidArrays(
+            f"{energy_name} is {kind} at point {i + 2} ({energy[i]:g} -> {energy[i + 1]:g} eV)", point=i + 1)
+    return energy, signal
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """Metadata of a measured sample (experimental spectra only)."""
+
+    sample_name: str | None = None
+    facility: str | None = None
+    beamline: str | None = None
+    measurement_mode: str | None = None  # transmission, fluorescence, TEY, TFY, PFY, ...
+    calibration_shift_ev: float | None = None
+    temperature_k: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SpectrumData:
+    """One spectrum: energies in eV, intensity (arbitrary units), and what it is a spectrum of."""
+
+    energy_ev: np.ndarray
+    intensity: np.ndarray
+    absorbing_element: str
+    edge: Edge
+    spectrum_type: SpectrumType = SpectrumType.XANES
+    polarization: str = "iso"
+    origin: Origin = Origin.COMPUTED
+
+    def __post_init__(self) -> None:
+        energy, signal = validated_arrays(self.energy_ev, self.intensity)
+        object.__setattr__(self, "energy_ev", energy)
+        object.__setattr__(self, "intensity", signal)
+        object.__setattr__(self, "edge", parse_edge(str(self.edge)))
+        object.__setattr__(self, "spectrum_type", SpectrumType(str(self.spectrum_type).upper()))
+        object.__setattr__(self, "origin", Origin(str(self.origin)))
+        object.__setattr__(self, "polarization", parse_polarization(self.polarization))
+        element = str(self.absorbing_element).strip()
+        if not element or not element[0].isalpha():
+            raise InvalidArrays(f"absorbing element {self.absorbing_element!r} is not an element symbol")
+        object.__setattr__(self, "absorbing_element", element[0].upper() + element[1:].lower())
+
+    @property
+    def n_points(self) -> int:
+        return int(self.energy_ev.size)
+
+
+@dataclass(frozen=True)
+class SpectrumRecord:
+    """A spectrum with everything known about where it came from, ready for the importer.
+
+    Readers (``repository.formats``) produce these; the importer writes them. ``metadata`` holds
+    whatever else the file said (XDI headers, FEFF cards), stored as JSON.
+    """
+
+    spectrum: SpectrumData
+    source_file: str | None = None
+    source_sha256: str | None = None
+    sample: SampleInfo = field(default_factory=SampleInfo)
+    structure: Any = None  # a pymatgen Structure, when one is known
+    absorber_site_index: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def content_hash(spectrum: SpectrumData, *, structure_hash: str | None = None,
+                 absorber_site_index: int | None = None, extra: dict[str, Any] | None = None) -> str:
+    """SHA-256 identifying a spectrum by its arrays and what it is a spectrum of.
+
+    Used for idempotent import and, later, for the input-set hash of embedding snapshots.
+    """
+    identity = {
+        "element": spectrum.absorbing_element,
+        "edge": spectrum.edge.value,
+        "type": spectrum.spectrum_type.value,
+        "polarization": spectrum.polarization,
+        "origin": spectrum.origin.value,
+        "structure": structure_hash,
+        "site": absorber_site_index,
+        "extra": extra or {},
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    digest.update(to_blob(spectrum.energy_ev))
+    digest.update(to_blob(spectrum.intensity))
+    return digest.hexdigest()
+
+
+def finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -1,0 +1,101 @@
+"""Shared fixtures: fresh databases (SQLite always; PostgreSQL when XASREPO_TEST_PG_URL is set),
+the bundled example set, the CLI runner, and the path to ../shared/fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SET = ROOT / "tests" / "data" / "calcset_example"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+PG_URL_ENV = "XASREPO_TEST_PG_URL"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes ('' when it does not exist)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"real-world test files not found at {SHARED_FIXTURES} (../shared/fixtures is absent)")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture
+def example_set(tmp_path) -> Path:
+    """A private copy of the example calculation set that a test may modify."""
+    target = tmp_path / "calcset_example"
+    shutil.copytree(EXAMPLE_SET, target)
+    return target
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> str:
+    """Path of a new, migrated SQLite database."""
+    from repository import db
+
+    path = tmp_path / "test.db"
+    db.upgrade(str(path))
+    return str(path)
+
+
+def _postgres_database(base_url: str):
+    """Create a throw-away database on the test server; yields its URL, drops it afterwards."""
+    from sqlalchemy import create_engine, text
+
+    from repository.db import resolve_url
+
+    name = f"xasrepo_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(resolve_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request, tmp_path):
+    """A new, migrated database on each backend (PostgreSQL skipped without a server)."""
+    from repository import db
+
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        db.upgrade(str(path))
+        yield str(path)
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)")
+    gen = _postgres_database(base)
+    url = next(gen)
+    db.upgrade(url)
+    yield url
+    gen.close()
+
+
+@pytest.fixture
+def cli():
+    """Invoke the CLI in-process: cli(args...) -> Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None):
+        return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    return invoke
