@@ -145,7 +145,6 @@ def get_record(engine: "Engine", text_id: str) -> tuple[str, dict[str, Any]]:
 
 
 def load_dos(engine: "Engine", dos_id: int) -> tuple[np.ndarray, np.ndarray]:
-    from sqlalchemy import text
 
     with engine.connect() as conn:
         row = _one(conn, "SELECT energy_ev, density FROM dos WHERE id = :id", {"id": dos_id}, "DOS")

@@ -12,6 +12,7 @@ processes can import at once. PostgreSQL URLs (``postgresql://...``) use psycopg
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,26 @@ if TYPE_CHECKING:
 DB_ENV_VAR = "XASREPO_DB"
 DEFAULT_DB_FILENAME = "xasrepo.db"
 SQLITE_BUSY_TIMEOUT_S = 60
-# The Alembic head this code expects; a test checks it equals the newest revision in migrations/.
-SCHEMA_REVISION = "0002_overview_view"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w.-]+|None)['\"]?", re.M)
+
+
+def schema_revision() -> str:
+    """The Alembic head this code expects, read from migrations/versions without importing alembic.
+
+    Cheap (a few small files), so every command can check the database's revision at start-up.
+    """
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        fields = dict(_REVISION_LINE.findall(path.read_text()))
+        if "revision" in fields:
+            revisions.add(fields["revision"])
+            if fields.get("down_revision") not in (None, "None"):
+                parents.add(fields["down_revision"])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise SchemaError(f"migrations in {MIGRATIONS_DIR} have {len(heads)} heads ({sorted(heads)}); expected one")
+    return heads.pop()
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
@@ -121,13 +139,14 @@ def connect(db: str | None = None, *, read_only: bool = False) -> "Engine":
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
     engine = make_engine(url, read_only=read_only)
     revision = current_revision(engine)
-    if revision != SCHEMA_REVISION:
+    expected = schema_revision()
+    if revision != expected:
         engine.dispose()
         where = describe(url)
         if revision is None:
             raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
         raise SchemaError(
-            f"database {where} is at schema revision {revision}, this xasrepo needs {SCHEMA_REVISION}; "
+            f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
             f"run `xasrepo init --db {where}` to upgrade")
     return engine
 

@@ -200,6 +200,8 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
         for a in range(natoms):
             pdos[a] += wk * gaussian(grid, p["eps"], p["w"][a], 0.2)
             occ[a] += wk * (p["occ"][:, None] * p["w"][a]).sum(0)
+    if not hasattr(calc.density, "stencil"):   # GPAW 22.8: Hirshfeld expects a real-space
+        calc.density.stencil = 3                # density object; the PW one lacks this attribute
     charges = HirshfeldPartitioning(calc).get_charges()
     mag = calc.get_magnetic_moments() if spin else np.zeros(natoms)
     res = {"energy_ev": float(e), "fermi_ev": ef, "relaxed": relaxed, "spin_polarized": spin,

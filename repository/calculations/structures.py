@@ -25,7 +25,6 @@ the edge element, ordered by minimum-image distance to the defect centre.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
