@@ -20,10 +20,12 @@ def import_(
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
 
-    engine = database.connect(db)
+    database.resolve_url(db)  # fail fast on a bad --db before reading files
     progress, update = _progress(f"reading {path}")
     with progress:
+        # Validate everything before the database is even opened: bad input leaves it untouched.
         plan = read_calcset(path, progress=update)
+        engine = database.connect(db)
         progress.update(progress.task_ids[0], description="writing", completed=0)
         summary = import_calcset(engine, plan, progress=update)
     engine.dispose()

@@ -7,6 +7,7 @@ pymatgen is imported inside functions so the CLI starts fast.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -105,18 +106,20 @@ def structure_json(structure: "Structure") -> str:
 
 
 def _bond_cutoffs(structure: "Structure") -> tuple[dict[tuple[str, str], float], float]:
+    return _cutoffs_for(tuple(sorted(structure.symbol_set)))
+
+
+@functools.lru_cache(maxsize=256)
+def _cutoffs_for(symbols: tuple[str, ...]) -> tuple[dict[tuple[str, str], float], float]:
+    """Bond cutoffs BOND_TOLERANCE x (r_a + r_b) from Cordero's covalent radii (pymatgen's table)."""
+    from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
     from pymatgen.core.periodic_table import Element
 
-    symbols = sorted({site.specie.symbol for site in structure})
     radius = {}
     for symbol in symbols:
         element = Element(symbol)
-        r = element.atomic_radius_calculated or element.atomic_radius or 1.5
-        # pymatgen's covalent radii table (Cordero et al. 2008) where it has the element.
-        from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
-
-        r = CovalentRadius.radius.get(symbol, r)
-        radius[symbol] = float(r)
+        fallback = element.atomic_radius_calculated or element.atomic_radius or 1.5
+        radius[symbol] = float(CovalentRadius.radius.get(symbol, fallback))
     cutoffs = {(a, b): BOND_TOLERANCE * (radius[a] + radius[b]) for a in symbols for b in symbols}
     return cutoffs, max(cutoffs.values())
 

@@ -1,0 +1,157 @@
+"""Bad calculation sets are refused with one line naming file and field/line, exit code 2, and the
+database is left byte-for-byte as it was."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import file_digest
+
+
+def _replace(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, count))
+
+
+def _set_line(path: Path, line_number: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[line_number - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _data_line(path: Path, nth: int) -> int:
+    """1-based line number of the nth (1-based) data row of a text file."""
+    rows = [i for i, line in enumerate(path.read_text().splitlines(), start=1) if line and not line.startswith("#")]
+    return rows[nth - 1]
+
+
+def _break_missing_file(s: Path):
+    (s / "spectra" / "vN_B_iso.dat").unlink()
+    return r"calcset\.toml: entries\[1\] \(hBN-221-vN/B1\)\.spectra\[0\]\.file: file 'spectra/vN_B_iso.dat' not found"
+
+
+def _break_toml(s: Path):
+    _replace(s / "calcset.toml", 'name = "example-hbn"', 'name = "example-hbn')
+    return r"calcset\.toml: malformed TOML: .*line 4"
+
+
+def _break_monotonic(s: Path):
+    path = s / "spectra" / "hBN_B0_iso.dat"
+    line = _data_line(path, 11)
+    _set_line(path, line, "186.0 0.5")
+    return rf"hBN_B0_iso\.dat: line {line}: energy is decreasing"
+
+
+def _break_duplicate_energy(s: Path):
+    path = s / "spectra" / "hBN_B0_iso.dat"
+    line = _data_line(path, 6)
+    previous = path.read_text().splitlines()[line - 2].split()[0]
+    _set_line(path, line, f"{previous} 0.1")
+    return rf"hBN_B0_iso\.dat: line {line}: energy is duplicated"
+
+
+def _break_nan(s: Path):
+    path = s / "spectra" / "vN_B_iso.dat"
+    line = _data_line(path, 40)
+    energy = path.read_text().splitlines()[line - 1].split()[0]
+    _set_line(path, line, f"{energy} nan")
+    return rf"vN_B_iso\.dat: line {line}: intensity has a non-finite value"
+
+
+def _break_inf(s: Path):
+    path = s / "spectra" / "vN_B_iso.dat"
+    line = _data_line(path, 3)
+    energy = path.read_text().splitlines()[line - 1].split()[0]
+    _set_line(path, line, f"{energy} inf")
+    return rf"vN_B_iso\.dat: line {line}: intensity has a non-finite value"
+
+
+def _break_lengths(s: Path):
+    path = s / "spectra" / "hBN_B0_iso.dat"
+    line = _data_line(path, 20)
+    energy = path.read_text().splitlines()[line - 1].split()[0]
+    _set_line(path, line, energy)
+    return rf"hBN_B0_iso\.dat: line {line}: expected 2 columns, found 1"
+
+
+def _break_edge(s: Path):
+    _replace(s / "calcset.toml", 'edge = "K"', 'edge = "Q7"')
+    return r"calcset\.toml: entries\[0\] \(hBN-221/B0\)\.spectra\[0\]\.edge: unknown edge 'Q7'"
+
+
+def _break_absorber_element(s: Path):
+    _replace(s / "calcset.toml", "site_index = 1\nelement = \"B\"", "site_index = 8\nelement = \"B\"")
+    return r"entries\[1\] \(hBN-221-vN/B1\)\.absorber\.site_index: site 8 is N, not the absorbing element B"
+
+
+def _break_structure(s: Path):
+    (s / "structures" / "hBN_221_vN.json").write_text('{"lattice": "not a lattice"}')
+    return r"hBN_221_vN\.json: unreadable structure"
+
+
+def _break_not_a_number(s: Path):
+    path = s / "dos" / "hBN_B0_pdos.dat"
+    line = _data_line(path, 2)
+    _set_line(path, line, "-9.5 0.1 x 0.2 0.3")
+    return rf"hBN_B0_pdos\.dat: line {line}: 'x' is not a number"
+
+
+BREAKERS = {
+    "missing file": _break_missing_file,
+    "malformed TOML": _break_toml,
+    "non-monotonic energy": _break_monotonic,
+    "duplicated energy": _break_duplicate_energy,
+    "NaN intensity": _break_nan,
+    "inf intensity": _break_inf,
+    "arrays of different lengths": _break_lengths,
+    "unknown edge": _break_edge,
+    "absorber on another element": _break_absorber_element,
+    "unreadable structure": _break_structure,
+    "non-numeric DOS value": _break_not_a_number,
+}
+
+
+@pytest.mark.parametrize("problem", list(BREAKERS))
+def test_bad_set_is_refused_with_one_line_and_database_unchanged(problem, cli, sqlite_db, example_set):
+    # A database that already holds data, so "unchanged" is a meaningful claim.
+    other = example_set.parent / "other"
+    import shutil
+
+    shutil.copytree(example_set, other)
+    _replace(other / "calcset.toml", 'name = "example-hbn"', 'name = "already-there"')
+    assert cli("import", other, "--db", sqlite_db).exit_code == 0
+    db_file = Path(sqlite_db)
+    before = {p.name: file_digest(p) for p in db_file.parent.glob(db_file.name + "*")}
+
+    expected = BREAKERS[problem](example_set)
+    result = cli("import", example_set, "--db", sqlite_db)
+
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "Traceback" not in result.output
+    assert re.search(expected, message), message
+    after = {p.name: file_digest(p) for p in db_file.parent.glob(db_file.name + "*")}
+    assert after[db_file.name] == before[db_file.name]
+    assert after == before
+
+
+def test_unknown_manifest_key_names_the_field(example_set):
+    from repository.calcset import read_calcset
+    from repository.errors import InputError
+
+    _replace(example_set / "calcset.toml", "polymorph = \"h-BN\"", "polymorf = \"h-BN\"")
+    with pytest.raises(InputError, match=r"entries\[0\] \(hBN-221/B0\)\.polymorf: unknown key"):
+        read_calcset(example_set)
+
+
+def test_changed_entry_under_the_same_set_name_is_refused(sqlite_db, example_set, cli):
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    _replace(example_set / "calcset.toml", "value = 0.71", "value = 0.75")
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2
+    assert "entry 'hBN-221/B0' changed since it was imported" in result.stderr
