@@ -74,14 +74,29 @@ def _structure_row(plan: StructurePlan) -> dict[str, Any]:
                 volume_per_atom_a3=p.volume_per_atom_a3, polymorph=plan.polymorph, relaxation=plan.relaxation)
 
 
+def _insert_ignoring_duplicates(conn: "Connection", table, rows: list[dict[str, Any]], key: str) -> int:
+    """INSERT ... ON CONFLICT (key) DO NOTHING; returns how many rows were inserted.
+
+    Concurrent importers sharing a structure or spectrum then neither fail nor duplicate it: on
+    PostgreSQL the second waits for the first to commit and skips the row.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+    return sum(len(conn.execute(statement.values(**row)).fetchall()) for row in rows)
+
+
 def _ensure_structures(conn: "Connection", plans: Iterable[StructurePlan], summary: ImportSummary) -> dict[str, int]:
     table = Structure.__table__
     plans = list(plans)
     ids = _existing_ids(conn, table.c.content_hash, [p.content_hash for p in plans])
-    for plan in plans:
-        if plan.content_hash not in ids:
-            ids[plan.content_hash] = _insert_returning_id(conn, table, _structure_row(plan))
-            summary.structures_new += 1
+    missing = [_structure_row(p) for p in plans if p.content_hash not in ids]
+    summary.structures_new += _insert_ignoring_duplicates(conn, table, missing, "content_hash")
+    ids.update(_existing_ids(conn, table.c.content_hash, [row["content_hash"] for row in missing]))
     return ids
 
 

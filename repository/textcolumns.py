@@ -26,7 +26,8 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, np.ndarray]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not a UTF-8 text file (byte {exc.start})") from None
-    numbered = [(number, _SPLIT.split(stripped)) for number, line in enumerate(text.splitlines(), start=1)
+    split = _SPLIT.split if ("," in text or ";" in text) else str.split  # str.split is ~5x faster
+    numbered = [(number, split(stripped)) for number, line in enumerate(text.splitlines(), start=1)
                 if (stripped := line.strip()) and not stripped.startswith(COMMENT_PREFIXES)]
     if not numbered:
         raise InputError(path, "no numeric data")
