@@ -44,8 +44,8 @@ def list_(
     from repository import catalog
     from repository import db as database
 
-    engine = database.connect(db, read_only=True)
-    rows = catalog.list_spectra(engine, element=element, edge=edge, origin=origin, limit=limit or None)
+    with database.connected(db, read_only=True) as engine:
+        rows = catalog.list_spectra(engine, element=element, edge=edge, origin=origin, limit=limit or None)
     render_rows(rows, fmt, id_column="spectrum_id")
 
 
@@ -59,8 +59,8 @@ def show(
     from repository import catalog
     from repository import db as database
 
-    engine = database.connect(db, read_only=True)
-    kind, record = catalog.get_record(engine, record_id)
+    with database.connected(db, read_only=True) as engine:
+        kind, record = catalog.get_record(engine, record_id)
     render_record(kind, record, fmt)
 
 

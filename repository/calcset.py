@@ -131,6 +131,7 @@ class _Context:
     manifest: Path
     file_hashes: dict[str, str] = field(default_factory=dict)
     structures: dict[str, Any] = field(default_factory=dict)  # relative path -> (pymatgen, hash)
+    coordination: dict[str, np.ndarray] = field(default_factory=dict)  # structure hash -> CN per site
     plans: dict[str, StructurePlan] = field(default_factory=dict)
 
     def fail(self, where: str, problem: str) -> InputError:
@@ -250,9 +251,9 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
 def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxation):
     from .structures import analyze, read_structure, structure_hash, structure_json
 
-    path = ctx.path(where, relative)
-    key = str(path)
+    key = str(relative)
     if key not in ctx.structures:
+        path = ctx.path(where, relative)
         ctx.sha256(path)
         structure = read_structure(path)
         ctx.structures[key] = (structure, structure_hash(structure))
@@ -269,7 +270,7 @@ def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxat
 
 
 def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> EntryPlan:
-    from .structures import coordination_number, distance_to_point
+    from .structures import coordination_numbers, distance_to_point
 
     key = raw["key"]
     known = {"key", "structure", "polymorph", "relaxation", "defect", "absorber", "calculation",
@@ -298,7 +299,9 @@ def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> Ent
         raise ctx.fail(f"{where}.absorber.site_index", f"site {site} is {actual}, not the absorbing element {element}")
     if multiplicity < 1:
         raise ctx.fail(f"{where}.absorber.multiplicity", "must be at least 1")
-    cn = coordination_number(structure, site)
+    if structure_digest not in ctx.coordination:
+        ctx.coordination[structure_digest] = coordination_numbers(structure)
+    cn = int(ctx.coordination[structure_digest][site])
     distance = distance_to_point(structure, site, defect.position_frac) if defect and defect.position_frac else None
 
     calculation = _read_calculation(default_calc, raw.get("calculation", {}), ctx, f"{where}.calculation")

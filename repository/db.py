@@ -11,9 +11,11 @@ processes can import at once. PostgreSQL URLs (``postgresql://...``) use psycopg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .errors import SchemaError, UsageError
@@ -149,6 +151,20 @@ def connect(db: str | None = None, *, read_only: bool = False) -> "Engine":
             f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
             f"run `xasrepo init --db {where}` to upgrade")
     return engine
+
+
+@contextlib.contextmanager
+def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["Engine"]:
+    """``with connected(db) as engine:`` -- :func:`connect`, and the engine disposed on exit.
+
+    Disposing closes SQLite connections, so the WAL is checkpointed and its files removed even
+    when the block raises: a refused import leaves no trace beside the database file.
+    """
+    engine = connect(db, read_only=read_only)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def alembic_config(url: str):

@@ -194,6 +194,13 @@ def analyze(structure: "Structure") -> StructureProperties:
     )
 
 
+def coordination_numbers(structure: "Structure") -> np.ndarray:
+    """Coordination number of every site from one neighbour list (cheaper than per-site queries
+    when several absorber sites of one structure are imported)."""
+    centers, _, _, _ = _bonds(structure)
+    return np.bincount(centers.astype(int), minlength=len(structure))
+
+
 def coordination_number(structure: "Structure", site_index: int) -> int:
     """Number of atoms bonded to ``site_index`` (covalent radii x BOND_TOLERANCE)."""
     cutoffs, r_max = _bond_cutoffs(structure)
