@@ -141,6 +141,8 @@ class _Context:
         if not isinstance(value, str) or not value:
             raise self.fail(where, "must be a file path relative to the set directory")
         path = (self.root / value).resolve()
+        if not path.is_relative_to(self.root):
+            raise self.fail(where, f"{value!r} is outside the set directory (paths must stay inside it)")
         if not path.is_file():
             raise self.fail(where, f"file {value!r} not found in {self.root}")
         return path

@@ -155,3 +155,13 @@ def test_changed_entry_under_the_same_set_name_is_refused(sqlite_db, example_set
     result = cli("import", example_set, "--db", sqlite_db)
     assert result.exit_code == 2
     assert "entry 'hBN-221/B0' changed since it was imported" in result.stderr
+
+
+def test_paths_outside_the_set_directory_are_refused(example_set):
+    from repository.calcset import read_calcset
+    from repository.errors import InputError
+
+    (example_set.parent / "outside.cif").write_text((example_set / "structures" / "hBN_prim.cif").read_text())
+    _replace(example_set / "calcset.toml", 'structure = "structures/POSCAR_hBN_221"', 'structure = "../outside.cif"')
+    with pytest.raises(InputError, match=r"entries\[0\] \(hBN-221/B0\)\.structure: '\.\./outside\.cif' is outside"):
+        read_calcset(example_set)
