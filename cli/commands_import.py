@@ -1,34 +1,104 @@
-"""`xasrepo import`: calculation sets (directories with calcset.toml)."""
+"""`xasrepo import`: calculation sets (directories with calcset.toml) and data files in the formats
+XAS people already have (XDI, column files, pymatgen JSON, FEFF, Athena projects)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from .common import DbOption, _progress, app
 
+CALCSET_MANIFEST = "calcset.toml"
+FORMAT_HELP = "Read as this format instead of detecting it: xdi, columns (csv), json (pymatgen), feff, athena."
+
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A calculation-set directory (with calcset.toml).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="A calculation-set directory (with calcset.toml), or data files / directories of data files.")],
     db: DbOption = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
+    energy_col: Annotated[Optional[str], typer.Option(help="Energy column: number (1-based) or name.")] = None,
+    signal_col: Annotated[Optional[str], typer.Option(help="Signal column: number or name.")] = None,
+    i0_col: Annotated[Optional[str], typer.Option(
+        help="I0 column: the signal is divided by it (ln(I0/I) with --mode transmission).")] = None,
+    edge_energy: Annotated[Optional[float], typer.Option(
+        help="Edge energy in eV, added to energies given relative to the edge.")] = None,
+    element: Annotated[Optional[str], typer.Option(help="Absorbing element (overrides the file).")] = None,
+    edge: Annotated[Optional[str], typer.Option(help="Absorption edge: K, L1, L2, L3, ... (overrides the file).")] = None,
+    spectrum_type: Annotated[Optional[str], typer.Option(
+        "--type", help="XANES, EXAFS or XAFS (default: from the file, or XAFS when the scan spans > 300 eV).")] = None,
+    sample: Annotated[Optional[str], typer.Option(help="Sample name.")] = None,
+    facility: Annotated[Optional[str], typer.Option(help="Facility, e.g. APS.")] = None,
+    beamline: Annotated[Optional[str], typer.Option(help="Beamline, e.g. 13-ID-E.")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="Measurement mode: transmission, fluorescence, TEY, TFY, PFY, ...")] = None,
+    calibration_shift: Annotated[Optional[float], typer.Option(
+        help="Energy calibration shift in eV (recorded; energies are stored as in the file).")] = None,
+    origin: Annotated[Optional[str], typer.Option(
+        help="experimental (default for measured formats) or computed (e.g. FDMNES output read as columns).")] = None,
+    structure: Annotated[Optional[Path], typer.Option(
+        help="Crystal structure file (CIF, POSCAR, pymatgen JSON) for a FEFF run.")] = None,
 ) -> None:
-    """Import a calculation set: validate everything first, then write it in one transaction."""
+    """Import a calculation set, or spectra from data files.
+
+    Every file is read and validated before anything is written; all spectra are then written in
+    one transaction (a bad file leaves the database as it was). Re-importing a file changes nothing.
+    """
+    from repository.errors import UsageError
+
+    if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
+        options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, element, edge, spectrum_type, sample,
+                         facility, beamline, mode, calibration_shift, origin, structure]
+        if any(o is not None for o in options_given):
+            raise UsageError("reading options apply to data files, not to a calculation set (calcset.toml)")
+        _import_calcset(paths[0], db)
+        return
+    if any(p.is_dir() and (p / CALCSET_MANIFEST).is_file() for p in paths):
+        raise UsageError("import a calculation set on its own, not together with other paths")
+
+    from repository import db as database
+    from repository.formats import ReadOptions, normalise_format, read_paths
+    from repository.importer import import_records
+
+    options = ReadOptions(
+        energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
+        edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
+        measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure)
+    fmt = normalise_format(fmt)
+    progress, update = _progress("reading files")
+    with progress:
+        # Every file is read and validated before the database is opened.
+        records = read_paths(paths, fmt, options, progress=update)
+        progress.update(progress.task_ids[0], description="writing", completed=0, total=None)
+        with database.connected(db) as engine:
+            summary = import_records(engine, records)
+    files = len({r.source_file for r in records})
+    if not summary.changed:
+        typer.echo(f"all {len(records)} spectra from {files} file(s) are already imported: nothing changed")
+        return
+    ids = summary.spectrum_ids
+    shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
+    typer.echo(f"imported {summary.spectra_new} spectra from {files} file(s)"
+               + (f" ({summary.spectra_existing} already present)" if summary.spectra_existing else "")
+               + (f", {summary.structures_new} new structures" if summary.structures_new else "")
+               + f"; ids {shown}")
+
+
+def _import_calcset(path: Path, db: str | None) -> None:
     from repository import db as database
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
 
-    database.resolve_url(db)  # fail fast on a bad --db before reading files
     progress, update = _progress(f"reading {path}")
     with progress:
-        # Validate everything before the database is even opened: bad input leaves it untouched.
+        # Validate the whole set before the database is even opened: bad input leaves it untouched.
         plan = read_calcset(path, progress=update)
-        engine = database.connect(db)
         progress.update(progress.task_ids[0], description="writing", completed=0)
-        summary = import_calcset(engine, plan, progress=update)
-    engine.dispose()
+        with database.connected(db) as engine:
+            summary = import_calcset(engine, plan, progress=update)
     if not summary.changed:
         typer.echo(f"set {summary.name!r} is already imported: nothing changed ({summary.entries_skipped} entries)")
         return

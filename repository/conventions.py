@@ -86,6 +86,12 @@ NAMED_POLARIZATIONS = ("iso", "x", "y", "z", "in_plane", "out_of_plane")
 # 034003 (2019) use covalent radii scaled by a factor near this value.
 BOND_TOLERANCE = 1.25
 
+# Coordination number of an absorber: bonded neighbours (BOND_TOLERANCE criterion) that are also in
+# the first shell, i.e. within CN_SHELL_FACTOR x the nearest-neighbour distance. The shell limit
+# keeps metal-metal contacts of oxides (Co-Co 2.9 A beside Co-O 1.9 A) and second neighbours of
+# bcc metals (ratio 1.155) out, while relaxed bonds around defects (ratio <= 1.1) stay in.
+CN_SHELL_FACTOR = 1.15
+
 # Symmetry tolerance (Angstrom) for space-group analysis with spglib, as in Materials Project.
 SYMPREC_A = 0.1
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .conventions import BOND_TOLERANCE, SYMPREC_A
+from .conventions import BOND_TOLERANCE, CN_SHELL_FACTOR, SYMPREC_A
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -195,21 +195,24 @@ def analyze(structure: "Structure") -> StructureProperties:
 
 
 def coordination_numbers(structure: "Structure") -> np.ndarray:
-    """Coordination number of every site from one neighbour list (cheaper than per-site queries
-    when several absorber sites of one structure are imported)."""
-    centers, _, _, _ = _bonds(structure)
-    return np.bincount(centers.astype(int), minlength=len(structure))
+    """Coordination number of every site: bonded neighbours within CN_SHELL_FACTOR x the site's
+    nearest-neighbour distance (see :mod:`repository.conventions`). One neighbour list serves all
+    sites, which is cheaper than per-site queries when several absorbers of a structure are imported."""
+    centers, _, _, distances = _bonds(structure)
+    counts = np.zeros(len(structure), dtype=int)
+    if len(centers) == 0:
+        return counts
+    centers = centers.astype(int)
+    nearest = np.full(len(structure), np.inf)
+    np.minimum.at(nearest, centers, distances)
+    in_shell = distances <= CN_SHELL_FACTOR * nearest[centers]
+    np.add.at(counts, centers[in_shell], 1)
+    return counts
 
 
 def coordination_number(structure: "Structure", site_index: int) -> int:
-    """Number of atoms bonded to ``site_index`` (covalent radii x BOND_TOLERANCE)."""
-    cutoffs, r_max = _bond_cutoffs(structure)
-    site = structure[site_index]
-    count = 0
-    for neighbor in structure.get_neighbors(site, r_max):
-        if neighbor.nn_distance > 1e-8 and neighbor.nn_distance <= cutoffs[(site.specie.symbol, neighbor.specie.symbol)]:
-            count += 1
-    return count
+    """Coordination number of one site (same definition as :func:`coordination_numbers`)."""
+    return int(coordination_numbers(structure)[site_index])
 
 
 def distance_to_point(structure: "Structure", site_index: int, frac_point: tuple[float, float, float]) -> float:

@@ -1,0 +1,86 @@
+"""Benchmark: import rate (files per second) for the XAS data library's XDI files.
+
+Reads every file under ../shared/fixtures/XASDataLibrary/data (about 200 XDI reference spectra)
+into a fresh, migrated SQLite database, timing separately
+
+* reading and validating (``repository.formats.read_paths``: parse, choose columns, check arrays),
+* writing (``repository.importer.import_records``: one transaction),
+* the whole ``xasrepo import DIR`` command in a fresh process (start-up, reading, writing),
+
+repeated ``--repeat`` times (fresh database each time); prints a table with the median.
+
+    .venv/bin/python bench/import_xdi.py [--repeat 3] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LIBRARY = ROOT.parent / "shared" / "fixtures" / "XASDataLibrary" / "data"
+
+
+def one_run(data: Path, workdir: Path, number: int) -> dict[str, float]:
+    from repository import db
+    from repository.formats import data_files, read_paths
+    from repository.importer import import_records
+
+    path = workdir / f"lib{number}.db"
+    db.upgrade(str(path))
+    engine = db.connect(str(path))
+    files = data_files(data)
+    start = time.perf_counter()
+    records = read_paths(files)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    summary = import_records(engine, records)
+    write_s = time.perf_counter() - start
+    engine.dispose()
+
+    cli_db = workdir / f"cli{number}.db"
+    db.upgrade(str(cli_db))
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "cli.main", "import", str(data), "--db", str(cli_db)],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    cli_s = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"xasrepo import failed: {result.stderr.strip()}")
+    return {"files": len(files), "spectra": summary.spectra_new, "points": sum(r.spectrum.n_points for r in records),
+            "read_s": read_s, "write_s": write_s, "cli_s": cli_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=LIBRARY)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        raise SystemExit(f"no data at {args.data} (../shared/fixtures is absent)")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [one_run(args.data, Path(tmp), i) for i in range(args.repeat)]
+    files = runs[0]["files"]
+    read_s = statistics.median(r["read_s"] for r in runs)
+    write_s = statistics.median(r["write_s"] for r in runs)
+    cli_s = statistics.median(r["cli_s"] for r in runs)
+    rows = [
+        ("read + validate (library)", read_s, files / read_s),
+        ("write, one transaction (SQLite)", write_s, files / write_s),
+        ("read + write (library)", read_s + write_s, files / (read_s + write_s)),
+        ("xasrepo import DIR (fresh process)", cli_s, files / cli_s),
+    ]
+    print(f"XDI import: {files} files, {runs[0]['spectra']} new spectra, {runs[0]['points']} points; "
+          f"median of {len(runs)} runs, fresh SQLite database each")
+    print(f"{'step':<38} {'seconds':>9} {'files/s':>9}")
+    for name, seconds, rate in rows:
+        print(f"{name:<38} {seconds:>9.3f} {rate:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""``xasrepo query``, ``xasrepo sql`` and ``xasrepo fields``: thin wrappers over :mod:`repository.query`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .common import DbOption, FormatOption, app
+from .output import OutputFormat, render_rows
+
+FILTER_HELP = ('Filter, e.g. \'element = B and crystal_system = hexagonal and defect.name = v_N and '
+               'absorber.defect_distance < 3\' (see `xasrepo fields`; empty: every spectrum).')
+
+
+@app.command("query")
+def query(
+    filter_text: Annotated[str, typer.Argument(metavar="FILTER", help=FILTER_HELP)] = "",
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
+    sort: Annotated[str | None, typer.Option("--sort", help="FIELD[:desc], comma separated.")] = None,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help="Fields to show, comma separated ('*': all; default: key fields + filtered ones).")] = None,
+) -> None:
+    """Spectra whose structure, defect, calculation or descriptors match FILTER."""
+    from repository.query import parse_filter, query_spectra, spectrum_ids
+    from repository.query.light import close, connect_read_only
+
+    flt = parse_filter(filter_text) if filter_text.strip() else None
+    engine = connect_read_only(db)
+    try:
+        if fmt is OutputFormat.ids:
+            ids = spectrum_ids(engine, flt, sort=sort, limit=limit or None)
+            typer.echo("\n".join(map(str, ids)) if ids else "", nl=bool(ids))
+            return
+        rows = query_spectra(engine, flt, columns=columns, sort=sort, limit=limit or None)
+    finally:
+        close(engine)
+    render_rows(rows, fmt, id_column="spectrum_id", title=f"{len(rows)} spectr{'um' if len(rows) == 1 else 'a'}" if fmt is OutputFormat.table else None)
+
+
+def _as_dicts(columns: list[str], rows: list[tuple]) -> list[dict]:
+    names, seen = [], {}
+    for name in columns:
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return [dict(zip(names, row)) for row in rows]
+
+
+@app.command("sql")
+def sql(
+    statement: Annotated[str, typer.Argument(metavar="SQL", help='One read-only statement, e.g. '
+                                             '"SELECT defect_name, count(*) FROM spectrum_overview GROUP BY 1".')],
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    snapshot: Annotated[list[str] | None, typer.Option(
+        "--snapshot", help="NAME=FILE.parquet: run the SQL with DuckDB over these snapshot files "
+                           "(tables NAME, and the view `snapshots` with them all). Repeatable.")] = None,
+    snapshots: Annotated[bool, typer.Option(
+        "--snapshots", help="Run the SQL with DuckDB over every snapshot registered in the database.")] = False,
+) -> None:
+    """Run one read-only SQL statement (views: spectrum_overview, snapshot_points; see docs/sql.md)."""
+    from repository.errors import UsageError
+    from repository.query import run_sql, snapshot_sql
+
+    if snapshot or snapshots:
+        sources: dict[str, str] = {}
+        if snapshots:
+            from repository import db as database
+            from repository.query.snapshots import registered_snapshots
+
+            engine = database.connect(db, read_only=True)
+            try:
+                sources.update(registered_snapshots(engine))
+            finally:
+                engine.dispose()
+        for item in snapshot or []:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise UsageError(f"--snapshot {item!r}: expected NAME=FILE.parquet")
+            sources[name] = path
+        columns, rows = snapshot_sql(sources, statement)
+    else:
+        columns, rows = run_sql(db, statement)
+    render_rows(_as_dicts(columns, rows), fmt, id_column=columns[0] if columns else None)
+
+
+@app.command("fields")
+def fields(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """The fields a query filter may use, with their types, aliases, units and (when the database
+    exists) examples of the text values in it."""
+    from repository import db as database
+    from repository.query import describe_fields
+    from repository.query.light import close, connect_read_only
+
+    path = database.sqlite_path(database.resolve_url(db))
+    engine = None if (db is None and path is not None and not path.exists()) else connect_read_only(db)
+    try:
+        rows = describe_fields(engine)
+    finally:
+        if engine is not None:
+            close(engine)
+    render_rows(rows, fmt, id_column="field")

@@ -1,0 +1,177 @@
+"""Athena project files (Demeter/Ifeffit): gzip-compressed Perl-serialised, or the JSON variant.
+
+Every data group becomes an experimental spectrum: energies ``x`` and mu(E) ``y``, absorbing element
+``bkg_z``, edge ``fft_edge``, sample name = the group's label, calibration shift = ``bkg_eshift``
+(recorded; energies are stored as in the project). Groups Athena marks as chi(k), R- or q-space
+data are refused. The Perl text is parsed, never evaluated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..conventions import Origin
+from ..errors import InputError
+from ..values import SampleInfo, SpectrumRecord
+from .common import (
+    DEFAULT_OPTIONS,
+    ReadOptions,
+    file_sha256,
+    make_record,
+    optional_float,
+    sort_by_energy,
+)
+
+SIMPLE_ITEM = re.compile(r"'([^'\\]*)'|([^,\s']+)")
+PERL_LINE = re.compile(r"^([@$%])(\w+)\s*=\s*(.*?);?\s*$", re.DOTALL)
+NOT_MU_FLAGS = ("is_chi", "is_rsp", "is_qsp")
+NULL_FILE = "@&^^null^^&@"
+
+
+def _perl_list(text: str) -> list[str]:
+    """The items of a Perl list literal: quoted strings, bare words/numbers, nested [...] or {...} kept raw."""
+    body = text.strip()
+    if body.startswith("("):
+        body = body[1:body.rfind(")")]
+    if not any(c in body for c in "[{\\"):
+        return [m.group(1) if m.group(1) is not None else m.group(2) for m in SIMPLE_ITEM.finditer(body)]
+    items: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c in ", \t\n=>":
+            i += 1
+        elif c == "'":
+            j, out = i + 1, []
+            while j < n and body[j] != "'":
+                if body[j] == "\\" and j + 1 < n:
+                    j += 1
+                out.append(body[j])
+                j += 1
+            items.append("".join(out))
+            i = j + 1
+        elif c in "[{":
+            depth, j, quoted = 0, i, False
+            while j < n:
+                ch = body[j]
+                if ch == "\\" and quoted:
+                    j += 2
+                    continue
+                if ch == "'":
+                    quoted = not quoted
+                elif not quoted and ch in "[{":
+                    depth += 1
+                elif not quoted and ch in "]}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            items.append(body[i:j + 1])
+            i = j + 1
+        else:
+            j = i
+            while j < n and body[j] not in ", \t\n":
+                j += 1
+            items.append(body[i:j])
+            i = j
+    return items
+
+
+def _perl_groups(text: str, path: Path) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("[record]"):
+            if current:
+                groups.append(current)
+            current = {}
+            continue
+        match = PERL_LINE.match(line)
+        if not match:
+            continue
+        sigil, name, value = match.groups()
+        if sigil == "$" and name == "old_group":
+            current = {"_group": _perl_list(value)[0] if _perl_list(value) else "", "_line": number}
+        elif sigil == "@" and name == "args" and current:
+            items = _perl_list(value)
+            current["args"] = dict(zip(items[0::2], items[1::2]))
+        elif sigil == "@" and name in ("x", "y") and current:
+            try:
+                current[name] = [float(v) for v in _perl_list(value)]
+            except ValueError:
+                raise InputError(path, f"@{name} of group {current.get('_group')!r} has a value that is not a number",
+                                 where=f"line {number}") from None
+    return groups
+
+
+def _json_groups(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    order = data.get("_____order") or [k for k in data if not k.startswith("_____")]
+    groups = []
+    for name in order:
+        group = data.get(name)
+        if not isinstance(group, dict) or "x" not in group:
+            raise InputError(path, f"group {name!r} listed in _____order has no arrays")
+        groups.append({"_group": name, "args": group.get("args", {}), "x": group.get("x"), "y": group.get("y")})
+    return groups
+
+
+def read_groups(path: Path) -> tuple[list[dict[str, Any]], str]:
+    raw = path.read_bytes()
+    if raw.startswith(b"\x1f\x8b"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InputError(path, f"damaged gzip data ({exc})") from None
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON: {exc.msg}", where=f"line {exc.lineno}") from None
+        header = " ".join(str(v) for k, v in data.items() if k.startswith("_____header"))
+        return _json_groups(data, path), header
+    if "Athena project file" not in text[:500]:
+        raise InputError(path, "not an Athena project file (no '# Athena project file' header)", where="line 1")
+    header = " ".join(line.lstrip("# ") for line in text.splitlines()[:3] if line.startswith("#"))
+    return _perl_groups(text, path), header
+
+
+def read_athena(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[SpectrumRecord]:
+    """An Athena project -> one experimental spectrum per group."""
+    groups, header = read_groups(path)
+    if not groups:
+        raise InputError(path, "the project has no data groups")
+    digest = file_sha256(path)
+    records = []
+    for number, group in enumerate(groups, start=1):
+        args = group.get("args", {})
+        label = args.get("label") or group["_group"]
+        name = f"group {number} ({label})"
+        for flag in NOT_MU_FLAGS:
+            if str(args.get(flag, "0")) not in ("0", "", "None"):
+                raise InputError(path, f"group is {flag[3:]} data, not mu(E)", where=name)
+        if group.get("x") is None or group.get("y") is None:
+            raise InputError(path, "group has no x/y arrays", where=name)
+        energy = np.asarray(group["x"], dtype=float)
+        intensity = np.asarray(group["y"], dtype=float)
+        if str(args.get("is_kev", "0")) not in ("0", ""):
+            energy = energy * 1000.0
+        energy, intensity = sort_by_energy(energy, intensity)
+        shift = optional_float(args.get("bkg_eshift"))
+        sample = SampleInfo(sample_name=label, calibration_shift_ev=shift if shift else None,
+                            beamline=args.get("beamline") or None)
+        keep = ("label", "file", "bkg_e0", "bkg_eshift", "bkg_z", "fft_edge", "is_merge", "is_nor", "is_xmu",
+                "recordtype", "source", "importance")
+        metadata = {"format": "athena", "athena": {
+            "project": header, "group": group["_group"],
+            "args": {k: args[k] for k in keep if k in args and args[k] not in ("", None, NULL_FILE)}}}
+        records.append(make_record(path, digest, options, energy=energy, signal=intensity, element=args.get("bkg_z"),
+                                   edge=args.get("fft_edge"), origin=Origin.EXPERIMENTAL, sample=sample,
+                                   metadata=metadata, name=name))
+    return records

@@ -1,0 +1,44 @@
+"""Queries by structure, defect, calculation and descriptor properties.
+
+A filter is text such as::
+
+    element = B and edge = K and crystal_system = hexagonal
+        and defect.name = v_N and absorber.defect_distance < 3
+
+It is parsed with a lark grammar (:mod:`.parser`) into typed, immutable terms (:mod:`.terms`)
+whose fields come from an allowlist (:mod:`.fields`), then compiled to SQL with every value a
+bound parameter (:mod:`.sql`). Public functions:
+
+* :func:`parse_filter` -- text -> :class:`Filter` (or a one-line :class:`FilterError`);
+* :func:`spectrum_ids` / :func:`query_spectra` -- run a filter over ``spectrum_overview``;
+* :func:`filter_snapshot_rows` -- the same grammar over the rows of a snapshot Parquet file/table;
+* :func:`run_sql` -- read-only SQL over the database; :func:`snapshot_sql` -- SQL (DuckDB) over
+  several snapshot Parquet files together.
+
+Heavy modules (SQLAlchemy, lark, DuckDB, pyarrow) are imported inside the functions.
+"""
+
+from .fields import FIELDS, SNAPSHOT_FIELDS, FieldSpec, FieldType
+from .parser import FilterError, parse_filter
+from .readonly import ReadOnlyViolation, run_sql
+from .search import DEFAULT_COLUMNS, describe_fields, query_spectra, spectrum_ids
+from .snapshots import filter_snapshot_rows, snapshot_sql
+from .terms import Filter
+
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "FIELDS",
+    "SNAPSHOT_FIELDS",
+    "FieldSpec",
+    "FieldType",
+    "Filter",
+    "FilterError",
+    "ReadOnlyViolation",
+    "describe_fields",
+    "filter_snapshot_rows",
+    "parse_filter",
+    "query_spectra",
+    "run_sql",
+    "snapshot_sql",
+    "spectrum_ids",
+]

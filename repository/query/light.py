@@ -1,0 +1,55 @@
+"""A read-only connection that avoids importing SQLAlchemy where it can (fast CLI start-up).
+
+For an SQLite database this is a stdlib :class:`sqlite3.Connection` opened with ``mode=ro``
+(after the same schema-revision check as :func:`repository.db.connect`); for PostgreSQL it is
+a read-only SQLAlchemy engine. :func:`repository.query.spectrum_ids` and
+:func:`repository.query.query_spectra` accept either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..db import (
+    SQLITE_BUSY_TIMEOUT_S,
+    describe,
+    resolve_url,
+    schema_revision,
+    sqlite_path,
+)
+from ..errors import SchemaError
+
+
+def connect_read_only(db: str | None = None) -> Any:
+    """``sqlite3.Connection`` (SQLite) or read-only SQLAlchemy ``Engine`` (other backends)."""
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is None:
+        from ..db import connect
+
+        return connect(db, read_only=True)
+    if not path.exists():
+        raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+    try:
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        revision = None
+    revision = revision[0] if revision else None
+    expected = schema_revision()
+    if revision != expected:
+        conn.close()
+        where = describe(url)
+        if revision is None:
+            raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
+        raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
+                          f"run `xasrepo init --db {where}` to upgrade")
+    return conn
+
+
+def close(conn: Any) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        conn.close()
+    else:
+        conn.dispose()

@@ -1,0 +1,209 @@
+"""Read-only SQL for analysts: ``run_sql(db, "SELECT ...")``.
+
+Read-only by construction, in three layers:
+
+1. the statement is scanned (strings, quoted names and comments skipped): exactly one
+   statement, starting with SELECT, WITH, VALUES, TABLE, EXPLAIN, SHOW (PostgreSQL) or a
+   PRAGMA that only reads; anything else is refused with :class:`ReadOnlyViolation` before the
+   database sees it;
+2. the connection cannot write: SQLite is opened with ``mode=ro`` and an authorizer that denies
+   every action but reading (so ``WITH x AS (...) INSERT ...`` or a writing PRAGMA fail too);
+   PostgreSQL runs it as a prepared statement (one command only) in a ``READ ONLY`` transaction;
+3. the transaction is rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+READ_KEYWORDS = ("SELECT", "WITH", "VALUES", "TABLE", "EXPLAIN", "SHOW", "PRAGMA")
+# PRAGMAs that take an argument and still only read (pragma(arg) form).
+READING_PRAGMAS_WITH_ARGUMENT = frozenset({
+    "table_info", "table_xinfo", "index_info", "index_xinfo", "index_list", "foreign_key_list",
+    "foreign_key_check", "integrity_check", "quick_check", "table_list",
+})
+ALLOWED_HINT = "xasrepo sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, reading PRAGMAs)"
+
+
+class ReadOnlyViolation(UsageError):
+    """A statement that would write (or could not be proven read-only) was refused."""
+
+
+def _scan(sql: str) -> list[tuple[str, str]]:
+    """Split ``sql`` into (kind, text) tokens: 'word', 'punct', 'string'; comments dropped."""
+    tokens: list[tuple[str, str]] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            if j < 0:
+                raise ReadOnlyViolation("unterminated /* comment in the SQL")
+            i = j + 2
+        elif c in "'\"`[":
+            close = {"[": "]"}.get(c, c)
+            j = i + 1
+            while True:
+                j = sql.find(close, j)
+                if j < 0:
+                    raise ReadOnlyViolation(f"unterminated {c} quote in the SQL")
+                if close != "]" and sql.startswith(close * 2, j):
+                    j += 2
+                    continue
+                break
+            tokens.append(("string" if c == "'" else "name", sql[i:j + 1]))
+            i = j + 1
+        elif c == "$":
+            # PostgreSQL dollar quoting $tag$...$tag$ (or a $1 placeholder)
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            if j < n and sql[j] == "$":
+                tag = sql[i:j + 1]
+                end = sql.find(tag, j + 1)
+                if end < 0:
+                    raise ReadOnlyViolation(f"unterminated {tag} quote in the SQL")
+                tokens.append(("string", sql[i:end + len(tag)]))
+                i = end + len(tag)
+            else:
+                tokens.append(("punct", sql[i:j]))
+                i = j
+        elif c.isalnum() or c == "_":
+            j = i
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            tokens.append(("word", sql[i:j]))
+            i = j
+        else:
+            tokens.append(("punct", c))
+            i += 1
+    return tokens
+
+
+def check_read_only(sql: str, dialect: str = "sqlite") -> str:
+    """Refuse anything but one reading statement; returns the statement without a trailing ``;``."""
+    tokens = _scan(sql)
+    while tokens and tokens[-1] == ("punct", ";"):
+        tokens.pop()
+    if not tokens:
+        raise ReadOnlyViolation("empty SQL statement")
+    if ("punct", ";") in tokens:
+        raise ReadOnlyViolation("one statement at a time: the SQL contains ';' between statements")
+    first = next((text for kind, text in tokens if kind == "word"), "")
+    keyword = first.upper()
+    if keyword not in READ_KEYWORDS or (keyword == "SHOW" and dialect == "sqlite") or \
+            (keyword == "PRAGMA" and dialect != "sqlite"):
+        what = keyword or tokens[0][1]
+        raise ReadOnlyViolation(f"refused {what} statement: {ALLOWED_HINT}; the database was not changed")
+    if keyword == "PRAGMA":
+        words = [text for kind, text in tokens]
+        name = words[1].lower() if len(words) > 1 else ""
+        if len(words) > 2 and words[2] == ".":  # schema.pragma
+            name = words[3].lower() if len(words) > 3 else ""
+        if "=" in words or ("(" in words and name not in READING_PRAGMAS_WITH_ARGUMENT):
+            raise ReadOnlyViolation(f"refused writing PRAGMA {name}: {ALLOWED_HINT}; the database was not changed")
+    stripped = sql.rstrip()
+    while stripped.endswith(";"):
+        stripped = stripped[:-1].rstrip()
+    return stripped
+
+
+def _url_of(engine_or_db) -> str:
+    from ..db import resolve_url
+
+    if isinstance(engine_or_db, str) or engine_or_db is None or hasattr(engine_or_db, "__fspath__"):
+        return resolve_url(engine_or_db)
+    url = engine_or_db.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database.startswith("file:"):
+            database = database[5:].split("?", 1)[0]
+        return "sqlite:///" + database
+    return url.render_as_string(hide_password=False)
+
+
+def _sqlite_authorizer():
+    import sqlite3
+
+    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_TRANSACTION}
+    allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
+
+    def authorize(action, arg1, arg2, _db, _trigger):
+        if action in allowed:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and (arg2 is None or (arg1 or "").lower() in READING_PRAGMAS_WITH_ARGUMENT):
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    return authorize
+
+
+def _refusal(err: Exception) -> Exception:
+    text = " ".join(str(getattr(err, "orig", err)).split())
+    lowered = text.lower()
+    if any(s in lowered for s in ("not authorized", "readonly", "read-only", "read only", "prohibited")):
+        return ReadOnlyViolation(f"refused: the statement tries to write ({text}); {ALLOWED_HINT}; "
+                                 f"the database was not changed")
+    return UsageError(f"SQL error: {text}")
+
+
+def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None = None
+            ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; returns ``(column names, rows)``.
+
+    ``engine_or_db`` is an engine, a ``--db`` value (path or URL) or None (``$XASREPO_DB`` /
+    default). A new read-only connection is always opened, whatever the engine given, so the
+    statement cannot write. Raises :class:`ReadOnlyViolation` for anything that would write and
+    :class:`~repository.errors.UsageError` for other SQL errors, each as one line.
+    """
+    from ..db import is_sqlite, make_engine
+
+    url = _url_of(engine_or_db)
+    dialect = "sqlite" if is_sqlite(url) else "postgresql"
+    statement = check_read_only(sql, dialect)
+    engine = make_engine(url, read_only=True)
+    try:
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            if dialect == "sqlite":
+                import sqlite3
+
+                driver.set_authorizer(_sqlite_authorizer())
+                cursor = driver.cursor()
+                try:
+                    cursor.execute(statement)
+                except sqlite3.Error as err:
+                    raise _refusal(err) from None
+            else:
+                import psycopg
+
+                cursor = driver.cursor()
+                cursor.execute("SET TRANSACTION READ ONLY")
+                try:
+                    # prepare=True: the extended protocol accepts exactly one command.
+                    cursor.execute(statement, prepare=True)
+                except psycopg.Error as err:
+                    raise _refusal(err) from None
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchmany(max_rows) if max_rows else cursor.fetchall()
+            return columns, [tuple(r) for r in rows]
+        finally:
+            try:
+                raw.driver_connection.rollback()
+            finally:
+                if dialect == "sqlite":
+                    raw.driver_connection.set_authorizer(None)
+                raw.close()
+    finally:
+        engine.dispose()

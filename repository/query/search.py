@@ -1,0 +1,133 @@
+"""Running filters against the ``spectrum_overview`` view."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
+from .parser import FilterError, parse_filter, resolve_field
+from .sql import order_by_sql, parse_sort, where_sql
+from .terms import Filter
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+OVERVIEW_VIEW = "spectrum_overview"
+# Shown by default by `xasrepo query` (plus the fields the filter and sort name).
+DEFAULT_COLUMNS = ("spectrum_id", "reduced_formula", "polymorph", "crystal_system", "defect_name",
+                   "absorbing_element", "edge", "spectrum_type", "polarization", "absorber_site_index",
+                   "absorber_cn", "absorber_defect_distance_a", "calculation_set")
+
+
+def _as_filter(where: str | Filter | None) -> Filter | None:
+    if where is None or isinstance(where, Filter):
+        return where
+    if not str(where).strip():
+        return None
+    return parse_filter(where)
+
+
+def _dialect(engine) -> str:
+    if isinstance(engine, sqlite3.Connection):
+        return "sqlite"
+    name = engine.dialect.name
+    return "postgresql" if name.startswith("postgres") else "sqlite"
+
+
+def _execute(engine, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` (``:name`` parameters) on an Engine or a stdlib sqlite3 connection."""
+    if isinstance(engine, sqlite3.Connection):
+        cursor = engine.execute(sql, params)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        result = conn.execute(text(sql), params)
+        return list(result.keys()), [tuple(row) for row in result]
+
+
+def _limit_sql(limit: int | None) -> str:
+    if limit is None:
+        return ""
+    value = int(limit)
+    if value < 0:
+        raise FilterError(f"limit must be 0 or more, got {value}")
+    return f" LIMIT {value}"
+
+
+def spectrum_ids(engine: Engine | sqlite3.Connection, where: str | Filter | None, *, sort: str | None = None,
+                 limit: int | None = None) -> list[int]:
+    """Ids of the spectra matching the filter ``where`` (all spectra for None or ""), in sort order.
+
+    ``sort`` is ``FIELD[:asc|:desc]``, comma separated for several keys; ties and the default
+    order go by spectrum id. ``engine`` is an SQLAlchemy engine or a stdlib ``sqlite3`` connection
+    (see :func:`repository.query.light.connect_read_only`). Raises :class:`~repository.query.parser.FilterError` for a bad filter.
+
+    >>> spectrum_ids(engine, 'element = B and defect.name = v_N and absorber.defect_distance < 3')
+    """
+    flt = _as_filter(where)
+    dialect = _dialect(engine)
+    clause, params = where_sql(flt, dialect)
+    sql = (f"SELECT spectrum_id FROM {OVERVIEW_VIEW} WHERE {clause} "
+           f"{order_by_sql(parse_sort(sort), dialect)}{_limit_sql(limit)}")
+    return [row[0] for row in _execute(engine, sql, params)[1]]
+
+
+def resolve_columns(columns: Sequence[str] | str | None, flt: Filter | None = None,
+                    sort: str | None = None) -> tuple[FieldSpec, ...]:
+    """The fields to return: ``columns`` (names or aliases; ``"*"`` for every field), or the default
+    columns plus whatever the filter and the sort mention."""
+    if isinstance(columns, str):
+        columns = [c.strip() for c in columns.split(",") if c.strip()]
+    if columns and list(columns) == ["*"]:
+        return FIELDS
+    if columns:
+        specs = [resolve_field(c) for c in columns]
+    else:
+        specs = [FIELD_INDEX[c] for c in DEFAULT_COLUMNS]
+        specs += list(flt.fields) if flt else []
+        specs += [key.field for key in parse_sort(sort)]
+    unique: dict[str, FieldSpec] = {}
+    for spec in specs:
+        unique.setdefault(spec.name, spec)
+    return tuple(unique.values())
+
+
+def query_spectra(engine: Engine | sqlite3.Connection, where: str | Filter | None, *, columns: Sequence[str] | str | None = None,
+                  sort: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Overview rows (dicts keyed by canonical field name) of the spectra matching ``where``.
+
+    ``columns`` are field names or aliases (default: :data:`DEFAULT_COLUMNS` plus the fields the
+    filter and sort use; ``"*"``: all fields).
+    """
+    flt = _as_filter(where)
+    specs = resolve_columns(columns, flt, sort)
+    dialect = _dialect(engine)
+    clause, params = where_sql(flt, dialect)
+    select = ", ".join(spec.column if spec.column == spec.name else f"{spec.column} AS {spec.name}" for spec in specs)
+    sql = (f"SELECT {select} FROM {OVERVIEW_VIEW} WHERE {clause} "
+           f"{order_by_sql(parse_sort(sort), dialect)}{_limit_sql(limit)}")
+    names, rows = _execute(engine, sql, params)
+    return [dict(zip(names, row)) for row in rows]
+
+
+def describe_fields(engine=None, *, examples: int = 5) -> list[dict[str, Any]]:
+    """One row per filter field: name, type, aliases, unit and a short help text; with an engine
+    (or sqlite3 connection), also up to ``examples`` distinct values of each text field."""
+    rows = []
+    for spec in FIELDS:
+        row = {"field": spec.name, "type": spec.type.value, "aliases": ", ".join(spec.aliases),
+               "unit": spec.unit or "", "help": spec.help}
+        if engine is not None:
+            values = []
+            if spec.type is not FieldType.number and not spec.name.endswith("_id") and \
+                    spec.name not in ("source_file", "relaxation"):
+                sql = (f"SELECT DISTINCT {spec.column} FROM {OVERVIEW_VIEW} WHERE {spec.column} IS NOT NULL "
+                       f"ORDER BY {spec.column} LIMIT {int(examples) + 1}")
+                values = [str(v[0]) for v in _execute(engine, sql, {})[1]]
+            shown = ", ".join(values[:examples]) + (", ..." if len(values) > examples else "")
+            row["values"] = shown
+        rows.append(row)
+    return rows

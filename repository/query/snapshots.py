@@ -1,0 +1,177 @@
+"""Filters and SQL over embedding-snapshot Parquet files, with DuckDB (no extension needed).
+
+Snapshot files hold one row per spectrum: ``spectrum_id``, ``x``, ``y`` (``z`` for 3-D) and
+denormalised ``spectrum_overview`` columns (reduced_formula, crystal_system, defect_name, ...).
+The filter grammar is the same as for :func:`repository.query.spectrum_ids`; a field that the
+snapshot has no column for is refused, with the list of the fields it does have.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
+from .parser import FilterError, parse_filter
+from .readonly import ReadOnlyViolation, check_read_only
+from .sql import order_by_sql, parse_sort, where_sql
+from .terms import Filter
+
+SNAPSHOTS_VIEW = "snapshots"  # every snapshot file, unioned by column name, with a `snapshot` column
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # validates names, never parses the filter
+
+
+def _duckdb():
+    import duckdb
+
+    return duckdb.connect(":memory:")
+
+
+def _load(table_or_path):
+    """A pyarrow Table from a table, a pandas DataFrame or a Parquet path."""
+    import pyarrow as pa
+
+    if isinstance(table_or_path, (str, os.PathLike)):
+        import pyarrow.parquet as pq
+
+        path = Path(table_or_path)
+        if not path.exists():
+            raise UsageError(f"snapshot file {path} does not exist")
+        return pq.read_table(path)
+    if isinstance(table_or_path, pa.Table):
+        return table_or_path
+    if hasattr(table_or_path, "to_parquet"):  # pandas DataFrame
+        return pa.Table.from_pandas(table_or_path, preserve_index=False)
+    raise TypeError(f"expected a pyarrow Table, pandas DataFrame or Parquet path, got {type(table_or_path).__name__}")
+
+
+def _available(columns: Sequence[str]) -> tuple[FieldSpec, ...]:
+    present = set(columns)
+    return tuple(spec for spec in FIELDS + SNAPSHOT_FIELDS if spec.column in present)
+
+
+def filter_snapshot_rows(table_or_path, where: str | Filter | None, *, sort: str | None = None,
+                         limit: int | None = None):
+    """Rows of a snapshot (pyarrow Table, pandas DataFrame or Parquet path) matching ``where``.
+
+    Returns a pyarrow Table with the same columns, in snapshot order (or ``sort`` order). Field
+    names, aliases and operators are those of :func:`repository.query.parse_filter`, plus the
+    coordinates ``x``, ``y``, ``z``. Raises :class:`FilterError` for a field the snapshot lacks.
+    """
+    table = _load(table_or_path)
+    fields = _available(table.column_names)
+    index = {k: v for k, v in SNAPSHOT_FIELD_INDEX.items() if v in fields}
+    flt = where if isinstance(where, Filter) else (
+        parse_filter(where, index=SNAPSHOT_FIELD_INDEX, fields=FIELDS + SNAPSHOT_FIELDS)
+        if where and str(where).strip() else None)
+    if flt is not None:
+        missing = [spec.name for spec in flt.fields if spec.column not in table.column_names]
+        if missing:
+            raise FilterError(f"field {missing[0]} is not in this snapshot; snapshot fields: "
+                              f"{', '.join(s.name for s in fields)}")
+    clause, params = where_sql(flt, "duckdb")
+    if sort:
+        order = order_by_sql(parse_sort(sort, index, fields), "duckdb", id_column="__row")
+    else:
+        order = "ORDER BY __row"
+    limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+    con = _duckdb()
+    try:
+        con.register("snapshot_rows", table)
+        sql = (f"SELECT * EXCLUDE (__row) FROM (SELECT *, row_number() OVER () AS __row FROM snapshot_rows) "
+               f"WHERE {clause} {order}{limit_sql}")
+        return con.sql(_qmark(sql, params), params=list(params.values())).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _qmark(sql: str, params: dict[str, Any]) -> str:
+    """``:p0`` placeholders -> DuckDB's ``$1`` positional ones (names come from our compiler)."""
+    for position, name in sorted(enumerate(params, start=1), key=lambda item: -len(item[1])):
+        sql = sql.replace(f":{name}", f"${position}")
+    return sql
+
+
+def _table_name(label: str) -> str:
+    name = re.sub(r"\W", "_", label)
+    return name if name[:1].isalpha() or name[:1] == "_" else f"s_{name}"
+
+
+def _table_names(snapshots: Mapping[str, Any] | Sequence[Any]) -> dict[str, tuple[str, Any]]:
+    """``{table name: (label, source)}``; labels are the given names (or file stems)."""
+    if isinstance(snapshots, Mapping):
+        labelled = [(str(label), source) for label, source in snapshots.items()]
+    else:
+        labelled = [(Path(item).stem if isinstance(item, (str, os.PathLike)) else f"t{n}", item)
+                    for n, item in enumerate(snapshots)]
+    named: dict[str, tuple[str, Any]] = {}
+    for label, source in labelled:
+        name = _table_name(label)
+        if not _TABLE_NAME.match(name) or name.lower() == SNAPSHOTS_VIEW or name in named:
+            raise UsageError(f"snapshot name {label!r} gives table {name!r}, which is taken or invalid "
+                             f"(use letters, digits and _; not {SNAPSHOTS_VIEW!r})")
+        named[name] = (label, source)
+    return named
+
+
+def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tuple[list[str], list[tuple]]:
+    """Run one read-only SQL statement (DuckDB dialect) over several snapshots together.
+
+    ``snapshots`` maps names (e.g. snapshot uids) to Parquet paths / pyarrow Tables / DataFrames
+    (a list of paths is named by file stem). Each is a table named after it (characters other than
+    letters, digits and ``_`` become ``_``), and the view ``snapshots`` unions them all by column
+    name with a ``snapshot`` column holding the name, e.g.::
+
+        SELECT snapshot, defect_name, avg(x) FROM snapshots GROUP BY ALL
+
+    The data are copied into an in-memory DuckDB database that then has external access
+    (files, network) switched off, so the statement can neither change the Parquet files nor
+    write anything else. Returns ``(column names, rows)``.
+    """
+    statement = check_read_only(sql, "duckdb")
+    named = _table_names(snapshots)
+    if not named:
+        raise UsageError("no snapshots to query")
+    con = _duckdb()
+    try:
+        for name, (label, source) in named.items():
+            con.register("__source", _load(source))
+            # the label is bound, the table name was checked against _TABLE_NAME
+            con.execute(f'CREATE TABLE "{name}" AS SELECT CAST($1 AS VARCHAR) AS snapshot, * FROM __source',
+                        [label])
+            con.unregister("__source")
+        union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{name}"' for name in named)
+        con.execute(f"CREATE VIEW {SNAPSHOTS_VIEW} AS {union}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        import duckdb
+
+        try:
+            cursor = con.execute(statement)
+        except duckdb.Error as err:
+            text = " ".join(str(err).split())
+            if "permission" in text.lower() or "disabled" in text.lower():
+                raise ReadOnlyViolation(f"refused: {text}") from None
+            raise UsageError(f"SQL error: {text}") from None
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        return columns, [tuple(r) for r in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def registered_snapshots(engine) -> dict[str, str]:
+    """``{uid: Parquet path}`` of every snapshot in the database's ``snapshot`` table (relative
+    paths are taken relative to the SQLite file's folder), ready for :func:`snapshot_sql`."""
+    from sqlalchemy import text
+
+    from ..db import sqlite_path
+
+    base = sqlite_path(str(engine.url))
+    folder = base.parent if base is not None else Path.cwd()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT uid, path FROM snapshot ORDER BY id")).all()
+    return {uid: str(path if Path(path).is_absolute() else folder / path) for uid, path in rows}

@@ -1,0 +1,141 @@
+"""Compiling filter terms to an SQL WHERE clause with bound parameters.
+
+Column names come only from the field allowlist; every value from the filter becomes a named
+parameter (``:p0``, ``:p1``...). Three dialects are supported: ``sqlite``, ``postgresql`` and
+``duckdb`` (for snapshot Parquet files).
+
+Semantics, the same on every backend:
+
+* a comparison with an unknown (NULL) value is false, so ``defect.name != v_N`` does not match
+  spectra without a defect; ``not`` is the exact complement of what it negates
+  (``not defect.name = v_N`` matches them);
+* ``like`` uses SQL wildcards (``%`` any run, ``_`` one character) and ignores case;
+  ``contains``, ``starts with`` and ``ends with`` match literally and respect case;
+* ``elements has all "B","N"`` tests the set of elements of the structure; ``has only`` means
+  no other elements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .fields import FIELD_INDEX, FieldSpec
+from .parser import FilterError, resolve_field
+from .terms import (
+    And,
+    Comparison,
+    Filter,
+    Has,
+    HasMode,
+    Known,
+    Match,
+    MatchKind,
+    Membership,
+    Not,
+    Or,
+    Term,
+)
+
+DIALECTS = ("sqlite", "postgresql", "duckdb")
+
+
+@dataclass
+class _Params:
+    values: dict[str, object] = field(default_factory=dict)
+
+    def bind(self, value) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+
+def _text_param(dialect: str, placeholder: str) -> str:
+    return placeholder if dialect == "sqlite" else f"CAST({placeholder} AS TEXT)"
+
+
+def _compile(term: Term, dialect: str, params: _Params) -> str:
+    if isinstance(term, And):
+        return "(" + " AND ".join(_compile(t, dialect, params) for t in term.terms) + ")"
+    if isinstance(term, Or):
+        return "(" + " OR ".join(_compile(t, dialect, params) for t in term.terms) + ")"
+    if isinstance(term, Not):
+        # NULL (unknown) counts as false before negating, so NOT is an exact complement.
+        return f"(NOT COALESCE({_compile(term.term, dialect, params)}, FALSE))"
+    column = term.field.column
+    if isinstance(term, Comparison):
+        return f"({column} {term.op.value} {params.bind(term.value)})"
+    if isinstance(term, Membership):
+        placeholders = ", ".join(params.bind(v) for v in term.values)
+        if term.negated:
+            return f"({column} IS NOT NULL AND {column} NOT IN ({placeholders}))"
+        return f"({column} IN ({placeholders}))"
+    if isinstance(term, Match):
+        if term.kind is MatchKind.like:
+            sql = f"(LOWER({column}) LIKE {params.bind(term.pattern.lower())})"
+            return f"({column} IS NOT NULL AND NOT {sql})" if term.negated else sql
+        value = _text_param(dialect, params.bind(term.pattern))
+        if term.kind is MatchKind.contains:
+            function = "instr" if dialect == "sqlite" else "strpos"
+            return f"({function}({column}, {value}) > 0)"
+        if term.kind is MatchKind.starts:
+            return f"(substr({column}, 1, length({value})) = {value})"
+        return (f"(length({column}) >= length({value}) AND "
+                f"substr({column}, length({column}) - length({value}) + 1) = {value})")
+    if isinstance(term, Has):
+        wrapped = f"(',' || {column} || ',')"
+        tests = [f"({wrapped} LIKE {params.bind(f'%,{symbol},%')})" for symbol in term.values]
+        if term.mode is HasMode.all:
+            return "(" + " AND ".join(tests) + ")"
+        if term.mode is HasMode.any:
+            return "(" + " OR ".join(tests) + ")"
+        present = " + ".join(f"(CASE WHEN {t} THEN 1 ELSE 0 END)" for t in tests)
+        count = f"(length({column}) - length(replace({column}, ',', '')) + 1)"
+        return f"({column} IS NOT NULL AND {column} <> '' AND {present} = {count})"
+    if isinstance(term, Known):
+        return f"({column} IS {'NOT ' if term.known else ''}NULL)"
+    raise AssertionError(f"unknown term {term!r}")  # pragma: no cover
+
+
+def where_sql(flt: Filter | None, dialect: str = "sqlite") -> tuple[str, dict[str, object]]:
+    """``(sql, params)`` for a WHERE clause (without the keyword); ``("TRUE", {})`` for no filter."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}")
+    if flt is None:
+        return "TRUE" if dialect != "sqlite" else "1", {}
+    params = _Params()
+    return _compile(flt.term, dialect, params), params.values
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: FieldSpec
+    descending: bool = False
+
+    def sql(self) -> str:
+        return f"{self.field.column} {'DESC' if self.descending else 'ASC'}"
+
+
+def parse_sort(text: str | None, index: dict[str, FieldSpec] = FIELD_INDEX, fields=None) -> tuple[SortKey, ...]:
+    """``"absorber.cn:desc,spectrum_id"`` -> sort keys (allowlisted fields; ``:asc`` or ``:desc``)."""
+    if not text:
+        return ()
+    keys = []
+    for part in text.split(","):
+        name, _, direction = part.strip().partition(":")
+        direction = direction.strip().lower() or "asc"
+        if direction not in ("asc", "desc"):
+            raise FilterError(f"sort direction {direction!r} in {part.strip()!r}: use FIELD, FIELD:asc or FIELD:desc")
+        spec = resolve_field(name.strip(), index, fields) if fields else resolve_field(name.strip(), index)
+        keys.append(SortKey(spec, direction == "desc"))
+    return tuple(keys)
+
+
+def order_by_sql(keys: tuple[SortKey, ...], dialect: str, id_column: str = "spectrum_id") -> str:
+    """ORDER BY clause; NULLs last on every backend; ties broken by spectrum id."""
+    parts = []
+    for key in keys:
+        # SQLite sorts NULL first ascending, PostgreSQL last: say it explicitly for both.
+        parts.append(f"({key.field.column} IS NULL) ASC")
+        parts.append(key.sql())
+    parts.append(f"{id_column} ASC")
+    return "ORDER BY " + ", ".join(parts)
