@@ -5,6 +5,7 @@ database (ase.db) as the peer, side by side in one run.
     .venv/bin/python bench/import_calcset.py [--structures 1000] [--sites 10] [--points 300]
 
 The spectra are SYNTHETIC (random Gaussians): this measures I/O and bookkeeping, not physics.
+Structures are c-BN supercells, each strained and with one vacancy or C substitution.
 Timings: "read+validate" (files -> validated plan: TOML, text parsing, pymatgen structure analysis
 once per distinct structure, CN and defect distance per absorber site) and "write" (one transaction).
 """
@@ -39,9 +40,16 @@ def generate(root: Path, n_structures: int, sites_per_structure: int, n_points: 
              'method = "half_core_hole"\n']
     atoms_list = []
     for s in range(n_structures):
+        # Distinct like a real defect data set: supercell, lattice strain, and a point defect (vacancy
+        # or C substitution) at a random site. No random rattling: relaxed cells keep their symmetry,
+        # and spglib on noise-rattled cells measures spglib's worst case rather than the importer.
         structure = conv * SUPERCELLS[s % len(SUPERCELLS)]
         structure.apply_strain(rng.normal(0, 0.01, 3))
-        structure.perturb(0.05, min_distance=0.0)
+        defect_site = int(rng.integers(len(structure)))
+        if rng.random() < 0.5:
+            structure.remove_sites([defect_site])
+        else:
+            structure.replace(defect_site, "C")
         (root / "structures" / f"s{s}.json").write_text(structure.to_json())
         borons = [i for i, site in enumerate(structure) if site.specie.symbol == "B"]
         for k in range(sites_per_structure):

@@ -38,7 +38,7 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[Optional[str], typer.Option(
-    "--db", help="Database file or SQLAlchemy URL [env XASREPO_DB; default ./xasrepo.db].",
+    "--db", help="Database file or SQLAlchemy URL (env XASREPO_DB; default ./xasrepo.db).",
     show_default=False)]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 

@@ -408,7 +408,6 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
         raise ctx.fail(f"{where}.columns", "must be two column indices [energy, intensity], from 0")
     energy, intensity, lines = _spectrum_arrays(path, columns, ctx, where)
     try:
-        validated_arrays(energy, intensity)
         spectrum = SpectrumData(
             energy_ev=energy, intensity=intensity, absorbing_element=element, edge=edge,
             spectrum_type=str(item.get("type", "XANES")).upper(), polarization=str(item.get("polarization", "iso")),

@@ -1,0 +1,412 @@
+"""An interactive, self-contained HTML explorer of a snapshot.
+
+One HTML file that works offline: plotly.js is copied from the plotly Python package into the page
+(no CDN), the snapshot's rows and the spectra are embedded as JSON. The page shows the embedding
+scatter with a colour-by selector; hovering a point shows its spectrum (energy in eV) and its
+structure/defect properties, clicking pins it. The fragment ``#color=FIELD&spectrum=ID`` opens the
+page coloured by FIELD with spectrum ID selected (links into the explorer; the browser test uses it).
+
+The page reports its state in ``<div id="xr-status">`` (``data-state="ready"``, ``data-points`` =
+number of point elements drawn, ``data-field``, ``data-selected`` = spectrum id shown,
+``data-spectrum-points``) and records script errors in ``data-errors``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .frame import COORDINATE_COLUMNS, column_kind, field_label, snapshot_frame
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy.engine import Engine
+
+# Spectra are thinned to at most this many points each (evenly spaced samples of the stored ones)
+# so a page with thousands of spectra stays a few megabytes.
+MAX_POINTS_PER_SPECTRUM = 300
+PREFERRED_FIELDS = ("crystal_system", "defect_kind", "dimensionality", "polymorph", "reduced_formula",
+                    "absorbing_element")
+MAX_DEFAULT_CATEGORIES = 12  # a column with more distinct values (ids, hashes) is not shown first
+ENERGY_DIGITS = 7  # 0.001 eV at 1 keV, 0.01 eV at 10 keV
+INTENSITY_DIGITS = 4  # relative to the spectrum's maximum: enough to draw it
+COORDINATE_DIGITS = 5
+ID_CHUNK = 500
+
+Spectra = Mapping[int, tuple["np.ndarray", "np.ndarray"]]
+
+
+def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
+                 max_points: int = MAX_POINTS_PER_SPECTRUM) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Energy (eV) and intensity arrays of the given spectra, thinned to ``max_points`` each.
+
+    Ids that are not in the database are left out (the page says so when such a point is chosen).
+    """
+    from sqlalchemy import bindparam, text
+
+    from ..arrays import from_blob
+
+    wanted = sorted({int(i) for i in spectrum_ids})
+    query = text("SELECT id, energy_ev, intensity FROM spectrum WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True))
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), ID_CHUNK):
+            for row in conn.execute(query, {"ids": wanted[start:start + ID_CHUNK]}):
+                found[int(row.id)] = thin(from_blob(row.energy_ev), from_blob(row.intensity), max_points)
+    return found
+
+
+def thin(energy: np.ndarray, intensity: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` evenly spaced samples, always keeping the first and last point."""
+    import numpy as np
+
+    if len(energy) <= max_points:
+        return energy, intensity
+    keep = np.unique(np.linspace(0, len(energy) - 1, max_points).round().astype(int))
+    return energy[keep], intensity[keep]
+
+
+def default_field(frame: pd.DataFrame) -> str | None:
+    """The colouring shown first: a preferred property that varies, else any column that varies."""
+    fields = [c for c in frame.columns if c not in COORDINATE_COLUMNS]
+
+    def varies(name: str) -> bool:  # a few categories, or numbers that differ
+        try:
+            distinct = frame[name].nunique(dropna=True)
+        except TypeError:  # unhashable values (lists)
+            return False
+        return distinct > 1 and (column_kind(frame[name]) == "numeric" or distinct <= MAX_DEFAULT_CATEGORIES)
+
+    for name in [n for n in PREFERRED_FIELDS if n in fields] + fields:
+        if varies(name):
+            return name
+    return fields[0] if fields else None
+
+
+def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None = None,
+                   title: str | None = None, color_by: str | None = None) -> Path:
+    """Write the explorer page for ``snapshot`` (Parquet path, DataFrame or pyarrow Table).
+
+    ``spectra`` maps spectrum ids to (energy_ev, intensity) arrays, e.g. from :func:`load_spectra`.
+    Returns the path written.
+    """
+    from plotly.offline import get_plotlyjs
+
+    from .frame import check_field
+
+    frame = snapshot_frame(snapshot)
+    if color_by is not None:
+        check_field(frame, color_by)
+    if title is None:
+        name = Path(snapshot).stem if isinstance(snapshot, (str, Path)) else "snapshot"
+        title = f"{name}: {len(frame)} spectra"
+    payload = _payload(frame, spectra or {}, title, color_by or default_field(frame))
+    parts = {"TITLE": html.escape(title), "PLOTLY": get_plotlyjs(),
+             "DATA": payload.replace("</", "<\\/"), "APP": _APP}
+    # one pass, so nothing inserted (plotly.js, a title) is searched for placeholders again
+    page = re.sub(r"__(TITLE|PLOTLY|DATA|APP)__", lambda m: parts[m.group(1)], _PAGE)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    return output
+
+
+def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, title: str | None = None,
+            color_by: str | None = None, max_points: int = MAX_POINTS_PER_SPECTRUM) -> Path:
+    """The explorer for a snapshot with its spectra read from the database at ``engine`` (if given)."""
+    frame = snapshot_frame(snapshot)
+    spectra = load_spectra(engine, frame["spectrum_id"], max_points=max_points) if engine is not None else {}
+    if title is None and isinstance(snapshot, (str, Path)):
+        title = f"{Path(snapshot).stem}: {len(frame)} spectra"
+    return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (str, int, bool)):
+        return value
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    if isinstance(value, (list, tuple, np.ndarray)):  # e.g. a list of elements
+        return ", ".join(map(str, value))
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _rounded(values: Iterable[float], digits: int) -> list[float | None]:
+    """Values rounded to ``digits`` significant digits of the largest one (enough to draw them,
+    short in JSON); NaN and infinities become None."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    finite = np.isfinite(array)
+    largest = float(np.abs(array[finite]).max()) if finite.any() else 0.0
+    decimals = digits - 1 - (int(np.floor(np.log10(largest))) if largest > 0 else 0)
+    rounded = np.round(array, decimals)
+    return [v if ok else None for v, ok in zip(rounded.tolist(), finite.tolist())]
+
+
+def _numbers(values: Iterable[float], digits: int) -> str:
+    return json.dumps(_rounded(values, digits))
+
+
+def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | None) -> str:
+    fields = []
+    columns = {}
+    for name in frame.columns:
+        if name in COORDINATE_COLUMNS:
+            continue
+        kind = column_kind(frame[name])
+        values = [_json_value(v) for v in frame[name].tolist()]
+        if kind == "categorical":  # 2.0 -> "2" in legends and tables
+            values = [str(int(v)) if isinstance(v, float) and v.is_integer() else v for v in values]
+        fields.append({"name": str(name), "label": field_label(str(name)), "kind": kind})
+        columns[str(name)] = values
+    ids = [int(i) for i in frame["spectrum_id"].tolist()]
+    parts = {
+        "title": json.dumps(title),
+        "field": json.dumps(field),
+        "fields": json.dumps(fields),
+        "columns": json.dumps(columns, allow_nan=False),
+        "ids": json.dumps(ids),
+        "x": _numbers(frame["x"].astype(float), COORDINATE_DIGITS),
+        "y": _numbers(frame["y"].astype(float), COORDINATE_DIGITS),
+    }
+    # spectra as [energy-grid index, intensities]: most spectra of a set share their energy grid
+    grids: dict[str, int] = {}
+    stored = {}
+    for spectrum_id in ids:
+        if spectrum_id in spectra and str(spectrum_id) not in stored:
+            energy, intensity = spectra[spectrum_id]
+            grid = _numbers(energy, ENERGY_DIGITS)
+            index = grids.setdefault(grid, len(grids))
+            stored[str(spectrum_id)] = f"[{index},{_numbers(intensity, INTENSITY_DIGITS)}]"
+    parts["grids"] = "[" + ",".join(grids) + "]"
+    parts["spectra"] = "{" + ",".join(f'"{key}":{value}' for key, value in stored.items()) + "}"
+    return "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>__TITLE__</title>
+<style>
+ body { font-family: system-ui, sans-serif; margin: 0; color: #222; }
+ header { display: flex; gap: 2em; align-items: baseline; padding: 0.6em 1em; border-bottom: 1px solid #ddd; }
+ header h1 { font-size: 1.15em; margin: 0; }
+ main { display: flex; gap: 0.5em; padding: 0.5em; }
+ #xr-map { flex: 3 1 0; min-width: 400px; height: 82vh; }
+ aside { flex: 2 1 0; min-width: 320px; display: flex; flex-direction: column; }
+ #xr-spectrum { height: 45vh; }
+ #xr-props { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 1em; }
+ #xr-props td { padding: 0.1em 0.8em 0.1em 0; border-bottom: 1px solid #eee; }
+ #xr-props td:first-child { color: #666; }
+ #xr-props td:last-child { word-break: break-all; }
+ .xr-hint { color: #666; font-size: 0.85em; }
+</style>
+<script>
+ // Collect script errors before anything else runs, so a broken page says so in its status element.
+ window.xrErrors = [];
+ window.addEventListener("error", function (e) { window.xrErrors.push(String(e.message)); });
+ window.addEventListener("unhandledrejection", function (e) { window.xrErrors.push(String(e.reason)); });
+</script>
+<script>__PLOTLY__</script>
+</head>
+<body>
+<header>
+ <h1>__TITLE__</h1>
+ <label>colour by <select id="xr-colour"></select></label>
+ <span class="xr-hint">hover a point to see its spectrum; click to keep it</span>
+</header>
+<main>
+ <div id="xr-map"></div>
+ <aside><div id="xr-spectrum"></div><table id="xr-props"></table></aside>
+</main>
+<div id="xr-status" data-state="loading" hidden></div>
+<script type="application/json" id="xr-data">__DATA__</script>
+<script>__APP__</script>
+</body>
+</html>
+"""
+
+_APP = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("xr-data").textContent);
+  var status = document.getElementById("xr-status");
+  var mapDiv = document.getElementById("xr-map");
+  var spectrumDiv = document.getElementById("xr-spectrum");
+  var props = document.getElementById("xr-props");
+  var select = document.getElementById("xr-colour");
+  var n = data.ids.length;
+  var MAX_CATEGORIES = 12, MISSING = "#b0b0b0", OTHER = "#606060";
+  var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78"];
+  var size = Math.max(3, Math.min(10, 90 / Math.sqrt(n)));
+  var config = {responsive: true, displaylogo: false};
+  var spectrumConfig = {responsive: true, displaylogo: false, displayModeBar: "hover"};
+  var fieldsByName = {};
+  data.fields.forEach(function (f) { fieldsByName[f.name] = f; });
+  var pinned = null;
+
+  function text(v) {
+    if (v === null || v === undefined) return "n/a";
+    if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toPrecision(4)));
+    return String(v);
+  }
+  var TITLE_FIELDS = ["reduced_formula", "defect_name", "absorbing_element", "edge", "polarization"];
+  function spectrumTitle(row) {
+    var words = ["spectrum " + data.ids[row]];
+    TITLE_FIELDS.forEach(function (name) {
+      var v = data.columns[name] ? data.columns[name][row] : null;
+      if (v !== null && v !== undefined && v !== "") words.push(String(v));
+    });
+    return words.join("  ");
+  }
+  function pick(rows, values) { return rows.map(function (r) { return values[r]; }); }
+  function hoverText(rows, field) {
+    return rows.map(function (r) {
+      var line = "spectrum " + data.ids[r];
+      return field ? line + "<br>" + fieldsByName[field].label + ": " + text(data.columns[field][r]) : line;
+    });
+  }
+  function markerTrace(rows, name, marker, field) {
+    return {type: "scatter", mode: "markers", name: name, x: pick(rows, data.x), y: pick(rows, data.y),
+            customdata: rows, text: hoverText(rows, field), hovertemplate: "%{text}<extra></extra>",
+            marker: marker};
+  }
+  function allRows() { var rows = []; for (var i = 0; i < n; i++) rows.push(i); return rows; }
+
+  function categoricalTraces(field) {
+    var values = data.columns[field], groups = {}, missing = [];
+    for (var i = 0; i < n; i++) {
+      var v = values[i];
+      if (v === null) { missing.push(i); continue; }
+      v = String(v);
+      (groups[v] = groups[v] || []).push(i);
+    }
+    var labels = Object.keys(groups).sort(function (a, b) {
+      return groups[b].length - groups[a].length || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    var shown = labels.length > MAX_CATEGORIES + 1 ? labels.slice(0, MAX_CATEGORIES) : labels;
+    var traces = shown.map(function (label, k) {
+      return markerTrace(groups[label], label + " (" + groups[label].length + ")",
+                         {color: PALETTE[k % PALETTE.length], size: size}, field);
+    });
+    if (shown.length < labels.length) {
+      var rest = [];
+      labels.slice(shown.length).forEach(function (l) { rest = rest.concat(groups[l]); });
+      traces.push(markerTrace(rest, "other (" + (labels.length - shown.length) + " values)",
+                              {color: OTHER, size: size}, field));
+    }
+    if (missing.length) traces.unshift(markerTrace(missing, "n/a (" + missing.length + ")",
+                                                   {color: MISSING, size: size}, field));
+    return traces;
+  }
+
+  function numericTraces(field) {
+    var values = data.columns[field], present = [], missing = [];
+    for (var i = 0; i < n; i++) (values[i] === null ? missing : present).push(i);
+    var traces = [];
+    if (missing.length) traces.push(markerTrace(missing, "n/a (" + missing.length + ")",
+                                                {color: MISSING, size: size}, field));
+    traces.push(markerTrace(present, fieldsByName[field].label, {
+      color: pick(present, values), colorscale: "Viridis", size: size, showscale: true,
+      colorbar: {title: {text: fieldsByName[field].label, side: "right"}}}, field));
+    return traces;
+  }
+
+  function drawMap(field) {
+    var traces = !field ? [markerTrace(allRows(), "spectra", {color: PALETTE[0], size: size}, null)]
+      : fieldsByName[field].kind === "numeric" ? numericTraces(field) : categoricalTraces(field);
+    var layout = {margin: {l: 50, r: 10, t: 30, b: 45}, hovermode: "closest", showlegend: true,
+                  legend: {title: {text: field ? fieldsByName[field].label : ""}, itemsizing: "constant"},
+                  xaxis: {title: {text: "embedding x"}, zeroline: false},
+                  yaxis: {title: {text: "embedding y"}, zeroline: false, scaleanchor: "x"}};
+    return Plotly.react(mapDiv, traces, layout, config).then(function () {
+      status.dataset.field = field || "";
+      status.dataset.points = String(mapDiv.querySelectorAll(".scatterlayer .point").length);
+    });
+  }
+
+  function showRow(row) {
+    var id = data.ids[row], spectrum = data.spectra[String(id)];
+    var traces = [], layout = {
+      title: {text: spectrumTitle(row), font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 55, r: 10, t: 40, b: 45},
+      xaxis: {title: {text: "photon energy (eV)"}}, yaxis: {title: {text: "intensity (arb. units)"}},
+      showlegend: false, annotations: []};
+    if (spectrum) {
+      traces.push({type: "scatter", mode: "lines", x: data.grids[spectrum[0]], y: spectrum[1],
+                   line: {color: "#1f77b4", width: 2}, hovertemplate: "%{x} eV<br>%{y}<extra></extra>"});
+    } else {
+      layout.annotations.push({text: "spectrum " + id + " is not stored in this page",
+                               showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5});
+    }
+    var rows = [["spectrum id", id], ["x", text(data.x[row])], ["y", text(data.y[row])]], empty = 0;
+    data.fields.forEach(function (f) {
+      var v = data.columns[f.name][row];
+      if (v === null || v === "") { empty++; } else { rows.push([f.label, text(v)]); }
+    });
+    if (empty) rows.push(["", empty + " propert" + (empty === 1 ? "y" : "ies") + " without a value not shown"]);
+    props.replaceChildren.apply(props, rows.map(function (pair) {
+      var tr = document.createElement("tr");
+      pair.forEach(function (cell) { var td = document.createElement("td"); td.textContent = String(cell); tr.appendChild(td); });
+      return tr;
+    }));
+    return Plotly.react(spectrumDiv, traces, layout, spectrumConfig).then(function () {
+      status.dataset.selected = String(id);
+      status.dataset.spectrumPoints = String(spectrum ? spectrum[1].length : 0);
+    });
+  }
+
+  var hash = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+    var kv = part.split("="); if (kv[0]) hash[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1] || "");
+  });
+  var field = (hash.color && fieldsByName[hash.color]) ? hash.color : data.field;
+  data.fields.forEach(function (f) {
+    if (data.columns[f.name].every(function (v) { return v === null; })) return;  // nothing to colour by
+    var option = document.createElement("option");
+    option.value = f.name; option.textContent = f.label + (f.kind === "numeric" ? " (value)" : "");
+    select.appendChild(option);
+  });
+  if (!data.fields.length) { select.disabled = true; }
+  if (field) select.value = field;
+  var first = hash.spectrum !== undefined ? data.ids.indexOf(Number(hash.spectrum)) : 0;
+  pinned = first >= 0 ? first : 0;
+
+  select.addEventListener("change", function () { drawMap(select.value); });
+  drawMap(field).then(function () {
+    mapDiv.on("plotly_hover", function (ev) { showRow(ev.points[0].customdata); });
+    mapDiv.on("plotly_click", function (ev) { pinned = ev.points[0].customdata; showRow(pinned); });
+    mapDiv.on("plotly_unhover", function () { showRow(pinned); });
+    return showRow(pinned);
+  }).then(function () {
+    status.dataset.state = "ready";
+  }).catch(function (err) {
+    window.xrErrors.push(String(err));
+    console.error(err);
+  }).finally(function () {
+    status.dataset.errors = String(window.xrErrors.length);
+  });
+})();
+"""
