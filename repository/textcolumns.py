@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,8 +51,10 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
     if ";" not in text:
         try:
             # Fast path: numpy's C parser; the loop below only runs to name a bad line.
-            table = np.loadtxt(io.StringIO(text), comments=list(COMMENT_PREFIXES),
-                               delimiter="," if "," in text else None, ndmin=2, dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": reported below, by us
+                table = np.loadtxt(io.StringIO(text), comments=list(COMMENT_PREFIXES),
+                                   delimiter="," if "," in text else None, ndmin=2, dtype=float)
             if table.size:
                 return table, DataLines(text)
         except ValueError:
