@@ -162,3 +162,6 @@ class Descriptor(SQLModel, table=True):
 
 
 ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, Dos, Descriptor]
+
+# Snapshot registry tables live beside the analysis layer; importing registers them on the metadata.
+from . import snapshot_models  # noqa: E402,F401

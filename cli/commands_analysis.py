@@ -1,0 +1,269 @@
+"""``xasrepo embed``, ``xasrepo snapshots ...`` and ``xasrepo project``: thin wrappers over
+:mod:`repository.analysis` (see docs/analysis.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import DbOption, FormatOption, _progress, app
+from .output import OutputFormat, render_record, render_rows
+
+WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
+SNAPSHOT_DIR_HELP = "Directory for snapshot files [env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database]."
+
+
+class Method(StrEnum):
+    umap = "umap"
+    pca = "pca"
+    mds = "mds"
+
+
+class Alignment(StrEnum):
+    none = "none"
+    edge_onset = "edge-onset"
+    stored_shift = "stored-shift"
+
+
+class Normalization(StrEnum):
+    none = "none"
+    max = "max"
+    area = "area"
+    edge_step = "edge-step"
+
+
+class MdsSolver(StrEnum):
+    auto = "auto"
+    smacof = "smacof"
+    landmark = "landmark"
+
+
+class ProjectAlign(StrEnum):
+    none = "none"
+    onset = "onset"
+    fit = "fit"
+
+
+def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,
+            align: Alignment | None, normalize: Normalization | None, broaden: float | None):
+    from dataclasses import replace
+
+    from repository.analysis.recipe import Recipe, load_recipe
+
+    base = load_recipe(recipe)
+    changes = {k: v for k, v in {"energy_min_ev": energy_min, "energy_max_ev": energy_max, "step_ev": step,
+                                     "alignment": align.value if align else None,
+                                     "normalization": normalize.value if normalize else None,
+                                     "broadening_fwhm_ev": broaden}.items() if v is not None}
+    return Recipe.from_dict({**base.to_dict(), **changes}) if changes else replace(base)
+
+
+@app.command("embed")
+def embed(
+    method: Annotated[Method, typer.Option("--method", "-m", help="Embedding method.")] = Method.umap,
+    db: DbOption = None,
+    where: Annotated[str | None, typer.Option("--where", help=WHERE_HELP)] = None,
+    element: Annotated[str | None, typer.Option(help="Absorbing element, e.g. B.")] = None,
+    edge: Annotated[str | None, typer.Option(help="Edge, e.g. K.")] = None,
+    recipe: Annotated[str | None, typer.Option(
+        "--recipe", help="Preprocessing recipe: a JSON file or an inline JSON object (options below override it).")] = None,
+    energy_min: Annotated[float | None, typer.Option("--energy-min", help="Window start (eV).")] = None,
+    energy_max: Annotated[float | None, typer.Option("--energy-max", help="Window end (eV).")] = None,
+    step: Annotated[float | None, typer.Option("--step", help="Grid step (eV).")] = None,
+    align: Annotated[Alignment | None, typer.Option("--align", help="Energy alignment.")] = None,
+    normalize: Annotated[Normalization | None, typer.Option("--normalize", help="Normalisation.")] = None,
+    broaden: Annotated[float | None, typer.Option("--broaden", help="Gaussian broadening FWHM (eV).")] = None,
+    n_components: Annotated[int, typer.Option("--n-components", help="2 or 3.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same coordinates).")] = 0,
+    n_neighbors: Annotated[int | None, typer.Option("--n-neighbors", help="UMAP n_neighbors [15].")] = None,
+    min_dist: Annotated[float | None, typer.Option("--min-dist", help="UMAP min_dist [0.1].")] = None,
+    mds_solver: Annotated[MdsSolver | None, typer.Option(
+        "--mds-solver", help="MDS: smacof (small sets), landmark (scalable) or auto [auto: smacof up to 2000].")] = None,
+    landmarks: Annotated[int | None, typer.Option("--landmarks", help="Landmark MDS: number of landmarks [500].")] = None,
+    snapshot_dir: Annotated[str | None, typer.Option("--snapshot-dir", help=SNAPSHOT_DIR_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Fit a new snapshot even if an identical one exists.")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Embed spectra (one element and edge) with UMAP, PCA or MDS and save a new snapshot version."""
+    from repository import db as database
+    from repository.analysis.snapshots import create_snapshot
+    from repository.errors import UsageError
+
+    params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist},
+              "mds": {"solver": mds_solver.value if mds_solver else None, "n_landmarks": landmarks},
+              "pca": {}}[method.value]
+    given = {"--n-neighbors": n_neighbors, "--min-dist": min_dist, "--mds-solver": mds_solver, "--landmarks": landmarks}
+    applies = {"umap": {"--n-neighbors", "--min-dist"}, "mds": {"--mds-solver", "--landmarks"}}.get(method.value, set())
+    foreign = [name for name, value in given.items() if value is not None and name not in applies]
+    if foreign:
+        raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
+    the_recipe = _recipe(recipe, energy_min, energy_max, step, align, normalize, broaden)
+    engine = database.connect(db)
+    progress, _update = _progress(f"embedding with {method.value}")
+    try:
+        with progress:
+            task = progress.task_ids[0]
+            result = create_snapshot(
+                engine, method=method.value, n_components=n_components, seed=seed, params=params,
+                recipe=the_recipe, where=where, element=element, edge=edge, directory=snapshot_dir, force=force,
+                progress=lambda message: progress.update(task, description=message))
+    finally:
+        engine.dispose()
+    r = result.record
+    summary = {"id": r["id"], "uid": r["uid"], "status": "reused" if result.reused else "created",
+               "parent": r["parent_uid"], "method": r["method"], "n_components": r["n_components"],
+               "seed": r["seed"], "element": r["element"], "edge": r["edge"], "rows": r["row_count"],
+               "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
+    if result.info:
+        summary["fit_info"] = result.info
+    render_record("snapshot", summary, fmt)
+
+
+snapshots_app = typer.Typer(help="Embedding snapshots: list, show, status, diff, query, verify.", no_args_is_help=True)
+app.add_typer(snapshots_app, name="snapshots")
+SnapshotArg = Annotated[str, typer.Argument(metavar="ID", help="Snapshot id, uid, or unique uid prefix.")]
+
+
+def _read_engine(db: str | None):
+    from repository import db as database
+
+    return database.connect(db, read_only=True)
+
+
+@snapshots_app.command("list")
+def snapshots_list(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Every snapshot, oldest first."""
+    from repository.analysis.snapshots import list_snapshots
+
+    engine = _read_engine(db)
+    try:
+        rows = list_snapshots(engine)
+    finally:
+        engine.dispose()
+    render_rows(rows, fmt, id_column="uid")
+
+
+@snapshots_app.command("show")
+def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
+                   fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table
+                   ) -> None:
+    """One snapshot's registry record and Parquet footer metadata."""
+    from repository.analysis.snapshots import footer_metadata, get_snapshot
+
+    engine = _read_engine(db)
+    try:
+        record = get_snapshot(engine, snapshot)
+    finally:
+        engine.dispose()
+    if Path(record["path"]).is_file():
+        record["footer"] = footer_metadata(record["path"])
+    render_record("snapshot", record, fmt)
+
+
+@snapshots_app.command("status")
+def snapshots_status(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Which snapshots are stale: matching spectra added, changed or removed since they were made."""
+    from repository.analysis.snapshots import snapshot_status
+
+    engine = _read_engine(db)
+    try:
+        rows = snapshot_status(engine)
+    finally:
+        engine.dispose()
+    render_rows(rows, fmt, id_column="uid")
+
+
+@snapshots_app.command("diff")
+def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(metavar="ID_B")], db: DbOption = None,
+                   fmt: FormatOption = OutputFormat.table,
+                   limit: Annotated[int, typer.Option("--limit", help="Rows to list (0: all).")] = 20) -> None:
+    """Spectra added/removed from A to B and the Procrustes-aligned displacement of shared ones."""
+    import json
+    import sys
+
+    from repository.analysis.snapshots import diff_snapshots
+
+    engine = _read_engine(db)
+    try:
+        result = diff_snapshots(engine, a, b)
+    finally:
+        engine.dispose()
+    rows = result["rows"][:limit] if limit else result["rows"]
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps({"summary": result["summary"], "rows": rows}, indent=1) + "\n")
+        return
+    if fmt is OutputFormat.table:
+        render_record("diff", {"id": f"{a} -> {b}", **result["summary"]}, fmt)
+    render_rows(rows, fmt, id_column="spectrum_id")
+
+
+@snapshots_app.command("query")
+def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
+                    where: Annotated[str | None, typer.Option("--where", help=WHERE_HELP)] = None,
+                    sort: Annotated[str | None, typer.Option("--sort", help="FIELD[:desc].")] = None,
+                    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
+                    fmt: FormatOption = OutputFormat.table) -> None:
+    """Rows of a snapshot (coordinates and properties) matching a filter."""
+    from repository.analysis.snapshots import query_snapshot
+
+    engine = _read_engine(db)
+    try:
+        rows = query_snapshot(engine, snapshot, where, sort=sort, limit=limit or None)
+    finally:
+        engine.dispose()
+    render_rows(rows, fmt, id_column="spectrum_id")
+
+
+@snapshots_app.command("verify")
+def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Recompute every snapshot's and model's SHA-256; exit code 1 naming any missing or altered file."""
+    from repository.analysis.snapshots import check_verified, verify_snapshots
+
+    engine = _read_engine(db)
+    try:
+        results = verify_snapshots(engine)
+    finally:
+        engine.dispose()
+    render_rows(results, fmt, id_column="uid")
+    check_verified(results)
+
+
+@app.command("project")
+def project(
+    file: Annotated[Path | None, typer.Argument(metavar="[FILE]", help="A spectrum data file.")] = None,
+    snapshot: Annotated[str, typer.Option("--snapshot", "-s", help="Snapshot id or uid.")] = ...,
+    spectrum: Annotated[int | None, typer.Option("--spectrum", help="A stored spectrum's id instead of FILE.")] = None,
+    db: DbOption = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="Nearest computed spectra to list.")] = 10,
+    shift: Annotated[float, typer.Option("--shift", help="Add this many eV to the energies (calibration offset).")] = 0.0,
+    align: Annotated[ProjectAlign, typer.Option(
+        "--align", help="onset: move the edge onset onto the snapshot's; fit: then search +-5 eV for the "
+                   "best-matching shift (relative energies, unknown calibration).")] = ProjectAlign.none,
+    edge_energy: Annotated[float | None, typer.Option(
+        "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Place a spectrum in a snapshot's embedding and list its nearest computed spectra."""
+    import json
+    import sys
+
+    from repository import db as database
+    from repository.analysis.project import project as place
+
+    engine = database.connect(db, read_only=True)
+    try:
+        result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
+                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs)
+    finally:
+        engine.dispose()
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
+        return
+    coords = ", ".join(f"{c:.4g}" for c in result["coordinates"])
+    shifted = f", energies shifted by {result['energy_shift_ev']:+.2f} eV" if result["energy_shift_ev"] else ""
+    typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]")
+    render_rows(result["neighbours"], fmt, id_column="spectrum_id")

@@ -1,0 +1,392 @@
+"""Placing a new spectrum into an existing snapshot and naming its nearest computed spectra.
+
+The spectrum is preprocessed with the snapshot's own stored recipe, then placed:
+
+* **UMAP** -- umap-learn's ``transform`` reimplemented in numpy (no numba, so a fresh process
+  needs no JIT compilation): exact nearest neighbours in the preprocessed space among the stored
+  training matrix; membership weights with sigma found by the same binary search as umap's
+  ``smooth_knn_dist`` (local connectivity ``local_connectivity - 1``, hence rho = 0, as in
+  ``transform``); initial position the weighted mean of the neighbours' embeddings; then the
+  attractive/repulsive SGD of ``optimize_layout_euclidean`` with ``move_other=False`` (only the new
+  point moves), the same epochs (100), learning rate (initial_alpha / 4) and negative sampling.
+  The random negative samples come from numpy's generator, not umap's tau_rand, so single
+  placements differ slightly from umap's; ``docs/analysis.md`` gives the measured agreement.
+* **PCA** -- ``(x - mean) @ components.T``, exact.
+* **MDS, landmark** -- distance-based triangulation from the landmarks, exact for the method.
+* **MDS, SMACOF** -- SMACOF has no out-of-sample map: the inverse-distance weighted mean of the
+  ``n_neighbors`` spectrally nearest training spectra (labelled ``knn-mean`` in the result).
+
+Spectra whose energies are relative to the edge or carry a calibration offset are placed with
+``shift_ev`` (added to the energies) and/or an alignment: ``align="onset"`` moves the spectrum so
+its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
+then searches +-5 eV (on the recipe's grid step) for the shift that best matches some training
+spectrum -- needed when the onset itself depends on the spectrum's shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InputError, UsageError
+from . import recipe as rec
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DEFAULT_K = 10
+UMAP_TRANSFORM_EPOCHS = 100  # umap-learn: 100 epochs when transforming <= 10,000 points
+UMAP_TRANSFORM_SEED = 42  # umap-learn's default transform_seed
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+SMOOTH_K_ITERATIONS = 64
+KNN_MEAN_NEIGHBOURS = 15
+ALIGN_CHOICES = ("none", "onset", "fit")
+FIT_REFINE = 10  # then refined to step / FIT_REFINE
+FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment
+LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
+                 "absorber_cn", "origin")
+
+
+# ----------------------------------------------------------------------------------------------
+# UMAP placement in numpy
+
+
+def _nearest(train: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the k nearest rows of ``train`` to ``x``, nearest first."""
+    d = np.sqrt(((train - x.astype(train.dtype)) ** 2).sum(axis=1, dtype=np.float64))
+    k = min(k, d.size)
+    part = np.argpartition(d, k - 1)[:k]
+    order = part[np.argsort(d[part], kind="stable")]
+    return order, d[order]
+
+
+def smooth_knn_sigma(dists: np.ndarray, k: float, local_connectivity: float = 0.0) -> tuple[float, float]:
+    """(sigma, rho) for one point's sorted neighbour distances, as umap's ``smooth_knn_dist``."""
+    target = math.log2(k)
+    nonzero = dists[dists > 0.0]
+    rho = 0.0
+    if nonzero.size >= local_connectivity:
+        index = math.floor(local_connectivity)
+        interpolation = local_connectivity - index
+        if index > 0:
+            rho = float(nonzero[index - 1])
+            if interpolation > SMOOTH_K_TOLERANCE:
+                rho += interpolation * float(nonzero[index] - nonzero[index - 1])
+        else:
+            rho = interpolation * float(nonzero[0]) if nonzero.size else 0.0
+    elif nonzero.size > 0:
+        rho = float(nonzero.max())
+    lo, hi, mid = 0.0, math.inf, 1.0
+    tail = dists[1:] - rho
+    for _ in range(SMOOTH_K_ITERATIONS):
+        psum = float(np.where(tail > 0, np.exp(-(np.maximum(tail, 0) / mid)), 1.0).sum())
+        if abs(psum - target) < SMOOTH_K_TOLERANCE:
+            break
+        if psum > target:
+            hi = mid
+            mid = (lo + hi) / 2.0
+        else:
+            lo = mid
+            mid = mid * 2 if hi == math.inf else (lo + hi) / 2.0
+    mean = float(dists.mean())
+    mid = max(mid, MIN_K_DIST_SCALE * mean)
+    return mid, rho
+
+
+def umap_weights(dists: np.ndarray, n_neighbors: int, local_connectivity: float) -> np.ndarray:
+    """Fuzzy membership strengths of a new point to its sorted nearest neighbours."""
+    sigma, rho = smooth_knn_sigma(dists, float(n_neighbors), max(0.0, local_connectivity - 1.0))
+    shifted = dists - rho
+    return np.where(shifted > 0, np.exp(-(np.maximum(shifted, 0) / sigma)), 1.0)
+
+
+def umap_place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRANSFORM_EPOCHS,
+               seed: int = UMAP_TRANSFORM_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(initial position, optimised position) of one preprocessed spectrum ``x`` in a UMAP snapshot."""
+    train, embedding = model["train"], model["embedding"]
+    n_neighbors = int(model["umap_n_neighbors"])
+    indices, dists = _nearest(train, x, n_neighbors)
+    weights = umap_weights(dists.astype(np.float32).astype(np.float64), n_neighbors,
+                           float(model["umap_local_connectivity"]))
+    keep = weights > 0
+    indices, weights = indices[keep], weights[keep]
+    if weights.size == 0:
+        raise UsageError("the spectrum has no neighbours with non-zero membership in this snapshot")
+    order = np.argsort(indices, kind="stable")  # umap walks the CSR row in column order
+    indices, weights = indices[order], weights[order]
+    exact = np.flatnonzero(weights == 1.0)
+    if exact.size:
+        initial = embedding[indices[exact[0]]].astype(np.float64)
+    else:
+        initial = (weights[:, None] * embedding[indices]).sum(axis=0) / weights.sum()
+    if epochs <= 0:
+        return initial, initial.copy()
+    return initial, _umap_sgd(initial, indices, weights, model, epochs, seed)
+
+
+def _clip(value: float) -> float:
+    return 4.0 if value > 4.0 else (max(value, -4.0))
+
+
+def _umap_sgd(initial: np.ndarray, indices: np.ndarray, weights: np.ndarray, model: dict[str, np.ndarray],
+              n_epochs: int, seed: int) -> np.ndarray:
+    """umap's ``optimize_layout_euclidean`` for one moving point (``move_other=False``)."""
+    embedding = model["embedding"].astype(np.float32)
+    a, b = float(model["umap_a"]), float(model["umap_b"])
+    gamma = float(model["umap_repulsion_strength"])
+    negative_rate = int(model["umap_negative_sample_rate"])
+    initial_alpha = float(model["umap_initial_alpha"]) / 4.0
+    weights = np.where(weights < weights.max() / float(n_epochs), 0.0, weights)
+    live = weights > 0
+    indices, weights = indices[live], weights[live]
+    epochs_per_sample = float(n_epochs) / (n_epochs * (weights / weights.max()))
+    epochs_per_negative = epochs_per_sample / negative_rate
+    next_sample = epochs_per_sample.copy()
+    next_negative = epochs_per_negative.copy()
+    rng = np.random.default_rng(seed)
+    n_vertices = embedding.shape[0]
+    current = [float(v) for v in initial.astype(np.float32)]
+    dim = len(current)
+    others = [[float(v) for v in embedding[i]] for i in indices]
+    alpha = initial_alpha
+    for n in range(n_epochs):
+        for e in range(indices.size):
+            if next_sample[e] > n:
+                continue
+            other = others[e]
+            d2 = sum((current[d] - other[d]) ** 2 for d in range(dim))
+            coeff = (-2.0 * a * b * d2 ** (b - 1.0)) / (a * d2 ** b + 1.0) if d2 > 0 else 0.0
+            for d in range(dim):
+                current[d] += _clip(coeff * (current[d] - other[d])) * alpha
+            next_sample[e] += epochs_per_sample[e]
+            n_negative = int((n - next_negative[e]) / epochs_per_negative[e])
+            if n_negative > 0:
+                for k in rng.integers(0, n_vertices, size=n_negative):
+                    other_k = embedding[k]
+                    d2 = sum((current[d] - float(other_k[d])) ** 2 for d in range(dim))
+                    if d2 > 0:
+                        coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * d2 ** b + 1.0))
+                        for d in range(dim):
+                            current[d] += _clip(coeff * (current[d] - float(other_k[d]))) * alpha
+            next_negative[e] += max(n_negative, 0) * epochs_per_negative[e]
+        alpha = initial_alpha * (1.0 - float(n) / float(n_epochs))
+    return np.asarray(current, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# placement for every method
+
+
+def place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRANSFORM_EPOCHS) -> tuple[np.ndarray, str]:
+    """(coordinates, how they were obtained) of preprocessed spectrum ``x`` in the snapshot ``model``."""
+    method = str(model["method"])
+    if method == "umap":
+        _initial, final = umap_place(x, model, epochs=epochs)
+        return final, ("umap-sgd" if epochs > 0 else "umap-weighted-mean")
+    if method == "pca":
+        return (x - model["pca_mean"]) @ model["pca_components"].T, "pca"
+    if method == "mds" and "mds_landmarks" in model:
+        from .mds import LandmarkModel
+
+        landmark = LandmarkModel(model["mds_landmarks"].astype(np.float64), model["mds_pinv"], model["mds_mean_sq"])
+        return landmark.place(x[None, :])[0], "mds-landmark"
+    indices, dists = _nearest(model["train"], x, KNN_MEAN_NEIGHBOURS)
+    weights = 1.0 / np.maximum(dists, 1e-12)
+    return (weights[:, None] * model["embedding"][indices]).sum(axis=0) / weights.sum(), "knn-mean"
+
+
+@dataclass(frozen=True)
+class QuerySpectrum:
+    """A spectrum to project: energies (eV), intensity, and what it says it is."""
+
+    energy_ev: np.ndarray
+    intensity: np.ndarray
+    element: str | None = None
+    edge: str | None = None
+    stored_shift_ev: float = 0.0
+    label: str = "spectrum"
+
+
+def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
+                    edge_energy_ev: float | None = None) -> QuerySpectrum:
+    """Read a data file with the format readers (two-column files, XDI, ...).
+
+    ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
+    energies that are relative to the edge (as ``xasrepo import --edge-energy``).
+    """
+    from ..errors import XasrepoError
+    from ..formats import read_path
+
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    options = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    try:
+        records = read_path(path, **options)
+    except XasrepoError:
+        records = read_path(path, element=element, edge=edge, **options)
+    if len(records) != 1:
+        raise UsageError(f"{path} holds {len(records)} spectra; project one at a time")
+    s = records[0].spectrum
+    shift = records[0].sample.calibration_shift_ev or 0.0
+    return QuerySpectrum(np.asarray(s.energy_ev), np.asarray(s.intensity), s.absorbing_element, s.edge.value,
+                         float(shift), str(path))
+
+
+def query_from_database(engine: Engine, spectrum_id: int) -> QuerySpectrum:
+    from sqlalchemy import text
+
+    from ..arrays import from_blob
+    from ..errors import NotFoundError
+
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT s.energy_ev, s.intensity, s.absorbing_element, s.edge, "
+            "COALESCE(c.alignment_shift_ev, 0) + COALESCE(s.calibration_shift_ev, 0) FROM spectrum s "
+            "LEFT JOIN calculation c ON c.id = s.calculation_id WHERE s.id = :id"), {"id": int(spectrum_id)}).first()
+    if row is None:
+        raise NotFoundError(f"no spectrum with id {spectrum_id}")
+    return QuerySpectrum(from_blob(row[0]), from_blob(row[1]), row[2], row[3], float(row[4] or 0.0),
+                         f"spectrum {spectrum_id}")
+
+
+def _onset_shift(energy: np.ndarray, intensity: np.ndarray, recipe: rec.Recipe, stored: float,
+                 reference_onset_ev: float) -> float:
+    onset = rec.edge_onsets(energy, np.asarray(intensity)[None, :], recipe.onset_fraction)[0] + stored
+    return float(reference_onset_ev - onset)
+
+
+def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
+               search_ev: float = FIT_SEARCH_EV) -> float:
+    """The energy shift (eV) within ``start_ev +- search_ev`` (on the recipe's grid step, then refined to a tenth of
+    it) that brings
+    the spectrum closest to its nearest training spectrum (preprocessed Euclidean distance)."""
+    from .mds import squared_distances
+
+    energy = np.asarray(query.energy_ev, dtype=np.float64)
+    stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
+    reference = train.astype(np.float64)
+
+    def best(shifts: np.ndarray) -> float:
+        candidates = np.array([rec.apply_one(recipe, energy + shift, query.intensity, stored) for shift in shifts])
+        return float(shifts[int(np.argmin(squared_distances(candidates, reference).min(axis=1)))])
+
+    steps = round(search_ev / recipe.step_ev)
+    coarse = best(start_ev + recipe.step_ev * np.arange(-steps, steps + 1))
+    # then a tenth of a grid step around the best grid-step shift
+    return best(coarse + recipe.step_ev / FIT_REFINE * np.arange(-FIT_REFINE, FIT_REFINE + 1))
+
+
+def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
+            align: str = "none", train: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
+
+    Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
+    ``onset`` (edge onset onto the training spectra's median onset); ``fit`` (from there, the shift
+    within +-:data:`FIT_SEARCH_EV` that best matches a training spectrum; needs ``train``).
+    """
+    if align not in ALIGN_CHOICES:
+        raise UsageError(f"unknown alignment {align!r} (expected {', '.join(ALIGN_CHOICES)})")
+    energy = np.asarray(query.energy_ev, dtype=np.float64)
+    stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
+    total = float(shift_ev)
+    if align in ("onset", "fit") and recipe.alignment != "edge_onset":
+        total += _onset_shift(energy + total, query.intensity, recipe, stored, reference_onset_ev)
+    if align == "fit":
+        if train is None:
+            raise UsageError("fit alignment needs the snapshot's training spectra")
+        total = best_shift(query, recipe, train, total)
+    return rec.apply_one(recipe, energy + total, query.intensity, stored), total
+
+
+def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = None,
+            spectrum_id: int | None = None, query: QuerySpectrum | None = None, k: int = DEFAULT_K,
+            shift_ev: float = 0.0, align: str = "none", edge_energy_ev: float | None = None,
+            epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True) -> dict[str, Any]:
+    """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
+
+    ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` moves the edge
+    onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
+    ``edge_energy_ev`` (not needed with ``align="onset"``).
+
+    Returns ``{"snapshot", "method", "placement", "coordinates", "neighbours": [...]}`` where each
+    neighbour has its spectrum id, labels (formula, space group, crystal system, defect...), the
+    distance in the embedding and the RMS difference of the preprocessed spectra.
+    """
+    from .snapshots import get_snapshot, load_model, read_table
+
+    if sum(v is not None for v in (file, spectrum_id, query)) != 1:
+        raise UsageError("give exactly one of a FILE or --spectrum ID")
+    if k < 1:
+        raise UsageError(f"k must be at least 1, got {k}")
+    record = get_snapshot(engine, snapshot)
+    model = load_model(record)
+    reference_onset = float(model["reference_onset_ev"])
+    if file is not None:
+        if edge_energy_ev is None and align in ("onset", "fit"):
+            # Relative energies: any edge energy will do, onset alignment moves the spectrum anyway.
+            try:
+                query = read_query_file(file, record["element"], record["edge"])
+            except InputError as err:
+                if "relative to the edge" not in str(err):
+                    raise
+                query = read_query_file(file, record["element"], record["edge"], edge_energy_ev=reference_onset)
+        else:
+            query = read_query_file(file, record["element"], record["edge"], edge_energy_ev=edge_energy_ev)
+    elif spectrum_id is not None:
+        query = query_from_database(engine, spectrum_id)
+    if query.element and query.element != record["element"] or query.edge and query.edge != record["edge"]:
+        raise UsageError(f"{query.label} is a {query.element} {query.edge} spectrum but snapshot {record['uid']} "
+                         f"holds {record['element']} {record['edge']} spectra; spectra of different edges are never mixed")
+    recipe = rec.Recipe.from_json(str(model["recipe_json"]))
+    x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"])
+    coords, how = place(x, model, epochs=epochs)
+    table = read_table(engine, record["uid"], ["spectrum_id", *LABEL_COLUMNS])
+    labels = table.to_pylist()
+    embedding = model["embedding"]
+    distance = np.sqrt(((embedding - coords[None, :]) ** 2).sum(axis=1))
+    candidates = np.arange(embedding.shape[0])
+    if computed_only and "origin" in table.column_names:
+        candidates = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
+    if candidates.size == 0:
+        raise UsageError(f"snapshot {record['uid']} has no computed spectra to compare with")
+    chosen = candidates[np.argsort(distance[candidates], kind="stable")[:k]]
+    train = model["train"]
+    neighbours = []
+    for rank, i in enumerate(chosen, start=1):
+        row = dict(labels[int(i)])
+        spectral = float(np.sqrt(np.mean((train[int(i)].astype(np.float64) - x) ** 2)))
+        neighbours.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
+    return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
+            "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
+            "neighbours": neighbours}
+
+
+# ----------------------------------------------------------------------------------------------
+# agreement with umap-learn's own transform (tests and bench)
+
+
+def umap_agreement(umap_model: Any, model: dict[str, np.ndarray], held_out: np.ndarray, *,
+                   epochs: int = UMAP_TRANSFORM_EPOCHS) -> dict[str, float]:
+    """Median distance between our placement and ``umap_model.transform`` for held-out rows, relative
+    to the embedding's spread (RMS distance of the training points from their centroid)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = umap_model.transform(np.asarray(held_out, dtype=np.float32)).astype(np.float64)
+    ours_init, ours_final = zip(*(umap_place(x, model, epochs=epochs) for x in np.asarray(held_out, dtype=np.float64)))
+    embedding = model["embedding"]
+    spread = float(np.sqrt(((embedding - embedding.mean(axis=0)) ** 2).sum(axis=1).mean()))
+
+    def median_rel(ours) -> float:
+        return float(np.median(np.sqrt(((np.asarray(ours) - theirs) ** 2).sum(axis=1))) / spread)
+
+    return {"n_held_out": len(held_out), "spread": spread, "median_rel_weighted_mean": median_rel(ours_init),
+            "median_rel_sgd": median_rel(ours_final)}

@@ -1,0 +1,273 @@
+"""Preprocessing recipes: how raw spectra become rows of one matrix on a common energy grid.
+
+A :class:`Recipe` is an immutable, validated value object, serialisable to JSON and stored with
+every snapshot, so a snapshot can always be reproduced and new spectra projected onto it with
+exactly the same preprocessing. The steps, in order:
+
+1. **alignment** of the energy axis (``alignment``):
+   - ``none``: energies as stored (eV, absolute);
+   - ``edge_onset``: energies relative to the spectrum's own edge onset, the first energy where the
+     intensity reaches ``onset_fraction`` of its maximum (linearly interpolated). The window is then
+     in eV relative to the onset (e.g. -5 .. 30), which makes relative energies and calibration
+     offsets irrelevant;
+   - ``stored_shift``: energies plus the shift stored with the spectrum: the calculation's
+     ``alignment_shift_ev`` plus the spectrum's ``calibration_shift_ev`` (absent counts as 0).
+2. **interpolation** onto the grid ``energy_min_ev, energy_min_ev + step_ev, ... <= energy_max_ev``
+   (linear; beyond a spectrum's ends its first/last value is held constant).
+3. optional **Gaussian broadening** with ``broadening_fwhm_ev`` (convolution on the grid).
+4. **normalisation**: ``none``; ``max`` (divide by the maximum); ``area`` (divide by the
+   trapezoidal area over the window); ``edge_step`` (subtract the mean of the first
+   :data:`EDGE_STEP_FRACTION` of the window, divide by the mean of the last fraction minus that).
+
+A recipe whose window or step is left open is *resolved* against the data before use
+(:func:`resolve`): the window becomes the energy range every selected spectrum covers, and the
+step the coarsest median point spacing among them. Snapshots store the resolved recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, UsageError
+
+ALIGNMENTS = ("none", "edge_onset", "stored_shift")
+NORMALIZATIONS = ("none", "max", "area", "edge_step")
+DEFAULT_ONSET_FRACTION = 0.5
+EDGE_STEP_FRACTION = 0.1  # pre-edge and post-edge regions for edge-step normalisation
+MAX_GRID_POINTS = 20_000
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+RECIPE_VERSION = 1
+_DENOMINATOR_FLOOR = 1e-300
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What to do to every spectrum before embedding (see the module docstring)."""
+
+    energy_min_ev: float | None = None
+    energy_max_ev: float | None = None
+    step_ev: float | None = None
+    alignment: str = "none"
+    normalization: str = "max"
+    broadening_fwhm_ev: float | None = None
+    onset_fraction: float = DEFAULT_ONSET_FRACTION
+    version: int = RECIPE_VERSION
+
+    def __post_init__(self) -> None:
+        alignment = str(self.alignment).replace("-", "_").lower()
+        normalization = str(self.normalization).replace("-", "_").lower()
+        if alignment not in ALIGNMENTS:
+            raise UsageError(f"unknown alignment {self.alignment!r} (expected one of {', '.join(ALIGNMENTS)})")
+        if normalization not in NORMALIZATIONS:
+            raise UsageError(
+                f"unknown normalisation {self.normalization!r} (expected one of {', '.join(NORMALIZATIONS)})")
+        object.__setattr__(self, "alignment", alignment)
+        object.__setattr__(self, "normalization", normalization)
+        for name in ("energy_min_ev", "energy_max_ev", "step_ev", "broadening_fwhm_ev"):
+            value = getattr(self, name)
+            if value is not None:
+                value = float(value)
+                if not math.isfinite(value):
+                    raise UsageError(f"recipe {name} must be a finite number, got {value}")
+                object.__setattr__(self, name, value)
+        if self.step_ev is not None and self.step_ev <= 0:
+            raise UsageError(f"recipe step_ev must be positive, got {self.step_ev}")
+        if self.broadening_fwhm_ev is not None and self.broadening_fwhm_ev < 0:
+            raise UsageError(f"recipe broadening_fwhm_ev must be >= 0, got {self.broadening_fwhm_ev}")
+        if (self.energy_min_ev is not None and self.energy_max_ev is not None
+                and self.energy_max_ev <= self.energy_min_ev):
+            raise UsageError(f"recipe window is empty: {self.energy_min_ev} .. {self.energy_max_ev} eV")
+        if not 0.0 < float(self.onset_fraction) < 1.0:
+            raise UsageError(f"recipe onset_fraction must be between 0 and 1, got {self.onset_fraction}")
+        object.__setattr__(self, "onset_fraction", float(self.onset_fraction))
+        if int(self.version) != RECIPE_VERSION:
+            raise UsageError(f"recipe version {self.version} is not supported (this xasrepo reads {RECIPE_VERSION})")
+        if self.is_resolved and self.n_points > MAX_GRID_POINTS:
+            raise UsageError(f"recipe grid has {self.n_points} points (more than {MAX_GRID_POINTS}); "
+                             "use a larger step_ev or a narrower window")
+
+    @property
+    def is_resolved(self) -> bool:
+        return None not in (self.energy_min_ev, self.energy_max_ev, self.step_ev)
+
+    @property
+    def n_points(self) -> int:
+        self._require_resolved()
+        return math.floor((self.energy_max_ev - self.energy_min_ev) / self.step_ev + 1e-9) + 1
+
+    def grid(self) -> np.ndarray:
+        """The common energy grid (eV; relative to the onset when ``alignment`` is edge_onset)."""
+        self._require_resolved()
+        return self.energy_min_ev + self.step_ev * np.arange(self.n_points, dtype=np.float64)
+
+    def _require_resolved(self) -> None:
+        if not self.is_resolved:
+            raise UsageError("the recipe's window and step are not resolved yet (see recipe.resolve)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys): equal recipes give equal strings and equal hashes."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(source, f"unknown recipe field(s) {', '.join(unknown)} "
+                                     f"(known: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str | None = None) -> Recipe:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(source, f"not valid JSON: {err.msg}", where=f"line {err.lineno}") from None
+        if not isinstance(data, dict):
+            raise InputError(source, "a recipe must be a JSON object")
+        return cls.from_dict(data, source=source)
+
+
+def load_recipe(value: str | Path | None) -> Recipe:
+    """A recipe from a JSON file path or an inline JSON object (``None``: the default recipe)."""
+    if value is None:
+        return Recipe()
+    text = str(value).strip()
+    if text.startswith("{"):
+        return Recipe.from_json(text, source="--recipe")
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(f"recipe file {path} does not exist (give a JSON file or an inline JSON object)")
+    return Recipe.from_json(path.read_text(), source=str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# the numerical steps
+
+
+def edge_onsets(energy: np.ndarray, intensity: np.ndarray, fraction: float = DEFAULT_ONSET_FRACTION) -> np.ndarray:
+    """Edge-onset energies of the rows of ``intensity`` (n, m) sampled on ``energy`` (m,) or (n, m).
+
+    The onset is the first energy where a row reaches ``fraction`` of its maximum, linearly
+    interpolated between that point and the one before.
+    """
+    intensity = np.atleast_2d(intensity)
+    energy = np.broadcast_to(energy, intensity.shape)
+    peak = intensity.max(axis=1)
+    level = fraction * peak
+    above = intensity >= level[:, None]
+    first = above.argmax(axis=1)
+    rows = np.arange(intensity.shape[0])
+    prev = np.maximum(first - 1, 0)
+    y0, y1 = intensity[rows, prev], intensity[rows, first]
+    e0, e1 = energy[rows, prev], energy[rows, first]
+    span = np.where(y1 > y0, y1 - y0, 1.0)
+    t = np.where((first > 0) & (y1 > y0), (level - y0) / span, 1.0)
+    return e0 + np.clip(t, 0.0, 1.0) * (e1 - e0)
+
+
+def _interp_rows(source: np.ndarray, matrix: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Linear interpolation of every row of ``matrix`` (sampled on ``source``) at ``targets``.
+
+    ``targets`` is (g,) for one grid or (n, g) for one grid per row; ends are held constant.
+    """
+    m = source.size
+    idx = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, m - 2)
+    e0 = source[idx]
+    w = np.clip((targets - e0) / (source[idx + 1] - e0), 0.0, 1.0)
+    if targets.ndim == 1:
+        return matrix[:, idx] * (1.0 - w) + matrix[:, idx + 1] * w
+    rows = np.arange(matrix.shape[0])[:, None]
+    return matrix[rows, idx] * (1.0 - w) + matrix[rows, idx + 1] * w
+
+
+def _broaden(matrix: np.ndarray, fwhm_ev: float | None, step_ev: float) -> np.ndarray:
+    if not fwhm_ev:
+        return matrix
+    from scipy.ndimage import gaussian_filter1d
+
+    sigma_points = fwhm_ev / FWHM_PER_SIGMA / step_ev
+    return gaussian_filter1d(matrix, sigma_points, axis=1, mode="nearest")
+
+
+def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray | None) -> np.ndarray:
+    if how == "none":
+        return matrix
+    if how == "max":
+        scale = matrix.max(axis=1)
+        offset = np.zeros_like(scale)
+    elif how == "area":
+        scale = np.trapezoid(matrix, dx=step_ev, axis=1)
+        offset = np.zeros_like(scale)
+    else:  # edge_step
+        width = max(1, round(EDGE_STEP_FRACTION * matrix.shape[1]))
+        offset = matrix[:, :width].mean(axis=1)
+        scale = matrix[:, -width:].mean(axis=1) - offset
+    bad = np.flatnonzero(~(np.abs(scale) > _DENOMINATOR_FLOOR))
+    if bad.size:
+        who = f"spectrum {labels[bad[0]]}" if labels is not None else "the spectrum"
+        raise UsageError(f"{how} normalisation is undefined for {who} ({bad.size} spectra in all): "
+                         "its maximum/area/edge step is zero within the window; choose another normalisation or window")
+    return (matrix - offset[:, None]) / scale[:, None]
+
+
+def aligned_energies(energy: np.ndarray, intensity: np.ndarray, recipe: Recipe, stored_shift_ev: float = 0.0
+                     ) -> np.ndarray:
+    """The energy axis of one spectrum after the recipe's alignment step."""
+    if recipe.alignment == "edge_onset":
+        return energy - edge_onsets(energy, intensity[None, :], recipe.onset_fraction)[0]
+    if recipe.alignment == "stored_shift":
+        return energy + stored_shift_ev
+    return energy
+
+
+def resolve(recipe: Recipe, ranges: np.ndarray, steps: np.ndarray) -> Recipe:
+    """Fill an open window/step from the data: ``ranges`` (n, 2) aligned (min, max) per spectrum,
+    ``steps`` (n,) median point spacing per spectrum."""
+    if recipe.is_resolved:
+        return recipe
+    lo = recipe.energy_min_ev if recipe.energy_min_ev is not None else float(np.max(ranges[:, 0]))
+    hi = recipe.energy_max_ev if recipe.energy_max_ev is not None else float(np.min(ranges[:, 1]))
+    if hi <= lo:
+        raise UsageError(f"the selected spectra share no energy range (after {recipe.alignment} alignment the "
+                         f"common range would be {lo:g} .. {hi:g} eV); give the window in the recipe")
+    step = recipe.step_ev if recipe.step_ev is not None else float(np.max(steps))
+    # Round to a tenth of a meV so the stored recipe reads well and is stable across platforms.
+    return replace(recipe, energy_min_ev=round(lo, 4), energy_max_ev=round(hi, 4), step_ev=round(step, 6))
+
+
+def apply(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None,
+          labels: np.ndarray | None = None) -> np.ndarray:
+    """Preprocess rows of ``matrix`` sampled on one energy axis ``energy`` (m,) -> (n, grid) float64.
+
+    ``shifts_ev`` are the stored shifts (used by ``stored_shift`` alignment); ``labels`` name the rows
+    in error messages (spectrum ids).
+    """
+    grid = recipe.grid()
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if recipe.alignment == "edge_onset":
+        onsets = edge_onsets(energy, matrix, recipe.onset_fraction)
+        out = _interp_rows(energy, matrix, grid[None, :] + onsets[:, None])
+    elif recipe.alignment == "stored_shift" and shifts_ev is not None and np.any(shifts_ev != shifts_ev[0]):
+        out = _interp_rows(energy, matrix, grid[None, :] - np.asarray(shifts_ev)[:, None])
+    else:
+        shift = float(shifts_ev[0]) if (recipe.alignment == "stored_shift" and shifts_ev is not None
+                                        and len(shifts_ev)) else 0.0
+        out = _interp_rows(energy, matrix, grid - shift)
+    out = _broaden(out, recipe.broadening_fwhm_ev, recipe.step_ev)
+    return _normalise(out, recipe.normalization, recipe.step_ev, labels)
+
+
+def apply_one(recipe: Recipe, energy: np.ndarray, intensity: np.ndarray, stored_shift_ev: float = 0.0) -> np.ndarray:
+    """Preprocess one spectrum -> (grid,) float64."""
+    return apply(recipe, np.asarray(energy, dtype=np.float64), np.asarray(intensity, dtype=np.float64)[None, :],
+                 np.array([stored_shift_ev]))[0]
