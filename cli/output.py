@@ -40,6 +40,8 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
     elif fmt is OutputFormat.ids:
         column = id_column or (next(iter(rows[0])) if rows else None)
         sys.stdout.write("".join(f"{r[column]}\n" for r in rows))
+    elif not rows:
+        sys.stderr.write("no rows match\n")  # a table of nothing would print nothing at all
     else:
         from rich.console import Console
         from rich.table import Table
