@@ -17,8 +17,8 @@ def demo(
     data: Annotated[Optional[Path], typer.Option(help="Calculation set to use instead of the bundled data/bn.")]
     = None,
     db: Annotated[Optional[str], typer.Option(
-        "--db", help="Ignored by demo, which always writes OUT/xasrepo.db (kept for a uniform CLI).",
-        hidden=False)] = None,
+        "--db", help="Database file or URL to build (default OUT/xasrepo.db; $XASREPO_DB is not used here).")]
+    = None,
 ) -> None:
     """Build a database from the bundled BN set, embed it by UMAP, PCA and MDS, and plot it."""
     from rich.console import Console
@@ -27,7 +27,7 @@ def demo(
 
     console = Console(stderr=True)
     with console.status("starting") as status:
-        result = run_demo(out, data or BUNDLED_SET, say=lambda message: status.update(message))
+        result = run_demo(out, data or BUNDLED_SET, db=db, say=lambda message: status.update(message))
     counts = result.counts
     typer.echo(f"database   {result.database}  ({result.import_status}: {counts['spectrum']} spectra, "
                f"{counts['structure']} structures, {counts['dos']} DOS curves, {counts['descriptor']} descriptors)")

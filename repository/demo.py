@@ -24,7 +24,7 @@ DEMO_SEED = 0
 
 @dataclass
 class DemoResult:
-    database: Path
+    database: str
     snapshot_dir: Path
     plot_dir: Path
     import_status: str
@@ -34,10 +34,15 @@ class DemoResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *,
+def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = None,
              say: Callable[[str], None] | None = None) -> DemoResult:
-    """Create (or update) ``out_dir/xasrepo.db`` from ``data_dir``, embed and plot; idempotent."""
-    from . import catalog, db
+    """Create (or update) a database from ``data_dir``, embed and plot; idempotent.
+
+    The database is ``db`` (a path or URL, e.g. a PostgreSQL server) or ``out_dir/xasrepo.db``;
+    snapshots and plots go under ``out_dir``.
+    """
+    from . import catalog
+    from . import db as db_module
     from .analysis.plots import plot_embedding
     from .analysis.snapshots import create_snapshot
     from .calcset import MANIFEST_NAME, read_calcset
@@ -49,18 +54,18 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *,
                          "run the calculations (python -m repository.calculations) or pass --data")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    database = out_dir / "xasrepo.db"
+    database = db or str(out_dir / "xasrepo.db")
     snapshot_dir = out_dir / "snapshots"
     plot_dir = out_dir / "plots"
     plot_dir.mkdir(exist_ok=True)
 
     say(f"reading {data_dir}")
     plan = read_calcset(Path(data_dir))
-    db.upgrade(str(database))
-    with db.connected(str(database)) as engine:
+    db_module.upgrade(database)
+    with db_module.connected(database) as engine:
         say(f"importing {plan.n_spectra} spectra")
         summary = import_calcset(engine, plan)
-        result = DemoResult(database=database, snapshot_dir=snapshot_dir, plot_dir=plot_dir,
+        result = DemoResult(database=db_module.describe(db_module.resolve_url(database)), snapshot_dir=snapshot_dir, plot_dir=plot_dir,
                             import_status=summary.status, counts=catalog.count_rows(engine))
         groups = _groups(engine)
         for (element, edge), n in groups.items():
