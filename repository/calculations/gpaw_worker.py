@@ -35,6 +35,11 @@ import numpy as np
 
 HARTREE = 27.211386024367243
 VALENCE = {"B": 3, "C": 4, "N": 5, "O": 6}
+# SCF criteria of the full-core-hole ΔKS run (energy: GPAW default 5e-4 eV/electron)
+FCH_CONVERGENCE = {"energy": 0.0005, "density": 1e-3, "eigenstates": 1e-5}
+NSCF_EIGENSTATES = 2e-6
+# half-core-hole SCF: density to 5e-4 e/electron (GPAW default 1e-4); eigenvalues move < 0.01 eV
+HCH_CONVERGENCE = {"energy": 0.0005, "density": 5e-4, "eigenstates": 1e-6}
 
 
 def job_file(workdir: Path, job_id: str, ext: str = ".json") -> Path:
@@ -65,7 +70,11 @@ def load_atoms(workdir: Path, sid: str, use_relaxed: bool = True):
 
     d = json.loads((Path(workdir) / "structures" / f"{sid}.json").read_text())
     atoms = Atoms(d["symbols"], positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
-    atoms.set_initial_magnetic_moments(d.get("magmoms", [0.0] * len(atoms)))
+    plan = load_plan(workdir)
+    scale = plan["structures"].get(sid, {}).get("override", {}).get("magmom_scale", 1.0)
+    atoms.set_initial_magnetic_moments(np.array(d.get("magmoms", [0.0] * len(atoms))) * scale)
+    if sid in plan["structures"] and not plan["structures"][sid]["spin_polarized"]:
+        atoms.set_initial_magnetic_moments(None)    # spin-paired: no initial moments allowed
     relaxed = False
     rf = job_file(workdir, f"relax:{sid}")
     if use_relaxed and rf.exists():
@@ -84,7 +93,8 @@ def pw_params(settings: dict, kpts, txt: str, **kw) -> dict:
 
     p = dict(mode=PW(settings["ecut_ev"]), xc=settings["xc"],
              kpts={"size": list(kpts), "gamma": True},
-             occupations=FermiDirac(settings["smearing_ev"]), txt=txt)
+             occupations=FermiDirac(settings["smearing_ev"]), txt=txt,
+             maxiter=settings.get("maxiter", 120))   # fail fast: normal runs need 15-40
     p.update(kw)
     return p
 
@@ -152,24 +162,52 @@ def run_relax(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
 
     sid = job["sid"]
     meta = plan["structures"][sid]
-    st = plan["settings"]
+    st, _ = job_settings(job, plan)
     atoms, _ = load_atoms(workdir, sid, use_relaxed=False)
     x0 = atoms.get_positions().copy()
     log = str(workdir / "logs" / f"relax_{sid}.txt")
-    calc = GPAW(mode="lcao", basis="dzp", xc=st["xc"], kpts={"size": [1, 1, 1], "gamma": True},
-                occupations=FermiDirac(0.1), spinpol=meta["spin_polarized"], txt=log)
+    if st.get("relax_mode", "pw") == "lcao-dzp":
+        calc = GPAW(mode="lcao", basis="dzp", xc=st["xc"], kpts={"size": [1, 1, 1], "gamma": True},
+                    occupations=FermiDirac(0.1), spinpol=meta["spin_polarized"], txt=log)
+        how = "GPAW LCAO dzp"
+    else:   # measured cheaper here: LCAO spends ~8 s per SCF step on its real-space grids
+        calc = GPAW(**pw_params(st, [1, 1, 1], log, spinpol=meta["spin_polarized"]))
+        how = f"GPAW PW {st['ecut_ev']:.0f} eV"
     atoms.calc = calc
     opt = BFGS(atoms, logfile=str(workdir / "logs" / f"relax_{sid}.bfgs"),
                trajectory=str(workdir / "logs" / f"relax_{sid}.traj"))
-    converged = bool(opt.run(fmax=st["relax_fmax"], steps=st["relax_steps"]))
-    fmax = float(np.sqrt((atoms.get_forces() ** 2).sum(1)).max())
+    note = ""
+    try:
+        converged = bool(opt.run(fmax=st["relax_fmax"], steps=st["relax_steps"]))
+        fmax = float(np.sqrt((atoms.get_forces() ** 2).sum(1)).max())
+    except Exception as err:          # SCF failure mid-way: keep the last finished BFGS step
+        from ase.io import read
+
+        images = read(str(workdir / "logs" / f"relax_{sid}.traj"), ":")
+        if len(images) < 2:
+            raise
+        last = images[-1]
+        atoms.set_positions(last.get_positions())
+        fmax = float(np.sqrt((last.get_forces() ** 2).sum(1)).max())
+        converged = False
+        note = f" (stopped after step {len(images) - 1}: {type(err).__name__})"
+        opt.nsteps = len(images) - 1
+        atoms.calc = None
+        atoms.get_potential_energy = lambda e=last.get_potential_energy(): e
     disp = np.sqrt(((atoms.get_positions() - x0) ** 2).sum(1))
     return {"positions": atoms.get_positions().tolist(), "converged": converged,
             "steps": int(opt.nsteps), "fmax_ev_per_a": fmax,
             "max_displacement_a": float(disp.max()),
             "energy_ev": float(atoms.get_potential_energy()),
-            "method": f"GPAW LCAO dzp {st['xc']}, Gamma point, BFGS fmax {st['relax_fmax']} eV/A "
-                      f"(max {st['relax_steps']} steps), cell fixed"}
+            "method": f"{how} {st['xc']}, Gamma point, BFGS fmax {st['relax_fmax']} eV/A "
+                      f"(max {st['relax_steps']} steps), cell fixed" + note}
+
+
+def job_settings(job: dict, plan: dict) -> tuple[dict, list]:
+    """Plan settings with the job's ``override`` applied, and the job's k-point mesh."""
+    st = dict(plan["settings"], **plan["structures"][job["sid"]].get("override", {}))
+    st.update(job.get("override", {}))
+    return st, list(job.get("kpts") or plan["structures"][job["sid"]]["kpts"])
 
 
 def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[dict, dict]:
@@ -178,11 +216,12 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
 
     sid = job["sid"]
     meta = plan["structures"][sid]
-    st = plan["settings"]
+    st, kpts = job_settings(job, plan)
+    tag = job["id"].replace(":", "__")
     atoms, relaxed = load_atoms(workdir, sid)
     nocc = n_occupied(atoms)
     spin = meta["spin_polarized"]
-    calc = GPAW(**pw_params(st, meta["kpts"], str(workdir / "logs" / f"gs_{sid}.txt"),
+    calc = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}.txt"),
                             nbands=int(1.5 * nocc) + 8, spinpol=spin))
     atoms.calc = calc
     e = atoms.get_potential_energy() + calc.get_reference_energy()
@@ -214,32 +253,77 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
     return res, {"grid": grid, "pdos": pdos.astype(np.float32), "tdos": tdos.astype(np.float32)}
 
 
-def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[dict, dict]:
-    from gpaw import GPAW
-
+def _absorber_atoms(workdir: Path, job: dict):
     sid, iabs = job["sid"], int(job["absorber"])
-    meta = plan["structures"][sid]
-    st = plan["settings"]
     atoms, relaxed = load_atoms(workdir, sid)
     if atoms[iabs].symbol != job["element"]:
         raise ValueError(f"site {iabs} is {atoms[iabs].symbol}, not {job['element']}")
     atoms.translate(-atoms.positions[iabs])   # absorber at the origin -> more symmetry
     atoms.wrap()
+    return atoms, relaxed, iabs
+
+
+def delta_ks(workdir: Path, job: dict, plan: dict, atoms, iabs: int) -> tuple[float, float, dict]:
+    """ΔKS onset E(fch1s, +1 e) - E(gs): neutral excited state, full 1s hole on ``iabs``, the
+    electron in the lowest empty state.  The ground-state energy comes from the job's
+    ``gs_job`` (default ``gs:<sid>``) with identical settings."""
+    from gpaw import GPAW
+
+    st, kpts = job_settings(job, plan)
+    gs = json.loads(job_file(workdir, job.get("gs_job", f"gs:{job['sid']}")).read_text())
+    tag = job["id"].replace(":", "__")
+    mag = np.zeros(len(atoms))
+    mag[iabs] = 1.0
+    atoms_f = atoms.copy()
+    atoms_f.set_initial_magnetic_moments(mag + atoms.get_initial_magnetic_moments())
+    # the total energy converges long before GPAW's default density/eigenstate criteria
+    calc3 = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}_fch.txt"),
+                             setups={iabs: "fch1s"}, charge=-1, spinpol=True,
+                             convergence=FCH_CONVERGENCE))
+    atoms_f.calc = calc3
+    e_fch = atoms_f.get_potential_energy() + calc3.get_reference_energy()
+    gs["fch_convergence"] = dict(FCH_CONVERGENCE)
+    gs["fch_iterations"] = int(calc3.get_number_of_iterations())
+    return float(e_fch - gs["energy_ev"]), float(e_fch), gs
+
+
+def run_dks(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
+    atoms, relaxed, iabs = _absorber_atoms(workdir, job)
+    t0 = time.time()
+    dks, e_fch, gs = delta_ks(workdir, job, plan, atoms, iabs)
+    return {"delta_ks_ev": dks, "e_fch_ev": e_fch, "e_gs_ev": gs["energy_ev"],
+            "fch_convergence": gs["fch_convergence"],
+            "settings": job_settings(job, plan)[0], "timing_s": {"fch_scf": time.time() - t0}}
+
+
+def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[dict, dict]:
+    from gpaw import GPAW
+
+    sid = job["sid"]
+    meta = plan["structures"][sid]
+    st, kpts = job_settings(job, plan)
+    atoms, relaxed, iabs = _absorber_atoms(workdir, job)
     nocc = n_occupied(atoms)
     spin = meta["spin_polarized"]
     tag = job["id"].replace(":", "__")
     t0 = time.time()
-    calc = GPAW(**pw_params(st, meta["kpts"], str(workdir / "logs" / f"{tag}_hch.txt"),
+    calc = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}_hch.txt"),
                             setups={iabs: "hch1s"}, spinpol=spin,
-                            nbands=nocc + max(16, nocc // 5)))
+                            nbands=nocc + max(16, nocc // 5), convergence=HCH_CONVERGENCE))
     atoms.calc = calc
     e_hch = atoms.get_potential_energy() + calc.get_reference_energy()
     t1 = time.time()
     nb = int(st["nbands_factor"] * nocc)
     nconv = int(st["nbands_conv_factor"] * nocc)
-    calc2 = calc.fixed_density(nbands=nb, convergence={"bands": nconv},
+    # eigenstate residual 1e-6 eV^2/electron (GPAW default 4e-8): eigenvalues to ~meV, and
+    # 3x fewer iterations where a degenerate cluster straddles the last converged band
+    calc2 = calc.fixed_density(nbands=nb, convergence={"bands": nconv, "eigenstates": NSCF_EIGENSTATES},
+                               maxiter=400,   # slow but steady: no charge sloshing here
                                txt=str(workdir / "logs" / f"{tag}_nscf.txt"))
     t2 = time.time()
+    # occupations from the SCF Fermi level: the fixed-density run does not update its f_n
+    ef_scf = float(calc.get_fermi_level())
+    kT = st["smearing_ev"]
     wfs = calc2.wfs
     setup = wfs.setups[iabs]
     assert setup.phicorehole_g is not None
@@ -253,7 +337,8 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
     for kpt in wfs.kpt_u:
         eps = kpt.eps_n * HARTREE
         emax = min(emax, np.sort(eps)[nconv - 1])
-        occ = kpt.f_n / kpt.weight
+        x = np.clip((eps - ef_scf) / kT, -200.0, 200.0)
+        occ = 1.0 / (1.0 + np.exp(x))
         a_cn = np.inner(A_ci, kpt.projections[iabs])          # (3, nbands), complex
         s2 = np.zeros((3, len(eps)))
         for op in ops:                      # symmetrise |<core|r|n>|^2 over the k-point group
@@ -271,24 +356,22 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
     S = np.concatenate(S, axis=1)
     EMPTY = np.clip(np.concatenate(EMPTY), 0.0, 1.0)
     onset = float(E[EMPTY >= 0.5].min())      # lowest (at least half-)empty level of the TS run
-    ef_hch = float(calc2.get_fermi_level()) if hasattr(calc2, "get_fermi_level") else None
-    # ΔKS: neutral excited state with a full 1s hole and the electron in the conduction band
-    gs = json.loads(job_file(workdir, f"gs:{sid}").read_text())
-    mag = np.zeros(len(atoms))
-    mag[iabs] = 1.0
-    atoms_f = atoms.copy()
-    atoms_f.set_initial_magnetic_moments(mag + atoms.get_initial_magnetic_moments())
-    calc3 = GPAW(**pw_params(st, meta["kpts"], str(workdir / "logs" / f"{tag}_fch.txt"),
-                             setups={iabs: "fch1s"}, charge=-1, spinpol=True))
-    atoms_f.calc = calc3
-    e_fch = atoms_f.get_potential_energy() + calc3.get_reference_energy()
+    ef_hch = ef_scf
+    if job.get("dks", True):
+        dks, e_fch, gs = delta_ks(workdir, job, plan, atoms, iabs)
+    else:   # aligned later with the ΔKS of a reference site of the same cell and edge
+        dks, e_fch = None, None
+        gs = json.loads(job_file(workdir, job.get("gs_job", f"gs:{sid}")).read_text())
+        gs.update(fch_convergence=None, fch_iterations=None)
     t3 = time.time()
-    dks = float(e_fch - gs["energy_ev"])
-    res = {"e_hch_ev": float(e_hch), "e_fch_ev": float(e_fch), "e_gs_ev": gs["energy_ev"],
-           "delta_ks_ev": dks, "onset_raw_ev": onset, "fermi_hch_ev": ef_hch,
+    res = {"e_hch_ev": float(e_hch), "e_fch_ev": e_fch, "e_gs_ev": gs["energy_ev"],
+           "delta_ks_ev": dks, "fch_convergence": gs["fch_convergence"],
+           "fch_iterations": gs["fch_iterations"], "nscf_eigenstates_tol": NSCF_EIGENSTATES,
+           "hch_convergence": HCH_CONVERGENCE,
+           "onset_raw_ev": onset, "fermi_hch_ev": ef_hch,
            "emax_converged_raw_ev": float(emax), "relaxed": relaxed, "spin_polarized": spin,
            "nbands_scf": nocc + max(16, nocc // 5), "nbands_nscf": nb, "nbands_converged": nconv,
-           "n_symmetry_ops": len(ops), "n_ibz_kpoints": len(wfs.kd.ibzk_kc),
+           "settings": st, "kpts": kpts, "n_symmetry_ops": len(ops), "n_ibz_kpoints": len(wfs.kd.ibzk_kc),
            "timing_s": {"hch_scf": t1 - t0, "nscf": t2 - t1, "fch_scf": t3 - t2,
                         "total": t3 - t0}}
     return res, {"e_stick": E, "a_stick_xyz": S.T, "emptiness": EMPTY, "k": np.concatenate(K),
@@ -312,7 +395,7 @@ def main(argv=None) -> int:
     import gpaw
 
     t0 = time.time()
-    fn = {"relax": run_relax, "gs": run_gs, "xas": run_xas}[job["kind"]]
+    fn = {"relax": run_relax, "gs": run_gs, "xas": run_xas, "dks": run_dks}[job["kind"]]
     out = fn(workdir, job, plan, a.setups)
     res, arrays = (out, None) if isinstance(out, dict) else out
     res.update({"job": job, "wall_s": time.time() - t0, "maxrss_mb": _maxrss_mb(),

@@ -99,10 +99,14 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
                 continue
             fails = _read_json(workdir / "failures.json", {})
             done = {j["id"] for j in plan["jobs"] if result_path(workdir, j["id"]).exists()}
+            # a relaxation that failed for good does not block its structure: the later jobs
+            # then use the unrelaxed cell (the assembler records "relaxation: none")
+            satisfied = done | {j["id"] for j in plan["jobs"]
+                                if j["kind"] == "relax" and fails.get(j["id"], 0) >= max_tries}
             ready = [j for j in plan["jobs"]
                      if j["id"] not in done and j["id"] not in running
                      and fails.get(j["id"], 0) < max_tries
-                     and all(d in done for d in j["deps"])
+                     and all(d in satisfied for d in j["deps"])
                      and (only is None or any(j["id"].startswith(o) for o in only))]
             ready.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
             blocked = [j for j in plan["jobs"] if j["id"] not in done and j["id"] not in running
@@ -113,7 +117,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             while ready and len(running) < slots and deadline - time.time() > min_left_s:
                 j = ready.pop(0)
                 tag = j["id"].replace(":", "__")
-                out = open(workdir / "logs" / f"{tag}.out", "w")
+                out = open(workdir / "logs" / f"{tag}.out", "a")
                 cmd = ["nice", "-n", str(nice), python, str(WORKER), str(workdir), j["id"]]
                 if setups:
                     cmd += ["--setups", str(setups)]

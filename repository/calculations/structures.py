@@ -295,9 +295,9 @@ class Settings:
     grid_min_ev: float = -5.0
     grid_max_ev: float = 20.0
     grid_step_ev: float = 0.1
-    relax_mode: str = "lcao-dzp"
+    relax_mode: str = "pw"
     relax_fmax: float = 0.05
-    relax_steps: int = 60
+    relax_steps: int = 20
     dks_ecut_correction: bool = True
 
     def kpts_for(self, polymorph: str) -> list[int]:
@@ -305,7 +305,13 @@ class Settings:
 
 
 DEFAULT_DEFECTS = ["v_B", "v_N", "C_B", "C_N", "O_N", "B_N", "N_B", "SW"]
+# per-structure setting overrides (all runs of the structure, so ΔKS stays consistent):
+# these spin-polarised Γ-point SCFs oscillate with 0.05 eV smearing (moment and density slosh
+# between near-degenerate defect/band-edge states); 0.2 eV Fermi-Dirac smearing damps it
+SCF_OVERRIDES = {"h-BN_O_N": {"smearing_ev": 0.2}, "h-BN_v_B": {"smearing_ev": 0.2},
+                 "c-BN_O_N": {"smearing_ev": 0.2}}
 MONO_DEFECTS = ["v_B", "v_N", "C_B", "C_N"]
+CBN_DEFECTS = ["v_N", "C_B", "C_N", "O_N"]
 
 
 def to_worker_json(struct, magmom_sites=(), magmom: float = 1.0) -> dict:
@@ -326,7 +332,7 @@ def _write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def build_structures(defects=DEFAULT_DEFECTS, mono_defects=MONO_DEFECTS,
+def build_structures(defects=DEFAULT_DEFECTS, mono_defects=MONO_DEFECTS, cbn_defects=CBN_DEFECTS,
                      polymorphs=("h-BN", "h-BN-mono", "r-BN", "c-BN", "w-BN"),
                      sizes: dict | None = None) -> list[dict]:
     """All structures of the plan as dicts with a pymatgen ``structure`` and metadata."""
@@ -342,7 +348,7 @@ def build_structures(defects=DEFAULT_DEFECTS, mono_defects=MONO_DEFECTS,
                     "supercell_matrix": mat, "defect": None, "host": None,
                     "layered": LAYERED[p], "spin_polarized": bool(nel % 2), "relax": False,
                     "magmom_sites": []})
-    for host_key, names in (("h-BN", defects), ("h-BN-mono", mono_defects)):
+    for host_key, names in (("h-BN", defects), ("c-BN", cbn_defects), ("h-BN-mono", mono_defects)):
         if host_key not in hosts:
             continue
         hs, label, mat, hsid = hosts[host_key]
@@ -351,24 +357,28 @@ def build_structures(defects=DEFAULT_DEFECTS, mono_defects=MONO_DEFECTS,
             sid = f"{host_key}_{name}"
             out.append({"sid": sid, "polymorph": host_key, "structure": s, "supercell": label,
                         "supercell_matrix": mat, "defect": info, "host": hsid,
-                        "layered": True, "spin_polarized": info["spin_polarized"],
-                        "relax": True, "magmom_sites": info["magmom_sites"]})
+                        "layered": LAYERED[host_key], "spin_polarized": info["spin_polarized"],
+                        # c-BN defects are extras: unrelaxed, to leave the time to h-BN
+                        "relax": host_key != "c-BN", "magmom_sites": info["magmom_sites"]})
     return out
 
 
-def build_plan(workdir: str | Path, settings: Settings | None = None, **kw) -> dict:
+def build_plan(workdir: str | Path, settings: Settings | None = None, conv: bool = True,
+               structures: list[dict] | None = None, **kw) -> dict:
     """Write structures and the job list under ``workdir``; return the plan.
 
     Layout: ``workdir/plan.json``, ``workdir/structures/<sid>.json`` (worker format) and
     ``<sid>.pmg.json`` (pymatgen ``as_dict``).  Job kinds: ``relax:<sid>`` (LCAO relaxation of
     defect cells), ``gs:<sid>`` (ground state: PDOS, Hirshfeld, reference energy) and
     ``xas:<sid>:<El><index>`` (half-core-hole spectrum + full-core-hole ΔKS of one absorber).
+    ``structures`` (items like :func:`build_structures` returns) replaces the default set, e.g.
+    for a tiny test cell; ``conv`` adds :func:`convergence_jobs`.
     Priorities: 0 pristine + relaxations, 1 defect ground states and nearest/far absorbers,
     2+ the remaining absorbers (by distance, round-robin over defects), monolayer defects last.
     """
     settings = settings or Settings()
     workdir = Path(workdir)
-    structs = build_structures(**kw)
+    structs = structures if structures is not None else build_structures(**kw)
     plan: dict[str, Any] = {"settings": settings.__dict__, "structures": {}, "jobs": []}
     jobs = plan["jobs"]
     for st in structs:
@@ -385,9 +395,15 @@ def build_plan(workdir: str | Path, settings: Settings | None = None, **kw) -> d
         meta["formula"] = s.composition.formula.replace(" ", "")
         meta["kpts"] = settings.kpts_for(st["polymorph"])
         meta["absorbers"] = absorbers
+        if st["sid"] in SCF_OVERRIDES:
+            meta["override"] = dict(SCF_OVERRIDES[st["sid"]])
         plan["structures"][sid] = meta
         mono = st["polymorph"] == "h-BN-mono" and st["defect"] is not None
-        base = 0 if st["defect"] is None else (1 if not mono else 5)
+        # queue: pristine 0, h-BN defects 1, c-BN defects 1.2, monolayer defects 5 (last)
+        base = 0 if st["defect"] is None else (
+            5 if mono else (1.2 if st["polymorph"] == "c-BN" else 1))
+        if st["sid"] == "h-BN_v_B":   # its spin-polarised SCF oscillates (moment 0.2-2.7 muB): last
+            base = 4
         deps = []
         if st["relax"]:
             jobs.append({"id": f"relax:{sid}", "kind": "relax", "sid": sid,
@@ -404,12 +420,70 @@ def build_plan(workdir: str | Path, settings: Settings | None = None, **kw) -> d
                 prio = base
             elif rank < 2:                       # nearest and far first
                 prio = base + 0.1 * rank
-            else:
-                prio = base + 1 + 0.1 * (rank - 2)
+            else:       # by distance rank, spin-paired (cheaper) cells a little earlier
+                prio = base + 1 + 0.1 * (rank - 2) + (0.05 if st["spin_polarized"] else 0.0)
             jobs.append({"id": f"xas:{sid}:{el}{ab['index']}", "kind": "xas", "sid": sid,
                          "absorber": ab["index"], "element": el, "role": ab["role"],
+                         # own ΔKS for pristine, nearest and far sites; the others are aligned
+                         # with the far site's ΔKS (saves the full-core-hole SCF, ~40 %)
+                         "dks": ab["role"] != "other",
                          "distance": ab["distance"], "multiplicity": ab["multiplicity"],
                          "priority": round(prio, 3), "deps": deps + [f"gs:{sid}"]})
+    if conv:
+        jobs += convergence_jobs(plan, workdir)
     jobs.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
+    plan["jobs"] = jobs
     _write_json(workdir / "plan.json", plan)
     return plan
+
+
+def convergence_jobs(plan: dict, workdir: Path) -> list[dict]:
+    """Quick convergence checks (flag ``conv``; never part of the bundled set).
+
+    * ΔKS cutoff: ground state + full-core-hole run at 600 eV for pristine h-BN and c-BN, both
+      edges -> the per-edge correction δ_edge = ΔKS(600) - ΔKS(300);
+    * k-points: h-BN 3x3x1 with 2x2x1, c-BN 32-atom cell with 2x2x2 (both edges);
+    * cell size: h-BN 4x4x1 (64 atoms) at Γ (B edge).
+    """
+    jobs: list[dict] = []
+    st = plan["structures"]
+
+    def absorbers(sid):
+        return [(a["element"], a["index"]) for a in st[sid]["absorbers"]]
+
+    for sid in ("h-BN_pristine", "c-BN_pristine"):
+        if sid not in st:
+            continue
+        g = f"gs600:{sid}"
+        jobs.append({"id": g, "kind": "gs", "sid": sid, "priority": 0.6, "deps": [],
+                     "override": {"ecut_ev": 600.0}, "conv": True})
+        for el, i in absorbers(sid):
+            jobs.append({"id": f"dks600:{sid}:{el}{i}", "kind": "dks", "sid": sid,
+                         "absorber": i, "element": el, "priority": 0.6, "deps": [g],
+                         "gs_job": g, "override": {"ecut_ev": 600.0}, "conv": True})
+    for sid, k in (("h-BN_pristine", [2, 2, 1]), ("c-BN_pristine", [2, 2, 2])):
+        if sid not in st:
+            continue
+        g = f"gsk:{sid}"
+        jobs.append({"id": g, "kind": "gs", "sid": sid, "priority": 0.65, "deps": [], "kpts": k,
+                     "conv": True})
+        for el, i in absorbers(sid):
+            jobs.append({"id": f"xask:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
+                         "element": el, "priority": 0.65, "deps": [g], "gs_job": g, "kpts": k,
+                         "role": "conv", "distance": 0.0, "multiplicity": 1, "conv": True})
+    if "h-BN_pristine" in st:
+        s, label, mat = supercell("h-BN", "large")
+        sid = "h-BN_pristine_large"
+        _write_json(workdir / "structures" / f"{sid}.json", to_worker_json(s))
+        _write_json(workdir / "structures" / f"{sid}.pmg.json", s.as_dict())
+        meta = dict(st["h-BN_pristine"], sid=sid, supercell=label, supercell_matrix=mat,
+                    natoms=len(s), conv=True)
+        meta["absorbers"] = choose_absorbers(s, "B") + choose_absorbers(s, "N")
+        st[sid] = meta
+        jobs.append({"id": f"gs:{sid}", "kind": "gs", "sid": sid, "priority": 1.6, "deps": [],
+                     "conv": True})
+        for el, i in absorbers(sid)[:1]:        # B edge only (time)
+            jobs.append({"id": f"xas:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
+                         "element": el, "priority": 1.6, "deps": [f"gs:{sid}"], "role": "conv",
+                         "distance": 0.0, "multiplicity": 1, "conv": True})
+    return jobs

@@ -1,0 +1,421 @@
+"""Finished raw results -> calculation set (``calcset.toml`` + files), see docs/calcset-format.md.
+
+Only finished results are used: an absorber entry is written when its ``xas`` job and the
+structure's ``gs`` job (and the pristine host's ``gs`` job, for the σ-charge-transfer reference)
+have results.  Data files are written first (each atomically), the manifest last (temp file +
+rename), and files are never deleted, so the set in ``out`` is valid at every moment.
+
+Energy scale of the spectra (see docs/bn-calculations.md)::
+
+    E_abs = E_raw - onset_raw + ΔKS(ecut) + δ_edge(ecut -> ecut_ref)
+
+``E_raw``: GPAW eigenvalue scale of the half-core-hole run; ``onset_raw``: its lowest
+(at least half-)empty level; ``ΔKS``: E(full core hole + electron) - E(ground state) of the same
+absorber; ``δ_edge``: per-edge plane-wave cutoff correction of ΔKS measured on pristine cells
+(``WORKDIR/dks_correction.json``).  ``alignment_shift_ev = E_abs - E_raw``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import GENERATOR_VERSION
+
+SETUP_COMMANDS = {
+    "hch1s": "gpaw-setup {el} -f PBE --name hch1s --core-hole=1s,0.5",
+    "fch1s": "gpaw-setup {el} -f PBE --name fch1s --core-hole=1s,1",
+}
+
+
+def _rjson(p: Path, default=None):
+    try:
+        return json.loads(Path(p).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _res(workdir: Path, job_id: str, ext=".json"):
+    return Path(workdir) / "results" / (job_id.replace(":", "__") + ext)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name("." + path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fmt_table(header: str, cols: list[np.ndarray], energy_decimals: int = 3) -> str:
+    lines = ["# " + header]
+    for row in zip(*cols):
+        e = f"{row[0]:.{energy_decimals}f}"
+        lines.append(" ".join([e] + [f"{v:.5g}" for v in row[1:]]))
+    return "\n".join(lines) + "\n"
+
+
+# energy-dependent Gaussian broadening (FWHM, eV) of a stick at E_rel eV above the onset:
+# 0.5 eV up to +1 eV, rising linearly to 2.0 eV at +15 eV, constant above (final-state lifetime;
+# it also smooths the discrete Γ-point band sampling of the supercells at higher energies)
+BROADENING = {"fwhm0_ev": 0.5, "ramp_start_ev": 1.0, "fwhm1_ev": 2.0, "ramp_end_ev": 15.0}
+
+
+def fwhm_at(e_rel, b: dict = BROADENING):
+    e = np.asarray(e_rel, float)
+    t = np.clip((e - b["ramp_start_ev"]) / (b["ramp_end_ev"] - b["ramp_start_ev"]), 0.0, 1.0)
+    return b["fwhm0_ev"] + t * (b["fwhm1_ev"] - b["fwhm0_ev"])
+
+
+def broaden(e_stick, a_stick, grid, fwhm):
+    """Sum of area-normalised Gaussians; ``fwhm`` a number or one width per stick."""
+    sig = np.broadcast_to(np.asarray(fwhm, float), np.shape(e_stick)) / 2.3548200450309493
+    g = np.exp(-0.5 * ((grid[:, None] - e_stick[None, :]) / sig[None, :]) ** 2) / (
+        sig[None, :] * np.sqrt(2 * np.pi))
+    return g @ a_stick
+
+
+def spectrum_arrays(xres: dict, arr, settings: dict, shift: float):
+    """Broadened spectrum on the absolute scale: (energy, iso, in_plane, out_of_plane, x, y, z).
+
+    The grid runs from ``grid_min`` to ``grid_max`` eV around the onset, cut one local FWHM below
+    the highest converged band so that no part of the curve is missing stick weight.
+    Broadening: :data:`BROADENING` (energy dependent)."""
+    onset = xres["onset_raw_ev"]
+    top = xres["emax_converged_raw_ev"] - onset
+    top = top - float(fwhm_at(top))
+    hi = min(settings["grid_max_ev"], np.floor(top * 10) / 10)
+    step = settings["grid_step_ev"]
+    rel = np.round(np.arange(settings["grid_min_ev"], hi + step / 2, step), 6)
+    e = arr["e_stick"] - onset
+    keep = arr["e_stick"] <= xres["emax_converged_raw_ev"] + 1e-9
+    a = arr["a_stick_xyz"][keep] * arr["emptiness"][keep][:, None]
+    xyz = broaden(e[keep], a, rel, fwhm_at(e[keep]))
+    # scale: intensities in units of 1e-3 a.u. (squared core->band dipole, per absorber)
+    xyz = xyz * 1000.0
+    iso = xyz.mean(1)
+    inpl = 0.5 * (xyz[:, 0] + xyz[:, 1])
+    outp = xyz[:, 2]
+    return rel + onset + shift, iso, inpl, outp, xyz, float(hi)
+
+
+def _pmg_structure(workdir: Path, sid: str):
+    from pymatgen.core import Structure
+
+    s = Structure.from_dict(_rjson(Path(workdir) / "structures" / f"{sid}.pmg.json"))
+    rel = _rjson(_res(workdir, f"relax:{sid}"))
+    if rel is not None:
+        s = Structure(s.lattice, s.species, rel["positions"], coords_are_cartesian=True)
+    return s, rel
+
+
+def _sha256(p: Path) -> str:
+    try:
+        return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def update_dks_correction(workdir: str | Path) -> dict:
+    """Per-edge ΔKS cutoff correction from the ``dks600:<sid>:<El><i>`` convergence jobs.
+
+    δ_edge = mean over the checked pristine cells of ΔKS(600 eV) - ΔKS(plan cutoff), written to
+    ``WORKDIR/dks_correction.json`` (with the individual values) and returned."""
+    workdir = Path(workdir)
+    plan = _rjson(workdir / "plan.json")
+    vals: dict[str, list] = {}
+    for job in plan["jobs"]:
+        if job["kind"] != "dks":
+            continue
+        hi = _rjson(_res(workdir, job["id"]))
+        lo = _rjson(_res(workdir, f"xas:{job['sid']}:{job['element']}{job['absorber']}"))
+        if hi is None or lo is None:
+            continue
+        vals.setdefault(job["element"], []).append(
+            {"structure": job["sid"], "ecut_high_ev": job["override"]["ecut_ev"],
+             "ecut_low_ev": plan["settings"]["ecut_ev"], "delta_ks_high_ev": hi["delta_ks_ev"],
+             "delta_ks_low_ev": lo["delta_ks_ev"],
+             "difference_ev": hi["delta_ks_ev"] - lo["delta_ks_ev"]})
+    corr = {el: {"value_ev": float(np.mean([v["difference_ev"] for v in vs])), "from": vs}
+            for el, vs in vals.items()}
+    if corr:
+        _atomic_text(workdir / "dks_correction.json", json.dumps(corr, indent=1))
+    return corr
+
+
+def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None = None,
+             set_name: str = "bn-gpaw-xas") -> int:
+    """Write the calculation set for everything finished so far; return the number of entries."""
+    import tomli_w
+
+    workdir, out = Path(workdir), Path(out)
+    setups_dir = Path(setups_dir) if setups_dir else workdir.parent / "setups"
+    plan = _rjson(workdir / "plan.json")
+    st = plan["settings"]
+    update_dks_correction(workdir)
+    corr = _rjson(workdir / "dks_correction.json", {}) or {}
+    gs_all = {sid: _rjson(_res(workdir, f"gs:{sid}")) for sid in plan["structures"]}
+    entries, written_structs = [], {}
+    versions = set()
+    timings = []
+    for job in plan["jobs"]:
+        if job["kind"] != "xas" or job.get("conv") or plan["structures"][job["sid"]].get("conv"):
+            continue
+        xres = _rjson(_res(workdir, job["id"]))
+        if xres is None:
+            continue
+        sid, el, idx = job["sid"], job["element"], int(job["absorber"])
+        meta = plan["structures"][sid]
+        gs = gs_all.get(sid)
+        host_sid = meta["host"] or sid
+        hgs = gs_all.get(host_sid)
+        if gs is None or hgs is None:
+            continue
+        arr = np.load(_res(workdir, job["id"], ".npz"))
+        versions.add((xres["gpaw_version"], xres["ase_version"]))
+        timings.append((meta["natoms"], xres["timing_s"]["total"]))
+        # ---- structure files
+        if sid not in written_structs:
+            s, rel = _pmg_structure(workdir, sid)
+            _atomic_text(out / "structures" / f"{sid}.json", json.dumps(s.as_dict()))
+            written_structs[sid] = rel
+            if meta["host"] and meta["host"] not in written_structs:
+                hs, hrel = _pmg_structure(workdir, meta["host"])
+                _atomic_text(out / "structures" / f"{meta['host']}.json", json.dumps(hs.as_dict()))
+                written_structs[meta["host"]] = hrel
+        rel = written_structs[sid]
+        if rel is None:
+            relaxation = "none (experimental lattice constants, ideal positions)"
+        else:
+            relaxation = (f"positions relaxed: {rel['method']}; {rel['steps']} steps, "
+                          f"final max force {rel['fmax_ev_per_a']:.3f} eV/A"
+                          + ("" if rel["converged"] else " (step limit reached, not converged)"))
+        # ---- alignment
+        c = corr.get(el, {}).get("value_ev", 0.0) if st.get("dks_ecut_correction") else 0.0
+        ref_site = None
+        if xres.get("delta_ks_ev") is not None:
+            own_dks = xres["delta_ks_ev"]
+            alignment = "delta_ks"
+        else:   # no own ΔKS: the far (else nearest) site of the same cell and edge
+            own_dks = None
+            for role in ("far", "nearest"):
+                rj = next((j for j in plan["jobs"] if j["kind"] == "xas" and j["sid"] == sid
+                           and j.get("element") == el and j.get("role") == role
+                           and not j.get("conv")), None)
+                rr = _rjson(_res(workdir, rj["id"])) if rj else None
+                if rr is not None and rr.get("delta_ks_ev") is not None:
+                    ref_site, ref_dks = int(rj["absorber"]), rr["delta_ks_ev"]
+                    break
+            if ref_site is None:
+                continue
+            alignment = "delta_ks_reference_site"
+        onset_abs = (own_dks if own_dks is not None else ref_dks) + c
+        shift = onset_abs - xres["onset_raw_ev"]
+        energy, iso, inpl, outp, xyz, hi = spectrum_arrays(xres, arr, st, shift)
+        tag = f"{sid}_{el}{idx}"
+        layered = meta["layered"]
+        cubic = meta["polymorph"] == "c-BN"
+        if cubic:
+            _atomic_text(out / "spectra" / f"{tag}.dat", _fmt_table(
+                f"{el} K-edge XANES, {sid} site {idx}; E (eV, absolute, ΔKS-aligned) I_iso "
+                "(1e-3 a.u.)", [energy, iso]))
+            spectra = [{"file": f"spectra/{tag}.dat", "edge": "K", "type": "XANES",
+                        "polarization": "iso", "columns": [0, 1]}]
+        else:
+            _atomic_text(out / "spectra" / f"{tag}.dat", _fmt_table(
+                f"{el} K-edge XANES, {sid} site {idx}; E (eV, absolute, ΔKS-aligned) I_iso "
+                "I_in_plane(E in xy) I_out_of_plane(E || z) (1e-3 a.u.)",
+                [energy, iso, inpl, outp]))
+            spectra = [{"file": f"spectra/{tag}.dat", "edge": "K", "type": "XANES",
+                        "polarization": p, "columns": [0, k]}
+                       for k, p in ((1, "iso"), (2, "in_plane"), (3, "out_of_plane"))]
+        # ---- DOS (ground state, absorber site) + total DOS of the structure
+        garr = np.load(_res(workdir, f"gs:{sid}", ".npz"))
+        grid = garr["grid"]
+        sel = slice(None, None, 2)                      # 0.1 eV steps
+        pd = garr["pdos"][idx].astype(float)            # s, py, pz, px
+        ptot = pd[:, 1] + pd[:, 2] + pd[:, 3]
+        if layered:
+            cols, orbs = [pd[:, 0], ptot, pd[:, 1] + pd[:, 3], pd[:, 2]], ["s", "p", "p_sigma", "p_pi"]
+        else:
+            cols, orbs = [pd[:, 0], ptot], ["s", "p"]
+        _atomic_text(out / "dos" / f"{tag}_pdos.dat", _fmt_table(
+            f"ground-state PDOS of site {idx} ({el}) in {sid}; E (eV, GPAW scale of the ground "
+            f"state, Fermi level {gs['fermi_ev']:.4f}) " + " ".join(orbs) + " (states/eV)",
+            [grid[sel]] + [x[sel] for x in cols]))
+        _atomic_text(out / "dos" / f"{sid}_total.dat", _fmt_table(
+            f"total DOS of {sid}; E (eV, GPAW scale) DOS (states/eV/cell)",
+            [grid[sel], garr["tdos"].astype(float)[sel]]))
+        dos = [{"file": f"dos/{tag}_pdos.dat", "projection": "site", "site_index": idx,
+                "element": el, "orbitals": orbs, "spin": "total",
+                "fermi_energy_ev": round(gs["fermi_ev"], 4)},
+               {"file": f"dos/{sid}_total.dat", "projection": "total", "orbitals": ["total"],
+                "spin": "total", "fermi_energy_ev": round(gs["fermi_ev"], 4)}]
+        # ---- descriptors
+        occ = np.array(gs["occupations_s_py_pz_px"][idx])
+        n_sig = occ[1] + occ[3] if layered else occ[1:].sum()
+        hocc = np.array(hgs["occupations_s_py_pz_px"])
+        hsym = [x for x in _rjson(workdir / "structures" / f"{host_sid}.json")["symbols"]]
+        href = np.array([o for o, sym in zip(hocc, hsym) if sym == el])
+        n_sig_ref = float((href[:, 1] + href[:, 3]).mean() if layered else href[:, 1:].sum(1).mean())
+        dmeth = "ground state, PW %d eV, first bound PAW projector" % st["ecut_ev"]
+        desc = [
+            {"name": "hirshfeld_charge", "value": round(gs["hirshfeld"][idx], 5), "unit": "e",
+             "method": "Hirshfeld (free-atom PBE densities), GPAW ground state", "site_index": idx},
+            {"name": "sigma_charge_transfer", "value": round(float(n_sig - n_sig_ref), 5),
+             "unit": "e", "site_index": idx,
+             "method": ("n_sigma(site) - n_sigma(same element, pristine %s); n_sigma = occupied "
+                        "%s projection, %s" % (host_sid, "p_x+p_y" if layered else "p (sp3: all p "
+                                               "orbitals are sigma)", dmeth))},
+            {"name": "p_sigma_occupation", "value": round(float(n_sig), 5), "unit": "e",
+             "method": dmeth, "site_index": idx},
+            {"name": "s_occupation", "value": round(float(occ[0]), 5), "unit": "e",
+             "method": dmeth, "site_index": idx},
+        ]
+        if own_dks is not None:
+            desc.append({"name": "delta_ks_onset", "value": round(onset_abs, 4), "unit": "eV",
+                         "method": "E(fch1s, +1 e) - E(gs), PW %d eV + cutoff correction %.3f eV"
+                                   % (st["ecut_ev"], c), "site_index": idx})
+        if layered:
+            desc.insert(3, {"name": "p_pi_occupation", "value": round(float(occ[2]), 5),
+                            "unit": "e", "method": dmeth, "site_index": idx})
+        if meta["spin_polarized"]:
+            desc.append({"name": "magnetic_moment_cell", "value":
+                         round(gs["magnetic_moment_total"], 4), "unit": "mu_B",
+                         "method": "GPAW ground state, spin-polarised"})
+        if meta["defect"]:
+            desc.append({"name": "distance_to_defect", "value": job["distance"], "unit": "A",
+                         "method": "minimum-image distance to the defect centre (unrelaxed cell)",
+                         "site_index": idx})
+        entry = {"key": f"{sid}/{el}{idx}", "structure": f"structures/{sid}.json",
+                 "polymorph": meta["polymorph"], "relaxation": relaxation}
+        if meta["defect"]:
+            d = meta["defect"]
+            entry["defect"] = {"kind": d["kind"], "name": d["name"], "species": d["species"],
+                               "charge": d["charge"],
+                               # "3x3x1" -> [3, 3, 1]; non-diagonal matrices stay strings
+                               "supercell": ([int(x) for x in meta["supercell"].split("x")]
+                                             if "x" in meta["supercell"] else meta["supercell"]),
+                               "position_frac": d["position_frac"],
+                               "host_structure": f"structures/{meta['host']}.json"}
+        entry["absorber"] = {"site_index": idx, "element": el,
+                             "multiplicity": int(job["multiplicity"])}
+        entry["calculation"] = {
+            "alignment_shift_ev": round(shift, 4),
+            "alignment": alignment,
+            "parameters": {
+                "kpts": meta["kpts"], "supercell": meta["supercell"], "natoms": meta["natoms"],
+                "smearing_ev": xres.get("settings", st)["smearing_ev"],
+                "spin_polarized": meta["spin_polarized"], "core_hole_setup": f"{el}.hch1s.PBE",
+                "core_hole": "1s^-0.5 on the absorber (Slater transition state), cell charge +0.5",
+                "delta_ks_setup": f"{el}.fch1s.PBE, charge -1 (neutral excited state)",
+                "delta_ks_raw_ev": round(own_dks if own_dks is not None else ref_dks, 4),
+                "delta_ks_site": idx if own_dks is not None else ref_site,
+                "delta_ks_cutoff_correction_ev": round(c, 4),
+                "onset_raw_ev": round(xres["onset_raw_ev"], 4),
+                "spectrum_energy_max_rel_onset_ev": hi,
+                "nbands_nscf": xres["nbands_nscf"], "nbands_converged": xres["nbands_converged"],
+                "absorber_role": job["role"], "absorber_distance_to_defect_a": job["distance"],
+                "relaxed": rel is not None,
+                "wall_time_s": round(xres["timing_s"]["total"], 1),
+            },
+        }
+        conv = {k: xres[k] for k in ("hch_convergence", "fch_convergence") if xres.get(k)}
+        if xres.get("nscf_eigenstates_tol"):
+            conv["nscf_eigenstates"] = xres["nscf_eigenstates_tol"]
+        if conv:   # SCF criteria of this entry's runs (GPAW defaults where absent)
+            entry["calculation"]["parameters"]["scf_convergence"] = conv
+        entry["spectra"] = spectra
+        entry["dos"] = dos
+        entry["descriptors"] = desc
+        entries.append(entry)
+    if not entries:          # an empty set is not worth a manifest (nor importable)
+        return 0
+    gver = sorted(versions)[0] if versions else ("22.8.0", "3.22.1")
+    setup_info = {}
+    for el in ("B", "N"):
+        for name in ("hch1s", "fch1s"):
+            setup_info[f"{el}.{name}.PBE"] = {
+                "command": SETUP_COMMANDS[name].format(el=el),
+                "sha256": _sha256(setups_dir / f"{el}.{name}.PBE")}
+    relax_info = {sid: ("none" if not m["relax"] else
+                        ("relaxed" if _res(workdir, f"relax:{sid}").exists() else "pending"))
+                  for sid, m in plan["structures"].items() if not m.get("conv")}
+    manifest = {
+        "format_version": 1,
+        "set": {
+            "name": set_name,
+            "description": ("B and N K-edge XANES of boron nitride polymorphs (h-BN, monolayer "
+                            "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, computed with "
+                            "GPAW (PBE, half core hole), with absorber PDOS and charges"),
+            "source": "computed with repository.calculations (GPAW); see docs/bn-calculations.md",
+            "provenance": {
+                "generator": f"repository.calculations {GENERATOR_VERSION}",
+                "gpaw_version": gver[0], "ase_version": gver[1],
+                "assembled_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "setups": setup_info,
+                "standard_setups": "gpaw-data (Debian) PAW PBE setups for B, C, N, O",
+                "mode": f"plane waves, {st['ecut_ev']} eV", "xc": st["xc"],
+                "occupations": (f"Fermi-Dirac, {st['smearing_ev']} eV; per-structure overrides "
+                                f"(SCF stability): " + json.dumps({k: v["override"] for k, v in
+                                                                    plan["structures"].items()
+                                                                    if v.get("override")})),
+                "kpts": "Gamma-centred; per structure in entries.calculation.parameters",
+                "supercells": {sid: m["supercell"] for sid, m in plan["structures"].items()
+                               if not m.get("conv")},
+                "core_hole_scheme": ("half core hole (Slater transition state) on the absorber "
+                                     "1s; dipole sticks from the hch1s PAW core orbital to all "
+                                     "bands of a fixed-density run, weighted by the final-state "
+                                     "emptiness (1 - f) per k-point and spin, symmetrised over "
+                                     "the k-point group; spin-polarised cells average the spins"),
+                "broadening": ("Gaussian, FWHM {fwhm0_ev} eV up to +{ramp_start_ev} eV above "
+                               "the onset, rising linearly to {fwhm1_ev} eV at +{ramp_end_ev} eV, "
+                               "constant above; ".format(**BROADENING)
+                               + f"grid {st['grid_step_ev']} eV from {st['grid_min_ev']} eV to "
+                               f"at most +{st['grid_max_ev']} eV around the onset, cut one local "
+                               "FWHM below the highest converged band"),
+                "alignment": ("E_abs = E_raw - onset_raw + DeltaKS + delta_edge; onset_raw = lowest "
+                              "(at least half-)empty level of the hch run; DeltaKS = "
+                              "E(fch1s, +1 e) - E(ground state) of the same absorber "
+                              "(alignment = delta_ks) or, where that was not computed, of the "
+                              "farthest (else nearest) absorber of the same element in the same "
+                              "cell (alignment = delta_ks_reference_site, parameters.delta_ks_site); "
+                              "delta_edge = per-edge cutoff correction of DeltaKS"),
+                "delta_ks_cutoff_correction": corr,
+                "relaxation": relax_info,
+                "pdos": ("ground-state PDOS from the first bound PAW projector of each l; Gaussian "
+                         "FWHM 0.2 eV; sigma = p_x + p_y, pi = p_z for layered cells (layers in xy)"),
+                "sigma_charge_transfer": ("n_sigma(site) - n_sigma(same element in the pristine "
+                                          "host), n_sigma the occupied p_x+p_y (layered) or p "
+                                          "(sp3) projection"),
+                "n_entries": len(entries),
+                "mean_wall_time_s_per_spectrum": round(float(np.mean([t for _, t in timings])), 1)
+                if timings else None,
+            },
+        },
+        "defaults": {"calculation": {
+            "code": "GPAW", "code_version": gver[0], "method": "half_core_hole",
+            "functional": st["xc"], "broadening_ev": BROADENING["fwhm0_ev"],
+            "energy_reference": ("eigenvalue scale of the half-core-hole run (raw); the files hold "
+                                 "E_raw + alignment_shift_ev, i.e. the onset at the Delta-KS "
+                                 "energy"),
+            "parameters": {"ecut_ev": st["ecut_ev"], "smearing_ev": st["smearing_ev"],
+                           "broadening_fwhm_max_ev": BROADENING["fwhm1_ev"],
+                           "broadening_ramp_ev": [BROADENING["ramp_start_ev"],
+                                                  BROADENING["ramp_end_ev"]],
+                           "kpts_gamma_centred": True,
+                           "nbands_factor": st["nbands_factor"],
+                           "nbands_conv_factor": st["nbands_conv_factor"]},
+        }},
+        "entries": entries,
+    }
+    if manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"] is None:
+        del manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"]
+    _atomic_text(out / "calcset.toml", tomli_w.dumps(manifest))
+    return len(entries)

@@ -1,0 +1,125 @@
+"""Convergence numbers and timings from the raw results (for docs/bn-calculations.md).
+
+``python -m repository.calculations.report [WORKDIR]`` prints a Markdown summary.
+Comparisons use the iso spectrum relative to the onset, broadened as in the bundled set
+(energy-dependent FWHM), over -5..+12 eV: the positions of the first two maxima, the ΔKS onset, and the
+relative L1 difference ``sum|a - b| / sum|a|`` of the two curves normalised to equal area.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .assemble import _res, _rjson, broaden, fwhm_at
+
+
+def rel_spectrum(workdir: Path, job_id: str, fwhm: float | None = None, hi: float = 12.0):
+    r = _rjson(_res(workdir, job_id))
+    if r is None:
+        return None
+    a = np.load(_res(workdir, job_id, ".npz"))
+    grid = np.arange(-5.0, hi + 1e-9, 0.05)
+    keep = a["e_stick"] <= r["emax_converged_raw_ev"]
+    w = (a["a_stick_xyz"][keep] * a["emptiness"][keep][:, None]).mean(1)
+    e = a["e_stick"][keep] - r["onset_raw_ev"]
+    y = broaden(e, w, grid, fwhm if fwhm else fwhm_at(e))
+    return grid, y, r
+
+
+def peaks(grid, y, n=2, frac=0.05):
+    i = np.where((y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > frac * y.max()))[0] + 1
+    return [round(float(grid[j]), 2) for j in i[:n]]
+
+
+def compare(workdir: Path, a_id: str, b_id: str) -> dict | None:
+    A, B = rel_spectrum(workdir, a_id), rel_spectrum(workdir, b_id)
+    if A is None or B is None:
+        return None
+    ga, ya, ra = A
+    gb, yb, rb = B
+    na, nb = ya / ya.sum(), yb / yb.sum()
+    return {"a": a_id, "b": b_id, "peaks_a": peaks(ga, ya), "peaks_b": peaks(gb, yb),
+            "dks_a": round(ra["delta_ks_ev"], 3), "dks_b": round(rb["delta_ks_ev"], 3),
+            "l1_rel": round(float(np.abs(na - nb).sum()), 3),
+            "time_a_s": round(ra["timing_s"]["total"]), "time_b_s": round(rb["timing_s"]["total"])}
+
+
+def summary(workdir: str | Path) -> str:
+    workdir = Path(workdir)
+    plan = _rjson(workdir / "plan.json")
+    lines = ["## Convergence checks", ""]
+    lines.append("| check | run A | run B | peaks A (eV) | peaks B (eV) | ΔKS A | ΔKS B | "
+                 "L1 diff | time A/B (s) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for j in plan["jobs"]:
+        if j["kind"] != "xas" or not j.get("conv"):
+            continue
+        sid = j["sid"]
+        if sid.endswith("_large"):
+            base = f"xas:h-BN_pristine:{j['element']}{18 if j['element'] == 'N' else 0}"
+            label = "cell 3x3x1 -> 4x4x1"
+        else:
+            base = f"xas:{sid}:{j['element']}{j['absorber']}"
+            label = f"k Γ -> {j['kpts']}"
+        c = compare(workdir, base, j["id"])
+        if c:
+            lines.append(f"| {label} {j['element']} K | {c['a']} | {c['b']} | {c['peaks_a']} | "
+                         f"{c['peaks_b']} | {c['dks_a']} | {c['dks_b']} | {c['l1_rel']} | "
+                         f"{c['time_a_s']}/{c['time_b_s']} |")
+    corr = _rjson(workdir / "dks_correction.json", {})
+    lines += ["", "ΔKS cutoff correction:", "```", json.dumps(corr, indent=1), "```", ""]
+    # timings
+    rows = {}
+    for j in plan["jobs"]:
+        r = _rjson(_res(workdir, j["id"]))
+        if r is None:
+            continue
+        m = plan["structures"][j["sid"]]
+        key = (j["kind"], m["natoms"], m["spin_polarized"], bool(j.get("conv")))
+        t = r["timing_s"]["total"] if "total" in r.get("timing_s", {}) else r.get("wall_s")
+        if t is None:
+            continue
+        rows.setdefault(key, []).append((t, r.get("maxrss_mb", 0)))
+    lines += ["## Timings (one core per job, two jobs side by side, nice 19)", "",
+              "| job | atoms | spin | conv | n | mean s | max s | max RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for (k, n, sp, cv), v in sorted(rows.items()):
+        t = np.array([x[0] for x in v])
+        lines.append(f"| {k} | {n} | {sp} | {cv} | {len(v)} | {t.mean():.0f} | {t.max():.0f} | "
+                     f"{max(x[1] for x in v):.0f} |")
+    return "\n".join(lines)
+
+
+def contents(out: str | Path) -> str:
+    """Counts of the bundled set by structure and edge (Markdown)."""
+    import tomllib
+
+    m = tomllib.loads((Path(out) / "calcset.toml").read_text())
+    rows: dict = {}
+    for e in m["entries"]:
+        sid = e["key"].split("/")[0]
+        el = e["absorber"]["element"]
+        r = rows.setdefault(sid, {"B": 0, "N": 0, "relaxation": e["relaxation"].split(":")[0]})
+        r[el] += 1
+    lines = ["| structure | B K sites | N K sites | relaxation |", "|---|---|---|---|"]
+    for sid, r in sorted(rows.items()):
+        lines.append(f"| {sid} | {r['B']} | {r['N']} | {r['relaxation']} |")
+    n = len(m["entries"])
+    polys = {e["polymorph"] for e in m["entries"]}
+    kinds = {e["defect"]["name"] for e in m["entries"] if "defect" in e}
+    lines.append("")
+    lines.append(f"{n} absorber-site entries, {len(polys)} polymorphs, "
+                 f"{len(kinds)} defect kinds ({', '.join(sorted(kinds))}).")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    wd = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / ".gpaw-work" / "bn"
+    print(summary(wd))
+    out = wd.parents[1] / "data" / "bn"
+    if (out / "calcset.toml").exists():
+        print()
+        print(contents(out))
