@@ -96,10 +96,13 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
     import umap
 
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
+    # UMAP's spectral initialisation needs more points than components + 2 (scipy's eigh fails on
+    # e.g. 3 spectra); tiny sets start from a seeded random layout instead.
+    init = "spectral" if x.shape[0] > n_components + 2 else "random"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state" and numba chatter
         model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=params["min_dist"],
-                          metric="euclidean", random_state=seed)
+                          metric="euclidean", random_state=seed, init=init)
         coords = model.fit_transform(np.asarray(x, dtype=np.float32))
     artifacts = {
         "umap_a": np.float64(model._a), "umap_b": np.float64(model._b),

@@ -1,0 +1,410 @@
+"""Writing the comparison as a Markdown report with PNG figures (and the numbers as JSON).
+
+:func:`write_report` writes into one directory: ``README.md`` (tables, verdicts, definitions,
+the command that regenerates it), ``results.json`` (every number in the tables) and per element
+and edge three figures: the embeddings coloured by each label, the embeddings coloured by each
+electronic-structure descriptor, and the kNN accuracies as bars.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import dos_features as dosf
+from . import metrics as m
+from .run import (
+    IDENTIFY_K,
+    MIN_CORRELATION_N,
+    REFERENCE,
+    EdgeComparison,
+    Stat,
+    verdicts,
+)
+
+MAX_DESCRIPTOR_PANELS = 7
+KEY_DESCRIPTORS = ("sigma_charge_transfer", "hirshfeld_charge", "pi_fraction", "p_pi_weight", "p_sigma_weight",
+                   "p_onset_ev", "p_centroid_ev")
+_METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "mds": "MDS", REFERENCE: "raw spectra"}
+
+
+def slug(result: EdgeComparison) -> str:
+    return f"{result.element}_{result.edge}".lower().replace(",", "")
+
+
+def _name(method: str) -> str:
+    return _METHOD_NAMES.get(method, method)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _stat(d: dict, *keys) -> Stat:
+    for key in keys:
+        d = d.get(key, {}) if isinstance(d, dict) else {}
+    return d if isinstance(d, Stat) else Stat(None, None, 0)
+
+
+def _plot_descriptors(result: EdgeComparison) -> list[str]:
+    ordered = [d for d in KEY_DESCRIPTORS if d in result.descriptors]
+    ordered += [d for d in result.descriptors if d not in ordered]
+    return ordered[:MAX_DESCRIPTOR_PANELS]
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def _grid(n_rows: int, n_cols: int):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols + 0.4, 3.0 * n_rows + 0.3), squeeze=False)
+    return fig, axes
+
+
+def plot_labels(result: EdgeComparison, path: Path) -> Path | None:
+    """Embeddings (rows: methods, seed 0) coloured by each label with more than one class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [lb for lb, values in result.labels.items() if len(set(values.tolist())) > 1]
+    methods = [meth for meth in result.methods if meth in result.coords]
+    if not labels or not methods:
+        return None
+    fig, axes = _grid(len(methods), len(labels))
+    cmap = plt.get_cmap("tab10" if max(len(set(result.labels[lb].tolist())) for lb in labels) <= 10 else "tab20")
+    for j, label in enumerate(labels):
+        values = result.labels[label]
+        classes = sorted(set(values.tolist()))
+        for i, meth in enumerate(methods):
+            ax = axes[i][j]
+            xy = result.coords[meth]
+            for c_index, cls in enumerate(classes):
+                sel = values == cls
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=22, color=cmap(c_index % cmap.N), label=f"{cls} ({sel.sum()})",
+                           edgecolors="black", linewidths=0.3)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(label, fontsize=10)
+            if j == 0:
+                ax.set_ylabel(_name(meth), fontsize=10)
+        axes[-1][j].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.03), ncol=2, frameon=False)
+    fig.suptitle(f"{result.name}: embeddings coloured by label ({result.n_spectra} spectra, seed {result.seeds[0]})",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_descriptors(result: EdgeComparison, path: Path) -> Path | None:
+    """Embeddings (rows: methods) coloured by each electronic-structure descriptor (grey: missing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = _plot_descriptors(result)
+    methods = [meth for meth in result.methods if meth in result.coords]
+    if not names or not methods:
+        return None
+    fig, axes = _grid(len(methods), len(names))
+    for j, name in enumerate(names):
+        v = result.descriptors[name]
+        ok = np.isfinite(v)
+        for i, meth in enumerate(methods):
+            ax = axes[i][j]
+            xy = result.coords[meth]
+            ax.scatter(xy[~ok, 0], xy[~ok, 1], s=14, color="lightgrey")
+            sc = ax.scatter(xy[ok, 0], xy[ok, 1], s=22, c=v[ok], cmap="viridis", edgecolors="black", linewidths=0.3)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                unit = dosf.FEATURE_UNITS.get(name, "")
+                ax.set_title(f"{name}" + (f"\n({unit})" if unit else ""), fontsize=9)
+            if j == 0:
+                ax.set_ylabel(_name(meth), fontsize=10)
+            fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
+    fig.suptitle(f"{result.name}: embeddings coloured by electronic-structure descriptors", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_knn(result: EdgeComparison, path: Path) -> Path | None:
+    """kNN accuracy per label and method (mean +- sd over seeds), chance level as a dash."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = result.scored_labels()
+    if not labels:
+        return None
+    series = [REFERENCE, *result.methods]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2.5, 3.6))
+    for s_index, meth in enumerate(series):
+        means = [(_stat(result.knn, meth, lb).mean or 0.0) for lb in labels]
+        sds = [(_stat(result.knn, meth, lb).sd or 0.0) for lb in labels]
+        xs = np.arange(len(labels)) + (s_index - (len(series) - 1) / 2) * width
+        ax.bar(xs, means, width, yerr=sds, capsize=2, label=_name(meth),
+               color="lightgrey" if meth == REFERENCE else None, edgecolor="black", linewidth=0.4)
+    for j, lb in enumerate(labels):
+        chance = result.knn_reference[lb].chance
+        ax.hlines(chance, j - 0.45, j + 0.45, colors="red", linestyles="dashed", linewidth=1)
+    ax.set_xticks(np.arange(len(labels)), labels)
+    ax.set_ylim(0, 1.18)
+    ax.set_ylabel(f"{m.CV_FOLDS}-fold kNN accuracy (k={m.KNN_K})")
+    ax.set_title(f"{result.name}: kNN accuracy (red dashes: majority-class rate)", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(series), loc="upper center", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown
+
+
+DEFINITIONS = f"""\
+### What is measured
+
+* **Preprocessing** is the analysis layer's recipe (`repository.analysis.recipe`), the same for
+  every method: interpolation onto one energy grid over the range every selected spectrum covers,
+  then normalisation to the maximum (unless `--recipe` says otherwise). Spectra of different
+  absorbing elements or edges are never embedded together.
+* **Embeddings**: UMAP (umap-learn; `n_neighbors` capped at N - 1), PCA (full SVD),
+  metric MDS (SMACOF initialised by classical MDS), all in 2 dimensions, through
+  `repository.analysis.embed.fit_embedding`. UMAP is fitted once per seed; PCA is deterministic and
+  fitted once; MDS is fitted per seed (its classical-MDS start makes it deterministic in practice).
+  Numbers are mean ± sample standard deviation over seeds.
+* **Trustworthiness** (scikit-learn, Venna & Kaski): 1 when the k nearest neighbours of every
+  spectrum in the embedding are also among its nearest neighbours in the preprocessed spectra;
+  k = {m.TRUSTWORTHINESS_K}, lowered to below N/2 for small sets (the k used is given).
+* **kNN accuracy**: stratified {m.CV_FOLDS}-fold cross-validation of a {m.KNN_K}-nearest-neighbour
+  classifier (Euclidean) predicting the label from the 2-D coordinates; the same folds for every
+  method. Classes with fewer than two spectra are left out; folds are reduced to the smallest
+  class size when a class is smaller than {m.CV_FOLDS}, and k to the number of training spectra of the
+  smallest class (so that a small class can win its vote; the smallest k used is given). The embedding is
+  fitted on all spectra (as in the paper), so this measures how well the map separates the labels,
+  not prediction for unseen spectra (that is *identification*, below). **Raw spectra** is the same
+  classifier on the full preprocessed spectra: the reference the 2-D maps are compared with.
+  **Chance** is the majority-class rate.
+* **Labels** come from the database (`spectrum_overview`): `crystal_system` and `dimensionality`
+  (Larsen) are those of the computed cell, so a defect supercell carries the symmetry the defect
+  leaves (e.g. trigonal for a substitution in h-BN), and `polymorph` is the host's name.
+* **Silhouette** (scikit-learn, Euclidean) of each labelling, in [-1, 1]; higher means tighter,
+  better separated classes.
+* **Spearman correlations** with each descriptor: *max |rho| over axes* is the largest absolute
+  rank correlation of the descriptor with either embedding coordinate (meaningful for PCA, whose
+  axes are ordered; UMAP and MDS axes are arbitrary up to rotation); *neighbourhood rho* is the rank
+  correlation between each spectrum's descriptor value and the mean value over its k nearest
+  neighbours in the embedding, k = min({m.KNN_K}, (N - 1) // 3) for N spectra with values (averaging over
+  nearly all others would anti-correlate by construction). It is orientation-free: high when spectra
+  with similar descriptor values lie together. On raw spectra it uses the neighbours in the preprocessed spectra.
+* **Identification**: for each seed, about 20 % of the spectra are held out at random (never the
+  last training spectrum of a polymorph or of a defect kind), the method is fitted on the rest, the
+  held-out spectra are placed into that map by `repository.analysis.project.place` (UMAP: umap's
+  transform, reimplemented; PCA: exact; MDS: distance-weighted mean of the nearest training
+  spectra), and the label of the nearest training spectrum (k = 1) or the majority of the 3 nearest
+  (k = 3) is compared with the truth.
+
+### Descriptors
+
+* `sigma_charge_transfer` (e): occupied p_sigma on the absorber minus the same element in the
+  pristine host (the calculation set's definition); `hirshfeld_charge` (e): Hirshfeld charge of the
+  absorber. Other descriptors stored for the absorber site are listed under their stored names.
+* From the absorber's projected DOS (`repository/compare/dos_features.py`; energies relative to the
+  Fermi level E_F stored with the DOS):
+  `p_onset_ev`: the first empty p state, where the p DOS above E_F first reaches
+  {dosf.ONSET_FRACTION:g} of its maximum in (E_F, E_F + {dosf.UNOCCUPIED_WINDOW_EV:g} eV];
+  `p_pi_weight`, `p_sigma_weight` (states): the p_pi (p_z) and p_sigma (p_x + p_y) DOS integrated from
+  E_F to {dosf.EDGE_WINDOW_EV:g} eV above that onset; `pi_fraction` = p_pi / (p_pi + p_sigma) of those weights;
+  `p_centroid_ev`: centre of mass of the empty p DOS in (E_F, E_F + {dosf.UNOCCUPIED_WINDOW_EV:g} eV], relative to the onset.
+  A DOS stored as total p only (sp3 cells) counts as all sigma, the calculation set's convention.
+"""
+
+ELEMENT_EDGE_NOTE = """\
+The **absorbing element / edge** label is not scored: the analysis layer refuses to embed spectra
+of different edges together (B K near 190 eV and N K near 400 eV share no energy range, and any
+alignment that made them overlap would be a choice of this report, not of the data), so every
+embedding holds one element and edge and the label has one class. Within one edge it is constant.
+"""
+
+
+def _knn_rows(result: EdgeComparison) -> list[list[str]]:
+    rows = []
+    for label, ref in result.knn_reference.items():
+        if ref.accuracy is None:
+            rows.append([label, f"{ref.n_used}", "–", *(["n/a"] * (1 + len(result.methods))), ref.reason or ""])
+            continue
+        cells = [_stat(result.knn, meth, label).text() for meth in [REFERENCE, *result.methods]]
+        setup = f"{ref.n_classes} classes, {ref.folds} folds, k={ref.k}"
+        if ref.dropped:
+            setup += "; left out: " + ", ".join(f"{c} ({n})" for c, n in ref.dropped.items())
+        rows.append([label, f"{ref.n_used}", f"{ref.chance:.2f}", *cells, setup])
+    return rows
+
+
+def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> list[str]:
+    lines = [f"## {result.name} ({result.n_spectra} spectra)", ""]
+    if not result.methods:
+        return lines + [f"Not compared: {'; '.join(result.notes) or 'too few spectra'}.", ""]
+    series = [REFERENCE, *result.methods]
+    lines += ["### Verdict", ""]
+    said = verdicts(result)
+    lines += [f"* {v}" for v in said] or ["* No label has two classes with two or more spectra: nothing to score yet."]
+    lines += [""]
+    lines += ["### Setup", ""]
+    if result.recipe:
+        recipe = result.recipe
+        lines.append(f"* recipe: window {recipe['energy_min_ev']:g} .. {recipe['energy_max_ev']:g} eV, step "
+                     f"{recipe['step_ev']:g} eV, alignment {recipe['alignment']}, normalisation "
+                     f"{recipe['normalization']}, broadening {recipe['broadening_fwhm_ev'] or 0:g} eV")
+    for meth, values in result.params.items():
+        shown = ", ".join(f"{k} {v}" for k, v in values.items()) or "defaults"
+        lines.append(f"* {_name(meth)}: {shown}")
+    lines += ["", "### Spectra per class", ""]
+    for label, counts in result.class_counts.items():
+        lines.append(f"* **{label}**: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    lines += [""]
+    lines += [f"### Trustworthiness (k = {result.trust_k})", ""]
+    lines += _table([_name(meth) for meth in result.methods],
+                    [[_stat(result.trustworthiness, meth).text(3) for meth in result.methods]])
+    lines += [f"### kNN accuracy ({m.CV_FOLDS}-fold CV, k = {m.KNN_K})", ""]
+    lines += _table(["label", "N", "chance", *[_name(s) for s in series], "setup"], _knn_rows(result))
+    lines += ["### Silhouette score", ""]
+    lines += _table(["label", *[_name(s) for s in series]],
+                    [[label, *[_stat(result.silhouette, s, label).text() for s in series]]
+                     for label in result.scored_labels()])
+    if figures.get("knn"):
+        lines += [f"![kNN accuracy]({figures['knn'].name})", ""]
+    if figures.get("labels"):
+        lines += [f"![embeddings coloured by label]({figures['labels'].name})", ""]
+    lines += ["### Electronic structure: Spearman correlations", ""]
+    if result.descriptors:
+        header = ["descriptor", "N", "raw: neighbourhood rho"]
+        for meth in result.methods:
+            header += [f"{_name(meth)}: neighbourhood rho", f"{_name(meth)}: max abs rho over axes"]
+        rows = []
+        for name in result.descriptors:
+            row = [name, result.descriptor_counts.get(name, 0), _stat(result.neighbourhood_rho, REFERENCE, name).text()]
+            for meth in result.methods:
+                row += [_stat(result.neighbourhood_rho, meth, name).text(), _stat(result.axis_rho, meth, name).text()]
+            rows.append(row)
+        lines += _table(header, rows)
+    else:
+        lines += [(f"No descriptor has values for {MIN_CORRELATION_N} or more of these spectra (and more than one "
+                   "distinct value) yet."), ""]
+    if figures.get("descriptors"):
+        lines += [f"![embeddings coloured by descriptor]({figures['descriptors'].name})", ""]
+    lines += ["### Identification of held-out spectra", ""]
+    if result.identification:
+        lines += [(f"{result.n_test} of {result.n_spectra} spectra held out per seed; fraction of held-out spectra "
+                   "whose nearest training spectra carry the right label."), ""]
+        header = ["label", *[f"{_name(s)} k={k}" for s in series for k in IDENTIFY_K]]
+        labels = next(iter(result.identification.values())).keys()
+        rows = [[label, *[_stat(result.identification, s, label, k).text() for s in series for k in IDENTIFY_K]]
+                for label in labels]
+        lines += _table(header, rows)
+    else:
+        lines += ["Not run: " + ("; ".join(n for n in result.notes if "identification" in n) or "too few spectra"), ""]
+    other = [n for n in result.notes if "identification" not in n]
+    if other:
+        lines += ["Notes: " + "; ".join(other), ""]
+    return lines
+
+
+def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, command: str,
+                 source: str = "the selected database", remark: str | None = None, seeds: int | None = None) -> Path:
+    """Write ``README.md``, ``results.json`` and the figures into ``out_dir``; returns the README path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    sections: list[str] = []
+    for result in results:
+        figures: dict[str, Path | None] = {}
+        if result.methods:
+            figures["knn"] = plot_knn(result, out / f"{slug(result)}_knn.png")
+            figures["labels"] = plot_labels(result, out / f"{slug(result)}_labels.png")
+            figures["descriptors"] = plot_descriptors(result, out / f"{slug(result)}_descriptors.png")
+        sections += edge_section(result, figures)
+    total = sum(r.n_spectra for r in results)
+    per_edge = ", ".join(f"{r.n_spectra} {r.name}" for r in results)
+    seeds = seeds if seeds is not None else max((len(r.seeds) for r in results), default=0)
+    head = [
+        "# UMAP vs PCA vs MDS on computed XANES: the comparison as numbers", "",
+        (f"Generated {now:%Y-%m-%d %H:%M} UTC from {source}: {total} spectra ({per_edge}), "
+         f"{seeds} seed(s) per random method. With few spectra per class these numbers are indicative only: "
+         "the class counts are given with every table."), "",
+        "Regenerate with:", "", "```", command, "```", "",
+    ]
+    if remark:
+        head += [remark, ""]
+    summary = []
+    for result in results:
+        summary += [f"* **{result.name}**: " + v for v in verdicts(result)]
+    if summary:
+        head += ["## Summary (kNN accuracy in the 2-D map, mean ± sd over seeds)", "", *summary, ""]
+        key = [row for row in summary_rows(results)
+               if row["score"].startswith(("trustworthiness", "kNN accuracy", "identification"))]
+        if key:
+            columns = [c for c in key[0] if c not in ("n",)]
+            head += _table([_name(c) if c in _METHOD_NAMES else c for c in columns],
+                           [[row[c] for c in columns] for row in key])
+    text = "\n".join(head + sections + [ELEMENT_EDGE_NOTE, DEFINITIONS])
+    readme = out / "README.md"
+    readme.write_text(text)
+    (out / "results.json").write_text(json.dumps(
+        {"generated_utc": now.isoformat(timespec="seconds"), "source": source, "command": command,
+         "edges": [r.to_dict() for r in results]}, indent=1, default=_json_default, allow_nan=False) + "\n")
+    return readme
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
+    """One row per (edge, score, label) with a column per method: what ``--format table`` prints."""
+    rows = []
+    every = [REFERENCE, *dict.fromkeys(meth for r in results for meth in r.methods)]
+    for r in results:
+        series = every
+        if r.methods:
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": f"trustworthiness k={r.trust_k}", "label": "",
+                         **{s: (_stat(r.trustworthiness, s).text(3) if s != REFERENCE else "") for s in series}})
+        for label in r.scored_labels():
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "kNN accuracy", "label": label,
+                         **{s: _stat(r.knn, s, label).text() for s in series}})
+        for label in r.scored_labels():
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "silhouette", "label": label,
+                         **{s: _stat(r.silhouette, s, label).text() for s in series}})
+        for name in r.descriptors:
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "neighbourhood rho", "label": name,
+                         **{s: _stat(r.neighbourhood_rho, s, name).text() for s in series}})
+        for label in (r.identification.get(REFERENCE) or {}):
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "identification k=1", "label": label,
+                         **{s: _stat(r.identification, s, label, 1).text() for s in series}})
+        if not r.methods:
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "not compared", "label": "; ".join(r.notes)})
+    return [{**row, **{s: row.get(s, "") for s in every}} for row in rows]
+

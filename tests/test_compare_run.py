@@ -1,0 +1,175 @@
+"""`xasrepo compare` end to end on a small SYNTHETIC calculation set with known structure.
+
+Three kinds of B K spectra (h-BN, r-BN, h-BN with v_N; five each) whose spectral shapes, pi-like
+DOS fraction and sigma charge transfer all follow the kind, plus three N K spectra: every method
+must separate the kinds, and the descriptors must follow the neighbourhoods.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repository.analysis.synthetic import synthetic_grid, synthetic_intensity
+from repository.compare.data import imported_calcset, load_edges
+from repository.compare.run import REFERENCE, compare_edge
+
+EXAMPLE = Path(__file__).parent / "data" / "calcset_example"
+# (polymorph, defect?, structure file, B absorber site, pi peak height, sigma charge transfer)
+KINDS = (("h-BN", False, "structures/hBN_a.json", 0, 1.0, 0.0),
+         ("r-BN", False, "structures/hBN_b.json", 0, 0.5, 0.05),
+         ("h-BN", True, "structures/hBN_221_vN.json", 1, 0.2, -0.10))
+PER_KIND = 5
+N_NITROGEN = 3
+
+
+def _write_set(root: Path) -> Path:
+    from pymatgen.core import Lattice, Structure
+
+    (root / "spectra").mkdir(parents=True)
+    (root / "dos").mkdir()
+    shutil.copytree(EXAMPLE / "structures", root / "structures")
+    for name, scale in (("hBN_a.json", 1.0), ("hBN_b.json", 1.03)):
+        cell = Structure(Lattice.hexagonal(2.504 * scale, 6.66), ["B", "B", "N", "N"],
+                         [(1 / 3, 2 / 3, 0.25), (2 / 3, 1 / 3, 0.75), (2 / 3, 1 / 3, 0.25), (1 / 3, 2 / 3, 0.75)])
+        (root / "structures" / name).write_text(cell.to_json())
+    rng = np.random.default_rng(11)
+    energy = synthetic_grid()
+    dos_e = np.arange(-8.0, 20.0, 0.1)
+    toml = ['format_version = 1', '[set]', 'name = "compare-test"', 'description = "SYNTHETIC, for tests"', '']
+    entries = [(k, i) for k in range(len(KINDS)) for i in range(PER_KIND)] + [(None, i) for i in range(N_NITROGEN)]
+    for kind, i in entries:
+        key = f"k{kind}-{i}" if kind is not None else f"n-{i}"
+        if kind is None:
+            polymorph, defect, structure, site, element, offset = "h-BN", False, "structures/hBN_a.json", 2, "N", 210.0
+            pi_height, sigma_ct, cls = 1.0, 0.0, 0
+        else:
+            polymorph, defect, structure, site, pi_height, sigma_ct = KINDS[kind]
+            element, offset, cls = "B", 0.0, kind
+        np.savetxt(root / f"spectra/{key}.dat", np.c_[energy + offset, synthetic_intensity(energy, cls, rng)])
+        pi = pi_height * np.exp(-0.5 * ((dos_e - 2.0) / 0.3) ** 2) * (1 + 0.05 * rng.standard_normal())
+        sigma = np.exp(-0.5 * ((dos_e - 7.0) / 0.5) ** 2)
+        np.savetxt(root / f"dos/{key}.dat", np.c_[dos_e, pi + sigma, sigma, pi])
+        toml += ['[[entries]]', f'key = "{key}"', f'structure = "{structure}"', f'polymorph = "{polymorph}"']
+        if defect:
+            toml += ['[entries.defect]', 'kind = "vacancy"', 'name = "v_N"', 'species = "N"', 'charge = 0',
+                     'supercell = [2, 2, 1]', 'position_frac = [0.333333, 0.166667, 0.25]']
+        toml += ['[entries.absorber]', f'site_index = {site}', f'element = "{element}"',
+                 '[entries.calculation]', 'code = "GPAW"', 'method = "half_core_hole"',
+                 '[[entries.spectra]]', f'file = "spectra/{key}.dat"', 'edge = "K"',
+                 '[[entries.dos]]', f'file = "dos/{key}.dat"', 'projection = "site"', f'site_index = {site}',
+                 'orbitals = ["p", "p_sigma", "p_pi"]', 'fermi_energy_ev = 0.0',
+                 '[[entries.descriptors]]', 'name = "sigma_charge_transfer"',
+                 f'value = {sigma_ct + 0.002 * rng.standard_normal():.5f}', f'site_index = {site}', '']
+    (root / "calcset.toml").write_text("\n".join(toml))
+    return root
+
+
+@pytest.fixture(scope="module")
+def calcset_dir(tmp_path_factory):
+    return _write_set(tmp_path_factory.mktemp("compare") / "set")
+
+
+@pytest.fixture(scope="module")
+def edges(calcset_dir):
+    with imported_calcset(calcset_dir) as engine:
+        return {e.name: e for e in load_edges(engine)}
+
+
+@pytest.fixture(scope="module")
+def boron(edges):
+    """PCA and MDS only: no numba compilation in the fast tests."""
+    return compare_edge(edges["B K"], methods=("pca", "mds"), seeds=2)
+
+
+def test_spectra_are_split_by_edge_with_their_labels_and_descriptors(edges):
+    assert sorted(edges) == ["B K", "N K"]
+    b = edges["B K"]
+    assert len(b) == 15 and len(edges["N K"]) == 3
+    assert dict(zip(*np.unique(b.labels["polymorph"], return_counts=True))) == {"h-BN": 10, "r-BN": 5}
+    assert dict(zip(*np.unique(b.labels["defect_name"], return_counts=True))) == {"none": 10, "v_N": 5}
+    pi = b.descriptors["pi_fraction"]
+    assert np.isfinite(pi).all()
+    kind = np.where(b.labels["defect_name"] == "v_N", 2, np.where(b.labels["polymorph"] == "r-BN", 1, 0))
+    assert pi[kind == 0].min() > pi[kind == 1].max() > pi[kind == 1].min() > pi[kind == 2].max()
+    assert np.isfinite(b.descriptors["sigma_charge_transfer"]).all()
+
+
+def test_every_method_separates_kinds_that_the_spectra_separate(boron):
+    for method in (REFERENCE, "pca", "mds"):
+        assert boron.knn[method]["polymorph"].mean == 1.0
+        assert boron.knn[method]["defect_name"].mean == 1.0
+    assert boron.trustworthiness["pca"].mean > 0.8
+    assert boron.knn_reference["polymorph"].chance == pytest.approx(10 / 15)
+
+
+def test_descriptors_that_follow_the_kind_follow_the_neighbourhoods(boron):
+    for method in (REFERENCE, "pca", "mds"):
+        assert boron.neighbourhood_rho[method]["pi_fraction"].mean > 0.7
+        assert boron.neighbourhood_rho[method]["sigma_charge_transfer"].mean > 0.7
+
+
+def test_held_out_spectra_are_identified_by_their_nearest_computed_neighbours(boron):
+    assert boron.n_test == 3
+    for method in (REFERENCE, "pca", "mds"):
+        assert boron.identification[method]["polymorph"][1].mean == 1.0
+        assert boron.identification[method]["defect_kind"][1].mean == 1.0
+
+
+def test_too_few_spectra_are_reported_not_embedded(edges):
+    n = compare_edge(edges["N K"], methods=("pca",), seeds=1)
+    assert n.scored_labels() == []  # one class per label
+    assert "identification skipped" in " ".join(n.notes)
+
+
+def test_cli_writes_the_report_and_prints_json(calcset_dir, tmp_path, cli):
+    out = tmp_path / "report"
+    result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--method", "mds",
+                 "--out", out, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert [e["element"] for e in printed] == ["B", "N"]
+    readme = (out / "README.md").read_text()
+    assert f"xasrepo compare --calcset {calcset_dir} --seeds 1 --method pca --method mds --out {out}" in readme
+    assert "| polymorph | 15 | 0.67 |" in readme
+    for png in ("b_k_knn.png", "b_k_labels.png", "b_k_descriptors.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["edges"][0]["knn_accuracy"]["pca"]["polymorph"]["mean"] == 1.0
+
+
+def test_cli_reads_a_database_and_filters_with_where(calcset_dir, tmp_path, cli):
+    from repository.calcset import read_calcset
+    from repository.db import make_engine, resolve_url, upgrade
+    from repository.importer import import_calcset
+
+    path = tmp_path / "x.db"
+    upgrade(str(path))
+    engine = make_engine(resolve_url(str(path)))
+    import_calcset(engine, read_calcset(calcset_dir))
+    engine.dispose()
+    result = cli("compare", "--db", path, "--where", "element = N", "--method", "pca", "--seeds", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "N K" in result.stdout and "B K" not in result.stdout
+
+
+def test_cli_refuses_two_sources_in_one_line(calcset_dir, tmp_path, cli):
+    result = cli("compare", "--db", tmp_path / "x.db", "--calcset", calcset_dir)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["error: give either --db or --calcset, not both"]
+
+
+def test_a_polarization_nothing_has_is_an_error(calcset_dir, cli):
+    result = cli("compare", "--calcset", calcset_dir, "--polarization", "z")
+    assert result.exit_code == 2 and "polarization z" in result.stderr
+
+
+@pytest.mark.slow
+def test_umap_separates_the_kinds_and_places_held_out_spectra_among_their_own(edges):
+    umap = compare_edge(edges["B K"], methods=("umap",), seeds=2)
+    assert umap.knn["umap"]["polymorph"].n == 2
+    assert umap.knn["umap"]["polymorph"].mean >= 0.9
+    assert umap.identification["umap"]["polymorph"][1].mean >= 0.8
+    assert umap.neighbourhood_rho["umap"]["pi_fraction"].mean > 0.5
