@@ -1,8 +1,8 @@
 """End-to-end smoke test of the BN XAS generator on a 4-atom c-BN cell (needs GPAW).
 
 plan (pymatgen, this interpreter) -> runner + gpaw_worker (``/usr/bin/python3`` with Debian's
-GPAW) -> assemble -> the calculation set parses.  Low cutoff, Γ point only: a few seconds of
-GPAW, physics not meaningful.
+GPAW) -> assemble -> the calculation set parses.  Low cutoff (200 eV), 2x2x2 k-points (Γ alone
+converges too slowly in 4 atoms): some 10-20 s of GPAW, physics not meaningful.
 """
 
 import json
@@ -59,7 +59,8 @@ def test_generator_end_to_end_on_tiny_cbn(tmp_path):
                 "supercell": "2x1x1", "supercell_matrix": [[2, 0, 0], [0, 1, 0], [0, 0, 1]],
                 "defect": None, "host": None, "layered": False, "spin_polarized": False,
                 "relax": False, "magmom_sites": []}]
-    settings = S.Settings(ecut_ev=200.0, nbands_factor=2.5, nbands_conv_factor=2.0)
+    settings = S.Settings(ecut_ev=200.0, nbands_factor=2.5, nbands_conv_factor=2.0,
+                          kpts={"default": [2, 2, 2]})   # Γ alone converges slowly in 4 atoms
     work = tmp_path / "work"
     plan = S.build_plan(work, settings=settings, structures=structs, conv=False)
     assert [j["kind"] for j in plan["jobs"]] == ["gs", "xas", "xas"]

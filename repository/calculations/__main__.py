@@ -1,5 +1,6 @@
 """``python -m repository.calculations plan|run|assemble|status`` (see docs/bn-calculations.md).
 
+setups    make the B/N half- and full-core-hole PAW setups (gpaw-setup) in --setups
 plan      build structures + job list in WORKDIR (venv: needs pymatgen)
 run       resumable scheduler; ``--background`` detaches it; ``--until HH:MM`` (UTC) deadline
 assemble  write ``data/bn`` (calcset.toml + files) from the finished results (venv)
@@ -33,7 +34,7 @@ def _deadline(hhmm: str) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
-    ap.add_argument("command", choices=["plan", "run", "assemble", "status"])
+    ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status"])
     ap.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     ap.add_argument("--setups", default=str(DEFAULT_SETUPS))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
@@ -43,7 +44,16 @@ def main(argv=None) -> int:
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with GPAW")
     a = ap.parse_args(argv)
     wd = Path(a.workdir)
-    if a.command == "plan":
+    if a.command == "setups":
+        d = Path(a.setups)
+        d.mkdir(parents=True, exist_ok=True)
+        for el in ("B", "N"):
+            for name, hole in (("hch1s", "0.5"), ("fch1s", "1")):
+                if not (d / f"{el}.{name}.PBE").exists():
+                    subprocess.run(["gpaw-setup", el, "-f", "PBE", "--name", name,
+                                    f"--core-hole=1s,{hole}"], cwd=d, check=True)
+        print(f"setups in {d}: " + ", ".join(sorted(x.name for x in d.iterdir())))
+    elif a.command == "plan":
         from .structures import build_plan
 
         plan = build_plan(wd)

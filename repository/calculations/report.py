@@ -42,7 +42,7 @@ def compare(workdir: Path, a_id: str, b_id: str) -> dict | None:
     ga, ya, ra = A
     gb, yb, rb = B
     na, nb = ya / ya.sum(), yb / yb.sum()
-    return {"a": a_id, "b": b_id, "peaks_a": peaks(ga, ya), "peaks_b": peaks(gb, yb),
+    return {"a": a_id, "b": b_id, "peaks_a": peaks(ga, ya, 5), "peaks_b": peaks(gb, yb, 5),
             "dks_a": round(ra["delta_ks_ev"], 3), "dks_b": round(rb["delta_ks_ev"], 3),
             "l1_rel": round(float(np.abs(na - nb).sum()), 3),
             "time_a_s": round(ra["timing_s"]["total"]), "time_b_s": round(rb["timing_s"]["total"])}
@@ -79,17 +79,20 @@ def summary(workdir: str | Path) -> str:
         if r is None:
             continue
         m = plan["structures"][j["sid"]]
-        key = (j["kind"], m["natoms"], m["spin_polarized"], bool(j.get("conv")))
+        key = (j["kind"], m["polymorph"] + (" defect" if m.get("defect") else ""), m["natoms"],
+               m["spin_polarized"], bool(j.get("conv")),
+               "" if j["kind"] != "xas" else ("yes" if r.get("delta_ks_ev") is not None else "no"))
         t = r["timing_s"]["total"] if "total" in r.get("timing_s", {}) else r.get("wall_s")
         if t is None:
             continue
         rows.setdefault(key, []).append((t, r.get("maxrss_mb", 0)))
     lines += ["## Timings (one core per job, two jobs side by side, nice 19)", "",
-              "| job | atoms | spin | conv | n | mean s | max s | max RSS MB |", "|---|---|---|---|---|---|---|---|"]
-    for (k, n, sp, cv), v in sorted(rows.items()):
+              "| job | cells | atoms | spin | convergence check | own ΔKS | n | mean s | max s | "
+              "max RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (k, poly, n, sp, cv, dk), v in sorted(rows.items()):
         t = np.array([x[0] for x in v])
-        lines.append(f"| {k} | {n} | {sp} | {cv} | {len(v)} | {t.mean():.0f} | {t.max():.0f} | "
-                     f"{max(x[1] for x in v):.0f} |")
+        lines.append(f"| {k} | {poly} | {n} | {sp} | {cv} | {dk} | {len(v)} | {t.mean():.0f} | "
+                     f"{t.max():.0f} | {max(x[1] for x in v):.0f} |")
     return "\n".join(lines)
 
 

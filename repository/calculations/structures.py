@@ -358,8 +358,9 @@ def build_structures(defects=DEFAULT_DEFECTS, mono_defects=MONO_DEFECTS, cbn_def
             out.append({"sid": sid, "polymorph": host_key, "structure": s, "supercell": label,
                         "supercell_matrix": mat, "defect": info, "host": hsid,
                         "layered": LAYERED[host_key], "spin_polarized": info["spin_polarized"],
-                        # c-BN defects are extras: unrelaxed, to leave the time to h-BN
-                        "relax": host_key != "c-BN", "magmom_sites": info["magmom_sites"]})
+                        # c-BN and monolayer defects are extras: unrelaxed, to leave the time to
+                        # the bulk h-BN defects
+                        "relax": host_key == "h-BN", "magmom_sites": info["magmom_sites"]})
     return out
 
 
