@@ -13,7 +13,7 @@ from .common import DbOption, FormatOption, _progress, app
 from .output import OutputFormat, render_record, render_rows
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
-SNAPSHOT_DIR_HELP = "Directory for snapshot files [env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database]."
+SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
 
 
 class Method(StrEnum):
