@@ -130,7 +130,7 @@ SnapshotArg = Annotated[str, typer.Argument(metavar="ID", help="Snapshot id, uid
 def _read_engine(db: str | None):
     from repository import db as database
 
-    return database.connect(db, read_only=True)
+    return database.connected(db, read_only=True)
 
 
 @snapshots_app.command("list")
@@ -138,11 +138,8 @@ def snapshots_list(db: DbOption = None, fmt: FormatOption = OutputFormat.table) 
     """Every snapshot, oldest first."""
     from repository.analysis.snapshots import list_snapshots
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         rows = list_snapshots(engine)
-    finally:
-        engine.dispose()
     render_rows(rows, fmt, id_column="uid")
 
 
@@ -153,11 +150,8 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
     """One snapshot's registry record and Parquet footer metadata."""
     from repository.analysis.snapshots import footer_metadata, get_snapshot
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         record = get_snapshot(engine, snapshot)
-    finally:
-        engine.dispose()
     if Path(record["path"]).is_file():
         record["footer"] = footer_metadata(record["path"])
     render_record("snapshot", record, fmt)
@@ -168,11 +162,8 @@ def snapshots_status(db: DbOption = None, fmt: FormatOption = OutputFormat.table
     """Which snapshots are stale: matching spectra added, changed or removed since they were made."""
     from repository.analysis.snapshots import snapshot_status
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         rows = snapshot_status(engine)
-    finally:
-        engine.dispose()
     render_rows(rows, fmt, id_column="uid")
 
 
@@ -186,11 +177,8 @@ def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(metavar="ID_
 
     from repository.analysis.snapshots import diff_snapshots
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         result = diff_snapshots(engine, a, b)
-    finally:
-        engine.dispose()
     rows = result["rows"][:limit] if limit else result["rows"]
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps({"summary": result["summary"], "rows": rows}, indent=1) + "\n")
@@ -209,11 +197,8 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
     """Rows of a snapshot (coordinates and properties) matching a filter."""
     from repository.analysis.snapshots import query_snapshot
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         rows = query_snapshot(engine, snapshot, where, sort=sort, limit=limit or None)
-    finally:
-        engine.dispose()
     render_rows(rows, fmt, id_column="spectrum_id")
 
 
@@ -222,11 +207,8 @@ def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table
     """Recompute every snapshot's and model's SHA-256; exit code 1 naming any missing or altered file."""
     from repository.analysis.snapshots import check_verified, verify_snapshots
 
-    engine = _read_engine(db)
-    try:
+    with _read_engine(db) as engine:
         results = verify_snapshots(engine)
-    finally:
-        engine.dispose()
     render_rows(results, fmt, id_column="uid")
     check_verified(results)
 

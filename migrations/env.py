@@ -8,7 +8,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import repository.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from repository.db import make_engine, resolve_url
+from repository.db import VIEW_NAMES, make_engine, resolve_url
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -19,8 +19,6 @@ def include_object(obj, name, type_, reflected, compare_to):
         return False
     return True
 
-
-VIEW_NAMES = {"spectrum_overview", "snapshot_points"}
 
 
 def run_migrations_online() -> None:

@@ -27,6 +27,8 @@ DB_ENV_VAR = "XASREPO_DB"
 DEFAULT_DB_FILENAME = "xasrepo.db"
 SQLITE_BUSY_TIMEOUT_S = 60
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Views created by hand in revisions; Alembic's autogenerate must not compare them as tables.
+VIEW_NAMES = frozenset({"spectrum_overview", "snapshot_points"})
 _REVISION_LINE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w.-]+|None)['\"]?", re.M)
 
 

@@ -28,10 +28,7 @@ def test_migrations_match_the_models_exactly(any_db):
 
 def _exclude_views(obj, name, type_, reflected, compare_to):
     # Views are created by hand in revisions; reflection reports them as tables without models.
-    return not (type_ == "table" and reflected and compare_to is None and name in VIEW_NAMES)
-
-
-VIEW_NAMES = {"spectrum_overview", "snapshot_points"}
+    return not (type_ == "table" and reflected and compare_to is None and name in db.VIEW_NAMES)
 
 
 def test_schema_revision_is_the_single_alembic_head():
