@@ -319,10 +319,10 @@ def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> Ent
     if len(set(hashes)) != len(hashes):
         raise ctx.fail(f"{where}.spectra", "the same spectrum is listed twice")
     dos = []
-    for i, item in enumerate(raw.get("dos", []) or []):
+    for i, item in enumerate(_require(raw, "dos", list, ctx, where, optional=True) or []):
         dos.extend(_read_dos(item, structure, ctx, f"{where}.dos[{i}]"))
     descriptors = [_read_descriptor(item, structure, ctx, f"{where}.descriptors[{i}]")
-                   for i, item in enumerate(raw.get("descriptors", []) or [])]
+                   for i, item in enumerate(_require(raw, "descriptors", list, ctx, where, optional=True) or [])]
 
     entry_identity = {
         "structure": structure_digest,
@@ -370,6 +370,10 @@ _CALC_FIELDS = {
 def _read_calculation(defaults: dict, table: Any, ctx: _Context, where: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ctx.fail(where, "must be a table")
+    # Validate both parameter tables before merging them: a scalar cannot be merged into a table.
+    for source, label in ((defaults, "defaults.calculation"), (table, where)):
+        if "parameters" in source and not isinstance(source["parameters"], dict):
+            raise ctx.fail(f"{label}.parameters", "must be a table")
     merged = {**defaults, **table}
     merged["parameters"] = {**defaults.get("parameters", {}), **table.get("parameters", {})}
     for key in merged:

@@ -8,6 +8,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,3 +88,28 @@ def test_arbitrary_bytes_as_spectrum_file_fail_with_one_line(tmp_path_factory, d
     shutil.copytree(EXAMPLE_SET, directory, dirs_exist_ok=True)
     (directory / "spectra" / "vN_B_iso.dat").write_bytes(data)
     _check(directory)
+
+
+# A deterministic sweep next to the random search: every field of the example manifest, replaced by each
+# representative wrong value (or deleted). Hypothesis found `parameters = 0` in CI only after the local
+# example database had stopped exploring; the sweep makes that class of crash impossible to miss.
+SWEEP_VALUES = [0, -1, 1.5, float("nan"), float("inf"), True, "", "x", "L2,3", [], [1], ["a", "b"], {}, {"a": 1},
+                {"x": {"y": 1}}, [{}], [[1, 2], [3, 4]], "spectra/hBN_B0_iso.dat", "../../etc/passwd", 10**6]
+_DELETE = object()
+
+
+@pytest.mark.parametrize("path", ALL_PATHS, ids=lambda p: ".".join(map(str, p)))
+def test_every_field_replaced_by_a_wrong_value_fails_with_one_line(tmp_path, path):
+    for value in [*SWEEP_VALUES, _DELETE]:
+        directory = tmp_path / f"set{SWEEP_VALUES.index(value) if value is not _DELETE else 'del'}"
+        shutil.copytree(EXAMPLE_SET, directory)
+        document = copy.deepcopy(BASE)
+        if value is _DELETE:
+            node = document
+            for key in path[:-1]:
+                node = node[key]
+            del node[path[-1]]
+        else:
+            _set(document, path, value)
+        (directory / "calcset.toml").write_text(tomli_w.dumps(document))
+        _check(directory)
