@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from repository.errors import XasrepoError
@@ -76,6 +76,7 @@ rows = st.lists(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True
 @FUZZ
 @given(table=rows, separator=st.sampled_from([" ", ",", "\t", ";"]), bom=st.booleans(),
        header=st.sampled_from(["", "energy,mu\n", "# energy mu\n", "E I0 It\n"]))
+@example(table=[["0.0"], [","]], separator=" ", bom=False, header="")  # a row of separators only (found by a deep run)
 def test_arbitrary_column_files_read_or_fail_with_one_line(tmp_path_factory, table, separator, bom, header):
     text = header + "\n".join(separator.join(row) for row in table) + "\n"
     path = tmp_path_factory.mktemp("cols") / "scan.csv"

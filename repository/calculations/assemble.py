@@ -122,6 +122,57 @@ def _sha256(p: Path) -> str:
         return "missing"
 
 
+def _rtoml(p: Path):
+    import tomllib
+    try:
+        return tomllib.loads(Path(p).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _calculation_defaults(st: dict, versions: set) -> dict:
+    gver = sorted(versions)[0] if versions else ("22.8.0", "3.22.1")
+    return {
+        "code": "GPAW", "code_version": gver[0], "method": "half_core_hole",
+        "functional": st["xc"], "broadening_ev": BROADENING["fwhm0_ev"],
+        "energy_reference": ("eigenvalue scale of the half-core-hole run (raw); the files hold "
+                             "E_raw + alignment_shift_ev, i.e. the onset at the Delta-KS "
+                             "energy"),
+        "parameters": {"ecut_ev": st["ecut_ev"], "smearing_ev": st["smearing_ev"],
+                       "broadening_fwhm_max_ev": BROADENING["fwhm1_ev"],
+                       "broadening_ramp_ev": [BROADENING["ramp_start_ev"],
+                                              BROADENING["ramp_end_ev"]],
+                       "kpts_gamma_centred": True,
+                       "nbands_factor": st["nbands_factor"],
+                       "nbands_conv_factor": st["nbands_conv_factor"]},
+    }
+
+
+def _entries_to_keep(previous: dict | None, fresh: list[dict], defaults: dict) -> list[dict]:
+    """Entries of the set already in ``out`` that this work directory cannot rebuild.
+
+    Raw results live in an ignored work directory, so a machine that has only part of them (a
+    fresh clone, another session) must not shrink the committed set: its entries are kept as they
+    are (their files are never deleted).  Where the calculation defaults changed, the old ones are
+    written into each kept entry so that its provenance stays exactly what it was.
+    """
+    if not previous:
+        return []
+    fresh_keys = {e["key"] for e in fresh}
+    old_defaults = previous.get("defaults", {}).get("calculation", {})
+    kept = []
+    for entry in previous.get("entries", []):
+        if entry.get("key") in fresh_keys:
+            continue
+        if old_defaults != defaults:
+            calc = entry.get("calculation", {})
+            entry = {**entry, "calculation": {
+                **old_defaults, **calc,
+                "parameters": {**old_defaults.get("parameters", {}), **calc.get("parameters", {})}}}
+        kept.append(entry)
+    return kept
+
+
 def update_dks_correction(workdir: str | Path) -> dict:
     """Per-edge ΔKS cutoff correction from the ``dks600:<sid>:<El><i>`` convergence jobs.
 
@@ -157,9 +208,16 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     workdir, out = Path(workdir), Path(out)
     setups_dir = Path(setups_dir) if setups_dir else workdir.parent / "setups"
     plan = _rjson(workdir / "plan.json")
+    if plan is None:
+        raise FileNotFoundError(f"{workdir / 'plan.json'}: no plan in this work directory "
+                                "(run `python -m repository.calculations plan` first)")
     st = plan["settings"]
+    previous = _rtoml(out / "calcset.toml")
     update_dks_correction(workdir)
-    corr = _rjson(workdir / "dks_correction.json", {}) or {}
+    # The correction is measured by convergence jobs; a work directory without them uses the one
+    # the committed set was assembled with, so old and new entries share one energy scale.
+    corr = (_rjson(workdir / "dks_correction.json", {}) or
+            (previous or {}).get("set", {}).get("provenance", {}).get("delta_ks_cutoff_correction", {}))
     gs_all = {sid: _rjson(_res(workdir, f"gs:{sid}")) for sid in plan["structures"]}
     entries, written_structs = [], {}
     versions = set()
@@ -335,15 +393,23 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         entry["dos"] = dos
         entry["descriptors"] = desc
         entries.append(entry)
+    kept = _entries_to_keep(previous, entries, _calculation_defaults(st, versions))
+    entries.extend(kept)
+    # keep the committed order (diffs stay readable); new entries go last, in plan order
+    order = {e.get("key"): i for i, e in enumerate((previous or {}).get("entries", []))}
+    entries.sort(key=lambda e: order.get(e["key"], len(order)))
     if not entries:          # an empty set is not worth a manifest (nor importable)
         return 0
     gver = sorted(versions)[0] if versions else ("22.8.0", "3.22.1")
+    old_setups = ((previous or {}).get("set", {}).get("provenance", {}).get("setups", {}))
     setup_info = {}
     for el in ("B", "N"):
         for name in ("hch1s", "fch1s"):
-            setup_info[f"{el}.{name}.PBE"] = {
-                "command": SETUP_COMMANDS[name].format(el=el),
-                "sha256": _sha256(setups_dir / f"{el}.{name}.PBE")}
+            key = f"{el}.{name}.PBE"
+            digest = _sha256(setups_dir / key)
+            if digest == "missing":   # setups not made on this machine: keep the recorded digest
+                digest = old_setups.get(key, {}).get("sha256", digest)
+            setup_info[key] = {"command": SETUP_COMMANDS[name].format(el=el), "sha256": digest}
     relax_info = {sid: ("none" if not m["relax"] else
                         ("relaxed" if _res(workdir, f"relax:{sid}").exists() else "pending"))
                   for sid, m in plan["structures"].items() if not m.get("conv")}
@@ -399,20 +465,7 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                 if timings else None,
             },
         },
-        "defaults": {"calculation": {
-            "code": "GPAW", "code_version": gver[0], "method": "half_core_hole",
-            "functional": st["xc"], "broadening_ev": BROADENING["fwhm0_ev"],
-            "energy_reference": ("eigenvalue scale of the half-core-hole run (raw); the files hold "
-                                 "E_raw + alignment_shift_ev, i.e. the onset at the Delta-KS "
-                                 "energy"),
-            "parameters": {"ecut_ev": st["ecut_ev"], "smearing_ev": st["smearing_ev"],
-                           "broadening_fwhm_max_ev": BROADENING["fwhm1_ev"],
-                           "broadening_ramp_ev": [BROADENING["ramp_start_ev"],
-                                                  BROADENING["ramp_end_ev"]],
-                           "kpts_gamma_centred": True,
-                           "nbands_factor": st["nbands_factor"],
-                           "nbands_conv_factor": st["nbands_conv_factor"]},
-        }},
+        "defaults": {"calculation": _calculation_defaults(st, versions)},
         "entries": entries,
     }
     if manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"] is None:

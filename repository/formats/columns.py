@@ -87,7 +87,9 @@ def read_table(path: Path, text: str) -> Table:
             continue
         values = numeric[i]
         if values is None:
-            bad = next(f for f in SPLIT.split(line.strip()) if f and not _is_float(f))
+            bad = next((f for f in SPLIT.split(line.strip()) if f and not _is_float(f)), None)
+            if bad is None:  # only separators, e.g. ","
+                raise InputError(path, f"{line.strip()!r} is not a row of numbers", where=f"line {i + 1}")
             raise InputError(path, f"{bad!r} is not a number", where=f"line {i + 1}")
         if len(values) != width:
             raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {i + 1}")

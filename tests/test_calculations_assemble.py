@@ -1,0 +1,64 @@
+"""The assembler never shrinks or silently changes the committed BN set.
+
+Raw GPAW results live in an ignored work directory, so a fresh clone (or another machine) that
+re-runs ``python -m repository.calculations assemble`` has only part of them, or none.  Entries it
+cannot rebuild must stay exactly as committed, with the same identity (entry hash) when read back,
+even when the plan's default settings have changed since."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tomllib
+
+import pytest
+
+from repository.calcset import read_calcset
+from repository.calculations.assemble import assemble
+from repository.calculations.structures import Settings
+
+from .conftest import ROOT
+
+BN_SET = ROOT / "data" / "bn"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    if not (BN_SET / "calcset.toml").exists():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    return read_calcset(BN_SET)
+
+
+def _empty_workdir(tmp_path, **changes):
+    work = tmp_path / "work"
+    (work / "results").mkdir(parents=True)
+    settings = dataclasses.replace(Settings(), **changes)
+    (work / "plan.json").write_text(json.dumps({"settings": settings.__dict__, "structures": {}, "jobs": []}))
+    return work
+
+
+@pytest.mark.parametrize("changes", [{}, {"ecut_ev": 450.0, "smearing_ev": 0.1}], ids=["same", "changed-defaults"])
+def test_assembling_without_raw_results_keeps_every_committed_entry_unchanged(tmp_path, committed, changes):
+    out = tmp_path / "bn"
+    shutil.copytree(BN_SET, out)
+    before = tomllib.loads((BN_SET / "calcset.toml").read_text())
+
+    n = assemble(_empty_workdir(tmp_path, **changes), out, setups_dir=tmp_path / "no-setups")
+
+    assert n == len(committed.entries)
+    after_doc = tomllib.loads((out / "calcset.toml").read_text())
+    assert [e["key"] for e in after_doc["entries"]] == [e["key"] for e in before["entries"]]
+    provenance = after_doc["set"]["provenance"]
+    # digests of setups not present on this machine and the measured ΔKS correction are carried over
+    assert provenance["setups"] == before["set"]["provenance"]["setups"]
+    assert provenance["delta_ks_cutoff_correction"] == before["set"]["provenance"]["delta_ks_cutoff_correction"]
+    after = read_calcset(out)
+    assert {e.key: e.entry_hash for e in after.entries} == {e.key: e.entry_hash for e in committed.entries}
+    if changes:  # the new defaults are in force for new entries, the old ones live on in the kept entries
+        assert after_doc["defaults"]["calculation"]["parameters"]["ecut_ev"] == changes["ecut_ev"]
+
+
+def test_assembling_without_a_plan_says_what_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="plan.json.*repository.calculations plan"):
+        assemble(tmp_path, tmp_path / "out")
