@@ -101,17 +101,13 @@ def embed(
     if foreign:
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
     the_recipe = _recipe(recipe, energy_min, energy_max, step, align, normalize, broaden)
-    engine = database.connect(db)
     progress, _update = _progress(f"embedding with {method.value}")
-    try:
-        with progress:
-            task = progress.task_ids[0]
-            result = create_snapshot(
-                engine, method=method.value, n_components=n_components, seed=seed, params=params,
-                recipe=the_recipe, where=where, element=element, edge=edge, directory=snapshot_dir, force=force,
-                progress=lambda message: progress.update(task, description=message))
-    finally:
-        engine.dispose()
+    with database.connected(db) as engine, progress:
+        task = progress.task_ids[0]
+        result = create_snapshot(
+            engine, method=method.value, n_components=n_components, seed=seed, params=params,
+            recipe=the_recipe, where=where, element=element, edge=edge, directory=snapshot_dir, force=force,
+            progress=lambda message: progress.update(task, description=message))
     r = result.record
     summary = {"id": r["id"], "uid": r["uid"], "status": "reused" if result.reused else "created",
                "parent": r["parent_uid"], "method": r["method"], "n_components": r["n_components"],
@@ -236,12 +232,9 @@ def project(
     from repository import db as database
     from repository.analysis.project import project as place
 
-    engine = database.connect(db, read_only=True)
-    try:
+    with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
                        align=align.value, edge_energy_ev=edge_energy, epochs=epochs)
-    finally:
-        engine.dispose()
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return

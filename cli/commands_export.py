@@ -43,26 +43,26 @@ def export(
         if kind != "spectrum":
             raise UsageError(f"only spectra can be exported, not {kind} ({text})")
         selected.append(number)
-    engine = database.connect(db, read_only=True)
-    if where is not None or element is not None or edge is not None:
-        if where is not None:
-            from repository.query import spectrum_ids
+    with database.connected(db, read_only=True) as engine:
+        if where is not None or element is not None or edge is not None:
+            if where is not None:
+                from repository.query import spectrum_ids
 
-            matched = spectrum_ids(engine, where)
-        else:
-            matched = None
-        if element is not None or edge is not None:
-            rows = list_spectra(engine, element=element, edge=edge, limit=None)
-            by_columns = [r["spectrum_id"] for r in rows]
-            matched = by_columns if matched is None else [i for i in matched if i in set(by_columns)]
-        selected += [i for i in matched if i not in selected]
+                matched = spectrum_ids(engine, where)
+            else:
+                matched = None
+            if element is not None or edge is not None:
+                rows = list_spectra(engine, element=element, edge=edge, limit=None)
+                by_columns = [r["spectrum_id"] for r in rows]
+                wanted = set(by_columns)
+                matched = by_columns if matched is None else [i for i in matched if i in wanted]
+            selected += [i for i in matched if i not in selected]
+            if not selected:
+                raise UsageError("no spectrum matches the filter: nothing to export")
         if not selected:
-            raise UsageError("no spectrum matches the filter: nothing to export")
-    if not selected:
-        raise UsageError("give spectrum ids, --where FILTER, or --element/--edge")
-    progress, update = _progress(f"writing {fmt.value}")
-    with progress:
-        written = export_spectra(engine, selected, out, fmt.value, progress=update)
-    engine.dispose()
+            raise UsageError("give spectrum ids, --where FILTER, or --element/--edge")
+        progress, update = _progress(f"writing {fmt.value}")
+        with progress:
+            written = export_spectra(engine, selected, out, fmt.value, progress=update)
     for path in written:
         typer.echo(str(path))

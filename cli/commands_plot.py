@@ -64,12 +64,9 @@ def plot_spectra(
     from repository.plots.spectra import choose_spectra
     from repository.plots.spectra import plot_spectra as draw
 
-    engine = database.connect(db, read_only=True)
-    try:
+    with database.connected(db, read_only=True) as engine:
         chosen = choose_spectra(engine, ids=ids or (), where=where, element=element, edge=edge)
         path = draw(engine, chosen, output, offset=offset, normalize=normalize, with_dos=dos, title=title)
-    finally:
-        engine.dispose()
     typer.echo(f"wrote {path} ({len(chosen)} spectr{'um' if len(chosen) == 1 else 'a'})")
 
 
@@ -90,11 +87,10 @@ def explore(
     from repository.plots.explorer import explore as write
 
     path = _snapshot_path(snapshot, db)
-    engine = database.connect(db, read_only=True) if spectra else None
-    try:
-        written = write(path, output, engine=engine, title=title, color_by=color_by)
-    finally:
-        if engine is not None:
-            engine.dispose()
+    if spectra:
+        with database.connected(db, read_only=True) as engine:
+            written = write(path, output, engine=engine, title=title, color_by=color_by)
+    else:
+        written = write(path, output, engine=None, title=title, color_by=color_by)
     size_mb = written.stat().st_size / 1e6
     typer.echo(f"wrote {written} ({size_mb:.1f} MB; open it in a browser, no network needed)")

@@ -70,11 +70,8 @@ def sql(
             from repository import db as database
             from repository.query.snapshots import registered_snapshots
 
-            engine = database.connect(db, read_only=True)
-            try:
+            with database.connected(db, read_only=True) as engine:
                 sources.update(registered_snapshots(engine))
-            finally:
-                engine.dispose()
         for item in snapshot or []:
             name, sep, path = item.partition("=")
             if not sep or not name or not path:

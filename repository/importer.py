@@ -62,7 +62,8 @@ def _existing_ids(conn: "Connection", column, values: Sequence[str]) -> dict[str
 def _insert_returning_id(conn: "Connection", table, values: dict[str, Any]) -> int:
     from sqlalchemy import insert
 
-    return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
+    # values as bound parameters, not .values(): the compiled statement is then cached across rows
+    return int(conn.execute(insert(table), values).inserted_primary_key[0])
 
 
 def _structure_row(plan: StructurePlan) -> dict[str, Any]:
@@ -147,13 +148,13 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
         structure_ids = _ensure_structures(conn, (plan.structures[h] for h in sorted(needed)), summary)
         existing_spectra = _existing_ids(conn, Spectrum.__table__.c.content_hash,
                                          [s.content_hash for e in new_entries for s in e.spectra])
-        spectrum_rows, dos_rows, descriptor_rows = [], [], []
+        spectrum_rows, dos_rows, descriptor_rows, calculation_rows = [], [], [], []
         defect_ids: dict[tuple, int] = {}
-        for number, entry in enumerate(new_entries):
+        for entry in new_entries:
             structure_id = structure_ids[entry.structure_hash]
             defect_id = _ensure_defect(conn, entry, structure_id, structure_ids, defect_ids)
             calc = entry.calculation
-            calculation_id = _insert_returning_id(conn, calculations, dict(
+            calculation_rows.append(dict(
                 calculation_set_id=set_id, entry_key=entry.key, entry_hash=entry.entry_hash,
                 structure_id=structure_id, defect_id=defect_id, code=calc["code"],
                 code_version=calc.get("code_version"), method=calc["method"], functional=calc.get("functional"),
@@ -161,6 +162,13 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
                 broadening_ev=calc.get("broadening_ev"), energy_reference=calc.get("energy_reference"),
                 alignment=calc.get("alignment"), alignment_shift_ev=calc.get("alignment_shift_ev"),
                 source=calc.get("source")))
+        # One executemany with RETURNING (ids in row order) instead of a statement per entry: a
+        # per-row INSERT ... VALUES was two thirds of the write time for 10,000 entries.
+        calculation_ids = [row.id for row in conn.execute(
+            insert(calculations).returning(calculations.c.id, sort_by_parameter_order=True), calculation_rows)]
+        imported_at = utc_now()
+        for number, (entry, calculation_id) in enumerate(zip(new_entries, calculation_ids, strict=True)):
+            structure_id = structure_ids[entry.structure_hash]
             summary.entries_new += 1
             for sp in entry.spectra:
                 if sp.content_hash in existing_spectra:
@@ -176,7 +184,7 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
                     absorber_cn=sp.absorber_cn, absorber_defect_distance_a=sp.absorber_defect_distance_a,
                     n_points=s.n_points, energy_min_ev=float(s.energy_ev[0]), energy_max_ev=float(s.energy_ev[-1]),
                     energy_ev=to_blob(s.energy_ev), intensity=to_blob(s.intensity), source_file=sp.source_file,
-                    source_sha256=sp.source_sha256, metadata_json="{}", imported_at=utc_now()))
+                    source_sha256=sp.source_sha256, metadata_json="{}", imported_at=imported_at))
             for d in entry.dos:
                 dos_rows.append(dict(calculation_id=calculation_id, projection=d.projection, element=d.element,
                                      site_index=d.site_index, orbital=d.orbital, spin=d.spin,
