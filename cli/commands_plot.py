@@ -51,6 +51,8 @@ def plot_spectra(
                                                  "'element = B and defect.kind = vacancy'.")] = None,
     element: Annotated[str | None, typer.Option(help="All spectra of this absorbing element.")] = None,
     edge: Annotated[str | None, typer.Option(help="... at this edge (K, L3...).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N chosen spectra (by id).",
+                                              show_default=False)] = None,
     offset: Annotated[str | None, typer.Option(help="Stack spectra: 'auto' or a step in intensity "
                                                   "units (default: overlaid).", show_default=False)] = None,
     normalize: Annotated[bool, typer.Option("--normalize", help="Scale each spectrum to a maximum of 1.")] = False,
@@ -65,7 +67,7 @@ def plot_spectra(
     from repository.plots.spectra import plot_spectra as draw
 
     with database.connected(db, read_only=True) as engine:
-        chosen = choose_spectra(engine, ids=ids or (), where=where, element=element, edge=edge)
+        chosen = choose_spectra(engine, ids=ids or (), where=where, element=element, edge=edge, limit=limit)
         path = draw(engine, chosen, output, offset=offset, normalize=normalize, with_dos=dos, title=title)
     typer.echo(f"wrote {path} ({len(chosen)} spectr{'um' if len(chosen) == 1 else 'a'})")
 

@@ -9,7 +9,7 @@ import typer
 from .common import DbOption, FormatOption, app
 from .output import OutputFormat, render_rows
 
-FILTER_HELP = ('Filter, e.g. \'element = B and crystal_system = hexagonal and defect.name = v_N and '
+FILTER_HELP = ('Filter, e.g. \'element = B and polymorph = "h-BN" and defect.name = v_N and '
                'absorber.defect_distance < 3\' (see `xasrepo fields`; empty: every spectrum).')
 
 
@@ -25,6 +25,7 @@ def query(
 ) -> None:
     """Spectra whose structure, defect, calculation or descriptors match FILTER."""
     from repository.query import parse_filter, query_spectra, spectrum_ids
+    from repository.query.search import resolve_columns
     from repository.query.light import close, connect_read_only
 
     flt = parse_filter(filter_text) if filter_text.strip() else None
@@ -37,7 +38,9 @@ def query(
         rows = query_spectra(engine, flt, columns=columns, sort=sort, limit=limit or None)
     finally:
         close(engine)
-    render_rows(rows, fmt, id_column="spectrum_id", title=f"{len(rows)} spectr{'um' if len(rows) == 1 else 'a'}" if fmt is OutputFormat.table else None)
+    render_rows(rows, fmt, id_column="spectrum_id",
+                title=f"{len(rows)} spectr{'um' if len(rows) == 1 else 'a'}" if fmt is OutputFormat.table else None,
+                columns=[spec.name for spec in resolve_columns(columns, flt, sort)])
 
 
 def _as_dicts(columns: list[str], rows: list[tuple]) -> list[dict]:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from repository.errors import XasrepoError
 
@@ -16,8 +17,34 @@ from .output import OutputFormat
 TRACEBACK_ENV = "XASREPO_TRACEBACK"
 
 
+USAGE_EXIT_CODE = 2
+
+
+def _usage_line(err) -> str:
+    """Click's usage error (bad option value, unknown option...) as one line."""
+    message = " ".join(err.format_message().split())
+    message = message.replace("Value error, ", "")  # typer's wording for a failed enum conversion
+    ctx = getattr(err, "ctx", None)
+    command = ctx.command_path if ctx is not None else "xasrepo"
+    return f"error: {command}: {message} (see '{command} --help')"
+
+
+def _is_usage_error(err: BaseException) -> bool:
+    # click is vendored inside typer (typer._click), so its UsageError is recognised by shape
+    return hasattr(err, "format_message") and getattr(err, "exit_code", None) == USAGE_EXIT_CODE
+
+
 class XasrepoGroup(TyperGroup):
-    """Turns library errors into `error: ...` + exit code, with no traceback."""
+    """Turns library errors and usage errors into one line `error: ...` + exit code, with no traceback."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except TyperException as err:  # options of the top-level command itself
+            if not _is_usage_error(err):
+                raise
+            typer.echo(_usage_line(err), err=True)
+            sys.exit(USAGE_EXIT_CODE)
 
     def invoke(self, ctx):
         try:
@@ -27,6 +54,11 @@ class XasrepoGroup(TyperGroup):
                 raise
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(err.exit_code) from None
+        except TyperException as err:  # a sub-command's options: raised while its context is made
+            if not _is_usage_error(err):
+                raise
+            typer.echo(_usage_line(err), err=True)
+            raise typer.Exit(USAGE_EXIT_CODE) from None
 
 
 app = typer.Typer(

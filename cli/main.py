@@ -46,7 +46,11 @@ def list_(
 
     with database.connected(db, read_only=True) as engine:
         rows = catalog.list_spectra(engine, element=element, edge=edge, origin=origin, limit=limit or None)
-    render_rows(rows, fmt, id_column="spectrum_id")
+        total = catalog.count_spectra(engine, element=element, edge=edge, origin=origin) \
+            if limit and len(rows) == limit else len(rows)
+    render_rows(rows, fmt, id_column="spectrum_id", columns=catalog.LIST_COLUMNS)
+    if total > len(rows):  # on stderr, so that piped CSV/JSON/ids stay clean
+        typer.echo(f"showing {len(rows)} of {total} spectra (--limit 0 for all)", err=True)
 
 
 @app.command()

@@ -27,13 +27,15 @@ def _plain(value: Any) -> Any:
 
 
 def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column: str | None = None,
-                title: str | None = None) -> None:
+                title: str | None = None, columns: Sequence[str] | None = None) -> None:
+    """Print rows; ``columns`` names the header of an empty CSV (a CSV without one breaks readers)."""
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps([{k: _plain(v) for k, v in r.items()} for r in rows], indent=1, default=str) + "\n")
     elif fmt is OutputFormat.csv:
         buffer = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        fieldnames = list(rows[0]) if rows else list(columns or [])
+        if fieldnames:
+            writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
             writer.writeheader()
             writer.writerows({k: _plain(v) for k, v in r.items()} for r in rows)
         sys.stdout.write(buffer.getvalue())

@@ -19,17 +19,31 @@ LIST_COLUMNS = ("spectrum_id", "origin", "reduced_formula", "polymorph", "spaceg
 RECORD_KINDS = ("spectrum", "structure", "calculation", "set")
 
 
-def list_spectra(engine: "Engine", *, element: str | None = None, edge: str | None = None,
-                 origin: str | None = None, limit: int | None = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Rows of the ``spectrum_overview`` view (a subset of columns), newest schema, ordered by id."""
-    from sqlalchemy import text
-
+def _list_where(element: str | None, edge: str | None, origin: str | None) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for column, value in (("absorbing_element", element), ("edge", edge), ("origin", origin)):
         if value is not None:
             clauses.append(f"{column} = :{column}")
             params[column] = value
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def count_spectra(engine: "Engine", *, element: str | None = None, edge: str | None = None,
+                  origin: str | None = None) -> int:
+    """How many spectra :func:`list_spectra` would list without a limit."""
+    from sqlalchemy import text
+
+    where, params = _list_where(element, edge, origin)
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM spectrum_overview {where}"), params).scalar())
+
+
+def list_spectra(engine: "Engine", *, element: str | None = None, edge: str | None = None,
+                 origin: str | None = None, limit: int | None = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Rows of the ``spectrum_overview`` view (a subset of columns), newest schema, ordered by id."""
+    from sqlalchemy import text
+
+    where, params = _list_where(element, edge, origin)
     page = ""
     if limit is not None:
         page = " LIMIT :limit OFFSET :offset"

@@ -78,6 +78,7 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
 
     if is_sqlite(url):
         path = sqlite_path(url)
+        _check_sqlite_file(path)
         if read_only:
             if path is None or not path.exists():
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
@@ -117,13 +118,36 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
     raise UsageError(f"unsupported database URL {url!r} (use a file path, sqlite:/// or postgresql://)")
 
 
-def current_revision(engine: "Engine") -> str | None:
-    from sqlalchemy import inspect, text
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+def _check_sqlite_file(path: Path | None) -> None:
+    """Refuse a file that is not an SQLite database before SQLite reports it deep inside a query."""
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise UsageError(f"database {path}: not an SQLite database file")
+
+
+def current_revision(engine: "Engine") -> str | None:
+    """The database's Alembic revision (None without an xasrepo schema).
+
+    Being the first statement on a new engine, this is also where an unreachable server or an
+    unreadable file shows up; it is reported as one line instead of a driver traceback.
+    """
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError as err:
+        reason = str(err.orig).strip().splitlines()
+        raise UsageError(f"database {describe(str(engine.url))}: cannot be opened: "
+                         f"{reason[0] if reason else type(err.orig).__name__}") from None
 
 
 def describe(url: str) -> str:

@@ -30,10 +30,21 @@ class InputError(XasrepoError):
         self.file = str(file) if file is not None else None
         self.where = where
         self.problem = problem
-        prefix = self.file or "<input>"
+        prefix = _as_given(self.file) if self.file else "<input>"
         if where:
             prefix = f"{prefix}: {where}"
         super().__init__(f"{prefix}: {problem}")
+
+
+def _as_given(file: str) -> str:
+    """A path inside the working directory as a relative path, the way people type it."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except (ValueError, OSError):  # elsewhere, or no working directory: the full path is clearer
+            pass
+    return file
 
 
 class UsageError(XasrepoError):

@@ -103,6 +103,6 @@ def cli():
     runner = CliRunner()
 
     def invoke(*args: str, env: dict | None = None):
-        return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+        return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False, prog_name="xasrepo")
 
     return invoke

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import EXAMPLE_SET, ROOT
 
 
@@ -25,7 +27,10 @@ def test_init_import_list_show_round(cli, tmp_path):
     ids = cli("list", "--db", path, "--format", "ids").stdout.split()
     assert ids == [str(r["spectrum_id"]) for r in listed]
     csv_lines = cli("list", "--db", path, "--format", "csv", "--edge", "L3").stdout.splitlines()
-    assert csv_lines == []
+    assert csv_lines[0].startswith("spectrum_id,") and len(csv_lines) == 1  # a header, so readers see columns
+    cut = cli("list", "--db", path, "--limit", "2", "--format", "ids")
+    assert cut.stdout.split() == ids[:2] and "showing 2 of 3 spectra" in cut.stderr
+    assert "showing" not in cli("list", "--db", path, "--limit", "3").stderr
 
     spectrum = json.loads(cli("show", ids[-1], "--db", path, "--format", "json").stdout)
     assert spectrum["defect_name"] == "v_N" and len(spectrum["energy_ev"]) == spectrum["n_points"]
@@ -71,3 +76,38 @@ def test_every_command_has_help_and_a_db_option():
         assert (command.help or "").strip(), f"xasrepo {' '.join(path)} has no help"
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}
         assert "--db" in options, f"xasrepo {' '.join(path)} has no --db option"
+
+
+@pytest.mark.parametrize("args, names", [
+    (["embed", "--method", "tsne"], ["xasrepo embed", "--method", "'tsne' is not one of"]),
+    (["list", "--limit", "many"], ["xasrepo list", "--limit"]),
+    (["project", "--shift", "abc"], ["xasrepo project", "--shift"]),
+    (["snapshots", "nosuch"], ["xasrepo snapshots", "nosuch"]),
+    (["--bogus"], ["xasrepo", "--bogus"]),
+    (["nosuchcommand"], ["nosuchcommand"]),
+])
+def test_bad_options_are_one_line_errors_with_exit_code_2(cli, args, names):
+    result = cli(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(name in lines[0] for name in names), lines[0]
+    assert "Value error" not in lines[0] and "╭" not in result.stderr
+
+
+def test_a_file_that_is_not_a_database_is_a_one_line_error(cli, tmp_path):
+    junk = tmp_path / "notes.db"
+    junk.write_text("these are my notes, not a database\n")
+    for command in (["list"], ["init"], ["import", EXAMPLE_SET]):
+        result = cli(*command, "--db", junk)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: database {junk}: not an SQLite database file"
+    assert junk.read_text() == "these are my notes, not a database\n"
+
+
+def test_an_unreachable_server_is_a_one_line_error(cli):
+    # port 9 (discard) on localhost: nothing listens there on a test machine
+    result = cli("list", "--db", "postgresql://nobody@127.0.0.1:9/none")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: database postgresql") and "cannot be opened" in lines[0]

@@ -154,6 +154,9 @@ def test_spectra_are_chosen_by_ids_element_and_edge_or_a_filter(example_db):
         choose_spectra(engine, ids=[1], element="B")
     with pytest.raises(UsageError, match="no spectra chosen"):
         choose_spectra(engine)
+    assert choose_spectra(engine, element="B", limit=2) == choose_spectra(engine, element="B")[:2]
+    with pytest.raises(UsageError, match="--limit must be at least 1"):
+        choose_spectra(engine, element="B", limit=0)
     engine.dispose()
 
 
@@ -186,6 +189,8 @@ def test_cli_plots_spectra_offset_and_reports_bad_choices_in_one_line(cli, examp
     bad_offset = cli("plot", "spectra", "1", "--offset", "lots", "-o", tmp_path / "o.png", "--db", example_db)
     assert bad_offset.exit_code == 2 and "--offset" in bad_offset.stderr
     assert not (tmp_path / "m.png").exists() and not (tmp_path / "o.png").exists()
+    first_two = cli("plot", "spectra", "--element", "B", "--limit", "2", "-o", tmp_path / "two.png", "--db", example_db)
+    assert first_two.exit_code == 0 and "(2 spectra)" in first_two.stdout
 
 
 def test_too_many_spectra_for_one_picture_is_a_usage_error(example_db, tmp_path, monkeypatch):

@@ -26,8 +26,17 @@ DPI = 150
 
 
 def choose_spectra(engine: Engine, *, ids: Iterable[int] = (), where: str | None = None,
-                   element: str | None = None, edge: str | None = None) -> list[int]:
-    """Spectrum ids to plot: the given ids, or those matching a query filter or element/edge."""
+                   element: str | None = None, edge: str | None = None, limit: int | None = None) -> list[int]:
+    """Spectrum ids to plot: the given ids, or those matching a query filter or element/edge
+    (the first ``limit`` of them by id when a limit is given)."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+    chosen = _choose(engine, ids, where, element, edge)
+    return chosen[:limit] if limit else chosen
+
+
+def _choose(engine: Engine, ids: Iterable[int], where: str | None, element: str | None,
+            edge: str | None) -> list[int]:
     ids = list(dict.fromkeys(int(i) for i in ids))
     if ids and (where or element or edge):
         raise UsageError("give spectrum ids or a filter (--where, --element, --edge), not both")
@@ -53,9 +62,10 @@ def choose_spectra(engine: Engine, *, ids: Iterable[int] = (), where: str | None
 
 
 def spectrum_label(record: dict[str, Any]) -> str:
-    """'#12 BN v_N B K iso' -- id, formula, defect, absorber, edge, polarisation (what is known)."""
+    """'#12 h-BN B18N17 v_N B K iso' -- id, polymorph, formula, defect, absorber, edge, polarisation
+    (what is known). The polymorph comes first: all BN polymorphs share the formula BN."""
     words = [f"#{record['spectrum_id']}"]
-    for key in ("reduced_formula", "defect_name", "absorbing_element", "edge", "polarization"):
+    for key in ("polymorph", "reduced_formula", "defect_name", "absorbing_element", "edge", "polarization"):
         value = record.get(key)
         if value not in (None, ""):
             words.append(str(value))
@@ -122,7 +132,7 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
         raise UsageError("no spectra to plot (the filter matched nothing)")
     if len(ids) > limit:
         raise UsageError(f"{len(ids)} spectra chosen; at most {limit} fit in one picture"
-                         + (" with DOS" if with_dos else "") + ": narrow the filter")
+                         + (" with DOS" if with_dos else "") + ": narrow the filter or give --limit")
     offset = parse_offset(offset)
     records = [get_spectrum(engine, i) for i in ids]
     curves = []
