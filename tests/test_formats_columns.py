@@ -124,6 +124,15 @@ def test_a_short_row_names_its_line(tmp_path):
         read_path(path, element="B", edge="K")
 
 
+def test_decimal_commas_are_named_as_the_problem(tmp_path):
+    path = write(tmp_path, "energy;mu\n190,0;0,1\n190,5;0,25\n191,0;1,5E-1\n")
+    with pytest.raises(InputError, match=r"line 2: numbers are written with decimal commas \('190,0;0,1'\)"):
+        read_path(path, element="B", edge="K")
+    # semicolons with decimal points are fine
+    spectrum = read_path(write(tmp_path, "energy;mu\n190.0;0.1\n190.5;0.2\n191.0;0.3\n"), element="B", edge="K")
+    assert np.allclose(spectrum[0].spectrum.energy_ev, [190.0, 190.5, 191.0])
+
+
 def test_columns_can_be_chosen_by_name_and_unknown_names_are_listed(tmp_path):
     path = write(tmp_path, "energy i0 tey\n190 2 1\n191 4 3\n192 8 7\n")
     (record,) = read_path(path, element="B", edge="K", signal_col="tey", i0_col="i0")

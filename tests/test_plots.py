@@ -121,13 +121,15 @@ def test_a_registered_snapshot_is_found_by_id_or_uid(sqlite_db, snapshot_file, t
 
     from repository.snapshot_models import Snapshot
 
+    from .conftest import file_digest
+
     engine = db.connect(sqlite_db)
     with Session(engine) as session:
         session.add(Snapshot(uid="umap-synthetic-1", method="umap", n_components=2, path=str(snapshot_file),
-                             sha256="0" * 64, row_count=120, input_hash="i", params_hash="p",
+                             sha256=file_digest(snapshot_file), row_count=120, input_hash="i", params_hash="p",
                              recipe_json="{}", params_json="{}"))
         session.add(Snapshot(uid="pca-beside-the-db", method="pca", n_components=2, path="beside.parquet",
-                             sha256="0" * 64, row_count=120, input_hash="i", params_hash="p2",
+                             sha256=file_digest(snapshot_file), row_count=120, input_hash="i", params_hash="p2",
                              recipe_json="{}", params_json="{}"))
         session.commit()
     beside = Path(sqlite_db).parent / "beside.parquet"

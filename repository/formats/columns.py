@@ -63,8 +63,17 @@ def _split_names(line: str) -> list[str]:
     return [n.strip().strip('"').strip("'").strip() for n in names if n.strip()]
 
 
+# "190,0;0,12": semicolon-separated numbers with decimal commas (a European spreadsheet export)
+DECIMAL_COMMA_ROW = re.compile(r"^\s*[-+]?\d+,\d+(\s*;\s*[-+]?\d+(,\d+)?([eE][-+]?\d+)?)+\s*;?\s*$")
+
+
 def read_table(path: Path, text: str) -> Table:
     lines = text.splitlines()
+    if ";" in text:
+        for i, line in enumerate(lines):
+            if DECIMAL_COMMA_ROW.match(line):
+                raise InputError(path, f"numbers are written with decimal commas ({line.strip()!r}); "
+                                       "export them with decimal points", where=f"line {i + 1}")
     numeric = [_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
                for line in lines]
     best_start, best_len, start, length = None, 0, None, 0
