@@ -6,6 +6,8 @@ transform in numpy, so the process never imports umap or numba -- checked here.
 
 Uses the newest UMAP snapshot in the database (``bench/embed.py`` makes one), and times both a
 stored spectrum (``--spectrum ID``) and a two-column file with an energy offset (``--align fit``).
+A stored member of the snapshot is an exact match (placed at its stored coordinates, no
+optimisation); the file is a spectrum outside the training set, so it exercises the placement.
 
     .venv/bin/python bench/project.py [--db /tmp/xasrepo-bench/embed-20000.db] [--repeats 3]
 """

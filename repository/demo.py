@@ -7,6 +7,7 @@ group with enough spectra is embedded, the others are reported as skipped.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ DEMO_SEED = 0
 
 @dataclass
 class DemoResult:
-    database: str
+    database: str  # the database as :func:`repository.db.describe` names it
+    database_file: Path | None  # an SQLite database's file (None for a server)
     snapshot_dir: Path
     plot_dir: Path
     import_status: str
@@ -38,13 +40,16 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
              say: Callable[[str], None] | None = None) -> DemoResult:
     """Create (or update) a database from ``data_dir``, embed and plot; idempotent.
 
-    The database is ``db`` (a path or URL, e.g. a PostgreSQL server) or ``out_dir/xasrepo.db``;
-    snapshots and plots go under ``out_dir``.
+    The database is ``db`` (a path or URL, e.g. a PostgreSQL server) or ``out_dir/xasrepo.db``.
+    Snapshots go where every other command puts them
+    (:func:`repository.analysis.snapshots.snapshot_dir`: ``$XASREPO_SNAPSHOT_DIR``, else
+    ``<database stem>.snapshots/`` beside an SQLite database); only for a database server without
+    ``$XASREPO_SNAPSHOT_DIR`` they go to ``out_dir/snapshots``. Plots go to ``out_dir/plots``.
     """
     from . import catalog
     from . import db as db_module
     from .analysis.plots import plot_embedding
-    from .analysis.snapshots import create_snapshot
+    from .analysis.snapshots import SNAPSHOT_DIR_ENV, create_snapshot, snapshot_dir
     from .calcset import MANIFEST_NAME, read_calcset
     from .importer import import_calcset
 
@@ -55,7 +60,11 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     database = db or str(out_dir / "xasrepo.db")
-    snapshot_dir = out_dir / "snapshots"
+    url = db_module.resolve_url(database)
+    database_file = db_module.sqlite_path(url)
+    # The same rule as `xasrepo embed`, so later commands on this database add to the same folder.
+    server_default = None if database_file is not None or os.environ.get(SNAPSHOT_DIR_ENV) else out_dir / "snapshots"
+    snapshots = snapshot_dir(url, server_default)
     plot_dir = out_dir / "plots"
     plot_dir.mkdir(exist_ok=True)
 
@@ -65,8 +74,8 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
     with db_module.connected(database) as engine:
         say(f"importing {plan.n_spectra} spectra")
         summary = import_calcset(engine, plan)
-        result = DemoResult(database=db_module.describe(db_module.resolve_url(database)), snapshot_dir=snapshot_dir, plot_dir=plot_dir,
-                            import_status=summary.status, counts=catalog.count_rows(engine))
+        result = DemoResult(database=db_module.describe(url), database_file=database_file, snapshot_dir=snapshots,
+                            plot_dir=plot_dir, import_status=summary.status, counts=catalog.count_rows(engine))
         groups = _groups(engine)
         for (element, edge), n in groups.items():
             if n < MIN_SPECTRA_PER_GROUP:
@@ -75,7 +84,7 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
             for method in DEMO_METHODS:
                 say(f"{method} on {n} {element} {edge} spectra")
                 made = create_snapshot(engine, method=method, seed=DEMO_SEED, element=element, edge=edge,
-                                       where="polarization = iso", directory=snapshot_dir)
+                                       where="polarization = iso", directory=snapshots)
                 record = made.record
                 result.snapshots.append({"uid": record["uid"], "method": method, "element": element, "edge": edge,
                                          "n_spectra": record["row_count"], "reused": made.reused})
@@ -86,6 +95,16 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
                                          f" by {label}")
                     result.plots.append(png)
     return result
+
+
+def display_path(path: str | Path, cwd: str | Path | None = None) -> str:
+    """``path`` relative to the current directory (or ``cwd``) when it lies inside it, else absolute."""
+    absolute = Path(os.path.realpath(path))
+    here = Path(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+    try:
+        return str(absolute.relative_to(here))
+    except ValueError:
+        return str(absolute)
 
 
 def _groups(engine) -> dict[tuple[str, str], int]:

@@ -29,6 +29,7 @@ def test_recipe_round_trips_through_json_and_equal_recipes_serialise_identically
     ({"normalization": "z-score"}, "normalisation"),
     ({"step_ev": 0}, "step_ev"),
     ({"energy_min_ev": 200, "energy_max_ev": 190}, "empty"),
+    ({"energy_min_ev": 200, "energy_max_ev": 200.15, "step_ev": 0.1}, "holds only 2 grid point"),
 ])
 def test_invalid_recipes_are_refused_with_the_reason(fields, needle):
     with pytest.raises(UsageError, match=needle):
@@ -86,7 +87,10 @@ def test_broadening_lowers_peaks_but_keeps_the_area():
     assert np.trapezoid(broad[20:-20]) == pytest.approx(np.trapezoid(sharp[20:-20]), rel=0.02)
 
 
-def test_zero_spectrum_cannot_be_max_normalised():
+def test_zero_spectrum_is_refused_as_flat_and_a_zero_maximum_cannot_be_max_normalised():
     energy = synthetic_grid()
-    with pytest.raises(UsageError, match="max normalisation is undefined"):
-        rec.apply_one(rec.Recipe(energy_min_ev=186, energy_max_ev=214, step_ev=0.25), energy, np.zeros_like(energy))
+    recipe = rec.Recipe(energy_min_ev=186, energy_max_ev=214, step_ev=0.25)
+    with pytest.raises(UsageError, match=r"the spectrum is flat over the energy window 186-214 eV \(constant 0 "):
+        rec.apply_one(recipe, energy, np.zeros_like(energy))
+    with pytest.raises(UsageError, match="max normalisation is undefined for the spectrum: its maximum is zero"):
+        rec.apply_one(recipe, energy, -(energy - 200.0) ** 2)

@@ -15,7 +15,7 @@ from repository.analysis.project import project
 from repository.analysis.recipe import Recipe
 from repository.analysis.synthetic import synthetic_records
 from repository.calcset import read_calcset
-from repository.errors import ChecksFailed, UsageError
+from repository.errors import InputError, UsageError
 from repository.importer import import_calcset, import_records
 
 from .conftest import EXAMPLE_SET
@@ -173,7 +173,7 @@ def test_an_altered_model_is_never_loaded(own_library):
     data = dict(np.load(record["model_path"]))
     data["pca_mean"] = data["pca_mean"] + 1.0
     np.savez(record["model_path"], **data)
-    with pytest.raises(ChecksFailed, match="model file .* is altered"):
+    with pytest.raises(InputError, match="model file of snapshot .* was altered"):
         project(own_library, record["uid"], spectrum_id=1)
 
 
@@ -188,9 +188,13 @@ def test_projecting_a_stored_spectrum_puts_it_on_its_own_point(library, pca):
 
 
 def test_smacof_snapshots_place_new_spectra_by_their_nearest_neighbours(library):
+    from repository.analysis.project import QuerySpectrum, query_from_database
+
     record = sn.create_snapshot(library, method="mds", params={"solver": "smacof"}).record
-    result = project(library, record["uid"], spectrum_id=20, k=5)
-    assert result["placement"] == "knn-mean"
+    stored = query_from_database(library, 20)  # a member, changed by 1 % so it is a new spectrum
+    changed = QuerySpectrum(stored.energy_ev, stored.intensity * (1 + 0.01 * np.sin(stored.energy_ev)), "B", "K")
+    result = project(library, record["uid"], query=changed, k=5)
+    assert result["placement"] == "knn-mean" and result["exact_match"] is None
     rows = {r["spectrum_id"]: r for r in pq.read_table(record["path"]).to_pylist()}
     assert {_class_of(n) for n in result["neighbours"]} == {_class_of(rows[20])}
 
@@ -240,11 +244,15 @@ def test_plot_embedding_writes_a_png(pca, tmp_path):
 
 def test_cli_embed_show_status_and_project(library, cli):
     url = library.url.database
-    made = cli("embed", "--method", "pca", "--db", url, "--normalize", "edge-step", "--format", "json")
+    # the example set's spectra are peaks without an edge step: edge-step normalisation is refused for them
+    refused = cli("embed", "--method", "pca", "--db", url, "--normalize", "edge-step")
+    assert refused.exit_code == 2 and "edge_step normalisation is undefined for spectrum 1" in refused.stderr
+    synthetic = ("--where", "crystal_system = cubic")  # SYNTHETIC spectra only: they have an edge step
+    made = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
     assert made.exit_code == 0, made.stderr
     record = json.loads(made.stdout)
     assert record["status"] == "created" and record["recipe"]["normalization"] == "edge_step"
-    again = cli("embed", "--method", "pca", "--db", url, "--normalize", "edge-step", "--format", "json")
+    again = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
     assert json.loads(again.stdout)["status"] == "reused"
     shown = cli("snapshots", "show", record["uid"], "--db", url, "--format", "json")
     assert json.loads(shown.stdout)["footer"]["snapshot_id"] == record["uid"]
@@ -311,6 +319,25 @@ def test_umap_placement_agrees_with_umaps_own_transform_on_held_out_spectra(umap
     # relative to the embedding's spread; umap's own transform varies by ~1% between transform seeds
     assert agreement["median_rel_sgd"] < 0.05
     assert agreement["median_rel_weighted_mean"] < 0.15
+
+
+@pytest.mark.slow
+def test_umap_projection_of_a_member_is_an_exact_match_on_its_stored_point(library, umap_snapshot):
+    from repository.analysis.project import place
+
+    rows = pq.read_table(umap_snapshot["path"]).to_pylist()
+    model = sn.load_model(umap_snapshot)
+    for row in (5, 40):
+        target = rows[row]
+        result = project(library, umap_snapshot["uid"], spectrum_id=target["spectrum_id"], k=3)
+        assert result["placement"] == f"exact match of spectrum {target['spectrum_id']}"
+        assert result["coordinates"] == [target["x"], target["y"]]
+        first = result["neighbours"][0]
+        assert (first["spectrum_id"], first["distance"]) == (target["spectrum_id"], 0.0)
+        assert first["spectral_rmsd"] < 1e-6
+        # the numpy transform alone would not put it there: the exact match is what does
+        moved, how = place(model["train"][row].astype(np.float64), model)
+        assert how == "umap-sgd" and not np.allclose(moved, [target["x"], target["y"]], atol=1e-6)
 
 
 @pytest.mark.slow

@@ -23,16 +23,99 @@ def test_demo_builds_database_snapshots_and_plots_and_reuses_them(tmp_path, cli)
     pngs = sorted((out / "plots").glob("*.png"))
     assert len(pngs) == 3 * 3  # umap, pca, mds x polymorph, defect_kind, dimensionality
     assert all(p.stat().st_size > 10_000 for p in pngs)
-    assert len(list((out / "snapshots").glob("*.parquet"))) == 3
+    assert len(list((out / "xasrepo.snapshots").glob("*.parquet"))) == 3
 
     again = cli("demo", "--out", out, "--data", tmp_path / "set")
     assert again.exit_code == 0, again.output
     assert again.stdout.count("(reused)") == 3
     assert "unchanged" in again.stdout
-    assert len(list((out / "snapshots").glob("*.parquet"))) == 3
+    assert len(list((out / "xasrepo.snapshots").glob("*.parquet"))) == 3
 
 
 def test_demo_without_a_data_set_says_what_to_do(tmp_path, cli):
     result = cli("demo", "--out", tmp_path / "demo", "--data", tmp_path / "nothing")
     assert result.exit_code == 2
     assert "no bundled data set at" in result.stderr and "calcset.toml missing" in result.stderr
+
+
+@pytest.fixture
+def small_set(tmp_path):
+    from import_calcset import generate  # SYNTHETIC spectra on c-BN supercells
+
+    generate(tmp_path / "set", n_structures=3, sites_per_structure=4, n_points=60)
+    return tmp_path / "set"
+
+
+@pytest.fixture
+def pca_only(monkeypatch):
+    """The demo with PCA and one colouring only: fast, no numba compilation."""
+    from repository import demo
+
+    monkeypatch.setattr(demo, "DEMO_METHODS", ("pca",))
+    monkeypatch.setattr(demo, "COLOR_BY", ("polymorph",))
+    monkeypatch.delenv("XASREPO_SNAPSHOT_DIR", raising=False)
+
+
+def test_demo_snapshots_go_where_later_commands_put_theirs_and_the_summary_shows_relative_paths(
+        tmp_path, small_set, pca_only, monkeypatch, cli):
+    monkeypatch.chdir(tmp_path)
+    result = cli("demo", "--out", "xasrepo-demo", "--data", small_set)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "xasrepo-demo" / "xasrepo.snapshots"  # <database stem>.snapshots/ beside the db
+    assert len(list(folder.glob("*.parquet"))) == 1
+    assert not (tmp_path / "xasrepo-demo" / "snapshots").exists()
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("database   xasrepo-demo/xasrepo.db  (imported: 12 spectra")
+    assert "snapshots  xasrepo-demo/xasrepo.snapshots" in lines
+    assert any(line.startswith("plots      xasrepo-demo/plots  (1 PNG files)") for line in lines)
+    assert "--db xasrepo-demo/xasrepo.db" in result.stdout and str(tmp_path) not in result.stdout
+
+    # a later embed on the demo's database adds to the same folder (what docs/sql.md's DuckDB glob reads)
+    later = cli("embed", "--method", "pca", "--force", "--db", "xasrepo-demo/xasrepo.db", "--format", "json")
+    assert later.exit_code == 0, later.output
+    assert len(list(folder.glob("*.parquet"))) == 2
+
+
+def test_demo_outside_the_current_directory_shows_absolute_paths(tmp_path, small_set, pca_only, monkeypatch, cli):
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    out = tmp_path / "demo"
+    result = cli("demo", "--out", out, "--data", small_set)
+    assert result.exit_code == 0, result.output
+    assert f"database   {out / 'xasrepo.db'}  (" in result.stdout
+    assert f"snapshots  {out / 'xasrepo.snapshots'}\n" in result.stdout
+    assert f"plots      {out / 'plots'}  (" in result.stdout
+
+
+def test_the_next_hint_names_the_command_as_the_user_can_run_it(tmp_path, small_set, pca_only, monkeypatch, cli):
+    from cli.commands_demo import command_name
+
+    script = tmp_path / ".venv" / "bin" / "xasrepo"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    # after ./run demo: .venv/bin/xasrepo is running and not on the PATH
+    monkeypatch.setattr(sys, "argv", [".venv/bin/xasrepo", "demo"])
+    result = cli("demo", "--out", "d", "--data", small_set)
+    assert result.exit_code == 0, result.output
+    assert "next       .venv/bin/xasrepo query 'defect.kind = vacancy' --db d/xasrepo.db\n" in result.stdout
+    assert "           .venv/bin/xasrepo explore " in result.stdout
+    assert command_name(str(script)) == ".venv/bin/xasrepo"  # an absolute argv[0] inside the cwd
+    monkeypatch.chdir(script.parent)
+    assert command_name("xasrepo") == "./xasrepo"
+    # on the PATH (an activated venv, pipx...): the bare name
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert command_name(str(script)) == "xasrepo"
+    # not a console script (python -m cli.main, a test runner): the bare name
+    assert command_name(str(tmp_path / "main.py")) == "xasrepo"
+
+
+def test_display_path_is_relative_inside_the_current_directory_else_absolute(tmp_path):
+    from repository.demo import display_path
+
+    assert display_path(tmp_path / "a" / "b.db", cwd=tmp_path) == "a/b.db"
+    assert display_path(tmp_path, cwd=tmp_path) == "."
+    assert display_path(tmp_path / "b.db", cwd=tmp_path / "a") == str((tmp_path / "b.db").resolve())

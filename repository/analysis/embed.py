@@ -86,6 +86,11 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
         raise UsageError(f"an embedding needs at least 3 spectra, got {x.shape[0]}")
     if n_components not in (2, 3):
         raise UsageError(f"--n-components must be 2 or 3, got {n_components}")
+    if not np.isfinite(x).all():
+        raise UsageError("the preprocessed spectra contain non-finite values (NaN or infinity); nothing was embedded")
+    if not np.any(x != x[0]):
+        raise UsageError(f"all {x.shape[0]} preprocessed spectra are identical: there is nothing to embed "
+                         "(check the energy window and the selection)")
     if method == "pca" and n_components > min(x.shape):
         raise UsageError(f"PCA with {n_components} components needs at least {n_components} spectra and grid points")
 

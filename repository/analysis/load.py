@@ -192,27 +192,26 @@ def load_matrix(engine: Engine, *, element: str | None = None, edge: str | None 
 
 
 def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec.Recipe]:
-    """Apply ``recipe`` to every spectrum -> (matrix (n, grid) float64, the resolved recipe)."""
+    """Apply ``recipe`` to every spectrum -> (matrix (n, grid) float64, the resolved recipe).
+
+    Raises :class:`UsageError` (one line, naming a spectrum) when the spectra share no energy range
+    for an open window, when any spectrum covers less than
+    :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of the window (checked over the whole
+    selection before anything is interpolated), or when a row is flat or cannot be normalised.
+    """
     if recipe.alignment == "stored_shift" and spectra.shifts_ev is None:
         raise UsageError("stored_shift alignment needs the stored shifts: load the spectra with with_shifts=True")
     shifts_all = spectra.shifts_ev if spectra.shifts_ev is not None else np.zeros(len(spectra))
+    ranges = np.empty((len(spectra), 2))
+    for group in spectra.groups:
+        ranges[group.rows] = rec.aligned_ranges(recipe, group.energy_ev, group.intensity, shifts_all[group.rows])
     if not recipe.is_resolved:
-        ranges = np.empty((len(spectra), 2))
         steps = np.empty(len(spectra))
         for group in spectra.groups:
-            e = group.energy_ev
-            if recipe.alignment == "edge_onset":
-                onsets = rec.edge_onsets(e, group.intensity, recipe.onset_fraction)
-                ranges[group.rows, 0] = e[0] - onsets
-                ranges[group.rows, 1] = e[-1] - onsets
-            else:
-                shift = shifts_all[group.rows] if recipe.alignment == "stored_shift" else 0.0
-                ranges[group.rows, 0] = e[0] + shift
-                ranges[group.rows, 1] = e[-1] + shift
-            steps[group.rows] = float(np.median(np.diff(e)))
+            steps[group.rows] = float(np.median(np.diff(group.energy_ev)))
         recipe = rec.resolve(recipe, ranges, steps)
+    rec.check_window(recipe, ranges, spectra.ids)
     out = np.empty((len(spectra), recipe.n_points), dtype=np.float64)
     for group in spectra.groups:
-        out[group.rows] = rec.apply(recipe, group.energy_ev, group.intensity, shifts_all[group.rows],
-                                    labels=spectra.ids[group.rows])
-    return out, recipe
+        out[group.rows] = rec.resample(recipe, group.energy_ev, group.intensity, shifts_all[group.rows])
+    return rec.finish(recipe, out, spectra.ids), recipe

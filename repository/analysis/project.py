@@ -16,11 +16,20 @@ The spectrum is preprocessed with the snapshot's own stored recipe, then placed:
 * **MDS, SMACOF** -- SMACOF has no out-of-sample map: the inverse-distance weighted mean of the
   ``n_neighbors`` spectrally nearest training spectra (labelled ``knn-mean`` in the result).
 
+**Exact matches.** When the preprocessed query equals a snapshot member's stored training row to
+within :data:`EXACT_MATCH_RTOL` of its norm (the training rows are stored as float32, which alone
+differs by ~6e-8), it *is* that spectrum for the snapshot: it is placed on the member's stored
+coordinates (placement ``exact match of spectrum ID``), and the member is listed first at distance
+0. Only the methods' own placements (above) are used for everything else, so the agreement with
+umap-learn's ``transform`` on held-out spectra is unchanged.
+
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
 ``shift_ev`` (added to the energies) and/or an alignment: ``align="onset"`` moves the spectrum so
 its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
-then searches +-5 eV (on the recipe's grid step) for the shift that best matches some training
-spectrum -- needed when the onset itself depends on the spectrum's shape.
+then searches +-5 eV (on the recipe's grid step, then a tenth of it, then a golden-section search
+down to :data:`FIT_TOLERANCE_EV`) for the shift that best matches some training spectrum -- needed
+when the onset itself depends on the spectrum's shape; a shifted copy of a member is thereby
+recovered as an exact match.
 """
 
 from __future__ import annotations
@@ -49,6 +58,12 @@ KNN_MEAN_NEIGHBOURS = 15
 ALIGN_CHOICES = ("none", "onset", "fit")
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
 FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment
+FIT_TOLERANCE_EV = 1e-9  # the golden-section refinement of a "fit" shift stops at this bracket width (eV)
+FIT_GOLDEN_ITERATIONS = 100  # at most this many golden-section steps (about 40 reach the tolerance)
+EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vectors): the query IS that member
+EXACT_PLACEMENT = "exact match of spectrum {}"
+PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--shift, --edge-energy) "
+                       "or let --align onset/fit find the offset")
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
                  "absorber_cn", "origin")
 
@@ -201,6 +216,23 @@ def place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRA
     return (weights[:, None] * model["embedding"][indices]).sum(axis=0) / weights.sum(), "knn-mean"
 
 
+def exact_match(x: np.ndarray, train: np.ndarray, *, prefer: int | None = None) -> int | None:
+    """Row of ``train`` that the preprocessed spectrum ``x`` is numerically identical to, or None.
+
+    Identical: Euclidean distance at most :data:`EXACT_MATCH_RTOL` times the norm of ``x``. Of several
+    such rows, ``prefer`` (a row index, e.g. the query's own spectrum) wins, else the closest, else the
+    first.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    d = np.sqrt(((train.astype(np.float64) - x) ** 2).sum(axis=1))
+    hits = np.flatnonzero(d <= EXACT_MATCH_RTOL * float(np.sqrt(x @ x)))
+    if hits.size == 0:
+        return None
+    if prefer is not None and prefer in hits:
+        return int(prefer)
+    return int(hits[np.argmin(d[hits])])
+
+
 @dataclass(frozen=True)
 class QuerySpectrum:
     """A spectrum to project: energies (eV), intensity, and what it says it is."""
@@ -264,23 +296,69 @@ def _onset_shift(energy: np.ndarray, intensity: np.ndarray, recipe: rec.Recipe, 
 
 def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
                search_ev: float = FIT_SEARCH_EV) -> float:
-    """The energy shift (eV) within ``start_ev +- search_ev`` (on the recipe's grid step, then refined to a tenth of
-    it) that brings
-    the spectrum closest to its nearest training spectrum (preprocessed Euclidean distance)."""
-    from .mds import squared_distances
+    """The energy shift (eV) within ``start_ev +- search_ev`` that brings the spectrum closest to its
+    nearest training spectrum (preprocessed Euclidean distance).
 
+    Searched on the recipe's grid step, then on a tenth of it around the best, then refined by a
+    golden-section search down to :data:`FIT_TOLERANCE_EV` within that tenth (never ending worse
+    than the best sampled shift). Shifts that leave the window too little covered are skipped; if
+    every shift does, ``start_ev`` is returned and preprocessing reports the window.
+    """
     energy = np.asarray(query.energy_ev, dtype=np.float64)
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     reference = train.astype(np.float64)
+    reference_sq = np.einsum("ij,ij->i", reference, reference)
 
-    def best(shifts: np.ndarray) -> float:
-        candidates = np.array([rec.apply_one(recipe, energy + shift, query.intensity, stored) for shift in shifts])
-        return float(shifts[int(np.argmin(squared_distances(candidates, reference).min(axis=1)))])
+    def distances(shifts: np.ndarray) -> np.ndarray:
+        """Squared distance to the nearest training spectrum at each shift (inf where refused)."""
+        out = np.full(len(shifts), math.inf)
+        rows, where = [], []
+        for i, shift in enumerate(shifts):
+            try:
+                rows.append(rec.apply_one(recipe, energy + float(shift), query.intensity, stored))
+                where.append(i)
+            except UsageError:  # too little of the window covered (or flat) at this shift
+                continue
+        if rows:
+            candidates = np.asarray(rows)
+            sq = np.einsum("ij,ij->i", candidates, candidates)[:, None] + reference_sq[None, :] \
+                - 2.0 * (candidates @ reference.T)
+            out[where] = np.maximum(sq, 0.0).min(axis=1)
+        return out
+
+    def distance(shift: float) -> float:
+        return float(distances(np.array([shift]))[0])
+
+    def best(shifts: np.ndarray) -> tuple[float, float]:
+        values = distances(shifts)
+        i = int(np.argmin(values))
+        return float(shifts[i]), float(values[i])
 
     steps = round(search_ev / recipe.step_ev)
-    coarse = best(start_ev + recipe.step_ev * np.arange(-steps, steps + 1))
+    coarse, value = best(start_ev + recipe.step_ev * np.arange(-steps, steps + 1))
+    if not math.isfinite(value):
+        return float(start_ev)
     # then a tenth of a grid step around the best grid-step shift
-    return best(coarse + recipe.step_ev / FIT_REFINE * np.arange(-FIT_REFINE, FIT_REFINE + 1))
+    width = recipe.step_ev / FIT_REFINE
+    fine, value = best(coarse + width * np.arange(-FIT_REFINE, FIT_REFINE + 1))
+    # then golden section within one tenth either side
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    lo, hi = fine - width, fine + width
+    c, d = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fc, fd = distance(c), distance(d)
+    for _ in range(FIT_GOLDEN_ITERATIONS):  # bounded: float spacing could stop the bracket shrinking
+        if hi - lo <= FIT_TOLERANCE_EV:
+            break
+        if fc <= fd:
+            hi, d, fd = d, c, fc
+            c = hi - ratio * (hi - lo)
+            fc = distance(c)
+        else:
+            lo, c, fc = c, d, fd
+            d = lo + ratio * (hi - lo)
+            fd = distance(d)
+    golden = (lo + hi) / 2.0
+    return golden if distance(golden) <= value else fine
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
@@ -302,7 +380,11 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
         if train is None:
             raise UsageError("fit alignment needs the snapshot's training spectra")
         total = best_shift(query, recipe, train, total)
-    return rec.apply_one(recipe, energy + total, query.intensity, stored), total
+    shifted = energy + total
+    ranges = rec.aligned_ranges(recipe, shifted, np.asarray(query.intensity, dtype=np.float64)[None, :],
+                                np.array([stored]))
+    rec.check_window(recipe, ranges, np.array([query.label], dtype=object), hint=PROJECT_WINDOW_HINT)
+    return rec.apply_one(recipe, shifted, query.intensity, stored, label=query.label, check_coverage=False), total
 
 
 def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = None,
@@ -315,9 +397,13 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
     ``edge_energy_ev`` (not needed with ``align="onset"``).
 
-    Returns ``{"snapshot", "method", "placement", "coordinates", "neighbours": [...]}`` where each
-    neighbour has its spectrum id, labels (formula, space group, crystal system, defect...), the
-    distance in the embedding and the RMS difference of the preprocessed spectra.
+    Returns ``{"snapshot", "method", "placement", "exact_match", "coordinates", "neighbours": [...]}``.
+    ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or
+    ``exact match of spectrum ID`` when the preprocessed query equals a member's, see
+    :func:`exact_match`; ``exact_match`` is then that id, else None). The ``k`` neighbours are ranked
+    by ``distance``, the Euclidean distance in the embedding from the placed point; each also has its
+    spectrum id, labels (formula, space group, crystal system, defect...) and ``spectral_rmsd``, the
+    RMS difference of the preprocessed spectra (the recipe's grid, normalised).
     """
     from .snapshots import get_snapshot, load_model, read_table
 
@@ -346,17 +432,25 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
                          f"holds {record['element']} {record['edge']} spectra; spectra of different edges are never mixed")
     recipe = rec.Recipe.from_json(str(model["recipe_json"]))
     x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"])
-    coords, how = place(x, model, epochs=epochs)
     table = read_table(engine, record["uid"], ["spectrum_id", *LABEL_COLUMNS])
     labels = table.to_pylist()
     embedding = model["embedding"]
+    member_ids = [int(row["spectrum_id"]) for row in labels]
+    own_row = member_ids.index(int(spectrum_id)) if spectrum_id is not None and int(spectrum_id) in member_ids else None
+    match = exact_match(x, model["train"], prefer=own_row)
+    if match is not None:  # the query IS this member: its stored coordinates, not a re-placement
+        coords, how = embedding[match].astype(np.float64), EXACT_PLACEMENT.format(member_ids[match])
+    else:
+        coords, how = place(x, model, epochs=epochs)
     distance = np.sqrt(((embedding - coords[None, :]) ** 2).sum(axis=1))
     candidates = np.arange(embedding.shape[0])
     if computed_only and "origin" in table.column_names:
         candidates = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
     if candidates.size == 0:
         raise UsageError(f"snapshot {record['uid']} has no computed spectra to compare with")
-    chosen = candidates[np.argsort(distance[candidates], kind="stable")[:k]]
+    # by embedding distance; an exact match first even if another member shares its coordinates
+    order = np.lexsort((candidates != (-1 if match is None else match), distance[candidates]))
+    chosen = candidates[order[:k]]
     train = model["train"]
     neighbours = []
     for rank, i in enumerate(chosen, start=1):
@@ -364,6 +458,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         spectral = float(np.sqrt(np.mean((train[int(i)].astype(np.float64) - x) ** 2)))
         neighbours.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
     return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
+            "exact_match": None if match is None else member_ids[match],
             "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
             "neighbours": neighbours}
 

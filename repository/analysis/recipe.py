@@ -19,6 +19,13 @@ exactly the same preprocessing. The steps, in order:
    trapezoidal area over the window); ``edge_step`` (subtract the mean of the first
    :data:`EDGE_STEP_FRACTION` of the window, divide by the mean of the last fraction minus that).
 
+Before interpolating, every spectrum must cover at least :data:`MIN_WINDOW_COVERAGE` of the window
+with its own points (after alignment): beyond its ends a spectrum is only held constant, so a window
+the data barely reach would compare invented plateaus. After interpolation no row may be flat
+(constant within :data:`FLAT_TOLERANCE` of its magnitude), and no normalisation denominator may be
+zero or negligible (:data:`NORMALISATION_TOLERANCE`). Each failure is a :class:`UsageError` naming a
+spectrum, never NaNs or a silent row of constants.
+
 A recipe whose window or step is left open is *resolved* against the data before use
 (:func:`resolve`): the window becomes the energy range every selected spectrum covers, and the
 step the coarsest median point spacing among them. Snapshots store the resolved recipe.
@@ -41,9 +48,14 @@ NORMALIZATIONS = ("none", "max", "area", "edge_step")
 DEFAULT_ONSET_FRACTION = 0.5
 EDGE_STEP_FRACTION = 0.1  # pre-edge and post-edge regions for edge-step normalisation
 MAX_GRID_POINTS = 20_000
+MIN_GRID_POINTS = 3  # fewer grid points have no shape to compare
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 RECIPE_VERSION = 1
 _DENOMINATOR_FLOOR = 1e-300
+MIN_WINDOW_COVERAGE = 0.5  # a spectrum's own points must span at least this fraction of the window
+FLAT_TOLERANCE = 1e-9  # a row whose max - min is at most this times its largest |value| is flat
+NORMALISATION_TOLERANCE = 1e-9  # a max/area/edge step below this times the row's magnitude is zero
+_WINDOW_OPTIONS = "--energy-min/--energy-max or the recipe's energy_min_ev/energy_max_ev"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,10 @@ class Recipe:
         object.__setattr__(self, "onset_fraction", float(self.onset_fraction))
         if int(self.version) != RECIPE_VERSION:
             raise UsageError(f"recipe version {self.version} is not supported (this xasrepo reads {RECIPE_VERSION})")
+        if self.is_resolved and self.n_points < MIN_GRID_POINTS:
+            raise UsageError(f"the energy window {self.energy_min_ev:g}-{self.energy_max_ev:g} eV holds only "
+                             f"{self.n_points} grid point(s) at step {self.step_ev:g} eV (at least {MIN_GRID_POINTS} "
+                             "are needed); use a wider window or a smaller step_ev")
         if self.is_resolved and self.n_points > MAX_GRID_POINTS:
             raise UsageError(f"recipe grid has {self.n_points} points (more than {MAX_GRID_POINTS}); "
                              "use a larger step_ev or a narrower window")
@@ -212,12 +228,107 @@ def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray 
         width = max(1, round(EDGE_STEP_FRACTION * matrix.shape[1]))
         offset = matrix[:, :width].mean(axis=1)
         scale = matrix[:, -width:].mean(axis=1) - offset
-    bad = np.flatnonzero(~(np.abs(scale) > _DENOMINATOR_FLOOR))
+    magnitude = np.abs(matrix).max(axis=1)
+    if how == "area":
+        magnitude = magnitude * step_ev * (matrix.shape[1] - 1)  # the area of a row at its largest |value|
+    bad = np.flatnonzero(~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALISATION_TOLERANCE * magnitude)))
     if bad.size:
-        who = f"spectrum {labels[bad[0]]}" if labels is not None else "the spectrum"
-        raise UsageError(f"{how} normalisation is undefined for {who} ({bad.size} spectra in all): "
-                         "its maximum/area/edge step is zero within the window; choose another normalisation or window")
+        what = {"max": "maximum", "area": "area", "edge_step": "edge step"}[how]
+        count = f" ({bad.size} of {matrix.shape[0]} spectra in all)" if matrix.shape[0] > 1 else ""
+        raise UsageError(f"{how} normalisation is undefined for {_who(labels, bad[0])}{count}: "
+                         f"its {what} is zero within the window; choose another normalisation or window")
     return (matrix - offset[:, None]) / scale[:, None]
+
+
+def _who(labels: np.ndarray | None, row: int) -> str:
+    """How an error message names row ``row``: ``spectrum ID`` (integer labels), the label itself, or
+    "the spectrum"."""
+    if labels is None:
+        return "the spectrum"
+    label = labels[row]
+    return f"spectrum {label}" if isinstance(label, (int, np.integer)) else str(label)
+
+
+def _window_text(recipe: Recipe) -> str:
+    unit = "eV relative to the edge onset" if recipe.alignment == "edge_onset" else "eV"
+    return f"energy window {recipe.energy_min_ev:g}-{recipe.energy_max_ev:g} {unit}"
+
+
+def _check_not_flat(matrix: np.ndarray, recipe: Recipe, labels: np.ndarray | None) -> None:
+    """UsageError naming the first row that is constant over the window (a zero row included)."""
+    spread = matrix.max(axis=1) - matrix.min(axis=1)
+    flat = np.flatnonzero(~(spread > FLAT_TOLERANCE * np.abs(matrix).max(axis=1)))
+    if flat.size:
+        row = int(flat[0])
+        count = f"; {flat.size} of {matrix.shape[0]} spectra in all" if matrix.shape[0] > 1 else ""
+        raise UsageError(f"{_who(labels, row)} is flat over the {_window_text(recipe)} (constant "
+                         f"{matrix[row, 0]:.4g} after resampling{count}): there is nothing to compare; "
+                         "check the data or choose another window")
+
+
+def aligned_ranges(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """(first, last) energy of each row of ``matrix`` (sampled on ``energy``) after the recipe's
+    alignment -> (n, 2): the part of the energy axis the rows' own points cover."""
+    matrix = np.atleast_2d(matrix)
+    n = matrix.shape[0]
+    first, last = float(energy[0]), float(energy[-1])
+    if recipe.alignment == "edge_onset":
+        offset = -edge_onsets(energy, matrix, recipe.onset_fraction)
+    elif recipe.alignment == "stored_shift" and shifts_ev is not None:
+        offset = np.broadcast_to(np.asarray(shifts_ev, dtype=np.float64), (n,))
+    else:
+        offset = np.zeros(n)
+    return np.column_stack([first + offset, last + offset])
+
+
+def window_coverage(recipe: Recipe, ranges: np.ndarray) -> np.ndarray:
+    """Fraction (0..1) of the recipe's window covered by each aligned (first, last) range."""
+    lo, hi = recipe.energy_min_ev, recipe.energy_max_ev
+    overlap = np.minimum(ranges[:, 1], hi) - np.maximum(ranges[:, 0], lo)
+    return np.clip(overlap / (hi - lo), 0.0, 1.0)
+
+
+def check_window(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray | None = None, *,
+                 hint: str | None = None) -> None:
+    """UsageError unless every aligned range covers at least :data:`MIN_WINDOW_COVERAGE` of the window.
+
+    The one-line message gives the window, how many spectra fall short (and how many have no point in
+    it at all), names one, and the energies the spectra do cover; ``hint`` replaces the closing
+    advice (default: a window inside the range every spectrum covers).
+    """
+    ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
+    coverage = window_coverage(recipe, ranges)
+    short = np.flatnonzero(~(coverage >= MIN_WINDOW_COVERAGE))
+    if not short.size:
+        return
+    n = ranges.shape[0]
+    outside = short[~(coverage[short] > 0.0)]
+    first = int(outside[0]) if outside.size else int(short[0])
+    span = f"{ranges[first, 0]:.1f}-{ranges[first, 1]:.1f} eV"
+    if n == 1:
+        who = _who(labels, 0)
+        problem = (f"{who} has no points in it (it covers {span})" if outside.size else
+                   f"{who} covers only {coverage[0]:.0%} of it ({span}; at least {MIN_WINDOW_COVERAGE:.0%} is needed)")
+        advice = hint or f"choose a window ({_WINDOW_OPTIONS}) inside {span}"
+        raise UsageError(f"{_window_text(recipe)}: {problem}; {advice}")
+    if outside.size == short.size:
+        problem = f"{short.size} of {n} spectra have no points in it"
+    else:
+        problem = (f"{short.size} of {n} spectra cover less than {MIN_WINDOW_COVERAGE:.0%} of it"
+                   + (f" ({outside.size} have no points in it)" if outside.size else ""))
+    union = f"{ranges[:, 0].min():.1f}-{ranges[:, 1].max():.1f} eV"
+    # the range every spectrum covers, rounded inwards so that the advice is safe to follow
+    common_lo, common_hi = math.ceil(ranges[:, 0].max() * 10) / 10, math.floor(ranges[:, 1].min() * 10) / 10
+    if common_hi > common_lo:
+        cover = f"all of them cover {common_lo:.1f}-{common_hi:.1f} eV, together {union}"
+        advice = hint or f"choose a window ({_WINDOW_OPTIONS}) inside {common_lo:.1f}-{common_hi:.1f} eV"
+    else:
+        cover = f"together they cover {union} but share no common range"
+        advice = hint or (f"choose a window ({_WINDOW_OPTIONS}) of which each spectrum covers at least "
+                          f"{MIN_WINDOW_COVERAGE:.0%}, or select fewer spectra")
+    raise UsageError(f"{_window_text(recipe)}: {problem} (e.g. {_who(labels, first)}, which covers {span}; "
+                     f"{cover}); {advice}")
 
 
 def aligned_energies(energy: np.ndarray, intensity: np.ndarray, recipe: Recipe, stored_shift_ev: float = 0.0
@@ -245,13 +356,10 @@ def resolve(recipe: Recipe, ranges: np.ndarray, steps: np.ndarray) -> Recipe:
     return replace(recipe, energy_min_ev=round(lo, 4), energy_max_ev=round(hi, 4), step_ev=round(step, 6))
 
 
-def apply(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None,
-          labels: np.ndarray | None = None) -> np.ndarray:
-    """Preprocess rows of ``matrix`` sampled on one energy axis ``energy`` (m,) -> (n, grid) float64.
-
-    ``shifts_ev`` are the stored shifts (used by ``stored_shift`` alignment); ``labels`` name the rows
-    in error messages (spectrum ids).
-    """
+def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None
+             ) -> np.ndarray:
+    """Steps 1-3 (alignment, interpolation onto the grid, broadening) for rows of ``matrix`` sampled
+    on one energy axis ``energy`` (m,) -> (n, grid) float64, unchecked and not normalised."""
     grid = recipe.grid()
     matrix = np.asarray(matrix, dtype=np.float64)
     if recipe.alignment == "edge_onset":
@@ -263,11 +371,37 @@ def apply(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.
         shift = float(shifts_ev[0]) if (recipe.alignment == "stored_shift" and shifts_ev is not None
                                         and len(shifts_ev)) else 0.0
         out = _interp_rows(energy, matrix, grid - shift)
-    out = _broaden(out, recipe.broadening_fwhm_ev, recipe.step_ev)
-    return _normalise(out, recipe.normalization, recipe.step_ev, labels)
+    return _broaden(out, recipe.broadening_fwhm_ev, recipe.step_ev)
 
 
-def apply_one(recipe: Recipe, energy: np.ndarray, intensity: np.ndarray, stored_shift_ev: float = 0.0) -> np.ndarray:
-    """Preprocess one spectrum -> (grid,) float64."""
+def finish(recipe: Recipe, resampled: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Step 4 (normalisation) of resampled rows, after refusing flat rows; never returns NaNs."""
+    _check_not_flat(resampled, recipe, labels)
+    out = _normalise(resampled, recipe.normalization, recipe.step_ev, labels)
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if bad.size:  # cannot happen for finite input after the checks above; never hand on NaNs regardless
+        raise UsageError(f"preprocessing gave non-finite values for {_who(labels, int(bad[0]))}; check its data")
+    return out
+
+
+def apply(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None,
+          labels: np.ndarray | None = None, *, check_coverage: bool = True) -> np.ndarray:
+    """Preprocess rows of ``matrix`` sampled on one energy axis ``energy`` (m,) -> (n, grid) float64.
+
+    ``shifts_ev`` are the stored shifts (used by ``stored_shift`` alignment); ``labels`` name the rows
+    in error messages (spectrum ids). Raises :class:`UsageError` when a row covers too little of the
+    window (:func:`check_window`; skipped with ``check_coverage=False`` when the caller has checked
+    already), is flat after resampling, or cannot be normalised.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if check_coverage:
+        check_window(recipe, aligned_ranges(recipe, energy, matrix, shifts_ev), labels)
+    return finish(recipe, resample(recipe, energy, matrix, shifts_ev), labels)
+
+
+def apply_one(recipe: Recipe, energy: np.ndarray, intensity: np.ndarray, stored_shift_ev: float = 0.0, *,
+              label: str | None = None, check_coverage: bool = True) -> np.ndarray:
+    """Preprocess one spectrum -> (grid,) float64; ``label`` names it in error messages."""
     return apply(recipe, np.asarray(energy, dtype=np.float64), np.asarray(intensity, dtype=np.float64)[None, :],
-                 np.array([stored_shift_ev]))[0]
+                 np.array([stored_shift_ev]), None if label is None else np.array([label], dtype=object),
+                 check_coverage=check_coverage)[0]

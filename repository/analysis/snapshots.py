@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ChecksFailed, NotFoundError, UsageError
+from ..errors import ChecksFailed, InputError, NotFoundError, UsageError
 from . import recipe as rec
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def snapshot_path(engine: Engine, ref: str | int) -> Path:
 
 
 def _check_file(path: str | None, expected: str | None, what: str) -> str:
-    """'ok', 'missing' or 'altered' for one registered file."""
+    """'ok', 'missing' or 'altered' for one registered file ('none' when there is none)."""
     if path is None:
         return "none"
     if not Path(path).is_file():
@@ -176,11 +176,16 @@ def _check_file(path: str | None, expected: str | None, what: str) -> str:
     return "ok" if file_sha256(path) == expected else "altered"
 
 
-def _require_intact(path: str, expected: str, what: str, uid: str) -> None:
-    status = _check_file(path, expected, what)
-    if status != "ok":
-        raise ChecksFailed(f"snapshot {uid}: {what} {path} is {status} (SHA-256 does not match the registry); "
-                           "refusing to use it")
+def require_intact(path: str | Path, expected: str, what: str, uid: str) -> None:
+    """Refuse a registered file that is missing (:class:`NotFoundError`) or whose SHA-256 differs
+    from the registry (:class:`InputError`); both exit code 2. ``snapshots verify``, a check, uses
+    :func:`check_verified` (exit code 1) instead."""
+    status = _check_file(str(path), expected, what)
+    if status == "missing":
+        raise NotFoundError(f"snapshot {uid}: {what} {path} is missing (see `xasrepo snapshots verify`)")
+    if status == "altered":
+        raise InputError(path, f"{what} of snapshot {uid} was altered (SHA-256 does not match the registry); "
+                               "refusing to use it")
 
 
 def read_table(engine: Engine, ref: str | int, columns: Sequence[str] | None = None):
@@ -189,7 +194,7 @@ def read_table(engine: Engine, ref: str | int, columns: Sequence[str] | None = N
     import pyarrow.parquet as pq
 
     record = get_snapshot(engine, ref)
-    _require_intact(record["path"], record["sha256"], "Parquet file", record["uid"])
+    require_intact(record["path"], record["sha256"], "Parquet file", record["uid"])
     # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (~1 s in a fresh process).
     parquet = pq.ParquetFile(record["path"])
     if columns is not None:
@@ -199,12 +204,25 @@ def read_table(engine: Engine, ref: str | int, columns: Sequence[str] | None = N
 
 def footer_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON metadata in a snapshot file's Parquet footer."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    metadata = pq.read_schema(path).metadata or {}
+    if not Path(path).is_file():
+        raise InputError(path, "no such file")
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
     if FOOTER_KEY not in metadata:
         raise UsageError(f"{path} is not an xasrepo snapshot (no {FOOTER_KEY.decode()} footer metadata)")
     return json.loads(metadata[FOOTER_KEY])
+
+
+def parquet_problem(err: BaseException, path: str | Path) -> str:
+    """pyarrow's message for an unreadable Parquet file, without the file name it repeats."""
+    message = " ".join(str(err).split())
+    prefix = f"Could not open Parquet input source '{path}': "
+    return message.removeprefix(prefix)
 
 
 def load_model(record: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -216,7 +234,7 @@ def load_model(record: dict[str, Any]) -> dict[str, np.ndarray]:
     """
     if not record.get("model_path"):
         raise UsageError(f"snapshot {record['uid']} has no stored model")
-    _require_intact(record["model_path"], record["model_sha256"], "model file", record["uid"])
+    require_intact(record["model_path"], record["model_sha256"], "model file", record["uid"])
     with np.load(record["model_path"], allow_pickle=False) as data:
         return {name: data[name] for name in data.files}
 

@@ -89,8 +89,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise InputError(path, "no such file")
     try:
         return pq.read_table(path).to_pandas()
-    except (pa.ArrowInvalid, OSError) as err:
-        raise InputError(path, f"not a readable Parquet file ({err})") from None
+    except (pa.ArrowException, OSError) as err:
+        from ..analysis.snapshots import parquet_problem
+
+        raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
 
 
 def column_kind(series: pd.Series) -> ColumnKind:
@@ -146,15 +148,17 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
 
     ``engine_factory`` (a no-argument callable returning an engine) is called only when ``ref`` is
     not an existing file, to look the snapshot up in the registry
-    (:func:`repository.analysis.snapshots.snapshot_path`: id, uid or a unique uid prefix). A
-    relative path stored there is taken relative to the SQLite database's folder.
+    (:func:`repository.analysis.snapshots.get_snapshot`: id, uid or a unique uid prefix). A
+    relative path stored there is taken relative to the SQLite database's folder. A registered
+    snapshot's file must match its SHA-256 in the registry, as for every other read of it:
+    :class:`NotFoundError` when it is missing, :class:`InputError` when it was altered.
     """
     path = Path(ref)
     if path.is_file():
         return path
     if engine_factory is None:
         raise NotFoundError(f"snapshot {str(ref)!r}: no such file")
-    from ..analysis.snapshots import get_snapshot
+    from ..analysis.snapshots import get_snapshot, require_intact
 
     engine = engine_factory()
     try:
@@ -168,9 +172,7 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
     found = Path(record["path"])
     if not found.is_absolute() and database_dir is not None:
         found = database_dir / found
-    if not found.is_file():
-        raise NotFoundError(f"snapshot {record['uid']} (id {record['id']}) is registered at {record['path']}, "
-                            "but that file is missing")
+    require_intact(found, record["sha256"], "Parquet file", f"{record['uid']} (id {record['id']})")
     return found
 
 
