@@ -28,7 +28,7 @@ class CompareMethod(StrEnum):
 
 def _command_line(calcset: str | None, db: str | None, where: str | None, seeds: int, recipe: str | None,
                   methods: list[str], polarization: str, identify: bool, out: str | None, note: str | None,
-                  umap: dict) -> str:
+                  umap: dict, probes: list[str] | None = None) -> str:
     """The command that regenerates the report (written into it); the database path only when given."""
     parts = ["xasrepo", "compare"]
     if calcset:
@@ -50,6 +50,8 @@ def _command_line(calcset: str | None, db: str | None, where: str | None, seeds:
         parts += ["--polarization", polarization]
     if not identify:
         parts.append("--no-identify")
+    for probe in probes or ():
+        parts += ["--probe", probe]
     if out:
         parts += ["--out", out]
     if note:
@@ -80,17 +82,25 @@ def compare(
                       "e.g. docs/compare.")] = None,
     note: Annotated[str | None, typer.Option(
         "--note", help="A sentence to put at the top of the report (e.g. what the data set is and that it grows).")] = None,
+    probe: Annotated[list[str] | None, typer.Option(
+        "--probe", metavar="FILE[:KEY=VALUE,...]",
+        help="An external spectrum (experiment, another code) to place into every map; repeat for more. "
+             "Its element and edge are the file's; a file that does not say needs FILE:element=B,edge=K. "
+             "Energies are aligned as `project --align fit` does. Add an expected class to check the "
+             "majority of its 5 nearest against, e.g. FILE:polymorph=c-BN, and name=TEXT for the report.")] = None,
     fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="table or json.")] = CompareFormat.table,
 ) -> None:
     """Embed the same spectra by UMAP, PCA and MDS (per element and edge) and score each embedding:
     trustworthiness, kNN accuracy and silhouette per label, correlation with DOS and charge-transfer
-    descriptors, and identification of held-out spectra."""
+    descriptors, and identification of held-out spectra. With --probe, also place external spectra
+    into every map and report the labels of their 5 nearest computed spectra per method and seed."""
     import contextlib
     import json
     import sys
 
     from repository.analysis.recipe import load_recipe
     from repository.compare.data import imported_calcset
+    from repository.compare.probes import parse_probe
     from repository.compare.report import summary_rows, write_report
     from repository.compare.run import METHODS, compare_database
     from repository.errors import UsageError
@@ -98,6 +108,7 @@ def compare(
     if calcset and db:
         raise UsageError("give either --db or --calcset, not both")
     methods = [m.value for m in method] if method else list(METHODS)
+    probe_specs = [parse_probe(p) for p in probe or ()]  # bad options and missing files fail before any work
     the_recipe = load_recipe(recipe)
     polar = None if polarization.lower() == "all" else polarization.lower()
     umap_params = {"n_neighbors": n_neighbors, "min_dist": min_dist}
@@ -123,11 +134,11 @@ def compare(
             stack.callback(engine.dispose)
         results = compare_database(engine, where=where, seeds=seeds, recipe=the_recipe, methods=methods,
                                    polarization=polar, identify=identify, progress=tick, message=say,
-                                   params={"umap": umap_params})
+                                   params={"umap": umap_params}, probes=probe_specs)
         if out:
             say("writing the report")
             command = _command_line(calcset, db, where, seeds, recipe, methods, polarization, identify, out, note,
-                                    umap_params)
+                                    umap_params, probe)
             source = f"the calculation set {calcset}" if calcset else "the database"
             readme = write_report(results, out, command=command, source=source, remark=note, seeds=seeds)
     if out:

@@ -271,6 +271,21 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
                          float(shift), str(path))
 
 
+def read_query(file: str | Path, element: str | None, edge: str | None, *, align: str = "none",
+               edge_energy_ev: float | None = None, reference_onset_ev: float | None = None) -> QuerySpectrum:
+    """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
+    relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
+    energy will do, the alignment moves the spectrum anyway)."""
+    if edge_energy_ev is None and align in ("onset", "fit") and reference_onset_ev is not None:
+        try:
+            return read_query_file(file, element, edge)
+        except InputError as err:
+            if "relative to the edge" not in str(err):
+                raise
+            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev)
+    return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev)
+
+
 def query_from_database(engine: Engine, spectrum_id: int) -> QuerySpectrum:
     from sqlalchemy import text
 
@@ -362,12 +377,14 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
-            align: str = "none", train: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+            align: str = "none", train: np.ndarray | None = None, window_hint: str = PROJECT_WINDOW_HINT
+            ) -> tuple[np.ndarray, float]:
     """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
 
     Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
     ``onset`` (edge onset onto the training spectra's median onset); ``fit`` (from there, the shift
     within +-:data:`FIT_SEARCH_EV` that best matches a training spectrum; needs ``train``).
+    ``window_hint`` closes the error raised when the spectrum does not cover the recipe's window.
     """
     if align not in ALIGN_CHOICES:
         raise UsageError(f"unknown alignment {align!r} (expected {', '.join(ALIGN_CHOICES)})")
@@ -383,7 +400,7 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     shifted = energy + total
     ranges = rec.aligned_ranges(recipe, shifted, np.asarray(query.intensity, dtype=np.float64)[None, :],
                                 np.array([stored]))
-    rec.check_window(recipe, ranges, np.array([query.label], dtype=object), hint=PROJECT_WINDOW_HINT)
+    rec.check_window(recipe, ranges, np.array([query.label], dtype=object), hint=window_hint)
     return rec.apply_one(recipe, shifted, query.intensity, stored, label=query.label, check_coverage=False), total
 
 
@@ -415,16 +432,8 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     model = load_model(record)
     reference_onset = float(model["reference_onset_ev"])
     if file is not None:
-        if edge_energy_ev is None and align in ("onset", "fit"):
-            # Relative energies: any edge energy will do, onset alignment moves the spectrum anyway.
-            try:
-                query = read_query_file(file, record["element"], record["edge"])
-            except InputError as err:
-                if "relative to the edge" not in str(err):
-                    raise
-                query = read_query_file(file, record["element"], record["edge"], edge_energy_ev=reference_onset)
-        else:
-            query = read_query_file(file, record["element"], record["edge"], edge_energy_ev=edge_energy_ev)
+        query = read_query(file, record["element"], record["edge"], align=align, edge_energy_ev=edge_energy_ev,
+                           reference_onset_ev=reference_onset)
     elif spectrum_id is not None:
         query = query_from_database(engine, spectrum_id)
     if query.element and query.element != record["element"] or query.edge and query.edge != record["edge"]:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Labels scored by kNN accuracy and silhouette (spectrum_overview columns).
 LABELS = ("polymorph", "crystal_system", "defect_kind", "defect_name", "dimensionality")
+# Labels not scored, but listed for the nearest neighbours of external spectra (probes).
+EXTRA_LABELS = ("absorber_cn",)
 # Descriptors from spectrum_overview, then the DOS features; others from the descriptor table follow.
 OVERVIEW_DESCRIPTORS = ("sigma_charge_transfer", "hirshfeld_charge")
 MIN_SPECTRA = 3  # an embedding needs at least three spectra
@@ -48,6 +50,10 @@ class EdgeData:
     labels: dict[str, np.ndarray]  # label -> (n,) object array of strings ("none" where absent)
     descriptors: dict[str, np.ndarray]  # name -> (n,) float, NaN where absent
     notes: tuple[str, ...] = field(default=())
+    # median edge onset of the raw spectra on the recipe's energy scale (as a snapshot stores it), for
+    # aligning external spectra (probes); None where unknown (arrays built without raw spectra)
+    reference_onset_ev: float | None = None
+    extra_labels: dict[str, np.ndarray] = field(default_factory=dict)  # EXTRA_LABELS: listed, never scored
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -67,7 +73,7 @@ def _overview_rows(engine: Engine, ids: list[int] | None) -> list[dict[str, Any]
     from sqlalchemy import text
 
     columns = ("spectrum_id", "absorbing_element", "edge", "polarization", "calculation_id", "absorber_site_index",
-               *LABELS, *OVERVIEW_DESCRIPTORS)
+               *LABELS, *EXTRA_LABELS, *OVERVIEW_DESCRIPTORS)
     sql = f"SELECT {', '.join(columns)} FROM spectrum_overview"
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(text(sql + " ORDER BY spectrum_id"))]
@@ -169,6 +175,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
     """
     from ..analysis.load import load_spectra, preprocess, select_spectrum_ids
     from ..analysis.recipe import Recipe
+    from ..analysis.snapshots import training_onset
 
     say = progress or (lambda _message: None)
     recipe = recipe or Recipe()
@@ -197,9 +204,11 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         by_id = {int(r["spectrum_id"]): r for r in members}
         ordered = [by_id[int(i)] for i in spectra.ids]
         labels = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in LABELS}
+        extra = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in EXTRA_LABELS}
         say(f"reading DOS and descriptors of {element} {edge}")
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
-                            _descriptors(engine, ordered)))
+                            _descriptors(engine, ordered), reference_onset_ev=training_onset(spectra, resolved),
+                            extra_labels=extra))
     return out
 
 

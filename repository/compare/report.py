@@ -18,6 +18,7 @@ import numpy as np
 
 from . import dos_features as dosf
 from . import metrics as m
+from . import probes as pr
 from .run import (
     IDENTIFY_K,
     MIN_CORRELATION_N,
@@ -329,6 +330,62 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
     return lines
 
 
+PROBES_INTRO = f"""\
+Spectra from outside the compared set (`--probe FILE`; an experiment, or a spectrum computed with
+another code), each read with the format readers, preprocessed with the recipe of its element and
+edge, and aligned in energy as `xasrepo project --align fit` aligns (edge onset onto the compared
+spectra's median onset, then the shift within ±{pr.FIT_SEARCH_EV:g} eV that best matches a compared
+spectrum; the applied shift is given). Each is then placed into every method's map fitted on all
+spectra of its edge, for every seed, with the placement the held-out identification uses, and its
+{pr.PROBE_K} nearest computed spectra in the map are taken. Per label: the class most of those
+{pr.PROBE_K} carry (majority vote, ties to the nearest; over seeds, the most frequent majority, with
+"(n of N seeds)" when it changes between seeds, "tied" when another class is as frequent and the
+nearest decides) and the share of the {pr.PROBE_K} carrying it, mean ± sd over seeds. **Raw spectra** is the ceiling: the {pr.PROBE_K} nearest in the preprocessed
+spectra themselves. A class named with the probe (`--probe 'FILE:polymorph=c-BN'`) is checked
+against each majority.
+"""
+
+
+def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
+    """``## External spectra (probes)``: per probe the reading, the shift and the votes per label and method."""
+    found = [(r, p) for r in results for p in r.probes]
+    if not found:
+        return []
+    lines = ["## External spectra (probes)", "", PROBES_INTRO]
+    for result, probe in found:
+        series = [s for s in [REFERENCE, *result.methods] if s in probe.votes]
+        info = probe.probe
+        lines += [f"### {probe.title} ({info.element} {info.edge})", ""]
+        lines += [f"* file: `{info.spec.path}`",
+                  f"* energy shift applied (fit alignment): {info.energy_shift_ev:+.3f} eV",
+                  (f"* RMS difference to the spectrally nearest compared spectrum (preprocessed): "
+                   f"{info.nearest_rmsd:.4f}")]
+        if info.spec.expected:
+            lines.append("* expected: " + ", ".join(f"{k} = {v}" for k, v in info.spec.expected.items()))
+        lines += ["", f"**Reading.** {pr.reading(probe, series)}", ""]
+        header = ["label", *[_name(s) for s in series]]
+        rows = []
+        labels = list(next(iter(probe.votes.values())).keys()) if probe.votes else []
+        for label in labels:
+            rows.append([f"{label}: majority of {probe.k} nearest", *[pr.vote_text(probe.votes[s][label]) for s in series]])
+        for label, value in info.spec.expected.items():
+            if label not in labels:
+                continue
+            cells = []
+            for s in series:
+                v = probe.votes[s][label]
+                said = "yes" if v.matching_seeds == v.n_seeds else ("no" if not v.matching_seeds else
+                                                                    f"{v.matching_seeds} of {v.n_seeds} seeds")
+                cells.append(f"{said} ({v.expected_share.text()} of the {probe.k} are {value})")
+            rows.append([f"majority is the expected {label} {value}", *cells])
+        primary = probe.primary_label()
+        if primary:
+            rows.append([f"{primary} of the {probe.k} nearest, all seeds",
+                         *[", ".join(f"{c} {n}" for c, n in probe.votes[s][primary].counts.items()) for s in series]])
+        lines += _table(header, rows)
+    return lines
+
+
 def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, command: str,
                  source: str = "the selected database", remark: str | None = None, seeds: int | None = None) -> Path:
     """Write ``README.md``, ``results.json`` and the figures into ``out_dir``; returns the README path."""
@@ -366,7 +423,7 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
             columns = [c for c in key[0] if c not in ("n",)]
             head += _table([_name(c) if c in _METHOD_NAMES else c for c in columns],
                            [[row[c] for c in columns] for row in key])
-    text = "\n".join(head + sections + [ELEMENT_EDGE_NOTE, DEFINITIONS])
+    text = "\n".join(head + probes_section(results) + sections + [ELEMENT_EDGE_NOTE, DEFINITIONS])
     readme = out / "README.md"
     readme.write_text(text)
     (out / "results.json").write_text(json.dumps(
@@ -404,6 +461,11 @@ def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
         for label in (r.identification.get(REFERENCE) or {}):
             rows.append({"edge": r.name, "n": r.n_spectra, "score": "identification k=1", "label": label,
                          **{s: _stat(r.identification, s, label, 1).text() for s in series}})
+        for probe in r.probes:
+            for label in (probe.votes.get(REFERENCE) or {}):
+                rows.append({"edge": r.name, "n": r.n_spectra, "score": f"probe {probe.title} ({probe.k} nearest)",
+                             "label": label, **{s: (pr.vote_text(probe.votes[s][label]) if s in probe.votes else "")
+                                                for s in series}})
         if not r.methods:
             rows.append({"edge": r.name, "n": r.n_spectra, "score": "not compared", "label": "; ".join(r.notes)})
     return [{**row, **{s: row.get(s, "") for s in every}} for row in rows]

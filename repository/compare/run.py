@@ -10,7 +10,10 @@ For one :class:`~repository.compare.data.EdgeData` (one element and edge), :func
 3. identification: for each seed, holds out :data:`HOLDOUT_FRACTION` of the spectra, fits on the
    rest, places the held-out spectra with the analysis layer's projection
    (:func:`repository.analysis.project.place`), and counts how often the nearest training spectra
-   carry the right polymorph and defect kind.
+   carry the right polymorph and defect kind;
+4. probes (external spectra, :mod:`.probes`): places each into every fit of step 1 with the same
+   placement, and lists the labels of its :data:`~.probes.PROBE_K` nearest spectra in each map and
+   in the raw spectra.
 
 Results are mean +- sample standard deviation over seeds (:class:`Stat`). Embedding and
 preprocessing are the analysis layer's (:mod:`repository.analysis.embed`), never re-implemented.
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from . import metrics as m
 from .data import LABELS, EdgeData
 
@@ -92,6 +96,8 @@ class EdgeComparison:
     ids: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> full parameter set
+    probes: list[Any] = field(default_factory=list)  # probes.ProbeResult, one per external spectrum
+    probe_labels: dict[str, np.ndarray] = field(default_factory=dict)  # labels listed for probe neighbours
 
     @property
     def name(self) -> str:
@@ -119,6 +125,7 @@ class EdgeComparison:
                                       for label, by_k in by_label.items()}
                                for meth, by_label in self.identification.items()},
             "n_held_out": self.n_test, "verdicts": verdicts(self), "notes": self.notes,
+            "probes": [p.to_dict(self.ids, self.probe_labels, [REFERENCE, *self.methods]) for p in self.probes],
         }
 
 
@@ -163,12 +170,31 @@ def _try_fit(x: np.ndarray, method: str, seed: int, params, notes: list[str], wh
         return None
 
 
+def _model(fitted, x_train: np.ndarray) -> dict[str, Any]:
+    """The fit as the analysis layer's projection sees a snapshot's model."""
+    return {"method": np.str_(fitted.method), "train": x_train.astype(np.float32), "embedding": fitted.coords,
+            **fitted.artifacts}
+
+
 def _place(fitted, x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     from ..analysis.project import place
 
-    model = {"method": np.str_(fitted.method), "train": x_train.astype(np.float32), "embedding": fitted.coords,
-             **fitted.artifacts}
+    model = _model(fitted, x_train)
     return np.array([place(row, model)[0] for row in x_test], dtype=np.float64).reshape(len(x_test), -1)
+
+
+def _place_probes(results: list, fitted, x: np.ndarray, method: str, seed: int) -> None:
+    """Each probe into the fit on all spectra (the placement identification uses), its nearest spectra."""
+    from ..analysis.project import place
+    from .probes import Placement, nearest
+
+    model = _model(fitted, x)
+    for result in results:
+        coords, how = place(result.probe.vector, model)
+        coords = np.asarray(coords, dtype=np.float64).reshape(-1)
+        rows, dists = nearest(fitted.coords, coords, result.k)
+        result.placements.setdefault(method, []).append(
+            Placement(seed, how, [float(c) for c in coords], rows, dists))
 
 
 def _descriptors_worth_scoring(data: EdgeData) -> dict[str, np.ndarray]:
@@ -182,8 +208,11 @@ def _descriptors_worth_scoring(data: EdgeData) -> dict[str, np.ndarray]:
 
 def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int | Sequence[int] = DEFAULT_SEEDS,
                  params: dict[str, dict[str, Any]] | None = None, identify: bool = True,
-                 progress: Progress | None = None) -> EdgeComparison:
-    """Embed ``data`` with each method and seed and score the embeddings (module docstring)."""
+                 probes: Sequence[Any] = (), progress: Progress | None = None) -> EdgeComparison:
+    """Embed ``data`` with each method and seed and score the embeddings (module docstring).
+
+    ``probes``: :class:`~.probes.Probe` objects of this edge (:func:`~.probes.prepare_probes`), placed
+    into every fit on all spectra; the results are in ``EdgeComparison.probes``."""
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         seed_list = [0]
@@ -208,6 +237,17 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
     result.silhouette[REFERENCE] = {label: Stat.of([m.silhouette(x, y)]) for label, y in labels.items()}
     result.neighbourhood_rho[REFERENCE] = {name: Stat.of([m.neighbourhood_spearman(x, v).rho])
                                            for name, v in descriptors.items()}
+    if probes:
+        from .probes import Placement, ProbeResult, nearest
+
+        result.probe_labels = {**labels, **data.extra_labels}
+        for probe in probes:
+            if (probe.element, probe.edge) != (data.element, data.edge) or probe.vector.shape != (x.shape[1],):
+                raise UsageError(f"{probe.spec.path}: prepared for {probe.element} {probe.edge}, not {data.name}")
+            probe_result = ProbeResult(probe)
+            rows, dists = nearest(x, probe.vector, probe_result.k)
+            probe_result.placements[REFERENCE] = [Placement(None, "spectra", None, rows, dists)]
+            result.probes.append(probe_result)
 
     fits_per_method = {meth: (1 if meth in DETERMINISTIC else len(seed_list)) for meth in methods}
     total = sum(fits_per_method.values()) + (len(methods) * len(seed_list) if identify else 0)
@@ -225,6 +265,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
             coords = fitted.coords
             if s == meth_seeds[0]:
                 result.coords[meth] = coords
+            _place_probes(result.probes, fitted, x, meth, s)
             value, result.trust_k = m.trustworthiness(x, coords)
             trust.append(value)
             for label, y in labels.items():
@@ -243,6 +284,8 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
         result.axis_rho[meth] = {d: Stat.of(v) for d, v in axis.items()}
         result.neighbourhood_rho[meth] = {d: Stat.of(v) for d, v in neigh.items()}
 
+    for probe_result in result.probes:
+        probe_result.summarise(result.probe_labels)
     if identify:
         done = _identify(result, data, list(result.methods), seed_list, params, tick, done, total)
     tick(total, total, f"{data.name}: done")
@@ -312,8 +355,15 @@ def verdicts(result: EdgeComparison) -> list[str]:
     return out
 
 
-def compare(edges: Sequence[EdgeData], **kwargs) -> list[EdgeComparison]:
-    """:func:`compare_edge` for every edge that has enough spectra (the others are reported as notes)."""
+def compare(edges: Sequence[EdgeData], *, probes: Sequence[Any] = (), **kwargs) -> list[EdgeComparison]:
+    """:func:`compare_edge` for every edge that has enough spectra (the others are reported as notes).
+
+    ``probes``: external spectra (``FILE`` or ``FILE:key=value,...`` strings or
+    :class:`~.probes.ProbeSpec`), each read, matched to the edge of its element and edge, aligned and
+    placed (:mod:`.probes`); every probe is read and checked before anything is fitted."""
+    from .probes import prepare_probes
+
+    prepared = prepare_probes(probes, edges) if probes else {}
     out = []
     for data in edges:
         if data.recipe is None and data.matrix.shape[1] == 0:
@@ -321,17 +371,23 @@ def compare(edges: Sequence[EdgeData], **kwargs) -> list[EdgeComparison]:
                                     notes=list(data.notes))
             out.append(result)
             continue
-        out.append(compare_edge(data, **kwargs))
+        out.append(compare_edge(data, probes=prepared.get((data.element, data.edge), ()), **kwargs))
     return out
 
 
 def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_SEEDS, recipe=None,
                      methods: Sequence[str] = METHODS, polarization: str | None = "iso",
                      params: dict[str, dict[str, Any]] | None = None, identify: bool = True,
-                     progress: Progress | None = None, message: Callable[[str], None] | None = None
-                     ) -> list[EdgeComparison]:
-    """Load the selection (one comparison per element and edge) and compare the methods on it."""
-    from .data import load_edges
+                     probes: Sequence[Any] = (), progress: Progress | None = None,
+                     message: Callable[[str], None] | None = None) -> list[EdgeComparison]:
+    """Load the selection (one comparison per element and edge) and compare the methods on it.
 
+    ``probes``: external spectra to place into every map (see :func:`compare`); their options and
+    files are checked before the selection is loaded."""
+    from .data import load_edges
+    from .probes import ProbeSpec, parse_probe
+
+    specs = [p if isinstance(p, ProbeSpec) else parse_probe(p) for p in probes]
     edges = load_edges(engine, where=where, recipe=recipe, polarization=polarization, progress=message)
-    return compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, progress=progress)
+    return compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
+                   progress=progress)

@@ -1,0 +1,209 @@
+"""`xasrepo compare --probe`: external spectra aligned, placed into every map, and named by their neighbours.
+
+The fast tests use the SYNTHETIC calculation set of test_compare_run.py (h-BN, r-BN and h-BN with
+v_N, five B K spectra each; three N K spectra) and PCA, which needs no numba; the slow test places
+FEFF 9.7.1's c-BN B K spectrum (../shared/fixtures) among the bundled GPAW BN spectra with UMAP.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repository.analysis.synthetic import synthetic_grid, synthetic_intensity
+from repository.compare.data import imported_calcset, load_edges
+from repository.compare.probes import LabelVote, label_vote, parse_probe, vote
+from repository.compare.run import REFERENCE, compare
+from repository.errors import InputError, UsageError
+
+from .test_compare_run import _write_set
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIFT_EV = 1.3  # added to the probe's energies; the fit alignment must take it off again
+FRESH_SHIFT_EV = -2.0
+
+
+@pytest.fixture(scope="module")
+def calcset_dir(tmp_path_factory):
+    return _write_set(tmp_path_factory.mktemp("probe") / "set")
+
+
+@pytest.fixture(scope="module")
+def probe_files(calcset_dir, tmp_path_factory):
+    """A shifted copy of an r-BN member, and a fresh v_N-like spectrum (class 2) at shifted energies;
+    plain two-column files that do not say their element or edge."""
+    folder = tmp_path_factory.mktemp("probes")
+    # k1-4's onset is 0.56 eV above the median onset: onset alignment alone would not recover the shift
+    energy, intensity = np.loadtxt(calcset_dir / "spectra" / "k1-4.dat", unpack=True)
+    copy = folder / "rbn_shifted.dat"
+    np.savetxt(copy, np.c_[energy + SHIFT_EV, intensity])
+    grid = synthetic_grid()
+    fresh = folder / "vn_fresh.dat"
+    np.savetxt(fresh, np.c_[grid + FRESH_SHIFT_EV, synthetic_intensity(grid, 2, np.random.default_rng(99))])
+    return copy, fresh
+
+
+@pytest.fixture(scope="module")
+def edges(calcset_dir):
+    with imported_calcset(calcset_dir) as engine:
+        return load_edges(engine)
+
+
+@pytest.fixture(scope="module")
+def placed(edges, probe_files):
+    copy, fresh = probe_files
+    results = compare(edges, methods=("pca",), seeds=1, identify=False,
+                      probes=[f"{copy}:element=B,edge=K,polymorph=r-BN", f"{fresh}:element=b,edge=k,name=fresh v_N"])
+    return {r.name: r for r in results}
+
+
+def test_a_shifted_copy_is_realigned_exactly_and_placed_among_its_class(placed):
+    boron = placed["B K"]
+    assert [p.title for p in boron.probes][1] == "fresh v_N" and not placed["N K"].probes
+    copy = boron.probes[0]
+    assert copy.probe.energy_shift_ev == pytest.approx(-SHIFT_EV, abs=1e-6)
+    assert copy.probe.nearest_rmsd < 1e-6  # it IS that member once realigned
+    assert copy.placements["pca"][0].how == "pca"
+    for method in (REFERENCE, "pca"):
+        neighbours = copy.placements[method][0].nearest
+        assert len(neighbours) == 5
+        assert {boron.probe_labels["polymorph"][i] for i in neighbours} == {"r-BN"}
+        v = copy.votes[method]["polymorph"]
+        assert (v.majority, v.share.mean, v.matches, v.tied_seeds) == ("r-BN", 1.0, True, 0)
+        assert copy.votes[method]["absorber_cn"].majority == "3"  # listed, though not a scored label
+
+
+def test_a_fresh_spectrum_of_a_class_lands_among_that_class(placed):
+    fresh = placed["B K"].probes[1]
+    assert fresh.probe.energy_shift_ev == pytest.approx(-FRESH_SHIFT_EV, abs=0.5)
+    assert fresh.probe.nearest_rmsd > 1e-3
+    for method in (REFERENCE, "pca"):
+        assert fresh.votes[method]["defect_name"].majority == "v_N"
+        assert fresh.votes[method]["defect_name"].share.mean >= 0.8
+        assert fresh.votes[method]["polymorph"].expected is None
+
+
+def test_the_cli_writes_the_probe_section_and_json(calcset_dir, probe_files, tmp_path, cli):
+    copy, _fresh = probe_files
+    out = tmp_path / "report"
+    option = f"{copy}:element=B,edge=K,polymorph=r-BN,name=shifted r-BN"
+    result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--no-identify",
+                 "--probe", option, "--out", out, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    probe = json.loads(result.stdout)[0]["probes"][0]
+    assert probe["name"] == "shifted r-BN" and (probe["element"], probe["edge"]) == ("B", "K")
+    assert probe["energy_shift_ev"] == pytest.approx(-SHIFT_EV, abs=1e-6)
+    pca = probe["methods"]["pca"]
+    assert pca["placement"] == "pca" and pca["seeds"] == [0]
+    assert [n["polymorph"] for n in pca["nearest"][0]["neighbours"]] == ["r-BN"] * 5
+    polymorph = pca["labels"]["polymorph"]
+    assert {k: polymorph[k] for k in ("majority", "majority_seeds", "n_seeds", "tied_seeds", "counts", "expected",
+                                      "matches", "matching_seeds")} == {
+        "majority": "r-BN", "majority_seeds": 1, "n_seeds": 1, "tied_seeds": 0, "counts": {"r-BN": 5},
+        "expected": "r-BN", "matches": True, "matching_seeds": 1}
+    assert polymorph["share"] == {"mean": 1.0, "sd": 0.0, "n": 1} == polymorph["expected_share"]
+    assert probe["methods"][REFERENCE]["labels"]["polymorph"]["share"]["mean"] == 1.0
+    readme = (out / "README.md").read_text()
+    section = readme.split("## External spectra (probes)", 1)[1].split("\n## ", 1)[0]
+    assert "### shifted r-BN (B K)" in section
+    assert "energy shift applied (fit alignment): -1.300 eV" in section
+    assert "**Reading.** shifted r-BN (B K, energies shifted by -1.30 eV), by polymorph: PCA among r-BN" in section
+    assert "expected r-BN: matched by PCA and the raw spectra (the ceiling)." in section
+    assert "| polymorph: majority of 5 nearest | r-BN 1.00 | r-BN 1.00 |" in section
+    assert "| majority is the expected polymorph r-BN | yes (1.00 of the 5 are r-BN) |" in section
+    assert f"--probe '{option}'" in readme  # the regenerating command keeps it
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["edges"][0]["probes"][0]["methods"]["pca"]["labels"]["polymorph"]["matches"] is True
+
+
+def test_votes_go_to_the_nearest_on_ties_and_say_so():
+    assert vote(["h-BN", "c-BN", "c-BN", "h-BN", "w-BN"]) == ("h-BN", True)
+    assert vote(["c-BN", "h-BN", "h-BN"]) == ("h-BN", False)
+    from repository.compare.probes import Placement
+
+    places = [Placement(s, "x", None, rows, [0.0] * 3) for s, rows in enumerate(([0, 1, 2], [1, 0, 3], [2, 3, 1]))]
+    classes = np.array(["a", "b", "b", "a"], dtype=object)
+    v: LabelVote = label_vote(places, classes, "a")
+    # seed 0: a,b,b -> b; seed 1: b,a,a -> a; seed 2: b,a,b -> b: b is the majority in 2 of 3 seeds
+    assert (v.majority, v.majority_seeds, v.n_seeds, v.matching_seeds, v.matches) == ("b", 2, 3, 1, False)
+    assert v.share.mean == pytest.approx((2 / 3 + 1 / 3 + 2 / 3) / 3)
+    assert v.counts == {"b": 5, "a": 4}
+
+
+def test_probe_options_are_parsed_and_checked(tmp_path):
+    data = tmp_path / "a:b.dat"  # a colon in the file name itself
+    data.write_text("190 0\n191 1\n")
+    assert parse_probe(str(data)).path == data
+    spec = parse_probe(f"{data}:element=b,edge=k,polymorph=c-BN,name=FEFF c-BN")
+    assert (spec.path, spec.element, spec.edge, spec.name, spec.expected) == (data, "B", "K", "FEFF c-BN",
+                                                                              {"polymorph": "c-BN"})
+    with pytest.raises(UsageError, match="unknown key 'colour'"):
+        parse_probe(f"{data}:colour=red")
+    with pytest.raises(UsageError, match="polymorph is given twice"):
+        parse_probe(f"{data}:polymorph=c-BN,polymorph=h-BN")
+    with pytest.raises(UsageError, match="unknown edge 'Q'"):
+        parse_probe(f"{data}:edge=Q")
+    with pytest.raises(InputError, match="no such file"):
+        parse_probe(str(tmp_path / "missing.dat:element=B"))
+
+
+def _xdi(path: Path, element: str) -> Path:
+    rows = "".join(f"{e:.2f} {y:.6f}\n" for e, y in zip(synthetic_grid(), synthetic_intensity(
+        synthetic_grid(), 0, np.random.default_rng(1))))
+    path.write_text(f"# XDI/1.0\n# Column.1: energy eV\n# Column.2: mutrans\n# Element.symbol: {element}\n"
+                    f"# Element.edge: K\n# ///\n#----\n# energy mutrans\n{rows}")
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "bad_pair", "unknown_key", "silent_file", "other_edge",
+                                  "file_disagrees", "unknown_class", "too_short"])
+def test_bad_probes_are_one_line_errors_with_exit_code_2(case, calcset_dir, probe_files, tmp_path, cli):
+    copy, _fresh = probe_files
+    short = tmp_path / "short.dat"
+    np.savetxt(short, np.c_[[190.0, 190.5, 191.0, 191.5], [0.1, 0.5, 1.0, 0.9]])
+    option, expected = {
+        "missing": (f"{tmp_path}/nothing.dat", "nothing.dat: no such file (given with --probe)"),
+        "bad_pair": (f"{copy}:polymorph=,edge=K", "'polymorph=' is not key=value"),
+        "unknown_key": (f"{copy}:phase=c-BN", "unknown key 'phase'"),
+        "silent_file": (str(copy), "rbn_shifted.dat: the file does not say its absorbing element and edge: name them"),
+        "other_edge": (f"{copy}:element=C,edge=K", "the spectrum is C K, but the comparison holds B K, N K spectra"),
+        "file_disagrees": (f"{_xdi(tmp_path / 'b.xdi', 'B')}:element=N,edge=K",
+                           "b.xdi: the file says B K but --probe says N K"),
+        "unknown_class": (f"{copy}:element=B,edge=K,polymorph=c-BN",
+                          "no compared B K spectrum has polymorph = c-BN (classes: h-BN, r-BN)"),
+        "too_short": (f"{short}:element=B,edge=K", "a probe must cover at least half of the compared window"),
+    }[case]
+    result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--no-identify",
+                 "--probe", option)
+    assert result.exit_code == 2, result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and not result.stdout.strip()
+
+
+@pytest.mark.slow
+def test_umap_places_feffs_c_bn_among_the_sp3_bn_spectra(shared_fixtures):
+    """FEFF 9.7.1's c-BN B K spectrum (another code, another approximation) among the GPAW BN spectra:
+    UMAP's 5 nearest are mostly sp3 BN (c-BN or w-BN, absorber CN 4) in every seed run, as are the 5
+    spectrally nearest."""
+    feff = shared_fixtures / "feff10" / "examples" / "XANES" / "BN" / "referencexmu.dat"
+    if not feff.exists():
+        pytest.skip(f"{feff} is absent")
+    with imported_calcset(ROOT / "data" / "bn") as engine:
+        edges = load_edges(engine, where="element = B")
+    (boron,) = compare(edges, methods=("umap",), seeds=2, identify=False, probes=[f"{feff}:polymorph=c-BN"])
+    (probe,) = boron.probes
+    assert (probe.probe.element, probe.probe.edge) == ("B", "K")
+    assert abs(probe.probe.energy_shift_ev) < 5.0
+    sp3 = {"c-BN", "w-BN"}
+    for method in (REFERENCE, "umap"):
+        for place in probe.placements[method]:
+            polymorphs = [boron.probe_labels["polymorph"][i] for i in place.nearest]
+            cns = [boron.probe_labels["absorber_cn"][i] for i in place.nearest]
+            assert sum(p in sp3 for p in polymorphs) >= 3, (method, place.seed, polymorphs)
+            assert cns.count("4") >= 3, (method, place.seed, cns)
+        assert probe.votes[method]["polymorph"].majority in sp3
+        assert probe.votes[method]["absorber_cn"].majority == "4"
+        assert probe.votes[method]["dimensionality"].majority == "3"
+    assert len(probe.placements["umap"]) == 2
