@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, FormatOption, _progress, app
-from .output import OutputFormat, render_record, render_rows
+from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
+from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
@@ -85,7 +85,7 @@ def embed(
     landmarks: Annotated[int | None, typer.Option("--landmarks", help="Landmark MDS: number of landmarks [500].")] = None,
     snapshot_dir: Annotated[str | None, typer.Option("--snapshot-dir", help=SNAPSHOT_DIR_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help="Fit a new snapshot even if an identical one exists.")] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Embed spectra (one element and edge) with UMAP, PCA or MDS and save a new snapshot version."""
     from repository import db as database
@@ -141,7 +141,7 @@ def snapshots_list(db: DbOption = None, fmt: FormatOption = OutputFormat.table) 
 
 @snapshots_app.command("show")
 def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
-                   fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table
+                   fmt: RecordFormatOption = RecordFormat.table
                    ) -> None:
     """One snapshot's registry record and Parquet footer metadata."""
     from repository.analysis.snapshots import footer_metadata, get_snapshot
@@ -223,7 +223,8 @@ def project(
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    fmt: Annotated[OutputFormat, typer.Option(
+        "--format", "-f", help="table, json (placement and neighbours), csv or ids (neighbours).")] = OutputFormat.table,
 ) -> None:
     """Place a spectrum in a snapshot's embedding and list its nearest computed spectra."""
     import json
@@ -240,5 +241,7 @@ def project(
         return
     coords = ", ".join(f"{c:.4g}" for c in result["coordinates"])
     shifted = f", energies shifted by {result['energy_shift_ev']:+.2f} eV" if result["energy_shift_ev"] else ""
-    typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]")
+    # csv/ids are for piping: the placement line then goes to stderr, the neighbours to stdout
+    typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]",
+               err=fmt is not OutputFormat.table)
     render_rows(result["neighbours"], fmt, id_column="spectrum_id")

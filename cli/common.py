@@ -12,7 +12,7 @@ from typer.exceptions import TyperException
 
 from repository.errors import XasrepoError
 
-from .output import OutputFormat
+from .output import OutputFormat, RecordFormat
 
 TRACEBACK_ENV = "XASREPO_TRACEBACK"
 
@@ -73,6 +73,7 @@ DbOption = Annotated[Optional[str], typer.Option(
     "--db", help="Database file or SQLAlchemy URL (env XASREPO_DB; default ./xasrepo.db).",
     show_default=False)]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+RecordFormatOption = Annotated[RecordFormat, typer.Option("--format", "-f", help="table or json.")]
 
 
 def _progress(description: str):

@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DbOption, FormatOption, app
-from .output import OutputFormat, render_record, render_rows
+from .common import DbOption, FormatOption, RecordFormatOption, app
+from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 @app.command()
 def init(db: DbOption = None) -> None:
@@ -57,7 +57,7 @@ def list_(
 def show(
     record_id: Annotated[str, typer.Argument(metavar="ID", help="12 or spectrum:12, structure:3, calculation:5, set:1.")],
     db: DbOption = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Show one spectrum (default), structure, calculation or set with its links."""
     from repository import catalog

@@ -18,6 +18,13 @@ class OutputFormat(StrEnum):
     ids = "ids"
 
 
+class RecordFormat(StrEnum):
+    """Formats for one record (show, embed's summary): a record is not a table of rows."""
+
+    table = "table"
+    json = "json"
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -56,8 +63,8 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
-def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
+def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordFormat) -> None:
+    if fmt.value == "json":
         sys.stdout.write(json.dumps({k: _plain(v) for k, v in record.items()}, indent=1, default=str) + "\n")
         return
     from rich.console import Console

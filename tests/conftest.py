@@ -106,3 +106,24 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False, prog_name="xasrepo")
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def bundled_bn_db(tmp_path_factory) -> str:
+    """The bundled BN set (data/bn) in a fresh SQLite database ``bn.db`` with one PCA snapshot of the
+    B K spectra (like the demo's), shared by the tests that run documentation on the real data."""
+    from repository import db
+    from repository.analysis.snapshots import create_snapshot
+    from repository.calcset import read_calcset
+    from repository.importer import import_calcset
+
+    bn_set = ROOT / "data" / "bn"
+    if not (bn_set / "calcset.toml").exists():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    folder = tmp_path_factory.mktemp("bn")
+    path = str(folder / "bn.db")
+    db.upgrade(path)
+    with db.connected(path) as engine:
+        import_calcset(engine, read_calcset(bn_set))
+        create_snapshot(engine, method="pca", element="B", edge="K", directory=folder / "bn.snapshots")
+    return path

@@ -84,6 +84,8 @@ def test_every_command_has_help_and_a_db_option():
     (["project", "--shift", "abc"], ["xasrepo project", "--shift"]),
     (["snapshots", "nosuch"], ["xasrepo snapshots", "nosuch"]),
     (["--bogus"], ["xasrepo", "--bogus"]),
+    (["show", "1", "--format", "csv"], ["xasrepo show", "--format", "'table', 'json'"]),  # one record: no CSV
+    (["snapshots", "show", "1", "-f", "ids"], ["xasrepo snapshots show", "--format"]),
     (["nosuchcommand"], ["nosuchcommand"]),
 ])
 def test_bad_options_are_one_line_errors_with_exit_code_2(cli, args, names):

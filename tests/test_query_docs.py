@@ -187,25 +187,6 @@ def test_sqlite3_pandas_duckdb_and_xasrepo_sql_read_the_same_data(in_docs_repo):
     assert not any(isinstance(n, float) and math.isnan(n) for _, n in via_run_sql)
 
 
-@pytest.fixture(scope="module")
-def bundled_bn_db(tmp_path_factory) -> str:
-    """The bundled BN set (data/bn) in a fresh SQLite database, with one PCA snapshot (like the demo's)."""
-    from repository import db
-    from repository.calcset import read_calcset
-    from repository.importer import import_calcset
-
-    bn_set = ROOT / "data" / "bn"
-    if not (bn_set / "calcset.toml").exists():
-        pytest.skip("the bundled BN set (data/bn) is absent")
-    folder = tmp_path_factory.mktemp("bn")
-    path = str(folder / "bn.db")
-    db.upgrade(path)
-    with db.connected(path) as engine:
-        import_calcset(engine, read_calcset(bn_set))
-    _snapshot(path, folder / "bn.snapshots")
-    return path
-
-
 @pytest.mark.parametrize("number", range(1, len(SQL) + 1))
 def test_every_sql_example_also_finds_rows_in_the_bundled_bn_data(bundled_bn_db, number):
     # The page is written against a small test repository, but people run it on the data we ship.
