@@ -89,7 +89,9 @@ BOND_TOLERANCE = 1.25
 # Coordination number of an absorber: bonded neighbours (BOND_TOLERANCE criterion) that are also in
 # the first shell, i.e. within CN_SHELL_FACTOR x the nearest-neighbour distance. The shell limit
 # keeps metal-metal contacts of oxides (Co-Co 2.9 A beside Co-O 1.9 A) and second neighbours of
-# bcc metals (ratio 1.155) out, while relaxed bonds around defects (ratio <= 1.1) stay in.
+# bcc metals (ratio 1.155) out, while relaxed bonds around defects (ratio <= 1.1) stay in. It is
+# geometric, so a longer bond of another kind is dropped: the B of a Stone-Wales B-B bond in h-BN
+# (B-B 1.67 A beside B-N 1.34 A, ratio 1.25) gets CN 2 (docs/calcset-format.md).
 CN_SHELL_FACTOR = 1.15
 
 # Symmetry tolerance (Angstrom) for space-group analysis with spglib, as in Materials Project.
