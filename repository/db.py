@@ -136,18 +136,23 @@ def current_revision(engine: "Engine") -> str | None:
     Being the first statement on a new engine, this is also where an unreachable server or an
     unreadable file shows up; it is reported as one line instead of a driver traceback.
     """
-    from sqlalchemy import inspect, text
     from sqlalchemy.exc import DBAPIError
 
     try:
         with engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return _revision_of(conn)
     except DBAPIError as err:
         reason = str(err.orig).strip().splitlines()
         raise UsageError(f"database {describe(str(engine.url))}: cannot be opened: "
                          f"{reason[0] if reason else type(err.orig).__name__}") from None
+
+
+def _revision_of(conn) -> str | None:
+    from sqlalchemy import inspect, text
+
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def describe(url: str) -> str:
@@ -203,19 +208,45 @@ def alembic_config(url: str):
     return config
 
 
+# Key of the PostgreSQL advisory lock that serialises schema changes: two `xasrepo init` at once
+# otherwise both see an empty database and both try to CREATE TABLE alembic_version.
+MIGRATION_LOCK_KEY = 0x7861_7372_6570_6F  # "xasrepo" in ASCII, fits a bigint
+
+
+@contextlib.contextmanager
+def _migration_transaction(engine: "Engine") -> Iterator:
+    """A transaction in which only this process changes the schema.
+
+    PostgreSQL: a transaction-level advisory lock (released at commit or rollback), so a second
+    process waits, then reads the revision the first one committed. SQLite: the engine's
+    BEGIN IMMEDIATE already holds the database's write lock for the whole transaction.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        yield connection
+
+
 def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, str]:
-    """Create or upgrade the database schema; returns (revision before, revision after)."""
+    """Create or upgrade the database schema; returns (revision before, revision after).
+
+    Safe to run from several processes at once: the second waits for the first and then finds
+    the schema up to date.
+    """
     from alembic import command
 
     url = resolve_url(db)
     engine = make_engine(url)
     try:
-        before = current_revision(engine)
+        current_revision(engine)  # an unreachable database is reported here, as one line
         config = alembic_config(url)
-        with engine.begin() as connection:
+        with _migration_transaction(engine) as connection:
+            before = _revision_of(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
-        after = current_revision(engine)
+            after = _revision_of(connection)
     finally:
         engine.dispose()
     return before, after or ""
@@ -227,8 +258,9 @@ def downgrade(db: str | None, revision: str) -> None:
     url = resolve_url(db)
     engine = make_engine(url)
     try:
+        current_revision(engine)
         config = alembic_config(url)
-        with engine.begin() as connection:
+        with _migration_transaction(engine) as connection:
             config.attributes["connection"] = connection
             command.downgrade(config, revision)
     finally:

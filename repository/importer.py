@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
-from .errors import InputError
+from .errors import InputError, UsageError
 from .models import Calculation, CalculationSet, Defect, Descriptor, Dos, Spectrum, Structure, utc_now
 from .values import SpectrumRecord, content_hash
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.exc import IntegrityError
 
 # Keep IN (...) lists below SQLite's default bound-parameter limit.
 _IN_CHUNK = 500
@@ -102,23 +103,75 @@ def _ensure_structures(conn: "Connection", plans: Iterable[StructurePlan], summa
 
 
 def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int, int], None] | None = None) -> ImportSummary:
-    """Write a validated calculation set in one transaction (see the module docstring)."""
+    """Write a validated calculation set in one transaction (see the module docstring).
+
+    Idempotent under concurrency too: two processes importing the same set at once both succeed,
+    one reporting "imported", the other "unchanged".
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    summary = ImportSummary(name=plan.name, status="imported")
+    try:
+        return _import_calcset(engine, plan, progress, summary)
+    except IntegrityError as err:
+        # The set's own row is claimed race-free below; another concurrent writer could still
+        # collide on some other unique key. Report that as one line, not a driver traceback.
+        raise UsageError(f"another import changed set {plan.name!r} at the same time; run the import again "
+                         f"({_first_line(err)})") from None
+
+
+def _first_line(err: "IntegrityError") -> str:
+    lines = str(err.orig).strip().splitlines()
+    return lines[0] if lines else type(err.orig).__name__
+
+
+def _claim_set(conn: "Connection", plan: CalcSetPlan):
+    """The set's (id, manifest_hash) row, inserting it when absent; returns (row, inserted).
+
+    INSERT ... ON CONFLICT (name) DO NOTHING instead of SELECT-then-INSERT: when two processes
+    import the same set at once, PostgreSQL (READ COMMITTED) makes the second INSERT wait for the
+    first transaction and then do nothing; the row, committed by then, is read back and the import
+    continues as for an existing set. SQLite writers are already serialised by BEGIN IMMEDIATE.
+    """
+    from sqlalchemy import select
+
+    sets = CalculationSet.__table__
+    query = select(sets.c.id, sets.c.manifest_hash).where(sets.c.name == plan.name)
+    row = conn.execute(query).first()
+    if row is not None:
+        return row, False
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(sets).values(
+        name=plan.name, description=plan.description, source=plan.source,
+        provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str),
+        manifest_hash=plan.manifest_hash, imported_at=utc_now(),
+    ).on_conflict_do_nothing(index_elements=["name"]).returning(sets.c.id, sets.c.manifest_hash)
+    inserted = conn.execute(statement).first()
+    if inserted is not None:
+        return inserted, True
+    row = conn.execute(query).first()  # a new statement: sees the concurrent writer's committed row
+    if row is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+        raise UsageError(f"another process changed set {plan.name!r} at the same time; run the import again")
+    return row, False
+
+
+def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: ImportSummary) -> ImportSummary:
     from sqlalchemy import insert, select, update
 
     sets = CalculationSet.__table__
     calculations = Calculation.__table__
-    summary = ImportSummary(name=plan.name, status="imported")
     with engine.begin() as conn:
-        row = conn.execute(select(sets.c.id, sets.c.manifest_hash).where(sets.c.name == plan.name)).first()
+        claimed, inserted = _claim_set(conn, plan)
+        row = None if inserted else claimed
         if row is not None and row.manifest_hash == plan.manifest_hash:
             summary.status = "unchanged"
             summary.entries_skipped = len(plan.entries)
             return summary
         if row is None:
-            set_id = _insert_returning_id(conn, sets, dict(
-                name=plan.name, description=plan.description, source=plan.source,
-                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str),
-                manifest_hash=plan.manifest_hash, imported_at=utc_now()))
+            set_id = claimed.id
             known_entries: dict[str, str] = {}
         else:
             set_id = row.id

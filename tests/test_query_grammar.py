@@ -148,13 +148,22 @@ def test_terms_are_immutable():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=40))
+@given(st.text(max_size=40).map(lambda v: v.replace("\x00", "")))  # NUL: refused, see below
 def test_any_quoted_string_reaches_the_sql_only_as_a_bound_parameter(value):
     quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     flt = parse_filter(f"defect.name = {quoted} or sample.name like {quoted}")
     sql, params = where_sql(flt)
     assert list(params.values()) == [value, value.lower()]
     assert sql == "((defect_name = :p0) OR (LOWER(sample_name) LIKE :p1))"
+
+
+@pytest.mark.parametrize("text", ['defect.name = "v\x00N"', "sample.name like '\x00'", "element = B\x00"])
+def test_a_nul_character_anywhere_in_a_filter_is_refused_before_it_reaches_a_driver(text):
+    from repository.query import FilterError
+
+    with pytest.raises(FilterError, match=r"NUL character \(\\x00\) at column \d+") as err:
+        parse_filter(text)
+    assert "\n" not in str(err.value)
 
 
 def test_each_dialect_binds_values_and_names_only_allowlisted_columns():

@@ -309,6 +309,9 @@ def parse_filter(text: str, *, index: dict[str, FieldSpec] = FIELD_INDEX,
         raise FilterError("empty filter; example: element = B and defect.name = v_N")
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(f"filter longer than {MAX_FILTER_LENGTH} characters")
+    if "\x00" in text:
+        raise FilterError(f"filter contains a NUL character (\\x00) at column {text.index(chr(0)) + 1}; "
+                          "remove it")
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF:

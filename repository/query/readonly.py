@@ -14,6 +14,7 @@ Read-only by construction, in three layers:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
@@ -26,6 +27,16 @@ READ_KEYWORDS = ("SELECT", "WITH", "VALUES", "TABLE", "EXPLAIN", "SHOW", "PRAGMA
 READING_PRAGMAS_WITH_ARGUMENT = frozenset({
     "table_info", "table_xinfo", "index_info", "index_xinfo", "index_list", "foreign_key_list",
     "foreign_key_check", "integrity_check", "quick_check", "table_list",
+})
+# Statement keywords that are real SQL (refused as writes); any other first word is likely a typo.
+KNOWN_STATEMENTS = frozenset({
+    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE",
+    "ATTACH", "DETACH", "VACUUM", "ANALYZE", "ANALYSE", "REINDEX", "CLUSTER", "COPY", "GRANT", "REVOKE",
+    "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "RESET", "LOCK",
+    "CALL", "DO", "EXECUTE", "PREPARE", "DEALLOCATE", "DISCARD", "LISTEN", "NOTIFY", "UNLISTEN",
+    "LOAD", "INSTALL", "FORCE", "CHECKPOINT", "EXPORT", "IMPORT", "COMMENT", "SECURITY", "REFRESH",
+    "DECLARE", "FETCH", "MOVE", "CLOSE", "ABORT", "USE", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE",
+    "FROM",
 })
 ALLOWED_HINT = "xasrepo sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, reading PRAGMAs)"
 
@@ -104,6 +115,13 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
     if keyword not in READ_KEYWORDS or (keyword == "SHOW" and dialect == "sqlite") or \
             (keyword == "PRAGMA" and dialect != "sqlite"):
         what = keyword or tokens[0][1]
+        if keyword and keyword not in KNOWN_STATEMENTS and keyword not in READ_KEYWORDS:
+            import difflib
+
+            close = difflib.get_close_matches(keyword, READ_KEYWORDS, n=1, cutoff=0.6)
+            hint = f" (a typo for {close[0]}?)" if close else ""
+            raise ReadOnlyViolation(f"{first!r} does not start a read-only statement{hint}: {ALLOWED_HINT}; "
+                                    f"the database was not changed")
         raise ReadOnlyViolation(f"refused {what} statement: {ALLOWED_HINT}; the database was not changed")
     if keyword == "PRAGMA":
         words = [text for kind, text in tokens]
@@ -148,13 +166,62 @@ def _sqlite_authorizer():
     return authorize
 
 
-def _refusal(err: Exception) -> Exception:
+# Tables and views of the xasrepo schema: a statement that misses one of these is run on a
+# database without the schema.
+SCHEMA_RELATIONS = frozenset({
+    "alembic_version", "structure", "calculation_set", "defect", "calculation", "spectrum", "dos",
+    "descriptor", "snapshot", "snapshot_point", "spectrum_overview", "snapshot_points",
+})
+_MISSING_RELATION = (
+    re.compile(r'relation "(?:[^".]+\.)?([^"]+)" does not exist', re.IGNORECASE),  # PostgreSQL
+    re.compile(r"no such table: (?:\w+\.)?(\w+)", re.IGNORECASE),  # SQLite
+)
+
+
+def _missing_schema(text: str, url: str | None) -> Exception | None:
+    """SchemaError when the statement failed on a missing xasrepo table/view; else None."""
+    if url is None:
+        return None
+    for pattern in _MISSING_RELATION:
+        match = pattern.search(text)
+        if match and match.group(1).lower() in SCHEMA_RELATIONS:
+            from ..db import describe
+            from ..errors import SchemaError
+
+            where = describe(url)
+            return SchemaError(f"database {where} has no xasrepo schema (no {match.group(1)}); "
+                               f"run `xasrepo init --db {where}`")
+    return None
+
+
+def _refusal(err: Exception, url: str | None = None) -> Exception:
     text = " ".join(str(getattr(err, "orig", err)).split())
     lowered = text.lower()
+    schema = _missing_schema(text, url)
+    if schema is not None:
+        return schema
     if any(s in lowered for s in ("not authorized", "readonly", "read-only", "read only", "prohibited")):
         return ReadOnlyViolation(f"refused: the statement tries to write ({text}); {ALLOWED_HINT}; "
                                  f"the database was not changed")
     return UsageError(f"SQL error: {text}")
+
+
+def _open(engine, url: str):
+    """The engine's raw DBAPI connection; an unreachable server, a missing database or an
+    unreadable file becomes one line (the wording of :func:`repository.db.current_revision`)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ..db import describe
+
+    driver_error = getattr(engine.dialect, "loaded_dbapi", None)
+    driver_error = getattr(driver_error, "Error", DBAPIError)
+    try:
+        return engine.raw_connection()
+    except (DBAPIError, driver_error) as err:  # raw_connection() may raise the driver's own error
+        orig = getattr(err, "orig", None) or err
+        reason = str(orig).strip().splitlines()
+        raise UsageError(f"database {describe(url)}: cannot be opened: "
+                         f"{reason[0] if reason else type(orig).__name__}") from None
 
 
 def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None = None
@@ -173,7 +240,7 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
     statement = check_read_only(sql, dialect)
     engine = make_engine(url, read_only=True)
     try:
-        raw = engine.raw_connection()
+        raw = _open(engine, url)
         try:
             driver = raw.driver_connection
             if dialect == "sqlite":
@@ -184,7 +251,7 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
                 try:
                     cursor.execute(statement)
                 except sqlite3.Error as err:
-                    raise _refusal(err) from None
+                    raise _refusal(err, url) from None
             else:
                 import psycopg
 
@@ -194,7 +261,7 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
                     # prepare=True: the extended protocol accepts exactly one command.
                     cursor.execute(statement, prepare=True)
                 except psycopg.Error as err:
-                    raise _refusal(err) from None
+                    raise _refusal(err, url) from None
             columns = [d[0] for d in cursor.description] if cursor.description else []
             rows = cursor.fetchmany(max_rows) if max_rows else cursor.fetchall()
             return columns, [tuple(r) for r in rows]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
@@ -48,6 +50,27 @@ def _execute(engine, sql: str, params: dict[str, Any]) -> tuple[list[str], list[
         return list(result.keys()), [tuple(row) for row in result]
 
 
+@contextlib.contextmanager
+def _opened(engine_or_db) -> Iterator[Any]:
+    """The engine / sqlite3 connection given, or (for a ``--db`` value: path, URL, or None for
+    ``$XASREPO_DB`` / the default) a read-only one opened for the call and closed after it."""
+    if engine_or_db is None or isinstance(engine_or_db, (str, os.PathLike)):
+        from .light import close, connect_read_only
+
+        conn = connect_read_only(engine_or_db)
+        try:
+            yield conn
+        finally:
+            close(conn)
+        return
+    if not (isinstance(engine_or_db, sqlite3.Connection) or hasattr(engine_or_db, "dialect")):
+        from ..errors import UsageError
+
+        raise UsageError(f"expected an engine, an sqlite3 connection or a database path/URL, "
+                         f"got {type(engine_or_db).__name__}")
+    yield engine_or_db
+
+
 def _limit_sql(limit: int | None) -> str:
     if limit is None:
         return ""
@@ -57,22 +80,25 @@ def _limit_sql(limit: int | None) -> str:
     return f" LIMIT {value}"
 
 
-def spectrum_ids(engine: Engine | sqlite3.Connection, where: str | Filter | None, *, sort: str | None = None,
+def spectrum_ids(engine: Engine | sqlite3.Connection | str | os.PathLike | None, where: str | Filter | None, *, sort: str | None = None,
                  limit: int | None = None) -> list[int]:
     """Ids of the spectra matching the filter ``where`` (all spectra for None or ""), in sort order.
 
     ``sort`` is ``FIELD[:asc|:desc]``, comma separated for several keys; ties and the default
     order go by spectrum id. ``engine`` is an SQLAlchemy engine or a stdlib ``sqlite3`` connection
-    (see :func:`repository.query.light.connect_read_only`). Raises :class:`~repository.query.parser.FilterError` for a bad filter.
+    (see :func:`repository.query.light.connect_read_only`), or a ``--db`` value (path, URL; None:
+    ``$XASREPO_DB`` / the default) opened read-only for the call. Raises :class:`~repository.query.parser.FilterError` for a bad filter.
 
     >>> spectrum_ids(engine, 'element = B and defect.name = v_N and absorber.defect_distance < 3')
     """
     flt = _as_filter(where)
-    dialect = _dialect(engine)
-    clause, params = where_sql(flt, dialect)
-    sql = (f"SELECT spectrum_id FROM {OVERVIEW_VIEW} WHERE {clause} "
-           f"{order_by_sql(parse_sort(sort), dialect)}{_limit_sql(limit)}")
-    return [row[0] for row in _execute(engine, sql, params)[1]]
+    order = parse_sort(sort)
+    limit_sql = _limit_sql(limit)
+    with _opened(engine) as conn:
+        dialect = _dialect(conn)
+        clause, params = where_sql(flt, dialect)
+        sql = f"SELECT spectrum_id FROM {OVERVIEW_VIEW} WHERE {clause} {order_by_sql(order, dialect)}{limit_sql}"
+        return [row[0] for row in _execute(conn, sql, params)[1]]
 
 
 def resolve_columns(columns: Sequence[str] | str | None, flt: Filter | None = None,
@@ -95,7 +121,7 @@ def resolve_columns(columns: Sequence[str] | str | None, flt: Filter | None = No
     return tuple(unique.values())
 
 
-def query_spectra(engine: Engine | sqlite3.Connection, where: str | Filter | None, *, columns: Sequence[str] | str | None = None,
+def query_spectra(engine: Engine | sqlite3.Connection | str | os.PathLike | None, where: str | Filter | None, *, columns: Sequence[str] | str | None = None,
                   sort: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Overview rows (dicts keyed by canonical field name) of the spectra matching ``where``.
 
@@ -104,12 +130,14 @@ def query_spectra(engine: Engine | sqlite3.Connection, where: str | Filter | Non
     """
     flt = _as_filter(where)
     specs = resolve_columns(columns, flt, sort)
-    dialect = _dialect(engine)
-    clause, params = where_sql(flt, dialect)
+    order = parse_sort(sort)
+    limit_sql = _limit_sql(limit)
     select = ", ".join(spec.column if spec.column == spec.name else f"{spec.column} AS {spec.name}" for spec in specs)
-    sql = (f"SELECT {select} FROM {OVERVIEW_VIEW} WHERE {clause} "
-           f"{order_by_sql(parse_sort(sort), dialect)}{_limit_sql(limit)}")
-    names, rows = _execute(engine, sql, params)
+    with _opened(engine) as conn:
+        dialect = _dialect(conn)
+        clause, params = where_sql(flt, dialect)
+        sql = f"SELECT {select} FROM {OVERVIEW_VIEW} WHERE {clause} {order_by_sql(order, dialect)}{limit_sql}"
+        names, rows = _execute(conn, sql, params)
     return [dict(zip(names, row)) for row in rows]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from .fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
 from .parser import FilterError, parse_filter
 from .readonly import ReadOnlyViolation, check_read_only
@@ -41,12 +41,23 @@ def _load(table_or_path):
         path = Path(table_or_path)
         if not path.exists():
             raise UsageError(f"snapshot file {path} does not exist")
-        return pq.read_table(path)
+        if not path.is_file():
+            raise InputError(path, "not a Parquet file (a folder or special file)")
+        try:
+            return pq.ParquetFile(path).read()
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise InputError(path, f"not a readable Parquet file ({_problem(err, path)})") from None
     if isinstance(table_or_path, pa.Table):
         return table_or_path
     if hasattr(table_or_path, "to_parquet"):  # pandas DataFrame
         return pa.Table.from_pandas(table_or_path, preserve_index=False)
     raise TypeError(f"expected a pyarrow Table, pandas DataFrame or Parquet path, got {type(table_or_path).__name__}")
+
+
+def _problem(err: BaseException, path: Path) -> str:
+    """pyarrow's / DuckDB's message, one line, without the file name it repeats."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    return message.removeprefix(f"Could not open Parquet input source '{path}': ")
 
 
 def _available(columns: Sequence[str]) -> tuple[FieldSpec, ...]:
@@ -138,17 +149,27 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         raise UsageError("no snapshots to query")
     con = _duckdb()
     try:
+        import duckdb
+
         for name, (label, source) in named.items():
             con.register("__source", _load(source))
-            # the label is bound, the table name was checked against _TABLE_NAME
-            con.execute(f'CREATE TABLE "{name}" AS SELECT CAST($1 AS VARCHAR) AS snapshot, * FROM __source',
-                        [label])
+            try:
+                # the label is bound, the table name was checked against _TABLE_NAME
+                con.execute(f'CREATE TABLE "{name}" AS SELECT CAST($1 AS VARCHAR) AS snapshot, * FROM __source',
+                            [label])
+            except duckdb.Error as err:  # e.g. a column type DuckDB cannot take
+                what = source if isinstance(source, (str, os.PathLike)) else None
+                raise InputError(what, f"snapshot {label}: cannot be loaded for SQL ({_problem(err, Path())})"
+                                 ) from None
             con.unregister("__source")
         union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{name}"' for name in named)
-        con.execute(f"CREATE VIEW {SNAPSHOTS_VIEW} AS {union}")
+        try:
+            con.execute(f"CREATE VIEW {SNAPSHOTS_VIEW} AS {union}")
+        except duckdb.Error as err:  # columns of one name but incompatible types in two snapshots
+            raise UsageError(f"snapshots cannot be combined into the view {SNAPSHOTS_VIEW}: "
+                             f"{' '.join(str(err).split())}") from None
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        import duckdb
 
         try:
             cursor = con.execute(statement)
@@ -163,15 +184,27 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         con.close()
 
 
-def registered_snapshots(engine) -> dict[str, str]:
+def registered_snapshots(engine, *, verify: bool = True) -> dict[str, str]:
     """``{uid: Parquet path}`` of every snapshot in the database's ``snapshot`` table (relative
-    paths are taken relative to the SQLite file's folder), ready for :func:`snapshot_sql`."""
+    paths are taken relative to the SQLite file's folder), ready for :func:`snapshot_sql`.
+
+    Each file is first checked against the SHA-256 in the registry (the rule of ``snapshots
+    query``): a missing file raises :class:`~repository.errors.NotFoundError`, an altered or
+    swapped one :class:`~repository.errors.InputError`, each naming the file.
+    """
     from sqlalchemy import text
 
+    from ..analysis.snapshots import require_intact
     from ..db import sqlite_path
 
     base = sqlite_path(str(engine.url))
     folder = base.parent if base is not None else Path.cwd()
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT uid, path FROM snapshot ORDER BY id")).all()
-    return {uid: str(path if Path(path).is_absolute() else folder / path) for uid, path in rows}
+        rows = conn.execute(text("SELECT uid, path, sha256 FROM snapshot ORDER BY id")).all()
+    paths = {}
+    for uid, path, sha256 in rows:
+        full = str(path if Path(path).is_absolute() else folder / path)
+        if verify:
+            require_intact(full, sha256, "Parquet file", uid)
+        paths[uid] = full
+    return paths
