@@ -62,3 +62,20 @@ def test_assembling_without_raw_results_keeps_every_committed_entry_unchanged(tm
 def test_assembling_without_a_plan_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="plan.json.*repository.calculations plan"):
         assemble(tmp_path, tmp_path / "out")
+
+
+def test_generated_doc_sections_are_replaced_and_a_missing_marker_is_an_error():
+    from repository.calculations.report import fill_generated_sections
+
+    doc = "intro\n<!-- BEGIN contents -->\nold numbers\n<!-- END contents -->\nrest\n"
+    assert fill_generated_sections(doc, {"contents": "189 entries"}) == \
+        "intro\n<!-- BEGIN contents -->\n189 entries\n<!-- END contents -->\nrest\n"
+    with pytest.raises(ValueError, match="0 generated sections named 'timings'"):
+        fill_generated_sections(doc, {"timings": "x"})
+
+
+def test_the_bn_page_has_every_generated_section_once():
+    from repository.calculations.report import fill_generated_sections
+
+    page = (ROOT / "docs" / "bn-calculations.md").read_text()
+    assert fill_generated_sections(page, {"timings": "t", "contents": "c", "cell": "x"}).count("<!-- BEGIN") >= 3

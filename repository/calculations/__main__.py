@@ -5,6 +5,7 @@ plan      build structures + job list in WORKDIR (venv: needs pymatgen)
 run       resumable scheduler; ``--background`` detaches it; ``--until HH:MM`` (UTC) deadline
 assemble  write ``data/bn`` (calcset.toml + files) from the finished results (venv)
 status    counts of done / pending / failed jobs
+docs      refill the generated tables of docs/bn-calculations.md (timings, contents, cell size)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _deadline(hhmm: str) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
-    ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status"])
+    ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs"])
     ap.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     ap.add_argument("--setups", default=str(DEFAULT_SETUPS))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
@@ -63,6 +64,12 @@ def main(argv=None) -> int:
 
         n = assemble(wd, Path(a.out))
         print(f"{n} entries -> {a.out}")
+    elif a.command == "docs":
+        from .report import fill_generated_sections, generated_sections
+
+        doc = ROOT / "docs" / "bn-calculations.md"
+        doc.write_text(fill_generated_sections(doc.read_text(), generated_sections(wd, Path(a.out))))
+        print(f"refilled the generated sections of {doc}")
     elif a.command == "status":
         from .runner import job_state
 

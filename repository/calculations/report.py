@@ -119,6 +119,36 @@ def contents(out: str | Path) -> str:
     return "\n".join(lines)
 
 
+def fill_generated_sections(doc_text: str, sections: dict[str, str]) -> str:
+    """Replace the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` for each section.
+
+    A section the document does not have is an error (a renamed marker would otherwise leave stale
+    numbers in place silently)."""
+    import re
+
+    for name, text in sections.items():
+        pattern = rf"<!-- BEGIN {re.escape(name)} -->\n.*?<!-- END {re.escape(name)} -->\n"
+        replacement = f"<!-- BEGIN {name} -->\n{text.strip()}\n<!-- END {name} -->\n"
+        doc_text, count = re.subn(pattern, lambda _m: replacement, doc_text, flags=re.S)
+        if count != 1:
+            raise ValueError(f"the document has {count} generated sections named {name!r} (expected 1)")
+    return doc_text
+
+
+def generated_sections(workdir: Path, out: Path) -> dict[str, str]:
+    """The generated sections of docs/bn-calculations.md: job timings, the set's contents and the
+    36- vs 64-atom h-BN cell comparison, from the raw results in ``workdir`` and the set in ``out``."""
+    summ = summary(workdir)
+    sections = {"timings": summ[summ.index("| job |"):], "contents": contents(out)}
+    c = compare(workdir, "xas:h-BN_pristine:B0", "xas:h-BN_pristine_large:B0")
+    if c:
+        sections["cell"] = (
+            "| cell | atoms | ΔKS (eV) | peaks (eV above onset) | L1 | time (s) |\n|---|---|---|---|---|---|\n"
+            f"| 3x3x1 | 36 | {c['dks_a']} | {', '.join(map(str, c['peaks_a']))} | | {c['time_a_s']} |\n"
+            f"| 4x4x1 | 64 | {c['dks_b']} | {', '.join(map(str, c['peaks_b']))} | {c['l1_rel']} | {c['time_b_s']} |\n")
+    return sections
+
+
 if __name__ == "__main__":
     wd = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / ".gpaw-work" / "bn"
     print(summary(wd))
