@@ -10,16 +10,10 @@ from typing import Annotated
 import typer
 
 from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
-from .output import OutputFormat, RecordFormat, render_record, render_rows
+from .output import EmbeddingMethod, OutputFormat, RecordFormat, render_record, render_rows
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
-
-
-class Method(StrEnum):
-    umap = "umap"
-    pca = "pca"
-    mds = "mds"
 
 
 class Alignment(StrEnum):
@@ -63,7 +57,7 @@ def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | No
 
 @app.command("embed")
 def embed(
-    method: Annotated[Method, typer.Option("--method", "-m", help="Embedding method.")] = Method.umap,
+    method: Annotated[EmbeddingMethod, typer.Option("--method", "-m", help="Embedding method.")] = EmbeddingMethod.umap,
     db: DbOption = None,
     where: Annotated[str | None, typer.Option("--where", help=WHERE_HELP)] = None,
     element: Annotated[str | None, typer.Option(help="Absorbing element, e.g. B.")] = None,

@@ -4,26 +4,16 @@
 from __future__ import annotations
 
 import shlex
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from .common import DbOption, _progress, app
-from .output import OutputFormat, render_rows
+from .common import DbOption, RecordFormatOption, _progress, app
+from .output import EmbeddingMethod, OutputFormat, RecordFormat, render_rows
 
 WHERE_HELP = "Query filter selecting the spectra, e.g. 'element = B' (see `xasrepo fields`)."
 
 
-class CompareFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class CompareMethod(StrEnum):
-    umap = "umap"
-    pca = "pca"
-    mds = "mds"
 
 
 def _command_line(calcset: str | None, db: str | None, where: str | None, seeds: int, recipe: str | None,
@@ -40,7 +30,7 @@ def _command_line(calcset: str | None, db: str | None, where: str | None, seeds:
     parts += ["--seeds", str(seeds)]
     if recipe:
         parts += ["--recipe", recipe]
-    if sorted(methods) != sorted(m.value for m in CompareMethod):
+    if sorted(methods) != sorted(m.value for m in EmbeddingMethod):
         for meth in methods:
             parts += ["--method", meth]
     for option, key in (("--n-neighbors", "n_neighbors"), ("--min-dist", "min_dist")):
@@ -67,7 +57,7 @@ def compare(
                           "temporary database first), e.g. data/bn.")] = None,
     where: Annotated[str | None, typer.Option("--where", help=WHERE_HELP)] = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per random method (UMAP, MDS).")] = 5,
-    method: Annotated[list[CompareMethod] | None, typer.Option(
+    method: Annotated[list[EmbeddingMethod] | None, typer.Option(
         "--method", "-m", help="Methods to compare (repeat the option) [all: umap, pca, mds].")] = None,
     recipe: Annotated[str | None, typer.Option(
         "--recipe", help="Preprocessing recipe: a JSON file or inline JSON object (as for `xasrepo embed`).")] = None,
@@ -88,7 +78,7 @@ def compare(
              "Its element and edge are the file's; a file that does not say needs FILE:element=B,edge=K. "
              "Energies are aligned as `project --align fit` does. Add an expected class to check the "
              "majority of its 5 nearest against, e.g. FILE:polymorph=c-BN, and name=TEXT for the report.")] = None,
-    fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="table or json.")] = CompareFormat.table,
+    fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Embed the same spectra by UMAP, PCA and MDS (per element and edge) and score each embedding:
     trustworthiness, kNN accuracy and silhouette per label, correlation with DOS and charge-transfer
@@ -143,7 +133,7 @@ def compare(
             readme = write_report(results, out, command=command, source=source, remark=note, seeds=seeds)
     if out:
         typer.echo(f"report: {readme}", err=True)
-    if fmt is CompareFormat.json:
+    if fmt is RecordFormat.json:
         sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=1, default=str) + "\n")
     else:
         render_rows(summary_rows(results), OutputFormat.table, title="UMAP vs PCA vs MDS")

@@ -78,7 +78,7 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
 
     if is_sqlite(url):
         path = sqlite_path(url)
-        _check_sqlite_file(path)
+        check_sqlite_file(path)
         if read_only:
             if path is None or not path.exists():
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
@@ -121,7 +121,20 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _check_sqlite_file(path: Path | None) -> None:
+def driver_message(err: BaseException) -> str:
+    """The first line of a database driver's message (SQLAlchemy wraps it as ``err.orig``)."""
+    orig = getattr(err, "orig", None) or err
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
+def cannot_open(where: str, err: BaseException) -> UsageError:
+    """The one-line error for a database that cannot be opened (server down, no such database,
+    unreadable file); every way in (engines, the light query path, ``xasrepo sql``) uses it."""
+    return UsageError(f"database {where}: cannot be opened: {driver_message(err)}")
+
+
+def check_sqlite_file(path: Path | None) -> None:
     """Refuse a file that is not an SQLite database before SQLite reports it deep inside a query."""
     if path is None or not path.is_file() or path.stat().st_size == 0:
         return
@@ -142,9 +155,7 @@ def current_revision(engine: "Engine") -> str | None:
         with engine.connect() as conn:
             return _revision_of(conn)
     except DBAPIError as err:
-        reason = str(err.orig).strip().splitlines()
-        raise UsageError(f"database {describe(str(engine.url))}: cannot be opened: "
-                         f"{reason[0] if reason else type(err.orig).__name__}") from None
+        raise cannot_open(describe(str(engine.url)), err) from None
 
 
 def _revision_of(conn) -> str | None:

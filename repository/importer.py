@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
+from .db import driver_message
 from .errors import InputError, UsageError
 from .models import Calculation, CalculationSet, Defect, Descriptor, Dos, Spectrum, Structure, utc_now
 from .values import SpectrumRecord, content_hash
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.exc import IntegrityError
 
 # Keep IN (...) lists below SQLite's default bound-parameter limit.
 _IN_CHUNK = 500
@@ -117,12 +117,7 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
         # The set's own row is claimed race-free below; another concurrent writer could still
         # collide on some other unique key. Report that as one line, not a driver traceback.
         raise UsageError(f"another import changed set {plan.name!r} at the same time; run the import again "
-                         f"({_first_line(err)})") from None
-
-
-def _first_line(err: "IntegrityError") -> str:
-    lines = str(err.orig).strip().splitlines()
-    return lines[0] if lines else type(err.orig).__name__
+                         f"({driver_message(err)})") from None
 
 
 def _claim_set(conn: "Connection", plan: CalcSetPlan):

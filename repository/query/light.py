@@ -13,13 +13,14 @@ from typing import Any
 
 from ..db import (
     SQLITE_BUSY_TIMEOUT_S,
-    _check_sqlite_file,
+    cannot_open,
+    check_sqlite_file,
     describe,
     resolve_url,
     schema_revision,
     sqlite_path,
 )
-from ..errors import SchemaError, UsageError
+from ..errors import SchemaError
 
 
 def connect_read_only(db: str | None = None) -> Any:
@@ -32,17 +33,17 @@ def connect_read_only(db: str | None = None) -> Any:
         return connect(db, read_only=True)
     if not path.exists():
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
-    _check_sqlite_file(path)
+    check_sqlite_file(path)
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
     except sqlite3.Error as err:
-        raise UsageError(f"database {path}: cannot be opened: {_first_line(err)}") from None
+        raise cannot_open(str(path), err) from None
     try:
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.DatabaseError as err:
         if "no such table" not in str(err):
             conn.close()
-            raise UsageError(f"database {path}: cannot be opened: {_first_line(err)}") from None
+            raise cannot_open(str(path), err) from None
         revision = None
     revision = revision[0] if revision else None
     expected = schema_revision()
@@ -54,11 +55,6 @@ def connect_read_only(db: str | None = None) -> Any:
         raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
                           f"run `xasrepo init --db {where}` to upgrade")
     return conn
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def close(conn: Any) -> None:

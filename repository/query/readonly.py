@@ -166,16 +166,18 @@ def _sqlite_authorizer():
     return authorize
 
 
-# Tables and views of the xasrepo schema: a statement that misses one of these is run on a
-# database without the schema.
-SCHEMA_RELATIONS = frozenset({
-    "alembic_version", "structure", "calculation_set", "defect", "calculation", "spectrum", "dos",
-    "descriptor", "snapshot", "snapshot_point", "spectrum_overview", "snapshot_points",
-})
 _MISSING_RELATION = (
     re.compile(r'relation "(?:[^".]+\.)?([^"]+)" does not exist', re.IGNORECASE),  # PostgreSQL
     re.compile(r"no such table: (?:\w+\.)?(\w+)", re.IGNORECASE),  # SQLite
 )
+
+
+def _schema_relations() -> frozenset[str]:
+    """Tables and views of the xasrepo schema, from the models (imported only on this error path)."""
+    from ..db import VIEW_NAMES
+    from ..models import SQLModel
+
+    return frozenset(SQLModel.metadata.tables) | VIEW_NAMES | {"alembic_version"}
 
 
 def _missing_schema(text: str, url: str | None) -> Exception | None:
@@ -184,7 +186,7 @@ def _missing_schema(text: str, url: str | None) -> Exception | None:
         return None
     for pattern in _MISSING_RELATION:
         match = pattern.search(text)
-        if match and match.group(1).lower() in SCHEMA_RELATIONS:
+        if match and match.group(1).lower() in _schema_relations():
             from ..db import describe
             from ..errors import SchemaError
 
@@ -211,17 +213,14 @@ def _open(engine, url: str):
     unreadable file becomes one line (the wording of :func:`repository.db.current_revision`)."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..db import describe
+    from ..db import cannot_open, describe
 
     driver_error = getattr(engine.dialect, "loaded_dbapi", None)
     driver_error = getattr(driver_error, "Error", DBAPIError)
     try:
         return engine.raw_connection()
     except (DBAPIError, driver_error) as err:  # raw_connection() may raise the driver's own error
-        orig = getattr(err, "orig", None) or err
-        reason = str(orig).strip().splitlines()
-        raise UsageError(f"database {describe(url)}: cannot be opened: "
-                         f"{reason[0] if reason else type(orig).__name__}") from None
+        raise cannot_open(describe(url), err) from None
 
 
 def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None = None
