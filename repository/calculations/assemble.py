@@ -27,6 +27,8 @@ import numpy as np
 
 from . import GENERATOR_VERSION
 
+V2_ASSEMBLY = False
+
 SETUP_COMMANDS = {
     "hch1s": "gpaw-setup {el} -f PBE --name hch1s --core-hole=1s,0.5",
     "fch1s": "gpaw-setup {el} -f PBE --name fch1s --core-hole=1s,1",
@@ -211,6 +213,8 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     if plan is None:
         raise FileNotFoundError(f"{workdir / 'plan.json'}: no plan in this work directory "
                                 "(run `python -m repository.calculations plan` first)")
+    if plan.get("campaign") and not V2_ASSEMBLY:
+        raise NotImplementedError("assembling a v2 campaign is not implemented yet")
     st = plan["settings"]
     previous = _rtoml(out / "calcset.toml")
     update_dks_correction(workdir)
