@@ -132,15 +132,17 @@ def rattled(struct, seed: int, sigma: float = RATTLE_SIGMA_A):
 
 
 def hbn_ab_stacking(struct_aa_prime):
-    """Bulk h-BN in AB (Bernal-like) stacking: the second layer of AA' shifted in-plane so that
-    half of its atoms sit above the hexagon centres of the first (same cell, same layer distance)."""
+    """Bulk h-BN in Bernal AB stacking (space group P-6m2): in the second layer B stays above N
+    of the first, N moves above the hexagon centre (in AA' it sits above B).  Same cell, same
+    layer distance; built from the AA' supercell by moving the upper layer's N atoms by one
+    in-plane (2/3, 1/3) primitive vector."""
     s = struct_aa_prime.copy()
     zs = sorted({round(float(f[2]), 4) for f in s.frac_coords})
-    upper = [i for i, site in enumerate(s) if round(float(site.frac_coords[2]), 4) == zs[-1]]
-    # AA' -> AB: B above N becomes B above hexagon centre; shift by one in-plane bond vector
+    upper_n = [i for i, site in enumerate(s)
+               if round(float(site.frac_coords[2]), 4) == zs[-1] and site.specie.symbol == "N"]
     n_cells = round(s.lattice.a / 2.504)
-    shift = np.array([1 / 3, 2 / 3, 0.0]) / n_cells
-    s.translate_sites(upper, shift, frac_coords=True, to_unit_cell=True)
+    shift = np.array([2 / 3, 1 / 3, 0.0]) / n_cells
+    s.translate_sites(upper_n, shift, frac_coords=True, to_unit_cell=True)
     return s
 
 
@@ -155,7 +157,7 @@ def variant_structure(polymorph: str, variant: str, base):
         return rattled(base, seed), (f"thermal snapshot proxy: Gaussian displacements σ = "
                                      f"{RATTLE_SIGMA_A} Å per component, seed {seed}")
     if variant == "stack-AB" and polymorph == "h-BN":
-        return hbn_ab_stacking(base), "AB stacking (layer 2 shifted by one bond vector)"
+        return hbn_ab_stacking(base), "Bernal AB stacking (N of layer 2 above hexagon centres)"
     raise KeyError(f"{polymorph}: unknown variant {variant}")
 
 
