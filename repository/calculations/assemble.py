@@ -259,7 +259,9 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         elif rel is None:
             relaxation = "none (experimental lattice constants, ideal positions)"
         else:
-            relaxation = (f"positions relaxed: {rel['method']}; {rel['steps']} steps, "
+            relaxation = (("positions relaxed: " if rel["converged"] else
+                           "positions partly relaxed (NOT converged): ")
+                          + f"{rel['method']}; {rel['steps']} steps, "
                           f"final max force {rel['fmax_ev_per_a']:.3f} eV/A"
                           + ("" if rel["converged"] else " (step limit reached, not converged)"))
         # ---- alignment
