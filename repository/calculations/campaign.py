@@ -104,7 +104,9 @@ def progress_numbers(campaign: Path) -> dict:
             by_round[rnd][0] += 1
             by_kind[j["kind"]][0] += 1
             try:
-                cpu_s += float(json.loads(f.read_text()).get("wall_s", 0.0))
+                r = json.loads(f.read_text())
+                # CPU time where recorded; older results only have the wall time
+                cpu_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
             except ValueError:
                 pass
     return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "by_round": by_round,
@@ -114,8 +116,8 @@ def progress_numbers(campaign: Path) -> dict:
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
     p = progress_numbers(campaign)
-    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (wall time of finished "
-             "jobs, one core each)"]
+    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (CPU time of finished "
+             "jobs, one core each; wall time for the first 9, which predate the CPU timer)"]
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
