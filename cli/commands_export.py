@@ -35,7 +35,7 @@ def export(
     from repository import db as database
     from repository.catalog import list_spectra, parse_record_id
     from repository.errors import UsageError
-    from repository.formats import export_spectra
+    from repository.export import export_spectra
 
     selected: list[int] = []
     for text in ids or []:

@@ -6,6 +6,7 @@ Photon energies are always in eV. Edges follow the IUPAC/XDI names ``K, L1, L2, 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -137,3 +138,9 @@ def parse_polarization(text: str) -> str:
     raise ValueError(
         f"unknown polarization {text!r} (expected one of {', '.join(NAMED_POLARIZATIONS)} or a vector 'a,b,c')"
     )
+
+
+def utc_now() -> datetime:
+    """The current time as a timezone-aware UTC datetime: the one clock for every timestamp xasrepo
+    stores (import times, snapshot creation, report dates)."""
+    return datetime.now(UTC)

@@ -422,7 +422,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     spectrum id, labels (formula, space group, crystal system, defect...) and ``spectral_rmsd``, the
     RMS difference of the preprocessed spectra (the recipe's grid, normalised).
     """
-    from .snapshots import get_snapshot, load_model, read_table
+    from ..snapshots.registry import get_snapshot, load_model, read_table
 
     if sum(v is not None for v in (file, spectrum_id, query)) != 1:
         raise UsageError("give exactly one of a FILE or --spectrum ID")
