@@ -9,36 +9,25 @@ from typing import Annotated
 
 import typer
 
+from repository import conventions
+from repository.conventions import EmbeddingMethod
+
 from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
-from .output import EmbeddingMethod, OutputFormat, RecordFormat, render_record, render_rows
+from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
 
 
-class Alignment(StrEnum):
-    none = "none"
-    edge_onset = "edge-onset"
-    stored_shift = "stored-shift"
+def _dashed(choices: type[StrEnum]) -> type[StrEnum]:
+    """The library's choices as option values, with ``-`` for ``_`` (``edge_onset`` -> ``edge-onset``)."""
+    return StrEnum(choices.__name__, {member.name: member.value.replace("_", "-") for member in choices})
 
 
-class Normalization(StrEnum):
-    none = "none"
-    max = "max"
-    area = "area"
-    edge_step = "edge-step"
-
-
-class MdsSolver(StrEnum):
-    auto = "auto"
-    smacof = "smacof"
-    landmark = "landmark"
-
-
-class ProjectAlign(StrEnum):
-    none = "none"
-    onset = "onset"
-    fit = "fit"
+Alignment = _dashed(conventions.Alignment)
+Normalization = _dashed(conventions.Normalization)
+MdsSolver = _dashed(conventions.MdsSolver)
+ProjectAlign = _dashed(conventions.ProjectionAlignment)
 
 
 def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,

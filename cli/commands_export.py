@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from repository.conventions import WRITE_FORMATS
+
 from .common import DbOption, _progress, app
 
 
-class ExportFormat(StrEnum):
-    xdi = "xdi"
-    json = "json"
-    csv = "csv"
+ExportFormat = StrEnum("ExportFormat", {name: name for name in WRITE_FORMATS})
 
 
 @app.command("export")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..analysis.embed import METHODS as EMBEDDING_METHODS
 from ..analysis.embed import fit_embedding, method_params
 from ..analysis.project import place
 from . import metrics as m
@@ -36,7 +37,7 @@ from .data import LABELS, EdgeData, load_edges
 from .metrics import Stat
 from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probe, prepare_probes
 
-METHODS = ("umap", "pca", "mds")
+METHODS = EMBEDDING_METHODS  # every method, in report order
 DETERMINISTIC = frozenset({"pca"})  # one fit whatever the seed
 REFERENCE = "raw"  # the preprocessed spectra themselves
 DEFAULT_SEEDS = 5

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..conventions import WRITE_FORMATS
 from ..errors import InputError, UsageError
 from ..values import SpectrumRecord
 from .common import ReadOptions
 from .sniff import FORMATS, sniff
 
-WRITE_FORMATS = {"xdi": ".xdi", "json": ".json", "csv": ".csv"}
 FORMAT_ALIASES = {"pymatgen": "json", "mp": "json", "csv": "columns", "txt": "columns", "dat": "columns",
                   "prj": "athena", "column": "columns"}
 # Names in a directory of data files that are documentation, not data.
