@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..conventions import ProjectionAlignment
-from ..errors import InputError, UsageError
+from ..errors import NonPositiveEnergy, UsageError
 from . import recipe as rec
 
 if TYPE_CHECKING:
@@ -280,9 +280,7 @@ def read_query(file: str | Path, element: str | None, edge: str | None, *, align
     if edge_energy_ev is None and align in ("onset", "fit") and reference_onset_ev is not None:
         try:
             return read_query_file(file, element, edge)
-        except InputError as err:
-            if "relative to the edge" not in str(err):
-                raise
+        except NonPositiveEnergy:  # energies relative to the edge: any edge energy will do before aligning
             return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev)
     return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev)
 

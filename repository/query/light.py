@@ -37,12 +37,12 @@ def connect_read_only(db: str | None = None) -> Any:
     except sqlite3.Error as err:
         raise cannot_open(str(path), err) from None
     try:
-        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.DatabaseError as err:
-        if "no such table" not in str(err):
-            conn.close()
-            raise cannot_open(str(path), err) from None
-        revision = None
+        has_schema = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+                                  ).fetchone() is not None
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone() if has_schema else None
+    except sqlite3.DatabaseError as err:  # not a database, or a damaged one
+        conn.close()
+        raise cannot_open(str(path), err) from None
     try:
         check_revision(url, revision[0] if revision else None)
     except SchemaError:

@@ -168,11 +168,10 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
 
         try:
             cursor = con.execute(statement)
+        except duckdb.PermissionException as err:  # file or extension access, switched off above
+            raise ReadOnlyViolation(f"refused: {' '.join(str(err).split())}") from None
         except duckdb.Error as err:
-            text = " ".join(str(err).split())
-            if "permission" in text.lower() or "disabled" in text.lower():
-                raise ReadOnlyViolation(f"refused: {text}") from None
-            raise UsageError(f"SQL error: {text}") from None
+            raise UsageError(f"SQL error: {' '.join(str(err).split())}") from None
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, [tuple(r) for r in cursor.fetchall()]
     finally:
