@@ -60,14 +60,14 @@ def import_(
         raise UsageError("import a calculation set on its own, not together with other paths")
 
     from repository import db as database
-    from repository.formats import ReadOptions, normalise_format, read_paths
+    from repository.formats import ReadOptions, normalize_format, read_paths
     from repository.importer import import_records
 
     options = ReadOptions(
         energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
         edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
         measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure)
-    fmt = normalise_format(fmt)
+    fmt = normalize_format(fmt)
     progress, update = _progress("reading files")
     with progress:
         # Every file is read and validated before the database is opened.

@@ -62,7 +62,9 @@ def count_rows(engine: "Engine") -> dict[str, int]:
 
 
 def parse_record_id(text_id: str) -> tuple[str, int]:
-    """``12`` or ``spectrum:12`` -> ("spectrum", 12); also ``structure:3``, ``calculation:5``, ``set:1``."""
+    """``12`` or ``spectrum:12`` -> ("spectrum", 12); also ``structure:3``, ``calculation:5``, ``set:1``.
+
+    Raises :class:`UsageError` for any other form."""
     kind, _, number = text_id.rpartition(":")
     kind = kind or "spectrum"
     if kind not in RECORD_KINDS:
@@ -153,6 +155,9 @@ def get_set(engine: "Engine", set_id: int) -> dict[str, Any]:
 
 
 def get_record(engine: "Engine", text_id: str) -> tuple[str, dict[str, Any]]:
+    """``(kind, record)`` for an id as ``xasrepo show`` takes it (``12``, ``spectrum:12``,
+    ``structure:3``, ``calculation:5``, ``set:1``; :func:`parse_record_id`). Raises
+    :class:`UsageError` for a malformed id, :class:`NotFoundError` for an unknown one."""
     kind, number = parse_record_id(text_id)
     getter = {"spectrum": get_spectrum, "structure": get_structure, "calculation": get_calculation, "set": get_set}[kind]
     return kind, getter(engine, number)

@@ -167,6 +167,7 @@ def _revision_of(conn) -> str | None:
 
 
 def describe(url: str) -> str:
+    """How messages name a database: an SQLite file's path, else the URL with its password hidden."""
     path = sqlite_path(url)
     if path is not None:
         return str(path)

@@ -45,6 +45,7 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
     (:func:`repository.snapshots.files.snapshot_dir`: ``$XASREPO_SNAPSHOT_DIR``, else
     ``<database stem>.snapshots/`` beside an SQLite database); only for a database server without
     ``$XASREPO_SNAPSHOT_DIR`` they go to ``out_dir/snapshots``. Plots go to ``out_dir/plots``.
+    Raises :class:`UsageError` when ``data_dir`` holds no calculation set.
     """
     from . import catalog
     from . import db as db_module

@@ -148,7 +148,13 @@ def fit_mds(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any])
 
 def fit_embedding(x: np.ndarray, method: str, *, n_components: int = 2, seed: int = 0,
                   params: dict[str, Any] | None = None) -> FittedEmbedding:
-    """Embed the rows of the preprocessed matrix ``x``; ``params`` as returned by :func:`method_params`."""
+    """Embed the rows of the preprocessed matrix ``x`` (shape (n_spectra, n_grid), float64) with
+    ``method`` (umap, pca or mds); ``params`` as returned by :func:`method_params`.
+
+    Returns a :class:`FittedEmbedding` whose ``coords`` have shape (n_spectra, n_components), plus
+    the arrays a later projection needs. Raises :class:`UsageError` for an unknown method,
+    fewer than 3 spectra, ``n_components`` other than 2 or 3, non-finite or all-identical rows.
+    """
     params = method_params(method, params)
     _check_size(x, n_components, method)
     fit = {"umap": fit_umap, "pca": fit_pca, "mds": fit_mds}[method]

@@ -124,7 +124,9 @@ def umap_weights(dists: np.ndarray, n_neighbors: int, local_connectivity: float)
 
 def umap_place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRANSFORM_EPOCHS,
                seed: int = UMAP_TRANSFORM_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(initial position, optimised position) of one preprocessed spectrum ``x`` in a UMAP snapshot."""
+    """(initial position, optimised position), each of shape (n_components,), of one preprocessed
+    spectrum ``x`` (shape (n_grid,)) in a UMAP snapshot's ``model`` (:func:`place`). Raises
+    :class:`UsageError` when no training spectrum has a non-zero membership weight for ``x``."""
     train, embedding = model["train"], model["embedding"]
     n_neighbors = int(model["umap_n_neighbors"])
     indices, dists = _nearest(train, x, n_neighbors)
@@ -409,9 +411,12 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
             epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
-    ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` moves the edge
+    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="onset"`` moves the edge
     onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
-    ``edge_energy_ev`` (not needed with ``align="onset"``).
+    ``edge_energy_ev`` (eV; not needed with ``align="onset"``). Raises :class:`UsageError` for an
+    unknown ``align``, for not giving exactly one of ``file`` and ``spectrum_id``, for ``k`` < 1,
+    for a spectrum of another element or edge than the snapshot's or a snapshot without computed
+    spectra; :class:`NotFoundError` for an unknown spectrum id or snapshot.
 
     Returns ``{"snapshot", "method", "placement", "exact_match", "coordinates", "neighbours": [...]}``.
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or

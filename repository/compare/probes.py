@@ -75,7 +75,10 @@ def _split(text: str) -> tuple[str, str | None]:
 
 
 def parse_probe(text: str) -> ProbeSpec:
-    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`)."""
+    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`).
+
+    Raises :class:`UsageError` for no file, a malformed or repeated ``key=value``, an unknown key
+    or an edge name that is not one; :class:`InputError` for a file that does not exist."""
     from ..conventions import parse_edge
 
     text = str(text)

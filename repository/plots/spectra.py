@@ -28,7 +28,9 @@ DPI = 150
 def choose_spectra(engine: Engine, *, ids: Iterable[int] = (), where: str | None = None,
                    element: str | None = None, edge: str | None = None, limit: int | None = None) -> list[int]:
     """Spectrum ids to plot: the given ids, or those matching a query filter or element/edge
-    (the first ``limit`` of them by id when a limit is given)."""
+    (the first ``limit`` of them by id when a limit is given). Raises :class:`UsageError` for
+    ``limit`` < 1, for ids given together with a filter, or when nothing is chosen;
+    :class:`~repository.query.FilterError` (a UsageError) for an invalid filter."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
     chosen = _choose(engine, ids, where, element, edge)
@@ -116,7 +118,9 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
 
     ``offset`` shifts spectrum k up by k*offset (``"auto"``: by the tallest spectrum's height);
     ``normalize`` scales each spectrum to a maximum of 1; ``with_dos`` draws one row per
-    spectrum with the absorber's DOS beside it.
+    spectrum with the absorber's DOS beside it. Energies are plotted in eV. Raises
+    :class:`UsageError` for no ids, more than fit in one picture, or a bad ``offset``;
+    :class:`NotFoundError` for an unknown id.
     """
     import matplotlib
 

@@ -24,7 +24,11 @@ from ..errors import SchemaError
 
 
 def connect_read_only(db: str | None = None) -> Any:
-    """``sqlite3.Connection`` (SQLite) or read-only SQLAlchemy ``Engine`` (other backends)."""
+    """``sqlite3.Connection`` (SQLite) or read-only SQLAlchemy ``Engine`` (other backends).
+
+    Raises :class:`SchemaError` for a missing database or one without the expected schema
+    revision (naming the command that fixes it), :class:`UsageError` for a file that cannot be
+    opened as one."""
     url = resolve_url(db)
     path = sqlite_path(url)
     if path is None:
@@ -52,6 +56,7 @@ def connect_read_only(db: str | None = None) -> Any:
 
 
 def close(conn: Any) -> None:
+    """Close what :func:`connect_read_only` returned (a ``sqlite3.Connection`` or an ``Engine``)."""
     if isinstance(conn, sqlite3.Connection):
         conn.close()
     else:

@@ -136,7 +136,9 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
 
     The data are copied into an in-memory DuckDB database that then has external access
     (files, network) switched off, so the statement can neither change the Parquet files nor
-    write anything else. Returns ``(column names, rows)``.
+    write anything else. Returns ``(column names, rows)``. Raises :class:`ReadOnlyViolation` for
+    a statement that would write or touch files, :class:`UsageError` for any other SQL error or bad
+    name, :class:`InputError` for a snapshot that cannot be loaded.
     """
     statement = check_read_only(sql, "duckdb")
     named = _table_names(snapshots)

@@ -67,7 +67,9 @@ def list_snapshots(engine: Engine) -> list[dict[str, Any]]:
 
 
 def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
-    """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded."""
+    """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded.
+
+    Raises :class:`NotFoundError` when nothing matches, :class:`UsageError` for an ambiguous prefix."""
     ref = str(ref).strip()
     with engine.connect() as conn:
         rows = []
