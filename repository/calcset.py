@@ -28,7 +28,15 @@ from .conventions import (
     parse_edge,
 )
 from .errors import InputError
-from .structures import StructureProperties
+from .structures import (
+    StructureProperties,
+    analyze,
+    coordination_numbers,
+    distance_to_point,
+    read_structure,
+    structure_hash,
+    structure_json,
+)
 from .textcolumns import read_numeric_table
 from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
@@ -251,8 +259,6 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
 
 
 def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxation):
-    from .structures import analyze, read_structure, structure_hash, structure_json
-
     key = str(relative)
     if key not in ctx.structures:
         path = ctx.path(where, relative)
@@ -272,8 +278,6 @@ def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxat
 
 
 def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> EntryPlan:
-    from .structures import coordination_numbers, distance_to_point
-
     key = raw["key"]
     known = {"key", "structure", "polymorph", "relaxation", "defect", "absorber", "calculation",
              "spectra", "dos", "descriptors"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class StructureProperties:
 
 def read_structure(path: Path) -> "Structure":
     """Read a CIF, POSCAR/CONTCAR (``*.vasp``) or pymatgen JSON file; errors name the file."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.core import Structure
 
     if not path.is_file():
@@ -60,8 +62,6 @@ def read_structure(path: Path) -> "Structure":
                 data = data["structure"]
             structure = Structure.from_dict(data)
         elif name.endswith(".cif"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 structure = Structure.from_file(str(path))
@@ -112,6 +112,7 @@ def _bond_cutoffs(structure: "Structure") -> tuple[dict[tuple[str, str], float],
 @functools.lru_cache(maxsize=256)
 def _cutoffs_for(symbols: tuple[str, ...]) -> tuple[dict[tuple[str, str], float], float]:
     """Bond cutoffs BOND_TOLERANCE x (r_a + r_b) from Cordero's covalent radii (pymatgen's table)."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
     from pymatgen.core.periodic_table import Element
 
@@ -171,6 +172,7 @@ def larsen_dimensionality(structure: "Structure") -> int:
 
 def analyze(structure: "Structure") -> StructureProperties:
     """Derive the typed columns of a structure (space group by spglib, Larsen dimensionality)."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:

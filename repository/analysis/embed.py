@@ -10,7 +10,9 @@ landmarks from the seed and fixes eigenvector signs.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -56,8 +58,6 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that determine the coordinates (stored with every snapshot)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {}
     for name in ("numpy", "scipy", "scikit-learn", "umap-learn", "numba", "pynndescent", "pyarrow"):
         try:
@@ -97,8 +97,7 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
 
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    import warnings
-
+    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
     import umap
 
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
@@ -123,6 +122,7 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
 
 
 def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
+    # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     from sklearn.decomposition import PCA
 
     model = PCA(n_components=n_components, svd_solver="full")

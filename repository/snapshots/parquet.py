@@ -27,6 +27,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # validates names, never 
 
 
 def _duckdb():
+    # lazy import: start-up time (DuckDB is heavy; only this path needs it)
     import duckdb
 
     return duckdb.connect(":memory:")
@@ -34,9 +35,11 @@ def _duckdb():
 
 def _load(table_or_path):
     """A pyarrow Table from a table, a pandas DataFrame or a Parquet path."""
+    # lazy import: start-up time (pyarrow is heavy; only this path needs it)
     import pyarrow as pa
 
     if isinstance(table_or_path, (str, os.PathLike)):
+        # lazy import: start-up time (pyarrow is heavy; only this path needs it)
         import pyarrow.parquet as pq
 
         path = Path(table_or_path)
@@ -146,6 +149,7 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         raise UsageError("no snapshots to query")
     con = _duckdb()
     try:
+        # lazy import: start-up time (DuckDB is heavy; only this path needs it)
         import duckdb
 
         for name, (label, source) in named.items():
