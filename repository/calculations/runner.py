@@ -23,17 +23,36 @@ import time
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+# baderkit pins an older pymatgen than the project: its own environment (see bader.py)
+BADER_PYTHON = ROOT / ".venv-bader" / "bin" / "python"
+
+
+def job_command(workdir: Path, scratch: Path, job: dict, python: str,
+                setups: str | None) -> list[str] | None:
+    """Command line of one job; ``None`` when the job cannot run on this machine (a ``bader``
+    job without ``.venv-bader``; it then simply waits, it does not fail)."""
+    if job["kind"] == "bader":
+        if not BADER_PYTHON.exists():
+            return None
+        tag = "gs__" + job["sid"]
+        return [str(BADER_PYTHON), "-m", "repository.calculations.bader",
+                str(scratch / "logs" / f"{tag}.aedens.npz"), str(result_path(workdir, job["id"]))]
+    cmd = [python, str(WORKER), str(workdir), job["id"]]
+    if setups:
+        cmd += ["--setups", str(setups)]
+    return cmd
 
 
 def result_path(workdir: Path, job_id: str) -> Path:
     return Path(workdir) / "results" / (job_id.replace(":", "__") + ".json")
 
 
-def job_state(workdir: Path) -> dict:
+def job_state(workdir: Path, scratch: Path | None = None) -> dict:
     """``{'done': [...], 'failed': {...}, 'pending': [...]}`` for the current plan."""
     workdir = Path(workdir)
     plan = json.loads((workdir / "plan.json").read_text())
-    fails = _read_json(workdir / "failures.json", {})
+    fails = _read_json(Path(scratch or workdir) / "failures.json", {})
     done, pending = [], []
     for j in plan["jobs"]:
         (done if result_path(workdir, j["id"]).exists() else pending).append(j["id"])
@@ -56,18 +75,25 @@ def _write_json(p: Path, obj) -> None:
 def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/usr/bin/python3",
         setups: str | None = None, on_result: list[str] | None = None, nice: int = 19,
         min_left_s: float = 45.0, max_tries: int = 2, poll_s: float = 2.0,
-        only: list[str] | None = None) -> dict:
-    """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached."""
+        only: list[str] | None = None, scratch: str | Path | None = None) -> dict:
+    """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached.
+
+    ``workdir`` holds ``plan.json``, ``structures/`` and ``results/`` (a job is done when its
+    result JSON exists there: for the v2 campaign that folder is committed, so a fresh machine
+    resumes from what is in git).  ``scratch`` (default ``workdir``) receives ``runner.log``,
+    ``failures.json`` and ``logs/`` (GPAW text output), which need not survive."""
     workdir = Path(workdir).resolve()
-    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    scratch = Path(scratch).resolve() if scratch else workdir
+    (scratch / "logs").mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float]] = {}
-    log = open(workdir / "runner.log", "a", buffering=1)
+    log = open(scratch / "runner.log", "a", buffering=1)
 
     def say(msg):
         log.write(time.strftime("%H:%M:%S ", time.gmtime()) + msg + "\n")
 
     say(f"start: slots={slots} deadline={time.strftime('%H:%M:%S', time.gmtime(deadline))} UTC")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               XASREPO_GPAW_SCRATCH=str(scratch / "logs"))
     if setups:
         env["GPAW_CORE_HOLE_SETUPS"] = str(setups)
     finished = 0
@@ -87,9 +113,9 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
                         subprocess.run(["nice", "-n", str(nice)] + on_result, cwd=os.getcwd(),
                                        stdout=log, stderr=log)
                 else:
-                    fails = _read_json(workdir / "failures.json", {})
+                    fails = _read_json(scratch / "failures.json", {})
                     fails[jid] = fails.get(jid, 0) + 1
-                    _write_json(workdir / "failures.json", fails)
+                    _write_json(scratch / "failures.json", fails)
                     say(f"FAIL  {jid} rc={rc} try {fails[jid]}")
             if now >= deadline:
                 break
@@ -97,7 +123,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             if plan is None:
                 time.sleep(poll_s)
                 continue
-            fails = _read_json(workdir / "failures.json", {})
+            fails = _read_json(scratch / "failures.json", {})
             done = {j["id"] for j in plan["jobs"] if result_path(workdir, j["id"]).exists()}
             # a relaxation that failed for good does not block its structure: the later jobs
             # then use the unrelaxed cell (the assembler records "relaxation: none")
@@ -114,15 +140,17 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             if not running and not ready:
                 say(f"nothing runnable ({len(blocked)} blocked/failed)")
                 break
+            ready = [j for j in ready if job_command(workdir, scratch, j, python, setups)]
+            if not running and not ready:
+                say("nothing runnable on this machine")
+                break
             while ready and len(running) < slots and deadline - time.time() > min_left_s:
                 j = ready.pop(0)
                 tag = j["id"].replace(":", "__")
-                out = open(workdir / "logs" / f"{tag}.out", "a")
-                cmd = ["nice", "-n", str(nice), python, str(WORKER), str(workdir), j["id"]]
-                if setups:
-                    cmd += ["--setups", str(setups)]
+                out = open(scratch / "logs" / f"{tag}.out", "a")
+                cmd = ["nice", "-n", str(nice)] + job_command(workdir, scratch, j, python, setups)
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, cwd=str(ROOT))
                 running[j["id"]] = (proc, time.time())
                 say(f"start {j['id']} (prio {j['priority']}, pid {proc.pid})")
             time.sleep(poll_s)
@@ -142,7 +170,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             subprocess.run(["nice", "-n", str(nice)] + on_result, stdout=log, stderr=log)
         say(f"stop: {finished} jobs finished in this run")
         log.close()
-    return job_state(workdir)
+    return job_state(workdir, scratch)
 
 
 def main(argv=None) -> int:  # pragma: no cover - thin CLI
@@ -155,9 +183,10 @@ def main(argv=None) -> int:  # pragma: no cover - thin CLI
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--setups", default=None)
     ap.add_argument("--on-result", default=None, help="JSON list: command run after each job")
+    ap.add_argument("--scratch", default=None, help="folder for logs (default: workdir)")
     a = ap.parse_args(argv)
     run(a.workdir, a.deadline, a.slots, a.python, a.setups,
-        json.loads(a.on_result) if a.on_result else None)
+        json.loads(a.on_result) if a.on_result else None, scratch=a.scratch)
     return 0
 
 
