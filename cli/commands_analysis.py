@@ -75,7 +75,7 @@ def embed(
     """Embed spectra (one element and edge) with UMAP, PCA or MDS and save a new snapshot version."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.analysis.create import create_snapshot
+    from repository.analysis.create import EmbeddingRequest, create_snapshot
     from repository.errors import UsageError
 
     params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist},
@@ -86,14 +86,14 @@ def embed(
     foreign = [name for name, value in given.items() if value is not None and name not in applies]
     if foreign:
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
-    the_recipe = _recipe(recipe, energy_min, energy_max, step, align, normalize, broaden)
+    request = EmbeddingRequest(method=method.value, n_components=n_components, seed=seed, params=params,
+                               recipe=_recipe(recipe, energy_min, energy_max, step, align, normalize, broaden),
+                               where=where, element=element, edge=edge)
     progress, _update = _progress(f"embedding with {method.value}")
     with database.connected(db) as engine, progress:
         task = progress.task_ids[0]
-        result = create_snapshot(
-            engine, method=method.value, n_components=n_components, seed=seed, params=params,
-            recipe=the_recipe, where=where, element=element, edge=edge, directory=snapshot_dir, force=force,
-            progress=lambda message: progress.update(task, description=message))
+        result = create_snapshot(engine, request, directory=snapshot_dir, force=force,
+                                 progress=lambda message: progress.update(task, description=message))
     r = result.record
     summary = {"id": r["id"], "uid": r["uid"], "status": "reused" if result.reused else "created",
                "parent": r["parent_uid"], "method": r["method"], "n_components": r["n_components"],
