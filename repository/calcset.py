@@ -48,6 +48,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class StructurePlan:
+    """A structure of a calculation set, read and analysed (content hash, JSON, derived properties)."""
+
     content_hash: str
     structure_json: str
     properties: StructureProperties
@@ -57,6 +59,9 @@ class StructurePlan:
 
 @dataclass(frozen=True)
 class DefectPlan:
+    """A defect of an entry: kind, name (v_N, C_B...), species, charge (e), supercell, fractional
+    position and the host structure's hash."""
+
     kind: str
     name: str
     species: str | None
@@ -72,6 +77,9 @@ class DefectPlan:
 
 @dataclass(frozen=True)
 class SpectrumPlan:
+    """A validated spectrum of an entry with its absorber site, multiplicity, coordination number and
+    distance to the defect (Å)."""
+
     spectrum: SpectrumData
     content_hash: str
     source_file: str
@@ -84,6 +92,9 @@ class SpectrumPlan:
 
 @dataclass(frozen=True)
 class DosPlan:
+    """A DOS curve of an entry: projection, element/site, orbital, spin, Fermi energy (eV) and the arrays
+    ``energy_ev`` and ``density`` (both (n_points,))."""
+
     projection: str
     element: str | None
     site_index: int | None
@@ -97,6 +108,8 @@ class DosPlan:
 
 @dataclass(frozen=True)
 class DescriptorPlan:
+    """A scalar descriptor of an entry (e.g. Hirshfeld charge in e), with unit, method and site."""
+
     name: str
     value: float
     unit: str | None
@@ -106,6 +119,9 @@ class DescriptorPlan:
 
 @dataclass(frozen=True)
 class EntryPlan:
+    """One entry of ``calcset.toml``: its structure, defect, calculation and the spectra, DOS and
+    descriptors read for it."""
+
     key: str
     entry_hash: str
     structure_hash: str
@@ -118,6 +134,9 @@ class EntryPlan:
 
 @dataclass(frozen=True)
 class CalcSetPlan:
+    """A calculation set read and validated in full before anything is written
+    (:func:`repository.importer.import_calcset` writes it in one transaction)."""
+
     name: str
     description: str | None
     source: str | None

@@ -51,6 +51,8 @@ def list_spectra(engine: "Engine", *, element: str | None = None, edge: str | No
 
 
 def count_rows(engine: "Engine") -> dict[str, int]:
+    """Row counts of the main tables (calculation_set, structure, defect, calculation, spectrum, dos,
+    descriptor)."""
     tables = ("calculation_set", "structure", "defect", "calculation", "spectrum", "dos", "descriptor")
     with engine.connect() as conn:
         return {t: int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()) for t in tables}
@@ -122,6 +124,8 @@ def get_structure(engine: "Engine", structure_id: int) -> dict[str, Any]:
 
 
 def get_calculation(engine: "Engine", calculation_id: int) -> dict[str, Any]:
+    """A calculation's row with its parameters decoded and the ids of its spectra; raises
+    :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM calculation WHERE id = :id", {"id": calculation_id}, "calculation")
         record["parameters"] = json.loads(record.pop("parameters_json"))
@@ -131,6 +135,8 @@ def get_calculation(engine: "Engine", calculation_id: int) -> dict[str, Any]:
 
 
 def get_set(engine: "Engine", set_id: int) -> dict[str, Any]:
+    """A calculation set's row with its provenance decoded and its number of calculations; raises
+    :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM calculation_set WHERE id = :id", {"id": set_id}, "calculation set")
         record["provenance"] = json.loads(record.pop("provenance_json"))
@@ -149,7 +155,8 @@ def get_record(engine: "Engine", text_id: str) -> tuple[str, dict[str, Any]]:
 
 
 def load_dos(engine: "Engine", dos_id: int) -> tuple[np.ndarray, np.ndarray]:
-
+    """(energy_ev, density), each of shape (n_points,), of one stored DOS curve (energies in eV);
+    raises :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         row = _one(conn, "SELECT energy_ev, density FROM dos WHERE id = :id", {"id": dos_id}, "DOS")
     return from_blob(row["energy_ev"]), from_blob(row["density"])

@@ -34,6 +34,9 @@ DEMO_SEED = 0
 
 @dataclass
 class DemoResult:
+    """What :func:`run_demo` did: where the database, snapshots and plots are, the import status, row
+    counts, the snapshots made or reused and any (element, edge) groups skipped as too small."""
+
     database: str  # the database as :func:`repository.db.describe` names it
     database_file: Path | None  # an SQLite database's file (None for a server)
     snapshot_dir: Path

@@ -97,11 +97,14 @@ def canonical_form(structure: "Structure") -> dict[str, Any]:
 
 
 def structure_hash(structure: "Structure") -> str:
+    """SHA-256 (64 hex digits) of the structure's canonical form (:func:`canonical_form`): the same
+    crystal with the same site order gives the same hash (site order is kept: absorber indices refer to it)."""
     payload = json.dumps(canonical_form(structure), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def structure_json(structure: "Structure") -> str:
+    """The structure as pymatgen's ``as_dict`` JSON with sorted keys and no spaces (what is stored)."""
     return json.dumps(structure.as_dict(), sort_keys=True, separators=(",", ":"))
 
 

@@ -119,3 +119,21 @@ def test_public_docstrings_name_errors_shapes_and_units():
         if any(p.endswith("_ev") for p in signature.parameters) and "eV" not in doc:
             problems.append(f"{name}: unit eV")
     assert problems == []
+
+
+# Modules changed by parallel branches (issues 12-14) when the rest was documented. Shrink this list.
+NOT_YET_SWEPT = ("repository/calculations/", "repository/formats/", "repository/importer.py",
+                 "repository/analysis/recipe.py", "repository/analysis/project.py", "repository/compare/")
+
+
+def test_every_public_module_level_function_and_class_has_a_docstring():
+    missing = []
+    for path in sorted(ROOT.joinpath("repository").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith(NOT_YET_SWEPT):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") \
+                    and not ast.get_docstring(node):
+                missing.append(f"{relative}:{node.lineno} {node.name}")
+    assert missing == []

@@ -98,6 +98,8 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
     # lazy import: start-up time (umap-learn is heavy; only this path needs it)
+    """UMAP (umap-learn, Euclidean) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components), with the
+    fitted model's a, b, n_neighbors, ... as artifacts for :func:`repository.analysis.project.umap_place`."""
     import umap
 
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
@@ -123,6 +125,8 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
 
 def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
     # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
+    """PCA (scikit-learn, full SVD) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components); artifacts
+    the mean (n_grid,) and components (n_components, n_grid); info the explained variance ratios."""
     from sklearn.decomposition import PCA
 
     model = PCA(n_components=n_components, svd_solver="full")
@@ -133,6 +137,9 @@ def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any])
 
 
 def fit_mds(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
+    """Metric MDS of ``x`` (n_spectra, n_grid): SMACOF up to :data:`~repository.analysis.mds.SMACOF_MAX_SPECTRA`
+    spectra (``solver="auto"``), else landmark MDS (de Silva & Tenenbaum 2004), whose landmarks are kept
+    as artifacts for projection."""
     solver = params["solver"]
     if solver == "auto":
         solver = "smacof" if x.shape[0] <= mds_.SMACOF_MAX_SPECTRA else "landmark"

@@ -52,6 +52,8 @@ FIELD_LABELS = {
 
 
 def field_label(name: str) -> str:
+    """The label of a snapshot column in axes and legends (``crystal_system`` -> "crystal system"); the
+    column name itself when it has none."""
     return FIELD_LABELS.get(name, name)
 
 
@@ -123,6 +125,8 @@ def color_fields(frame: pd.DataFrame) -> list[str]:
 
 
 def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
+    """``categorical`` or ``numeric`` for a column to color by; :class:`UsageError` (listing the
+    columns there are) when the snapshot has no such property column."""
     if field not in frame.columns or field in COORDINATE_COLUMNS:
         choices = ", ".join(color_fields(frame)) or "(none)"
         raise UsageError(f"cannot colour by {field!r}: the snapshot has no such property column "

@@ -137,6 +137,7 @@ def _parser():
 
 
 def valid_fields_text(fields: tuple[FieldSpec, ...] = FIELDS) -> str:
+    """The field names, comma separated, as error messages list them."""
     return ", ".join(spec.name for spec in fields)
 
 
