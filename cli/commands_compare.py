@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
+import sys
 from typing import Annotated
 
 import typer
@@ -86,10 +89,7 @@ def compare(
     trustworthiness, kNN accuracy and silhouette per label, correlation with DOS and charge-transfer
     descriptors, and identification of held-out spectra. With --probe, also place external spectra
     into every map and report the labels of their 5 nearest computed spectra per method and seed."""
-    import contextlib
-    import json
-    import sys
-
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.analysis.recipe import load_recipe
     from repository.compare.data import imported_calcset
     from repository.compare.probes import parse_probe
@@ -120,6 +120,7 @@ def compare(
         if calcset:
             engine = stack.enter_context(imported_calcset(calcset, progress=say))
         else:
+            # lazy import: start-up time (`xasrepo --help` must not load the library)
             from repository import db as database
 
             engine = database.connect(db, read_only=True)

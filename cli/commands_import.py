@@ -47,6 +47,7 @@ def import_(
     Every file is read and validated before anything is written; all spectra are then written in
     one transaction (a bad file leaves the database as it was). Re-importing a file changes nothing.
     """
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import UsageError
 
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
@@ -59,15 +60,16 @@ def import_(
     if any(p.is_dir() and (p / CALCSET_MANIFEST).is_file() for p in paths):
         raise UsageError("import a calculation set on its own, not together with other paths")
 
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.formats import ReadOptions, normalise_format, read_paths
+    from repository.formats import ReadOptions, normalize_format, read_paths
     from repository.importer import import_records
 
     options = ReadOptions(
         energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
         edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
         measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure)
-    fmt = normalise_format(fmt)
+    fmt = normalize_format(fmt)
     progress, update = _progress("reading files")
     with progress:
         # Every file is read and validated before the database is opened.
@@ -88,6 +90,7 @@ def import_(
 
 
 def _import_calcset(path: Path, db: str | None) -> None:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.calcset import read_calcset
     from repository.importer import import_calcset

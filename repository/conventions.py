@@ -11,6 +11,8 @@ from enum import StrEnum
 
 
 class Edge(StrEnum):
+    """Absorption edges with their IUPAC/XDI names; ``L2,3`` only for stitched L2+L3 spectra."""
+
     K = "K"
     L1 = "L1"
     L2 = "L2"
@@ -25,17 +27,23 @@ class Edge(StrEnum):
 
 
 class SpectrumType(StrEnum):
+    """XANES, EXAFS or XAFS (both)."""
+
     XANES = "XANES"
     EXAFS = "EXAFS"
     XAFS = "XAFS"
 
 
 class Origin(StrEnum):
+    """Whether a spectrum was computed or measured."""
+
     COMPUTED = "computed"
     EXPERIMENTAL = "experimental"
 
 
 class DefectKind(StrEnum):
+    """Kinds of defect: none, vacancy, substitution, interstitial, antisite, stone_wales, complex."""
+
     NONE = "none"
     VACANCY = "vacancy"
     SUBSTITUTION = "substitution"
@@ -46,6 +54,9 @@ class DefectKind(StrEnum):
 
 
 class CoreHoleMethod(StrEnum):
+    """How a calculation treated the core hole: half or full core hole, Z+1, XCH, ground state (none),
+    multiple scattering (FEFF), other."""
+
     HALF_CORE_HOLE = "half_core_hole"  # Slater transition state
     FULL_CORE_HOLE = "full_core_hole"
     Z_PLUS_1 = "z_plus_1"
@@ -56,12 +67,17 @@ class CoreHoleMethod(StrEnum):
 
 
 class DosProjection(StrEnum):
+    """What a DOS curve is projected on: total, element or site."""
+
     TOTAL = "total"
     ELEMENT = "element"
     SITE = "site"
 
 
 class Orbital(StrEnum):
+    """Orbital channels of a projected DOS: total, s, p, p_sigma (in-plane p), p_pi (out-of-plane p),
+    px, py, pz, d, f."""
+
     TOTAL = "total"
     S = "s"
     P = "p"
@@ -75,6 +91,8 @@ class Orbital(StrEnum):
 
 
 class Spin(StrEnum):
+    """Spin channel of a DOS curve: total, up or down."""
+
     TOTAL = "total"
     UP = "up"
     DOWN = "down"

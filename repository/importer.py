@@ -106,7 +106,8 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
     """Write a validated calculation set in one transaction (see the module docstring).
 
     Idempotent under concurrency too: two processes importing the same set at once both succeed,
-    one reporting "imported", the other "unchanged".
+    one reporting "imported", the other "unchanged". Raises :class:`UsageError` when another
+    writer collides with this import on a unique key at the same time (run it again).
     """
     from sqlalchemy.exc import IntegrityError
 

@@ -14,8 +14,10 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy import bindparam, text
 
 from ..arrays import STORED_DTYPE, stack_blobs
+from ..conventions import parse_edge
 from ..errors import UsageError
 from ..query import spectrum_ids
 from . import recipe as rec
@@ -78,8 +80,6 @@ def _select_sql(ids_clause: str, element: str | None, edge: str | None, columns:
         clauses.append("absorbing_element = :element")
         params["element"] = element
     if edge:
-        from ..conventions import parse_edge
-
         clauses.append("edge = :edge")
         params["edge"] = parse_edge(edge).value
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -93,8 +93,6 @@ def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: s
     SQLite rows come straight from the driver (plain tuples, no Row objects): loading is dominated
     by creating one Python object per value, so every column and wrapper counts.
     """
-    from sqlalchemy import bindparam, text
-
     chunks: list[list[int] | None] = [None]
     if ids is not None:
         ordered = sorted({int(i) for i in ids})

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.project import FIT_SEARCH_EV
-from ..errors import InputError, UsageError, XasrepoError
+from ..errors import InputError, MissingMetadata, UsageError, XasrepoError
 from . import metrics as m
 from .metrics import Stat
 from .data import EXTRA_LABELS, LABELS, EdgeData
@@ -75,7 +75,10 @@ def _split(text: str) -> tuple[str, str | None]:
 
 
 def parse_probe(text: str) -> ProbeSpec:
-    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`)."""
+    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`).
+
+    Raises :class:`UsageError` for no file, a malformed or repeated ``key=value``, an unknown key
+    or an edge name that is not one; :class:`InputError` for a file that does not exist."""
     from ..conventions import parse_edge
 
     text = str(text)
@@ -161,10 +164,8 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
         _reference_onset(next(iter(comparable.values()))) if len(comparable) == 1 else None)
     try:
         query = read_query(spec.path, spec.element, hint_edge, align=PROBE_ALIGN, reference_onset_ev=onset)
-    except InputError as err:
-        if "does not say which" not in err.problem:
-            raise
-        raise InputError(spec.path, "the file does not say its absorbing element and edge: name them, e.g. "
+    except MissingMetadata:
+        raise MissingMetadata(spec.path, "the file does not say its absorbing element and edge: name them, e.g. "
                                     f"--probe '{spec.path}:element=B,edge=K'") from None
     if spec.element and query.element != spec.element or spec.edge and query.edge != spec.edge:
         raise InputError(spec.path, f"the file says {query.element} {query.edge} but --probe says "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..conventions import utc_now
 from . import dos_features as dosf
 from . import metrics as m
 from . import probes as pr
@@ -391,7 +391,7 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     """Write ``README.md``, ``results.json`` and the figures into ``out_dir``; returns the README path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
+    now = utc_now()
     sections: list[str] = []
     for result in results:
         figures: dict[str, Path | None] = {}

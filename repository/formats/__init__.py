@@ -45,7 +45,9 @@ def _reader(fmt: str) -> Callable[[Path, ReadOptions], list[SpectrumRecord]]:
     return reader
 
 
-def normalise_format(fmt: str | None) -> str | None:
+def normalize_format(fmt: str | None) -> str | None:
+    """The reader name for a ``--format`` value (case and aliases such as ``csv``, ``mp``, ``prj``
+    allowed; None stays None). Raises :class:`UsageError` for an unknown format."""
     if fmt is None:
         return None
     name = fmt.strip().lower()
@@ -60,11 +62,12 @@ def read_path(path: str | Path, format: str | None = None, options: ReadOptions 
     """Read one data file (or a FEFF run directory) into validated records.
 
     ``format`` overrides detection by content; options are a :class:`ReadOptions` or its fields as
-    keyword arguments (``element="Cu", edge="K", signal_col="3"``).
+    keyword arguments (``element="Cu", edge="K", signal_col="3"``). Raises :class:`InputError`
+    ("FILE: line N: problem") for input it cannot use, :class:`UsageError` for an unknown format.
     """
     path = Path(path)
     options = (options or ReadOptions()).with_(**option_values) if option_values else (options or ReadOptions())
-    fmt = normalise_format(format) or sniff(path)
+    fmt = normalize_format(format) or sniff(path)
     if path.is_dir() and fmt != "feff":
         raise InputError(path, f"a directory cannot be read as {fmt}")
     return _reader(fmt)(path, options)
@@ -133,7 +136,9 @@ def record_from_row(row: dict[str, Any], structure: Any = None) -> SpectrumRecor
 
 
 def write_spectrum(record_or_row: SpectrumRecord | dict[str, Any], path: str | Path, format: str) -> Path:
-    """Write one spectrum as ``xdi``, ``json`` (pymatgen XAS.as_dict) or ``csv``; returns the path."""
+    """Write one spectrum as ``xdi``, ``json`` (pymatgen XAS.as_dict) or ``csv``; returns the path.
+
+    Raises :class:`UsageError` for another format."""
     record = record_or_row if isinstance(record_or_row, SpectrumRecord) else record_from_row(record_or_row)
     fmt = format.strip().lower()
     fmt = {"pymatgen": "json"}.get(fmt, fmt)

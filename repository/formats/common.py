@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..conventions import Origin, SpectrumType, parse_edge
-from ..errors import InputError
+from ..errors import InputError, MissingMetadata, NonPositiveEnergy
 from ..files import file_sha256  # noqa: F401  (readers import it from here)
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
 
@@ -148,9 +148,9 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
     edge = options.edge or edge
     label = f" ({name})" if name else ""
     if not element:
-        raise InputError(path, f"the file does not say which element absorbs{label}: give --element (and --edge)")
+        raise MissingMetadata(path, f"the file does not say which element absorbs{label}: give --element (and --edge)")
     if not edge:
-        raise InputError(path, f"the file does not say which absorption edge{label}: give --edge (e.g. K, L3)")
+        raise MissingMetadata(path, f"the file does not say which absorption edge{label}: give --edge (e.g. K, L3)")
     element = element_symbol(element, path, what="absorbing element")
     edge = edge_name(edge, path)
     energy = np.asarray(energy, dtype=float)
@@ -161,8 +161,8 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
     if energy.size and np.nanmin(energy) <= 0:
         hint = ("they look relative to the edge: give --edge-energy" if options.edge_energy_ev is None
                 else "after adding --edge-energy")
-        raise InputError(path, f"photon energies must be positive eV, the lowest is {np.nanmin(energy):g} ({hint})",
-                         where=name)
+        raise NonPositiveEnergy(path, f"photon energies must be positive eV, the lowest is {np.nanmin(energy):g} "
+                                      f"({hint})", where=name)
     try:
         spectrum = SpectrumData(energy_ev=energy, intensity=signal, absorbing_element=element, edge=edge,
                                 spectrum_type=kind or guess_spectrum_type(np.asarray(energy)), origin=origin,
