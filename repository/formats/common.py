@@ -71,6 +71,7 @@ class ReadOptions:
     calibration_shift_ev: float | None = None
     structure_path: Path | None = None
     origin: str | None = None  # "computed" for calculated spectra read from column files (FDMNES, ...)
+    energy_unit: str | None = None  # "eV" or "keV": the unit of the file's energy column (overrides the file)
 
     def with_(self, **changes: Any) -> ReadOptions:
         return replace(self, **changes)
@@ -146,12 +147,41 @@ def sort_by_energy(energy: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, 
     return energy, signal
 
 
+ENERGY_UNIT_FACTORS = {"ev": 1.0, "kev": 1000.0}
+
+
+def energy_unit_factor(unit: str | None, file: Path | str | None = None) -> float:
+    """eV per unit for "eV"/"keV" (case-insensitive); InputError for anything else."""
+    if unit is None:
+        return 1.0
+    factor = ENERGY_UNIT_FACTORS.get(str(unit).strip().lower())
+    if factor is None:
+        raise InputError(file, f"energy unit {unit!r} is not eV or keV")
+    return factor
+
+
 def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.ndarray, signal: np.ndarray,
                 element: str | None, edge: str | None, origin: Origin, line_of_point: np.ndarray | None = None,
                 spectrum_type: str | None = None, sample: SampleInfo | None = None, structure: Any = None,
                 absorber_site_index: int | None = None, metadata: dict[str, Any] | None = None,
-                polarization: str = "iso", name: str | None = None) -> SpectrumRecord:
-    """Build and validate one record; array problems become InputErrors naming the line (or group)."""
+                polarization: str = "iso", name: str | None = None, energy_unit: str | None = None,
+                energy_name: str | None = None, check_edge: bool = True,
+                warnings: list[str] | None = None) -> SpectrumRecord:
+    """Build and validate one record; array problems become InputErrors naming the line (or group).
+
+    ``energy`` is in ``energy_unit`` (eV or keV, as the file declares it; ``ReadOptions.energy_unit``
+    overrides). The stated element and edge are checked against the energies with
+    :func:`repository.edges.check_edge` (tolerances there); a mismatch is an InputError naming the
+    range found, the edge expected and the likely cause. Computed spectra whose energies are relative
+    to the edge get the tabulated edge energy added (recorded in ``metadata`` and as a warning) unless
+    ``--edge-energy`` is given; measured ones need ``--edge-energy``. Warnings for the user are in
+    ``metadata["import_warnings"]`` (``warnings`` from the reader, and the edge energy added), each
+    one line starting with the file name.
+    """
+    from ..edges import EdgeMismatch
+    from ..edges import check_edge as check_edge_energy
+    from ..edges import edge_energy_ev
+
     element = options.element or element
     edge = options.edge or edge
     label = f" ({name})" if name else ""
@@ -161,14 +191,29 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         raise InputError(path, f"the file does not say which absorption edge{label}: give --edge (e.g. K, L3)")
     element = element_symbol(element, path, what="absorbing element")
     edge = edge_name(edge, path)
-    energy = np.asarray(energy, dtype=float)
-    if options.edge_energy_ev is not None:
-        energy = energy + float(options.edge_energy_ev)
+    metadata = dict(metadata or {})
+    metadata.pop("import_warnings", None)  # those of an earlier import (a file exported by xasrepo)
+    warnings = list(warnings or [])
+    unit = options.energy_unit or energy_unit
+    energy = np.asarray(energy, dtype=float) * energy_unit_factor(unit, path)
+    if unit and unit.lower() == "kev":
+        metadata["energy_converted_from"] = "keV"
     kind = options.spectrum_type or spectrum_type
     origin = Origin(options.origin) if options.origin else origin
+    edge_added = options.edge_energy_ev
+    if edge_added is None and origin == Origin.COMPUTED and energy.size and np.nanmin(energy) <= 0 < np.nanmax(energy):
+        # computed spectra on an energy scale relative to the edge (FDMNES, some FEFF outputs)
+        edge_added = edge_energy_ev(element, edge)
+        if edge_added is not None:
+            metadata["edge_energy_source"] = "tabulated (xraydb, Elam tables)"
+            warnings.append(f"energies are relative to the edge: added the tabulated {element} {edge} edge energy "
+                            f"{edge_added:g} eV (give --edge-energy to use another value)")
+    if edge_added is not None:
+        energy = energy + float(edge_added)
     if energy.size and np.nanmin(energy) <= 0:
-        hint = ("they look relative to the edge: give --edge-energy" if options.edge_energy_ev is None
-                else "after adding --edge-energy")
+        e0 = edge_energy_ev(element, edge)
+        hint = (f"they look relative to the edge: give --edge-energy ({element} {edge} is tabulated at {e0:g} eV)"
+                if options.edge_energy_ev is None and e0 is not None else "after adding --edge-energy")
         raise InputError(path, f"photon energies must be positive eV, the lowest is {np.nanmin(energy):g} ({hint})",
                          where=name)
     try:
@@ -184,6 +229,12 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         raise InputError(path, str(exc), where=where) from None
     except ValueError as exc:
         raise InputError(path, str(exc), where=name) from None
+    if check_edge:
+        try:
+            check_edge_energy(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
+                              computed=origin == Origin.COMPUTED, energy_name=energy_name)
+        except EdgeMismatch as exc:
+            raise InputError(path, str(exc), where=name) from None
     sample = sample or SampleInfo()
     if origin == Origin.EXPERIMENTAL or any(v is not None for v in (
             options.sample_name, options.facility, options.beamline, options.measurement_mode)):
@@ -195,11 +246,18 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
             calibration_shift_ev=(options.calibration_shift_ev if options.calibration_shift_ev is not None
                                   else sample.calibration_shift_ev),
             temperature_k=sample.temperature_k)
-    metadata = dict(metadata or {})
-    if options.edge_energy_ev is not None:
-        metadata["edge_energy_added_ev"] = float(options.edge_energy_ev)
+    if edge_added is not None:
+        metadata["edge_energy_added_ev"] = float(edge_added)
+    if warnings:
+        metadata["import_warnings"] = [f"{_as_given_path(path)}{': ' + name if name else ''}: {w}" for w in warnings]
     return SpectrumRecord(spectrum=spectrum, source_file=str(path), source_sha256=digest, sample=sample,
                           structure=structure, absorber_site_index=absorber_site_index, metadata=metadata)
+
+
+def _as_given_path(path: Path) -> str:
+    from ..errors import _as_given
+
+    return _as_given(str(path))
 
 
 @dataclass
