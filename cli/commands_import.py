@@ -26,6 +26,8 @@ def import_(
         help="I0 column: the signal is divided by it (ln(I0/I) with --mode transmission).")] = None,
     edge_energy: Annotated[Optional[float], typer.Option(
         help="Edge energy in eV, added to energies given relative to the edge.")] = None,
+    energy_unit: Annotated[Optional[str], typer.Option(
+        help="Unit of the energy column when the file does not say (or says wrongly): eV or keV.")] = None,
     element: Annotated[Optional[str], typer.Option(help="Absorbing element (overrides the file).")] = None,
     edge: Annotated[Optional[str], typer.Option(help="Absorption edge: K, L1, L2, L3, ... (overrides the file).")] = None,
     spectrum_type: Annotated[Optional[str], typer.Option(
@@ -50,7 +52,7 @@ def import_(
     from repository.errors import UsageError
 
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
-        options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, element, edge, spectrum_type, sample,
+        options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, energy_unit, element, edge, spectrum_type, sample,
                          facility, beamline, mode, calibration_shift, origin, structure]
         if any(o is not None for o in options_given):
             raise UsageError("reading options apply to data files, not to a calculation set (calcset.toml)")
@@ -66,12 +68,17 @@ def import_(
     options = ReadOptions(
         energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
         edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
-        measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure)
+        measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure,
+        energy_unit=energy_unit)
     fmt = normalise_format(fmt)
     progress, update = _progress("reading files")
     with progress:
         # Every file is read and validated before the database is opened.
         records = read_paths(paths, fmt, options, progress=update)
+    for record in records:  # what was converted, defaulted or dropped: one line each, on stderr
+        for warning in record.metadata.get("import_warnings", []):
+            typer.echo(f"warning: {warning}", err=True)
+    with progress:
         progress.update(progress.task_ids[0], description="writing", completed=0, total=None)
         with database.connected(db) as engine:
             summary = import_records(engine, records)

@@ -160,14 +160,15 @@ def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, e
     name = (energy_name or "").strip().lower()
     if name in ("k", "wavenumber") or name.startswith(("k(", "k ", "k/", "k_", "chi")):
         return "the abscissa is a photoelectron wavenumber k, not an energy: import mu(E) data instead"
-    if lo * 1000.0 - RANGE_TOLERANCE_EV <= e0 <= hi * 1000.0 + RANGE_TOLERANCE_EV:
+    search = find_edge_ev(energy, mu)
+    if search is not None and abs(search[0] * 1000.0 - e0) <= edge_tolerance_ev(e0, computed) \
+            and _is_clear_edge(energy, mu, search[0]):
         return (f"the energies look like keV ({_fmt(lo * 1000)}-{_fmt(hi * 1000)} eV would contain the edge): "
                 "give --energy-unit keV")
     if lo <= 0 < hi or (hi < e0 / 2 and hi - lo < e0):
         if lo <= 0 < hi:
             return (f"the energies look relative to the edge: give --edge-energy {_fmt(e0)} "
                     "(the tabulated value) if they are")
-    search = find_edge_ev(energy, mu)
     if search is not None and _is_clear_edge(energy, mu, search[0]):
         at = search[0]
         fits = nearest_edges(at, 3, edge_tolerance_ev(at, computed))

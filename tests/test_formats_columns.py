@@ -93,8 +93,9 @@ def test_relative_energies_need_the_edge_energy(shared_fixtures):
 
 
 def test_chi_of_k_is_not_taken_for_an_energy_spectrum(shared_fixtures):
-    with pytest.raises(InputError, match="positive"):
-        read_path(shared_fixtures / LARCH / "cu.chi", element="Cu", edge="K")
+    for extra in ({}, {"edge_energy_ev": 8979.0}):  # --edge-energy must not turn k into eV
+        with pytest.raises(InputError, match="photoelectron wavenumber k"):
+            read_path(shared_fixtures / LARCH / "cu.chi", element="Cu", edge="K", **extra)
 
 
 def test_plain_mu_file_and_sshade_export_read(shared_fixtures):

@@ -88,17 +88,32 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_text(path: Path) -> str:
-    """A file's text (UTF-8, byte-order mark dropped, Latin-1 as a fallback for old beamline files)."""
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    data = path.read_bytes().rstrip(b"\x1a\r\n")  # DOS end-of-file mark in old beamline files
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Bytes of a text file as str: UTF-16 with a byte-order mark (spreadsheet exports), UTF-8 (BOM
+    dropped), Latin-1 as a fallback for old beamline files. NUL bytes without a UTF-16 BOM: binary."""
+    if data.startswith(UTF16_BOMS):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"UTF-16 text (it starts with a byte-order mark) with an invalid byte at "
+                                   f"{exc.start}") from None
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise InputError(path, "a binary file, not text (e.g. MDA or HDF5): export it as text (XDI, columns) first")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def read_text(path: Path) -> str:
+    """A file's text (see :func:`decode_text`); a DOS end-of-file mark is dropped."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    text = decode_text(path, path.read_bytes())
+    return text.rstrip("\x1a\r\n")  # DOS end-of-file mark in old beamline files
 
 
 def element_symbol(text: Any, file: Path | str | None, where: str | None = None, what: str = "element") -> str:
@@ -122,14 +137,47 @@ def guess_spectrum_type(energy: np.ndarray) -> SpectrumType:
     return SpectrumType.XAFS if span > XANES_MAX_SPAN_EV else SpectrumType.XANES
 
 
-def parse_temperature_k(text: Any) -> float | None:
-    """"10 K", "300K", "25 C" -> kelvin; anything else (e.g. "room temperature") -> None."""
-    match = re.match(r"^\s*([-+]?\d+(?:\.\d*)?)\s*(K|C|°C|degC)?\b", str(text or ""), re.IGNORECASE)
+# Temperature units (lower case, spaces removed) -> (scale, offset): T[K] = value * scale + offset.
+TEMPERATURE_UNITS = {
+    "k": (1.0, 0.0), "kelvin": (1.0, 0.0),
+    "mk": (1e-3, 0.0), "millikelvin": (1e-3, 0.0),
+    "c": (1.0, ZERO_CELSIUS_K), "°c": (1.0, ZERO_CELSIUS_K), "degc": (1.0, ZERO_CELSIUS_K),
+    "celsius": (1.0, ZERO_CELSIUS_K), "degreesc": (1.0, ZERO_CELSIUS_K), "degreescelsius": (1.0, ZERO_CELSIUS_K),
+    "degcelsius": (1.0, ZERO_CELSIUS_K), "centigrade": (1.0, ZERO_CELSIUS_K), "ºc": (1.0, ZERO_CELSIUS_K),
+    "f": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0), "°f": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+    "degf": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+    "fahrenheit": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+}
+_TEMPERATURE = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*\.?\s*$")
+
+
+def parse_temperature(text: Any) -> tuple[float | None, str | None]:
+    """(kelvin, problem): "10 K", "300K", "25 C", "25 deg C", "25 Celsius", "77 F", "300 mK" -> kelvin.
+
+    Text without a number ("room temperature") -> (None, None): nothing to convert, nothing wrong.
+    A number without a unit or with an unknown unit, or below absolute zero -> (None, problem): it is
+    never read as kelvin. Conversions: T[K] = T[C] + 273.15 = (T[F] - 32) * 5/9 + 273.15 = T[mK] / 1000.
+    """
+    value = str(text or "").strip()
+    match = _TEMPERATURE.match(value)
     if not match:
-        return None
-    value = float(match.group(1))
-    unit = (match.group(2) or "K").upper()
-    return value if unit == "K" else value + ZERO_CELSIUS_K
+        return None, None
+    number = float(match.group(1))
+    unit = match.group(2).replace(" ", "").lower()
+    if not unit:
+        return None, f"{value!r} has no unit (K, C, F, mK)"
+    conversion = TEMPERATURE_UNITS.get(unit)
+    if conversion is None:
+        return None, f"{value!r} has an unknown unit {match.group(2)!r} (expected K, C, F or mK)"
+    kelvin = number * conversion[0] + conversion[1]
+    if not math.isfinite(kelvin) or kelvin < 0:
+        return None, f"{value!r} is below absolute zero"
+    return kelvin, None
+
+
+def parse_temperature_k(text: Any) -> float | None:
+    """Kelvin from a temperature with its unit (see :func:`parse_temperature`), or None."""
+    return parse_temperature(text)[0]
 
 
 def optional_float(text: Any) -> float | None:
@@ -145,6 +193,34 @@ def sort_by_energy(energy: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, 
     if energy.size > 1 and np.all(np.diff(energy) < 0):
         return energy[::-1], signal[::-1]
     return energy, signal
+
+
+def sort_scan(path: Path, energy: np.ndarray, signal: np.ndarray, lines: Any = None,
+              where: str | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A scan in increasing energy, with each point's line number (``lines``, 1-based, or None).
+
+    A scan recorded high-to-low (non-increasing overall) is reversed. An exactly repeated energy,
+    in either direction, raises InputError naming the line of the repeat (the later of the two lines);
+    other disorder is left for validation, which names the point.
+    """
+    energy = np.asarray(energy, dtype=float)
+    signal = np.asarray(signal, dtype=float)
+    if energy.size < 2:
+        return energy, signal, lines
+    steps = np.diff(energy)
+    if np.all(steps <= 0) or np.all(steps >= 0):
+        repeated = np.flatnonzero(steps == 0)
+        if repeated.size:
+            i = int(repeated[0]) + 1  # the later point of the first repeated pair, in file order
+            if lines is not None and i < len(lines):
+                place, earlier = f"line {int(lines[i])}", f" (also on line {int(lines[i - 1])})"
+            else:
+                place, earlier = where, f" (points {i} and {i + 1})"
+            raise InputError(path, f"energy {energy[i]:g} eV is duplicated{earlier}: remove the repeated point",
+                             where=place)
+    if np.all(steps <= 0):
+        return energy[::-1], signal[::-1], (None if lines is None else np.asarray(lines)[::-1])
+    return energy, signal, lines
 
 
 ENERGY_UNIT_FACTORS = {"ev": 1.0, "kev": 1000.0}
@@ -300,6 +376,10 @@ def normalise_signal(table: Table, signal: int, i0: int | None, mode: str | None
     if bad.size:
         raise InputError(path, f"I0 column {i0_label!r} is zero, cannot normalise", where=f"line {int(table.lines[bad[0]])}")
     if mode and mode.lower() == "transmission":
+        bad = np.flatnonzero(values <= 0)
+        if bad.size:
+            raise InputError(path, f"ln({i0_label}/{label}) is undefined where {label} = {values[bad[0]]:g} "
+                                   f"(transmitted intensity must be positive)", where=f"line {int(table.lines[bad[0]])}")
         ratio = reference / values
         bad = np.flatnonzero(ratio <= 0)
         if bad.size:
