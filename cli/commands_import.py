@@ -83,6 +83,8 @@ def import_(
         with database.connected(db) as engine:
             summary = import_records(engine, records)
     files = len({r.source_file for r in records})
+    for source, spectrum_id in summary.already_present:  # by content: element, edge and arrays
+        typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}")
     if not summary.changed:
         typer.echo(f"all {len(records)} spectra from {files} file(s) are already imported: nothing changed")
         return
@@ -92,6 +94,12 @@ def import_(
                + (f" ({summary.spectra_existing} already present)" if summary.spectra_existing else "")
                + (f", {summary.structures_new} new structures" if summary.structures_new else "")
                + f"; ids {shown}")
+
+
+def _shown(path: str) -> str:
+    from repository.errors import _as_given
+
+    return _as_given(path)
 
 
 def _import_calcset(path: Path, db: str | None) -> None:
@@ -114,4 +122,6 @@ def _import_calcset(path: Path, db: str | None) -> None:
         f"{verb} set {summary.name!r}: {summary.entries_new} entries, {summary.spectra_new} spectra "
         f"({summary.spectra_existing} already present), {summary.structures_new} new structures, "
         f"{summary.dos_new} DOS curves, {summary.descriptors_new} descriptors"
+        + (f"; {summary.links_new} spectra already present were linked to the new calculations"
+           if summary.links_new else "")
         + (f"; {summary.entries_skipped} entries were already there" if summary.entries_skipped else ""))
