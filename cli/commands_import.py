@@ -43,6 +43,9 @@ def import_(
         help="experimental (default for measured formats) or computed (e.g. FDMNES output read as columns).")] = None,
     structure: Annotated[Optional[Path], typer.Option(
         help="Crystal structure file (CIF, POSCAR, pymatgen JSON) for a FEFF run.")] = None,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Import the valid files and list the refused ones with their reasons (exit code 2 "
+                             "if any was refused); without it a bad file stops the whole import.")] = False,
 ) -> None:
     """Import a calculation set, or spectra from data files.
 
@@ -54,7 +57,7 @@ def import_(
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
         options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, energy_unit, element, edge, spectrum_type, sample,
                          facility, beamline, mode, calibration_shift, origin, structure]
-        if any(o is not None for o in options_given):
+        if any(o is not None for o in options_given) or keep_going:
             raise UsageError("reading options apply to data files, not to a calculation set (calcset.toml)")
         _import_calcset(paths[0], db)
         return
@@ -74,7 +77,12 @@ def import_(
     progress, update = _progress("reading files")
     with progress:
         # Every file is read and validated before the database is opened.
-        records = read_paths(paths, fmt, options, progress=update)
+        refused: list | None = [] if keep_going else None
+        records = read_paths(paths, fmt, options, progress=update, refused=refused)
+    if refused and not records:
+        for _, message in refused:
+            typer.echo(f"refused: {message}", err=True)
+        raise UsageError(f"{len(refused)} file(s) refused, none imported")
     for record in records:  # what was converted, defaulted or dropped: one line each, on stderr
         for warning in record.metadata.get("import_warnings", []):
             typer.echo(f"warning: {warning}", err=True)
@@ -82,6 +90,15 @@ def import_(
         progress.update(progress.task_ids[0], description="writing", completed=0, total=None)
         with database.connected(db) as engine:
             summary = import_records(engine, records)
+    _summarise(summary, records)
+    if refused:
+        for _, message in refused:
+            typer.echo(f"refused: {message}", err=True)
+        typer.echo(f"error: {len(refused)} file(s) refused (listed above); the others were imported", err=True)
+        raise typer.Exit(2)
+
+
+def _summarise(summary, records) -> None:
     files = len({r.source_file for r in records})
     for source, spectrum_id in summary.already_present:  # by content: element, edge and arrays
         typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}")

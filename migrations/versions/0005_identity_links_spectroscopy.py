@@ -9,7 +9,8 @@
 * ``spectrum.spectroscopy``: XAS (absorption), or NRIXS, EELS, ELNES, EXELFS, XES, RIXS; filled
   from the FEFF metadata of existing rows (``metadata_json`` ``feff.spectroscopy``), XAS otherwise.
 
-Downgrade drops the three; spectra, calculations and every other row are kept.
+``spectrum_overview`` (and ``snapshot_points``, which selects ``o.*`` from it) gain the
+``spectroscopy`` column. Downgrade drops the three and restores the views; spectra, calculations and every other row are kept.
 
 Revision ID: 0005_identity_links_spectroscopy
 Revises: 0004_snapshot_points_view
@@ -27,6 +28,35 @@ branch_labels = None
 depends_on = None
 
 BATCH = 500
+
+
+def _revision_module(name: str):
+    """An earlier revision's module (its view SQL), loaded from this folder."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location(f"_xasrepo_revision_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _views(with_spectroscopy: bool) -> tuple[str, str]:
+    overview = _revision_module("0002_overview_view.py").OVERVIEW_SQL
+    if with_spectroscopy:
+        overview = overview.replace("    s.spectrum_type,\n", "    s.spectrum_type,\n    s.spectroscopy,\n", 1)
+        assert "s.spectroscopy" in overview
+    return overview, _revision_module("0004_snapshot_points_view.py").SNAPSHOT_POINTS_SQL
+
+
+def _replace_views(with_spectroscopy: bool) -> None:
+    # snapshot_points selects o.* from spectrum_overview: drop it first, create it again after
+    op.execute("DROP VIEW snapshot_points")
+    op.execute("DROP VIEW spectrum_overview")
+    overview, points = _views(with_spectroscopy)
+    op.execute(overview)
+    op.execute(points)
 
 
 def data_hash(element: str, edge: str, energy_blob: bytes, intensity_blob: bytes) -> str:
@@ -70,9 +100,11 @@ def upgrade() -> None:
                             "k": kind})
         conn.execute(sa.text("UPDATE spectrum SET data_hash = :h, spectroscopy = :k WHERE id = :id"), updates)
         last = rows[-1].id
+    _replace_views(with_spectroscopy=True)
 
 
 def downgrade() -> None:
+    _replace_views(with_spectroscopy=False)
     op.drop_index("ix_spectrum_calculation_calculation_id", table_name="spectrum_calculation")
     op.drop_table("spectrum_calculation")
     op.drop_index("ix_spectrum_spectroscopy", table_name="spectrum")

@@ -35,6 +35,12 @@ _BY_LOWER = {e.lower(): e for e in ELEMENTS}
 # Text files have no NUL bytes; this many leading bytes are checked to recognise binary files.
 BINARY_SNIFF_BYTES = 8192
 
+# What an export carries about a spectrum beyond its arrays (spectrum_overview columns): under
+# metadata["context"] and, in XDI, as ``Xasrepo.<name>`` fields; re-import restores them into metadata.
+CONTEXT_FIELDS = ("reduced_formula", "polymorph", "spacegroup_symbol", "defect_name", "defect_kind", "defect_charge",
+                  "absorber_site_index", "absorber_cn", "code", "code_version", "method", "functional",
+                  "calculation_set", "spectroscopy")
+
 MEASUREMENT_MODES = ("transmission", "fluorescence", "TEY", "TFY", "PFY", "PEY", "HERFD", "reflectivity", "other")
 _MODE_BY_LOWER = {m.lower(): m for m in MEASUREMENT_MODES}
 

@@ -24,6 +24,7 @@ from ..conventions import Origin
 from ..errors import InputError
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
+    CONTEXT_FIELDS,
     DEFAULT_OPTIONS,
     HC_EV_ANGSTROM,
     ReadOptions,
@@ -395,6 +396,9 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
     }
     if conversion:
         metadata["columns"].update(conversion)
+    context = {name: own[name] for name in CONTEXT_FIELDS if name in own}
+    if context:
+        metadata["context"] = context
     if "metadata_json" in own:
         import json
 
@@ -454,6 +458,9 @@ def write_xdi(record: SpectrumRecord, path: Path) -> Path:
     put(f"{ns}.measurement_mode", record.sample.measurement_mode)
     if record.sample.calibration_shift_ev is not None:
         put(f"{ns}.calibration_shift_ev", repr(float(record.sample.calibration_shift_ev)))
+    context = meta.get("context") if isinstance(meta.get("context"), dict) else {}
+    for name, value in sorted(context.items()):  # formula, polymorph, defect, code, method, set...
+        put(f"{ns}.{name}", value)
     if meta:
         put(f"{ns}.metadata_json", json.dumps(meta, sort_keys=True, default=str))
     versions = " ".join(["XDI/1.0", *[v for v in xdi_meta.get("extra_versions", []) if v.lower() != "xasrepo"],
