@@ -10,7 +10,8 @@ edge with the energies of the data (all in eV):
 
 * the tabulated edge ``E0`` must lie inside the data range widened by ``RANGE_TOLERANCE_EV``
   (a scan may start a little above the edge, or stop before it: pre-edge scans);
-* when ``E0`` lies inside the data range, the steepest rise of the data (maximum of ``|dmu/dE|``
+* when ``E0`` lies inside the data range (or just outside it while the data hold a clear edge of
+  their own, see ``_is_clear_edge``), the steepest rise of the data (maximum of ``|dmu/dE|``
   after a 5-point median filter that removes single-point monochromator glitches) must lie within
   ``edge_tolerance_ev(E0, computed)`` of ``E0``, or the slope near ``E0`` must reach half that
   maximum (spectra with a strong pre-edge or white line).
@@ -134,9 +135,15 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
         raise EdgeMismatch(f"energies {_fmt(lo)}-{_fmt(hi)} eV do not reach the {label} edge ({expected}): "
                            + _likely_cause(e0, lo, hi, energy, mu, computed, energy_name))
     inside = [e for e in near if lo < e < hi]
-    if not inside:
-        return near[0]
     search = find_edge_ev(energy, mu)
+    if not inside:
+        # the edge lies just outside the scan (a scan starting above the edge, a pre-edge scan): fine,
+        # unless the scan holds a clear edge of its own far from the stated one (another element)
+        if search is None or not _is_clear_edge(energy, mu, search[0]) \
+                or any(abs(search[0] - e) <= edge_tolerance_ev(e, computed) for e in near):
+            return near[0]
+    outside = not inside
+    inside = inside or near
     if search is None:
         return inside[0]
     edge_at, slope = search
@@ -145,7 +152,8 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
         if abs(edge_at - e0) <= allowed:
             return e0
         window = np.abs(energy - e0) <= allowed
-        if np.any(window) and slope[window].max() >= SLOPE_FRACTION * slope.max():
+        # a slope near a tabulated edge inside the data counts; at the end of a scan it says nothing
+        if not outside and np.any(window) and slope[window].max() >= SLOPE_FRACTION * slope.max():
             return e0
     kind = "computed" if computed else "measured"
     others = [f"{el} {ed} ({_fmt(e)} eV)" for el, ed, e in nearest_edges(edge_at, 3, edge_tolerance_ev(edge_at, computed))
@@ -181,13 +189,19 @@ def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, e
     return "wrong element, edge or energy unit?"
 
 
+# An edge is local: its slope stands out from the median slope of the scan by this factor (the
+# largest of ~100 noise slopes is ~4x their median; a sloping background has max ~ median).
+CLEAR_EDGE_SLOPE_RATIO = 8.0
+
+
 def _is_clear_edge(energy: np.ndarray, mu: np.ndarray, at: float) -> bool:
-    """Whether mu changes by at least 30 % of its full range within max(10 eV, 0.2 % of E) around ``at``
-    (an absorption edge, not a sloping background or noise)."""
-    half = max(5.0, 0.001 * at)
-    inside = mu[(energy >= at - half) & (energy <= at + half)]
-    spread = float(np.percentile(mu, 99) - np.percentile(mu, 1))
-    return inside.size >= 2 and spread > 0 and float(inside.max() - inside.min()) >= 0.3 * spread
+    """Whether the data hold an absorption edge (at ``at``, their steepest point), not only a sloping
+    background or noise: the steepest slope is CLEAR_EDGE_SLOPE_RATIO times the median slope or more."""
+    search = find_edge_ev(energy, mu)
+    if search is None:
+        return False
+    slope = search[1][2:-2]
+    return slope.size > 0 and float(slope.max()) >= CLEAR_EDGE_SLOPE_RATIO * float(np.median(slope))
 
 
 def generate_table_source() -> str:
