@@ -79,12 +79,18 @@ def edge_tolerance_ev(e0: float, computed: bool) -> float:
     return max(floor, fraction * e0)
 
 
+# Order in which candidate edges are named: the edges people measure most come first.
+_EDGE_RANK = {"K": 0, "L3": 1, "L2": 2, "M5": 3, "L1": 4, "M4": 5}
+
+
 def nearest_edges(energy_ev: float, count: int = 2, tolerance_ev: float | None = None) -> list[tuple[str, str, float]]:
-    """(element, edge, energy) of the tabulated edges closest to ``energy_ev``, closest first."""
+    """(element, edge, energy) of tabulated edges near ``energy_ev``: within ``tolerance_ev`` (K, L3,
+    L2, M5 edges first, then by distance), or the ``count`` closest when no tolerance is given."""
     rows = [(abs(e - energy_ev), el, edge, e) for el, edges in EDGE_ENERGIES_EV.items() for edge, e in edges.items()]
-    rows.sort()
     if tolerance_ev is not None:
-        rows = [r for r in rows if r[0] <= tolerance_ev]
+        rows = sorted((r for r in rows if r[0] <= tolerance_ev), key=lambda r: (_EDGE_RANK.get(r[2], 9), r[0]))
+    else:
+        rows.sort()
     return [(el, edge, e) for _, el, edge, e in rows[:count]]
 
 
