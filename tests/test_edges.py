@@ -81,7 +81,7 @@ def test_calcset_spectrum_labelled_with_the_wrong_element_is_refused(example_set
     table = np.loadtxt(path)
     table[:, 0] += 213.6
     np.savetxt(path, table)
-    with pytest.raises(InputError, match=r"hBN_B0_iso.dat: .*B K edge \(188 eV\).*N K \(401.6 eV\)"):
+    with pytest.raises(InputError, match=r"hBN_B0_iso.dat: .*B K edge \(188 eV\).*N K \(409.9 eV\)"):
         read_calcset(example_set)
 
 
