@@ -94,17 +94,26 @@ def nearest_edges(energy_ev: float, count: int = 2, tolerance_ev: float | None =
     return [(el, edge, e) for _, el, edge, e in rows[:count]]
 
 
+def _median5(values: np.ndarray) -> np.ndarray:
+    """Running median of 5 points (ends padded by repeating the end values), by a sorting network:
+    median(a..e) = median3(e, max(min(a, b), min(c, d)), min(max(a, b), max(c, d)))."""
+    p = np.concatenate((values[:1], values[:1], values, values[-1:], values[-1:]))
+    a, b, c, d, e = p[:-4], p[1:-3], p[2:-2], p[3:-1], p[4:]
+    f = np.maximum(np.minimum(a, b), np.minimum(c, d))
+    g = np.minimum(np.maximum(a, b), np.maximum(c, d))
+    return np.maximum(np.minimum(e, f), np.minimum(np.maximum(e, f), g))
+
+
 def find_edge_ev(energy: np.ndarray, mu: np.ndarray) -> tuple[float, np.ndarray] | None:
     """Energy of the steepest change of ``mu`` (eV) and ``|dmu/dE|`` per point, or None when the
-    spectrum is too short to search. ``energy`` must increase. The 5-point median filter removes
-    single-point glitches before ``numpy.gradient`` (second order on non-uniform grids)."""
+    spectrum is too short to search. ``energy`` must increase. A 5-point running median removes
+    single-point glitches; the slope is the central difference (s[i+1] - s[i-1]) / (E[i+1] - E[i-1])."""
     n = energy.size
     if n < MIN_POINTS_FOR_SEARCH:
         return None
-    padded = np.concatenate((mu[:1], mu[:1], mu, mu[-1:], mu[-1:]))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 5)
-    smooth = np.median(windows, axis=1)
-    slope = np.abs(np.gradient(smooth, energy))
+    smooth = _median5(mu)
+    slope = np.zeros(n)
+    slope[1:-1] = np.abs((smooth[2:] - smooth[:-2]) / (energy[2:] - energy[:-2]))
     # the first and last two points see the padding, not data: they cannot be the edge
     slope[:2] = 0.0
     slope[-2:] = 0.0
@@ -145,7 +154,7 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
     if not inside:
         # the edge lies just outside the scan (a scan starting above the edge, a pre-edge scan): fine,
         # unless the scan holds a clear edge of its own far from the stated one (another element)
-        if search is None or not _is_clear_edge(energy, mu, search[0]) \
+        if search is None or not _is_clear_edge(energy, mu, search[0], search[1]) \
                 or any(abs(search[0] - e) <= edge_tolerance_ev(e, computed) for e in near):
             return near[0]
     outside = not inside
@@ -200,13 +209,15 @@ def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, e
 CLEAR_EDGE_SLOPE_RATIO = 8.0
 
 
-def _is_clear_edge(energy: np.ndarray, mu: np.ndarray, at: float) -> bool:
+def _is_clear_edge(energy: np.ndarray, mu: np.ndarray, at: float, slope: np.ndarray | None = None) -> bool:
     """Whether the data hold an absorption edge (at ``at``, their steepest point), not only a sloping
     background or noise: the steepest slope is CLEAR_EDGE_SLOPE_RATIO times the median slope or more."""
-    search = find_edge_ev(energy, mu)
-    if search is None:
-        return False
-    slope = search[1][2:-2]
+    if slope is None:
+        search = find_edge_ev(energy, mu)
+        if search is None:
+            return False
+        slope = search[1]
+    slope = slope[2:-2]
     return slope.size > 0 and float(slope.max()) >= CLEAR_EDGE_SLOPE_RATIO * float(np.median(slope))
 
 
