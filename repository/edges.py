@@ -126,6 +126,12 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _expected(found: dict[str, float]) -> str:
+    if len(found) > 1:
+        return " / ".join(f"{name} {_fmt(e)} eV" for name, e in found.items())
+    return f"{_fmt(next(iter(found.values())))} eV"
+
+
 def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, computed: bool,
                energy_name: str | None = None) -> float:
     """Raise :class:`EdgeMismatch` unless ``element``/``edge`` fits the data; returns the tabulated E0.
@@ -140,12 +146,11 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
         raise EdgeMismatch(f"{element} has no {edge} edge (tabulated edges of {element}: {have})")
     lo, hi = float(energy[0]), float(energy[-1])
     label = f"{element} {edge}"
-    expected = " / ".join(f"{name} {_fmt(e)} eV" for name, e in found.items()) if len(found) > 1 \
-        else f"{_fmt(next(iter(found.values())))} eV"
     tolerance = RANGE_TOLERANCE_EV
     e0s = list(found.values())
     near = [e for e in e0s if lo - tolerance <= e <= hi + tolerance]
     if not near:
+        expected = _expected(found)
         e0 = min(e0s, key=lambda e: min(abs(e - lo), abs(e - hi)))
         raise EdgeMismatch(f"energies {_fmt(lo)}-{_fmt(hi)} eV do not reach the {label} edge ({expected}): "
                            + _likely_cause(e0, lo, hi, energy, mu, computed, energy_name))
@@ -171,6 +176,7 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
         if not outside and np.any(window) and slope[window].max() >= SLOPE_FRACTION * slope.max():
             return e0
     kind = "computed" if computed else "measured"
+    expected = _expected(found)
     others = [f"{el} {ed} ({_fmt(e)} eV)" for el, ed, e in nearest_edges(edge_at, 3, edge_tolerance_ev(edge_at, computed))
               if (el, ed) != (element, edge)]
     cause = f"another element or edge? {', '.join(others)} lie closer" if others else "another element or edge?"
