@@ -94,8 +94,18 @@ def main() -> None:
                     off.append(in_process(args.data, Path(tmp), f"off{i}"))
                 on.append(in_process(args.data, Path(tmp), f"on{i}"))
             on_s, off_s = statistics.median(on), statistics.median(off)
-            print(f"read + write in process, checks on: {on_s:.3f} s, off: {off_s:.3f} s; checks cost "
+            print(f"read + write in process, CPU: checks on {on_s:.3f} s, off {off_s:.3f} s; difference "
                   f"{100 * (on_s - off_s) / on_s:.1f} % (median of {len(on)} alternating runs each)")
+            from _checks import checks_timed
+
+            shares = []
+            for i in range(max(args.repeat, 5)):
+                spent = [0.0]
+                with checks_timed(spent):
+                    total = in_process(args.data, Path(tmp), f"timed{i}")
+                shares.append(spent[0] / total)
+            print(f"CPU inside the checks: {100 * statistics.median(shares):.1f} % of read + write "
+                  f"(median of {len(shares)})")
     files = runs[0]["files"]
     read_s = statistics.median(r["read_s"] for r in runs)
     write_s = statistics.median(r["write_s"] for r in runs)
