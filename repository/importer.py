@@ -96,8 +96,10 @@ def _link(conn: "Connection", pairs: list[dict[str, int]]) -> int:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["spectrum_id", "calculation_id"])
-    return conn.execute(statement, pairs).rowcount or 0
+    statement = dialect_insert(table).on_conflict_do_nothing(
+        index_elements=["spectrum_id", "calculation_id"]).returning(table.c.spectrum_id)
+    # RETURNING gives the inserted rows only (rowcount of an executemany is -1 on psycopg)
+    return len(conn.execute(statement, pairs).all())
 
 
 def _existing_ids(conn: "Connection", column, values: Sequence[str]) -> dict[str, int]:
