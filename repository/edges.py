@@ -18,10 +18,12 @@ edge with the energies of the data (all in eV):
 
 Tolerances, from physics and the fixtures:
 
-* measured: ``max(15 eV, 1 % of E0)``. Chemical shifts between oxidation states are <= ~15 eV
-  (S K sulfide -> sulfate ~10 eV, Mn K 0 -> +7 ~ 15 eV), calibration errors a few eV; neighbouring
-  elements are >= 50 eV apart for the K and L3 edges above 150 eV and > 2.5 % of E0 everywhere
-  (U/Pa K 2.6 %), so 1 % never confuses them.
+* measured: ``max(20 eV, 1 % of E0)``. Chemical shifts between oxidation states are <= ~15 eV
+  (S K sulfide -> sulfate ~10 eV, Mn K 0 -> +7 ~ 15 eV), calibration errors a few eV, and the
+  steepest rise of a light-element K edge can be a resonance 10-15 eV above the tabulated edge
+  (B K of h-BN: pi* 192 eV, sigma* ~198 eV; E0 188 eV); neighbouring elements are >= 50 eV apart
+  for the K and L3 edges above 150 eV and > 2.5 % of E0 everywhere (U/Pa K 2.6 %), so 1 % never
+  confuses them.
 * computed: ``max(25 eV, 2 % of E0)``. Absolute energies of computed spectra are offset: PBE
   Delta-Kohn-Sham onsets ~1.5-2 eV low (docs/bn-calculations.md), FEFF's Fermi level up to ~10 eV
   off, Z+1 / ground-state calculations aligned by hand.
@@ -38,7 +40,7 @@ __all__ = ["EDGE_ENERGIES_EV", "TABLE_SOURCE", "GENERIC_EDGES", "EdgeMismatch", 
            "edge_energies_ev", "edge_tolerance_ev", "find_edge_ev", "nearest_edges"]
 
 RANGE_TOLERANCE_EV = 50.0
-MEASURED_TOLERANCE = (15.0, 0.01)  # (eV floor, fraction of E0)
+MEASURED_TOLERANCE = (20.0, 0.01)  # (eV floor, fraction of E0)
 COMPUTED_TOLERANCE = (25.0, 0.02)
 # A slope near the tabulated edge of at least this fraction of the steepest slope also counts.
 SLOPE_FRACTION = 0.5
