@@ -78,6 +78,9 @@ class ReadOptions:
     structure_path: Path | None = None
     origin: str | None = None  # "computed" for calculated spectra read from column files (FDMNES, ...)
     energy_unit: str | None = None  # "eV" or "keV": the unit of the file's energy column (overrides the file)
+    # False only where absolute energies are not used (projection with onset/fit alignment): the
+    # element/edge/energy check of repository.edges is then skipped
+    check_edge: bool = True
 
     def with_(self, **changes: Any) -> ReadOptions:
         return replace(self, **changes)
@@ -221,6 +224,10 @@ def sort_scan(path: Path, energy: np.ndarray, signal: np.ndarray, lines: Any = N
     return energy, signal, lines
 
 
+class EdgeMismatchError(InputError):
+    """The stated element and edge do not fit the energies of the data (see :mod:`repository.edges`)."""
+
+
 ENERGY_UNIT_FACTORS = {"ev": 1.0, "kev": 1000.0}
 
 
@@ -303,12 +310,12 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         raise InputError(path, str(exc), where=where) from None
     except ValueError as exc:
         raise InputError(path, str(exc), where=name) from None
-    if check_edge:
+    if check_edge and options.check_edge:
         try:
             check_edge_energy(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
                               computed=origin == Origin.COMPUTED, energy_name=energy_name)
         except EdgeMismatch as exc:
-            raise InputError(path, str(exc), where=name) from None
+            raise EdgeMismatchError(path, str(exc), where=name) from None
     sample = sample or SampleInfo()
     if origin == Origin.EXPERIMENTAL or any(v is not None for v in (
             options.sample_name, options.facility, options.beamline, options.measurement_mode)):
