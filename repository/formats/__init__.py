@@ -131,6 +131,8 @@ def export_context(row: dict[str, Any]) -> dict[str, Any]:
     context = {name: row.get(name) for name in CONTEXT_FIELDS if row.get(name) is not None}
     if context.get("defect_kind") == "none" and "defect_name" not in context:
         del context["defect_kind"]  # a pristine structure: nothing to say
+    if context.get("spectroscopy") == "XAS":
+        del context["spectroscopy"]  # the default: only other spectroscopies need saying
     return context
 
 
