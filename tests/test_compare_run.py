@@ -35,6 +35,18 @@ def _write_set(root: Path) -> Path:
         cell = Structure(Lattice.hexagonal(2.504 * scale, 6.66), ["B", "B", "N", "N"],
                          [(1 / 3, 2 / 3, 0.25), (2 / 3, 1 / 3, 0.75), (2 / 3, 1 / 3, 0.25), (1 / 3, 2 / 3, 0.75)])
         (root / "structures" / name).write_text(cell.to_json())
+    # every entry its own structure (lattice scaled by 1 + 0.001 i): the grouped protocol folds by
+    # structure and scores a class only when 3+ structures carry it
+    entry_structures: dict[str, str] = {}
+
+    def own_structure(key: str, shared: str, i: int) -> str:
+        cell = Structure.from_file(root / shared)
+        cell.scale_lattice(cell.volume * (1 + 0.001 * (i + 1)) ** 3)
+        name = f"structures/{key}.json"
+        (root / name).write_text(cell.to_json())
+        entry_structures[key] = name
+        return name
+
     rng = np.random.default_rng(11)
     energy = synthetic_grid()
     dos_e = np.arange(-8.0, 20.0, 0.1)
@@ -48,6 +60,7 @@ def _write_set(root: Path) -> Path:
         else:
             polymorph, defect, structure, site, pi_height, sigma_ct = KINDS[kind]
             element, offset, cls = "B", 0.0, kind
+        structure = own_structure(key, structure, i)
         np.savetxt(root / f"spectra/{key}.dat", np.c_[energy + offset, synthetic_intensity(energy, cls, rng)])
         pi = pi_height * np.exp(-0.5 * ((dos_e - 2.0) / 0.3) ** 2) * (1 + 0.05 * rng.standard_normal())
         sigma = np.exp(-0.5 * ((dos_e - 7.0) / 0.5) ** 2)
@@ -55,7 +68,8 @@ def _write_set(root: Path) -> Path:
         toml += ['[[entries]]', f'key = "{key}"', f'structure = "{structure}"', f'polymorph = "{polymorph}"']
         if defect:
             toml += ['[entries.defect]', 'kind = "vacancy"', 'name = "v_N"', 'species = "N"', 'charge = 0',
-                     'supercell = [2, 2, 1]', 'position_frac = [0.333333, 0.166667, 0.25]']
+                     'supercell = [2, 2, 1]', 'position_frac = [0.333333, 0.166667, 0.25]',
+                     'host_structure = "structures/hBN_a.json"']
         toml += ['[entries.absorber]', f'site_index = {site}', f'element = "{element}"',
                  '[entries.calculation]', 'code = "GPAW"', 'method = "half_core_hole"',
                  '[[entries.spectra]]', f'file = "spectra/{key}.dat"', 'edge = "K"',
@@ -150,9 +164,15 @@ def test_cli_reads_a_database_and_filters_with_where(calcset_dir, tmp_path, cli)
     engine = make_engine(resolve_url(str(path)))
     import_calcset(engine, read_calcset(calcset_dir))
     engine.dispose()
-    result = cli("compare", "--db", path, "--where", "element = N", "--method", "pca", "--seeds", "1")
+    result = cli("compare", "--db", path, "--where", "element = B", "--method", "pca", "--seeds", "1", "--jobs", "1")
     assert result.exit_code == 0, result.stderr
-    assert "N K" in result.stdout and "B K" not in result.stdout
+    assert "B K" in result.stdout and "N K" not in result.stdout
+    # three h-BN N K spectra: one class, nothing to score against chance -> one line, exit 2
+    result = cli("compare", "--db", path, "--where", "element = N", "--method", "pca", "--seeds", "1")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: nothing to score by structure: N K (3 spectra)")
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
 def test_cli_refuses_two_sources_in_one_line(calcset_dir, tmp_path, cli):
