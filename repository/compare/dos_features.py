@@ -16,7 +16,8 @@ states/eV. With the absorber's site-projected ``p`` DOS (and, for layered cells,
   relative to ``p_onset_ev``.
 
 * ``p_sigma_occupied`` / ``p_pi_occupied`` -- the occupied p_sigma and p_pi populations: the DOS
-  integrated from the bottom of the stored energy axis to ``E_F`` (states; projections onto the
+  integrated from the bottom of the stored energy axis to ``E_F`` (trapezoidal, the last interval
+  ending at ``E_F``; NaN when the axis does not reach ``E_F``) (states; projections onto the
   absorber's first bound PAW p projector, so populations *inside the augmentation sphere*, not
   charges, and comparable only between spectra of one element and calculation set). Unlike the
   stored ``sigma_charge_transfer`` (defined relative to the pristine host, hence 0 for every
@@ -57,6 +58,15 @@ def _window_integral(energy: np.ndarray, density: np.ndarray, lo: float, hi: flo
     return float(np.trapezoid(density[inside], energy[inside]))
 
 
+def _occupied(rel: np.ndarray, density: np.ndarray) -> float:
+    """Trapezoidal integral of ``density`` from the start of the axis to exactly 0 (E_F), the last
+    interval ending at E_F with the linearly interpolated density."""
+    below = rel < 0
+    e = np.append(rel[below], 0.0)
+    y = np.append(density[below], np.interp(0.0, rel, density))
+    return float(np.trapezoid(y, e))
+
+
 def p_onset(energy: np.ndarray, p: np.ndarray, fermi_ev: float = 0.0) -> float:
     """First energy above ``fermi_ev`` where ``p`` reaches ONSET_FRACTION of its maximum above it,
     relative to ``fermi_ev``; NaN when there are no empty p states in the window."""
@@ -95,10 +105,10 @@ def dos_features(energy: np.ndarray, orbitals: Mapping[str, np.ndarray], fermi_e
     if sigma is None or pi is None:  # only total p: sp3 convention, all sigma
         sigma, pi = p, np.zeros_like(p)
     rel = energy - fermi_ev
-    occupied = rel <= 0
-    if occupied.sum() >= 2:
-        n_sigma = float(np.trapezoid(np.asarray(sigma, dtype=np.float64)[occupied], rel[occupied]))
-        n_pi = float(np.trapezoid(np.asarray(pi, dtype=np.float64)[occupied], rel[occupied]))
+    occupied = rel < 0
+    if occupied.sum() >= 2 and rel[-1] >= 0:
+        n_sigma = _occupied(rel, np.asarray(sigma, dtype=np.float64))
+        n_pi = _occupied(rel, np.asarray(pi, dtype=np.float64))
         out["p_sigma_occupied"], out["p_pi_occupied"] = n_sigma, n_pi
         if n_sigma + n_pi > 0:
             out["pi_occupied_fraction"] = n_pi / (n_sigma + n_pi)
