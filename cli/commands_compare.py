@@ -86,11 +86,14 @@ def compare(
     note: Annotated[str | None, typer.Option(
         "--note", help="A sentence to put at the top of the report (e.g. what the data set is and that it grows).")] = None,
     probe: Annotated[list[str] | None, typer.Option(
-        "--probe", metavar="FILE[:KEY=VALUE,...]",
+        "--probe", metavar="FILE[:KEY=VALUE,...] or DIR",
         help="An external spectrum (experiment, another code) to place into every map; repeat for more. "
              "Its element and edge are the file's; a file that does not say needs FILE:element=B,edge=K. "
              "Energies are aligned as `project --align fit` does. Add an expected class to check the "
-             "majority of its 5 nearest against, e.g. FILE:polymorph=c-BN, and name=TEXT for the report.")] = None,
+             "majority of its 5 nearest against, e.g. FILE:polymorph=c-BN, and name=TEXT for the report. "
+             "A directory: its manifest.csv lists labelled spectra (columns file, element, edge, name, "
+             "and expected classes such as polymorph); the report gives identification rates against "
+             "always guessing the commonest class.")] = None,
     fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Embed the same spectra by UMAP, PCA and MDS (per element and edge) and score each embedding.
@@ -108,7 +111,7 @@ def compare(
 
     from repository.analysis.recipe import load_recipe
     from repository.compare.data import data_provenance, imported_calcset
-    from repository.compare.probes import parse_probe
+    from repository.compare.probes import parse_probes
     from repository.compare.report import summary_rows, write_report
     from repository.compare.run import METHODS, compare_database
     from repository.errors import UsageError
@@ -116,7 +119,8 @@ def compare(
     if calcset and db:
         raise UsageError("give either --db or --calcset, not both")
     methods = [m.value for m in method] if method else list(METHODS)
-    probe_specs = [parse_probe(p) for p in probe or ()]  # bad options and missing files fail before any work
+    # bad options, manifests and missing files fail before any work
+    probe_specs = [spec for p in probe or () for spec in parse_probes(p)]
     the_recipe = load_recipe(recipe)
     polar = None if polarization.lower() == "all" else polarization.lower()
     umap_params = {"n_neighbors": n_neighbors, "min_dist": min_dist}

@@ -467,10 +467,11 @@ class GroupedResult:
     placements: dict[str, str] = field(default_factory=dict)  # method -> how held-out spectra were placed
     unscorable: dict[str, str] = field(default_factory=dict)  # label -> why it is not scored
     notes: list[str] = field(default_factory=list)
+    cpu_s: float | None = None  # CPU seconds of this run (in whichever process ran it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "recipe_name": self.recipe_name, "recipe": self.recipe, "n_spectra": self.n_spectra,
+            "recipe_name": self.recipe_name, "cpu_s": self.cpu_s, "recipe": self.recipe, "n_spectra": self.n_spectra,
             "n_structures": self.n_structures, "folds": self.folds, "n_folds": self.n_folds,
             "near_defect_a": NEAR_DEFECT_A, "min_structures": MIN_STRUCTURES,
             "labels": {name: {"classes": lab.classes, "structures": lab.structures, "spectra": lab.spectra,

@@ -357,11 +357,23 @@ against each majority.
 
 
 def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
-    """``## External spectra (probes)``: per probe the reading, the shift and the votes per label and method."""
+    """``## External spectra (probes)``: identification rates of labelled probes against the trivial
+    baseline, then per probe the reading, the shift and the votes per label and method."""
     found = [(r, p) for r in results for p in r.probes]
     if not found:
         return []
     lines = ["## External spectra (probes)", "", PROBES_INTRO]
+    rates = pr.identification_rates(results)
+    if rates:
+        series = list(dict.fromkeys(s for row in rates for s in row["rates"]))
+        lines += ["### Identification rate of labelled probes", "",
+                  ("Share of probes whose majority class (of the 5 nearest, per seed, averaged over seeds) is the "
+                   "expected one; **baseline**: always guessing the commonest class of the compared spectra. "
+                   "With a handful of probes these are counts, not rates: n is given."), ""]
+        lines += _table(["edge", "label", "n probes", "baseline (commonest class)", *[_name(s) for s in series]],
+                        [[row["edge"], row["label"], row["n_probes"], f"{row['baseline']:.2f} ({row['majority_class']})",
+                          *[f"{row['rates'][s]:.2f}" if s in row["rates"] else "n/a" for s in series]]
+                         for row in rates])
     for result, probe in found:
         series = [s for s in [REFERENCE, *result.methods] if s in probe.votes]
         info = probe.probe
@@ -585,6 +597,7 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     readme.write_text(text)
     (out / "results.json").write_text(json.dumps(
         {"generated_utc": now.isoformat(timespec="seconds"), "source": source, "data": data_note, "command": command,
+         "probe_identification": pr.identification_rates(results),
          "edges": [r.to_dict() for r in results]}, indent=1, default=_json_default, allow_nan=False) + "\n")
     return readme
 

@@ -508,11 +508,16 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 
 def _grouped_job(args: tuple) -> Any:
+    import time
+
     data, name, methods, seeds, params, n_folds = args
+    start = time.process_time()
     try:
-        return run_grouped(data, name, methods=methods, seeds=seeds, params=params, n_folds=n_folds)
+        result = run_grouped(data, name, methods=methods, seeds=seeds, params=params, n_folds=n_folds)
     except UsageError as err:
         return err
+    result.cpu_s = round(time.process_time() - start, 2)
+    return result
 
 
 def default_workers() -> int:
@@ -578,9 +583,9 @@ def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_S
     headline) for ``recipe`` and, with ``shape_only``, for :func:`shape_only_recipe`; ``n_folds``:
     grouped K-fold instead of leave one structure out; ``workers``: processes for the grouped runs."""
     from .data import load_edges
-    from .probes import ProbeSpec, parse_probe
+    from .probes import ProbeSpec, parse_probes
 
-    specs = [p if isinstance(p, ProbeSpec) else parse_probe(p) for p in probes]
+    specs = [spec for p in probes for spec in ([p] if isinstance(p, ProbeSpec) else parse_probes(p))]
     chosen = recipes(recipe, shape_only and grouped)
     edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message)
     others = {name: load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message)
