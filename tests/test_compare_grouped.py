@@ -111,6 +111,7 @@ def test_sister_sites_flatter_spectrum_cv_but_not_folds_by_structure(leaky):
     x, groups, labels = leaky
     transductive = m.knn_cv_accuracy(x, labels, seed=0).accuracy
     assert transductive > 0.9
+    assert gr.sister_nearest_fraction(x, groups) == 1.0
     result = gr.grouped_edge(x, {"host_polymorph": labels}, groups, methods=("pca",), seeds=[0],
                              permutations=99, n_boot=200)
     for series in ("raw", "pca"):
@@ -127,6 +128,8 @@ def test_a_class_that_shapes_the_spectra_is_found_in_held_out_structures(informa
     result = gr.grouped_edge(x, {"host_polymorph": labels}, groups, methods=("pca", "mds"), seeds=[0],
                              permutations=99, n_boot=200)
     assert result.folds == "leave one structure out" and result.n_folds == 12
+    assert gr.sister_nearest_fraction(np.eye(4), ["a", "b", "c", "d"]) is None
+    assert gr.sister_nearest_fraction(np.array([[0.0], [0.1], [1.0], [5.0]]), ["a", "a", "b", "b"]) == 0.75
     assert result.placements["mds"].startswith("mds-out-of-sample")
     for series in ("raw", "pca", "mds"):
         score = result.scores[series]["host_polymorph"]

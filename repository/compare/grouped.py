@@ -468,10 +468,11 @@ class GroupedResult:
     unscorable: dict[str, str] = field(default_factory=dict)  # label -> why it is not scored
     notes: list[str] = field(default_factory=list)
     cpu_s: float | None = None  # CPU seconds of this run (in whichever process ran it)
+    sister_nearest: float | None = None  # share of spectra whose nearest spectrum is in their own structure
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "recipe_name": self.recipe_name, "cpu_s": self.cpu_s, "recipe": self.recipe, "n_spectra": self.n_spectra,
+            "recipe_name": self.recipe_name, "cpu_s": self.cpu_s, "sister_nearest_fraction": self.sister_nearest, "recipe": self.recipe, "n_spectra": self.n_spectra,
             "n_structures": self.n_structures, "folds": self.folds, "n_folds": self.n_folds,
             "near_defect_a": NEAR_DEFECT_A, "min_structures": MIN_STRUCTURES,
             "labels": {name: {"classes": lab.classes, "structures": lab.structures, "spectra": lab.spectra,
@@ -481,6 +482,19 @@ class GroupedResult:
             "scores": {s: {lb: sc.to_dict() for lb, sc in by.items()} for s, by in self.scores.items()},
             "descriptor_r2": self.descriptors, "notes": self.notes,
         }
+
+
+def sister_nearest_fraction(x: np.ndarray, groups: Sequence) -> float | None:
+    """Share of spectra whose nearest other spectrum (Euclidean, preprocessed) belongs to the same
+    structure: what a protocol that splits spectra rather than structures rewards. None when no
+    structure has two spectra."""
+    g = np.asarray([str(v) for v in groups], dtype=object)
+    counts = Counter(g.tolist())
+    if x.shape[0] < 2 or max(counts.values()) < 2:
+        return None
+    d = m.squared_distances(np.asarray(x, dtype=np.float64), np.asarray(x, dtype=np.float64))
+    np.fill_diagonal(d, np.inf)
+    return float((g[d.argmin(axis=1)] == g).mean())
 
 
 def check_scorable(labels: dict[str, ScoringLabel], n_structures: int, what: str) -> None:
@@ -519,6 +533,7 @@ def grouped_edge(x: np.ndarray, labels: dict[str, np.ndarray], groups: np.ndarra
         if not lab.scorable:
             result.unscorable[name] = (f"fewer than two classes carried by {MIN_STRUCTURES}+ structures "
                                        f"(left out: {', '.join(f'{c} ({s})' for c, s in lab.dropped.items()) or 'none'})")
+    result.sister_nearest = sister_nearest_fraction(x, groups)
     series: dict[str, list[HeldOutMap]] = {REFERENCE: [raw_neighbours(x, folds)]}
     seed_list = list(seeds) or [0]
     total = sum(1 if meth in DETERMINISTIC else len(seed_list) for meth in methods)

@@ -494,6 +494,9 @@ def grouped_section(result: EdgeComparison) -> list[str]:
                   if recipe.get("energy_min_ev") is not None else "")
         lines += [f"### Grouped, inductive: {g.recipe_name} recipe ({window}; {g.n_structures} structures, "
                   f"{g.folds})", ""]
+        if g.sister_nearest is not None:
+            lines += [f"{g.sister_nearest:.0%} of these spectra have their nearest spectrum (preprocessed, Euclidean) "
+                      "in their own structure: what splitting spectra instead of structures would reward.", ""]
         lines += [f"* **{v}**" if "beat" in v and "no method" not in v else f"* {v}" for v in grouped_verdicts(result, g)]
         lines += [""]
         lines += _table(["label", "scored spectra / structures", "majority", "stratified",
