@@ -193,3 +193,27 @@ def test_raw_neighbours_never_include_the_held_out_structure(informative):
         row = order[i][order[i] >= 0]
         assert groups[i] not in set(groups[row].tolist())
         assert row.size == len(groups) - (groups == groups[i]).sum()
+
+
+@pytest.mark.slow
+def test_umap_is_fitted_per_fold_and_places_held_out_structures_with_its_transform(informative):
+    x, groups, labels = informative
+    result = gr.grouped_edge(x, {"host_polymorph": labels}, groups, methods=("umap",), seeds=[0, 1],
+                             permutations=20, n_boot=50)
+    assert result.placements["umap"] == "umap-sgd"
+    score = result.scores["umap"]["host_polymorph"]
+    assert score.n_seeds == 2 and score.accuracy >= 0.8  # majority 0.5
+
+
+@pytest.mark.slow
+def test_grouped_runs_in_worker_processes_give_the_in_process_numbers(informative):
+    from repository.compare.data import edge_data_from_arrays
+    from repository.compare.run import compare
+
+    x, groups, labels = informative
+    data = edge_data_from_arrays(x, {"host_polymorph": labels}, groups=groups)
+    one = compare([data], methods=("pca",), seeds=1, workers=1, other_recipes={"copy": [data]})[0]
+    two = compare([data], methods=("pca",), seeds=1, workers=2, other_recipes={"copy": [data]})[0]
+    assert [g.recipe_name for g in two.grouped] == ["absolute", "copy"]
+    for a, b in zip(one.grouped, two.grouped):
+        assert a.to_dict()["scores"] == b.to_dict()["scores"]
