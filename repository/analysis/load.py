@@ -17,6 +17,7 @@ import numpy as np
 
 from ..arrays import STORED_DTYPE, stack_blobs
 from ..errors import UsageError
+from ..query import spectrum_ids
 from . import recipe as rec
 
 if TYPE_CHECKING:
@@ -65,13 +66,6 @@ def select_spectrum_ids(engine: Engine, *, where: str | None = None, element: st
     """
     if not where:
         return None
-    try:
-        from ..query import (
-            spectrum_ids,  # written by the query layer; optional until it exists
-        )
-    except ImportError:
-        raise UsageError("--where needs the query language (repository.query), which this installation "
-                         "lacks; select with --element/--edge instead") from None
     return list(spectrum_ids(engine, where))
 
 
@@ -215,3 +209,19 @@ def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec
     for group in spectra.groups:
         out[group.rows] = rec.resample(recipe, group.energy_ev, group.intensity, shifts_all[group.rows])
     return rec.finish(recipe, out, spectra.ids), recipe
+
+
+def training_onset(spectra: SpectraSet, recipe: rec.Recipe) -> float:
+    """Median edge onset (eV) of the training spectra on the recipe's energy scale (before alignment
+    to the onset), used to place spectra whose energies are relative or offset (projection).
+
+    The onset of each spectrum is :func:`repository.analysis.recipe.edge_onsets` at
+    ``recipe.onset_fraction``; with ``stored_shift`` alignment each stored shift is added.
+    """
+    onsets = []
+    for group in spectra.groups:
+        found = rec.edge_onsets(group.energy_ev, group.intensity, recipe.onset_fraction)
+        if recipe.alignment == "stored_shift":
+            found = found + spectra.shifts_ev[group.rows]
+        onsets.append(found)
+    return float(np.median(np.concatenate(onsets)))

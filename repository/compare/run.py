@@ -40,10 +40,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..analysis.embed import METHODS as EMBEDDING_METHODS
+from ..analysis.embed import fit_embedding, method_params
+from ..analysis.project import place
 from . import metrics as m
-from .data import LABELS, EdgeData
+from .data import LABELS, EdgeData, load_edges
+from .metrics import Stat
+from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probes, prepare_probes
 
-METHODS = ("umap", "pca", "mds")
+METHODS = EMBEDDING_METHODS  # every method, in report order
 DETERMINISTIC = frozenset({"pca"})  # one fit whatever the seed
 REFERENCE = "raw"  # the preprocessed spectra themselves
 DEFAULT_SEEDS = 5
@@ -56,29 +61,6 @@ MAX_WORKERS = 2  # grouped runs in parallel (the project's CI has 2 cores)
 CV_SEED = 0  # the same folds for every method and seed: the spread over seeds is the embedding's alone
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and sample standard deviation of a score over seeds (``n`` defined values)."""
-
-    mean: float | None
-    sd: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float | None]) -> Stat:
-        return cls(*m.mean_sd(values))
-
-    def text(self, digits: int = 2) -> str:
-        if self.mean is None:
-            return "n/a"
-        if self.n <= 1 or not self.sd or self.sd < 0.5 * 10 ** -digits:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.sd:.{digits}f}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "sd": self.sd, "n": self.n}
 
 
 @dataclass
@@ -167,8 +149,6 @@ def holdout_split(columns: Sequence[Sequence], fraction: float = HOLDOUT_FRACTIO
 
 
 def _fit(x: np.ndarray, method: str, seed: int, params: dict[str, Any] | None):
-    from ..analysis.embed import fit_embedding
-
     return fit_embedding(x, method, n_components=N_COMPONENTS, seed=seed, params=(params or {}).get(method))
 
 
@@ -191,17 +171,12 @@ def _model(fitted, x_train: np.ndarray) -> dict[str, Any]:
 
 
 def _place(fitted, x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    from ..analysis.project import place
-
     model = _model(fitted, x_train)
     return np.array([place(row, model)[0] for row in x_test], dtype=np.float64).reshape(len(x_test), -1)
 
 
 def _place_probes(results: list, fitted, x: np.ndarray, method: str, seed: int) -> None:
     """Each probe into the fit on all spectra (the placement identification uses), its nearest spectra."""
-    from ..analysis.project import place
-    from .probes import Placement, nearest
-
     model = _model(fitted, x)
     for result in results:
         coords, how = place(result.probe.vector, model)
@@ -237,8 +212,6 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
         data.element, data.edge, n, seed_list, list(methods), data.recipe.to_dict() if data.recipe else None,
         {label: dict(sorted(Counter(values.tolist()).items())) for label, values in data.labels.items()},
         labels=data.labels, ids=data.ids, notes=list(data.notes))
-    from ..analysis.embed import method_params
-
     result.params = {meth: method_params(meth, (params or {}).get(meth)) for meth in methods}
     labels = {label: data.labels[label] for label in LABELS if label in data.labels}
     descriptors = _descriptors_worth_scoring(data)
@@ -252,8 +225,6 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
     result.neighbourhood_rho[REFERENCE] = {name: Stat.of([m.neighbourhood_spearman(x, v).rho])
                                            for name, v in descriptors.items()}
     if probes:
-        from .probes import Placement, ProbeResult, nearest
-
         result.probe_labels = {**labels, **data.extra_labels}
         for probe in probes:
             if (probe.element, probe.edge) != (data.element, data.edge) or probe.vector.shape != (x.shape[1],):
@@ -454,8 +425,6 @@ def compare(edges: Sequence[EdgeData], *, probes: Sequence[Any] = (), grouped: b
     Before anything is fitted, an edge the grouped protocol cannot score is refused
     (:class:`UsageError`, one line) when no compared edge can be scored; otherwise it gets a note.
     ``workers``: processes for the grouped runs (None: :func:`default_workers`)."""
-    from .probes import prepare_probes
-
     prepared = prepare_probes(probes, edges) if probes else {}
     comparable = [d for d in edges if not (d.recipe is None and d.matrix.shape[1] == 0)]
     unscorable: dict[tuple[str, str], str] = {}
@@ -582,9 +551,6 @@ def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_S
     files are checked before the selection is loaded. ``grouped``: run the grouped protocol (the
     headline) for ``recipe`` and, with ``shape_only``, for :func:`shape_only_recipe`; ``n_folds``:
     grouped K-fold instead of leave one structure out; ``workers``: processes for the grouped runs."""
-    from .data import load_edges
-    from .probes import ProbeSpec, parse_probes
-
     specs = [spec for p in probes for spec in ([p] if isinstance(p, ProbeSpec) else parse_probes(p))]
     chosen = recipes(recipe, shape_only and grouped)
     edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message)
