@@ -554,8 +554,17 @@ def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_S
     specs = [spec for p in probes for spec in ([p] if isinstance(p, ProbeSpec) else parse_probes(p))]
     chosen = recipes(recipe, shape_only and grouped)
     edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message)
-    others = {name: load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message)
-              for name, r in chosen.items() if name != ABSOLUTE}
-    return compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
-                   progress=progress, grouped=grouped, other_recipes=others, n_folds=n_folds, workers=workers,
-                   recipe_name=ABSOLUTE if recipe is None or recipe.alignment != "edge_onset" else SHAPE_ONLY)
+    others, failed = {}, []
+    for name, r in chosen.items():
+        if name == ABSOLUTE:
+            continue
+        try:  # a recipe the selection cannot take (e.g. no common window after alignment) is a note
+            others[name] = load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message)
+        except UsageError as err:
+            failed.append(f"grouped protocol ({name} recipe) not run: {err}")
+    results = compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
+                      progress=progress, grouped=grouped, other_recipes=others, n_folds=n_folds, workers=workers,
+                      recipe_name=ABSOLUTE if recipe is None or recipe.alignment != "edge_onset" else SHAPE_ONLY)
+    for result in results:
+        result.notes.extend(failed)
+    return results
