@@ -333,7 +333,9 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
                 for label in labels]
         lines += _table(header, rows)
     else:
-        lines += ["Not run: " + ("; ".join(n for n in result.notes if "identification" in n) or "too few spectra"), ""]
+        lines += ["Not run: " + ("; ".join(n for n in result.notes if "identification" in n)
+                                 or "not requested (`--identify`); the grouped protocol above holds out whole "
+                                    "structures instead of random spectra"), ""]
     other = [n for n in result.notes if "identification" not in n]
     if other:
         lines += ["Notes: " + "; ".join(other), ""]
