@@ -533,9 +533,13 @@ class _GroupedRunner:
         self.tick(total, total, "grouped evaluation done")
         return out
 
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type, *_exc) -> None:
+        if self.pool is None:
+            return
+        if exc_type is not None:  # interrupted or failed: do not wait for running grouped runs
+            for process in list(getattr(self.pool, "_processes", {}).values()):  # no public API for this
+                process.terminate()
+        self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
 
 def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_SEEDS, recipe=None,
