@@ -38,6 +38,7 @@ from .structures import (
     structure_json,
 )
 from .textcolumns import read_numeric_table
+from .edges import EdgeMismatch, check_edge
 from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
 MANIFEST_NAME = "calcset.toml"
@@ -444,6 +445,12 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
         raise InputError(path, str(exc), where=line) from None
     except ValueError as exc:
         raise ctx.fail(where, str(exc)) from None
+    try:
+        # computed spectra: the wider tolerance of repository.edges (absolute scales are offset)
+        check_edge(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
+                   computed=True)
+    except EdgeMismatch as exc:
+        raise InputError(path, f"{exc} ({where}, absorber {element})") from None
     digest = content_hash(spectrum, structure_hash=structure_digest, absorber_site_index=site,
                           extra={"method": calculation.get("method"), "code": calculation.get("code")})
     return SpectrumPlan(spectrum=spectrum, content_hash=digest, source_file=str(path.relative_to(ctx.root)),

@@ -145,6 +145,22 @@ class Spectrum(SQLModel, table=True):
     metadata_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     imported_at: datetime = Field(default_factory=utc_now,
                                   sa_column=Column(DateTime(timezone=True), nullable=False))
+    # SHA-256 of element, edge and the stored energy/intensity arrays: the same data whatever file
+    # it came in (repository.importer.spectrum_data_hash); not unique (content_hash is the row identity)
+    data_hash: str | None = Field(default=None, index=True, max_length=64)
+    # XAS (absorption: XANES/EXAFS/XAFS) or another spectroscopy (conventions.Spectroscopy); only
+    # XAS spectra are absorption spectra for embeddings
+    spectroscopy: str = Field(default="XAS", index=True, max_length=16,
+                              sa_column_kwargs={"server_default": "XAS"})
+
+
+class SpectrumCalculation(SQLModel, table=True):
+    """A spectrum belongs to every calculation that computed it (one spectrum, several sets)."""
+
+    __tablename__ = "spectrum_calculation"
+
+    spectrum_id: int = Field(foreign_key="spectrum.id", primary_key=True)
+    calculation_id: int = Field(foreign_key="calculation.id", primary_key=True, index=True)
 
 
 class Dos(SQLModel, table=True):

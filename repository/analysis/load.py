@@ -119,11 +119,19 @@ def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: s
 def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
     """The one (element, edge) of the selection; UsageError when it is empty or mixes several."""
     counts: dict[tuple[str, str], int] = {}
-    for el, ed, n in _run(engine, ids, element, edge, "absorbing_element, edge, COUNT(*)",
-                          "GROUP BY absorbing_element, edge"):
+    other_kinds: dict[str, int] = {}
+    for el, ed, kind, n in _run(engine, ids, element, edge, "absorbing_element, edge, spectroscopy, COUNT(*)",
+                                "GROUP BY absorbing_element, edge, spectroscopy"):
         counts[(el, ed)] = counts.get((el, ed), 0) + int(n)
+        if kind != "XAS":
+            other_kinds[kind] = other_kinds.get(kind, 0) + int(n)
     if not counts:
         raise UsageError("no spectra match the selection")
+    if other_kinds:
+        # NRIXS, EELS, XES... are not absorption spectra: they never join an absorption embedding
+        listing = ", ".join(f"{n} {kind}" for kind, n in sorted(other_kinds.items()))
+        raise UsageError(f"the selection includes spectra that are not X-ray absorption ({listing}): add "
+                         "\"spectroscopy = XAS\" to --where to embed the absorption spectra only")
     if len(counts) > 1:
         listing = ", ".join(f"{n} {el} {ed}" for (el, ed), n in sorted(counts.items()))
         raise UsageError(f"the selection mixes absorbing elements or edges ({listing}); spectra of different "

@@ -249,11 +249,12 @@ class QuerySpectrum:
 
 
 def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
-                    edge_energy_ev: float | None = None) -> QuerySpectrum:
+                    edge_energy_ev: float | None = None, check_edge: bool = True) -> QuerySpectrum:
     """Read a data file with the format readers (two-column files, XDI, ...).
 
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
-    energies that are relative to the edge (as ``xasrepo import --edge-energy``).
+    energies that are relative to the edge (as ``xasrepo import --edge-energy``). ``check_edge``
+    False skips the element/edge/energy check (onset/fit alignment moves the spectrum anyway).
     """
     from ..errors import XasrepoError
     from ..formats import read_path
@@ -261,7 +262,9 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    options = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    options: dict = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    if not check_edge:
+        options["check_edge"] = False
     try:
         records = read_path(path, **options)
     except XasrepoError:
@@ -279,12 +282,19 @@ def read_query(file: str | Path, element: str | None, edge: str | None, *, align
     """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
     relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
     energy will do, the alignment moves the spectrum anyway)."""
-    if edge_energy_ev is None and align in ("onset", "fit") and reference_onset_ev is not None:
+    from ..formats.common import EdgeMismatchError
+
+    aligned = align in ("onset", "fit")
+    if edge_energy_ev is None and aligned and reference_onset_ev is not None:
         try:
-            return read_query_file(file, element, edge)
+            return read_query_file(file, element, edge, check_edge=False)
         except NonPositiveEnergy:  # energies relative to the edge: any edge energy will do before aligning
-            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev)
-    return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev)
+            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev, check_edge=False)
+    try:
+        return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, check_edge=not aligned)
+    except EdgeMismatchError as err:
+        raise EdgeMismatchError(None, f"{err}; --align onset/fit projects it by its shape, whatever its energy "
+                                      "scale") from None
 
 
 def query_from_database(engine: Engine, spectrum_id: int) -> QuerySpectrum:

@@ -59,6 +59,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               help="absorbing element symbol, e.g. B"),
     FieldSpec("edge", "edge", T, ("spectrum.edge",), help="K, L1, L2, L3 (L2,3 for stitched spectra)"),
     FieldSpec("spectrum_type", "spectrum_type", T, ("type", "spectrum.type"), help="XANES | EXAFS | XAFS"),
+    FieldSpec("spectroscopy", "spectroscopy", T, ("spectrum.spectroscopy",),
+              help="XAS (absorption) | NRIXS | EELS | ELNES | EXELFS | XES | RIXS"),
     FieldSpec("polarization", "polarization", T, ("spectrum.polarization",), help="iso, x, y, z, in_plane, ..."),
     FieldSpec("absorber_site_index", "absorber_site_index", I, ("absorber.site_index", "absorber.site"),
               help="index of the absorbing site in the structure"),
