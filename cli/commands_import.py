@@ -116,6 +116,7 @@ def _summarise(summary, records) -> None:
 
 
 def _shown(path: str) -> str:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import _as_given
 
     return _as_given(path)

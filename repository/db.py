@@ -226,8 +226,8 @@ def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["En
 
 
 def alembic_config(url: str):
-    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     """Alembic's configuration for ``url`` with this package's migrations/ (no logging set-up)."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic.config import Config
 
     config = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
@@ -284,9 +284,9 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
 
 
 def downgrade(db: str | None, revision: str) -> None:
-    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     """Downgrade the schema of ``db`` to Alembic ``revision`` (for tests of migrations; data of dropped
     columns is lost). Raises :class:`SchemaError`/:class:`UsageError` as :func:`current_revision` does."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic import command
 
     url = resolve_url(db)

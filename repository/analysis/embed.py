@@ -97,9 +97,9 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
 
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
     """UMAP (umap-learn, Euclidean) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components), with the
     fitted model's a, b, n_neighbors, ... as artifacts for :func:`repository.analysis.project.umap_place`."""
+    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
     import umap
 
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
@@ -124,9 +124,9 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
 
 
 def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     """PCA (scikit-learn, full SVD) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components); artifacts
     the mean (n_grid,) and components (n_components, n_grid); info the explained variance ratios."""
+    # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     from sklearn.decomposition import PCA
 
     model = PCA(n_components=n_components, svd_solver="full")
