@@ -235,7 +235,9 @@ def test_many_stacked_curves_are_labelled_every_kth_and_say_so(bn):
     labels = [t for t in ax.texts if t.get_text().startswith("#")]
     every = -(-62 // sp.MAX_LABELS_PER_PANEL)
     assert len(ids) == 62 and len(labels) == len(range(0, 62, every)) + (61 % every != 0)
-    assert f"every {every}th of 62" in ax.get_title(loc="left")
+    assert f"every {every}th of 62" in ax.get_title(loc="left")  # 4th
+    assert [sp._ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "12th",
+                                                                      "13th", "22nd"]
     assert any(w in labels[0].get_text() for w in ("pristine", "v_", "C_", "O_"))  # defect or pristine named
     assert "site" in labels[0].get_text()
     assert ax.get_ylabel().startswith("μ(E) / its maximum, offset")

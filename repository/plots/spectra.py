@@ -212,6 +212,12 @@ def short_label(record: dict[str, Any]) -> str:
     return " ".join(w for w in words if w)
 
 
+def _ordinal(k: int) -> str:
+    """'2nd', '3rd', '4th', '11th', '22nd'."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def _group_key(record: dict[str, Any]) -> tuple[str, str]:
     return (str(record.get("absorbing_element") or "?"), str(record.get("edge") or "?"))
 
@@ -399,12 +405,12 @@ def _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi)
             ax.set_yticks([])
         elif len(members) > 1 or shaded:
             ax.legend(fontsize=7.5 if len(members) > 8 else 8.5, frameon=False, ncols=1 if len(members) <= 12 else 2,
-                      title=f"every {every}th of {len(members)} curves" if thinned else None, title_fontsize=8)
+                      title=f"every {_ordinal(every)} of {len(members)} curves" if thinned else None, title_fontsize=8)
         if step and shaded:
             ax.legend(handles=[h for h in ax.get_legend_handles_labels()[0]
                                if str(h.get_label()).startswith("embedding window")], fontsize=8, frameon=False,
                       loc="lower right")
-        note = f"; labels on every {every}th of {len(members)} curves" if (thinned and step) else ""
+        note = f"; labels on every {_ordinal(every)} of {len(members)} curves" if (thinned and step) else ""
         ax.set_title(f"{element} {edge}-edge ({len(members)} spectr{'um' if len(members) == 1 else 'a'}{note})",
                      fontsize=10.5, loc="left")
         ax.set_xlabel("photon energy (eV)")
