@@ -357,3 +357,53 @@ def test_overview_figure_of_the_bundled_set(bn, tmp_path):
     for polymorph, spectrum_id in chosen.items():
         row = frame[frame.spectrum_id == spectrum_id].iloc[0]
         assert row.polymorph == polymorph and (pd.isna(row.defect_kind) or row.defect_kind == "none")
+
+
+# ----------------------------------------------------------------------------------------------
+# the explorer page: axes per method, 3-D pairs, WebGL for large snapshots
+
+
+def _page_data(path: Path) -> dict:
+    import re
+
+    block = re.search(r'<script type="application/json" id="xr-data">(.*?)</script>', path.read_text(), re.DOTALL)
+    return json.loads(block.group(1).replace("<\\/", "</"))
+
+
+def test_explorer_names_axes_per_method_and_offers_pairs_of_a_3d_snapshot(tmp_path, monkeypatch):
+    from repository.plots import explorer
+
+    frame = pd.DataFrame({"spectrum_id": range(1, 31), "x": np.arange(30.0), "y": np.ones(30), "z": -np.arange(30.0),
+                          "polymorph": ["h-BN", "c-BN", "w-BN"] * 10, "absorbing_element": "B", "edge": "K"})
+    footer = {"method": "pca", "n_components": 3, "element": "B", "edge": "K", "snapshot_id": "pca_x_1",
+              "fit_info": {"explained_variance_ratio": [0.6, 0.25, 0.1]}}
+    path = snapshot_with_footer(tmp_path, frame, footer)
+    data = _page_data(explorer.explore(path, tmp_path / "p.html"))
+    assert data["axisNames"] == {"x": "PC1 (60.0 % of variance)", "y": "PC2 (25.0 % of variance)",
+                                 "z": "PC3 (10.0 % of variance)"}
+    assert data["z"] == [-float(v) for v in range(30)] and data["webgl"] is False
+    assert data["title"].startswith("B K-edge: PCA map") and "30 spectra" in data["title"]
+    flat = _page_data(explorer.write_explorer(frame.drop(columns="z"), tmp_path / "q.html"))
+    assert "z" not in flat and flat["axisNames"] == {"x": "embedding x", "y": "embedding y"}
+    monkeypatch.setattr(explorer, "WEBGL_POINTS", 20)
+    assert _page_data(explorer.write_explorer(frame, tmp_path / "r.html"))["webgl"] is True
+
+
+def test_cli_overview_refuses_what_it_cannot_draw_in_one_line(cli, example_set, tmp_path):
+    too_small = cli("plot", "overview", "--data", example_set, "-o", tmp_path / "o.png")
+    assert too_small.exit_code == 2 and "no element and edge with at least 3 isotropic spectra" in too_small.stderr
+    not_a_set = cli("plot", "overview", "--data", tmp_path, "-o", tmp_path / "o.png")
+    assert not_a_set.exit_code == 2 and "calcset.toml missing" in not_a_set.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.slow
+def test_cli_overview_of_the_bundled_set_is_one_command(cli, tmp_path):
+    from repository.plots.figure import BUNDLED_SET
+
+    if not (BUNDLED_SET / "calcset.toml").exists():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    out = tmp_path / "overview.pdf"
+    result = cli("plot", "overview", "-o", out)
+    assert result.exit_code == 0 and out.read_bytes()[:5] == b"%PDF-"
+    assert "B K: 94 spectra" in result.stdout or "B K:" in result.stdout

@@ -195,12 +195,14 @@ def _draw_representatives(ax, engine, frame, get_spectrum, np) -> None:
                     xytext=(4, 0), textcoords="offset points", fontsize=8.5, va="center", color=colour)
         for name, e in pi_sigma_peaks(energy, mu, record.get("absorber_cn")).items():
             y = float(np.interp(e, energy, mu)) + base
-            ax.annotate(f"{'π*' if name == 'pi' else 'σ*'} {e:.1f}", (e, y), xytext=(0, 9), textcoords="offset points",
-                        ha="center", fontsize=8.5, color="black",
-                        arrowprops={"arrowstyle": "-", "lw": 0.8, "color": "#333333"})
+            # π* (a tall narrow peak) labelled to its left, σ* above: neither runs into the curve above
+            where = {"xytext": (-7, -4), "ha": "right"} if name == "pi" else {"xytext": (0, 9), "ha": "center"}
+            ax.annotate(f"{'π*' if name == 'pi' else 'σ*'} {e:.1f}", (e, y), textcoords="offset points",
+                        fontsize=8.5, color="black", arrowprops={"arrowstyle": "-", "lw": 0.8, "color": "#333333"},
+                        **where)
     if chosen:
         xs = np.concatenate([get_spectrum(engine, i, with_arrays=True)["energy_ev"] for i in chosen.values()])
-        ax.set_xlim(float(xs.min()), float(xs.max()) + 0.45 * float(np.ptp(xs)))
+        ax.set_xlim(float(xs.min()) - 0.12 * float(np.ptp(xs)), float(xs.max()) + 0.45 * float(np.ptp(xs)))
     ax.set_ylim(-0.05, step * max(len(chosen), 1) + 0.25)
     ax.set_yticks([])
     ax.set_xlabel("photon energy (eV)")
