@@ -108,6 +108,9 @@ def plot_overview(
     data: Annotated[Path | None, typer.Option("--data", help="Calculation set folder (default: the bundled "
                                               "boron nitride set, data/bn).", show_default=False)] = None,
     dpi: DpiOption = 150,
+    db: Annotated[str | None, typer.Option("--db", help="Build in this database and keep it (path or URL; "
+                                           "default: a temporary SQLite file, removed afterwards).",
+                                           show_default=False)] = None,
 ) -> None:
     """The overview figure of a computed set, built from scratch in a temporary database: per element
     and edge, the PCA map coloured by polymorph, by defect kind at near-defect sites and by σ charge
@@ -116,7 +119,7 @@ def plot_overview(
     from repository.plots.figure import BUNDLED_SET, bundled_overview
 
     check_output(output)
-    result = bundled_overview(output, data or BUNDLED_SET, dpi=dpi, progress=typer.echo)
+    result = bundled_overview(output, data or BUNDLED_SET, dpi=dpi, db=db, progress=typer.echo)
     groups = ", ".join(f"{key}: {n} spectra" for key, n in result["n_spectra"].items())
     typer.echo(f"wrote {result['output']} ({groups})")
 

@@ -404,8 +404,9 @@ def test_cli_overview_of_the_bundled_set_is_one_command(cli, tmp_path):
     if not (BUNDLED_SET / "calcset.toml").exists():
         pytest.skip("the bundled BN set (data/bn) is absent")
     out = tmp_path / "overview.pdf"
-    result = cli("plot", "overview", "-o", out)
+    result = cli("plot", "overview", "-o", out, "--db", tmp_path / "kept.db")
     assert result.exit_code == 0 and out.read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "kept.db").is_file() and len(list((tmp_path / "kept.snapshots").glob("pca_*.parquet"))) == 2
     import re
 
     assert re.search(r"B K: \d+ spectra, N K: \d+ spectra", result.stdout), result.stdout

@@ -210,17 +210,23 @@ def _draw_representatives(ax, engine, frame, get_spectrum, np) -> None:
 
 
 def bundled_overview(output: str | Path, data_dir: str | Path = BUNDLED_SET, *, dpi: int = DPI,
-                     method: str = FIGURE_METHOD, workdir: str | Path | None = None,
+                     method: str = FIGURE_METHOD, workdir: str | Path | None = None, db: str | None = None,
                      progress=None) -> dict[str, Any]:
-    """Import ``data_dir`` into a fresh SQLite database in ``workdir`` (a temporary folder by
-    default), embed each element and edge's isotropic spectra with ``method`` and draw
-    :func:`overview_figure` into ``output``. Returns ``{"output", "snapshots": [uid...],
-    "n_spectra": {"B K": n, ...}}``. Raises :class:`UsageError` when ``data_dir`` is no
-    calculation set or has no group with enough spectra."""
+    """Import ``data_dir`` into a database, embed each element and edge's isotropic spectra with
+    ``method`` and draw :func:`overview_figure` into ``output``.
+
+    The database is ``db`` (a path or URL; kept, and reused on a second run: the import skips what
+    is there and identical snapshots are reused; snapshot files go where ``xasrepo embed`` puts
+    them), else a fresh SQLite file in ``workdir`` (a temporary folder, removed afterwards, by
+    default). Returns ``{"output", "database", "snapshots": [uid...], "n_spectra": {"B K": n, ...}}``.
+    Raises :class:`UsageError` when ``data_dir`` is no calculation set or has no element and edge
+    with at least 3 isotropic spectra.
+    """
     from .. import db as database
     from ..analysis.create import create_snapshot
     from ..calcset import MANIFEST_NAME, read_calcset
     from ..importer import import_calcset
+    from ..snapshots.files import snapshot_dir
     from .embedding import check_dpi, check_output
 
     output = check_output(output)
@@ -231,7 +237,8 @@ def bundled_overview(output: str | Path, data_dir: str | Path = BUNDLED_SET, *, 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        url = str(folder / "overview.db")
+        url = db or str(folder / "overview.db")
+        directory = snapshot_dir(database.resolve_url(url), None if db else folder / "snapshots")
         database.upgrade(url)
         with database.connected(url) as engine:
             say(f"importing {data_dir}")
@@ -243,14 +250,15 @@ def bundled_overview(output: str | Path, data_dir: str | Path = BUNDLED_SET, *, 
                     continue
                 say(f"{method} of {n} {element} {edge} spectra")
                 result = create_snapshot(engine, method=method, element=element, edge=edge, seed=0,
-                                         where="polarization = iso", directory=folder / "snapshots")
+                                         where="polarization = iso", directory=directory)
                 made.append(result.record)
                 counts[f"{element} {edge}"] = int(result.record["row_count"])
             if not made:
                 raise UsageError(f"{data_dir}: no element and edge with at least 3 isotropic spectra")
             say(f"drawing {output}")
             overview_figure(engine, [r["path"] for r in made], output, dpi=dpi)
-    return {"output": output, "snapshots": [r["uid"] for r in made], "n_spectra": counts}
+    return {"output": output, "database": url if db else None, "snapshots": [r["uid"] for r in made],
+            "n_spectra": counts}
 
 
 def _iso_groups(engine) -> dict[tuple[str, str], int]:
