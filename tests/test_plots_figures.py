@@ -410,3 +410,14 @@ def test_cli_overview_of_the_bundled_set_is_one_command(cli, tmp_path):
     import re
 
     assert re.search(r"B K: \d+ spectra, N K: \d+ spectra", result.stdout), result.stdout
+
+
+def test_explorer_uses_the_png_palette_and_the_pristine_class(tmp_path):
+    from repository.plots import explorer
+
+    frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4], "x": [0.0, 1, 2, 3], "y": [0.0, 1, 0, 1],
+                          "origin": ["computed", "computed", "experimental", "computed"],
+                          "defect_kind": ["none", None, None, "vacancy"]})
+    data = _page_data(explorer.write_explorer(frame, tmp_path / "p.html"))
+    assert data["columns"]["defect_kind"] == ["pristine", "pristine", None, "vacancy"]
+    assert json.dumps(list(emb.CATEGORY_PALETTE)) in explorer._APP and "#7f7f7f" not in explorer._APP

@@ -211,7 +211,9 @@ def category_values(frame: pd.DataFrame, field: str) -> pd.Series:
     labels = frame[field].map(category_label)
     if field in DEFECT_FIELDS:
         no_defect = labels.isin(["n/a", *NO_DEFECT_VALUES])
-        computed = frame["origin"].eq("computed") if "origin" in frame.columns else no_defect
+        # a missing value means "no defect" only for a computed structure; without an origin
+        # column only an explicit "none" does
+        computed = frame["origin"].eq("computed") if "origin" in frame.columns else labels.isin([])
         labels = labels.mask(no_defect & computed, PRISTINE_LABEL)
         labels = labels.mask(no_defect & ~computed & labels.isin(list(NO_DEFECT_VALUES)), PRISTINE_LABEL)
     return labels

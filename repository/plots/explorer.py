@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .embedding import CATEGORY_PALETTE, DEFECT_FIELDS, PRISTINE_COLOUR, PRISTINE_LABEL, category_values
 from .frame import COORDINATE_COLUMNS, column_kind, field_label, snapshot_frame
 
 if TYPE_CHECKING:
@@ -212,6 +213,8 @@ def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | Non
             continue
         kind = column_kind(frame[name])
         values = [_json_value(v) for v in frame[name].tolist()]
+        if name in DEFECT_FIELDS:  # "pristine" for computed structures without a defect, as in the PNG
+            values = [None if v == "n/a" else v for v in category_values(frame, name).tolist()]
         if kind == "categorical":  # 2.0 -> "2" in legends and tables
             values = [str(int(v)) if isinstance(v, float) and v.is_integer() else v for v in values]
         fields.append({"name": str(name), "label": field_label(str(name)), "kind": kind})
@@ -285,7 +288,7 @@ _PAGE = """<!DOCTYPE html>
 </html>
 """
 
-_APP = r"""
+_APP_TEMPLATE = r"""
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("xr-data").textContent);
@@ -299,8 +302,7 @@ _APP = r"""
   var SCATTER = data.webgl ? "scattergl" : "scatter";
   var n = data.ids.length;
   var MAX_CATEGORIES = 12, MISSING = "#b0b0b0", OTHER = "#606060";
-  var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78"];
+  var PALETTE = __PALETTE__, PRISTINE = __PRISTINE__;  // the PNG's colours (repository.plots.embedding)
   var size = Math.max(3, Math.min(10, 90 / Math.sqrt(n)));
   var config = {responsive: true, displaylogo: false};
   var spectrumConfig = {responsive: true, displaylogo: false, displayModeBar: "hover"};
@@ -348,9 +350,11 @@ _APP = r"""
       return groups[b].length - groups[a].length || (a < b ? -1 : a > b ? 1 : 0);
     });
     var shown = labels.length > MAX_CATEGORIES + 1 ? labels.slice(0, MAX_CATEGORIES) : labels;
-    var traces = shown.map(function (label, k) {
+    var k = 0;
+    var traces = shown.map(function (label) {
+      var colour = label === PRISTINE[0] ? PRISTINE[1] : PALETTE[k++ % PALETTE.length];
       return markerTrace(groups[label], label + " (" + groups[label].length + ")",
-                         {color: PALETTE[k % PALETTE.length], size: size}, field);
+                         {color: colour, size: size}, field);
     });
     if (shown.length < labels.length) {
       var rest = [];
@@ -470,3 +474,5 @@ _APP = r"""
   });
 })();
 """
+_APP = (_APP_TEMPLATE.replace("__PALETTE__", json.dumps(list(CATEGORY_PALETTE)))
+        .replace("__PRISTINE__", json.dumps([PRISTINE_LABEL, PRISTINE_COLOUR])))
