@@ -20,6 +20,7 @@ DpiOption = Annotated[int, typer.Option("--dpi", help="Resolution of PNG output 
 
 
 def _snapshot_path(snapshot: str, db: str | None) -> Path:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.plots.frame import resolve_snapshot
 
@@ -45,6 +46,7 @@ def plot_embedding(
 ) -> None:
     """Draw a snapshot's embedding, points coloured by any property column; axes named per method
     (PC1 with its explained variance, UMAP 1, MDS 1), signed quantities on a scale centred on 0."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.plots.embedding import check_output
     from repository.plots.embedding import plot_embedding as draw
 
@@ -82,6 +84,7 @@ def plot_spectra(
 ) -> None:
     """Draw spectra (energy in eV), one panel per element and edge, overlaid or stacked with labels,
     optionally with their DOS."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.errors import UsageError
     from repository.plots.embedding import check_output
@@ -115,6 +118,7 @@ def plot_overview(
     """The overview figure of a computed set, built from scratch in a temporary database: per element
     and edge, the PCA map coloured by polymorph, by defect kind at near-defect sites and by σ charge
     transfer, next to one pristine spectrum per polymorph with π* and σ* marked."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.plots.embedding import check_output
     from repository.plots.figure import BUNDLED_SET, bundled_overview
 
@@ -137,6 +141,7 @@ def explore(
 ) -> None:
     """Write one self-contained HTML page (works offline) to explore a snapshot: the embedding with a
     colour-by selector; hovering or clicking a point shows its spectrum and properties."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.plots.explorer import explore as write
 

@@ -78,6 +78,7 @@ RecordFormatOption = Annotated[RecordFormat, typer.Option("--format", "-f", help
 
 def _progress(description: str):
     """A rich progress bar on stderr, returned as (context manager, callback(done, total))."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

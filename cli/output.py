@@ -52,6 +52,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
     elif not rows:
         sys.stderr.write("no rows match\n")  # a table of nothing would print nothing at all
     else:
+        # lazy import: start-up time (`xasrepo --help` must not load the library)
         from rich.console import Console
         from rich.table import Table
 
@@ -67,6 +68,7 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
     if fmt.value == "json":
         sys.stdout.write(json.dumps({k: _plain(v) for k, v in record.items()}, indent=1, default=str) + "\n")
         return
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
     from rich.table import Table
 

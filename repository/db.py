@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import SchemaError, UsageError
@@ -61,6 +61,7 @@ def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether an SQLAlchemy URL names an SQLite database."""
     return url.startswith("sqlite")
 
 
@@ -74,6 +75,7 @@ def sqlite_path(url: str) -> Path | None:
 
 def make_engine(url: str, *, read_only: bool = False) -> "Engine":
     """A new engine for ``url``. Engines are made per call, never held in a module global."""
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import create_engine, event
 
     if is_sqlite(url):
@@ -149,6 +151,7 @@ def current_revision(engine: "Engine") -> str | None:
     Being the first statement on a new engine, this is also where an unreachable server or an
     unreadable file shows up; it is reported as one line instead of a driver traceback.
     """
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.exc import DBAPIError
 
     try:
@@ -159,6 +162,7 @@ def current_revision(engine: "Engine") -> str | None:
 
 
 def _revision_of(conn) -> str | None:
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import inspect, text
 
     if not inspect(conn).has_table("alembic_version"):
@@ -167,9 +171,11 @@ def _revision_of(conn) -> str | None:
 
 
 def describe(url: str) -> str:
+    """How messages name a database: an SQLite file's path, else the URL with its password hidden."""
     path = sqlite_path(url)
     if path is not None:
         return str(path)
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
@@ -220,6 +226,8 @@ def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["En
 
 
 def alembic_config(url: str):
+    """Alembic's configuration for ``url`` with this package's migrations/ (no logging set-up)."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic.config import Config
 
     config = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
@@ -244,6 +252,7 @@ def _migration_transaction(engine: "Engine") -> Iterator:
     """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
             from sqlalchemy import text
 
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -256,6 +265,7 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
     Safe to run from several processes at once: the second waits for the first and then finds
     the schema up to date.
     """
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic import command
 
     url = resolve_url(db)
@@ -274,6 +284,9 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
 
 
 def downgrade(db: str | None, revision: str) -> None:
+    """Downgrade the schema of ``db`` to Alembic ``revision`` (for tests of migrations; data of dropped
+    columns is lost). Raises :class:`SchemaError`/:class:`UsageError` as :func:`current_revision` does."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic import command
 
     url = resolve_url(db)

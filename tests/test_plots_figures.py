@@ -101,10 +101,10 @@ def test_pristine_is_a_class_of_its_own_and_unknown_stays_grey():
                           "defect_kind": [None, "vacancy", None, "substitution"]})
     labels = emb.category_values(frame, "defect_kind").tolist()
     assert labels == ["pristine", "vacancy", "n/a", "substitution"]
-    colours = emb.category_colours(["vacancy", "pristine", "substitution", "n/a", "other (3 values)"])
-    assert colours["pristine"] == emb.PRISTINE_COLOUR and colours["n/a"] == emb.MISSING_COLOUR
-    real = [colours["vacancy"], colours["substitution"]]
-    assert len(set(real)) == 2 and not set(real) & {emb.MISSING_COLOUR, emb.OTHER_COLOUR, emb.PRISTINE_COLOUR}
+    colors = emb.category_colors(["vacancy", "pristine", "substitution", "n/a", "other (3 values)"])
+    assert colors["pristine"] == emb.PRISTINE_COLOR and colors["n/a"] == emb.MISSING_COLOR
+    real = [colors["vacancy"], colors["substitution"]]
+    assert len(set(real)) == 2 and not set(real) & {emb.MISSING_COLOR, emb.OTHER_COLOR, emb.PRISTINE_COLOR}
 
 
 def test_palette_colours_are_distinct_and_none_is_grey():
@@ -126,7 +126,7 @@ def test_a_signed_quantity_is_centred_on_zero_and_outliers_do_not_take_the_scale
     fig, ax = plt.subplots()
     drawn = emb.draw_embedding(ax, frame, "sigma_charge_transfer")
     norm = drawn["norm"]
-    assert drawn["signed"] and drawn["cmap"].name == emb.DIVERGING_COLOURMAP
+    assert drawn["signed"] and drawn["cmap"].name == emb.DIVERGING_COLORMAP
     assert norm.vmin == -norm.vmax  # centred: 0 is the middle colour
     assert norm.vmax < 0.39 and norm.vmax == pytest.approx(np.quantile(np.abs(values), emb.ROBUST_QUANTILE))
     beyond = int((np.abs(values) > norm.vmax).sum())
@@ -149,7 +149,7 @@ def test_an_unsigned_quantity_keeps_a_sequential_map(tmp_path):
                           "density_g_cm3": np.linspace(2.1, 3.5, 30)})
     fig, ax = plt.subplots()
     drawn = emb.draw_embedding(ax, frame, "density_g_cm3")
-    assert drawn["cmap"].name == emb.SEQUENTIAL_COLOURMAP and (drawn["norm"].vmin, drawn["norm"].vmax) == (2.1, 3.5)
+    assert drawn["cmap"].name == emb.SEQUENTIAL_COLORMAP and (drawn["norm"].vmin, drawn["norm"].vmax) == (2.1, 3.5)
     assert drawn["n_beyond"] == 0
     plt.close(fig)
 
@@ -247,14 +247,14 @@ def test_many_stacked_curves_are_labelled_every_kth_and_say_so(bn):
 def test_normalisations_are_what_they_say(bn):
     energy = np.linspace(180.0, 220.0, 401)
     mu = 0.3 + 0.01 * (energy - 180.0) + 2.0 * np.exp(-0.5 * ((energy - 192.0) / 0.8) ** 2)
-    assert sp.normalise(energy, mu, "max").max() == pytest.approx(1.0)
-    assert np.trapezoid(sp.normalise(energy, mu, "area"), energy) == pytest.approx(1.0)
-    assert np.array_equal(sp.normalise(energy, mu, "none"), mu)
+    assert sp.normalize_spectrum(energy, mu, "max").max() == pytest.approx(1.0)
+    assert np.trapezoid(sp.normalize_spectrum(energy, mu, "area"), energy) == pytest.approx(1.0)
+    assert np.array_equal(sp.normalize_spectrum(energy, mu, "none"), mu)
     assert sp.check_normalization(True) == "max" and sp.check_normalization("edge-step") == "edge_step"
     with pytest.raises(UsageError, match="--norm 'peak'"):
         sp.check_normalization("peak")
     with pytest.raises(UsageError, match="spectrum 7: its maximum"):
-        sp.normalise(energy, -np.ones_like(energy), "max", label="spectrum 7")
+        sp.normalize_spectrum(energy, -np.ones_like(energy), "max", label="spectrum 7")
     assert "edge step = 1" in sp.normalization_axis_label("edge_step")
     assert "area (eV⁻¹)" in sp.normalization_axis_label("area")
 
@@ -264,7 +264,7 @@ def test_edge_step_normalisation_is_larch_pre_edge():
     energy = np.linspace(7050.0, 7400.0, 701)
     # an arctan edge of step 2.5 at 7112 eV on a sloping pre-edge: Larch normalises the step to 1
     mu = 0.4 + 1e-4 * (energy - 7050.0) + 2.5 * (0.5 + np.arctan((energy - 7112.0) / 1.5) / np.pi)
-    norm = sp.normalise(energy, mu, "edge_step")
+    norm = sp.normalize_spectrum(energy, mu, "edge_step")
     expected = edge.pre_edge(energy, mu).norm
     assert np.allclose(norm, expected)
     assert norm[energy > 7250].mean() == pytest.approx(1.0, abs=0.05)

@@ -31,27 +31,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+import numpy as np
+
+from ..errors import UsageError, XasrepoError
+from ..snapshots.files import footer_metadata
 from .frame import category_label, check_field, field_label, snapshot_frame
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 MAX_LEGEND_CATEGORIES = 12
-MISSING_COLOUR = "#b0b0b0"
-OTHER_COLOUR = "#606060"
-PRISTINE_COLOUR = "#000000"
+MISSING_COLOR = "#b0b0b0"
+OTHER_COLOR = "#606060"
+PRISTINE_COLOR = "#000000"
 PRISTINE_LABEL = "pristine"
 FAR_LABEL_PREFIX = "far from the defect"  # sites of a defective cell away from the defect (overview figure)
-FAR_COLOUR = "#c9d7e8"  # pale: the near-defect classes stand out in front of them
+FAR_COLOR = "#c9d7e8"  # pale: the near-defect classes stand out in front of them
 # Distinct colours without grey (grey means "n/a", dark grey "other", black "pristine"): the
 # Okabe-Ito colour-blind-safe set, then tab10's colours that are not in it.
 CATEGORY_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
                     "#8c564b", "#9467bd", "#bcbd22", "#d62728", "#17becf")
-SEQUENTIAL_COLOURMAP = "viridis"
-DIVERGING_COLOURMAP = "RdBu_r"
-NUMERIC_COLOURMAP = SEQUENTIAL_COLOURMAP  # kept for callers of the earlier name
+SEQUENTIAL_COLORMAP = "viridis"
+DIVERGING_COLORMAP = "RdBu_r"
+NUMERIC_COLORMAP = SEQUENTIAL_COLORMAP  # kept for callers of the earlier name
 # Quantities whose sign means something (gain or loss of electrons...): always centred on 0.
 SIGNED_FIELDS = frozenset({"sigma_charge_transfer", "defect_charge", "alignment_shift_ev"})
 # Columns where "no value" on a computed spectrum means "no defect", not "unknown".
@@ -100,9 +102,6 @@ def snapshot_info(snapshot: Any) -> dict[str, Any]:
     filter, n_components...), or ``{}`` for a table or a Parquet file without it."""
     if not isinstance(snapshot, (str, Path)):
         return {}
-    from ..errors import XasrepoError
-    from ..snapshots.files import footer_metadata
-
     try:
         return footer_metadata(snapshot)
     except XasrepoError:  # not a snapshot file: drawn from its columns alone
@@ -240,23 +239,23 @@ def category_groups(values: pd.Series, limit: int = MAX_LEGEND_CATEGORIES) -> li
     return groups
 
 
-def category_colours(labels: list[str]) -> dict[str, str]:
+def category_colors(labels: list[str]) -> dict[str, str]:
     """Colour of each legend label: black for pristine, grey for n/a, dark grey for 'other', the
     palette in order for the rest (so the most frequent real class gets the first colour)."""
-    colours, k = {}, 0
+    colors, k = {}, 0
     for label in labels:
         if label.startswith(FAR_LABEL_PREFIX):
-            colours[label] = FAR_COLOUR
+            colors[label] = FAR_COLOR
         elif label == PRISTINE_LABEL:
-            colours[label] = PRISTINE_COLOUR
+            colors[label] = PRISTINE_COLOR
         elif label == "n/a":
-            colours[label] = MISSING_COLOUR
+            colors[label] = MISSING_COLOR
         elif label.startswith("other ("):
-            colours[label] = OTHER_COLOUR
+            colors[label] = OTHER_COLOR
         else:
-            colours[label] = CATEGORY_PALETTE[k % len(CATEGORY_PALETTE)]
+            colors[label] = CATEGORY_PALETTE[k % len(CATEGORY_PALETTE)]
             k += 1
-    return colours
+    return colors
 
 
 def robust_limits(values: np.ndarray, *, centred: bool) -> tuple[float, float]:
@@ -267,8 +266,6 @@ def robust_limits(values: np.ndarray, *, centred: bool) -> tuple[float, float]:
     ``centred``: symmetric limits (-L, L) with L from |values| (a diverging scale centred on 0);
     otherwise (lo, hi), each end judged on its own, distances taken from the median.
     """
-    import numpy as np
-
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -295,8 +292,6 @@ def robust_limits(values: np.ndarray, *, centred: bool) -> tuple[float, float]:
 def is_signed(field: str, values: np.ndarray) -> bool:
     """True for a quantity drawn on a diverging scale centred on 0: a known signed field, or a
     column with clearly both signs (each sign on at least 5 % of the values)."""
-    import numpy as np
-
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if field in SIGNED_FIELDS:
@@ -322,6 +317,7 @@ def plot_embedding(snapshot: Any, color_by: str, output: str | Path, *, title: s
     replace the generated ones. Returns the path written. Raises :class:`UsageError` for an
     unknown column, axis, format or resolution, :class:`InputError` for an unreadable file.
     """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
 
     output = check_output(output)
@@ -342,9 +338,11 @@ def embedding_figure(snapshot: Any, color_by: str, *, title: str | None = None, 
     """The matplotlib Figure :func:`plot_embedding` saves (the caller closes it): the title is the
     figure's suptitle, the recipe the axes' title. ``rasterized``: rasterise the points of large
     snapshots (for vector files)."""
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
 
     frame = snapshot_frame(snapshot)
@@ -370,7 +368,7 @@ def draw_embedding(ax, frame: pd.DataFrame, color_by: str, *, info: dict[str, An
                    axes: tuple[str, str] = ("x", "y"), contours: bool = False, kind: str | None = None,
                    rasterized: bool = False, legend: bool = True, size: float | None = None) -> dict[str, Any]:
     """Draw the scatter into the matplotlib axes ``ax`` (used by :func:`plot_embedding` and the
-    overview figure). Returns what was drawn: ``kind``, and ``colours`` (label -> colour) for
+    overview figure). Returns what was drawn: ``kind``, and ``colors`` (label -> colour) for
     categories or ``norm`` (the matplotlib Normalize), ``cmap`` and ``n_beyond`` for numbers."""
     info = info or {}
     kind = kind or check_field(frame, color_by)
@@ -398,24 +396,24 @@ def _legend(ax, title: str | None, size: float, **where) -> None:
 
 def _draw_categories(ax, frame, field, x, y, size, alpha, contours, rasterized, legend) -> dict[str, Any]:
     groups = category_groups(category_values(frame, field))
-    colours = category_colours([label for label, _ in groups])
+    colors = category_colors([label for label, _ in groups])
     for label, mask in groups:
         order = 1 if label == "n/a" else 2 if label.startswith(("other (", FAR_LABEL_PREFIX)) else 3
-        ax.scatter(x[mask], y[mask], s=size, color=colours[label], alpha=alpha, linewidths=0, zorder=order,
+        ax.scatter(x[mask], y[mask], s=size, color=colors[label], alpha=alpha, linewidths=0, zorder=order,
                    label=f"{label} ({int(mask.sum())})", rasterized=rasterized)
         if contours and label != "n/a":
-            _density_contour(ax, x[mask], y[mask], colours[label])
+            _density_contour(ax, x[mask], y[mask], colors[label])
     if legend:
         _legend(ax, field_label(field), size, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return {"kind": "categorical", "colours": colours}
+    return {"kind": "categorical", "colors": colors}
 
 
 MIN_CONTOUR_POINTS = 8
 
 
-def _density_contour(ax, x, y, colour) -> None:
+def _density_contour(ax, x, y, color) -> None:
     """The Gaussian-KDE (scipy, Scott's bandwidth) contour enclosing about half of the points."""
-    import numpy as np
+    # lazy import: start-up time (scipy is heavy; only the contours need it)
     from scipy.stats import gaussian_kde
 
     if len(x) < MIN_CONTOUR_POINTS:
@@ -429,12 +427,12 @@ def _density_contour(ax, x, y, colour) -> None:
     gx, gy = np.meshgrid(np.linspace(x.min() - pad_x, x.max() + pad_x, 80),
                          np.linspace(y.min() - pad_y, y.max() + pad_y, 80))
     density = kde(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-    ax.contour(gx, gy, density, levels=[level], colors=[colour], linewidths=1.2, zorder=4)
+    ax.contour(gx, gy, density, levels=[level], colors=[color], linewidths=1.2, zorder=4)
 
 
 def _draw_values(ax, frame, field, x, y, size, alpha, rasterized, legend) -> dict[str, Any]:
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-    import numpy as np
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -443,9 +441,9 @@ def _draw_values(ax, frame, field, x, y, size, alpha, rasterized, legend) -> dic
     signed = is_signed(field, values[~missing])
     lo, hi = robust_limits(values[~missing], centred=signed)
     norm = Normalize(vmin=lo, vmax=hi)
-    cmap = plt.get_cmap(DIVERGING_COLOURMAP if signed else SEQUENTIAL_COLOURMAP)
+    cmap = plt.get_cmap(DIVERGING_COLORMAP if signed else SEQUENTIAL_COLORMAP)
     if missing.any():
-        ax.scatter(x[missing], y[missing], s=size, color=MISSING_COLOUR, alpha=alpha, linewidths=0,
+        ax.scatter(x[missing], y[missing], s=size, color=MISSING_COLOR, alpha=alpha, linewidths=0,
                    zorder=1, label=f"n/a ({int(missing.sum())})", rasterized=rasterized)
     inside = ~missing & (values >= lo) & (values <= hi)
     above, below = ~missing & (values > hi), ~missing & (values < lo)

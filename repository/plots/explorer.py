@@ -27,11 +27,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .embedding import CATEGORY_PALETTE, DEFECT_FIELDS, PRISTINE_COLOUR, PRISTINE_LABEL, category_values
-from .frame import COORDINATE_COLUMNS, column_kind, field_label, snapshot_frame
+import numpy as np
+from sqlalchemy import bindparam, text
+
+from ..arrays import from_blob
+from .embedding import (CATEGORY_PALETTE, COORDINATES, DEFECT_FIELDS, PRISTINE_COLOR, PRISTINE_LABEL, axis_label,
+                        category_values, embedding_title, snapshot_info)
+from .frame import COORDINATE_COLUMNS, check_field, column_kind, field_label, snapshot_frame
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from sqlalchemy.engine import Engine
 
@@ -56,10 +60,6 @@ def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
 
     Ids that are not in the database are left out (the page says so when such a point is chosen).
     """
-    from sqlalchemy import bindparam, text
-
-    from ..arrays import from_blob
-
     wanted = sorted({int(i) for i in spectrum_ids})
     query = text("SELECT id, energy_ev, intensity FROM spectrum WHERE id IN :ids").bindparams(
         bindparam("ids", expanding=True))
@@ -73,8 +73,6 @@ def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
 
 def thin(energy: np.ndarray, intensity: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` evenly spaced samples, always keeping the first and last point."""
-    import numpy as np
-
     if len(energy) <= max_points:
         return energy, intensity
     keep = np.unique(np.linspace(0, len(energy) - 1, max_points).round().astype(int))
@@ -107,11 +105,8 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     ``info`` is the snapshot's footer metadata (default: read from a snapshot file) and names the
     axes. Returns the path written.
     """
+    # lazy import: start-up time (plotly is heavy; only this path needs it)
     from plotly.offline import get_plotlyjs
-
-    from .frame import check_field
-
-    from .embedding import snapshot_info
 
     frame = snapshot_frame(snapshot)
     if color_by is not None:
@@ -134,8 +129,6 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
 def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, title: str | None = None,
             color_by: str | None = None, max_points: int = MAX_POINTS_PER_SPECTRUM) -> Path:
     """The explorer for a snapshot with its spectra read from the database at ``engine`` (if given)."""
-    from .embedding import snapshot_info
-
     frame = snapshot_frame(snapshot)
     spectra = load_spectra(engine, frame["spectrum_id"], max_points=max_points) if engine is not None else {}
     info = snapshot_info(snapshot)
@@ -146,8 +139,6 @@ def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, 
 
 def page_title(info: dict[str, Any], frame: pd.DataFrame, name: str | None = None) -> str:
     """'B K-edge XANES: PCA map of 94 spectra (umap_2026...)' -- in words, the uid in brackets."""
-    from .embedding import embedding_title
-
     words = embedding_title(info, frame, "x").split(", coloured by")[0]
     uid = info.get("snapshot_id") or name
     return f"{words} ({uid})" if uid else words
@@ -155,8 +146,6 @@ def page_title(info: dict[str, Any], frame: pd.DataFrame, name: str | None = Non
 
 def _axes_payload(frame: pd.DataFrame, info: dict[str, Any]) -> str:
     """JSON object with ``z`` (3-D snapshots), ``axisNames`` per coordinate and ``webgl``."""
-    from .embedding import COORDINATES, axis_label
-
     present = [c for c in COORDINATES if c in frame.columns]
     parts = {"axisNames": json.dumps({c: axis_label(info, c) for c in present}),
              "webgl": json.dumps(len(frame) > WEBGL_POINTS)}
@@ -172,13 +161,13 @@ def _json_value(value: Any) -> Any:
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, (str, int, bool)):
         return value
-    import numpy as np
 
     if isinstance(value, np.generic):
         return _json_value(value.item())
     if isinstance(value, (list, tuple, np.ndarray)):  # e.g. a list of elements
         return ", ".join(map(str, value))
     try:
+        # lazy import: start-up time (pandas is heavy; only this path needs it)
         import pandas as pd
 
         if pd.isna(value):
@@ -191,8 +180,6 @@ def _json_value(value: Any) -> Any:
 def _rounded(values: Iterable[float], digits: int) -> list[float | None]:
     """Values rounded to ``digits`` significant digits of the largest one (enough to draw them,
     short in JSON); NaN and infinities become None."""
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     finite = np.isfinite(array)
     largest = float(np.abs(array[finite]).max()) if finite.any() else 0.0
@@ -475,4 +462,4 @@ _APP_TEMPLATE = r"""
 })();
 """
 _APP = (_APP_TEMPLATE.replace("__PALETTE__", json.dumps(list(CATEGORY_PALETTE)))
-        .replace("__PRISTINE__", json.dumps([PRISTINE_LABEL, PRISTINE_COLOUR])))
+        .replace("__PRISTINE__", json.dumps([PRISTINE_LABEL, PRISTINE_COLOR])))

@@ -22,10 +22,22 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from sqlalchemy import text
+
+from .. import db as database
+from ..analysis.create import create_snapshot
+from ..calcset import MANIFEST_NAME, read_calcset
+from ..catalog import get_spectrum
 from ..errors import UsageError
+from ..importer import import_calcset
+from ..snapshots.files import snapshot_dir
+from .embedding import (PRISTINE_LABEL, category_colors, category_groups, category_values, check_dpi, check_output,
+                        draw_embedding, embedding_title, recipe_text, snapshot_info)
+from .frame import field_label, snapshot_frame
+from .spectra import normalize_spectrum
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from sqlalchemy.engine import Engine
 
@@ -43,10 +55,6 @@ DPI = 150
 def near_defect_labels(frame: pd.DataFrame, cutoff_a: float = NEAR_DEFECT_A) -> pd.Series:
     """'pristine', the defect kind for an absorber within ``cutoff_a`` Å of its defect, 'far from
     the defect (> 2.6 Å)' for other sites of a defective cell, 'n/a' when the distance is unknown."""
-    import numpy as np
-
-    from .embedding import PRISTINE_LABEL, category_values
-
     kind = category_values(frame, "defect_kind")
     distance = frame.get("absorber_defect_distance_a")
     distance = (distance.to_numpy(dtype=float) if distance is not None else np.full(len(frame), np.nan))
@@ -61,7 +69,7 @@ def pi_sigma_peaks(energy_ev: np.ndarray, mu: np.ndarray, coordination: int | No
     """Energies (eV) of the π* and σ* peaks of one spectrum (module docstring for the rule):
     ``{"pi": e, "sigma": e}`` with the keys that were found; an sp3 absorber (coordination 4) has
     no "pi"; an unknown coordination gives neither (no assignment without the geometry)."""
-    import numpy as np
+    # lazy import: start-up time (scipy is heavy; only this path needs it)
     from scipy.signal import find_peaks
 
     energy = np.asarray(energy_ev, dtype=float)
@@ -86,8 +94,6 @@ def pi_sigma_peaks(energy_ev: np.ndarray, mu: np.ndarray, coordination: int | No
 
 def representative_ids(frame: pd.DataFrame) -> dict[str, int]:
     """One pristine spectrum per polymorph (the lowest spectrum id), polymorphs in order of size."""
-    from .embedding import PRISTINE_LABEL, category_values
-
     pristine = frame[category_values(frame, "defect_kind") == PRISTINE_LABEL]
     chosen = {}
     for polymorph, rows in sorted(pristine.groupby("polymorph"), key=lambda item: (-len(item[1]), item[0])):
@@ -102,15 +108,12 @@ def overview_figure(engine: Engine, snapshots: list[str | Path], output: str | P
 
     Raises :class:`UsageError` for no snapshots, a bad suffix or resolution.
     """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-    import numpy as np
-
-    from ..catalog import get_spectrum
-    from .embedding import check_dpi, check_output, draw_embedding, embedding_title, recipe_text, snapshot_info
-    from .frame import snapshot_frame
 
     output = check_output(output)
     dpi = check_dpi(dpi)
@@ -159,40 +162,34 @@ def overview_figure(engine: Engine, snapshots: list[str | Path], output: str | P
 
 
 def _panel_name(field: str) -> str:
-    from .frame import field_label
-
     return {"defect_near": "defect kind at near-defect sites"}.get(field, field_label(field))
 
 
 def _set_name(engine: Engine) -> str:
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         names = [r[0] for r in conn.execute(text("SELECT name FROM calculation_set ORDER BY id"))]
     return ", ".join(names) or "computed set"
 
 
 def _draw_representatives(ax, engine, frame, get_spectrum, np) -> None:
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-
-    from .spectra import normalise
 
     chosen = representative_ids(frame)
     palette = plt.get_cmap("tab10")
-    from .embedding import category_colours, category_groups
 
     # the polymorph colours of panel (a), so a curve and its points match
-    colours = category_colours([label for label, _ in category_groups(frame["polymorph"])])
+    colors = category_colors([label for label, _ in category_groups(frame["polymorph"])])
     step = 1.3
     for k, (polymorph, spectrum_id) in enumerate(chosen.items()):
         record = get_spectrum(engine, spectrum_id)
         energy = np.asarray(record["energy_ev"], dtype=float)
-        mu = normalise(energy, record["intensity"], "max", label=f"spectrum {spectrum_id}")
-        colour = colours.get(polymorph, palette(k % 10))
+        mu = normalize_spectrum(energy, record["intensity"], "max", label=f"spectrum {spectrum_id}")
+        color = colors.get(polymorph, palette(k % 10))
         base = k * step
-        ax.plot(energy, mu + base, color=colour, lw=1.6)
+        ax.plot(energy, mu + base, color=color, lw=1.6)
         ax.annotate(f"{polymorph} (#{spectrum_id}, CN {record.get('absorber_cn') or '?'})", (energy[-1], base + mu[-1]),
-                    xytext=(4, 0), textcoords="offset points", fontsize=8.5, va="center", color=colour)
+                    xytext=(4, 0), textcoords="offset points", fontsize=8.5, va="center", color=color)
         for name, e in pi_sigma_peaks(energy, mu, record.get("absorber_cn")).items():
             y = float(np.interp(e, energy, mu)) + base
             # π* (a tall narrow peak) labelled to its left, σ* above: neither runs into the curve above
@@ -222,13 +219,6 @@ def bundled_overview(output: str | Path, data_dir: str | Path = BUNDLED_SET, *, 
     Raises :class:`UsageError` when ``data_dir`` is no calculation set or has no element and edge
     with at least 3 isotropic spectra.
     """
-    from .. import db as database
-    from ..analysis.create import create_snapshot
-    from ..calcset import MANIFEST_NAME, read_calcset
-    from ..importer import import_calcset
-    from ..snapshots.files import snapshot_dir
-    from .embedding import check_dpi, check_output
-
     output = check_output(output)
     check_dpi(dpi)
     say = progress or (lambda _message: None)
@@ -262,8 +252,6 @@ def bundled_overview(output: str | Path, data_dir: str | Path = BUNDLED_SET, *, 
 
 
 def _iso_groups(engine) -> dict[tuple[str, str], int]:
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT absorbing_element, edge, COUNT(*) FROM spectrum WHERE polarization = 'iso' "
                                  "GROUP BY absorbing_element, edge ORDER BY absorbing_element, edge"))

@@ -2,7 +2,7 @@
 edge, curves overlaid or stacked with labels, photon energy in eV, optionally with the absorber's
 projected DOS drawn beside each spectrum.
 
-Normalisations follow XAS conventions and are named on the y axis (:func:`normalise`): none, max,
+Normalisations follow XAS conventions and are named on the y axis (:func:`normalize_spectrum`): none, max,
 area, and edge step as Athena/Larch define it (``pre_edge``). With a snapshot, the energy window
 its recipe compared is shaded on the panels of its element and edge.
 
@@ -18,10 +18,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from sqlalchemy import text
+
+from ..arrays import from_blob
+from ..catalog import get_spectrum, list_spectra
+from ..conventions import parse_edge
 from ..errors import UsageError
+from ..query import spectrum_ids
+from .embedding import check_dpi, check_output, snapshot_info
 
 if TYPE_CHECKING:
-    import numpy as np
     from sqlalchemy.engine import Engine
 
 MAX_SPECTRA = 100
@@ -36,7 +43,9 @@ DPI = 150
 def choose_spectra(engine: Engine, *, ids: Iterable[int] = (), where: str | None = None,
                    element: str | None = None, edge: str | None = None, limit: int | None = None) -> list[int]:
     """Spectrum ids to plot: the given ids, or those matching a query filter or element/edge
-    (the first ``limit`` of them by id when a limit is given)."""
+    (the first ``limit`` of them by id when a limit is given). Raises :class:`UsageError` for
+    ``limit`` < 1, for ids given together with a filter, or when nothing is chosen;
+    :class:`~repository.query.FilterError` (a UsageError) for an invalid filter."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
     chosen = _choose(engine, ids, where, element, edge)
@@ -51,16 +60,8 @@ def _choose(engine: Engine, ids: Iterable[int], where: str | None, element: str 
     if ids:
         return ids
     if where:
-        try:
-            from ..query import spectrum_ids
-        except ImportError:
-            raise UsageError("--where needs the query language (repository.query), which this "
-                             "version does not have; use --element/--edge or ids") from None
         return list(spectrum_ids(engine, where))
     if element or edge:
-        from ..catalog import list_spectra
-        from ..conventions import parse_edge
-
         try:
             edge = parse_edge(edge).value if edge else None
         except ValueError as err:
@@ -84,10 +85,6 @@ def spectrum_label(record: dict[str, Any]) -> str:
 
 def absorber_dos(engine: Engine, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The DOS curves of a spectrum's absorber: dicts with orbital, energy_ev, density, fermi_energy_ev."""
-    from sqlalchemy import text
-
-    from ..arrays import from_blob
-
     listed = record.get("dos") or []
     site = record.get("absorber_site_index")
     chosen = [d for d in listed if d["projection"] == "site" and site is not None and d["site_index"] == site]
@@ -134,7 +131,7 @@ def check_normalization(how: str | bool | None) -> str:
     return name
 
 
-def normalise(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label: str = "spectrum") -> np.ndarray:
+def normalize_spectrum(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label: str = "spectrum") -> np.ndarray:
     """``mu`` normalised as XAS people do, on the same energies:
 
     * ``none``: as stored;
@@ -146,8 +143,6 @@ def normalise(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label: str = "
     Raises :class:`UsageError` (naming ``label``) when the maximum, area or edge step is zero or
     not finite, or when the edge-step module is not available.
     """
-    import numpy as np
-
     energy = np.asarray(energy_ev, dtype=float)
     mu = np.asarray(mu, dtype=float)
     if how == "none":
@@ -158,6 +153,7 @@ def normalise(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label: str = "
         scale = float(np.trapezoid(mu, energy))
     elif how == "edge_step":
         try:  # the Larch port of issue 13; refused, not approximated, where it is missing
+            # lazy import: optional module (repository.analysis.edge may be absent in this version)
             from ..analysis.edge import pre_edge
         except ImportError:
             raise UsageError("--norm edge-step needs repository.analysis.edge (the Larch pre_edge port), "
@@ -254,8 +250,6 @@ def snapshot_window(snapshot: Any) -> dict[str, Any] | None:
     """What a snapshot compared, for shading on the spectra: ``{"element", "edge", "lo", "hi",
     "relative"}`` with the recipe window in eV (``relative``: measured from each spectrum's own
     edge, so it cannot be shaded on a photon-energy axis), or None when the file has no recipe."""
-    from .embedding import snapshot_info
-
     if snapshot is None:
         return None
     info = snapshot_info(snapshot)
@@ -296,7 +290,7 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
     with photon energy in eV; ``offset`` shifts spectrum k of a panel up by k*offset (``"auto"``:
     by the tallest spectrum's height), stacked curves are labelled at their right end (every
     k-th when there are many, saying so). ``normalize`` is 'none', 'max', 'area' or 'edge_step'
-    (:func:`normalise`; ``True`` = 'max'), named on the y axis. ``with_dos`` draws one row per
+    (:func:`normalize_spectrum`; ``True`` = 'max'), named on the y axis. ``with_dos`` draws one row per
     spectrum with the absorber's DOS (states/eV on E − E_F) beside it. ``snapshot`` (a snapshot
     file) shades its recipe's energy window on the panels of its element and edge. The title
     names edges, materials and the count unless ``title`` is given.
@@ -304,9 +298,8 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
     Raises :class:`UsageError` for no spectra, too many, a bad option or an unnormalisable
     spectrum; :class:`NotFoundError` for an unknown id.
     """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-
-    from .embedding import check_dpi, check_output
 
     output = check_output(output)
     dpi = check_dpi(dpi)
@@ -324,13 +317,12 @@ def spectra_figure(engine: Engine, spectrum_ids: Sequence[int], *, offset: float
                    normalize: str | bool | None = None, with_dos: bool = False, title: str | None = None,
                    dpi: int = DPI, snapshot: Any = None):
     """The matplotlib Figure :func:`plot_spectra` saves (same arguments; the caller closes it)."""
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-    import numpy as np
-
-    from ..catalog import get_spectrum
 
     how = check_normalization(normalize)
     ids = list(dict.fromkeys(int(i) for i in spectrum_ids))
@@ -346,7 +338,7 @@ def spectra_figure(engine: Engine, spectrum_ids: Sequence[int], *, offset: float
     curves = []
     for record in records:
         x = np.asarray(record["energy_ev"], dtype=float)
-        y = normalise(x, record["intensity"], how, label=f"spectrum {record['spectrum_id']}")
+        y = normalize_spectrum(x, record["intensity"], how, label=f"spectrum {record['spectrum_id']}")
         curves.append((x, y))
     groups: dict[tuple[str, str], list[int]] = {}
     for k, record in enumerate(records):
@@ -361,7 +353,7 @@ def spectra_figure(engine: Engine, spectrum_ids: Sequence[int], *, offset: float
     return fig
 
 
-def _colours(plt, n: int):
+def _colors(plt, n: int):
     if n <= 10:
         palette = plt.get_cmap("tab10")
         return lambda k: palette(k % 10)
@@ -386,17 +378,17 @@ def _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi)
         if offset == "auto":
             step = AUTO_OFFSET_GAP * max(float(np.ptp(y)) for _, y in panel) or 1.0
         step = float(step or 0.0)
-        colour_of = _colours(plt, len(members))
+        color_of = _colors(plt, len(members))
         every = max(1, -(-len(members) // MAX_LABELS_PER_PANEL))
         for j, k in enumerate(members):
             x, y = curves[k]
             labelled = j % every == 0 or j == len(members) - 1
             label = short_label(records[k])
-            ax.plot(x, y + j * step, color=colour_of(j), lw=1.3 if len(members) > 20 else 1.6,
+            ax.plot(x, y + j * step, color=color_of(j), lw=1.3 if len(members) > 20 else 1.6,
                     label=label if labelled else "_nolegend_")
             if step and labelled:
                 ax.annotate(label, (x[-1], y[-1] + j * step), xytext=(4, 0), textcoords="offset points",
-                            fontsize=7 if len(members) > 20 else 8, va="center", color=colour_of(j))
+                            fontsize=7 if len(members) > 20 else 8, va="center", color=color_of(j))
         shaded = _shade_window(ax, window, (element, edge))
         thinned = every > 1
         if step:
@@ -422,10 +414,10 @@ def _draw_with_dos(plt, engine, records, curves, y_label, window, dpi):
     n = len(records)
     fig, axes = plt.subplots(n, 2, figsize=(11, 1.0 + 2.6 * n), dpi=dpi, squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
-    colour_of = _colours(plt, n)
+    color_of = _colors(plt, n)
     for k, (record, (x, y)) in enumerate(zip(records, curves)):
         ax, dos_ax = axes[k]
-        ax.plot(x, y, color=colour_of(k), lw=1.6)
+        ax.plot(x, y, color=color_of(k), lw=1.6)
         group = _group_key(record)
         ax.set_title(f"{group[0]} {group[1]}-edge, {short_label(record)}", fontsize=10, loc="left")
         ax.set_ylabel(y_label, fontsize=8.5)

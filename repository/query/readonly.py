@@ -14,10 +14,13 @@ Read-only by construction, in three layers:
 
 from __future__ import annotations
 
+import difflib
 import re
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..db import VIEW_NAMES, cannot_open, describe, is_sqlite, make_engine, resolve_url
+from ..errors import SchemaError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -116,8 +119,6 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
             (keyword == "PRAGMA" and dialect != "sqlite"):
         what = keyword or tokens[0][1]
         if keyword and keyword not in KNOWN_STATEMENTS and keyword not in READ_KEYWORDS:
-            import difflib
-
             close = difflib.get_close_matches(keyword, READ_KEYWORDS, n=1, cutoff=0.6)
             hint = f" (a typo for {close[0]}?)" if close else ""
             raise ReadOnlyViolation(f"{first!r} does not start a read-only statement{hint}: {ALLOWED_HINT}; "
@@ -137,8 +138,6 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
 
 
 def _url_of(engine_or_db) -> str:
-    from ..db import resolve_url
-
     if isinstance(engine_or_db, str) or engine_or_db is None or hasattr(engine_or_db, "__fspath__"):
         return resolve_url(engine_or_db)
     url = engine_or_db.url
@@ -151,8 +150,6 @@ def _url_of(engine_or_db) -> str:
 
 
 def _sqlite_authorizer():
-    import sqlite3
-
     allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_TRANSACTION}
     allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 
@@ -174,7 +171,7 @@ _MISSING_RELATION = (
 
 def _schema_relations() -> frozenset[str]:
     """Tables and views of the xasrepo schema, from the models (imported only on this error path)."""
-    from ..db import VIEW_NAMES
+    # lazy import: start-up time (the light sqlite3 read path must not load SQLModel)
     from ..models import SQLModel
 
     return frozenset(SQLModel.metadata.tables) | VIEW_NAMES | {"alembic_version"}
@@ -187,9 +184,6 @@ def _missing_schema(text: str, url: str | None) -> Exception | None:
     for pattern in _MISSING_RELATION:
         match = pattern.search(text)
         if match and match.group(1).lower() in _schema_relations():
-            from ..db import describe
-            from ..errors import SchemaError
-
             where = describe(url)
             return SchemaError(f"database {where} has no xasrepo schema (no {match.group(1)}); "
                                f"run `xasrepo init --db {where}`")
@@ -211,9 +205,8 @@ def _refusal(err: Exception, url: str | None = None) -> Exception:
 def _open(engine, url: str):
     """The engine's raw DBAPI connection; an unreachable server, a missing database or an
     unreadable file becomes one line (the wording of :func:`repository.db.current_revision`)."""
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.exc import DBAPIError
-
-    from ..db import cannot_open, describe
 
     driver_error = getattr(engine.dialect, "loaded_dbapi", None)
     driver_error = getattr(driver_error, "Error", DBAPIError)
@@ -232,8 +225,6 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
     statement cannot write. Raises :class:`ReadOnlyViolation` for anything that would write and
     :class:`~repository.errors.UsageError` for other SQL errors, each as one line.
     """
-    from ..db import is_sqlite, make_engine
-
     url = _url_of(engine_or_db)
     dialect = "sqlite" if is_sqlite(url) else "postgresql"
     statement = check_read_only(sql, dialect)
@@ -243,8 +234,6 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
         try:
             driver = raw.driver_connection
             if dialect == "sqlite":
-                import sqlite3
-
                 driver.set_authorizer(_sqlite_authorizer())
                 cursor = driver.cursor()
                 try:
@@ -252,6 +241,7 @@ def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None
                 except sqlite3.Error as err:
                     raise _refusal(err, url) from None
             else:
+                # lazy import: start-up time (psycopg is heavy; only this path needs it)
                 import psycopg
 
                 cursor = driver.cursor()

@@ -27,6 +27,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # validates names, never 
 
 
 def _duckdb():
+    # lazy import: start-up time (DuckDB is heavy; only this path needs it)
     import duckdb
 
     return duckdb.connect(":memory:")
@@ -34,9 +35,11 @@ def _duckdb():
 
 def _load(table_or_path):
     """A pyarrow Table from a table, a pandas DataFrame or a Parquet path."""
+    # lazy import: start-up time (pyarrow is heavy; only this path needs it)
     import pyarrow as pa
 
     if isinstance(table_or_path, (str, os.PathLike)):
+        # lazy import: start-up time (pyarrow is heavy; only this path needs it)
         import pyarrow.parquet as pq
 
         path = Path(table_or_path)
@@ -136,7 +139,9 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
 
     The data are copied into an in-memory DuckDB database that then has external access
     (files, network) switched off, so the statement can neither change the Parquet files nor
-    write anything else. Returns ``(column names, rows)``.
+    write anything else. Returns ``(column names, rows)``. Raises :class:`ReadOnlyViolation` for
+    a statement that would write or touch files, :class:`UsageError` for any other SQL error or bad
+    name, :class:`InputError` for a snapshot that cannot be loaded.
     """
     statement = check_read_only(sql, "duckdb")
     named = _table_names(snapshots)
@@ -144,6 +149,7 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         raise UsageError("no snapshots to query")
     con = _duckdb()
     try:
+        # lazy import: start-up time (DuckDB is heavy; only this path needs it)
         import duckdb
 
         for name, (label, source) in named.items():
@@ -168,11 +174,10 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
 
         try:
             cursor = con.execute(statement)
+        except duckdb.PermissionException as err:  # file or extension access, switched off above
+            raise ReadOnlyViolation(f"refused: {' '.join(str(err).split())}") from None
         except duckdb.Error as err:
-            text = " ".join(str(err).split())
-            if "permission" in text.lower() or "disabled" in text.lower():
-                raise ReadOnlyViolation(f"refused: {text}") from None
-            raise UsageError(f"SQL error: {text}") from None
+            raise UsageError(f"SQL error: {' '.join(str(err).split())}") from None
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, [tuple(r) for r in cursor.fetchall()]
     finally:

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from sqlalchemy import insert, text
 
 from ..conventions import utc_now
 from ..db import sqlite_path
 from ..errors import ChecksFailed, NotFoundError, UsageError
 from ..files import atomic_write, file_sha256
+from ..models import Snapshot, SnapshotPoint
 from .files import COORDINATE_NAMES, FOOTER_KEY, SNAPSHOT_FORMAT_VERSION, check_file, require_intact, save_npz
 from .parquet import filter_snapshot_rows
 
@@ -67,7 +67,9 @@ def list_snapshots(engine: Engine) -> list[dict[str, Any]]:
 
 
 def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
-    """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded."""
+    """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded.
+
+    Raises :class:`NotFoundError` when nothing matches, :class:`UsageError` for an ambiguous prefix."""
     ref = str(ref).strip()
     with engine.connect() as conn:
         rows = []
@@ -285,8 +287,6 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
     """
     import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
-    from ..models import Snapshot  # lazy: the SQLModel classes cost ~0.4 s that registry reads do without
-
     created = utc_now()
     uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
     path = directory / f"{uid}.parquet"
@@ -330,8 +330,6 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
 
 def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray) -> None:
     """The coordinates into ``snapshot_point`` (SQLite: straight through the driver's executemany)."""
-    from ..models import SnapshotPoint  # lazy: see store_snapshot
-
     z = coords[:, 2].tolist() if coords.shape[1] > 2 else [None] * len(ids)
     rows = list(zip([snapshot_id] * len(ids), ids.tolist(), coords[:, 0].tolist(), coords[:, 1].tolist(), z))
     if conn.dialect.name == "sqlite":
