@@ -51,13 +51,24 @@ def schema_revision() -> str:
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
-    """Turn a ``--db`` value, ``$XASREPO_DB`` or the default into an SQLAlchemy URL."""
+    """Turn a ``--db`` value, ``$XASREPO_DB`` or the default into an xasrepo database URL.
+
+    A value without ``://`` is a file path, whatever characters it holds (``#``, ``?``, ``%``,
+    spaces): the result is ``sqlite:///`` followed by the absolute path with ``%``, ``?`` and ``#``
+    percent-escaped, which is how SQLAlchemy itself renders such a URL (unescaped, ``?`` would
+    start a query and ``%xx`` be decoded, so ``import`` and ``query`` opened different files).
+    :func:`sqlite_path` undoes the escaping.
+    """
     value = str(db) if db else os.environ.get(DB_ENV_VAR) or DEFAULT_DB_FILENAME
     if "://" in value:
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
-    return "sqlite:///" + str(Path(value).expanduser().resolve())
+    return "sqlite:///" + _escape_path(str(Path(value).expanduser().resolve()))
+
+
+def _escape_path(path: str) -> str:
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def is_sqlite(url: str) -> bool:
@@ -65,29 +76,56 @@ def is_sqlite(url: str) -> bool:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite URL (None for in-memory or other backends)."""
+    """The file of an SQLite URL (None for in-memory or other backends): the part after
+    ``sqlite:///`` up to a ``?`` query, percent-unescaped as SQLAlchemy does."""
     if not is_sqlite(url):
         return None
-    path = url.split(":///", 1)[1] if ":///" in url else ""
+    from urllib.parse import unquote
+
+    path = unquote(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else ""
     return Path(path) if path and path != ":memory:" else None
+
+
+def engine_url(engine: "Engine") -> str:
+    """The URL of an engine made by :func:`make_engine` (password included; SQLite paths escaped
+    as by :func:`resolve_url`), fit for :func:`sqlite_path` and :func:`make_engine`."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return "sqlite:///" + _escape_path(url.database or "")
+    return url.render_as_string(hide_password=False)
+
+
+def sqlite_uri(path: Path, **query: str) -> str:
+    """An SQLite ``file:`` URI for ``path`` with ``%``, ``?`` and ``#`` percent-escaped (SQLite
+    reads them as escapes, query and fragment otherwise), plus ``query`` parameters."""
+    from urllib.parse import quote
+
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"file:{quote(str(path), safe='/')}" + (f"?{params}" if params else "")
 
 
 def make_engine(url: str, *, read_only: bool = False) -> "Engine":
     """A new engine for ``url``. Engines are made per call, never held in a module global."""
     from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
 
     if is_sqlite(url):
         path = sqlite_path(url)
         check_sqlite_file(path)
+        # The URL is built from the path, never parsed from text: see resolve_url.
+        sa_url = URL.create("sqlite", database=str(path) if path is not None else None)
         if read_only:
             if path is None or not path.exists():
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
-            ro_url = f"sqlite:///file:{path}?mode=ro&uri=true"
-            engine = create_engine(ro_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            import sqlite3
+
+            ro_uri = sqlite_uri(path, mode="ro")
+            engine = create_engine(sa_url, creator=lambda: sqlite3.connect(
+                ro_uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False))
         else:
             if path is not None and not path.parent.exists():
                 raise UsageError(f"directory {path.parent} for the database does not exist")
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            engine = create_engine(sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -155,7 +193,7 @@ def current_revision(engine: "Engine") -> str | None:
         with engine.connect() as conn:
             return _revision_of(conn)
     except DBAPIError as err:
-        raise cannot_open(describe(str(engine.url)), err) from None
+        raise cannot_open(describe(engine_url(engine)), err) from None
 
 
 def _revision_of(conn) -> str | None:

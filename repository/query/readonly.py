@@ -141,13 +141,9 @@ def _url_of(engine_or_db) -> str:
 
     if isinstance(engine_or_db, str) or engine_or_db is None or hasattr(engine_or_db, "__fspath__"):
         return resolve_url(engine_or_db)
-    url = engine_or_db.url
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database.startswith("file:"):
-            database = database[5:].split("?", 1)[0]
-        return "sqlite:///" + database
-    return url.render_as_string(hide_password=False)
+    from ..db import engine_url
+
+    return engine_url(engine_or_db)
 
 
 def _sqlite_authorizer():
