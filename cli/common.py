@@ -59,6 +59,18 @@ class XasrepoGroup(TyperGroup):
                 raise
             typer.echo(_usage_line(err), err=True)
             raise typer.Exit(USAGE_EXIT_CODE) from None
+        except Exception as err:  # noqa: BLE001 - mapped to one line, or re-raised
+            # Environment faults (full disk, read-only storage, lost server...) as one line; the
+            # library decides what counts as one (repository.db.fault_from), anything else is a bug
+            # and keeps its traceback.
+            from repository.db import fault_from
+
+            fault = None if os.environ.get(TRACEBACK_ENV) or isinstance(err, (typer.Exit, typer.Abort)) \
+                else fault_from(err)
+            if fault is None:
+                raise
+            typer.echo(visible(f"error: {fault}"), err=True)
+            raise typer.Exit(fault.exit_code) from None
 
 
 app = typer.Typer(

@@ -109,6 +109,48 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
+MAX_TABLE_ROWS = 10_000  # a table is for reading; more rows: --format csv/json, which stream
+
+
+def render_stream(columns: Sequence[str], batches, fmt: OutputFormat) -> None:
+    """Print rows that arrive in batches (lists of tuples in ``columns`` order) without holding
+    them all: CSV, JSON and ids are written batch by batch; a table holds at most
+    :data:`MAX_TABLE_ROWS` rows and says on stderr when it stopped there."""
+    columns = list(columns)
+    if fmt is OutputFormat.table:
+        rows: list[dict[str, Any]] = []
+        more = False
+        for batch in batches:
+            room = MAX_TABLE_ROWS - len(rows)
+            rows.extend(dict(zip(columns, r)) for r in batch[:room])
+            if len(batch) > room:
+                more = True
+                break
+        render_rows(rows, fmt, columns=columns)
+        if more:
+            sys.stderr.write(f"table stopped at {MAX_TABLE_ROWS} rows; use --format csv or json for all rows\n")
+        return
+    out = sys.stdout
+    if fmt is OutputFormat.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        if columns:
+            writer.writerow(columns)
+        for batch in batches:
+            writer.writerows([_plain(v) for v in r] for r in batch)
+    elif fmt is OutputFormat.json:
+        out.write("[")
+        first = True
+        for batch in batches:
+            for r in batch:
+                out.write(("\n" if first else ",\n") + json.dumps({k: _plain(v) for k, v in zip(columns, r)},
+                                                                default=str))
+                first = False
+        out.write("\n]\n" if not first else "]\n")
+    else:  # ids: the first column, one value a line
+        for batch in batches:
+            out.write("".join(f"{visible(str(r[0]))}\n" for r in batch))
+
+
 def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordFormat) -> None:
     if fmt.value == "json":
         sys.stdout.write(json.dumps({k: _plain(v) for k, v in record.items()}, indent=1, default=str) + "\n")

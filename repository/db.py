@@ -18,7 +18,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import SchemaError, UsageError
+from .errors import EnvironmentFault, NewerSchemaError, SchemaError, UsageError, XasrepoError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -37,6 +37,15 @@ def schema_revision() -> str:
 
     Cheap (a few small files), so every command can check the database's revision at start-up.
     """
+    return _revisions()[0]
+
+
+def known_revisions() -> frozenset[str]:
+    """Every schema revision in this code's migrations (older databases are upgradable)."""
+    return _revisions()[1]
+
+
+def _revisions() -> tuple[str, frozenset[str]]:
     revisions, parents = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         fields = dict(_REVISION_LINE.findall(path.read_text()))
@@ -47,7 +56,7 @@ def schema_revision() -> str:
     heads = revisions - parents
     if len(heads) != 1:
         raise SchemaError(f"migrations in {MIGRATIONS_DIR} have {len(heads)} heads ({sorted(heads)}); expected one")
-    return heads.pop()
+    return heads.pop(), frozenset(revisions)
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
@@ -119,7 +128,7 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
             import sqlite3
 
-            ro_uri = sqlite_uri(path, mode="ro")
+            ro_uri = read_only_uri(path)
             engine = create_engine(sa_url, creator=lambda: sqlite3.connect(
                 ro_uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False))
         else:
@@ -170,6 +179,15 @@ def cannot_open(where: str, err: BaseException) -> UsageError:
     """The one-line error for a database that cannot be opened (server down, no such database,
     unreadable file); every way in (engines, the light query path, ``xasrepo sql``) uses it."""
     return UsageError(f"database {where}: cannot be opened: {driver_message(err)}")
+
+
+def read_only_uri(path: Path) -> str:
+    """The URI that opens the SQLite file ``path`` for reading only. On read-only storage (the file
+    or its folder not writable: a DVD, a read-only mount, a shared archive) it adds
+    ``immutable=1``: SQLite then needs no ``-shm``/``-wal`` files beside a WAL database, which it
+    could not create there (reading would fail with "unable to open database file")."""
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    return sqlite_uri(path, mode="ro") if writable else sqlite_uri(path, mode="ro", immutable="1")
 
 
 def check_sqlite_file(path: Path | None) -> None:
@@ -239,6 +257,7 @@ def check_revision(url: str, revision: str | None) -> None:
     where = describe(url)
     if revision is None:
         raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
+    check_not_newer(where, revision)
     raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
                       f"run `xasrepo init --db {where}` to upgrade")
 
@@ -255,6 +274,66 @@ def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["En
         yield engine
     finally:
         engine.dispose()
+
+
+def check_not_newer(where: str, revision: str | None) -> None:
+    """Raise :class:`NewerSchemaError` for a revision this code does not know (a newer xasrepo's)."""
+    if revision is not None and revision not in known_revisions():
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            mine = version("xasrepo")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            mine = "this source tree"
+        raise NewerSchemaError(
+            f"database {where} is at schema revision {revision}, made by a newer xasrepo than this one "
+            f"({mine}, which knows revisions up to {schema_revision()}): use that newer xasrepo; "
+            "nothing was read or changed")
+
+
+# Driver messages of environment faults (lower case), and what to say about them.
+_FAULTS = (
+    (("database or disk is full", "no space left on device", "disk full", "could not extend file"),
+     "the disk is full"),
+    (("attempt to write a readonly database", "readonly database", "read-only file system"),
+     "the database is on read-only storage or its file is not writable"),
+    (("server closed the connection", "terminating connection", "connection already closed",
+      "the connection is lost", "connection is closed", "consuming input failed", "ssl connection has been closed"),
+     "the connection to the database server was lost"),
+    (("disk i/o error", "input/output error"), "an I/O error occurred on the disk"),
+)
+
+
+def fault_from(err: BaseException) -> XasrepoError | None:
+    """The one-line library error for an environment fault raised by a driver or the OS (full
+    disk, read-only storage, lost server connection, I/O error, no memory, too deep nesting);
+    None when ``err`` is not one (the caller re-raises it). Used by the CLI as a last resort, so
+    no such fault ends in a traceback; the transaction in progress has been rolled back."""
+    import errno
+
+    if isinstance(err, XasrepoError):
+        return err
+    if isinstance(err, MemoryError):
+        return EnvironmentFault("out of memory: the input or the result is too large for this machine "
+                                "(see the limits in docs/sql.md); nothing was written")
+    if isinstance(err, RecursionError):
+        return UsageError("input nested too deeply to process (Python recursion limit); nothing was written")
+    if isinstance(err, OSError) and not hasattr(err, "orig"):
+        if err.errno == errno.ENOSPC:
+            return EnvironmentFault(f"the disk is full ({err.filename or 'writing'}); nothing was written")
+        if err.errno == errno.EROFS:
+            return EnvironmentFault(f"read-only file system ({err.filename}); nothing was written")
+        return None
+    text = driver_message(err).lower() if _is_driver_error(err) else ""
+    for needles, what in _FAULTS:
+        if any(n in text for n in needles):
+            return EnvironmentFault(f"{what} ({driver_message(err)}); the transaction was rolled back")
+    return None
+
+
+def _is_driver_error(err: BaseException) -> bool:
+    module = type(getattr(err, "orig", None) or err).__module__ or ""
+    return module.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "duckdb", "_sqlite3")
 
 
 def alembic_config(url: str):
@@ -299,10 +378,12 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
     url = resolve_url(db)
     engine = make_engine(url)
     try:
-        current_revision(engine)  # an unreachable database is reported here, as one line
+        # an unreachable database is reported here, as one line; so is a newer schema
+        check_not_newer(describe(url), current_revision(engine))
         config = alembic_config(url)
         with _migration_transaction(engine) as connection:
             before = _revision_of(connection)
+            check_not_newer(describe(url), before)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
             after = _revision_of(connection)
