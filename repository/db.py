@@ -304,6 +304,9 @@ _FAULTS = (
 )
 
 
+_MISSING_RELATION = re.compile(r'no such table: (?:\w+\.)?(\w+)|relation "(?:[^".]+\.)?([^"]+)" does not exist')
+
+
 def fault_from(err: BaseException) -> XasrepoError | None:
     """The one-line library error for an environment fault raised by a driver or the OS (full
     disk, read-only storage, lost server connection, I/O error, no memory, too deep nesting);
@@ -325,6 +328,10 @@ def fault_from(err: BaseException) -> XasrepoError | None:
             return EnvironmentFault(f"read-only file system ({err.filename}); nothing was written")
         return None
     text = driver_message(err).lower() if _is_driver_error(err) else ""
+    missing = _MISSING_RELATION.search(text)
+    if missing:  # the library's own statements name only schema tables and views
+        return SchemaError(f"the database has no {missing.group(1) or missing.group(2)} although its schema revision includes it "
+                           "(was it dropped?): the database is damaged; restore it from a backup")
     for needles, what in _FAULTS:
         if any(n in text for n in needles):
             return EnvironmentFault(f"{what} ({driver_message(err)}); the transaction was rolled back")
