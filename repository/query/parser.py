@@ -97,7 +97,7 @@ NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
 """
 
 MAX_FILTER_LENGTH = 10_000
-# Limits that every backend accepts (measured with bench/filter_depth.py, docs/query.md "Limits"):
+# Limits that every backend accepts (measured with bench/filter_depth.py; docs/sql.md "Limits"):
 # SQLite's parser gives up near 30 nested parenthesised and/or levels, PostgreSQL and DuckDB
 # take hundreds; the compiler flattens same-kind and/or and drops double negations, so only
 # real alternations count.
