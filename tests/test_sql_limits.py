@@ -99,3 +99,11 @@ def test_ctrl_c_cancels_the_statement_one_line_exit_130(any_db):
         finally:
             engine.dispose()
         assert running == 0
+
+
+@pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "load_extension('x')"])
+def test_sqlite_functions_that_reach_outside_the_database_are_refused(sqlite_db, cli, call):
+    result = cli("sql", f"SELECT {call}", "--db", sqlite_db)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "not authorized" in result.stderr or "refused" in result.stderr
+    assert cli("sql", "SELECT upper('b'), length('bn')", "--db", sqlite_db, "-f", "csv").stdout.endswith("B,2\n")

@@ -42,6 +42,10 @@ KNOWN_STATEMENTS = frozenset({
     "DECLARE", "FETCH", "MOVE", "CLOSE", "ABORT", "USE", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE",
     "FROM",
 })
+# SQLite functions that reach outside the database or into memory: refused by `xasrepo sql`
+# (fts3_tokenizer with two arguments installs a tokenizer from a pointer; the others read or
+# write files or load code where the SQLite build has them).
+DENIED_SQLITE_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension", "readfile", "writefile", "edit"})
 ALLOWED_HINT = "xasrepo sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, reading PRAGMAs)"
 
 
@@ -153,10 +157,12 @@ def _url_of(engine_or_db) -> str:
 def _sqlite_authorizer():
     import sqlite3
 
-    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_TRANSACTION}
+    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_TRANSACTION}
     allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 
     def authorize(action, arg1, arg2, _db, _trigger):
+        if action == sqlite3.SQLITE_FUNCTION:  # arg2: the function's name
+            return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DENIED_SQLITE_FUNCTIONS else sqlite3.SQLITE_OK
         if action in allowed:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg2 is None or (arg1 or "").lower() in READING_PRAGMAS_WITH_ARGUMENT):
