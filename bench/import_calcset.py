@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SUPERCELLS = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2)]  # 8, 16, 32, 64 atoms of c-BN
 
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--structures", type=int, default=1000)
     parser.add_argument("--sites", type=int, default=10, help="absorber sites (spectra) per structure")
     parser.add_argument("--points", type=int, default=300)
+    parser.add_argument("--checks", action="store_true",
+                        help="also import with the issue-12 checks switched off (bench/_checks.py), alternating, "
+                             "and print what the checks cost")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="xasrepo-bench-"))
     try:
@@ -124,6 +128,31 @@ def main() -> None:
 
         analyze(Structure.from_file(str(workdir / "set" / "structures" / "s0.json")))
         ours = bench_xasrepo(workdir / "set", workdir)
+        if args.checks:
+            from _checks import checks_disabled
+
+            timings = {"on": [ours], "off": []}
+            for turn in ("off", "on", "off"):
+                (workdir / "xasrepo.db").unlink()
+                if turn == "off":
+                    with checks_disabled():
+                        timings[turn].append(bench_xasrepo(workdir / "set", workdir))
+                else:
+                    timings[turn].append(bench_xasrepo(workdir / "set", workdir))
+            med = {k: sorted(r["read"] + r["write"] for r in v)[len(v) // 2] for k, v in timings.items()}
+            cpu = {k: sorted(r["cpu"] for r in v)[len(v) // 2] for k, v in timings.items()}
+            print(f"checks on: wall {med['on']:.2f} s, CPU {cpu['on']:.2f} s; off: wall {med['off']:.2f} s, "
+                  f"CPU {cpu['off']:.2f} s; difference {100 * (cpu['on'] - cpu['off']) / cpu['on']:.1f} % of the "
+                  f"import CPU time (medians of 2 runs each, alternating)")
+            (workdir / "xasrepo.db").unlink()
+            from _checks import checks_timed
+
+            spent = [0.0]
+            with checks_timed(spent):
+                timed = bench_xasrepo(workdir / "set", workdir)
+            print(f"CPU inside the checks: {spent[0]:.3f} s of {timed['cpu']:.2f} s "
+                  f"({100 * spent[0] / timed['cpu']:.1f} %)")
+            (workdir / "xasrepo.db").unlink()
         peer = bench_ase(workdir / "set", workdir, energy, entries)
         print(f"\n{'tool':<10}{'spectra':>9}{'read+validate s':>17}{'write s':>9}{'wall s':>8}{'spectra/s':>11}"
               f"{'CPU s':>7}{'spectra/CPU s':>15}{'db MB':>7}")

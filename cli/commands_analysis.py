@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +35,7 @@ ProjectAlign = _dashed(conventions.ProjectionAlignment)
 
 def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,
             align: Alignment | None, normalize: Normalization | None, broaden: float | None):
-    from dataclasses import replace
-
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.analysis.recipe import Recipe, load_recipe
 
     base = load_recipe(recipe)
@@ -71,8 +73,9 @@ def embed(
     fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Embed spectra (one element and edge) with UMAP, PCA or MDS and save a new snapshot version."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.analysis.create import create_snapshot
+    from repository.analysis.create import EmbeddingRequest, create_snapshot
     from repository.errors import UsageError
 
     params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist},
@@ -83,14 +86,14 @@ def embed(
     foreign = [name for name, value in given.items() if value is not None and name not in applies]
     if foreign:
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
-    the_recipe = _recipe(recipe, energy_min, energy_max, step, align, normalize, broaden)
+    request = EmbeddingRequest(method=method.value, n_components=n_components, seed=seed, params=params,
+                               recipe=_recipe(recipe, energy_min, energy_max, step, align, normalize, broaden),
+                               where=where, element=element, edge=edge)
     progress, _update = _progress(f"embedding with {method.value}")
     with database.connected(db) as engine, progress:
         task = progress.task_ids[0]
-        result = create_snapshot(
-            engine, method=method.value, n_components=n_components, seed=seed, params=params,
-            recipe=the_recipe, where=where, element=element, edge=edge, directory=snapshot_dir, force=force,
-            progress=lambda message: progress.update(task, description=message))
+        result = create_snapshot(engine, request, directory=snapshot_dir, force=force,
+                                 progress=lambda message: progress.update(task, description=message))
     r = result.record
     summary = {"id": r["id"], "uid": r["uid"], "status": "reused" if result.reused else "created",
                "parent": r["parent_uid"], "method": r["method"], "n_components": r["n_components"],
@@ -107,6 +110,7 @@ SnapshotArg = Annotated[str, typer.Argument(metavar="ID", help="Snapshot id, uid
 
 
 def _read_engine(db: str | None):
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
 
     return database.connected(db, read_only=True)
@@ -115,6 +119,7 @@ def _read_engine(db: str | None):
 @snapshots_app.command("list")
 def snapshots_list(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Every snapshot, oldest first."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.registry import list_snapshots
 
     with _read_engine(db) as engine:
@@ -127,6 +132,7 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
                    fmt: RecordFormatOption = RecordFormat.table
                    ) -> None:
     """One snapshot's registry record and Parquet footer metadata."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.files import footer_metadata
     from repository.snapshots.registry import get_snapshot
 
@@ -140,6 +146,7 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
 @snapshots_app.command("status")
 def snapshots_status(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Which snapshots are stale: matching spectra added, changed or removed since they were made."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.status import snapshot_status
 
     with _read_engine(db) as engine:
@@ -152,9 +159,7 @@ def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(metavar="ID_
                    fmt: FormatOption = OutputFormat.table,
                    limit: Annotated[int, typer.Option("--limit", help="Rows to list (0: all).")] = 20) -> None:
     """Spectra added/removed from A to B and the Procrustes-aligned displacement of shared ones."""
-    import json
-    import sys
-
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.status import diff_snapshots
 
     with _read_engine(db) as engine:
@@ -175,6 +180,7 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
                     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
                     fmt: FormatOption = OutputFormat.table) -> None:
     """Rows of a snapshot (coordinates and properties) matching a filter."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.registry import query_snapshot
 
     with _read_engine(db) as engine:
@@ -185,6 +191,7 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
 @snapshots_app.command("verify")
 def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Recompute every snapshot's and model's SHA-256; exit code 1 naming any missing or altered file."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.snapshots.registry import check_verified, verify_snapshots
 
     with _read_engine(db) as engine:
@@ -211,9 +218,7 @@ def project(
         "--format", "-f", help="table, json (placement and neighbours), csv or ids (neighbours).")] = OutputFormat.table,
 ) -> None:
     """Place a spectrum in a snapshot's embedding and list its nearest computed spectra."""
-    import json
-    import sys
-
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.analysis.project import project as place
 

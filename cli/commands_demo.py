@@ -26,6 +26,7 @@ def demo(
     = None,
 ) -> None:
     """Build a database from the bundled BN set, embed it by UMAP, PCA and MDS, and plot it."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
 
     from repository.demo import BUNDLED_SET, display_path, run_demo
@@ -54,6 +55,7 @@ def command_name(argv0: str | None = None) -> str:
     """How the user can run xasrepo again: ``xasrepo`` when that name on the PATH is the running
     script, else the running script's path (relative to the current directory when inside it),
     e.g. ``.venv/bin/xasrepo`` after ``./run demo``."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.demo import display_path
 
     running = Path(argv0 if argv0 is not None else sys.argv[0])

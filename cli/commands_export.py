@@ -12,7 +12,6 @@ from repository.conventions import WRITE_FORMATS
 
 from .common import DbOption, _progress, app
 
-
 ExportFormat = StrEnum("ExportFormat", {name: name for name in WRITE_FORMATS})
 
 
@@ -31,6 +30,7 @@ def export(
 
     Reading an exported file back (`xasrepo import`) gives the same arrays and metadata.
     """
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.catalog import list_spectra, parse_record_id
     from repository.errors import UsageError
@@ -45,6 +45,7 @@ def export(
     with database.connected(db, read_only=True) as engine:
         if where is not None or element is not None or edge is not None:
             if where is not None:
+                # lazy import: start-up time (`xasrepo --help` must not load the library)
                 from repository.query import spectrum_ids
 
                 matched = spectrum_ids(engine, where)

@@ -26,6 +26,8 @@ def import_(
         help="I0 column: the signal is divided by it (ln(I0/I) with --mode transmission).")] = None,
     edge_energy: Annotated[Optional[float], typer.Option(
         help="Edge energy in eV, added to energies given relative to the edge.")] = None,
+    energy_unit: Annotated[Optional[str], typer.Option(
+        help="Unit of the energy column when the file does not say (or says wrongly): eV or keV.")] = None,
     element: Annotated[Optional[str], typer.Option(help="Absorbing element (overrides the file).")] = None,
     edge: Annotated[Optional[str], typer.Option(help="Absorption edge: K, L1, L2, L3, ... (overrides the file).")] = None,
     spectrum_type: Annotated[Optional[str], typer.Option(
@@ -41,41 +43,67 @@ def import_(
         help="experimental (default for measured formats) or computed (e.g. FDMNES output read as columns).")] = None,
     structure: Annotated[Optional[Path], typer.Option(
         help="Crystal structure file (CIF, POSCAR, pymatgen JSON) for a FEFF run.")] = None,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Import the valid files and list the refused ones with their reasons (exit code 2 "
+                             "if any was refused); without it a bad file stops the whole import.")] = False,
 ) -> None:
     """Import a calculation set, or spectra from data files.
 
     Every file is read and validated before anything is written; all spectra are then written in
     one transaction (a bad file leaves the database as it was). Re-importing a file changes nothing.
     """
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import UsageError
 
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
-        options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, element, edge, spectrum_type, sample,
+        options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, energy_unit, element, edge, spectrum_type, sample,
                          facility, beamline, mode, calibration_shift, origin, structure]
-        if any(o is not None for o in options_given):
+        if any(o is not None for o in options_given) or keep_going:
             raise UsageError("reading options apply to data files, not to a calculation set (calcset.toml)")
         _import_calcset(paths[0], db)
         return
     if any(p.is_dir() and (p / CALCSET_MANIFEST).is_file() for p in paths):
         raise UsageError("import a calculation set on its own, not together with other paths")
 
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.formats import ReadOptions, normalise_format, read_paths
+    from repository.formats import ReadOptions, normalize_format, read_paths
     from repository.importer import import_records
 
     options = ReadOptions(
         energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
         edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
-        measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure)
-    fmt = normalise_format(fmt)
+        measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure,
+        energy_unit=energy_unit)
+    fmt = normalize_format(fmt)
     progress, update = _progress("reading files")
     with progress:
         # Every file is read and validated before the database is opened.
-        records = read_paths(paths, fmt, options, progress=update)
+        refused: list | None = [] if keep_going else None
+        records = read_paths(paths, fmt, options, progress=update, refused=refused)
+    if refused and not records:
+        for _, message in refused:
+            typer.echo(f"refused: {message}", err=True)
+        raise UsageError(f"{len(refused)} file(s) refused, none imported")
+    for record in records:  # what was converted, defaulted or dropped: one line each, on stderr
+        for warning in record.metadata.get("import_warnings", []):
+            typer.echo(f"warning: {warning}", err=True)
+    with progress:
         progress.update(progress.task_ids[0], description="writing", completed=0, total=None)
         with database.connected(db) as engine:
             summary = import_records(engine, records)
+    _summarise(summary, records)
+    if refused:
+        for _, message in refused:
+            typer.echo(f"refused: {message}", err=True)
+        typer.echo(f"error: {len(refused)} file(s) refused (listed above); the others were imported", err=True)
+        raise typer.Exit(2)
+
+
+def _summarise(summary, records) -> None:
     files = len({r.source_file for r in records})
+    for source, spectrum_id in summary.already_present:  # by content: element, edge and arrays
+        typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}")
     if not summary.changed:
         typer.echo(f"all {len(records)} spectra from {files} file(s) are already imported: nothing changed")
         return
@@ -87,7 +115,15 @@ def import_(
                + f"; ids {shown}")
 
 
+def _shown(path: str) -> str:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository.errors import _as_given
+
+    return _as_given(path)
+
+
 def _import_calcset(path: Path, db: str | None) -> None:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
@@ -107,4 +143,6 @@ def _import_calcset(path: Path, db: str | None) -> None:
         f"{verb} set {summary.name!r}: {summary.entries_new} entries, {summary.spectra_new} spectra "
         f"({summary.spectra_existing} already present), {summary.structures_new} new structures, "
         f"{summary.dos_new} DOS curves, {summary.descriptors_new} descriptors"
+        + (f"; {summary.links_new} spectra already present were linked to the new calculations"
+           if summary.links_new else "")
         + (f"; {summary.entries_skipped} entries were already there" if summary.entries_skipped else ""))

@@ -18,6 +18,7 @@ SnapshotArgument = Annotated[str, typer.Argument(
 
 
 def _snapshot_path(snapshot: str, db: str | None) -> Path:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.plots.frame import resolve_snapshot
 
@@ -36,6 +37,7 @@ def plot_embedding(
     db: DbOption = None,
 ) -> None:
     """Draw a snapshot's embedding as a PNG, points coloured by any property column."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.plots.embedding import plot_embedding as draw
 
     path = _snapshot_path(snapshot, db)
@@ -62,6 +64,7 @@ def plot_spectra(
     db: DbOption = None,
 ) -> None:
     """Draw spectra (energy in eV) as a PNG, overlaid or offset, optionally with their DOS."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.plots.spectra import choose_spectra
     from repository.plots.spectra import plot_spectra as draw
@@ -85,6 +88,7 @@ def explore(
 ) -> None:
     """Write one self-contained HTML page (works offline) to explore a snapshot: the embedding with a
     colour-by selector; hovering or clicking a point shows its spectrum and properties."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.plots.explorer import explore as write
 

@@ -24,9 +24,10 @@ def query(
         "--columns", help="Fields to show, comma separated ('*': all; default: key fields + filtered ones).")] = None,
 ) -> None:
     """Spectra whose structure, defect, calculation or descriptors match FILTER."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.query import parse_filter, query_spectra, spectrum_ids
-    from repository.query.search import resolve_columns
     from repository.query.light import close, connect_read_only
+    from repository.query.search import resolve_columns
 
     flt = parse_filter(filter_text) if filter_text.strip() else None
     engine = connect_read_only(db)
@@ -69,6 +70,7 @@ def sql(
 
     Rows are printed as they arrive (CSV, JSON, ids); Ctrl-C or --timeout cancels the statement, on a database server too.
     """
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import UsageError
     from repository.query.readonly import open_sql
     from repository.snapshots.parquet import open_snapshot_sql
@@ -78,6 +80,7 @@ def sql(
     if snapshot or snapshots:
         sources: dict[str, str] = {}
         if snapshots:
+            # lazy import: start-up time (`xasrepo --help` must not load the library)
             from repository import db as database
             from repository.snapshots.registry import registered_snapshots
 
@@ -99,6 +102,7 @@ def sql(
 def fields(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """The fields a query filter may use, with their types, aliases, units and (when the database
     exists) examples of the text values in it."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.query import describe_fields
     from repository.query.light import close, connect_read_only

@@ -63,6 +63,7 @@ class XasrepoGroup(TyperGroup):
             # Environment faults (full disk, read-only storage, lost server...) as one line; the
             # library decides what counts as one (repository.db.fault_from), anything else is a bug
             # and keeps its traceback.
+            # lazy import: start-up time (`xasrepo --help` must not load the library)
             from repository.db import fault_from
 
             fault = None if os.environ.get(TRACEBACK_ENV) or isinstance(err, (typer.Exit, typer.Abort)) \
@@ -90,6 +91,7 @@ RecordFormatOption = Annotated[RecordFormat, typer.Option("--format", "-f", help
 
 def _progress(description: str):
     """A rich progress bar on stderr, returned as (context manager, callback(done, total))."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

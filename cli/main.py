@@ -9,6 +9,8 @@ register themselves on :data:`cli.common.app` when imported below.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Annotated, Optional
 
 import typer
@@ -16,9 +18,11 @@ import typer
 from .common import DbOption, FormatOption, RecordFormatOption, app
 from .output import OutputFormat, RecordFormat, render_record, render_rows
 
+
 @app.command()
 def init(db: DbOption = None) -> None:
     """Create the database, or upgrade it to this version's schema."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
 
     before, after = database.upgrade(db)
@@ -41,6 +45,7 @@ def list_(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List spectra with their structure, defect and calculation set."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import catalog
     from repository import db as database
 
@@ -60,6 +65,7 @@ def show(
     fmt: RecordFormatOption = RecordFormat.table,
 ) -> None:
     """Show one spectrum (default), structure, calculation or set with its links."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import catalog
     from repository import db as database
 
@@ -70,9 +76,7 @@ def show(
 
 def _register_command_modules() -> None:
     """Import the command modules so they add their commands to ``app``."""
-    import importlib
-    import pkgutil
-
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     import cli
 
     for module in pkgutil.iter_modules(cli.__path__):

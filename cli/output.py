@@ -64,6 +64,7 @@ def visible(text: str) -> str:
 
 def _cell(value: Any):
     """A table cell that rich prints literally: no markup, no emoji codes, controls made visible."""
+    # lazy import: start-up time (rich is loaded only for table output)
     from rich.text import Text
 
     if value is None:
@@ -98,6 +99,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
     elif not rows:
         sys.stderr.write("no rows match\n")  # a table of nothing would print nothing at all
     else:
+        # lazy import: start-up time (`xasrepo --help` must not load the library)
         from rich.console import Console
         from rich.table import Table
 
@@ -155,6 +157,7 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
     if fmt.value == "json":
         sys.stdout.write(json.dumps({k: _plain(v) for k, v in record.items()}, indent=1, default=str) + "\n")
         return
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
     from rich.table import Table
 

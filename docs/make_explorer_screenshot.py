@@ -26,7 +26,7 @@ STATUS = "document.getElementById('xr-status').dataset"
 
 
 def explorer_screenshot(html: Path, output: Path, n_points: int) -> None:
-    from repository.plots.browser import HeadlessPage
+    from tests.browser import HeadlessPage
 
     with HeadlessPage(1400, 820) as page:
         page.open(html)

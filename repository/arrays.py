@@ -12,6 +12,7 @@ STORED_DTYPE = np.dtype("<f8")
 
 
 def to_blob(values: np.ndarray) -> bytes:
+    """``values`` as little-endian float64 bytes (:data:`STORED_DTYPE`), the BLOB form of every stored array."""
     return np.ascontiguousarray(values, dtype=STORED_DTYPE).tobytes()
 
 

@@ -28,8 +28,17 @@ from .conventions import (
     parse_edge,
 )
 from .errors import InputError
-from .structures import StructureProperties
+from .structures import (
+    StructureProperties,
+    analyze,
+    coordination_numbers,
+    distance_to_point,
+    read_structure,
+    structure_hash,
+    structure_json,
+)
 from .textcolumns import read_numeric_table
+from .edges import EdgeMismatch, check_edge
 from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
 MANIFEST_NAME = "calcset.toml"
@@ -40,6 +49,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class StructurePlan:
+    """A structure of a calculation set, read and analysed (content hash, JSON, derived properties)."""
+
     content_hash: str
     structure_json: str
     properties: StructureProperties
@@ -49,6 +60,9 @@ class StructurePlan:
 
 @dataclass(frozen=True)
 class DefectPlan:
+    """A defect of an entry: kind, name (v_N, C_B...), species, charge (e), supercell, fractional
+    position and the host structure's hash."""
+
     kind: str
     name: str
     species: str | None
@@ -64,6 +78,9 @@ class DefectPlan:
 
 @dataclass(frozen=True)
 class SpectrumPlan:
+    """A validated spectrum of an entry with its absorber site, multiplicity, coordination number and
+    distance to the defect (Å)."""
+
     spectrum: SpectrumData
     content_hash: str
     source_file: str
@@ -76,6 +93,9 @@ class SpectrumPlan:
 
 @dataclass(frozen=True)
 class DosPlan:
+    """A DOS curve of an entry: projection, element/site, orbital, spin, Fermi energy (eV) and the arrays
+    ``energy_ev`` and ``density`` (both (n_points,))."""
+
     projection: str
     element: str | None
     site_index: int | None
@@ -89,6 +109,8 @@ class DosPlan:
 
 @dataclass(frozen=True)
 class DescriptorPlan:
+    """A scalar descriptor of an entry (e.g. Hirshfeld charge in e), with unit, method and site."""
+
     name: str
     value: float
     unit: str | None
@@ -98,6 +120,9 @@ class DescriptorPlan:
 
 @dataclass(frozen=True)
 class EntryPlan:
+    """One entry of ``calcset.toml``: its structure, defect, calculation and the spectra, DOS and
+    descriptors read for it."""
+
     key: str
     entry_hash: str
     structure_hash: str
@@ -110,6 +135,9 @@ class EntryPlan:
 
 @dataclass(frozen=True)
 class CalcSetPlan:
+    """A calculation set read and validated in full before anything is written
+    (:func:`repository.importer.import_calcset` writes it in one transaction)."""
+
     name: str
     description: str | None
     source: str | None
@@ -251,8 +279,6 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
 
 
 def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxation):
-    from .structures import analyze, read_structure, structure_hash, structure_json
-
     key = str(relative)
     if key not in ctx.structures:
         path = ctx.path(where, relative)
@@ -272,8 +298,6 @@ def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxat
 
 
 def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> EntryPlan:
-    from .structures import coordination_numbers, distance_to_point
-
     key = raw["key"]
     known = {"key", "structure", "polymorph", "relaxation", "defect", "absorber", "calculation",
              "spectra", "dos", "descriptors"}
@@ -421,6 +445,12 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
         raise InputError(path, str(exc), where=line) from None
     except ValueError as exc:
         raise ctx.fail(where, str(exc)) from None
+    try:
+        # computed spectra: the wider tolerance of repository.edges (absolute scales are offset)
+        check_edge(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
+                   computed=True)
+    except EdgeMismatch as exc:
+        raise InputError(path, f"{exc} ({where}, absorber {element})") from None
     digest = content_hash(spectrum, structure_hash=structure_digest, absorber_site_index=site,
                           extra={"method": calculation.get("method"), "code": calculation.get("code")})
     return SpectrumPlan(spectrum=spectrum, content_hash=digest, source_file=str(path.relative_to(ctx.root)),

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sqlalchemy import text
 
 from .arrays import from_blob
 from .errors import NotFoundError, UsageError
@@ -31,8 +32,6 @@ def _list_where(element: str | None, edge: str | None, origin: str | None) -> tu
 def count_spectra(engine: "Engine", *, element: str | None = None, edge: str | None = None,
                   origin: str | None = None) -> int:
     """How many spectra :func:`list_spectra` would list without a limit."""
-    from sqlalchemy import text
-
     where, params = _list_where(element, edge, origin)
     with engine.connect() as conn:
         return int(conn.execute(text(f"SELECT COUNT(*) FROM spectrum_overview {where}"), params).scalar())
@@ -41,8 +40,6 @@ def count_spectra(engine: "Engine", *, element: str | None = None, edge: str | N
 def list_spectra(engine: "Engine", *, element: str | None = None, edge: str | None = None,
                  origin: str | None = None, limit: int | None = 50, offset: int = 0) -> list[dict[str, Any]]:
     """Rows of the ``spectrum_overview`` view (a subset of columns), newest schema, ordered by id."""
-    from sqlalchemy import text
-
     where, params = _list_where(element, edge, origin)
     page = ""
     if limit is not None:
@@ -54,15 +51,17 @@ def list_spectra(engine: "Engine", *, element: str | None = None, edge: str | No
 
 
 def count_rows(engine: "Engine") -> dict[str, int]:
-    from sqlalchemy import text
-
+    """Row counts of the main tables (calculation_set, structure, defect, calculation, spectrum, dos,
+    descriptor)."""
     tables = ("calculation_set", "structure", "defect", "calculation", "spectrum", "dos", "descriptor")
     with engine.connect() as conn:
         return {t: int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()) for t in tables}
 
 
 def parse_record_id(text_id: str) -> tuple[str, int]:
-    """``12`` or ``spectrum:12`` -> ("spectrum", 12); also ``structure:3``, ``calculation:5``, ``set:1``."""
+    """``12`` or ``spectrum:12`` -> ("spectrum", 12); also ``structure:3``, ``calculation:5``, ``set:1``.
+
+    Raises :class:`UsageError` for any other form."""
     kind, _, number = text_id.rpartition(":")
     kind = kind or "spectrum"
     if kind not in RECORD_KINDS:
@@ -74,8 +73,6 @@ def parse_record_id(text_id: str) -> tuple[str, int]:
 
 
 def _one(conn, sql: str, params: dict, what: str) -> dict[str, Any]:
-    from sqlalchemy import text
-
     row = conn.execute(text(sql), params).first()
     if row is None:
         raise NotFoundError(f"no {what} with id {params.get('id')}")
@@ -84,8 +81,6 @@ def _one(conn, sql: str, params: dict, what: str) -> dict[str, Any]:
 
 def get_spectrum(engine: "Engine", spectrum_id: int, *, with_arrays: bool = True) -> dict[str, Any]:
     """A spectrum's overview row, its metadata, DOS list and descriptors, optionally its arrays."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM spectrum_overview WHERE spectrum_id = :id", {"id": spectrum_id}, "spectrum")
         raw = _one(conn, "SELECT energy_ev, intensity, metadata_json, calibration_shift_ev, temperature_k, "
@@ -116,8 +111,6 @@ def get_spectrum(engine: "Engine", spectrum_id: int, *, with_arrays: bool = True
 
 def get_structure(engine: "Engine", structure_id: int) -> dict[str, Any]:
     """A structure's typed columns with its defects and the spectra computed on it."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM structure WHERE id = :id", {"id": structure_id}, "structure")
         record["structure"] = json.loads(record.pop("structure_json"))
@@ -131,8 +124,8 @@ def get_structure(engine: "Engine", structure_id: int) -> dict[str, Any]:
 
 
 def get_calculation(engine: "Engine", calculation_id: int) -> dict[str, Any]:
-    from sqlalchemy import text
-
+    """A calculation's row with its parameters decoded and the ids of its spectra; raises
+    :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM calculation WHERE id = :id", {"id": calculation_id}, "calculation")
         record["parameters"] = json.loads(record.pop("parameters_json"))
@@ -142,8 +135,8 @@ def get_calculation(engine: "Engine", calculation_id: int) -> dict[str, Any]:
 
 
 def get_set(engine: "Engine", set_id: int) -> dict[str, Any]:
-    from sqlalchemy import text
-
+    """A calculation set's row with its provenance decoded and its number of calculations; raises
+    :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         record = _one(conn, "SELECT * FROM calculation_set WHERE id = :id", {"id": set_id}, "calculation set")
         record["provenance"] = json.loads(record.pop("provenance_json"))
@@ -153,13 +146,17 @@ def get_set(engine: "Engine", set_id: int) -> dict[str, Any]:
 
 
 def get_record(engine: "Engine", text_id: str) -> tuple[str, dict[str, Any]]:
+    """``(kind, record)`` for an id as ``xasrepo show`` takes it (``12``, ``spectrum:12``,
+    ``structure:3``, ``calculation:5``, ``set:1``; :func:`parse_record_id`). Raises
+    :class:`UsageError` for a malformed id, :class:`NotFoundError` for an unknown one."""
     kind, number = parse_record_id(text_id)
     getter = {"spectrum": get_spectrum, "structure": get_structure, "calculation": get_calculation, "set": get_set}[kind]
     return kind, getter(engine, number)
 
 
 def load_dos(engine: "Engine", dos_id: int) -> tuple[np.ndarray, np.ndarray]:
-
+    """(energy_ev, density), each of shape (n_points,), of one stored DOS curve (energies in eV);
+    raises :class:`NotFoundError` for an unknown id."""
     with engine.connect() as conn:
         row = _one(conn, "SELECT energy_ev, density FROM dos WHERE id = :id", {"id": dos_id}, "DOS")
     return from_blob(row["energy_ev"]), from_blob(row["density"])

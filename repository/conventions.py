@@ -1,7 +1,8 @@
 """Named vocabularies and constants used across xasrepo.
 
-Photon energies are always in eV. Edges follow the IUPAC/XDI names ``K, L1, L2, L3, M1..M5``;
-``"L2,3"`` is allowed only for stitched L2+L3 spectra.
+Photon energies are always in eV. Edges follow the XDI dictionary (``K, L, L1..L3, M, M1..M5, N,
+N1..N7, O, O1..O7``); ``"L2,3"`` is allowed only for stitched L2+L3 spectra. Tabulated edge
+energies are in :mod:`repository.edges`.
 """
 
 from __future__ import annotations
@@ -11,31 +12,75 @@ from enum import StrEnum
 
 
 class Edge(StrEnum):
+    """Edge symbols of the XDI dictionary (K, L, L1-L3, M, M1-M5, N, N1-N7, O, O1-O7), plus
+    ``"L2,3"`` for stitched L2+L3 spectra (xasrepo's own; written to XDI as ``L``)."""
+
     K = "K"
+    L = "L"
     L1 = "L1"
     L2 = "L2"
     L3 = "L3"
     L23 = "L2,3"  # only for stitched L2+L3 spectra
+    M = "M"
     M1 = "M1"
     M2 = "M2"
     M3 = "M3"
     M4 = "M4"
     M5 = "M5"
+    N = "N"
     N1 = "N1"
+    N2 = "N2"
+    N3 = "N3"
+    N4 = "N4"
+    N5 = "N5"
+    N6 = "N6"
+    N7 = "N7"
+    O = "O"  # noqa: E741 - the XDI symbol
+    O1 = "O1"
+    O2 = "O2"
+    O3 = "O3"
+    O4 = "O4"
+    O5 = "O5"
+    O6 = "O6"
+    O7 = "O7"
+
+
+# Edge symbols of the XDI 1.0 dictionary (Element.edge); "L2,3" is not one of them.
+XDI_EDGES = tuple(e.value for e in Edge if e is not Edge.L23)
 
 
 class SpectrumType(StrEnum):
+    """XANES, EXAFS or XAFS (both)."""
+
     XANES = "XANES"
     EXAFS = "EXAFS"
     XAFS = "XAFS"
 
 
+class Spectroscopy(StrEnum):
+    """What was measured or computed. Only ``XAS`` (absorption: XANES/EXAFS/XAFS) spectra enter
+    absorption embeddings; the others are stored with their own value so a query or an embedding
+    never mixes them in silently."""
+
+    XAS = "XAS"
+    NRIXS = "NRIXS"  # non-resonant inelastic X-ray scattering, S(q, w)
+    EELS = "EELS"  # electron energy-loss (core-loss) spectroscopy
+    ELNES = "ELNES"  # energy-loss near-edge structure
+    EXELFS = "EXELFS"
+    XES = "XES"  # X-ray emission
+    RIXS = "RIXS"
+
+
 class Origin(StrEnum):
+    """Whether a spectrum was computed or measured."""
+
     COMPUTED = "computed"
     EXPERIMENTAL = "experimental"
 
 
 class DefectKind(StrEnum):
+    """Kinds of defect: none, vacancy, substitution, interstitial, antisite, stone_wales, complex."""
+
     NONE = "none"
     VACANCY = "vacancy"
     SUBSTITUTION = "substitution"
@@ -46,6 +91,9 @@ class DefectKind(StrEnum):
 
 
 class CoreHoleMethod(StrEnum):
+    """How a calculation treated the core hole: half or full core hole, Z+1, XCH, ground state (none),
+    multiple scattering (FEFF), other."""
+
     HALF_CORE_HOLE = "half_core_hole"  # Slater transition state
     FULL_CORE_HOLE = "full_core_hole"
     Z_PLUS_1 = "z_plus_1"
@@ -56,12 +104,17 @@ class CoreHoleMethod(StrEnum):
 
 
 class DosProjection(StrEnum):
+    """What a DOS curve is projected on: total, element or site."""
+
     TOTAL = "total"
     ELEMENT = "element"
     SITE = "site"
 
 
 class Orbital(StrEnum):
+    """Orbital channels of a projected DOS: total, s, p, p_sigma (in-plane p), p_pi (out-of-plane p),
+    px, py, pz, d, f."""
+
     TOTAL = "total"
     S = "s"
     P = "p"
@@ -75,6 +128,8 @@ class Orbital(StrEnum):
 
 
 class Spin(StrEnum):
+    """Spin channel of a DOS curve: total, up or down."""
+
     TOTAL = "total"
     UP = "up"
     DOWN = "down"

@@ -12,11 +12,15 @@ processes can import at once. PostgreSQL URLs (``postgresql://...``) use psycopg
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
-from pathlib import Path
+import sqlite3
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
 from .errors import EnvironmentFault, NewerSchemaError, SchemaError, UsageError, XasrepoError
 
@@ -81,6 +85,7 @@ def _escape_path(path: str) -> str:
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether an SQLAlchemy URL names an SQLite database."""
     return url.startswith("sqlite")
 
 
@@ -89,8 +94,6 @@ def sqlite_path(url: str) -> Path | None:
     ``sqlite:///`` up to a ``?`` query, percent-unescaped as SQLAlchemy does."""
     if not is_sqlite(url):
         return None
-    from urllib.parse import unquote
-
     path = unquote(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else ""
     return Path(path) if path and path != ":memory:" else None
 
@@ -107,14 +110,13 @@ def engine_url(engine: "Engine") -> str:
 def sqlite_uri(path: Path, **query: str) -> str:
     """An SQLite ``file:`` URI for ``path`` with ``%``, ``?`` and ``#`` percent-escaped (SQLite
     reads them as escapes, query and fragment otherwise), plus ``query`` parameters."""
-    from urllib.parse import quote
-
     params = "&".join(f"{k}={v}" for k, v in query.items())
     return f"file:{quote(str(path), safe='/')}" + (f"?{params}" if params else "")
 
 
 def make_engine(url: str, *, read_only: bool = False) -> "Engine":
     """A new engine for ``url``. Engines are made per call, never held in a module global."""
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import create_engine, event
     from sqlalchemy.engine import URL
 
@@ -126,8 +128,6 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
         if read_only:
             if path is None or not path.exists():
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
-            import sqlite3
-
             ro_uri = read_only_uri(path)
             engine = create_engine(sa_url, creator=lambda: sqlite3.connect(
                 ro_uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False))
@@ -205,6 +205,7 @@ def current_revision(engine: "Engine") -> str | None:
     Being the first statement on a new engine, this is also where an unreachable server or an
     unreadable file shows up; it is reported as one line instead of a driver traceback.
     """
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.exc import DBAPIError
 
     try:
@@ -215,6 +216,7 @@ def current_revision(engine: "Engine") -> str | None:
 
 
 def _revision_of(conn) -> str | None:
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import inspect, text
 
     if not inspect(conn).has_table("alembic_version"):
@@ -223,9 +225,11 @@ def _revision_of(conn) -> str | None:
 
 
 def describe(url: str) -> str:
+    """How messages name a database: an SQLite file's path, else the URL with its password hidden."""
     path = sqlite_path(url)
     if path is not None:
         return str(path)
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
@@ -279,8 +283,6 @@ def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["En
 def check_not_newer(where: str, revision: str | None) -> None:
     """Raise :class:`NewerSchemaError` for a revision this code does not know (a newer xasrepo's)."""
     if revision is not None and revision not in known_revisions():
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             mine = version("xasrepo")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -312,8 +314,6 @@ def fault_from(err: BaseException) -> XasrepoError | None:
     disk, read-only storage, lost server connection, I/O error, no memory, too deep nesting);
     None when ``err`` is not one (the caller re-raises it). Used by the CLI as a last resort, so
     no such fault ends in a traceback; the transaction in progress has been rolled back."""
-    import errno
-
     if isinstance(err, XasrepoError):
         return err
     if isinstance(err, MemoryError):
@@ -344,6 +344,8 @@ def _is_driver_error(err: BaseException) -> bool:
 
 
 def alembic_config(url: str):
+    """Alembic's configuration for ``url`` with this package's migrations/ (no logging set-up)."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic.config import Config
 
     config = Config(str(MIGRATIONS_DIR.parent / "alembic.ini"))
@@ -368,6 +370,7 @@ def _migration_transaction(engine: "Engine") -> Iterator:
     """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
             from sqlalchemy import text
 
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -380,6 +383,7 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
     Safe to run from several processes at once: the second waits for the first and then finds
     the schema up to date.
     """
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic import command
 
     url = resolve_url(db)
@@ -400,6 +404,9 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
 
 
 def downgrade(db: str | None, revision: str) -> None:
+    """Downgrade the schema of ``db`` to Alembic ``revision`` (for tests of migrations; data of dropped
+    columns is lost). Raises :class:`SchemaError`/:class:`UsageError` as :func:`current_revision` does."""
+    # lazy import: start-up time (Alembic is heavy; only this path needs it)
     from alembic import command
 
     url = resolve_url(db)

@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import text
+
+from . import catalog
+from . import db as db_module
+from .analysis.create import create_snapshot
+from .calcset import MANIFEST_NAME, read_calcset
 from .errors import UsageError
+from .importer import import_calcset
+from .plots.embedding import plot_embedding
+from .snapshots.files import SNAPSHOT_DIR_ENV, snapshot_dir
 
 BUNDLED_SET = Path(__file__).resolve().parent.parent / "data" / "bn"
 DEMO_METHODS = ("umap", "pca", "mds")
@@ -25,6 +34,9 @@ DEMO_SEED = 0
 
 @dataclass
 class DemoResult:
+    """What :func:`run_demo` did: where the database, snapshots and plots are, the import status, row
+    counts, the snapshots made or reused and any (element, edge) groups skipped as too small."""
+
     database: str  # the database as :func:`repository.db.describe` names it
     database_file: Path | None  # an SQLite database's file (None for a server)
     snapshot_dir: Path
@@ -45,15 +57,8 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
     (:func:`repository.snapshots.files.snapshot_dir`: ``$XASREPO_SNAPSHOT_DIR``, else
     ``<database stem>.snapshots/`` beside an SQLite database); only for a database server without
     ``$XASREPO_SNAPSHOT_DIR`` they go to ``out_dir/snapshots``. Plots go to ``out_dir/plots``.
+    Raises :class:`UsageError` when ``data_dir`` holds no calculation set.
     """
-    from . import catalog
-    from . import db as db_module
-    from .analysis.create import create_snapshot
-    from .plots.embedding import plot_embedding
-    from .snapshots.files import SNAPSHOT_DIR_ENV, snapshot_dir
-    from .calcset import MANIFEST_NAME, read_calcset
-    from .importer import import_calcset
-
     say = say or (lambda _message: None)
     if not (Path(data_dir) / MANIFEST_NAME).is_file():
         raise UsageError(f"no bundled data set at {data_dir} ({MANIFEST_NAME} missing); "
@@ -110,8 +115,6 @@ def display_path(path: str | Path, cwd: str | Path | None = None) -> str:
 
 def _groups(engine) -> dict[tuple[str, str], int]:
     """Number of isotropic computed spectra per (element, edge)."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT absorbing_element, edge, COUNT(*) FROM spectrum WHERE polarization = 'iso' "

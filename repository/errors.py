@@ -36,6 +36,16 @@ class InputError(XasrepoError):
         super().__init__(f"{prefix}: {problem}")
 
 
+class MissingMetadata(InputError):
+    """A file that does not say something a record needs (its absorbing element or edge) and was not
+    told it by an option; callers that can supply it (``--probe FILE:element=B,edge=K``) catch this."""
+
+
+class NonPositiveEnergy(InputError):
+    """Photon energies at or below 0 eV: the file's energies look relative to the edge; callers
+    that align energies anyway (``project --align onset|fit``) catch this and supply an edge energy."""
+
+
 def _as_given(file: str) -> str:
     """A path inside the working directory as a relative path, the way people type it."""
     path = Path(file)

@@ -8,16 +8,29 @@ spectra by content hash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
 from .db import driver_message
 from .errors import InputError, UsageError
-from .models import Calculation, CalculationSet, Defect, Descriptor, Dos, Spectrum, Structure, utc_now
+from .models import (
+    Calculation,
+    CalculationSet,
+    Defect,
+    Descriptor,
+    Dos,
+    Spectrum,
+    SpectrumCalculation,
+    Structure,
+    utc_now,
+)
 from .values import SpectrumRecord, content_hash
 
 if TYPE_CHECKING:
@@ -40,11 +53,53 @@ class ImportSummary:
     spectra_existing: int = 0
     dos_new: int = 0
     descriptors_new: int = 0
+    links_new: int = 0  # (spectrum, calculation) links to spectra another calculation brought first
     spectrum_ids: list[int] = field(default_factory=list)
+    # spectra already in the database: (source file, existing spectrum id), in reading order
+    already_present: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return self.status != "unchanged"
+
+
+def spectrum_data_hash(element: str, edge: str, energy_ev: np.ndarray, intensity: np.ndarray) -> str:
+    """SHA-256 identifying a spectrum by what it is: absorbing element, edge, and the energy (eV) and
+    intensity arrays as stored (float64, little-endian; :func:`repository.arrays.to_blob`). Files,
+    samples and calculations do not enter it: the same data re-imported from an export is found.
+    Migration 0005 fills ``spectrum.data_hash`` with the same formula."""
+    digest = hashlib.sha256(f"{element}|{edge}|".encode())
+    digest.update(to_blob(energy_ev))
+    digest.update(to_blob(intensity))
+    return digest.hexdigest()
+
+
+def spectroscopy_of(metadata: dict[str, Any]) -> str:
+    """The spectroscopy kind of a record from its metadata (``spectroscopy``, or FEFF's), XAS by default."""
+    from .conventions import Spectroscopy
+
+    feff = metadata.get("feff") if isinstance(metadata.get("feff"), dict) else {}
+    value = str(metadata.get("spectroscopy") or feff.get("spectroscopy") or "XAS").upper()
+    try:
+        return Spectroscopy(value).value
+    except ValueError:
+        raise UsageError(f"unknown spectroscopy {value!r} (expected one of "
+                         f"{', '.join(k.value for k in Spectroscopy)})") from None
+
+
+def _link(conn: "Connection", pairs: list[dict[str, int]]) -> int:
+    """INSERT (spectrum_id, calculation_id) pairs, skipping those already there; returns how many were new."""
+    if not pairs:
+        return 0
+    table = SpectrumCalculation.__table__
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).on_conflict_do_nothing(
+        index_elements=["spectrum_id", "calculation_id"]).returning(table.c.spectrum_id)
+    # RETURNING gives the inserted rows only (rowcount of an executemany is -1 on psycopg)
+    return len(conn.execute(statement, pairs).all())
 
 
 def _existing_ids(conn: "Connection", column, values: Sequence[str]) -> dict[str, int]:
@@ -106,7 +161,8 @@ def import_calcset(engine: "Engine", plan: CalcSetPlan, progress: Callable[[int,
     """Write a validated calculation set in one transaction (see the module docstring).
 
     Idempotent under concurrency too: two processes importing the same set at once both succeed,
-    one reporting "imported", the other "unchanged".
+    one reporting "imported", the other "unchanged". Raises :class:`UsageError` when another
+    writer collides with this import on a unique key at the same time (run it again).
     """
     from sqlalchemy.exc import IntegrityError
 
@@ -215,10 +271,12 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         calculation_ids = [row.id for row in conn.execute(
             insert(calculations).returning(calculations.c.id, sort_by_parameter_order=True), calculation_rows)]
         imported_at = utc_now()
+        link_hashes: list[tuple[str, int]] = []  # (content hash, calculation id) of every spectrum of every entry
         for number, (entry, calculation_id) in enumerate(zip(new_entries, calculation_ids, strict=True)):
             structure_id = structure_ids[entry.structure_hash]
             summary.entries_new += 1
             for sp in entry.spectra:
+                link_hashes.append((sp.content_hash, calculation_id))
                 if sp.content_hash in existing_spectra:
                     summary.spectra_existing += 1
                     continue
@@ -232,7 +290,9 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
                     absorber_cn=sp.absorber_cn, absorber_defect_distance_a=sp.absorber_defect_distance_a,
                     n_points=s.n_points, energy_min_ev=float(s.energy_ev[0]), energy_max_ev=float(s.energy_ev[-1]),
                     energy_ev=to_blob(s.energy_ev), intensity=to_blob(s.intensity), source_file=sp.source_file,
-                    source_sha256=sp.source_sha256, metadata_json="{}", imported_at=imported_at))
+                    source_sha256=sp.source_sha256, metadata_json="{}", imported_at=imported_at,
+                    data_hash=spectrum_data_hash(s.absorbing_element, s.edge.value, s.energy_ev, s.intensity),
+                    spectroscopy="XAS"))
             for d in entry.dos:
                 dos_rows.append(dict(calculation_id=calculation_id, projection=d.projection, element=d.element,
                                      site_index=d.site_index, orbital=d.orbital, spin=d.spin,
@@ -252,8 +312,11 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         summary.spectra_new = len(spectrum_rows)
         summary.dos_new = len(dos_rows)
         summary.descriptors_new = len(descriptor_rows)
-        new_hashes = [r["content_hash"] for r in spectrum_rows]
-        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash, new_hashes).values())
+        all_ids = _existing_ids(conn, Spectrum.__table__.c.content_hash, sorted({h for h, _ in link_hashes}))
+        new_hashes = {r["content_hash"] for r in spectrum_rows}
+        summary.spectrum_ids = sorted(all_ids[h] for h in new_hashes)
+        linked = _link(conn, [{"spectrum_id": all_ids[h], "calculation_id": c} for h, c in link_hashes])
+        summary.links_new = linked - len(new_hashes)  # each new spectrum's own first link is not "another" link
     return summary
 
 
@@ -282,7 +345,9 @@ def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dic
 def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> ImportSummary:
     """Write spectra read from data files (experimental or computed without a calculation set).
 
-    One transaction for all records; spectra already present (same content hash) are skipped.
+    One transaction for all records. A spectrum already present, by its content hash or by its data
+    (:func:`spectrum_data_hash`: element, edge and arrays, whatever file it came in), is not written
+    again; ``summary.already_present`` names each such file with the existing spectrum's id.
     """
     from sqlalchemy import insert
 
@@ -303,18 +368,29 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
             if record.absorber_site_index is not None:
                 cn = coordination_number(record.structure, record.absorber_site_index)
         extra = {"sample": record.sample.sample_name, "source_sha256": record.source_sha256}
-        prepared.append((record, digest, cn, content_hash(record.spectrum, structure_hash=digest,
-                                                          absorber_site_index=record.absorber_site_index, extra=extra)))
+        s = record.spectrum
+        prepared.append((record, digest, cn, content_hash(s, structure_hash=digest,
+                                                          absorber_site_index=record.absorber_site_index, extra=extra),
+                         spectrum_data_hash(s.absorbing_element, s.edge.value, s.energy_ev, s.intensity),
+                         spectroscopy_of(record.metadata)))
     with engine.begin() as conn:
         structure_ids = _ensure_structures(conn, structure_plans.values(), summary) if structure_plans else {}
         existing = _existing_ids(conn, Spectrum.__table__.c.content_hash, [p[3] for p in prepared])
+        by_data = _existing_ids(conn, Spectrum.__table__.c.data_hash, [p[4] for p in prepared])
         rows = []
-        for record, digest, cn, spectrum_hash in prepared:
-            if spectrum_hash in existing:
+        for record, digest, cn, spectrum_hash, data_digest, spectroscopy in prepared:
+            found = existing.get(spectrum_hash) or by_data.get(data_digest)
+            if found is not None:
                 summary.spectra_existing += 1
+                if found > 0:
+                    summary.already_present.append((record.source_file or "?", found))
                 continue
             existing[spectrum_hash] = -1
+            by_data[data_digest] = -1
             s, sample = record.spectrum, record.sample
+            metadata = {k: v for k, v in record.metadata.items() if k != "import_warnings"}
+            if record.metadata.get("import_warnings"):
+                metadata["import_warnings"] = record.metadata["import_warnings"]  # provenance: what was changed
             rows.append(dict(
                 content_hash=spectrum_hash, origin=s.origin.value, calculation_id=None,
                 structure_id=structure_ids.get(digest), absorbing_element=s.absorbing_element, edge=s.edge.value,
@@ -325,8 +401,8 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
                 sample_name=sample.sample_name, facility=sample.facility, beamline=sample.beamline,
                 measurement_mode=sample.measurement_mode, calibration_shift_ev=sample.calibration_shift_ev,
                 temperature_k=sample.temperature_k, source_file=record.source_file,
-                source_sha256=record.source_sha256,
-                metadata_json=json.dumps(record.metadata, sort_keys=True, default=str), imported_at=utc_now()))
+                source_sha256=record.source_sha256, data_hash=data_digest, spectroscopy=spectroscopy,
+                metadata_json=json.dumps(metadata, sort_keys=True, default=str), imported_at=utc_now()))
         if rows:
             conn.execute(insert(Spectrum.__table__), rows)
         summary.spectra_new = len(rows)

@@ -29,6 +29,9 @@ from .conventions import utc_now
 
 
 class Structure(SQLModel, table=True):
+    """A distinct crystal structure (SHA-256 of its canonical pymatgen JSON) with typed columns derived
+    once (formula, space group, crystal system, dimensionality, ...)."""
+
     __tablename__ = "structure"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -49,6 +52,8 @@ class Structure(SQLModel, table=True):
 
 
 class CalculationSet(SQLModel, table=True):
+    """A calculation set as imported (name, manifest hash, provenance JSON, import time in UTC)."""
+
     __tablename__ = "calculation_set"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -62,6 +67,8 @@ class CalculationSet(SQLModel, table=True):
 
 
 class Defect(SQLModel, table=True):
+    """A defect of a supercell: kind, name (v_N, C_B, ...), charge (e) separate, position, host."""
+
     __tablename__ = "defect"
     __table_args__ = (
         UniqueConstraint("structure_id", "name", "charge", "position_key", name="uq_defect_identity"),
@@ -80,6 +87,8 @@ class Defect(SQLModel, table=True):
 
 
 class Calculation(SQLModel, table=True):
+    """One calculation (code, method, parameters JSON, alignment shift in eV) of a set."""
+
     __tablename__ = "calculation"
     __table_args__ = (UniqueConstraint("calculation_set_id", "entry_key", name="uq_calculation_entry"),)
 
@@ -102,6 +111,8 @@ class Calculation(SQLModel, table=True):
 
 
 class Spectrum(SQLModel, table=True):
+    """A computed or measured spectrum; energy_ev and intensity are little-endian float64 BLOBs."""
+
     __tablename__ = "spectrum"
     __table_args__ = (Index("ix_spectrum_element_edge", "absorbing_element", "edge"),)
 
@@ -134,9 +145,27 @@ class Spectrum(SQLModel, table=True):
     metadata_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     imported_at: datetime = Field(default_factory=utc_now,
                                   sa_column=Column(DateTime(timezone=True), nullable=False))
+    # SHA-256 of element, edge and the stored energy/intensity arrays: the same data whatever file
+    # it came in (repository.importer.spectrum_data_hash); not unique (content_hash is the row identity)
+    data_hash: str | None = Field(default=None, index=True, max_length=64)
+    # XAS (absorption: XANES/EXAFS/XAFS) or another spectroscopy (conventions.Spectroscopy); only
+    # XAS spectra are absorption spectra for embeddings
+    spectroscopy: str = Field(default="XAS", index=True, max_length=16,
+                              sa_column_kwargs={"server_default": "XAS"})
+
+
+class SpectrumCalculation(SQLModel, table=True):
+    """A spectrum belongs to every calculation that computed it (one spectrum, several sets)."""
+
+    __tablename__ = "spectrum_calculation"
+
+    spectrum_id: int = Field(foreign_key="spectrum.id", primary_key=True)
+    calculation_id: int = Field(foreign_key="calculation.id", primary_key=True, index=True)
 
 
 class Dos(SQLModel, table=True):
+    """A total or projected DOS curve; energy_ev (eV) and density are float64 BLOBs."""
+
     __tablename__ = "dos"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -154,6 +183,8 @@ class Dos(SQLModel, table=True):
 
 
 class Descriptor(SQLModel, table=True):
+    """A scalar descriptor of a site or structure (e.g. Hirshfeld charge in e, sigma charge transfer)."""
+
     __tablename__ = "descriptor"
     __table_args__ = (Index("ix_descriptor_calculation_site", "calculation_id", "site_index"),)
 
@@ -168,6 +199,8 @@ class Descriptor(SQLModel, table=True):
 
 
 class Snapshot(SQLModel, table=True):
+    """One embedding snapshot version: its files and their SHA-256, inputs, recipe, method, seed, parent."""
+
     __tablename__ = "snapshot"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -194,6 +227,8 @@ class Snapshot(SQLModel, table=True):
 
 
 class SnapshotPoint(SQLModel, table=True):
+    """A spectrum's coordinates in a snapshot (z is NULL for 2-D embeddings)."""
+
     __tablename__ = "snapshot_point"
 
     snapshot_id: int = Field(foreign_key="snapshot.id", primary_key=True)

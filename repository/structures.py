@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class StructureProperties:
 
 def read_structure(path: Path) -> "Structure":
     """Read a CIF, POSCAR/CONTCAR (``*.vasp``) or pymatgen JSON file; errors name the file."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.core import Structure
 
     if not path.is_file():
@@ -60,8 +62,6 @@ def read_structure(path: Path) -> "Structure":
                 data = data["structure"]
             structure = Structure.from_dict(data)
         elif name.endswith(".cif"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 structure = Structure.from_file(str(path))
@@ -97,11 +97,14 @@ def canonical_form(structure: "Structure") -> dict[str, Any]:
 
 
 def structure_hash(structure: "Structure") -> str:
+    """SHA-256 (64 hex digits) of the structure's canonical form (:func:`canonical_form`): the same
+    crystal with the same site order gives the same hash (site order is kept: absorber indices refer to it)."""
     payload = json.dumps(canonical_form(structure), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def structure_json(structure: "Structure") -> str:
+    """The structure as pymatgen's ``as_dict`` JSON with sorted keys and no spaces (what is stored)."""
     return json.dumps(structure.as_dict(), sort_keys=True, separators=(",", ":"))
 
 
@@ -112,6 +115,7 @@ def _bond_cutoffs(structure: "Structure") -> tuple[dict[tuple[str, str], float],
 @functools.lru_cache(maxsize=256)
 def _cutoffs_for(symbols: tuple[str, ...]) -> tuple[dict[tuple[str, str], float], float]:
     """Bond cutoffs BOND_TOLERANCE x (r_a + r_b) from Cordero's covalent radii (pymatgen's table)."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
     from pymatgen.core.periodic_table import Element
 
@@ -171,6 +175,7 @@ def larsen_dimensionality(structure: "Structure") -> int:
 
 def analyze(structure: "Structure") -> StructureProperties:
     """Derive the typed columns of a structure (space group by spglib, Larsen dimensionality)."""
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:

@@ -156,6 +156,7 @@ def content_hash(spectrum: SpectrumData, *, structure_hash: str | None = None,
 
 
 def finite_or_none(value: Any) -> float | None:
+    """``float(value)`` when finite, else None (None, NaN and infinities all become None)."""
     if value is None:
         return None
     number = float(value)

@@ -374,3 +374,14 @@ def test_stored_shifts_come_from_the_calculation_and_the_spectrum(library):
     assert load_spectra(library, with_shifts=False).shifts_ev is None
     with pytest.raises(UsageError, match="share no energy range"):
         create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift"))
+
+
+def test_a_request_object_and_keywords_ask_for_the_same_snapshot(library, pca):
+    from repository.analysis.create import EmbeddingRequest
+
+    by_keywords = create_snapshot(library, method="pca", seed=0)
+    by_object = create_snapshot(library, EmbeddingRequest(method="pca", seed=0))
+    overridden = create_snapshot(library, EmbeddingRequest(method="umap", seed=5), method="pca", seed=0)
+    assert by_keywords.reused and by_object.reused and overridden.reused
+    assert by_keywords.record["uid"] == by_object.record["uid"] == overridden.record["uid"]
+    assert (by_object.record["method"], by_object.record["seed"]) == ("pca", 0)

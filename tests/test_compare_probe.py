@@ -6,6 +6,7 @@ FEFF 9.7.1's c-BN B K spectrum (../shared/fixtures) among the bundled GPAW BN sp
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,54 @@ def test_the_cli_writes_the_probe_section_and_json(calcset_dir, probe_files, tmp
     assert f"--probe '{option}'" in readme  # the regenerating command keeps it
     stored = json.loads((out / "results.json").read_text())
     assert stored["edges"][0]["probes"][0]["methods"]["pca"]["labels"]["polymorph"]["matches"] is True
+
+
+def test_a_probe_directory_is_read_from_its_manifest_and_scored_against_the_commonest_class(
+        calcset_dir, probe_files, tmp_path, cli):
+    copy, fresh = probe_files
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    shutil.copy(copy, folder / "a.dat")
+    shutil.copy(fresh, folder / "b.dat")
+    (folder / "manifest.csv").write_text("file,element,edge,name,polymorph,defect_name\n"
+                                         "a.dat,B,K,shifted r-BN,r-BN,none\n"
+                                         "b.dat,b,k,fresh v_N,h-BN,v_N\n")
+    out = tmp_path / "report"
+    result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--jobs", "1",
+                 "--probe", folder, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    stored = json.loads((out / "results.json").read_text())
+    rates = {row["label"]: row for row in stored["probe_identification"]}
+    # B K holds 10 h-BN and 5 r-BN, 10 'none' and 5 v_N: always guessing the commonest class
+    # names one probe's polymorph (h-BN) and one probe's defect (none)
+    assert (rates["polymorph"]["majority_class"], rates["polymorph"]["baseline"]) == ("h-BN", 0.5)
+    assert (rates["defect_name"]["majority_class"], rates["defect_name"]["baseline"]) == ("none", 0.5)
+    for label in ("polymorph", "defect_name"):
+        assert rates[label]["n_probes"] == 2
+        assert rates[label]["rates"] == {"raw": 1.0, "pca": 1.0}
+    readme = (out / "README.md").read_text()
+    assert "| B K | polymorph | 2 | 0.50 (h-BN) | 1.00 | 1.00 |" in readme
+    assert f"--probe {folder}" in readme
+
+
+@pytest.mark.parametrize("manifest, message", [
+    (None, "a probe directory needs a manifest.csv"),
+    ("name,polymorph\nx,h-BN\n", "manifest.csv: line 1: no 'file' column"),
+    ("file,colour\na.dat,red\n", "manifest.csv: line 1: unknown column 'colour'"),
+    ("file,polymorph\nmissing.dat,h-BN\n", "manifest.csv: line 2: missing.dat: no such file"),
+    ("file,edge\na.dat,Q\n", "manifest.csv: line 2:"),
+])
+def test_a_bad_probe_directory_is_one_line_naming_the_manifest(manifest, message, calcset_dir, probe_files,
+                                                               tmp_path, cli):
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    shutil.copy(probe_files[0], folder / "a.dat")
+    if manifest is not None:
+        (folder / "manifest.csv").write_text(manifest)
+    result = cli("compare", "--calcset", calcset_dir, "--method", "pca", "--probe", folder)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
 
 
 def test_votes_go_to_the_nearest_on_ties_and_say_so():

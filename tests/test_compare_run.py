@@ -35,6 +35,18 @@ def _write_set(root: Path) -> Path:
         cell = Structure(Lattice.hexagonal(2.504 * scale, 6.66), ["B", "B", "N", "N"],
                          [(1 / 3, 2 / 3, 0.25), (2 / 3, 1 / 3, 0.75), (2 / 3, 1 / 3, 0.25), (1 / 3, 2 / 3, 0.75)])
         (root / "structures" / name).write_text(cell.to_json())
+    # every entry its own structure (lattice scaled by 1 + 0.001 i): the grouped protocol folds by
+    # structure and scores a class only when 3+ structures carry it
+    entry_structures: dict[str, str] = {}
+
+    def own_structure(key: str, shared: str, i: int) -> str:
+        cell = Structure.from_file(root / shared)
+        cell.scale_lattice(cell.volume * (1 + 0.001 * (i + 1)) ** 3)
+        name = f"structures/{key}.json"
+        (root / name).write_text(cell.to_json())
+        entry_structures[key] = name
+        return name
+
     rng = np.random.default_rng(11)
     energy = synthetic_grid()
     dos_e = np.arange(-8.0, 20.0, 0.1)
@@ -48,6 +60,7 @@ def _write_set(root: Path) -> Path:
         else:
             polymorph, defect, structure, site, pi_height, sigma_ct = KINDS[kind]
             element, offset, cls = "B", 0.0, kind
+        structure = own_structure(key, structure, i)
         np.savetxt(root / f"spectra/{key}.dat", np.c_[energy + offset, synthetic_intensity(energy, cls, rng)])
         pi = pi_height * np.exp(-0.5 * ((dos_e - 2.0) / 0.3) ** 2) * (1 + 0.05 * rng.standard_normal())
         sigma = np.exp(-0.5 * ((dos_e - 7.0) / 0.5) ** 2)
@@ -55,7 +68,8 @@ def _write_set(root: Path) -> Path:
         toml += ['[[entries]]', f'key = "{key}"', f'structure = "{structure}"', f'polymorph = "{polymorph}"']
         if defect:
             toml += ['[entries.defect]', 'kind = "vacancy"', 'name = "v_N"', 'species = "N"', 'charge = 0',
-                     'supercell = [2, 2, 1]', 'position_frac = [0.333333, 0.166667, 0.25]']
+                     'supercell = [2, 2, 1]', 'position_frac = [0.333333, 0.166667, 0.25]',
+                     'host_structure = "structures/hBN_a.json"']
         toml += ['[entries.absorber]', f'site_index = {site}', f'element = "{element}"',
                  '[entries.calculation]', 'code = "GPAW"', 'method = "half_core_hole"',
                  '[[entries.spectra]]', f'file = "spectra/{key}.dat"', 'edge = "K"',
@@ -127,7 +141,7 @@ def test_too_few_spectra_are_reported_not_embedded(edges):
 def test_cli_writes_the_report_and_prints_json(calcset_dir, tmp_path, cli):
     out = tmp_path / "report"
     result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--method", "mds",
-                 "--out", out, "--format", "json")
+                 "--out", out, "--format", "json", "--jobs", "1")
     assert result.exit_code == 0, result.stderr
     printed = json.loads(result.stdout)
     assert [e["element"] for e in printed] == ["B", "N"]
@@ -138,6 +152,18 @@ def test_cli_writes_the_report_and_prints_json(calcset_dir, tmp_path, cli):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     stored = json.loads((out / "results.json").read_text())
     assert stored["edges"][0]["knn_accuracy"]["pca"]["polymorph"]["mean"] == 1.0
+    # the headline: grouped by structure, for both recipes, with chance levels, interval and p-value
+    assert readme.index("## Headline: grouped, inductive evaluation") < readme.index("## Transductive summary")
+    grouped = {g["recipe_name"]: g for g in stored["edges"][0]["grouped"]}
+    assert sorted(grouped) == ["absolute", "shape-only"]
+    assert grouped["shape-only"]["recipe"]["alignment"] == "edge_onset"
+    score = grouped["absolute"]["scores"]["pca"]["host_polymorph"]
+    assert score["majority_rate"] == pytest.approx(10 / 15) and score["n_structures"] == 15
+    assert score["accuracy"] == 1.0 and score["ci95"] == [1.0, 1.0] and score["p_value"] < 0.05
+    assert "| host_polymorph | 15 / 15 | 0.67 | 0.56 | 1.00 [1.00, 1.00] p=" in readme
+    # N K (three h-BN spectra) cannot be scored: said, not hidden
+    assert "grouped protocol not run: N K (3 spectra)" in " ".join(stored["edges"][1]["notes"])
+    assert stored["data"].startswith("calculation set 'compare-test' (manifest sha256 ")
 
 
 def test_cli_reads_a_database_and_filters_with_where(calcset_dir, tmp_path, cli):
@@ -150,9 +176,15 @@ def test_cli_reads_a_database_and_filters_with_where(calcset_dir, tmp_path, cli)
     engine = make_engine(resolve_url(str(path)))
     import_calcset(engine, read_calcset(calcset_dir))
     engine.dispose()
-    result = cli("compare", "--db", path, "--where", "element = N", "--method", "pca", "--seeds", "1")
+    result = cli("compare", "--db", path, "--where", "element = B", "--method", "pca", "--seeds", "1", "--jobs", "1")
     assert result.exit_code == 0, result.stderr
-    assert "N K" in result.stdout and "B K" not in result.stdout
+    assert "B K" in result.stdout and "N K" not in result.stdout
+    # three h-BN N K spectra: one class, nothing to score against chance -> one line, exit 2
+    result = cli("compare", "--db", path, "--where", "element = N", "--method", "pca", "--seeds", "1")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: nothing to score by structure: N K (3 spectra)")
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
 def test_cli_refuses_two_sources_in_one_line(calcset_dir, tmp_path, cli):
@@ -173,3 +205,51 @@ def test_umap_separates_the_kinds_and_places_held_out_spectra_among_their_own(ed
     assert umap.knn["umap"]["polymorph"].mean >= 0.9
     assert umap.identification["umap"]["polymorph"][1].mean >= 0.8
     assert umap.neighbourhood_rho["umap"]["pi_fraction"].mean > 0.5
+
+
+def test_host_labels_are_the_host_structures_and_filters_can_name_them(calcset_dir, tmp_path):
+    """host_* columns describe the defect's host structure (its own row), not the supercell; a cell
+    without a defect is its own host; filters accept the column and dotted names."""
+    from pymatgen.core import Structure
+
+    from repository.calcset import read_calcset
+    from repository.db import make_engine, resolve_url, upgrade
+    from repository.importer import import_calcset
+    from repository.query import query_spectra, spectrum_ids
+    from repository.structures import analyze
+
+    path = tmp_path / "host.db"
+    upgrade(str(path))
+    engine = make_engine(resolve_url(str(path)))
+    import_calcset(engine, read_calcset(calcset_dir))
+    host = Structure.from_file(calcset_dir / "structures" / "hBN_a.json")
+    expected = analyze(host)
+    rows = query_spectra(engine, "defect.name = v_N", columns="id,structure_id,host.id,host.crystal_system,"
+                         "host.spacegroup_symbol,host.dimensionality,host.polymorph,nsites")
+    assert len(rows) == 5
+    for row in rows:
+        assert row["structure_id"] != row["host_structure_id"]  # the host is another structure row ...
+        assert (row["host_crystal_system"], row["host_spacegroup_symbol"], row["host_dimensionality"],
+                row["host_polymorph"]) == (expected.crystal_system, expected.spacegroup_symbol,
+                                           expected.dimensionality, "h-BN")
+        assert row["nsites"] != len(host)  # ... not the supercell
+    rows = query_spectra(engine, "polymorph = r-BN", columns="id,structure_id,host.id,host_crystal_system,crystal_system")
+    assert len(rows) == 5
+    assert all(r["structure_id"] == r["host_structure_id"] and r["host_crystal_system"] == r["crystal_system"]
+               for r in rows)
+    assert spectrum_ids(engine, "host.id is null") == []
+    assert len(spectrum_ids(engine, 'host.polymorph = "h-BN" and element = B')) == 10
+    engine.dispose()
+
+
+def test_the_shape_only_recipe_aligns_each_spectrum_at_its_own_onset_over_the_common_window():
+    from repository.analysis.recipe import Recipe
+    from repository.compare.run import recipes, shape_only_recipe
+
+    base = Recipe(energy_min_ev=185.0, energy_max_ev=200.0, normalization="area")
+    shape = shape_only_recipe(base)
+    assert (shape.alignment, shape.energy_min_ev, shape.energy_max_ev, shape.normalization) == \
+        ("edge_onset", None, None, "area")
+    assert list(recipes(base)) == ["absolute", "shape-only"] and recipes(base)["absolute"] is base
+    assert list(recipes(shape)) == ["absolute"]  # already shape-only: not run twice
+    assert list(recipes(base, shape_only=False)) == ["absolute"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repository.plots.browser import HeadlessPage, find_chromium
+from .browser import HeadlessPage, find_chromium
 from repository.plots.demo import synthetic_snapshot
 from repository.plots.explorer import write_explorer
 

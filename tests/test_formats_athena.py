@@ -75,3 +75,30 @@ def test_nested_perl_values_in_args_do_not_shift_keys(tmp_path):
     assert (record.spectrum.absorbing_element, record.spectrum.edge.value) == ("S", "K")
     assert record.sample.sample_name == "a, (b)"
     assert record.sample.calibration_shift_ev == 0.5
+
+
+def _edited_project(shared_fixtures, tmp_path, group: int, **args):
+    import json
+
+    source = shared_fixtures / "xraylarch/examples/xafsdata/AthenaProjectFiles/json_unzipped.prj"
+    data = json.loads(source.read_text())
+    data[data["_____order"][group]]["args"].update(args)
+    path = tmp_path / "edited.prj"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_athena_default_element_over_fe_data_is_refused_naming_the_group(shared_fixtures, tmp_path):
+    # Athena's default bkg_z is H: "H K" (13.6 eV) over Fe K data (7112 eV) must not be stored
+    path = _edited_project(shared_fixtures, tmp_path, 1, bkg_z="H")
+    with pytest.raises(InputError, match=r"group 2 \(.*\): energies .* do not reach the H K edge \(13.6 eV\)"):
+        read_path(path)
+
+
+def test_athena_pixel_groups_are_refused_and_not_data_groups_skipped(shared_fixtures, tmp_path):
+    with pytest.raises(InputError, match=r"group 3 .*pixel axis"):
+        read_path(_edited_project(shared_fixtures, tmp_path, 2, is_pixel="1"))
+    records = read_path(_edited_project(shared_fixtures, tmp_path, 0, not_data="1"))
+    assert len(records) == 3
+    (warning,) = records[0].metadata["import_warnings"]
+    assert "group 1" in warning and "skipped: not data" in warning

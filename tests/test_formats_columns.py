@@ -34,15 +34,15 @@ def test_column_file_without_element_is_refused_with_a_hint(shared_fixtures):
 def test_headerless_multi_column_file_needs_a_signal_column(shared_fixtures):
     path = shared_fixtures / LARCH / "beamlines/generic_columns_no_header.dat"
     with pytest.raises(InputError, match="--signal-col"):
-        read_path(path, element="Se", edge="K")
-    (record,) = read_path(path, element="Se", edge="K", signal_col="4")
+        read_path(path, element="Ge", edge="K")
+    (record,) = read_path(path, element="Ge", edge="K", signal_col="4")
     table = np.loadtxt(path)
     assert np.array_equal(record.spectrum.intensity, table[:, 3])
     assert np.array_equal(record.spectrum.energy_ev, table[:, 0])
 
 
 def test_named_mu_column_is_chosen_by_default(shared_fixtures):
-    (record,) = read_path(shared_fixtures / LARCH / "beamlines/ESRF_BM08_LISA_2021.dat", element="Se", edge="K")
+    (record,) = read_path(shared_fixtures / LARCH / "beamlines/ESRF_BM08_LISA_2021.dat", element="Ge", edge="K")
     assert record.metadata["columns"]["signal"] == "mu"
     assert record.metadata["columns"]["energy"] == "eBraggEnergy"
 
@@ -68,8 +68,8 @@ def test_transmission_with_i0_is_log_of_the_ratio(shared_fixtures):
 def test_beamline_file_with_repeated_first_column_tells_which_line_is_wrong(shared_fixtures):
     path = shared_fixtures / LARCH / "beamlines/CLSHXMA.dat"
     with pytest.raises(InputError, match="--signal-col"):
-        read_path(path, element="Se", edge="K")
-    (record,) = read_path(path, element="Se", edge="K", energy_col="2", signal_col="7", i0_col="6")
+        read_path(path, element="As", edge="K")
+    (record,) = read_path(path, element="As", edge="K", energy_col="2", signal_col="7", i0_col="6")
     assert record.spectrum.energy_ev[0] == pytest.approx(11667.0)
 
 
@@ -93,8 +93,9 @@ def test_relative_energies_need_the_edge_energy(shared_fixtures):
 
 
 def test_chi_of_k_is_not_taken_for_an_energy_spectrum(shared_fixtures):
-    with pytest.raises(InputError, match="positive"):
-        read_path(shared_fixtures / LARCH / "cu.chi", element="Cu", edge="K")
+    for extra in ({}, {"edge_energy_ev": 8979.0}):  # --edge-energy must not turn k into eV
+        with pytest.raises(InputError, match="photoelectron wavenumber k"):
+            read_path(shared_fixtures / LARCH / "cu.chi", element="Cu", edge="K", **extra)
 
 
 def test_plain_mu_file_and_sshade_export_read(shared_fixtures):

@@ -176,8 +176,12 @@ def test_export_and_reimport_give_the_same_database_rows(shared_fixtures, tmp_pa
         ra, rb = catalog.get_spectrum(a, number), catalog.get_spectrum(b, number)
         assert np.array_equal(ra["energy_ev"], rb["energy_ev"]) and np.array_equal(ra["intensity"], rb["intensity"])
         for key in ("origin", "absorbing_element", "edge", "spectrum_type", "polarization", "sample_name",
-                    "facility", "beamline", "measurement_mode", "calibration_shift_ev", "temperature_k", "metadata"):
+                    "facility", "beamline", "measurement_mode", "calibration_shift_ev", "temperature_k"):
             assert ra[key] == rb[key], (number, key)
+        # the metadata, plus what the export said about the spectrum's context (formula, site, ...)
+        context = rb["metadata"].get("context", {})
+        assert {k: v for k, v in rb["metadata"].items() if k != "context"} == ra["metadata"], number
+        assert context == {k: ra[k] for k in context} and all(v is not None for v in context.values())
         if fmt == "json":
             assert (ra["absorber_site_index"], ra["reduced_formula"]) == (rb["absorber_site_index"], rb["reduced_formula"])
     a.dispose()

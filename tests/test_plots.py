@@ -36,9 +36,9 @@ def read_png(path) -> np.ndarray:
     return (matplotlib.image.imread(path)[..., :3] * 255).round().astype(int)
 
 
-def has_colour(pixels: np.ndarray, hex_colour: str, tolerance: int = 6, at_least: int = 20) -> bool:
+def has_color(pixels: np.ndarray, hex_color: str, tolerance: int = 6, at_least: int = 20) -> bool:
     """At least ``at_least`` pixels within ``tolerance`` of the colour (solid marker/line colour)."""
-    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels - rgb).max(axis=-1) <= tolerance).sum()) >= at_least
 
 
@@ -89,15 +89,15 @@ def test_categorical_colouring_draws_one_colour_per_value_and_no_colour_bar(snap
     out = plot_embedding(snapshot_file, "crystal_system", tmp_path / "cs.png")
     pixels = read_png(out)
     assert pixels.shape[0] > 600 and pixels.shape[1] > 900
-    assert all(has_colour(pixels, colour) for colour in TAB10[:3])  # three crystal systems
-    assert not has_colour(pixels, TAB10[3])  # ... and no fourth
-    assert not has_colour(pixels, VIRIDIS_YELLOW)
+    assert all(has_color(pixels, color) for color in TAB10[:3])  # three crystal systems
+    assert not has_color(pixels, TAB10[3])  # ... and no fourth
+    assert not has_color(pixels, VIRIDIS_YELLOW)
 
 
 def test_numeric_colouring_draws_a_colour_bar_and_greys_missing_values(snapshot_file, tmp_path):
     pixels = read_png(plot_embedding(snapshot_file, "hirshfeld_charge", tmp_path / "q.png"))
-    assert has_colour(pixels, VIRIDIS_YELLOW) and has_colour(pixels, VIRIDIS_PURPLE)
-    assert has_colour(pixels, "#b0b0b0", at_least=5)  # the rows without a charge
+    assert has_color(pixels, VIRIDIS_YELLOW) and has_color(pixels, VIRIDIS_PURPLE)
+    assert has_color(pixels, "#b0b0b0", at_least=5)  # the rows without a charge
 
 
 def test_embedding_plot_takes_a_table_as_well_as_a_file(snapshot_file, tmp_path):
@@ -167,8 +167,8 @@ def test_overlaid_spectra_draw_one_line_colour_per_spectrum(example_db, tmp_path
     pixels = read_png(plot_spectra(engine, [1, 2, 3], tmp_path / "s.png"))
     one = read_png(plot_spectra(engine, [2], tmp_path / "one.png"))
     engine.dispose()
-    assert all(has_colour(pixels, colour) for colour in TAB10[:3])
-    assert has_colour(one, TAB10[0]) and not has_colour(one, TAB10[1])
+    assert all(has_color(pixels, color) for color in TAB10[:3])
+    assert has_color(one, TAB10[0]) and not has_color(one, TAB10[1])
 
 
 def test_dos_panels_add_a_row_per_spectrum_with_the_absorber_orbitals(example_db, tmp_path):
@@ -179,7 +179,7 @@ def test_dos_panels_add_a_row_per_spectrum_with_the_absorber_orbitals(example_db
     assert with_dos.shape[1] > without.shape[1]  # wider: a DOS column beside the spectra
     # spectrum 1's absorber has s, p, p_sigma, p_pi curves: four line colours in the DOS panel
     dos_panel = with_dos[:, int(with_dos.shape[1] * 0.62):]
-    assert all(has_colour(dos_panel, colour) for colour in TAB10[:4])
+    assert all(has_color(dos_panel, color) for color in TAB10[:4])
 
 
 def test_cli_plots_spectra_offset_and_reports_bad_choices_in_one_line(cli, example_db, tmp_path):

@@ -1,6 +1,6 @@
 """Portable repositories (issue 17): snapshot files are registered relative to the database's
 folder, so a database folder can be moved or copied, and a copy reads its own files, never the
-original's. Revision 0005 converts registries that hold absolute paths. Spectra are SYNTHETIC
+original's. Revision 0007 converts registries that hold absolute paths. Spectra are SYNTHETIC
 (repository.analysis.synthetic) plus the example set."""
 
 import shutil
@@ -86,10 +86,10 @@ def test_a_moved_folder_keeps_working_and_a_copy_reads_its_own_files(lab, tmp_pa
     assert rows == 15  # 12 synthetic + the example set's 3 B K spectra
 
 
-def test_revision_0005_converts_absolute_paths_and_points_a_copied_folder_at_its_own_files(lab, tmp_path):
+def test_revision_0007_converts_absolute_paths_and_points_a_copied_folder_at_its_own_files(lab, tmp_path):
     folder, uid = lab
     database = str(folder / "lab.db")
-    db.downgrade(database, "0004_snapshot_points_view")
+    db.downgrade(database, "0006_host_labels")
     path, _ = _stored(database)
     assert path == str(folder / "lab.snapshots" / f"{uid}.parquet")  # the old, absolute form
 

@@ -1,7 +1,8 @@
 """The numbers the README quotes are the ones the committed report and data set hold.
 
-The README's BN table is copied from docs/compare/results.json (written by `xasrepo compare`) and its
-counts from data/bn; when either is regenerated and the README is not, this fails."""
+The README's BN table is copied from docs/compare/results.json (written by `xasrepo compare`): the
+grouped, leave-one-structure-out scores with their chance level and bootstrap interval; its counts
+come from data/bn. When either is regenerated and the README is not, this fails."""
 
 from __future__ import annotations
 
@@ -15,37 +16,41 @@ from .conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
 RESULTS = ROOT / "docs" / "compare" / "results.json"
-LABELS = {"polymorph": "polymorph", "crystal system": "crystal_system", "defect kind": "defect_kind",
-          "dimensionality": "dimensionality"}
+LABELS = {"host polymorph": "host_polymorph", "host dimensionality (sp2 / sp3)": "host_dimensionality",
+          "defect kind (near sites)": "defect_kind", "defect name (near sites)": "defect_name"}
+SERIES = ("raw", "umap", "pca", "mds")
 
 
-def _cell(stat: dict, digits: int, with_sd: bool) -> str:
-    text = f"{stat['mean']:.{digits}f}"
-    return f"{text} ± {stat['sd']:.{digits}f}" if with_sd and stat["n"] > 1 else text
+def _cell(score: dict) -> str:
+    lo, hi = score["ci95"]
+    beats = score["p_value"] < 0.05 and lo > score["majority_rate"]
+    return f"{score['accuracy']:.2f} [{lo:.2f}, {hi:.2f}]" + (" ✓" if beats else "")
 
 
 @pytest.fixture(scope="module")
-def b_k():
+def edges():
     if not RESULTS.exists():
         pytest.skip("docs/compare/results.json is absent")
-    edges = json.loads(RESULTS.read_text())["edges"]
-    return next(e for e in edges if (e["element"], e["edge"]) == ("B", "K"))
+    return json.loads(RESULTS.read_text())["edges"]
 
 
 def _row(name: str) -> list[str]:
-    line = next(line for line in README.splitlines() if line.startswith(f"| {name} |"))
+    line = next((line for line in README.splitlines() if line.startswith(f"| {name} |")), None)
+    assert line is not None, f"README has no row {name!r}"
     return [cell.strip() for cell in line.strip("|").split("|")][1:]
 
 
-def test_the_readme_table_is_the_committed_report(b_k):
-    assert f"| B K ({b_k['n_spectra']} spectra) |" in README
-    for name, label in LABELS.items():
-        knn = b_k["knn_accuracy"]
-        assert _row(name) == [_cell(knn["raw"][label], 2, False), _cell(knn["umap"][label], 2, True),
-                              _cell(knn["pca"][label], 2, False), _cell(knn["mds"][label], 2, False)], name
-    trust = b_k["trustworthiness"]
-    assert _row("trustworthiness (k=10)")[1:] == [_cell(trust["umap"], 3, True), _cell(trust["pca"], 3, False),
-                                                  _cell(trust["mds"], 3, False)]
+def test_the_readme_table_is_the_committed_grouped_report(edges):
+    rows = 0
+    for edge in edges:
+        for run in edge.get("grouped", []):
+            for name, label in LABELS.items():
+                score = run["scores"]["raw"][label]
+                row = _row(f"{edge['element']} {edge['edge']} {run['recipe_name']}: {name}")
+                assert row == [str(score["n_structures"]), f"{score['majority_rate']:.2f}",
+                               *[_cell(run["scores"][s][label]) for s in SERIES]], (edge["element"], label)
+                rows += 1
+    assert rows == 16  # two edges, two recipes, four labels
 
 
 def test_the_readme_counts_are_the_bundled_set():

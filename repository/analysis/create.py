@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,27 @@ class SnapshotResult:
     info: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """What to embed and how (the options of ``xasrepo embed``).
+
+    The selection: ``where`` (the query language of ``xasrepo query``), ``element`` and ``edge``
+    (spectra of one absorbing element and edge only); the preprocessing ``recipe`` (None: the
+    default :class:`~repository.analysis.recipe.Recipe`, window and step resolved from the data);
+    the ``method`` (umap, pca or mds) with its ``params`` (overrides of
+    :func:`~repository.analysis.embed.method_params`), ``n_components`` (2 or 3) and ``seed``.
+    """
+
+    method: str
+    n_components: int = 2
+    seed: int = 0
+    params: dict[str, Any] | None = None
+    recipe: rec.Recipe | None = None
+    where: str | None = None
+    element: str | None = None
+    edge: str | None = None
+
+
 def params_hash(inputs: str, recipe: rec.Recipe, method: str, params: dict[str, Any], n_components: int,
                 seed: int) -> str:
     """What decides a snapshot's coordinates, as SHA-256 (64 hex digits) over sorted JSON; equal
@@ -53,19 +74,25 @@ def _engine_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed: int = 0,
-                    params: dict[str, Any] | None = None, recipe: rec.Recipe | None = None,
-                    where: str | None = None, element: str | None = None, edge: str | None = None,
+def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
                     directory: str | Path | None = None, force: bool = False,
-                    progress: Callable[[str], None] | None = None) -> SnapshotResult:
+                    progress: Callable[[str], None] | None = None, **fields: Any) -> SnapshotResult:
     """Select, preprocess and embed spectra, and register the result as a new snapshot.
 
+    ``request`` is an :class:`EmbeddingRequest`, or its fields are given as keywords
+    (``create_snapshot(engine, method="pca", element="B", edge="K")``; keywords also override the
+    fields of a given request). Files go to ``directory`` (see
+    :func:`repository.snapshots.files.snapshot_dir`); ``progress`` receives one-line status messages.
     Reuses the existing snapshot for the same inputs, recipe, method, parameters and seed unless
-    ``force``. Raises :class:`UsageError` for an empty selection or one mixing elements/edges.
+    ``force``. Raises :class:`UsageError` for an empty selection or one mixing elements/edges, an
+    unknown method or parameter, and for spectra the recipe cannot preprocess.
     """
+    request = replace(request, **fields) if request is not None else EmbeddingRequest(**fields)
+    method, n_components, seed = request.method, request.n_components, request.seed
+    where, element, edge = request.where, request.element, request.edge
     say = progress or (lambda _message: None)
-    recipe = recipe or rec.Recipe()
-    params = emb.method_params(method, params)
+    recipe = request.recipe or rec.Recipe()
+    params = emb.method_params(method, request.params)
     say("selecting spectra")
     ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
     if ids is not None and not ids:

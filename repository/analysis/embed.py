@@ -10,7 +10,9 @@ landmarks from the seed and fixes eigenvector signs.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -56,8 +58,6 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that determine the coordinates (stored with every snapshot)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {}
     for name in ("numpy", "scipy", "scikit-learn", "umap-learn", "numba", "pynndescent", "pyarrow"):
         try:
@@ -97,8 +97,9 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
 
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    import warnings
-
+    """UMAP (umap-learn, Euclidean) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components), with the
+    fitted model's a, b, n_neighbors, ... as artifacts for :func:`repository.analysis.project.umap_place`."""
+    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
     import umap
 
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
@@ -123,6 +124,9 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
 
 
 def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
+    """PCA (scikit-learn, full SVD) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components); artifacts
+    the mean (n_grid,) and components (n_components, n_grid); info the explained variance ratios."""
+    # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     from sklearn.decomposition import PCA
 
     model = PCA(n_components=n_components, svd_solver="full")
@@ -133,6 +137,9 @@ def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any])
 
 
 def fit_mds(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
+    """Metric MDS of ``x`` (n_spectra, n_grid): SMACOF up to :data:`~repository.analysis.mds.SMACOF_MAX_SPECTRA`
+    spectra (``solver="auto"``), else landmark MDS (de Silva & Tenenbaum 2004), whose landmarks are kept
+    as artifacts for projection."""
     solver = params["solver"]
     if solver == "auto":
         solver = "smacof" if x.shape[0] <= mds_.SMACOF_MAX_SPECTRA else "landmark"
@@ -148,7 +155,13 @@ def fit_mds(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any])
 
 def fit_embedding(x: np.ndarray, method: str, *, n_components: int = 2, seed: int = 0,
                   params: dict[str, Any] | None = None) -> FittedEmbedding:
-    """Embed the rows of the preprocessed matrix ``x``; ``params`` as returned by :func:`method_params`."""
+    """Embed the rows of the preprocessed matrix ``x`` (shape (n_spectra, n_grid), float64) with
+    ``method`` (umap, pca or mds); ``params`` as returned by :func:`method_params`.
+
+    Returns a :class:`FittedEmbedding` whose ``coords`` have shape (n_spectra, n_components), plus
+    the arrays a later projection needs. Raises :class:`UsageError` for an unknown method,
+    fewer than 3 spectra, ``n_components`` other than 2 or 3, non-finite or all-identical rows.
+    """
     params = method_params(method, params)
     _check_size(x, n_components, method)
     fit = {"umap": fit_umap, "pca": fit_pca, "mds": fit_mds}[method]

@@ -14,8 +14,10 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy import bindparam, text
 
 from ..arrays import STORED_DTYPE, stack_blobs
+from ..conventions import parse_edge
 from ..errors import UsageError
 from ..query import spectrum_ids
 from . import recipe as rec
@@ -78,8 +80,6 @@ def _select_sql(ids_clause: str, element: str | None, edge: str | None, columns:
         clauses.append("absorbing_element = :element")
         params["element"] = element
     if edge:
-        from ..conventions import parse_edge
-
         clauses.append("edge = :edge")
         params["edge"] = parse_edge(edge).value
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -93,8 +93,6 @@ def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: s
     SQLite rows come straight from the driver (plain tuples, no Row objects): loading is dominated
     by creating one Python object per value, so every column and wrapper counts.
     """
-    from sqlalchemy import bindparam, text
-
     chunks: list[list[int] | None] = [None]
     if ids is not None:
         ordered = sorted({int(i) for i in ids})
@@ -121,11 +119,19 @@ def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: s
 def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
     """The one (element, edge) of the selection; UsageError when it is empty or mixes several."""
     counts: dict[tuple[str, str], int] = {}
-    for el, ed, n in _run(engine, ids, element, edge, "absorbing_element, edge, COUNT(*)",
-                          "GROUP BY absorbing_element, edge"):
+    other_kinds: dict[str, int] = {}
+    for el, ed, kind, n in _run(engine, ids, element, edge, "absorbing_element, edge, spectroscopy, COUNT(*)",
+                                "GROUP BY absorbing_element, edge, spectroscopy"):
         counts[(el, ed)] = counts.get((el, ed), 0) + int(n)
+        if kind != "XAS":
+            other_kinds[kind] = other_kinds.get(kind, 0) + int(n)
     if not counts:
         raise UsageError("no spectra match the selection")
+    if other_kinds:
+        # NRIXS, EELS, XES... are not absorption spectra: they never join an absorption embedding
+        listing = ", ".join(f"{n} {kind}" for kind, n in sorted(other_kinds.items()))
+        raise UsageError(f"the selection includes spectra that are not X-ray absorption ({listing}): add "
+                         "\"spectroscopy = XAS\" to --where to embed the absorption spectra only")
     if len(counts) > 1:
         listing = ", ".join(f"{n} {el} {ed}" for (el, ed), n in sorted(counts.items()))
         raise UsageError(f"the selection mixes absorbing elements or edges ({listing}); spectra of different "

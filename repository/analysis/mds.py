@@ -9,6 +9,7 @@ triangulation from its squared distances to the landmarks. Memory is O(n * n_lan
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,7 @@ def landmark_mds(x: np.ndarray, n_components: int, *, n_landmarks: int = DEFAULT
 
 def smacof_mds(x: np.ndarray, n_components: int, *, seed: int = 0, max_iter: int = 300) -> np.ndarray:
     """Metric MDS by SMACOF (scikit-learn), initialised with classical MDS. O(n^2) memory."""
-    import warnings
-
+    # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     from sklearn.manifold import MDS
 
     with warnings.catch_warnings():

@@ -26,8 +26,8 @@ umap-learn's ``transform`` on held-out spectra is unchanged.
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
 ``shift_ev`` (added to the energies) and/or an alignment: ``align="onset"`` moves the spectrum so
 its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
-then searches +-5 eV (on the recipe's grid step, then a tenth of it, then a golden-section search
-down to :data:`FIT_TOLERANCE_EV`) for the shift that best matches some training spectrum -- needed
+then searches +-5 eV (on the recipe's grid step, then a tenth of it, then scipy's bounded scalar
+minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that best matches some training spectrum -- needed
 when the onset itself depends on the spectrum's shape; a shifted copy of a member is thereby
 recovered as an exact match.
 """
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..conventions import ProjectionAlignment
-from ..errors import InputError, UsageError
+from ..errors import NonPositiveEnergy, UsageError
 from . import recipe as rec
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ KNN_MEAN_NEIGHBOURS = 15
 ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
 FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment
-FIT_TOLERANCE_EV = 1e-9  # the golden-section refinement of a "fit" shift stops at this bracket width (eV)
-FIT_GOLDEN_ITERATIONS = 100  # at most this many golden-section steps (about 40 reach the tolerance)
+FIT_TOLERANCE_EV = 1e-9  # the refinement of a "fit" shift stops at this absolute tolerance (eV; scipy's xatol)
+FIT_MAX_ITERATIONS = 100  # at most this many iterations of the bounded minimiser
 EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vectors): the query IS that member
 EXACT_PLACEMENT = "exact match of spectrum {}"
 PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--shift, --edge-energy) "
@@ -124,7 +124,9 @@ def umap_weights(dists: np.ndarray, n_neighbors: int, local_connectivity: float)
 
 def umap_place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRANSFORM_EPOCHS,
                seed: int = UMAP_TRANSFORM_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(initial position, optimised position) of one preprocessed spectrum ``x`` in a UMAP snapshot."""
+    """(initial position, optimised position), each of shape (n_components,), of one preprocessed
+    spectrum ``x`` (shape (n_grid,)) in a UMAP snapshot's ``model`` (:func:`place`). Raises
+    :class:`UsageError` when no training spectrum has a non-zero membership weight for ``x``."""
     train, embedding = model["train"], model["embedding"]
     n_neighbors = int(model["umap_n_neighbors"])
     indices, dists = _nearest(train, x, n_neighbors)
@@ -247,11 +249,12 @@ class QuerySpectrum:
 
 
 def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
-                    edge_energy_ev: float | None = None) -> QuerySpectrum:
+                    edge_energy_ev: float | None = None, check_edge: bool = True) -> QuerySpectrum:
     """Read a data file with the format readers (two-column files, XDI, ...).
 
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
-    energies that are relative to the edge (as ``xasrepo import --edge-energy``).
+    energies that are relative to the edge (as ``xasrepo import --edge-energy``). ``check_edge``
+    False skips the element/edge/energy check (onset/fit alignment moves the spectrum anyway).
     """
     from ..errors import XasrepoError
     from ..formats import read_path
@@ -259,7 +262,9 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    options = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    options: dict = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    if not check_edge:
+        options["check_edge"] = False
     try:
         records = read_path(path, **options)
     except XasrepoError:
@@ -277,14 +282,19 @@ def read_query(file: str | Path, element: str | None, edge: str | None, *, align
     """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
     relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
     energy will do, the alignment moves the spectrum anyway)."""
-    if edge_energy_ev is None and align in ("onset", "fit") and reference_onset_ev is not None:
+    from ..formats.common import EdgeMismatchError
+
+    aligned = align in ("onset", "fit")
+    if edge_energy_ev is None and aligned and reference_onset_ev is not None:
         try:
-            return read_query_file(file, element, edge)
-        except InputError as err:
-            if "relative to the edge" not in str(err):
-                raise
-            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev)
-    return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev)
+            return read_query_file(file, element, edge, check_edge=False)
+        except NonPositiveEnergy:  # energies relative to the edge: any edge energy will do before aligning
+            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev, check_edge=False)
+    try:
+        return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, check_edge=not aligned)
+    except EdgeMismatchError as err:
+        raise EdgeMismatchError(None, f"{err}; --align onset/fit projects it by its shape, whatever its energy "
+                                      "scale") from None
 
 
 def query_from_database(engine: Engine, spectrum_id: int) -> QuerySpectrum:
@@ -315,9 +325,9 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
     """The energy shift (eV) within ``start_ev +- search_ev`` that brings the spectrum closest to its
     nearest training spectrum (preprocessed Euclidean distance).
 
-    Searched on the recipe's grid step, then on a tenth of it around the best, then refined by a
-    golden-section search down to :data:`FIT_TOLERANCE_EV` within that tenth (never ending worse
-    than the best sampled shift). Shifts that leave the window too little covered are skipped; if
+    Searched on the recipe's grid step, then on a tenth of it around the best, then refined with
+    ``scipy.optimize.minimize_scalar`` (bounded Brent) down to :data:`FIT_TOLERANCE_EV` within that
+    tenth (never ending worse than the best sampled shift). Shifts that leave the window too little covered are skipped; if
     every shift does, ``start_ev`` is returned and preprocessing reports the window.
     """
     energy = np.asarray(query.energy_ev, dtype=np.float64)
@@ -357,24 +367,16 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
     # then a tenth of a grid step around the best grid-step shift
     width = recipe.step_ev / FIT_REFINE
     fine, value = best(coarse + width * np.arange(-FIT_REFINE, FIT_REFINE + 1))
-    # then golden section within one tenth either side
-    ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    lo, hi = fine - width, fine + width
-    c, d = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fc, fd = distance(c), distance(d)
-    for _ in range(FIT_GOLDEN_ITERATIONS):  # bounded: float spacing could stop the bracket shrinking
-        if hi - lo <= FIT_TOLERANCE_EV:
-            break
-        if fc <= fd:
-            hi, d, fd = d, c, fc
-            c = hi - ratio * (hi - lo)
-            fc = distance(c)
-        else:
-            lo, c, fc = c, d, fd
-            d = lo + ratio * (hi - lo)
-            fd = distance(d)
-    golden = (lo + hi) / 2.0
-    return golden if distance(golden) <= value else fine
+    # then scipy's bounded scalar minimiser (Brent's method) within one tenth either side; it
+    # minimises over the offset from `fine`, so its relative tolerance (sqrt(eps) * |x|) stays far
+    # below FIT_TOLERANCE_EV whatever the absolute shift
+    # lazy import: start-up time (scipy.optimize is heavy; only fit alignment needs it)
+    from scipy.optimize import minimize_scalar
+
+    found = minimize_scalar(lambda offset: distance(fine + offset), bounds=(-width, width), method="bounded",
+                            options={"xatol": FIT_TOLERANCE_EV, "maxiter": FIT_MAX_ITERATIONS})
+    refined = fine + float(found.x)
+    return refined if distance(refined) <= value else fine
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
@@ -411,9 +413,12 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
             epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
-    ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` moves the edge
+    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="onset"`` moves the edge
     onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
-    ``edge_energy_ev`` (not needed with ``align="onset"``).
+    ``edge_energy_ev`` (eV; not needed with ``align="onset"``). Raises :class:`UsageError` for an
+    unknown ``align``, for not giving exactly one of ``file`` and ``spectrum_id``, for ``k`` < 1,
+    for a spectrum of another element or edge than the snapshot's or a snapshot without computed
+    spectra; :class:`NotFoundError` for an unknown spectrum id or snapshot.
 
     Returns ``{"snapshot", "method", "placement", "exact_match", "coordinates", "neighbours": [...]}``.
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or

@@ -155,7 +155,10 @@ class Recipe:
 
 
 def load_recipe(value: str | Path | None) -> Recipe:
-    """A recipe from a JSON file path or an inline JSON object (``None``: the default recipe)."""
+    """A recipe from a JSON file path or an inline JSON object (``None``: the default recipe).
+
+    Raises :class:`InputError` for text that is not a JSON recipe object (bad JSON, unknown
+    fields), :class:`UsageError` for a missing file or an invalid value (naming the field)."""
     if value is None:
         return Recipe()
     text = str(value).strip()

@@ -28,12 +28,15 @@ CLASS_FEATURES = (
 
 
 def synthetic_grid() -> np.ndarray:
+    """The energy grid (eV) of SYNTHETIC spectra: GRID_START_EV to GRID_STOP_EV in steps of GRID_STEP_EV."""
     n = round((GRID_STOP_EV - GRID_START_EV) / GRID_STEP_EV) + 1
     return GRID_START_EV + GRID_STEP_EV * np.arange(n)
 
 
 def synthetic_intensity(energy: np.ndarray, label: int, rng: np.random.Generator, *, edge_ev: float = EDGE_EV,
                         noise: float = 0.02) -> np.ndarray:
+    """A SYNTHETIC edge (arctan step at ``edge_ev``) plus Gaussian features of class ``label`` with
+    random jitter and Gaussian noise of sd ``noise``, on ``energy`` (eV); shape of ``energy``."""
     centres, heights = CLASS_FEATURES[label % len(CLASS_FEATURES)]
     jitter = rng.normal(0.0, 0.3, size=len(centres))
     y = 0.5 + np.arctan((energy - edge_ev) / 0.6) / np.pi

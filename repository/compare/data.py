@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Labels scored by kNN accuracy and silhouette (spectrum_overview columns).
 LABELS = ("polymorph", "crystal_system", "defect_kind", "defect_name", "dimensionality")
+# The host structure's labels (spectrum_overview, revision 0005): what the grouped protocol scores.
+HOST_LABELS = ("host_polymorph", "host_crystal_system", "host_dimensionality")
 # Labels not scored, but listed for the nearest neighbours of external spectra (probes).
 EXTRA_LABELS = ("absorber_cn",)
 # Descriptors from spectrum_overview, then the DOS features; others from the descriptor table follow.
@@ -54,6 +56,8 @@ class EdgeData:
     # aligning external spectra (probes); None where unknown (arrays built without raw spectra)
     reference_onset_ev: float | None = None
     extra_labels: dict[str, np.ndarray] = field(default_factory=dict)  # EXTRA_LABELS: listed, never scored
+    groups: np.ndarray | None = None  # (n,) structure id of each spectrum (the grouped folds); None: unknown
+    defect_distance_a: np.ndarray | None = None  # (n,) absorber-defect distance (Angstrom), NaN where none
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -73,7 +77,8 @@ def _overview_rows(engine: Engine, ids: list[int] | None) -> list[dict[str, Any]
     from sqlalchemy import text
 
     columns = ("spectrum_id", "absorbing_element", "edge", "polarization", "calculation_id", "absorber_site_index",
-               *LABELS, *EXTRA_LABELS, *OVERVIEW_DESCRIPTORS)
+               "structure_id", "absorber_defect_distance_a", *LABELS, *HOST_LABELS, *EXTRA_LABELS,
+               *OVERVIEW_DESCRIPTORS)
     sql = f"SELECT {', '.join(columns)} FROM spectrum_overview"
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(text(sql + " ORDER BY spectrum_id"))]
@@ -202,27 +207,66 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         matrix, resolved = preprocess(spectra, recipe)
         by_id = {int(r["spectrum_id"]): r for r in members}
         ordered = [by_id[int(i)] for i in spectra.ids]
-        labels = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in LABELS}
+        labels = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object)
+                  for name in (*LABELS, *HOST_LABELS)}
         extra = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in EXTRA_LABELS}
+        groups = np.array([_label_value(r["structure_id"]) for r in ordered], dtype=object)
+        distance = np.array([np.nan if r["absorber_defect_distance_a"] is None else float(r["absorber_defect_distance_a"])
+                             for r in ordered])
         say(f"reading DOS and descriptors of {element} {edge}")
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
                             _descriptors(engine, ordered), reference_onset_ev=training_onset(spectra, resolved),
-                            extra_labels=extra))
+                            extra_labels=extra, groups=groups, defect_distance_a=distance))
     return out
 
 
+def data_provenance(engine: Engine, ids: Sequence[int] | None = None, directory: str | Path | None = None) -> str:
+    """Which data a report was made from: the calculation sets of the selected spectra with the
+    first 12 hex digits of each manifest's SHA-256 (and, for ``directory`` inside a git checkout,
+    the last commit that touched it, with ``+changes`` when the working tree differs)."""
+    import subprocess
+
+    from sqlalchemy import text
+
+    sql = ("SELECT cs.name, cs.manifest_hash, COUNT(s.id) FROM spectrum s JOIN calculation c ON c.id = s.calculation_id "
+           "JOIN calculation_set cs ON cs.id = c.calculation_set_id GROUP BY cs.name, cs.manifest_hash ORDER BY cs.name")
+    with engine.connect() as conn:
+        sets = [(r[0], r[1], int(r[2])) for r in conn.execute(text(sql))]
+    parts = [f"calculation set {name!r} (manifest sha256 {digest[:12]}, {count} spectra)" for name, digest, count in sets]
+    text_out = "; ".join(parts) or "spectra without a calculation set"
+    if directory is not None:
+        try:
+            where = Path(directory)
+            commit = subprocess.run(["git", "-C", str(where), "log", "-1", "--format=%h %cs", "--", "."],
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
+                                   capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            if commit:
+                text_out += f"; {directory} at git commit {commit}" + (" +changes" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return text_out
+
+
 def edge_data_from_arrays(matrix: np.ndarray, labels: dict[str, Sequence], descriptors: dict[str, Sequence] | None = None,
-                          *, element: str = "X", edge: str = "K", ids: Sequence[int] | None = None) -> EdgeData:
-    """An :class:`EdgeData` from arrays (already preprocessed), for tests and other sources."""
+                          *, element: str = "X", edge: str = "K", ids: Sequence[int] | None = None,
+                          groups: Sequence | None = None, defect_distance_a: Sequence | None = None) -> EdgeData:
+    """An :class:`EdgeData` from arrays (already preprocessed), for tests and other sources.
+
+    ``groups``: the structure of each spectrum (grouped folds); ``defect_distance_a``: absorber-defect
+    distances in Angstrom (None or NaN where the cell has no defect)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     n = matrix.shape[0]
     ids_arr = np.arange(1, n + 1, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
     lab = {k: np.array([_label_value(v) for v in vals], dtype=object) for k, vals in labels.items()}
     desc = {k: np.asarray(v, dtype=np.float64) for k, v in (descriptors or {}).items()}
-    for name, arr in [*lab.items(), *desc.items()]:
-        if len(arr) != n:
+    grp = None if groups is None else np.array([_label_value(v) for v in groups], dtype=object)
+    dist = None if defect_distance_a is None else np.array(
+        [np.nan if v is None else float(v) for v in defect_distance_a], dtype=np.float64)
+    for name, arr in [*lab.items(), *desc.items(), ("groups", grp), ("defect_distance_a", dist)]:
+        if arr is not None and len(arr) != n:
             raise UsageError(f"{name} has {len(arr)} values for {n} spectra")
-    return EdgeData(element, edge, ids_arr, matrix, None, lab, desc)
+    return EdgeData(element, edge, ids_arr, matrix, None, lab, desc, groups=grp, defect_distance_a=dist)
 
 
 @contextmanager

@@ -15,6 +15,16 @@ states/eV. With the absorber's site-projected ``p`` DOS (and, for layered cells,
 * ``p_centroid_ev`` -- the centre of mass of the empty p DOS over ``(E_F, E_F + UNOCCUPIED_WINDOW_EV]``,
   relative to ``p_onset_ev``.
 
+* ``p_sigma_occupied`` / ``p_pi_occupied`` -- the occupied p_sigma and p_pi populations: the DOS
+  integrated from the bottom of the stored energy axis to ``E_F`` (trapezoidal, the last interval
+  ending at ``E_F``; NaN when the axis does not reach ``E_F``) (states; projections onto the
+  absorber's first bound PAW p projector, so populations *inside the augmentation sphere*, not
+  charges, and comparable only between spectra of one element and calculation set). Unlike the
+  stored ``sigma_charge_transfer`` (defined relative to the pristine host, hence 0 for every
+  pristine cell by construction) they are defined for every cell, pristine ones included, and
+  differ between hosts (sp2 vs sp3);
+* ``pi_occupied_fraction`` -- ``p_pi_occupied / (p_sigma_occupied + p_pi_occupied)``.
+
 A DOS stored with only ``p`` (no sigma/pi split) is taken as all-sigma: the calculation set's
 convention for sp3 cells, where every p orbital points along a bond (see ``data/bn/calcset.toml``,
 ``pdos`` provenance). Features that cannot be formed are NaN.
@@ -30,9 +40,15 @@ ONSET_FRACTION = 0.1
 EDGE_WINDOW_EV = 5.0
 UNOCCUPIED_WINDOW_EV = 15.0
 MIN_EMPTY_STATES = 1e-6  # less than this in the window (e.g. a Gaussian tail of occupied states) is "none"
-FEATURES = ("p_onset_ev", "p_pi_weight", "p_sigma_weight", "pi_fraction", "p_centroid_ev")
+FEATURES = ("p_onset_ev", "p_pi_weight", "p_sigma_weight", "pi_fraction", "p_centroid_ev",
+            "p_sigma_occupied", "p_pi_occupied", "pi_occupied_fraction")
 FEATURE_UNITS = {"p_onset_ev": "eV above E_F", "p_pi_weight": "states", "p_sigma_weight": "states",
-                 "pi_fraction": "", "p_centroid_ev": "eV above the onset"}
+                 "pi_fraction": "", "p_centroid_ev": "eV above the onset", "p_sigma_occupied": "states",
+                 "p_pi_occupied": "states", "pi_occupied_fraction": ""}
+# Defined for every cell (pristine ones too): the sigma/pi descriptors of the grouped comparison.
+OCCUPIED_FEATURES = ("p_sigma_occupied", "p_pi_occupied", "pi_occupied_fraction")
+# The unoccupied-DOS features shown beside them.
+UNOCCUPIED_FEATURES = ("p_pi_weight", "p_sigma_weight", "pi_fraction", "p_onset_ev", "p_centroid_ev")
 
 
 def _window_integral(energy: np.ndarray, density: np.ndarray, lo: float, hi: float) -> float:
@@ -40,6 +56,15 @@ def _window_integral(energy: np.ndarray, density: np.ndarray, lo: float, hi: flo
     if inside.sum() < 2:
         return float("nan")
     return float(np.trapezoid(density[inside], energy[inside]))
+
+
+def _occupied(rel: np.ndarray, density: np.ndarray) -> float:
+    """Trapezoidal integral of ``density`` from the start of the axis to exactly 0 (E_F), the last
+    interval ending at E_F with the linearly interpolated density."""
+    below = rel < 0
+    e = np.append(rel[below], 0.0)
+    y = np.append(density[below], np.interp(0.0, rel, density))
+    return float(np.trapezoid(y, e))
 
 
 def p_onset(energy: np.ndarray, p: np.ndarray, fermi_ev: float = 0.0) -> float:
@@ -80,6 +105,13 @@ def dos_features(energy: np.ndarray, orbitals: Mapping[str, np.ndarray], fermi_e
     if sigma is None or pi is None:  # only total p: sp3 convention, all sigma
         sigma, pi = p, np.zeros_like(p)
     rel = energy - fermi_ev
+    occupied = rel < 0
+    if occupied.sum() >= 2 and rel[-1] >= 0:
+        n_sigma = _occupied(rel, np.asarray(sigma, dtype=np.float64))
+        n_pi = _occupied(rel, np.asarray(pi, dtype=np.float64))
+        out["p_sigma_occupied"], out["p_pi_occupied"] = n_sigma, n_pi
+        if n_sigma + n_pi > 0:
+            out["pi_occupied_fraction"] = n_pi / (n_sigma + n_pi)
     onset = p_onset(rel, p)
     out["p_onset_ev"] = onset
     if np.isfinite(onset):

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.project import FIT_SEARCH_EV
-from ..errors import InputError, UsageError, XasrepoError
+from ..errors import InputError, MissingMetadata, UsageError, XasrepoError
 from . import metrics as m
 from .metrics import Stat
 from .data import EXTRA_LABELS, LABELS, EdgeData
@@ -75,7 +75,10 @@ def _split(text: str) -> tuple[str, str | None]:
 
 
 def parse_probe(text: str) -> ProbeSpec:
-    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`)."""
+    """A :class:`ProbeSpec` from ``FILE`` or ``FILE:key=value,...`` (see :data:`PROBE_SYNTAX`).
+
+    Raises :class:`UsageError` for no file, a malformed or repeated ``key=value``, an unknown key
+    or an edge name that is not one; :class:`InputError` for a file that does not exist."""
     from ..conventions import parse_edge
 
     text = str(text)
@@ -107,6 +110,68 @@ def parse_probe(text: str) -> ProbeSpec:
             raise UsageError(f"--probe {text!r}: {err}") from None
     name = values.pop("name", None)
     return ProbeSpec(text, path, element, edge, name, values)
+
+
+MANIFEST = "manifest.csv"
+MANIFEST_KEYS = ("file", *SPEC_KEYS)
+
+
+def parse_probe_dir(directory: str | Path) -> list[ProbeSpec]:
+    """The labelled spectra of a probe directory: its :data:`MANIFEST` (CSV, one row per spectrum)
+    has a ``file`` column (relative to the directory) and optionally ``element``, ``edge``, ``name``
+    and expected classes in columns named after labels (``polymorph``, ``host_polymorph``,
+    ``defect_name``, ...; an empty cell names no class). Every file must exist.
+
+    Raises :class:`InputError` naming the manifest and line for a missing manifest or file, an
+    unknown column, a row without a file, or a bad edge."""
+    import csv
+
+    from ..conventions import parse_edge
+
+    root = Path(directory)
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise InputError(root, f"a probe directory needs a {MANIFEST} (columns: file, element, edge, name and "
+                               f"expected classes such as polymorph)")
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        if "file" not in columns:
+            raise InputError(manifest, "line 1: no 'file' column")
+        unknown = [c for c in columns if c not in MANIFEST_KEYS and c not in LABEL_KEYS]
+        if unknown:
+            raise InputError(manifest, f"line 1: unknown column {unknown[0]!r} (known: "
+                                       f"{', '.join((*MANIFEST_KEYS, *LABEL_KEYS))})")
+        specs = []
+        for number, raw in enumerate(reader, start=2):
+            row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+            if not row.get("file"):
+                raise InputError(manifest, f"line {number}: no file named")
+            path = root / row["file"]
+            if not path.is_file():
+                raise InputError(manifest, f"line {number}: {row['file']}: no such file")
+            element = row.get("element") or None
+            edge = row.get("edge") or None
+            if element:
+                element = element[:1].upper() + element[1:].lower()
+            if edge:
+                try:
+                    edge = parse_edge(edge).value
+                except (ValueError, XasrepoError) as err:
+                    raise InputError(manifest, f"line {number}: {err}") from None
+            expected = {k: v for k, v in row.items() if k in LABEL_KEYS and v}
+            specs.append(ProbeSpec(f"{manifest}:{number}", path, element, edge, row.get("name") or None, expected))
+    if not specs:
+        raise InputError(manifest, "no spectra listed")
+    return specs
+
+
+def parse_probes(text: str) -> list[ProbeSpec]:
+    """``--probe`` as given: a directory with a :data:`MANIFEST` (:func:`parse_probe_dir`), or one
+    ``FILE[:key=value,...]`` (:func:`parse_probe`)."""
+    if Path(str(text)).is_dir():
+        return parse_probe_dir(text)
+    return [parse_probe(text)]
 
 
 @dataclass
@@ -161,10 +226,8 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
         _reference_onset(next(iter(comparable.values()))) if len(comparable) == 1 else None)
     try:
         query = read_query(spec.path, spec.element, hint_edge, align=PROBE_ALIGN, reference_onset_ev=onset)
-    except InputError as err:
-        if "does not say which" not in err.problem:
-            raise
-        raise InputError(spec.path, "the file does not say its absorbing element and edge: name them, e.g. "
+    except MissingMetadata:
+        raise MissingMetadata(spec.path, "the file does not say its absorbing element and edge: name them, e.g. "
                                     f"--probe '{spec.path}:element=B,edge=K'") from None
     if spec.element and query.element != spec.element or spec.edge and query.edge != spec.edge:
         raise InputError(spec.path, f"the file says {query.element} {query.edge} but --probe says "
@@ -375,3 +438,35 @@ def reading(result: ProbeResult, method_order: Sequence[str]) -> str:
 
 def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def identification_rates(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per edge and label that probes name an expected class for: how often each map's majority
+    (over seeds) is the expected class, against the trivial baseline "always the commonest class
+    of the compared spectra".
+
+    Returns rows ``{"edge", "label", "n_probes", "baseline", "majority_class", "rates": {series: rate}}``;
+    a probe counts ``matching_seeds / n_seeds`` for a series (1 for the raw spectra when it matches)."""
+    rows = []
+    for result in results:
+        labels = sorted({lb for p in result.probes for lb in p.probe.spec.expected})
+        for label in labels:
+            probes = [p for p in result.probes if label in p.probe.spec.expected and p.votes]
+            if not probes:
+                continue
+            classes = result.probe_labels.get(label)
+            if classes is None:
+                continue
+            counts = Counter(str(c) for c in classes.tolist())
+            top = max(counts.values())
+            commonest = sorted(c for c, n in counts.items() if n == top)[0]
+            baseline = sum(p.probe.spec.expected[label] == commonest for p in probes) / len(probes)
+            series = [s for s in (REFERENCE_NAME, *result.methods) if all(s in p.votes for p in probes)]
+            rates = {s: sum(p.votes[s][label].matching_seeds / p.votes[s][label].n_seeds for p in probes) / len(probes)
+                     for s in series}
+            rows.append({"edge": result.name, "label": label, "n_probes": len(probes), "baseline": baseline,
+                         "majority_class": commonest, "rates": rates})
+    return rows
+
+
+REFERENCE_NAME = "raw"

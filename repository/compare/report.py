@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..conventions import utc_now
 from . import dos_features as dosf
+from . import grouped as gr
 from . import metrics as m
 from . import probes as pr
 from .run import (
@@ -266,7 +267,16 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
     if not result.methods:
         return lines + [f"Not compared: {'; '.join(result.notes) or 'too few spectra'}.", ""]
     series = [REFERENCE, *result.methods]
-    lines += ["### Verdict", ""]
+    grouped_lines = grouped_section(result)
+    if grouped_lines:
+        lines += grouped_lines
+        lines += ["### Transductive (secondary; the paper's protocol)", "",
+                  ("The numbers from here on fit each map on **all** spectra and cross-validate kNN over "
+                   "**spectra**: sister sites of one supercell (same relaxation, same onset reference, same "
+                   "defect) fall on both sides of a split, so they measure how well sister sites find each "
+                   "other, not whether a spectrum tells its structure. Labels here are the computed cell's "
+                   "(`crystal_system` of a defect supercell is its own, not the host's)."), ""]
+    lines += ["### Verdict (transductive)" if result.grouped else "### Verdict", ""]
     said = verdicts(result)
     lines += [f"* {v}" for v in said] or ["* No label has two classes with two or more spectra: nothing to score yet."]
     lines += [""]
@@ -323,7 +333,9 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
                 for label in labels]
         lines += _table(header, rows)
     else:
-        lines += ["Not run: " + ("; ".join(n for n in result.notes if "identification" in n) or "too few spectra"), ""]
+        lines += ["Not run: " + ("; ".join(n for n in result.notes if "identification" in n)
+                                 or "not requested (`--identify`); the grouped protocol above holds out whole "
+                                    "structures instead of random spectra"), ""]
     other = [n for n in result.notes if "identification" not in n]
     if other:
         lines += ["Notes: " + "; ".join(other), ""]
@@ -347,11 +359,23 @@ against each majority.
 
 
 def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
-    """``## External spectra (probes)``: per probe the reading, the shift and the votes per label and method."""
+    """``## External spectra (probes)``: identification rates of labelled probes against the trivial
+    baseline, then per probe the reading, the shift and the votes per label and method."""
     found = [(r, p) for r in results for p in r.probes]
     if not found:
         return []
     lines = ["## External spectra (probes)", "", PROBES_INTRO]
+    rates = pr.identification_rates(results)
+    if rates:
+        series = list(dict.fromkeys(s for row in rates for s in row["rates"]))
+        lines += ["### Identification rate of labelled probes", "",
+                  ("Share of probes whose majority class (of the 5 nearest, per seed, averaged over seeds) is the "
+                   "expected one; **baseline**: always guessing the commonest class of the compared spectra. "
+                   "With a handful of probes these are counts, not rates: n is given."), ""]
+        lines += _table(["edge", "label", "n probes", "baseline (commonest class)", *[_name(s) for s in series]],
+                        [[row["edge"], row["label"], row["n_probes"], f"{row['baseline']:.2f} ({row['majority_class']})",
+                          *[f"{row['rates'][s]:.2f}" if s in row["rates"] else "n/a" for s in series]]
+                         for row in rates])
     for result, probe in found:
         series = [s for s in [REFERENCE, *result.methods] if s in probe.votes]
         info = probe.probe
@@ -386,12 +410,147 @@ def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
     return lines
 
 
+GROUPED_INTRO = f"""\
+**Protocol** (`repository/compare/grouped.py`): folds by structure ({{folds}}); every method is
+fitted on the training structures only (UMAP once per seed; PCA and MDS, deterministic, once) and the held-out
+spectra are placed with the method's own projection (UMAP: umap's transform reimplemented in
+numpy; PCA: its linear map; SMACOF MDS: the new point's stress minimised against the fixed
+training map, started from the inverse-distance mean of its nearest training spectra). Each
+held-out spectrum gets the majority label of its k = {m.KNN_K} nearest training spectra in the 2-D
+map (k lowered to the smallest training class; ties to the nearest); **raw spectra** is the same
+classifier on the preprocessed spectra. Cells: accuracy (mean over seeds) and its bootstrap 95 %
+interval over structures ({gr.BOOTSTRAP} resamples of whole structures); **p**: label permutation
+over structures ({gr.PERMUTATIONS} shuffles of which scored structure carries which class; the
+fitted maps are reused, they never see labels). **majority**: always guessing the commonest
+scored class; **stratified**: guessing classes at their frequencies (sum of squared shares). A
+cell is marked **✓** when its interval lies above the majority rate and p < 0.05.
+
+**Labels**: `host_polymorph`, `host_crystal_system` and `host_dimensionality` (2 = layered sp2
+host, 3 = sp3 framework) are the host structure's (schema revision 0005; a defect supercell's own
+`crystal_system` is spglib's for the supercell, e.g. trigonal for C_B in h-BN, and is not scored
+here). `defect_kind`/`defect_name` are scored on absorbers within {gr.NEAR_DEFECT_A:g} Å of the defect
+(first and second neighbour shells: h-BN 1.45/2.50 Å, c-BN 1.57/2.56 Å) and on every site of cells
+without a defect (class `none`); farther sites of defect cells are left out (not trained on, not
+tested; they stay in the fitted map). A class carried by fewer than {gr.MIN_STRUCTURES} structures is
+not scored (its spectra stay in the map) and is named under each table.
+"""
+
+
+def _grouped_cell(score: Any) -> str:
+    if score is None or score.accuracy is None:
+        return "n/a"
+    text = score.text()
+    if score.p_value is not None:
+        text += f" p={score.p_value:.3f}"
+    return text + (" ✓" if score.beats_chance() else "")
+
+
+def grouped_rows(result: EdgeComparison, g: Any) -> list[list[str]]:
+    """Rows of the grouped table of one edge and recipe: label, N, chance levels, one cell per series."""
+    series = [gr.REFERENCE, *[s for s in result.methods if s in g.scores]]
+    rows = []
+    for label, lab in g.labels.items():
+        if not lab.scorable:
+            continue
+        first = g.scores[gr.REFERENCE][label]
+        rows.append([label, f"{first.n_scored} / {first.n_structures}", f"{first.majority:.2f}",
+                     f"{first.stratified:.2f}", *[_grouped_cell(g.scores.get(s, {}).get(label)) for s in series]])
+    return rows
+
+
+def grouped_verdicts(result: EdgeComparison, g: Any) -> list[str]:
+    """One sentence per scored label: which series beat the majority rate under the grouped protocol."""
+    out = []
+    methods = [s for s in result.methods if s in g.scores]
+    for label, lab in g.labels.items():
+        if not lab.scorable:
+            continue
+        scores = {s: g.scores[s][label] for s in [gr.REFERENCE, *methods]}
+        maj = scores[gr.REFERENCE].majority
+        winners = [_name(s) for s in methods if scores[s].beats_chance()]
+        best = max(methods, key=lambda s: scores[s].accuracy or -1) if methods else None
+        raw = scores[gr.REFERENCE]
+        if winners:
+            head = f"{label}: {', '.join(winners)} beat{'s' if len(winners) == 1 else ''} the majority rate {maj:.2f}"
+        elif best and (scores[best].accuracy or 0) > maj:
+            head = (f"{label}: no method beats the majority rate {maj:.2f} beyond the uncertainty "
+                    f"(best {_name(best)} {scores[best].text()})")
+        else:
+            head = f"{label}: no method reaches the majority rate {maj:.2f}" + (
+                f" (best {_name(best)} {scores[best].text()})" if best else "")
+        head += f"; raw spectra {raw.text()}" + (" ✓" if raw.beats_chance() else "")
+        out.append(head)
+    return out
+
+
+def grouped_section(result: EdgeComparison) -> list[str]:
+    """``### Grouped, inductive`` tables of one edge: per recipe, the scores, the left-out classes and descriptor R^2."""
+    if not result.grouped:
+        return []
+    lines = []
+    for g in result.grouped:
+        series = [gr.REFERENCE, *[s for s in result.methods if s in g.scores]]
+        recipe = g.recipe or {}
+        window = (f"window {recipe.get('energy_min_ev'):g} .. {recipe.get('energy_max_ev'):g} eV"
+                  + (" relative to each spectrum's edge onset" if recipe.get("alignment") == "edge_onset" else "")
+                  if recipe.get("energy_min_ev") is not None else "")
+        lines += [f"### Grouped, inductive: {g.recipe_name} recipe ({window}; {g.n_structures} structures, "
+                  f"{g.folds})", ""]
+        if g.sister_nearest is not None:
+            lines += [f"{g.sister_nearest:.0%} of these spectra have their nearest spectrum (preprocessed, Euclidean) "
+                      "in their own structure: what splitting spectra instead of structures would reward.", ""]
+        lines += [f"* **{v}**" if "beat" in v and "no method" not in v else f"* {v}" for v in grouped_verdicts(result, g)]
+        lines += [""]
+        lines += _table(["label", "scored spectra / structures", "majority", "stratified",
+                         *[_name(s) for s in series]], grouped_rows(result, g))
+        for label, lab in g.labels.items():
+            parts = []
+            if lab.scorable:
+                parts.append("scored: " + ", ".join(f"{c} ({lab.structures[c]} structures, {lab.spectra[c]} spectra)"
+                                                    for c in lab.classes))
+            if lab.dropped:
+                parts.append("not scored (< {} structures): ".format(gr.MIN_STRUCTURES)
+                             + ", ".join(f"{c} ({n})" for c, n in lab.dropped.items()))
+            if lab.far_sites:
+                parts.append(f"{lab.far_sites} sites farther than {gr.NEAR_DEFECT_A:g} Å from their defect left out")
+            if label in g.unscorable:
+                parts.append("NOT SCORED: " + g.unscorable[label])
+            lines.append(f"* `{label}`: " + "; ".join(parts))
+        placements = ", ".join(f"{_name(k)} {v}" for k, v in g.placements.items())
+        lines += [f"* placement of held-out spectra: {placements}" if placements else "", ""]
+        if g.notes:
+            lines += ["Notes: " + "; ".join(g.notes), ""]
+        if any(g.descriptors.values()):
+            lines += [f"**Descriptors, held-out R² ({g.recipe_name} recipe)**: a held-out spectrum's value predicted "
+                      f"as the mean over its {m.KNN_K} nearest training spectra (map or raw spectra); R² = 1 - SS_res / "
+                      "SS_tot about the mean of all values, mean over seeds, bootstrap 95 % interval over structures. "
+                      "Negative: worse than predicting the mean.", ""]
+            names = list(next(iter(g.descriptors.values())).keys())
+            rows = []
+            for name in names:
+                row = [name, str(g.descriptors[gr.REFERENCE][name]["n"])]
+                for s in series:
+                    d = g.descriptors.get(s, {}).get(name, {})
+                    if d.get("r2") is None:
+                        row.append("n/a")
+                    else:
+                        ci = d.get("ci95")
+                        row.append(f"{d['r2']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+                rows.append(row)
+            lines += _table(["descriptor", "N", *[_name(s) for s in series]], rows)
+    return lines
+
+
 def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, command: str,
-                 source: str = "the selected database", remark: str | None = None, seeds: int | None = None) -> Path:
-    """Write ``README.md``, ``results.json`` and the figures into ``out_dir``; returns the README path."""
+                 source: str = "the selected database", remark: str | None = None, seeds: int | None = None,
+                 data_note: str | None = None) -> Path:
+    """Write ``README.md``, ``results.json`` and the figures into ``out_dir``; returns the README path.
+
+    ``data_note``: which data the report was made from (e.g. the calculation set's manifest hash and
+    the git commit of its directory), printed at the top and stored in ``results.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
+    now = utc_now()
     sections: list[str] = []
     for result in results:
         figures: dict[str, Path | None] = {}
@@ -405,6 +564,7 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     seeds = seeds if seeds is not None else max((len(r.seeds) for r in results), default=0)
     head = [
         "# UMAP vs PCA vs MDS on computed XANES: the comparison as numbers", "",
+        *([f"Data: {data_note}", ""] if data_note else []),
         (f"Generated {now:%Y-%m-%d %H:%M} UTC from {source}: {total} spectra ({per_edge}), "
          f"{seeds} seed(s) per random method. With few spectra per class these numbers are indicative only: "
          "the class counts are given with every table."), "",
@@ -412,11 +572,25 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     ]
     if remark:
         head += [remark, ""]
+    if any(r.grouped for r in results):
+        folds = next(g.folds for r in results for g in r.grouped)
+        head += ["## Headline: grouped, inductive evaluation (held-out structures)", "",
+                 GROUPED_INTRO.format(folds=folds), ""]
+        for result in results:
+            for g in result.grouped:
+                series = [gr.REFERENCE, *[s for s in result.methods if s in g.scores]]
+                head += [f"### {result.name}, {g.recipe_name} recipe", ""]
+                head += _table(["label", "scored spectra / structures", "majority", "stratified",
+                                *[_name(s) for s in series]], grouped_rows(result, g))
+                head += [f"* {v}" for v in grouped_verdicts(result, g)] + [""]
     summary = []
     for result in results:
         summary += [f"* **{result.name}**: " + v for v in verdicts(result)]
     if summary:
-        head += ["## Summary (kNN accuracy in the 2-D map, mean ± sd over seeds)", "", *summary, ""]
+        title = ("## Transductive summary (secondary: map fitted on all spectra, kNN cross-validated over spectra; "
+                 "mean ± sd over seeds)" if any(r.grouped for r in results)
+                 else "## Summary (kNN accuracy in the 2-D map, mean ± sd over seeds)")
+        head += [title, "", *summary, ""]
         key = [row for row in summary_rows(results)
                if row["score"].startswith(("trustworthiness", "kNN accuracy", "identification"))]
         if key:
@@ -427,7 +601,8 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     readme = out / "README.md"
     readme.write_text(text)
     (out / "results.json").write_text(json.dumps(
-        {"generated_utc": now.isoformat(timespec="seconds"), "source": source, "command": command,
+        {"generated_utc": now.isoformat(timespec="seconds"), "source": source, "data": data_note, "command": command,
+         "probe_identification": pr.identification_rates(results),
          "edges": [r.to_dict() for r in results]}, indent=1, default=_json_default, allow_nan=False) + "\n")
     return readme
 
@@ -446,11 +621,18 @@ def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
     every = [REFERENCE, *dict.fromkeys(meth for r in results for meth in r.methods)]
     for r in results:
         series = every
+        for g in r.grouped:
+            for label in [lb for lb, lab in g.labels.items() if lab.scorable]:
+                first = g.scores[gr.REFERENCE][label]
+                rows.append({"edge": r.name, "n": r.n_spectra, "score": f"grouped kNN, {g.recipe_name}",
+                             "label": f"{label} (majority {first.majority:.2f}, stratified {first.stratified:.2f})",
+                             **{s: _grouped_cell(g.scores.get(s, {}).get(label)) for s in series}})
         if r.methods:
             rows.append({"edge": r.name, "n": r.n_spectra, "score": f"trustworthiness k={r.trust_k}", "label": "",
                          **{s: (_stat(r.trustworthiness, s).text(3) if s != REFERENCE else "") for s in series}})
         for label in r.scored_labels():
-            rows.append({"edge": r.name, "n": r.n_spectra, "score": "kNN accuracy", "label": label,
+            rows.append({"edge": r.name, "n": r.n_spectra,
+                         "score": "kNN accuracy (transductive)" if r.grouped else "kNN accuracy", "label": label,
                          **{s: _stat(r.knn, s, label).text() for s in series}})
         for label in r.scored_labels():
             rows.append({"edge": r.name, "n": r.n_spectra, "score": "silhouette", "label": label,

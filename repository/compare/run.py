@@ -1,7 +1,18 @@
 """The comparison itself: the same preprocessed spectra embedded by UMAP, PCA and MDS, scored.
 
+The headline is the **grouped, inductive protocol** (:mod:`.grouped`): folds by structure, each
+method fitted on the training structures only, held-out spectra placed by the method's own
+projection, kNN in the map, every score beside its chance levels with a bootstrap interval over
+structures and a permutation p-value -- once for each recipe of :func:`recipes` (absolute
+energies, and shape only: each spectrum aligned at its own edge onset).
+
+The **transductive** numbers below (the paper's protocol) stay as a labelled secondary result: the
+map is fitted on all spectra and kNN is cross-validated over spectra, so sister sites of one
+supercell fall on both sides of a split.
+
 For one :class:`~repository.compare.data.EdgeData` (one element and edge), :func:`compare_edge`
 
+0. runs the grouped protocol for every recipe (``grouped``, :func:`run_grouped`);
 1. fits every method on all spectra, once per seed (PCA is deterministic: one fit), and scores
    each fit: trustworthiness (k = 10), 5-fold kNN accuracy (k = 5) and silhouette for each label,
    Spearman correlations of the coordinates and of local neighbourhoods with each descriptor;
@@ -35,7 +46,7 @@ from ..analysis.project import place
 from . import metrics as m
 from .data import LABELS, EdgeData, load_edges
 from .metrics import Stat
-from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probe, prepare_probes
+from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probes, prepare_probes
 
 METHODS = EMBEDDING_METHODS  # every method, in report order
 DETERMINISTIC = frozenset({"pca"})  # one fit whatever the seed
@@ -46,6 +57,7 @@ IDENTIFY_LABELS = ("polymorph", "defect_kind")
 IDENTIFY_K = (1, 3)
 MIN_CORRELATION_N = 5  # descriptors with fewer values than this are not correlated
 N_COMPONENTS = 2
+MAX_WORKERS = 2  # grouped runs in parallel (the project's CI has 2 cores)
 CV_SEED = 0  # the same folds for every method and seed: the spread over seeds is the embedding's alone
 
 Progress = Callable[[int, int, str], None]
@@ -80,6 +92,7 @@ class EdgeComparison:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> full parameter set
     probes: list[Any] = field(default_factory=list)  # probes.ProbeResult, one per external spectrum
     probe_labels: dict[str, np.ndarray] = field(default_factory=dict)  # labels listed for probe neighbours
+    grouped: list[Any] = field(default_factory=list)  # grouped.GroupedResult, one per recipe (the headline)
 
     @property
     def name(self) -> str:
@@ -108,6 +121,7 @@ class EdgeComparison:
                                for meth, by_label in self.identification.items()},
             "n_held_out": self.n_test, "verdicts": verdicts(self), "notes": self.notes,
             "probes": [p.to_dict(self.ids, self.probe_labels, [REFERENCE, *self.methods]) for p in self.probes],
+            "grouped": [g.to_dict() for g in self.grouped],
         }
 
 
@@ -326,34 +340,235 @@ def verdicts(result: EdgeComparison) -> list[str]:
     return out
 
 
-def compare(edges: Sequence[EdgeData], *, probes: Sequence[Any] = (), **kwargs) -> list[EdgeComparison]:
+ABSOLUTE = "absolute"
+SHAPE_ONLY = "shape-only"
+
+
+def shape_only_recipe(base: Any = None) -> Any:
+    """The shape-only recipe: each spectrum aligned at its own edge onset (``edge_onset``), over
+    the widest window every selected spectrum covers (the window left open, resolved against the
+    data), normalised as ``base`` says. It removes the cell-wide onset offsets of Delta-KS
+    references, so only spectral shape is compared.
+
+    HOOK (issue 13): when the analysis layer gains its own shape-only recipe (Larch-style e0),
+    return that here; nothing else in the comparison needs to change."""
+    from dataclasses import replace
+
+    from ..analysis.recipe import Recipe
+
+    base = base or Recipe()
+    return replace(base, alignment="edge_onset", energy_min_ev=None, energy_max_ev=None, step_ev=None)
+
+
+def recipes(base: Any = None, shape_only: bool = True) -> dict[str, Any]:
+    """The recipes the grouped protocol runs side by side: ``absolute`` (``base``, energies as
+    stored) and, with ``shape_only``, :func:`shape_only_recipe`."""
+    from ..analysis.recipe import Recipe
+
+    out = {ABSOLUTE: base or Recipe()}
+    if shape_only and out[ABSOLUTE].alignment != "edge_onset":
+        out[SHAPE_ONLY] = shape_only_recipe(base)
+    return out
+
+
+def _near(data: EdgeData) -> np.ndarray | None:
+    from .grouped import near_defect_mask
+
+    if data.defect_distance_a is None or "defect_kind" not in data.labels:
+        return None
+    return near_defect_mask(data.labels["defect_kind"], data.defect_distance_a)
+
+
+def _grouped_descriptors(data: EdgeData) -> dict[str, np.ndarray]:
+    from .dos_features import OCCUPIED_FEATURES, UNOCCUPIED_FEATURES
+
+    wanted = ("sigma_charge_transfer", "hirshfeld_charge", *OCCUPIED_FEATURES, *UNOCCUPIED_FEATURES)
+    return {name: data.descriptors[name] for name in wanted if name in data.descriptors}
+
+
+def check_grouped(data: EdgeData) -> None:
+    """Raise :class:`UsageError` (one line) when the grouped protocol cannot score ``data``: no
+    structure ids, fewer than two structures, or no label with two classes of 3+ structures."""
+    from .grouped import check_scorable, scoring_labels
+
+    if data.groups is None:
+        raise UsageError(f"{data.name}: the spectra carry no structure ids; grouped folds cannot be formed")
+    labels = scoring_labels(data.labels, data.groups, _near(data))
+    check_scorable(labels, len(set(data.groups.tolist())), f"{data.name} ({len(data)} spectra)")
+
+
+def run_grouped(data: EdgeData, recipe_name: str, *, methods: Sequence[str] = METHODS,
+                seeds: Sequence[int] = (0,), params: dict[str, dict[str, Any]] | None = None,
+                n_folds: int | None = None, progress: Progress | None = None, **kwargs):
+    """:func:`.grouped.grouped_edge` on ``data`` (its structure ids, near-defect sites, and the
+    sigma/pi and unoccupied-DOS descriptors); raises :class:`UsageError` when nothing is scorable."""
+    from .grouped import grouped_edge
+
+    check_grouped(data)
+    return grouped_edge(data.matrix, data.labels, data.groups, near=_near(data), descriptors=_grouped_descriptors(data),
+                        methods=methods, seeds=seeds, n_folds=n_folds, params=params, recipe_name=recipe_name,
+                        recipe=data.recipe.to_dict() if data.recipe else None,
+                        what=f"{data.name} ({recipe_name})", progress=progress, **kwargs)
+
+
+def compare(edges: Sequence[EdgeData], *, probes: Sequence[Any] = (), grouped: bool = True,
+            other_recipes: dict[str, Sequence[EdgeData]] | None = None, n_folds: int | None = None,
+            recipe_name: str = ABSOLUTE, workers: int | None = 1, **kwargs) -> list[EdgeComparison]:
     """:func:`compare_edge` for every edge that has enough spectra (the others are reported as notes).
 
     ``probes``: external spectra (``FILE`` or ``FILE:key=value,...`` strings or
     :class:`~.probes.ProbeSpec`), each read, matched to the edge of its element and edge, aligned and
-    placed (:mod:`.probes`); every probe is read and checked before anything is fitted."""
+    placed (:mod:`.probes`); every probe is read and checked before anything is fitted.
+
+    ``grouped``: also run the grouped protocol (:func:`run_grouped`) on ``edges`` (named
+    ``recipe_name``) and on the same edges preprocessed by each of ``other_recipes`` (name -> edges).
+    Before anything is fitted, an edge the grouped protocol cannot score is refused
+    (:class:`UsageError`, one line) when no compared edge can be scored; otherwise it gets a note.
+    ``workers``: processes for the grouped runs (None: :func:`default_workers`)."""
     prepared = prepare_probes(probes, edges) if probes else {}
-    out = []
-    for data in edges:
-        if data.recipe is None and data.matrix.shape[1] == 0:
-            result = EdgeComparison(data.element, data.edge, len(data), [], [], None, {}, ids=data.ids,
-                                    notes=list(data.notes))
+    comparable = [d for d in edges if not (d.recipe is None and d.matrix.shape[1] == 0)]
+    unscorable: dict[tuple[str, str], str] = {}
+    if grouped:
+        for data in comparable:
+            try:
+                check_grouped(data)
+            except UsageError as err:
+                unscorable[(data.element, data.edge)] = str(err)
+        if len(unscorable) == len(comparable):
+            reasons = "; ".join(unscorable.values()) or "no edge has 3 or more spectra"
+            raise UsageError(f"nothing to score by structure: {reasons}")
+    seed_list = _seed_list(kwargs.get("seeds", DEFAULT_SEEDS))
+    methods = list(kwargs.get("methods", METHODS))
+    jobs: list[tuple[tuple[str, str], str, EdgeData]] = []
+    if grouped:
+        for data in comparable:
+            key = (data.element, data.edge)
+            if key in unscorable:
+                continue
+            jobs += [(key, recipe_name, data)] + [
+                (key, name, d) for name, group in (other_recipes or {}).items()
+                for d in group if (d.element, d.edge) == key and d.matrix.shape[1] > 0]
+    args = [(data, name, methods, seed_list, kwargs.get("params"), n_folds) for _key, name, data in jobs]
+    with _GroupedRunner(args, workers, kwargs.get("progress")) as runner:
+        out = []
+        for data in edges:  # the transductive fits run here while the grouped runs go on in the workers
+            if data.recipe is None and data.matrix.shape[1] == 0:
+                out.append(EdgeComparison(data.element, data.edge, len(data), [], [], None, {}, ids=data.ids,
+                                          notes=list(data.notes)))
+                continue
+            result = compare_edge(data, probes=prepared.get((data.element, data.edge), ()), **kwargs)
+            key = (data.element, data.edge)
+            if key in unscorable:
+                result.notes.append(f"grouped protocol not run: {unscorable[key]}")
             out.append(result)
-            continue
-        out.append(compare_edge(data, probes=prepared.get((data.element, data.edge), ()), **kwargs))
+        values = runner.results()
+    by_key = {(r.element, r.edge): r for r in out}
+    for (key, name, _data), value in zip(jobs, values):
+        if isinstance(value, UsageError):
+            by_key[key].notes.append(f"grouped protocol ({name} recipe) not run: {value}")
+        else:
+            by_key[key].grouped.append(value)
     return out
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    return out or [0]
+
+
+def _grouped_job(args: tuple) -> Any:
+    import time
+
+    data, name, methods, seeds, params, n_folds = args
+    start = time.process_time()
+    try:
+        result = run_grouped(data, name, methods=methods, seeds=seeds, params=params, n_folds=n_folds)
+    except UsageError as err:
+        return err
+    result.cpu_s = round(time.process_time() - start, 2)
+    return result
+
+
+def default_workers() -> int:
+    """Processes for the grouped runs: the CPUs this process may use, at most :data:`MAX_WORKERS`."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, n))
+
+
+class _GroupedRunner:
+    """The grouped runs, started at once in ``workers`` fresh processes ("forkserver", else "spawn":
+    never a fork of this process, which may already hold OpenMP threads) or, with one worker, run
+    in this process when :meth:`results` is called. Results come back in job order, so the report
+    does not depend on which process finished first."""
+
+    def __init__(self, args: list[tuple], workers: int | None, progress: Progress | None):
+        self.args = args
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.tick = progress or (lambda _d, _t, _m: None)
+        self.pool = None
+        self.futures: list[Any] = []
+
+    def __enter__(self) -> _GroupedRunner:
+        if self.workers > 1 and len(self.args) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            self.pool = ProcessPoolExecutor(max_workers=min(self.workers, len(self.args)), mp_context=context)
+            self.futures = [self.pool.submit(_grouped_job, a) for a in self.args]
+        return self
+
+    def results(self) -> list[Any]:
+        total = len(self.args)
+        out = []
+        for done, job in enumerate(self.args):
+            self.tick(done, total, f"grouped evaluation: {job[0].name} ({job[1]} recipe), {done + 1} of {total}")
+            out.append(self.futures[done].result() if self.futures else _grouped_job(job))
+        self.tick(total, total, "grouped evaluation done")
+        return out
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        if self.pool is None:
+            return
+        if exc_type is not None:  # interrupted or failed: do not wait for running grouped runs
+            for process in list(getattr(self.pool, "_processes", {}).values()):  # no public API for this
+                process.terminate()
+        self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
 
 def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_SEEDS, recipe=None,
                      methods: Sequence[str] = METHODS, polarization: str | None = "iso",
                      params: dict[str, dict[str, Any]] | None = None, identify: bool = True,
                      probes: Sequence[Any] = (), progress: Progress | None = None,
-                     message: Callable[[str], None] | None = None) -> list[EdgeComparison]:
+                     message: Callable[[str], None] | None = None, grouped: bool = True,
+                     shape_only: bool = True, n_folds: int | None = None, workers: int | None = 1
+                     ) -> list[EdgeComparison]:
     """Load the selection (one comparison per element and edge) and compare the methods on it.
 
     ``probes``: external spectra to place into every map (see :func:`compare`); their options and
-    files are checked before the selection is loaded."""
-    specs = [p if isinstance(p, ProbeSpec) else parse_probe(p) for p in probes]
-    edges = load_edges(engine, where=where, recipe=recipe, polarization=polarization, progress=message)
-    return compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
-                   progress=progress)
+    files are checked before the selection is loaded. ``grouped``: run the grouped protocol (the
+    headline) for ``recipe`` and, with ``shape_only``, for :func:`shape_only_recipe`; ``n_folds``:
+    grouped K-fold instead of leave one structure out; ``workers``: processes for the grouped runs."""
+    specs = [spec for p in probes for spec in ([p] if isinstance(p, ProbeSpec) else parse_probes(p))]
+    chosen = recipes(recipe, shape_only and grouped)
+    edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message)
+    others, failed = {}, []
+    for name, r in chosen.items():
+        if name == ABSOLUTE:
+            continue
+        try:  # a recipe the selection cannot take (e.g. no common window after alignment) is a note
+            others[name] = load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message)
+        except UsageError as err:
+            failed.append(f"grouped protocol ({name} recipe) not run: {err}")
+    results = compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
+                      progress=progress, grouped=grouped, other_recipes=others, n_folds=n_folds, workers=workers,
+                      recipe_name=ABSOLUTE if recipe is None or recipe.alignment != "edge_onset" else SHAPE_ONLY)
+    for result in results:
+        result.notes.extend(failed)
+    return results

@@ -17,7 +17,7 @@ from typing import Any
 from ..conventions import WRITE_FORMATS
 from ..errors import InputError, UsageError
 from ..values import SpectrumRecord
-from .common import ReadOptions
+from .common import CONTEXT_FIELDS, ReadOptions
 from .sniff import FORMATS, sniff
 
 FORMAT_ALIASES = {"pymatgen": "json", "mp": "json", "csv": "columns", "txt": "columns", "dat": "columns",
@@ -45,7 +45,9 @@ def _reader(fmt: str) -> Callable[[Path, ReadOptions], list[SpectrumRecord]]:
     return reader
 
 
-def normalise_format(fmt: str | None) -> str | None:
+def normalize_format(fmt: str | None) -> str | None:
+    """The reader name for a ``--format`` value (case and aliases such as ``csv``, ``mp``, ``prj``
+    allowed; None stays None). Raises :class:`UsageError` for an unknown format."""
     if fmt is None:
         return None
     name = fmt.strip().lower()
@@ -60,11 +62,12 @@ def read_path(path: str | Path, format: str | None = None, options: ReadOptions 
     """Read one data file (or a FEFF run directory) into validated records.
 
     ``format`` overrides detection by content; options are a :class:`ReadOptions` or its fields as
-    keyword arguments (``element="Cu", edge="K", signal_col="3"``).
+    keyword arguments (``element="Cu", edge="K", signal_col="3"``). Raises :class:`InputError`
+    ("FILE: line N: problem") for input it cannot use, :class:`UsageError` for an unknown format.
     """
     path = Path(path)
     options = (options or ReadOptions()).with_(**option_values) if option_values else (options or ReadOptions())
-    fmt = normalise_format(format) or sniff(path)
+    fmt = normalize_format(format) or sniff(path)
     if path.is_dir() and fmt != "feff":
         raise InputError(path, f"a directory cannot be read as {fmt}")
     return _reader(fmt)(path, options)
@@ -104,15 +107,36 @@ def sniff_is_feff_dir(path: Path) -> bool:
 
 
 def read_paths(paths: Iterable[str | Path], format: str | None = None, options: ReadOptions | None = None,
-               progress: Callable[[int, int], None] | None = None) -> list[SpectrumRecord]:
-    """Read and validate every file first (directories are expanded); the first bad file raises."""
+               progress: Callable[[int, int], None] | None = None,
+               refused: list[tuple[Path, str]] | None = None) -> list[SpectrumRecord]:
+    """Read and validate every file first (directories are expanded).
+
+    Without ``refused`` the first bad file raises its :class:`InputError` (all-or-nothing). With a
+    list, each bad file's (path, one-line message) is appended to it and reading goes on with the
+    next file (``xasrepo import --keep-going``).
+    """
     files = [f for p in paths for f in data_files(Path(p))]
     records: list[SpectrumRecord] = []
     for number, file in enumerate(files, start=1):
-        records.extend(read_path(file, format, options))
+        try:
+            records.extend(read_path(file, format, options))
+        except InputError as exc:
+            if refused is None:
+                raise
+            refused.append((file, exc.message))
         if progress:
             progress(number, len(files))
     return records
+
+
+def export_context(row: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`CONTEXT_FIELDS` of a ``catalog.get_spectrum`` row that have a value."""
+    context = {name: row.get(name) for name in CONTEXT_FIELDS if row.get(name) is not None}
+    if context.get("defect_kind") == "none" and "defect_name" not in context:
+        del context["defect_kind"]  # a pristine structure: nothing to say
+    if context.get("spectroscopy") == "XAS":
+        del context["spectroscopy"]  # the default: only other spectroscopies need saying
+    return context
 
 
 def record_from_row(row: dict[str, Any], structure: Any = None) -> SpectrumRecord:
@@ -127,13 +151,18 @@ def record_from_row(row: dict[str, Any], structure: Any = None) -> SpectrumRecor
                         beamline=row.get("beamline"), measurement_mode=row.get("measurement_mode"),
                         calibration_shift_ev=row.get("calibration_shift_ev"), temperature_k=row.get("temperature_k"))
     metadata = dict(row.get("metadata") or {})
+    context = export_context(row)
+    if context:
+        metadata["context"] = {**(metadata.get("context") or {}), **context}
     return SpectrumRecord(spectrum=spectrum, source_file=row.get("source_file"),
                           source_sha256=row.get("source_sha256"), sample=sample, structure=structure,
                           absorber_site_index=row.get("absorber_site_index"), metadata=metadata)
 
 
 def write_spectrum(record_or_row: SpectrumRecord | dict[str, Any], path: str | Path, format: str) -> Path:
-    """Write one spectrum as ``xdi``, ``json`` (pymatgen XAS.as_dict) or ``csv``; returns the path."""
+    """Write one spectrum as ``xdi``, ``json`` (pymatgen XAS.as_dict) or ``csv``; returns the path.
+
+    Raises :class:`UsageError` for another format."""
     record = record_or_row if isinstance(record_or_row, SpectrumRecord) else record_from_row(record_or_row)
     fmt = format.strip().lower()
     fmt = {"pymatgen": "json"}.get(fmt, fmt)

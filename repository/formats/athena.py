@@ -25,12 +25,17 @@ from .common import (
     file_sha256,
     make_record,
     optional_float,
-    sort_by_energy,
+    sort_scan,
 )
 
 SIMPLE_ITEM = re.compile(r"'([^'\\]*)'|([^,\s']+)")
 PERL_LINE = re.compile(r"^([@$%])(\w+)\s*=\s*(.*?);?\s*$", re.DOTALL)
-NOT_MU_FLAGS = ("is_chi", "is_rsp", "is_qsp")
+NOT_MU_FLAGS = ("is_chi", "is_rsp", "is_qsp")  # chi(k), chi(R), chi(q): not on an energy axis
+# Groups that are not measured data: skipped with a warning naming the group.
+SKIPPED_FLAGS = {"not_data": "not data (Athena's not_data flag)", "is_fit": "a fit result",
+                 "is_diff": "a difference spectrum"}
+# Athena's datatype values that are mu(E)
+MU_DATATYPES = ("", "xmu", "xanes", "norm", "xmudat")
 NULL_FILE = "@&^^null^^&@"
 
 
@@ -149,20 +154,31 @@ def read_athena(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spec
         raise InputError(path, "the project has no data groups")
     digest = file_sha256(path)
     records = []
+    warnings: list[str] = []
     for number, group in enumerate(groups, start=1):
         args = group.get("args", {})
         label = args.get("label") or group["_group"]
         name = f"group {number} ({label})"
         for flag in NOT_MU_FLAGS:
-            if str(args.get(flag, "0")) not in ("0", "", "None"):
-                raise InputError(path, f"group is {flag[3:]} data, not mu(E)", where=name)
+            if _flag(args, flag):
+                raise InputError(path, f"group is {flag[3:]} data, not mu(E): xasrepo stores spectra on an energy axis",
+                                 where=name)
+        if _flag(args, "is_pixel"):
+            raise InputError(path, "group is on a pixel axis (Athena is_pixel), not on an energy axis: calibrate it "
+                                   "to energy in Athena first", where=name)
+        datatype = str(args.get("datatype", "") or "").strip().lower()
+        if datatype not in MU_DATATYPES:
+            raise InputError(path, f"group is {datatype!r} data (Athena datatype), not mu(E)", where=name)
+        skipped = next((why for flag, why in SKIPPED_FLAGS.items() if _flag(args, flag)), None)
+        if skipped:
+            warnings.append(f"{name} skipped: {skipped}")
+            continue
         if group.get("x") is None or group.get("y") is None:
             raise InputError(path, "group has no x/y arrays", where=name)
         energy = np.asarray(group["x"], dtype=float)
         intensity = np.asarray(group["y"], dtype=float)
-        if str(args.get("is_kev", "0")) not in ("0", ""):
-            energy = energy * 1000.0
-        energy, intensity = sort_by_energy(energy, intensity)
+        unit = "keV" if _flag(args, "is_kev") else None
+        energy, intensity, _ = sort_scan(path, energy, intensity, where=name)
         shift = optional_float(args.get("bkg_eshift"))
         sample = SampleInfo(sample_name=label, calibration_shift_ev=shift if shift else None,
                             beamline=args.get("beamline") or None)
@@ -173,5 +189,12 @@ def read_athena(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spec
             "args": {k: args[k] for k in keep if k in args and args[k] not in ("", None, NULL_FILE)}}}
         records.append(make_record(path, digest, options, energy=energy, signal=intensity, element=args.get("bkg_z"),
                                    edge=args.get("fft_edge"), origin=Origin.EXPERIMENTAL, sample=sample,
-                                   metadata=metadata, name=name))
+                                   metadata=metadata, name=name, energy_unit=unit,
+                                   warnings=warnings if not records else None))
+    if not records:
+        raise InputError(path, "the project has no data groups (" + "; ".join(warnings) + ")")
     return records
+
+
+def _flag(args: dict[str, Any], flag: str) -> bool:
+    return str(args.get(flag, "0")).strip() not in ("0", "", "None")

@@ -30,14 +30,15 @@ from .common import (
     make_record,
     normalise_signal,
     read_text,
-    sort_by_energy,
+    sort_scan,
 )
 
 # How many non-blank lines above the data are searched for the column names (beamline files put
 # offsets, gains or detector modes between the names and the data).
 NAME_LINES_SEARCHED = 4
 D_SPACING = re.compile(r"\bD\s*=\s*(\d+(?:\.\d*)?)\s*A\b")
-ENERGY_NAMES = re.compile(r"^(e|ev|energy|omega|pe/ev|photon[_ ]?energy|.*energy.*|e/ev|energy/ev)$", re.IGNORECASE)
+ENERGY_NAMES = re.compile(r"^(e|ev|kev|energy|omega|pe/ev|photon[_ ]?energy|.*energy.*|.*nrg.*|e/ev|energy/ev|"
+                          r"e\s*[\(\[]k?ev[\)\]])$", re.IGNORECASE)
 SIGNAL_NAMES = ("mu", "xmu", "mutrans", "mufluor", "norm", "normtrans", "normfluor", "flat", "mu(e)", "absorption",
                 "intensity", "signal")
 
@@ -96,11 +97,19 @@ def read_table(path: Path, text: str) -> Table:
             raise InputError(path, f"{bad[0]!r} is not a finite number", where=f"line {i + 1}")
         rows.append(values)
         row_lines.append(i + 1)
-    names: list[str] = []
+    names = _spec_labels(lines, best_start, width) or []
     looked = 0
     for i in range(best_start - 1, -1, -1):
+        if names:
+            break
         if not lines[i].strip() or lines[i].strip() in COMMENT_PREFIXES:
             continue
+        numbered = _numbered_labels(lines[i], width)
+        if numbered:
+            names = numbered
+            break
+        if SPEC_CONTROL.match(lines[i]):
+            continue  # SPEC #S/#D/#T/#N/... lines are not column names (#L is, handled above)
         looked += 1
         candidate = _split_names(lines[i])
         numeric_names = sum(is_number(n) for n in candidate)
@@ -111,6 +120,56 @@ def read_table(path: Path, text: str) -> Table:
             break
     return Table(np.array(rows, dtype=float), np.array(row_lines), names or [f"col{j + 1}" for j in range(width)],
                  [None] * width)
+
+
+# SPEC control lines ("#S 1  ascan ...", "#D date", "#N 6"); "#L" carries the column labels.
+SPEC_CONTROL = re.compile(r"^#[A-Z]+\d*(\s|$)")
+SPEC_LABELS = re.compile(r"^#L\s+(.*)$")
+NUMBERED_LABEL = re.compile(r"(?:^|\s)(\d+)_(.+?)(?=\s+\d+_|\s*$)")
+
+
+def _spec_labels(lines: list[str], start: int, width: int) -> list[str] | None:
+    """Column labels of a SPEC scan: the ``#L`` line of the scan the data block belongs to. SPEC separates
+    labels by two spaces (a label may contain one); a single-space line with one word per column works too."""
+    for i in range(start - 1, -1, -1):
+        line = lines[i].rstrip()
+        if line.startswith("#S ") or (line.strip() and not line.lstrip().startswith("#")):
+            return None
+        match = SPEC_LABELS.match(line)
+        if match:
+            text = match.group(1).strip()
+            labels = [t.strip() for t in re.split(r"\s{2,}|\t", text) if t.strip()]
+            if len(labels) != width:
+                labels = text.split()
+            return labels if len(labels) == width else None
+    return None
+
+
+def _numbered_labels(line: str, width: int) -> list[str] | None:
+    """Labels written as "1_Energy (keV) 2_sec 3_mononrg ..." (APS 12-BM), numbered 1..width."""
+    text = line.strip().lstrip("#!;%").strip()
+    if text[:2] in ("C ", "c "):
+        text = text[2:]
+    found = NUMBERED_LABEL.findall(text)
+    if len(found) == width and [int(n) for n, _ in found] == list(range(1, width + 1)):
+        return [f"{n}_{label.strip()}" for n, label in found]
+    return None
+
+
+# An energy unit in a column name: "Energy (keV)", "E [eV]", "energy/keV", "1_Energy (keV)", "energy_kev".
+UNIT_IN_NAME = re.compile(r"(?:[\(\[]\s*(k?ev)\s*[\)\]]|/\s*(k?ev)\b|[_ ](k?ev)$)", re.IGNORECASE)
+K_SPACE_NAME = re.compile(r"^(k|wavenumber|k\s*[\(\[/].*)$", re.IGNORECASE)
+CHI_NAME = re.compile(r"^chi(\s*\(k\))?$|^chi_?k$", re.IGNORECASE)
+PIXEL_NAME = re.compile(r"^(pixel|pixels|channel|index)$", re.IGNORECASE)
+
+
+def unit_of_name(name: str) -> str | None:
+    """"keV" or "eV" when a column name declares the unit, else None."""
+    match = UNIT_IN_NAME.search(name.strip())
+    if not match:
+        return None
+    unit = next(g for g in match.groups() if g)
+    return "keV" if unit.lower() == "kev" else "eV"
 
 
 def _default_columns(table: Table, path: Path, options: ReadOptions) -> tuple[int, int]:
@@ -137,10 +196,11 @@ def read_columns(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spe
     energy_index, signal_index = _default_columns(table, path, options)
     i0_index = table.find(options.i0_col, path, "I0") if options.i0_col else None
     intensity, signal_label = normalise_signal(table, signal_index, i0_index, options.measurement_mode, path)
+    _refuse_non_energy_axis(table, energy_index, path, options)
     energy = _energy_values(table, energy_index, text, path)
-    descending = energy.size > 1 and bool(np.all(np.diff(energy) < 0))
-    energy, intensity = sort_by_energy(energy, intensity)
-    lines = table.lines[::-1] if descending else table.lines
+    energy, intensity, lines = sort_scan(path, energy, intensity, table.lines)
+    energy_name = table.names[energy_index]
+    unit = unit_of_name(energy_name)
     metadata = {"format": "columns",
                 "columns": {"energy": table.names[energy_index], "signal": signal_label, "all": table.names}}
     own, own_metadata = _xasrepo_header(path, text)
@@ -153,7 +213,21 @@ def read_columns(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spe
                         origin=Origin(own.get("origin", Origin.EXPERIMENTAL.value)), line_of_point=lines,
                         spectrum_type=own.get("spectrum_type"), sample=SampleInfo(**sample_fields),
                         absorber_site_index=own.get("absorber_site_index"), metadata=metadata,
-                        polarization=own.get("polarization", "iso"))]
+                        polarization=own.get("polarization", "iso"), energy_unit=unit, energy_name=energy_name)]
+
+
+def _refuse_non_energy_axis(table: Table, index: int, path: Path, options: ReadOptions) -> None:
+    """A photoelectron wavenumber (``k``, ``chi`` beside it) or a pixel axis is never read as energy,
+    whatever the options (``--edge-energy`` would turn k = 2-14 into plausible-looking eV)."""
+    name = table.names[index].strip()
+    others = [n for j, n in enumerate(table.names) if j != index]
+    if K_SPACE_NAME.match(name) or (any(CHI_NAME.match(n.strip()) for n in others)
+                                    and not any(ENERGY_NAMES.match(n) for n in table.names)):
+        raise InputError(path, f"the abscissa {name!r} is a photoelectron wavenumber k (chi(k) data), not a photon "
+                               "energy: xasrepo stores mu(E); import the mu(E) data instead")
+    if PIXEL_NAME.match(name):
+        raise InputError(path, f"the abscissa {name!r} is a pixel/channel axis, not a photon energy: calibrate it "
+                               "to energy first")
 
 
 def _xasrepo_header(path: Path, text: str) -> tuple[dict, dict | None]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..conventions import Origin, SpectrumType, parse_edge
-from ..errors import InputError
+from ..errors import InputError, MissingMetadata, NonPositiveEnergy
 from ..files import file_sha256  # noqa: F401  (readers import it from here)
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
 
@@ -34,6 +34,12 @@ _BY_LOWER = {e.lower(): e for e in ELEMENTS}
 
 # Text files have no NUL bytes; this many leading bytes are checked to recognise binary files.
 BINARY_SNIFF_BYTES = 8192
+
+# What an export carries about a spectrum beyond its arrays (spectrum_overview columns): under
+# metadata["context"] and, in XDI, as ``Xasrepo.<name>`` fields; re-import restores them into metadata.
+CONTEXT_FIELDS = ("reduced_formula", "polymorph", "spacegroup_symbol", "defect_name", "defect_kind", "defect_charge",
+                  "absorber_site_index", "absorber_cn", "code", "code_version", "method", "functional",
+                  "calculation_set", "spectroscopy")
 
 MEASUREMENT_MODES = ("transmission", "fluorescence", "TEY", "TFY", "PFY", "PEY", "HERFD", "reflectivity", "other")
 _MODE_BY_LOWER = {m.lower(): m for m in MEASUREMENT_MODES}
@@ -71,6 +77,10 @@ class ReadOptions:
     calibration_shift_ev: float | None = None
     structure_path: Path | None = None
     origin: str | None = None  # "computed" for calculated spectra read from column files (FDMNES, ...)
+    energy_unit: str | None = None  # "eV" or "keV": the unit of the file's energy column (overrides the file)
+    # False only where absolute energies are not used (projection with onset/fit alignment): the
+    # element/edge/energy check of repository.edges is then skipped
+    check_edge: bool = True
 
     def with_(self, **changes: Any) -> ReadOptions:
         return replace(self, **changes)
@@ -79,17 +89,32 @@ class ReadOptions:
 DEFAULT_OPTIONS = ReadOptions()  # immutable: safe as a shared default
 
 
-def read_text(path: Path) -> str:
-    """A file's text (UTF-8, byte-order mark dropped, Latin-1 as a fallback for old beamline files)."""
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    data = path.read_bytes().rstrip(b"\x1a\r\n")  # DOS end-of-file mark in old beamline files
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Bytes of a text file as str: UTF-16 with a byte-order mark (spreadsheet exports), UTF-8 (BOM
+    dropped), Latin-1 as a fallback for old beamline files. NUL bytes without a UTF-16 BOM: binary."""
+    if data.startswith(UTF16_BOMS):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"UTF-16 text (it starts with a byte-order mark) with an invalid byte at "
+                                   f"{exc.start}") from None
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise InputError(path, "a binary file, not text (e.g. MDA or HDF5): export it as text (XDI, columns) first")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def read_text(path: Path) -> str:
+    """A file's text (see :func:`decode_text`); a DOS end-of-file mark is dropped."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    text = decode_text(path, path.read_bytes())
+    return text.rstrip("\x1a\r\n")  # DOS end-of-file mark in old beamline files
 
 
 def element_symbol(text: Any, file: Path | str | None, where: str | None = None, what: str = "element") -> str:
@@ -113,14 +138,47 @@ def guess_spectrum_type(energy: np.ndarray) -> SpectrumType:
     return SpectrumType.XAFS if span > XANES_MAX_SPAN_EV else SpectrumType.XANES
 
 
-def parse_temperature_k(text: Any) -> float | None:
-    """"10 K", "300K", "25 C" -> kelvin; anything else (e.g. "room temperature") -> None."""
-    match = re.match(r"^\s*([-+]?\d+(?:\.\d*)?)\s*(K|C|°C|degC)?\b", str(text or ""), re.IGNORECASE)
+# Temperature units (lower case, spaces removed) -> (scale, offset): T[K] = value * scale + offset.
+TEMPERATURE_UNITS = {
+    "k": (1.0, 0.0), "kelvin": (1.0, 0.0),
+    "mk": (1e-3, 0.0), "millikelvin": (1e-3, 0.0),
+    "c": (1.0, ZERO_CELSIUS_K), "°c": (1.0, ZERO_CELSIUS_K), "degc": (1.0, ZERO_CELSIUS_K),
+    "celsius": (1.0, ZERO_CELSIUS_K), "degreesc": (1.0, ZERO_CELSIUS_K), "degreescelsius": (1.0, ZERO_CELSIUS_K),
+    "degcelsius": (1.0, ZERO_CELSIUS_K), "centigrade": (1.0, ZERO_CELSIUS_K), "ºc": (1.0, ZERO_CELSIUS_K),
+    "f": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0), "°f": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+    "degf": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+    "fahrenheit": (5.0 / 9.0, ZERO_CELSIUS_K - 32.0 * 5.0 / 9.0),
+}
+_TEMPERATURE = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*\.?\s*$")
+
+
+def parse_temperature(text: Any) -> tuple[float | None, str | None]:
+    """(kelvin, problem): "10 K", "300K", "25 C", "25 deg C", "25 Celsius", "77 F", "300 mK" -> kelvin.
+
+    Text without a number ("room temperature") -> (None, None): nothing to convert, nothing wrong.
+    A number without a unit or with an unknown unit, or below absolute zero -> (None, problem): it is
+    never read as kelvin. Conversions: T[K] = T[C] + 273.15 = (T[F] - 32) * 5/9 + 273.15 = T[mK] / 1000.
+    """
+    value = str(text or "").strip()
+    match = _TEMPERATURE.match(value)
     if not match:
-        return None
-    value = float(match.group(1))
-    unit = (match.group(2) or "K").upper()
-    return value if unit == "K" else value + ZERO_CELSIUS_K
+        return None, None
+    number = float(match.group(1))
+    unit = match.group(2).replace(" ", "").lower()
+    if not unit:
+        return None, f"{value!r} has no unit (K, C, F, mK)"
+    conversion = TEMPERATURE_UNITS.get(unit)
+    if conversion is None:
+        return None, f"{value!r} has an unknown unit {match.group(2)!r} (expected K, C, F or mK)"
+    kelvin = number * conversion[0] + conversion[1]
+    if not math.isfinite(kelvin) or kelvin < 0:
+        return None, f"{value!r} is below absolute zero"
+    return kelvin, None
+
+
+def parse_temperature_k(text: Any) -> float | None:
+    """Kelvin from a temperature with its unit (see :func:`parse_temperature`), or None."""
+    return parse_temperature(text)[0]
 
 
 def optional_float(text: Any) -> float | None:
@@ -138,30 +196,106 @@ def sort_by_energy(energy: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, 
     return energy, signal
 
 
+def sort_scan(path: Path, energy: np.ndarray, signal: np.ndarray, lines: Any = None,
+              where: str | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A scan in increasing energy, with each point's line number (``lines``, 1-based, or None).
+
+    A scan recorded high-to-low (non-increasing overall) is reversed. An exactly repeated energy,
+    in either direction, raises InputError naming the line of the repeat (the later of the two lines);
+    other disorder is left for validation, which names the point.
+    """
+    energy = np.asarray(energy, dtype=float)
+    signal = np.asarray(signal, dtype=float)
+    if energy.size < 2:
+        return energy, signal, lines
+    steps = np.diff(energy)
+    if np.all(steps <= 0) or np.all(steps >= 0):
+        repeated = np.flatnonzero(steps == 0)
+        if repeated.size:
+            i = int(repeated[0]) + 1  # the later point of the first repeated pair, in file order
+            if lines is not None and i < len(lines):
+                place, earlier = f"line {int(lines[i])}", f" (also on line {int(lines[i - 1])})"
+            else:
+                place, earlier = where, f" (points {i} and {i + 1})"
+            raise InputError(path, f"energy {energy[i]:g} eV is duplicated{earlier}: remove the repeated point",
+                             where=place)
+    if np.all(steps <= 0):
+        return energy[::-1], signal[::-1], (None if lines is None else np.asarray(lines)[::-1])
+    return energy, signal, lines
+
+
+class EdgeMismatchError(InputError):
+    """The stated element and edge do not fit the energies of the data (see :mod:`repository.edges`)."""
+
+
+ENERGY_UNIT_FACTORS = {"ev": 1.0, "kev": 1000.0}
+
+
+def energy_unit_factor(unit: str | None, file: Path | str | None = None) -> float:
+    """eV per unit for "eV"/"keV" (case-insensitive); InputError for anything else."""
+    if unit is None:
+        return 1.0
+    factor = ENERGY_UNIT_FACTORS.get(str(unit).strip().lower())
+    if factor is None:
+        raise InputError(file, f"energy unit {unit!r} is not eV or keV")
+    return factor
+
+
 def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.ndarray, signal: np.ndarray,
                 element: str | None, edge: str | None, origin: Origin, line_of_point: np.ndarray | None = None,
                 spectrum_type: str | None = None, sample: SampleInfo | None = None, structure: Any = None,
                 absorber_site_index: int | None = None, metadata: dict[str, Any] | None = None,
-                polarization: str = "iso", name: str | None = None) -> SpectrumRecord:
-    """Build and validate one record; array problems become InputErrors naming the line (or group)."""
+                polarization: str = "iso", name: str | None = None, energy_unit: str | None = None,
+                energy_name: str | None = None, check_edge: bool = True,
+                warnings: list[str] | None = None) -> SpectrumRecord:
+    """Build and validate one record; array problems become InputErrors naming the line (or group).
+
+    ``energy`` is in ``energy_unit`` (eV or keV, as the file declares it; ``ReadOptions.energy_unit``
+    overrides). The stated element and edge are checked against the energies with
+    :func:`repository.edges.check_edge` (tolerances there); a mismatch is an InputError naming the
+    range found, the edge expected and the likely cause. Computed spectra whose energies are relative
+    to the edge get the tabulated edge energy added (recorded in ``metadata`` and as a warning) unless
+    ``--edge-energy`` is given; measured ones need ``--edge-energy``. Warnings for the user are in
+    ``metadata["import_warnings"]`` (``warnings`` from the reader, and the edge energy added), each
+    one line starting with the file name.
+    """
+    from ..edges import EdgeMismatch
+    from ..edges import check_edge as check_edge_energy
+    from ..edges import edge_energy_ev
+
     element = options.element or element
     edge = options.edge or edge
     label = f" ({name})" if name else ""
     if not element:
-        raise InputError(path, f"the file does not say which element absorbs{label}: give --element (and --edge)")
+        raise MissingMetadata(path, f"the file does not say which element absorbs{label}: give --element (and --edge)")
     if not edge:
-        raise InputError(path, f"the file does not say which absorption edge{label}: give --edge (e.g. K, L3)")
+        raise MissingMetadata(path, f"the file does not say which absorption edge{label}: give --edge (e.g. K, L3)")
     element = element_symbol(element, path, what="absorbing element")
     edge = edge_name(edge, path)
-    energy = np.asarray(energy, dtype=float)
-    if options.edge_energy_ev is not None:
-        energy = energy + float(options.edge_energy_ev)
+    metadata = dict(metadata or {})
+    metadata.pop("import_warnings", None)  # those of an earlier import (a file exported by xasrepo)
+    warnings = list(warnings or [])
+    unit = options.energy_unit or energy_unit
+    energy = np.asarray(energy, dtype=float) * energy_unit_factor(unit, path)
+    if unit and unit.lower() == "kev":
+        metadata["energy_converted_from"] = "keV"
     kind = options.spectrum_type or spectrum_type
     origin = Origin(options.origin) if options.origin else origin
+    edge_added = options.edge_energy_ev
+    if edge_added is None and origin == Origin.COMPUTED and energy.size and np.nanmin(energy) <= 0 < np.nanmax(energy):
+        # computed spectra on an energy scale relative to the edge (FDMNES, some FEFF outputs)
+        edge_added = edge_energy_ev(element, edge)
+        if edge_added is not None:
+            metadata["edge_energy_source"] = "tabulated (xraydb, Elam tables)"
+            warnings.append(f"energies are relative to the edge: added the tabulated {element} {edge} edge energy "
+                            f"{edge_added:g} eV (give --edge-energy to use another value)")
+    if edge_added is not None:
+        energy = energy + float(edge_added)
     if energy.size and np.nanmin(energy) <= 0:
-        hint = ("they look relative to the edge: give --edge-energy" if options.edge_energy_ev is None
-                else "after adding --edge-energy")
-        raise InputError(path, f"photon energies must be positive eV, the lowest is {np.nanmin(energy):g} ({hint})",
+        e0 = edge_energy_ev(element, edge)
+        hint = (f"they look relative to the edge: give --edge-energy ({element} {edge} is tabulated at {e0:g} eV)"
+                if options.edge_energy_ev is None and e0 is not None else "after adding --edge-energy")
+        raise NonPositiveEnergy(path, f"photon energies must be positive eV, the lowest is {np.nanmin(energy):g} ({hint})",
                          where=name)
     try:
         spectrum = SpectrumData(energy_ev=energy, intensity=signal, absorbing_element=element, edge=edge,
@@ -176,6 +310,12 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         raise InputError(path, str(exc), where=where) from None
     except ValueError as exc:
         raise InputError(path, str(exc), where=name) from None
+    if check_edge and options.check_edge:
+        try:
+            check_edge_energy(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
+                              computed=origin == Origin.COMPUTED, energy_name=energy_name)
+        except EdgeMismatch as exc:
+            raise EdgeMismatchError(path, str(exc), where=name) from None
     sample = sample or SampleInfo()
     if origin == Origin.EXPERIMENTAL or any(v is not None for v in (
             options.sample_name, options.facility, options.beamline, options.measurement_mode)):
@@ -187,11 +327,18 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
             calibration_shift_ev=(options.calibration_shift_ev if options.calibration_shift_ev is not None
                                   else sample.calibration_shift_ev),
             temperature_k=sample.temperature_k)
-    metadata = dict(metadata or {})
-    if options.edge_energy_ev is not None:
-        metadata["edge_energy_added_ev"] = float(options.edge_energy_ev)
+    if edge_added is not None:
+        metadata["edge_energy_added_ev"] = float(edge_added)
+    if warnings:
+        metadata["import_warnings"] = [f"{_as_given_path(path)}{': ' + name if name else ''}: {w}" for w in warnings]
     return SpectrumRecord(spectrum=spectrum, source_file=str(path), source_sha256=digest, sample=sample,
                           structure=structure, absorber_site_index=absorber_site_index, metadata=metadata)
+
+
+def _as_given_path(path: Path) -> str:
+    from ..errors import _as_given
+
+    return _as_given(str(path))
 
 
 @dataclass
@@ -234,6 +381,10 @@ def normalise_signal(table: Table, signal: int, i0: int | None, mode: str | None
     if bad.size:
         raise InputError(path, f"I0 column {i0_label!r} is zero, cannot normalise", where=f"line {int(table.lines[bad[0]])}")
     if mode and mode.lower() == "transmission":
+        bad = np.flatnonzero(values <= 0)
+        if bad.size:
+            raise InputError(path, f"ln({i0_label}/{label}) is undefined where {label} = {values[bad[0]]:g} "
+                                   f"(transmitted intensity must be positive)", where=f"line {int(table.lines[bad[0]])}")
         ratio = reference / values
         bad = np.flatnonzero(ratio <= 0)
         if bad.size:

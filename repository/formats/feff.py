@@ -32,7 +32,7 @@ from .common import (
     file_sha256,
     make_record,
     read_text,
-    sort_by_energy,
+    sort_scan,
 )
 
 INPUT_NAME = "feff.inp"
@@ -212,7 +212,7 @@ def read_feff(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectr
     else:
         raise InputError(spectrum_file, "not a FEFF xmu.dat (no '#  omega  e  k  mu  mu0  chi' line) or eels.dat")
     feff["spectroscopy"] = spectroscopy
-    energy, intensity = sort_by_energy(energy, intensity)
+    energy, intensity, lines = sort_scan(spectrum_file, energy, intensity, lines)
     structure = _structure_beside(spectrum_file.parent, options)
     site = None
     if structure is not None and element is not None:

@@ -24,7 +24,7 @@ from .common import (
     file_sha256,
     make_record,
     read_text,
-    sort_by_energy,
+    sort_scan,
 )
 
 OWN_KEY = "@xasrepo"
@@ -83,7 +83,7 @@ def read_json(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectr
             intensity = np.asarray(doc["y"], dtype=float)
         except (TypeError, ValueError):
             raise InputError(path, "'x' and 'y' must be lists of numbers", where=where) from None
-        energy, intensity = sort_by_energy(energy, intensity)
+        energy, intensity, _ = sort_scan(path, energy, intensity, where=where)
         metadata = own.get("metadata") if isinstance(own.get("metadata"), dict) else {"format": "pymatgen-json"}
         if own.get("metadata") is None:
             for key in ("material_id", "task_id", "xas_id", "mp_id"):

@@ -26,6 +26,8 @@ def head_text(path: Path) -> str:
                 head = handle.read(SNIFF_BYTES)
         except (OSError, EOFError) as exc:
             raise InputError(path, f"damaged gzip file ({exc})") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text with a byte-order mark
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
     return head.decode("utf-8-sig", errors="replace")
 
 

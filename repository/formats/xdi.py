@@ -24,6 +24,7 @@ from ..conventions import Origin
 from ..errors import InputError
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
+    CONTEXT_FIELDS,
     DEFAULT_OPTIONS,
     HC_EV_ANGSTROM,
     ReadOptions,
@@ -34,9 +35,10 @@ from .common import (
     make_record,
     normalise_signal,
     optional_float,
+    parse_temperature,
     parse_temperature_k,
     read_text,
-    sort_by_energy,
+    sort_scan,
 )
 
 VERSION_LINE = re.compile(r"^#\s*XDI/(\d+)\.(\d+)(?:\.(\d+))?(.*)$", re.IGNORECASE)
@@ -221,27 +223,113 @@ def _columns(doc: XdiDocument, path: Path) -> tuple[list[str], list[str | None]]
     return names, units
 
 
+K_SPACE_NAMES = ("k", "wavenumber", "chi", "chik", "chi(k)")
+K_SPACE_UNITS = ("1/a", "a^-1", "a-1", "inverse_angstrom", "1/angstrom", "angstrom^-1", "å^-1", "1/å", "invang")
+PIXEL_NAMES = ("pixel", "pixels", "index", "channel", "point", "points")
+
+
 def _energy_axis(doc: XdiDocument, names: list[str], units: list[str | None], path: Path,
-                 energy_index: int) -> tuple[np.ndarray, dict[str, Any]]:
+                 energy_index: int) -> tuple[np.ndarray, str | None, dict[str, Any]]:
+    """(abscissa values, their energy unit "eV"/"keV" or None for eV, conversion note).
+
+    A monochromator angle is converted with Mono.d_spacing (Bragg's law, E = hc / (2 d sin theta));
+    a photoelectron wavenumber k or a pixel/index axis is refused: neither is a photon energy.
+    """
     values = doc.table[:, energy_index]
     name = names[energy_index].lower()
     unit = (units[energy_index] or "").lower()
     where = doc.line_of(f"Column.{energy_index + 1}")
+    if name in K_SPACE_NAMES or unit in K_SPACE_UNITS:
+        raise InputError(path, f"the abscissa {names[energy_index]!r} is a photoelectron wavenumber k (chi(k) data), "
+                               "not a photon energy: xasrepo stores mu(E); import the mu(E) data instead", where=where)
+    if name in PIXEL_NAMES or unit in PIXEL_NAMES:
+        raise InputError(path, f"the abscissa {names[energy_index]!r} is a pixel/index axis, not a photon energy: "
+                               "calibrate it to energy first", where=where)
     if name == "angle" or unit in ANGLE_UNITS:
-        d_spacing = optional_float(doc.get("Mono.d_spacing"))
-        if d_spacing is None or d_spacing <= 0:
+        d_spacing, problem = parse_d_spacing(doc.get("Mono.d_spacing"))
+        if d_spacing is None:
             raise InputError(path, "the abscissa is a monochromator angle but there is no valid Mono.d_spacing "
-                                   "to convert it to energy", where=where)
+                                   f"to convert it to energy{': ' + problem if problem else ''}", where=where)
         factor = ANGLE_UNITS.get(unit, math.pi / 180)
         energy = HC_EV_ANGSTROM / (2.0 * d_spacing * np.sin(values * factor))
-        return energy, {"converted_from": f"angle ({unit or 'degrees'}) with Mono.d_spacing {d_spacing}"}
+        return energy, None, {"converted_from": f"angle ({unit or 'degrees'}) with Mono.d_spacing {d_spacing}"}
     if unit and unit not in ENERGY_UNITS:
         raise InputError(path, f"the abscissa {names[energy_index]!r} is in {units[energy_index]!r}, not an energy "
                                "unit (eV, keV) or an angle", where=where)
     if name not in ("energy", "e", "ev", "omega", "energy_readback") and not unit:
         raise InputError(path, f"the abscissa {names[energy_index]!r} is not an energy (expected 'energy eV')",
                          where=where)
-    return values * ENERGY_UNITS.get(unit, 1.0), {}
+    return values, ("keV" if unit == "kev" else None), {}
+
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zÅ°]*)\.?\s*$")
+
+
+def _number_with_unit(text: str | None, units: dict[str, float], default: str | None) -> tuple[float | None, str | None]:
+    """(value in the first unit of ``units``, problem) for "7.00 GeV"-like text; units maps lower-case names
+    to factors; ``default`` is the unit assumed when none is written (None: a unit is required)."""
+    match = _NUMBER_UNIT.match(str(text or ""))
+    if not match:
+        return None, f"{text!r} is not a number with a unit"
+    unit = match.group(2).lower() or default
+    if unit is None:
+        return None, f"{text!r} has no unit ({', '.join(units)})"
+    if unit not in units:
+        return None, f"{text!r} has an unknown unit {match.group(2)!r} (expected {', '.join(units)})"
+    value = float(match.group(1)) * units[unit]
+    return (value, None) if math.isfinite(value) else (None, f"{text!r} is not finite")
+
+
+def parse_d_spacing(text: str | None) -> tuple[float | None, str | None]:
+    """Mono.d_spacing in Angstrom ("3.13553", "3.13553 A", "3.13553 Å"); (None, problem) otherwise."""
+    if text is None:
+        return None, None
+    value, problem = _number_with_unit(text, {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": 10.0}, "a")
+    if value is not None and value <= 0:
+        return None, f"{text!r} is not positive"
+    return value, problem
+
+
+def _date_time(text: str) -> str | None:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return f"{text!r} is not an ISO 8601 date-time (YYYY-MM-DDThh:mm:ss)"
+    return None
+
+
+# XDI dictionary fields checked by type and unit: name (lower case) -> check returning a problem or None.
+FIELD_CHECKS = {
+    "scan.start_time": _date_time,
+    "scan.end_time": _date_time,
+    "mono.d_spacing": lambda t: parse_d_spacing(t)[1],
+    "facility.energy": lambda t: _number_with_unit(t, {"gev": 1.0, "mev": 1e-3}, None)[1],
+    "facility.current": lambda t: _number_with_unit(t, {"ma": 1.0, "a": 1e3}, None)[1],
+    "scan.edge_energy": lambda t: _number_with_unit(t, {"ev": 1.0, "kev": 1e3}, "ev")[1],
+}
+
+
+def validate_fields(doc: XdiDocument, path: Path) -> tuple[dict[str, str], list[str], float | None]:
+    """(valid fields, one-line warnings, sample temperature in K): XDI dictionary fields with a value of
+    the wrong type or unit are dropped with a warning naming the field and line; Sample.temperature is
+    converted to kelvin (C, F, mK; see ``common.parse_temperature``), never read as kelvin without a unit."""
+    kept: dict[str, str] = {}
+    warnings: list[str] = []
+    temperature = None
+    for key, value in doc.fields.items():
+        lowered = key.lower()
+        problem = None
+        if lowered == "sample.temperature":
+            temperature, problem = parse_temperature(value)
+        elif lowered in FIELD_CHECKS:
+            problem = FIELD_CHECKS[lowered](value)
+        if problem:
+            warnings.append(f"line {doc.field_lines[key]}: {key} {problem}: not stored")
+            continue
+        kept[key] = value
+    return kept, warnings, temperature
 
 
 def _choose_signal(names: list[str], path: Path, options: ReadOptions, table: Table) -> tuple[int, int | None, str | None]:
@@ -270,17 +358,20 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
     names, units = _columns(doc, path)
     table = Table(doc.table, doc.table_lines, names, units)
     energy_index = table.find(options.energy_col, path, "energy") if options.energy_col else 0
-    energy, conversion = _energy_axis(doc, names, units, path, energy_index)
+    energy, energy_unit, conversion = _energy_axis(doc, names, units, path, energy_index)
     signal, i0, mode = _choose_signal(names, path, options, table)
     mode = doc.get(f"{XASREPO_NAMESPACE}.measurement_mode") or mode
     intensity, signal_label = normalise_signal(table, signal, i0, options.measurement_mode or mode, path)
-    descending = energy.size > 1 and bool(np.all(np.diff(energy) < 0))
-    energy, intensity = sort_by_energy(energy, intensity)
-    lines = doc.table_lines[::-1] if descending else doc.table_lines
+    energy, intensity, lines = sort_scan(path, energy, intensity, doc.table_lines)
+    fields, warnings, temperature_k = validate_fields(doc, path)
 
+    own = {k.split(".", 1)[1].lower(): v for k, v in doc.fields.items()
+           if k.split(".", 1)[0].lower() == XASREPO_NAMESPACE.lower()}
     element_key = next((k for k in ELEMENT_FIELDS if doc.get(k) is not None), ELEMENT_FIELDS[0])
     edge_key = next((k for k in EDGE_FIELDS if doc.get(k) is not None), EDGE_FIELDS[0])
     element, edge = doc.get(element_key), doc.get(edge_key)
+    if "edge" in own:  # written by xasrepo for an edge XDI has no symbol for ("L2,3" is written as "L")
+        edge_key, edge = f"{XASREPO_NAMESPACE}.edge", own["edge"]
     if not options.element:
         if element is None:
             raise InputError(path, "no Element.symbol header (the absorbing element); give --element to import anyway")
@@ -293,20 +384,21 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
     origin = Origin(doc.get(f"{XASREPO_NAMESPACE}.origin") or Origin.EXPERIMENTAL.value)
     sample = SampleInfo(
         sample_name=doc.get("Sample.name"), facility=doc.get("Facility.name"), beamline=doc.get("Beamline.name"),
-        measurement_mode=mode, temperature_k=parse_temperature_k(doc.get("Sample.temperature")),
+        measurement_mode=mode, temperature_k=temperature_k,
         calibration_shift_ev=optional_float(doc.get(f"{XASREPO_NAMESPACE}.calibration_shift_ev")))
-    own = {k.split(".", 1)[1].lower(): v for k, v in doc.fields.items()
-           if k.split(".", 1)[0].lower() == XASREPO_NAMESPACE.lower()}
     metadata: dict[str, Any] = {
         "format": "xdi",
         "xdi": {"version": doc.version, "extra_versions": doc.extra_versions,
-                "fields": {k: v for k, v in doc.fields.items()
+                "fields": {k: v for k, v in fields.items()
                            if k.split(".", 1)[0].lower() not in ("column", XASREPO_NAMESPACE.lower())},
                 "comments": doc.comments},
         "columns": {"energy": names[energy_index], "signal": signal_label, "all": names},
     }
     if conversion:
         metadata["columns"].update(conversion)
+    context = {name: own[name] for name in CONTEXT_FIELDS if name in own}
+    if context:
+        metadata["context"] = context
     if "metadata_json" in own:
         import json
 
@@ -314,9 +406,12 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
             metadata = json.loads(own["metadata_json"])  # written by xasrepo: the record's metadata as it was
         except ValueError:
             raise InputError(path, "Xasrepo.metadata_json is not JSON", where=doc.line_of("Xasrepo.metadata_json")) from None
+        if not isinstance(metadata, dict):
+            raise InputError(path, "Xasrepo.metadata_json is not a JSON object", where=doc.line_of("Xasrepo.metadata_json"))
     return [make_record(path, file_sha256(path), options, energy=energy, signal=intensity, element=element,
                         edge=edge, origin=origin, line_of_point=lines, spectrum_type=own.get("spectrum_type"),
-                        sample=sample, metadata=metadata, polarization=own.get("polarization", "iso"))]
+                        sample=sample, metadata=metadata, polarization=own.get("polarization", "iso"),
+                        energy_unit=energy_unit, energy_name=names[energy_index], warnings=warnings)]
 
 
 def write_xdi(record: SpectrumRecord, path: Path) -> Path:
@@ -348,7 +443,7 @@ def write_xdi(record: SpectrumRecord, path: Path) -> Path:
     for key, value in (xdi_meta.get("fields") or {}).items():
         put(key, value)
     put("Element.symbol", s.absorbing_element)
-    put("Element.edge", s.edge.value)
+    put("Element.edge", "L" if s.edge.value == "L2,3" else s.edge.value)  # XDI has no "L2,3" symbol
     put("Sample.name", record.sample.sample_name)
     put("Facility.name", record.sample.facility)
     put("Beamline.name", record.sample.beamline)
@@ -357,10 +452,15 @@ def write_xdi(record: SpectrumRecord, path: Path) -> Path:
     ns = XASREPO_NAMESPACE
     put(f"{ns}.origin", s.origin.value)
     put(f"{ns}.spectrum_type", s.spectrum_type.value)
+    if s.edge.value == "L2,3":
+        put(f"{ns}.edge", s.edge.value)
     put(f"{ns}.polarization", s.polarization)
     put(f"{ns}.measurement_mode", record.sample.measurement_mode)
     if record.sample.calibration_shift_ev is not None:
         put(f"{ns}.calibration_shift_ev", repr(float(record.sample.calibration_shift_ev)))
+    context = meta.get("context") if isinstance(meta.get("context"), dict) else {}
+    for name, value in sorted(context.items()):  # formula, polymorph, defect, code, method, set...
+        put(f"{ns}.{name}", value)
     if meta:
         put(f"{ns}.metadata_json", json.dumps(meta, sort_keys=True, default=str))
     versions = " ".join(["XDI/1.0", *[v for v in xdi_meta.get("extra_versions", []) if v.lower() != "xasrepo"],

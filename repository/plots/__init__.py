@@ -7,8 +7,6 @@
   a colour-by selector; hovering or clicking a point shows its spectrum and properties.
 * :mod:`repository.plots.frame` -- reading snapshots into a table and telling categorical from numeric
   columns (shared by the three above).
-* :mod:`repository.plots.browser` -- opening a page in headless Chromium (used by the tests and by
-  ``docs/make_explorer_screenshot.py``).
 
 Nothing here is imported by ``xasrepo --help``: matplotlib, pandas and plotly load inside functions.
 """

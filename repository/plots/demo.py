@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 CLUSTERS = (  # crystal system, dimensionality, defect kinds seen, centre in the plane
@@ -22,7 +23,7 @@ CLUSTERS = (  # crystal system, dimensionality, defect kinds seen, centre in the
 
 def synthetic_snapshot(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """(frame, spectra): ``n`` SYNTHETIC rows (spectrum ids 1..n) and a made-up B K-edge-like spectrum each."""
-    import numpy as np
+    # lazy import: start-up time (pandas is heavy; only this path needs it)
     import pandas as pd
 
     rng = np.random.default_rng(seed)

@@ -11,15 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .frame import category_label, check_field, field_label, snapshot_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MAX_LEGEND_CATEGORIES = 12
-MISSING_COLOUR = "#b0b0b0"
-OTHER_COLOUR = "#606060"
-NUMERIC_COLOURMAP = "viridis"
+MISSING_COLOR = "#b0b0b0"
+OTHER_COLOR = "#606060"
+NUMERIC_COLORMAP = "viridis"
 FIGURE_SIZE_IN = (9.0, 6.5)
 DPI = 150
 
@@ -56,9 +58,11 @@ def plot_embedding(snapshot: Any, color_by: str, output: str | Path, *, title: s
     ``snapshot`` is a Parquet path, a pandas DataFrame or a pyarrow Table (see
     :func:`repository.plots.frame.snapshot_frame`). Returns the path written.
     """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
 
     frame = snapshot_frame(snapshot)
@@ -88,6 +92,7 @@ def plot_embedding(snapshot: Any, color_by: str, output: str | Path, *, title: s
 
 
 def _draw_categories(ax, frame: pd.DataFrame, field: str, size: float, alpha: float) -> None:
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
 
     groups = category_groups(frame[field])
@@ -95,12 +100,12 @@ def _draw_categories(ax, frame: pd.DataFrame, field: str, size: float, alpha: fl
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     for index, (label, mask) in enumerate(groups):
         if label == "n/a":
-            colour, order = MISSING_COLOUR, 1
+            color, order = MISSING_COLOR, 1
         elif label.startswith("other ("):
-            colour, order = OTHER_COLOUR, 2
+            color, order = OTHER_COLOR, 2
         else:
-            colour, order = palette[index % len(palette)], 3
-        ax.scatter(x[mask], y[mask], s=size, color=colour, alpha=alpha, linewidths=0, zorder=order,
+            color, order = palette[index % len(palette)], 3
+        ax.scatter(x[mask], y[mask], s=size, color=color, alpha=alpha, linewidths=0, zorder=order,
                    label=f"{label} ({int(mask.sum())})")
     legend = ax.legend(title=field_label(field), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9,
                        title_fontsize=10, markerscale=max(1.0, 7.0 / size ** 0.5), frameon=False)
@@ -109,20 +114,20 @@ def _draw_categories(ax, frame: pd.DataFrame, field: str, size: float, alpha: fl
 
 
 def _draw_values(fig, ax, frame: pd.DataFrame, field: str, size: float, alpha: float) -> None:
-    import numpy as np
 
     values = frame[field].to_numpy(dtype=float)
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     missing = np.isnan(values)
     if missing.any():
-        ax.scatter(x[missing], y[missing], s=size, color=MISSING_COLOUR, alpha=alpha, linewidths=0,
+        ax.scatter(x[missing], y[missing], s=size, color=MISSING_COLOR, alpha=alpha, linewidths=0,
                    zorder=1, label=f"n/a ({int(missing.sum())})")
         legend = ax.legend(loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=9, frameon=False,
                            markerscale=max(1.0, 7.0 / size ** 0.5))
         for handle in legend.legend_handles:
             handle.set_alpha(1.0)
-    points = ax.scatter(x[~missing], y[~missing], c=values[~missing], cmap=NUMERIC_COLOURMAP, s=size,
+    points = ax.scatter(x[~missing], y[~missing], c=values[~missing], cmap=NUMERIC_COLORMAP, s=size,
                         alpha=alpha, linewidths=0, zorder=2)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     from matplotlib.cm import ScalarMappable
 
     # an opaque bar: the scale, not the blend of translucent points on white

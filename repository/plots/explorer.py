@@ -21,10 +21,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .frame import COORDINATE_COLUMNS, column_kind, field_label, snapshot_frame
+import numpy as np
+from sqlalchemy import bindparam, text
+
+from ..arrays import from_blob
+from .frame import COORDINATE_COLUMNS, check_field, column_kind, field_label, snapshot_frame
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from sqlalchemy.engine import Engine
 
@@ -48,10 +51,6 @@ def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
 
     Ids that are not in the database are left out (the page says so when such a point is chosen).
     """
-    from sqlalchemy import bindparam, text
-
-    from ..arrays import from_blob
-
     wanted = sorted({int(i) for i in spectrum_ids})
     query = text("SELECT id, energy_ev, intensity FROM spectrum WHERE id IN :ids").bindparams(
         bindparam("ids", expanding=True))
@@ -65,7 +64,6 @@ def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
 
 def thin(energy: np.ndarray, intensity: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` evenly spaced samples, always keeping the first and last point."""
-    import numpy as np
 
     if len(energy) <= max_points:
         return energy, intensity
@@ -97,9 +95,8 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     ``spectra`` maps spectrum ids to (energy_ev, intensity) arrays, e.g. from :func:`load_spectra`.
     Returns the path written.
     """
+    # lazy import: start-up time (plotly is heavy; only this path needs it)
     from plotly.offline import get_plotlyjs
-
-    from .frame import check_field
 
     frame = snapshot_frame(snapshot)
     if color_by is not None:
@@ -138,13 +135,13 @@ def _json_value(value: Any) -> Any:
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, (str, int, bool)):
         return value
-    import numpy as np
 
     if isinstance(value, np.generic):
         return _json_value(value.item())
     if isinstance(value, (list, tuple, np.ndarray)):  # e.g. a list of elements
         return ", ".join(map(str, value))
     try:
+        # lazy import: start-up time (pandas is heavy; only this path needs it)
         import pandas as pd
 
         if pd.isna(value):
@@ -157,7 +154,6 @@ def _json_value(value: Any) -> Any:
 def _rounded(values: Iterable[float], digits: int) -> list[float | None]:
     """Values rounded to ``digits`` significant digits of the largest one (enough to draw them,
     short in JSON); NaN and infinities become None."""
-    import numpy as np
 
     array = np.asarray(values, dtype=float)
     finite = np.isfinite(array)

@@ -12,7 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from ..errors import InputError, NotFoundError, UsageError
+from ..snapshots.files import parquet_problem, require_intact
+from ..snapshots.registry import get_snapshot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +52,8 @@ FIELD_LABELS = {
 
 
 def field_label(name: str) -> str:
+    """The label of a snapshot column in axes and legends (``crystal_system`` -> "crystal system"); the
+    column name itself when it has none."""
     return FIELD_LABELS.get(name, name)
 
 
@@ -56,6 +62,7 @@ def snapshot_frame(snapshot: Any) -> pd.DataFrame:
 
     Checks the coordinate columns (``spectrum_id``, ``x``, ``y``) are there and numeric.
     """
+    # lazy import: start-up time (pandas is heavy; only this path needs it)
     import pandas as pd
 
     source = "<table>"
@@ -82,6 +89,7 @@ def snapshot_frame(snapshot: Any) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    # lazy import: start-up time (pyarrow is heavy; only this path needs it)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -90,13 +98,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as err:
-        from ..snapshots.files import parquet_problem
-
         raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
 
 
 def column_kind(series: pd.Series) -> ColumnKind:
     """``numeric`` for float columns and integer columns with many values; ``categorical`` otherwise."""
+    # lazy import: start-up time (pandas is heavy; only this path needs it)
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -112,14 +119,16 @@ def column_kind(series: pd.Series) -> ColumnKind:
     return "categorical"
 
 
-def colour_fields(frame: pd.DataFrame) -> list[str]:
+def color_fields(frame: pd.DataFrame) -> list[str]:
     """Columns a plot can be coloured by: every column but the id and the coordinates."""
     return [c for c in frame.columns if c not in COORDINATE_COLUMNS]
 
 
 def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
+    """``categorical`` or ``numeric`` for a column to color by; :class:`UsageError` (listing the
+    columns there are) when the snapshot has no such property column."""
     if field not in frame.columns or field in COORDINATE_COLUMNS:
-        choices = ", ".join(colour_fields(frame)) or "(none)"
+        choices = ", ".join(color_fields(frame)) or "(none)"
         raise UsageError(f"cannot colour by {field!r}: the snapshot has no such property column "
                          f"(choose one of: {choices})")
     return column_kind(frame[field])
@@ -127,7 +136,7 @@ def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
 
 def category_label(value: Any) -> str:
     """How a category shows in a legend: integers without '.0', missing values as 'n/a'."""
-    import numpy as np
+    # lazy import: start-up time (pandas is heavy; only this path needs it)
     import pandas as pd
 
     if value is None:
@@ -158,8 +167,6 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
         return path
     if engine_factory is None:
         raise NotFoundError(f"snapshot {str(ref)!r}: no such file")
-    from ..snapshots.files import require_intact
-    from ..snapshots.registry import get_snapshot
 
     engine = engine_factory()
     try:

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import text
+
+from ..arrays import from_blob
+from ..catalog import get_spectrum, list_spectra
+from ..conventions import parse_edge
 from ..errors import UsageError
+from ..query import spectrum_ids
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -28,7 +34,9 @@ DPI = 150
 def choose_spectra(engine: Engine, *, ids: Iterable[int] = (), where: str | None = None,
                    element: str | None = None, edge: str | None = None, limit: int | None = None) -> list[int]:
     """Spectrum ids to plot: the given ids, or those matching a query filter or element/edge
-    (the first ``limit`` of them by id when a limit is given)."""
+    (the first ``limit`` of them by id when a limit is given). Raises :class:`UsageError` for
+    ``limit`` < 1, for ids given together with a filter, or when nothing is chosen;
+    :class:`~repository.query.FilterError` (a UsageError) for an invalid filter."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
     chosen = _choose(engine, ids, where, element, edge)
@@ -43,16 +51,8 @@ def _choose(engine: Engine, ids: Iterable[int], where: str | None, element: str 
     if ids:
         return ids
     if where:
-        try:
-            from ..query import spectrum_ids
-        except ImportError:
-            raise UsageError("--where needs the query language (repository.query), which this "
-                             "version does not have; use --element/--edge or ids") from None
         return list(spectrum_ids(engine, where))
     if element or edge:
-        from ..catalog import list_spectra
-        from ..conventions import parse_edge
-
         try:
             edge = parse_edge(edge).value if edge else None
         except ValueError as err:
@@ -76,10 +76,6 @@ def spectrum_label(record: dict[str, Any]) -> str:
 
 def absorber_dos(engine: Engine, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The DOS curves of a spectrum's absorber: dicts with orbital, energy_ev, density, fermi_energy_ev."""
-    from sqlalchemy import text
-
-    from ..arrays import from_blob
-
     listed = record.get("dos") or []
     site = record.get("absorber_site_index")
     chosen = [d for d in listed if d["projection"] == "site" and site is not None and d["site_index"] == site]
@@ -116,15 +112,17 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
 
     ``offset`` shifts spectrum k up by k*offset (``"auto"``: by the tallest spectrum's height);
     ``normalize`` scales each spectrum to a maximum of 1; ``with_dos`` draws one row per
-    spectrum with the absorber's DOS beside it.
+    spectrum with the absorber's DOS beside it. Energies are plotted in eV. Raises
+    :class:`UsageError` for no ids, more than fit in one picture, or a bad ``offset``;
+    :class:`NotFoundError` for an unknown id.
     """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from ..catalog import get_spectrum
 
     ids = list(dict.fromkeys(int(i) for i in spectrum_ids))
     limit = MAX_SPECTRA_WITH_DOS if with_dos else MAX_SPECTRA
@@ -148,15 +146,15 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
     y_label = "normalised intensity" if normalize else "intensity (arb. units)"
     if step:
         y_label += f", offset by {step:.3g} each"
-    colours = plt.get_cmap("tab10" if len(ids) <= 10 else "viridis")
-    colour_of = (lambda k: colours(k % 10)) if len(ids) <= 10 else (lambda k: colours(k / max(len(ids) - 1, 1)))
+    colors = plt.get_cmap("tab10" if len(ids) <= 10 else "viridis")
+    color_of = (lambda k: colors(k % 10)) if len(ids) <= 10 else (lambda k: colors(k / max(len(ids) - 1, 1)))
 
     if with_dos:
         fig, axes = plt.subplots(len(ids), 2, figsize=(11, 1.0 + 2.6 * len(ids)), dpi=dpi, squeeze=False,
                                  gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
         for k, (record, (x, y)) in enumerate(zip(records, curves)):
             ax, dos_ax = axes[k]
-            ax.plot(x, y, color=colour_of(k), lw=1.6)
+            ax.plot(x, y, color=color_of(k), lw=1.6)
             ax.set_title(spectrum_label(record), fontsize=10, loc="left")
             ax.set_ylabel("normalised" if normalize else "intensity", fontsize=9)
             _draw_dos(dos_ax, absorber_dos(engine, record), record)
@@ -165,10 +163,10 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
         height = min(14.0, 5.0 + (0.35 * len(ids) if step else 0.0))
         fig, ax = plt.subplots(figsize=(9, height), dpi=dpi, layout="constrained")
         for k, (record, (x, y)) in enumerate(zip(records, curves)):
-            ax.plot(x, y + k * step, color=colour_of(k), lw=1.4, label=spectrum_label(record))
+            ax.plot(x, y + k * step, color=color_of(k), lw=1.4, label=spectrum_label(record))
             if step and len(ids) <= 2 * MAX_LEGEND_ENTRIES:
                 ax.annotate(spectrum_label(record), (x[-1], y[-1] + k * step), xytext=(4, 0),
-                            textcoords="offset points", fontsize=8, va="center", color=colour_of(k))
+                            textcoords="offset points", fontsize=8, va="center", color=color_of(k))
         if not step and len(ids) <= MAX_LEGEND_ENTRIES:
             ax.legend(fontsize=8, frameon=False)
         if step:

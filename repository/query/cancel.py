@@ -41,6 +41,7 @@ class Deadline:
 
 
 def cancelled_error() -> QueryCancelled:
+    """The :class:`QueryCancelled` error raised when the user presses Ctrl-C during a statement."""
     return QueryCancelled("interrupted (Ctrl-C): the statement was cancelled")
 
 

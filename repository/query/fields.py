@@ -5,7 +5,7 @@ never text from the filter. Names come in three spellings that all mean the same
 
 * the column name of the ``spectrum_overview`` view (``absorber_cn``, ``defect_name``);
 * a dotted name grouping it by the object it describes (``absorber.cn``, ``defect.name``,
-  ``structure.crystal_system``, ``calculation.code``);
+  ``structure.crystal_system``, ``host.crystal_system``, ``calculation.code``);
 * the OPTIMADE name where one exists (``elements``, ``nelements``, ``chemical_formula_reduced``).
 """
 
@@ -59,6 +59,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               help="absorbing element symbol, e.g. B"),
     FieldSpec("edge", "edge", T, ("spectrum.edge",), help="K, L1, L2, L3 (L2,3 for stitched spectra)"),
     FieldSpec("spectrum_type", "spectrum_type", T, ("type", "spectrum.type"), help="XANES | EXAFS | XAFS"),
+    FieldSpec("spectroscopy", "spectroscopy", T, ("spectrum.spectroscopy",),
+              help="XAS (absorption) | NRIXS | EELS | ELNES | EXELFS | XES | RIXS"),
     FieldSpec("polarization", "polarization", T, ("spectrum.polarization",), help="iso, x, y, z, in_plane, ..."),
     FieldSpec("absorber_site_index", "absorber_site_index", I, ("absorber.site_index", "absorber.site"),
               help="index of the absorbing site in the structure"),
@@ -85,12 +87,22 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("nsites", "nsites", I, ("structure.nsites",)),
     FieldSpec("spacegroup_number", "spacegroup_number", I, ("spacegroup", "structure.spacegroup")),
     FieldSpec("spacegroup_symbol", "spacegroup_symbol", T, ("structure.spacegroup_symbol",), help="e.g. P6_3/mmc"),
-    FieldSpec("crystal_system", "crystal_system", T, ("structure.crystal_system",), help="e.g. hexagonal"),
+    FieldSpec("crystal_system", "crystal_system", T, ("structure.crystal_system",),
+              help="of the computed cell (a defect supercell's own, e.g. trigonal for C_B in h-BN)"),
     FieldSpec("dimensionality", "dimensionality", I, ("structure.dimensionality",), help="0, 1, 2 or 3"),
     FieldSpec("density_g_cm3", "density_g_cm3", N, ("density", "structure.density"), unit="g/cm³"),
     FieldSpec("volume_per_atom_a3", "volume_per_atom_a3", N, ("structure.volume_per_atom",), unit="Å³"),
     FieldSpec("polymorph", "polymorph", T, ("structure.polymorph",), help="e.g. h-BN"),
     FieldSpec("relaxation", "relaxation", T, ("structure.relaxation",)),
+    # host structure (a defect's host; for a cell without a defect, the cell itself)
+    FieldSpec("host_structure_id", "host_structure_id", I, ("host.id", "host.structure_id")),
+    FieldSpec("host_crystal_system", "host_crystal_system", T, ("host.crystal_system",),
+              help="of the host structure, e.g. hexagonal for any defect in h-BN"),
+    FieldSpec("host_spacegroup_symbol", "host_spacegroup_symbol", T, ("host.spacegroup_symbol",),
+              help="of the host structure, e.g. P6_3/mmc"),
+    FieldSpec("host_dimensionality", "host_dimensionality", I, ("host.dimensionality",),
+              help="of the host structure: 2 layered, 3 framework"),
+    FieldSpec("host_polymorph", "host_polymorph", T, ("host.polymorph",), help="e.g. h-BN"),
     # defect
     FieldSpec("defect_id", "defect_id", I, ("defect.id",)),
     FieldSpec("defect_kind", "defect_kind", T, ("defect.kind",), help="vacancy, substitution, ..., none"),

@@ -25,7 +25,11 @@ from ..errors import SchemaError
 
 
 def connect_read_only(db: str | None = None) -> Any:
-    """``sqlite3.Connection`` (SQLite) or read-only SQLAlchemy ``Engine`` (other backends)."""
+    """``sqlite3.Connection`` (SQLite) or read-only SQLAlchemy ``Engine`` (other backends).
+
+    Raises :class:`SchemaError` for a missing database or one without the expected schema
+    revision (naming the command that fixes it), :class:`UsageError` for a file that cannot be
+    opened as one."""
     url = resolve_url(db)
     path = sqlite_path(url)
     if path is None:
@@ -38,12 +42,12 @@ def connect_read_only(db: str | None = None) -> Any:
     except sqlite3.Error as err:
         raise cannot_open(str(path), err) from None
     try:
-        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.DatabaseError as err:
-        if "no such table" not in str(err):
-            conn.close()
-            raise cannot_open(str(path), err) from None
-        revision = None
+        has_schema = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+                                  ).fetchone() is not None
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone() if has_schema else None
+    except sqlite3.DatabaseError as err:  # not a database, or a damaged one
+        conn.close()
+        raise cannot_open(str(path), err) from None
     try:
         check_revision(url, revision[0] if revision else None)
     except SchemaError:
@@ -53,6 +57,7 @@ def connect_read_only(db: str | None = None) -> Any:
 
 
 def close(conn: Any) -> None:
+    """Close what :func:`connect_read_only` returned (a ``sqlite3.Connection`` or an ``Engine``)."""
     if isinstance(conn, sqlite3.Connection):
         conn.close()
     else:

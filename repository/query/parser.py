@@ -22,9 +22,14 @@ while the tree is built, so a :class:`~repository.query.terms.Filter` is always 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
+import os
+import sys
 from functools import lru_cache
+from pathlib import Path
 
+from ..conventions import parse_edge
 from ..errors import UsageError
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
 from .terms import (
@@ -114,11 +119,7 @@ class FilterError(UsageError):
 def _cache_file() -> str | bool:
     """Where lark keeps the built LALR tables: a per-user cache folder (not the shared temp folder,
     since lark unpickles the file), keyed by grammar, lark and Python versions. False: no cache."""
-    import hashlib
-    import os
-    import sys
-    from pathlib import Path
-
+    # lazy import: start-up time (lark is heavy; only this path needs it)
     import lark
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -133,6 +134,7 @@ def _cache_file() -> str | bool:
 
 @lru_cache(maxsize=1)
 def _parser():
+    # lazy import: start-up time (lark is heavy; only this path needs it)
     from lark import Lark
 
     # A cached parser saves ~0.1 s per process; lark rebuilds it if the file is missing or stale.
@@ -141,6 +143,7 @@ def _parser():
 
 
 def valid_fields_text(fields: tuple[FieldSpec, ...] = FIELDS) -> str:
+    """The field names, comma separated, as error messages list them."""
     return ", ".join(spec.name for spec in fields)
 
 
@@ -203,8 +206,6 @@ def _typed(spec: FieldSpec, literal: _Literal):
     if spec.name == "absorbing_element":
         return _element_symbol(spec, literal)
     if spec.name == "edge":
-        from ..conventions import parse_edge
-
         try:
             return str(parse_edge(value).value)
         except ValueError:
@@ -213,6 +214,7 @@ def _typed(spec: FieldSpec, literal: _Literal):
 
 
 def _build(tree, index: dict[str, FieldSpec], fields: tuple[FieldSpec, ...]) -> Term:
+    # lazy import: start-up time (lark is heavy; only this path needs it)
     from lark import Token, Tree
 
     def literal(node) -> _Literal:
@@ -313,6 +315,7 @@ def parse_filter(text: str, *, index: dict[str, FieldSpec] = FIELD_INDEX,
     Raises :class:`FilterError` (one line) for a syntax error, an unknown field (listing the valid
     fields) or a value of the wrong type (naming the expected type).
     """
+    # lazy import: start-up time (lark is heavy; only this path needs it)
     from lark.exceptions import (
         UnexpectedCharacters,
         UnexpectedEOF,

@@ -15,13 +15,17 @@ Read-only by construction, in three layers:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import itertools
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..db import VIEW_NAMES, cannot_open, describe, engine_url, is_sqlite, make_engine, resolve_url
+from ..errors import SchemaError, UsageError
+from .cancel import Deadline, call_cancellable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -124,8 +128,6 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
             (keyword == "PRAGMA" and dialect != "sqlite"):
         what = keyword or tokens[0][1]
         if keyword and keyword not in KNOWN_STATEMENTS and keyword not in READ_KEYWORDS:
-            import difflib
-
             close = difflib.get_close_matches(keyword, READ_KEYWORDS, n=1, cutoff=0.6)
             hint = f" (a typo for {close[0]}?)" if close else ""
             raise ReadOnlyViolation(f"{first!r} does not start a read-only statement{hint}: {ALLOWED_HINT}; "
@@ -145,18 +147,12 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
 
 
 def _url_of(engine_or_db) -> str:
-    from ..db import resolve_url
-
     if isinstance(engine_or_db, str) or engine_or_db is None or hasattr(engine_or_db, "__fspath__"):
         return resolve_url(engine_or_db)
-    from ..db import engine_url
-
     return engine_url(engine_or_db)
 
 
 def _sqlite_authorizer():
-    import sqlite3
-
     allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_TRANSACTION}
     allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 
@@ -180,7 +176,7 @@ _MISSING_RELATION = (
 
 def _schema_relations() -> frozenset[str]:
     """Tables and views of the xasrepo schema, from the models (imported only on this error path)."""
-    from ..db import VIEW_NAMES
+    # lazy import: start-up time (the light sqlite3 read path must not load SQLModel)
     from ..models import SQLModel
 
     return frozenset(SQLModel.metadata.tables) | VIEW_NAMES | {"alembic_version"}
@@ -193,9 +189,6 @@ def _missing_schema(text: str, url: str | None) -> Exception | None:
     for pattern in _MISSING_RELATION:
         match = pattern.search(text)
         if match and match.group(1).lower() in _schema_relations():
-            from ..db import describe
-            from ..errors import SchemaError
-
             where = describe(url)
             return SchemaError(f"database {where} has no xasrepo schema (no {match.group(1)}); "
                                f"run `xasrepo init --db {where}`")
@@ -217,9 +210,8 @@ def _refusal(err: Exception, url: str | None = None) -> Exception:
 def _open(engine, url: str):
     """The engine's raw DBAPI connection; an unreachable server, a missing database or an
     unreadable file becomes one line (the wording of :func:`repository.db.current_revision`)."""
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy.exc import DBAPIError
-
-    from ..db import cannot_open, describe
 
     driver_error = getattr(engine.dialect, "loaded_dbapi", None)
     driver_error = getattr(driver_error, "Error", DBAPIError)
@@ -266,9 +258,6 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
     :class:`ReadOnlyViolation` for anything that would write and
     :class:`~repository.errors.UsageError` for other SQL errors, each as one line.
     """
-    from ..db import is_sqlite, make_engine
-    from .cancel import Deadline, call_cancellable
-
     url = _url_of(engine_or_db)
     dialect = "sqlite" if is_sqlite(url) else "postgresql"
     statement = check_read_only(sql, dialect)
@@ -280,8 +269,6 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
         rows = None
         try:
             if dialect == "sqlite":
-                import sqlite3
-
                 driver.set_authorizer(_sqlite_authorizer())
                 cursor = driver.cursor()
 
@@ -294,6 +281,7 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
                 run(lambda: cursor.execute(statement))
                 fetch = lambda: cursor.fetchmany(FETCH_BATCH_ROWS)  # noqa: E731
             else:
+                # lazy import: start-up time (psycopg is heavy; only this path needs it)
                 import psycopg
 
                 cursor = driver.cursor()

@@ -8,7 +8,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import UsageError
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
+from .light import close, connect_read_only
 from .parser import FilterError, parse_filter, resolve_field
 from .sql import order_by_sql, parse_sort, where_sql
 from .terms import Filter
@@ -43,6 +45,7 @@ def _execute(engine, sql: str, params: dict[str, Any]) -> tuple[list[str], list[
     if isinstance(engine, sqlite3.Connection):
         cursor = engine.execute(sql, params)
         return [d[0] for d in cursor.description], cursor.fetchall()
+    # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import text
 
     with engine.connect() as conn:
@@ -55,8 +58,6 @@ def _opened(engine_or_db) -> Iterator[Any]:
     """The engine / sqlite3 connection given, or (for a ``--db`` value: path, URL, or None for
     ``$XASREPO_DB`` / the default) a read-only one opened for the call and closed after it."""
     if engine_or_db is None or isinstance(engine_or_db, (str, os.PathLike)):
-        from .light import close, connect_read_only
-
         conn = connect_read_only(engine_or_db)
         try:
             yield conn
@@ -64,8 +65,6 @@ def _opened(engine_or_db) -> Iterator[Any]:
             close(conn)
         return
     if not (isinstance(engine_or_db, sqlite3.Connection) or hasattr(engine_or_db, "dialect")):
-        from ..errors import UsageError
-
         raise UsageError(f"expected an engine, an sqlite3 connection or a database path/URL, "
                          f"got {type(engine_or_db).__name__}")
     yield engine_or_db

@@ -122,6 +122,8 @@ def where_sql(flt: Filter | None, dialect: str = "sqlite") -> tuple[str, dict[st
 
 @dataclass(frozen=True)
 class SortKey:
+    """One key of a ``--sort``: a field and its direction."""
+
     field: FieldSpec
     descending: bool = False
 

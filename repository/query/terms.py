@@ -16,6 +16,8 @@ Value = str | int | float
 
 
 class CompareOp(StrEnum):
+    """Comparison operators of the filter grammar."""
+
     eq = "="
     ne = "!="
     lt = "<"
@@ -25,6 +27,8 @@ class CompareOp(StrEnum):
 
 
 class MatchKind(StrEnum):
+    """Text-matching operators of the filter grammar."""
+
     like = "LIKE"  # SQL wildcards % and _, case-insensitive
     contains = "CONTAINS"  # substring, case-sensitive
     starts = "STARTS WITH"
@@ -32,6 +36,8 @@ class MatchKind(StrEnum):
 
 
 class HasMode(StrEnum):
+    """How ``HAS`` matches a list field: ALL, ANY or ONLY of the values."""
+
     all = "ALL"
     any = "ANY"
     only = "ONLY"
@@ -39,6 +45,8 @@ class HasMode(StrEnum):
 
 @dataclass(frozen=True)
 class Comparison:
+    """``field OP value``."""
+
     field: FieldSpec
     op: CompareOp
     value: Value
@@ -46,6 +54,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Membership:
+    """``field IN (values)`` (``NOT IN`` when negated)."""
+
     field: FieldSpec
     values: tuple[Value, ...]
     negated: bool = False
@@ -53,6 +63,8 @@ class Membership:
 
 @dataclass(frozen=True)
 class Match:
+    """``field LIKE/CONTAINS/STARTS WITH/ENDS WITH pattern`` (negated with NOT)."""
+
     field: FieldSpec
     kind: MatchKind
     pattern: str
@@ -61,6 +73,8 @@ class Match:
 
 @dataclass(frozen=True)
 class Has:
+    """``field HAS ALL/ANY/ONLY (values)`` over a list field."""
+
     field: FieldSpec
     mode: HasMode
     values: tuple[str, ...]
@@ -76,16 +90,22 @@ class Known:
 
 @dataclass(frozen=True)
 class And:
+    """All of the terms."""
+
     terms: tuple[Term, ...]
 
 
 @dataclass(frozen=True)
 class Or:
+    """Any of the terms."""
+
     terms: tuple[Term, ...]
 
 
 @dataclass(frozen=True)
 class Not:
+    """The negation of a term."""
+
     term: Term
 
 

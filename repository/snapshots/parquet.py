@@ -29,6 +29,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # validates names, never 
 
 
 def _duckdb():
+    # lazy import: start-up time (DuckDB is heavy; only this path needs it)
     import duckdb
 
     return duckdb.connect(":memory:")
@@ -36,9 +37,11 @@ def _duckdb():
 
 def _load(table_or_path):
     """A pyarrow Table from a table, a pandas DataFrame or a Parquet path."""
+    # lazy import: start-up time (pyarrow is heavy; only this path needs it)
     import pyarrow as pa
 
     if isinstance(table_or_path, (str, os.PathLike)):
+        # lazy import: start-up time (pyarrow is heavy; only this path needs it)
         import pyarrow.parquet as pq
 
         path = Path(table_or_path)
@@ -140,7 +143,9 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
 
     The data are copied into an in-memory DuckDB database that then has external access
     (files, network) switched off, so the statement can neither change the Parquet files nor
-    write anything else.
+    write anything else. Returns ``(column names, rows)``. Raises :class:`ReadOnlyViolation` for
+    a statement that would write or touch files, :class:`UsageError` for any other SQL error or bad
+    name, :class:`InputError` for a snapshot that cannot be loaded.
     """
     with open_snapshot_sql(snapshots, sql, timeout_s=timeout_s) as result:
         rows: list[tuple] = []
@@ -156,7 +161,8 @@ def open_snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
 
     ``timeout_s`` (None or 0: none) limits the statement, fetching included; past it, or on
     Ctrl-C, DuckDB's ``interrupt()`` cancels it (:class:`~repository.errors.QueryTimeout`,
-    :class:`~repository.errors.QueryCancelled`).
+    :class:`~repository.errors.QueryCancelled`). Raises :class:`ReadOnlyViolation`, :class:`UsageError`
+    and :class:`InputError` as :func:`snapshot_sql` does.
     """
     statement = check_read_only(sql, "duckdb")
     named = _table_names(snapshots)
@@ -165,6 +171,7 @@ def open_snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
     deadline = Deadline(timeout_s)
     con = _duckdb()
     try:
+        # lazy import: start-up time (DuckDB is heavy; only this path needs it)
         import duckdb
 
         for name, (label, source) in named.items():
@@ -190,6 +197,8 @@ def open_snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
         def run(call):
             try:
                 return call_cancellable(call, con.interrupt, deadline)
+            except duckdb.PermissionException as err:  # file or extension access, switched off above
+                raise ReadOnlyViolation(f"refused: {' '.join(str(err).split())}") from None
             except duckdb.Error as err:
                 text = " ".join(str(err).split())
                 if "interrupt" in text.lower() and deadline.expired():

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from sqlalchemy import insert, text
 
 from ..conventions import utc_now
 from ..db import engine_url
 from ..errors import ChecksFailed, NotFoundError, UsageError
 from ..files import atomic_write, file_sha256
+from ..models import Snapshot, SnapshotPoint
 from .files import (
     COORDINATE_NAMES,
     FOOTER_KEY,
@@ -80,7 +80,8 @@ def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
 
     ``path`` and ``model_path`` are the files as they are found today (absolute, resolved with
     :func:`~repository.snapshots.files.resolve_stored`); ``stored_path`` and ``stored_model_path``
-    are what the registry holds (relative to the database's folder when the files lie under it)."""
+    are what the registry holds (relative to the database's folder when the files lie under it).
+    Raises :class:`NotFoundError` when nothing matches, :class:`UsageError` for an ambiguous prefix."""
     ref = str(ref).strip()
     with engine.connect() as conn:
         rows = []
@@ -301,8 +302,6 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
     """
     import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
-    from ..models import Snapshot  # lazy: the SQLModel classes cost ~0.4 s that registry reads do without
-
     url = engine_url(engine)
     created = utc_now()
     uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
@@ -347,8 +346,6 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
 
 def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray) -> None:
     """The coordinates into ``snapshot_point`` (SQLite: straight through the driver's executemany)."""
-    from ..models import SnapshotPoint  # lazy: see store_snapshot
-
     z = coords[:, 2].tolist() if coords.shape[1] > 2 else [None] * len(ids)
     rows = list(zip([snapshot_id] * len(ids), ids.tolist(), coords[:, 0].tolist(), coords[:, 1].tolist(), z))
     if conn.dialect.name == "sqlite":

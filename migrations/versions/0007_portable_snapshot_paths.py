@@ -21,8 +21,8 @@ Downgrade turns relative paths back into absolute ones under the base.
 The logic is inlined (no import of repository code) so the revision keeps its meaning when the
 library changes.
 
-Revision ID: 0005_portable_snapshot_paths
-Revises: 0004_snapshot_points_view
+Revision ID: 0007_portable_snapshot_paths
+Revises: 0006_host_labels
 """
 import os
 from pathlib import Path, PurePosixPath
@@ -30,8 +30,8 @@ from pathlib import Path, PurePosixPath
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_portable_snapshot_paths"
-down_revision = "0004_snapshot_points_view"
+revision = "0007_portable_snapshot_paths"
+down_revision = "0006_host_labels"
 branch_labels = None
 depends_on = None
 

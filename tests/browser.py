@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from ..errors import UsageError
+from repository.errors import UsageError
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
