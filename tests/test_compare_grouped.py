@@ -185,7 +185,7 @@ def test_held_out_r2_is_high_for_a_descriptor_the_spectra_encode_and_not_for_noi
     assert good["r2"] == pytest.approx(expected)
 
 
-def test_raw_neighbours_never_include_the_held_out_structure(informative):
+def test_raw_neighbors_never_include_the_held_out_structure(informative):
     x, groups, _ = informative
     folds = gr.structure_folds(groups)
     order = gr.raw_neighbors(x, folds).order

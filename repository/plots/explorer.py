@@ -117,7 +117,10 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     payload = _payload(frame, spectra or {}, title, color_by or default_field(frame))
     payload = payload[:-1] + "," + _axes_payload(frame, info)[1:]
     parts = {"TITLE": html.escape(title), "PLOTLY": get_plotlyjs(),
-             "DATA": payload.replace("</", "<\\/"), "APP": _APP}
+             # every < > & as a JSON escape (they occur only inside strings): no value can end the
+             # script ("</script") or open an HTML comment ("<!--" makes a later </script> not count)
+             "DATA": payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+             "APP": _APP}
     # one pass, so nothing inserted (plotly.js, a title) is searched for placeholders again
     page = re.sub(r"__(TITLE|PLOTLY|DATA|APP)__", lambda m: parts[m.group(1)], _PAGE)
     output = Path(output)
