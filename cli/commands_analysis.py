@@ -63,7 +63,8 @@ def embed(
     element: Annotated[str | None, typer.Option(help="Absorbing element, e.g. B.")] = None,
     edge: Annotated[str | None, typer.Option(help="Edge, e.g. K.")] = None,
     recipe: Annotated[str | None, typer.Option(
-        "--recipe", help="Preprocessing recipe: a JSON file or an inline JSON object (options below override it).")] = None,
+        "--recipe", help="Preprocessing recipe: a preset (absolute, shape), a JSON file or an inline JSON object "
+                         "(options below override it).")] = None,
     energy_min: Annotated[float | None, typer.Option("--energy-min", help="Window start (eV).")] = None,
     energy_max: Annotated[float | None, typer.Option("--energy-max", help="Window end (eV).")] = None,
     step: Annotated[float | None, typer.Option("--step", help="Grid step (eV).")] = None,
@@ -109,7 +110,27 @@ def embed(
                "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
     if result.info:
         summary["fit_info"] = result.info
+    if result.window:
+        window = result.window
+        summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded")}
+        for line in _window_lines(window):
+            typer.echo(line, err=True)
     render_record("snapshot", summary, fmt)
+
+
+def _window_lines(window: dict) -> list[str]:
+    """One warning line each: spectra excluded or padded by the window, a window narrower than the data."""
+    lines = []
+    lo, hi = window["window_ev"]
+    for key, rule in (("excluded", "cover less than half of it: excluded"),
+                      ("padded", "end inside it: padded (first/last value held constant)")):
+        ids = window[key]
+        if ids:
+            listed = ", ".join(map(str, ids[:8])) + (f" ... ({len(ids)} in all)" if len(ids) > 8 else "")
+            lines.append(f"warning: window {lo:g}-{hi:g} eV ({window['rule']}): spectra {listed} {rule}")
+    if window.get("warning"):
+        lines.append(f"warning: {window['warning']}")
+    return lines
 
 
 snapshots_app = typer.Typer(help="Embedding snapshots: list, show, status, diff, query, verify.", no_args_is_help=True)

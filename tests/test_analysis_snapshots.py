@@ -90,10 +90,14 @@ def test_snapshot_file_has_a_row_per_spectrum_with_properties_and_footer_metadat
     assert sn.file_sha256(pca["path"]) == pca["sha256"] and sn.file_sha256(pca["model_path"]) == pca["model_sha256"]
 
 
-def test_two_energy_grids_are_resolved_to_the_range_both_cover(library, pca):
-    # The example set stops at 214.75 eV, the synthetic spectra at 215 eV.
-    assert (pca["recipe"]["energy_min_ev"], pca["recipe"]["energy_max_ev"]) == (185.0, 214.75)
+def test_two_energy_grids_get_the_element_and_edge_window_with_padded_spectra_named(library, pca):
+    # The example set covers 185-214.75 eV, the synthetic spectra 185-215 eV: the B K window 184-201 eV
+    # starts 1 eV before all of them, so every spectrum is padded there and named in the provenance.
+    assert (pca["recipe"]["energy_min_ev"], pca["recipe"]["energy_max_ev"]) == (184.0, 201.0)
     assert len(load_spectra(library).groups) == 2
+    window = sn.footer_metadata(pca["path"])["window"]
+    assert window["rule"] == "default B K window 184-201 eV" and window["excluded"] == []
+    assert sorted(window["padded"]) == sorted(load_spectra(library).ids.tolist())
 
 
 def test_coordinates_are_in_the_database_and_join_structure_properties_in_sql(library, pca):
@@ -132,7 +136,9 @@ def test_spectra_of_different_edges_are_never_mixed(own_library):
     import_records(own_library, synthetic_records(5, seed=9, element="N", edge="K"))
     with pytest.raises(UsageError, match=r"mixes absorbing elements or edges \(33 B K, 5 N K\)"):
         sn.create_snapshot(own_library, method="pca")
-    nitrogen = sn.create_snapshot(own_library, method="pca", element="N", edge="K")
+    # (the synthetic N K spectra lie at B K energies: the N K default window would exclude them all)
+    nitrogen = sn.create_snapshot(own_library, method="pca", element="N", edge="K",
+                                  recipe=Recipe(energy_min_ev=185.0, energy_max_ev=214.0))
     assert nitrogen.record["row_count"] == 5 and nitrogen.record["element"] == "N"
 
 
@@ -246,7 +252,8 @@ def test_cli_embed_show_status_and_project(library, cli):
     url = library.url.database
     # the example set's spectra are peaks without an edge step: edge-step normalisation is refused for them
     refused = cli("embed", "--method", "pca", "--db", url, "--normalize", "edge-step")
-    assert refused.exit_code == 2 and "edge_step normalisation is undefined for spectrum 1" in refused.stderr
+    assert refused.exit_code == 2 and "the edge step at e0" in refused.stderr and "is zero" in refused.stderr
+    assert refused.stderr.startswith("error: spectrum ") and refused.stderr.count("\n") == 1
     synthetic = ("--where", "crystal_system = cubic")  # SYNTHETIC spectra only: they have an edge step
     made = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
     assert made.exit_code == 0, made.stderr
@@ -368,5 +375,5 @@ def test_stored_shifts_come_from_the_calculation_and_the_spectrum(library):
     assert [shifts[i] for i in (1, 2, 3)] == [189.9, 189.9, 188.8]  # the example set's alignment_shift_ev
     assert {shifts[i] for i in spectra.ids.tolist()[3:]} == {0.0}
     assert load_spectra(library, with_shifts=False).shifts_ev is None
-    with pytest.raises(UsageError, match="share no energy range"):
-        sn.create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift"))
+    with pytest.raises(UsageError, match="share no energy range"):  # version 1: the common range
+        sn.create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift", version=1))

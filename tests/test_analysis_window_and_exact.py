@@ -133,12 +133,17 @@ def test_flat_rows_and_zero_denominators_are_errors_naming_the_spectrum_never_na
         "edge_step": np.exp(-0.5 * (energy - 5.0) ** 2),  # same level before and after the peak
     }
     for how, row in cases.items():
+        old = {"version": 1} if how == "edge_step" else {}  # version 1: edge step from the window's ends
         with pytest.raises(UsageError, match=rf"{how} normalisation is undefined for spectrum 8 "
                                              rf"\(1 of 2 spectra in all\): its .* is zero within the window"):
-            rec.apply(rec.Recipe(**recipe, normalization=how), energy, np.vstack([good, row]), labels=labels)
+            rec.apply(rec.Recipe(**recipe, **old, normalization=how), energy, np.vstack([good, row]), labels=labels)
         # the same row is fine without normalisation, and the good row with it
         assert np.isfinite(rec.apply(rec.Recipe(**recipe, normalization="none"), energy, row[None, :])).all()
         assert np.isfinite(rec.apply(rec.Recipe(**recipe, normalization=how), energy, good[None, :])).all()
+    # version 2 (Larch pre_edge): a straight line has no edge step (post-edge = pre-edge line), named
+    with pytest.raises(UsageError, match=r"^spectrum 8: the edge step at e0 = .* eV is zero"):
+        rec.apply(rec.Recipe(**recipe, normalization="edge_step"), energy, np.vstack([good, 1 + 0.1 * energy]),
+                  labels=labels)
 
 
 def test_identical_preprocessed_spectra_are_not_embedded():

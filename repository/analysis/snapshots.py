@@ -251,6 +251,7 @@ class SnapshotResult:
     reused: bool
     fit_seconds: float = 0.0
     info: dict[str, Any] | None = None
+    window: dict[str, Any] | None = None  # recipe.window_report: rule, excluded and padded spectra
 
 
 def _property_columns(engine: Engine, ids: np.ndarray, element: str, edge: str) -> dict[str, list]:
@@ -321,11 +322,12 @@ def _reusable(engine: Engine, digest: str) -> dict[str, Any] | None:
 
 
 def training_onset(spectra, recipe: rec.Recipe) -> float:
-    """Median edge onset of the training spectra on the recipe's energy scale (before alignment to
-    the onset), used to place spectra whose energies are relative or offset (projection)."""
+    """Median edge position (:func:`repository.analysis.recipe.onsets`: e0 for version-2 recipes) of
+    the training spectra on the recipe's energy scale (before alignment), in eV; stored with the
+    model for reference (projection aligns each query by the fit search, see project.py)."""
     onsets = []
     for group in spectra.groups:
-        found = rec.edge_onsets(group.energy_ev, group.intensity, recipe.onset_fraction)
+        found = rec.onsets(recipe, group.energy_ev, group.intensity)
         if recipe.alignment == "stored_shift":
             found = found + spectra.shifts_ev[group.rows]
         onsets.append(found)
@@ -348,7 +350,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
 
     from ..snapshot_models import Snapshot, SnapshotPoint
     from . import embed as emb
-    from .load import load_spectra, preprocess, select_spectrum_ids
+    from .load import load_spectra, prepare, select_spectrum_ids
 
     say = progress or (lambda _message: None)
     recipe = recipe or rec.Recipe()
@@ -360,13 +362,14 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
     spectra = load_spectra(engine, ids=ids, element=element, edge=edge,
                            with_shifts=recipe.alignment == "stored_shift")
     say(f"preprocessing {len(spectra)} spectra")
-    matrix, resolved = preprocess(spectra, recipe)
+    prepared = prepare(spectra, recipe)
+    spectra, matrix, resolved, window = prepared.spectra, prepared.matrix, prepared.recipe, prepared.window
     inputs = input_hash(spectra.ids, spectra.content_hashes)
     digest = params_hash(inputs, resolved, method, params, n_components, seed)
     if not force:
         existing = _reusable(engine, digest)
         if existing is not None:
-            return SnapshotResult(existing, reused=True)
+            return SnapshotResult(existing, reused=True, window=window)
 
     say(f"fitting {method} on {matrix.shape[0]} x {matrix.shape[1]}")
     started = time.perf_counter()
@@ -393,7 +396,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
         "created_at": created.isoformat(), "input_hash": inputs, "params_hash": digest,
         "n_spectra": len(spectra), "element": spectra.element, "edge": spectra.edge, "filter": filter_text,
         "recipe": resolved.to_dict(), "method": method, "params": params, "n_components": n_components,
-        "seed": seed, "library_versions": versions, "fit_info": fitted.info,
+        "seed": seed, "library_versions": versions, "fit_info": fitted.info, "window": window,
     }
     table = _arrow_table(spectra.ids, spectra.content_hashes, fitted.coords,
                          _property_columns(engine, spectra.ids, spectra.element, spectra.edge), footer)
@@ -425,7 +428,8 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
         for p in written:
             p.unlink(missing_ok=True)
         raise
-    return SnapshotResult(get_snapshot(engine, uid), reused=False, fit_seconds=fit_seconds, info=fitted.info)
+    return SnapshotResult(get_snapshot(engine, uid), reused=False, fit_seconds=fit_seconds, info=fitted.info,
+                          window=window)
 
 
 def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray, table) -> None:
