@@ -16,7 +16,7 @@ import pytest
 
 from repository.calcset import read_calcset
 from repository.calculations.assemble import assemble
-from repository.calculations.structures import Settings
+from repository.calculations.bn_cells import Settings
 
 from .conftest import ROOT
 

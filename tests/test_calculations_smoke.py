@@ -47,7 +47,7 @@ def _make_setups(d: Path) -> None:
 def test_generator_end_to_end_on_tiny_cbn(tmp_path):
     pytest.importorskip("pymatgen")
     pytest.importorskip("tomli_w")
-    from repository.calculations import structures as S
+    from repository.calculations import bn_cells as S
     from repository.calculations.assemble import assemble
     from repository.calculations.runner import job_state, run
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pymatgen")
 
-from repository.calculations import structures as S  # noqa: E402
+from repository.calculations import bn_cells as S  # noqa: E402
 
 
 @pytest.mark.parametrize("poly,natoms", [("h-BN", 36), ("h-BN-mono", 32), ("r-BN", 36),

@@ -6,7 +6,7 @@ project venv.
 
 Modules
 -------
-structures   pymatgen structure building, defects, absorber-site choice, job plan (venv)
+bn_cells     pymatgen structure building, defects, absorber-site choice, job plan (venv)
 gpaw_worker  one job (relax | gs | xas) with ASE/GPAW only (/usr/bin/python3)
 runner       resumable, niced, deadline-bounded two-slot scheduler (any python, stdlib only)
 assemble     raw results -> ``data/bn/calcset.toml`` + files (venv)

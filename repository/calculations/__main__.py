@@ -1,4 +1,13 @@
-"""``python -m repository.calculations plan|run|assemble|status`` (see docs/bn-calculations.md).
+"""``python -m repository.calculations COMMAND`` (see docs/bn-calculations.md).
+
+v2 campaign (committed state in calculations/bn-v2, assembled set in data/bn-v2):
+plan-v2   write the deterministic v2 plan + structures into --campaign (venv: needs pymatgen)
+campaign  run the v2 queue (resumes from the committed results); after every finished job
+          ``commit`` runs; ``--background`` detaches; ``--until HH:MM`` (UTC) deadline
+commit    Bader charges for new ground states, assemble data/bn-v2, git-commit results + set
+progress  done/total jobs and CPU hours of the v2 campaign, per round and kind
+
+v1 (the Γ-point set in data/bn):
 
 setups    make the B/N half- and full-core-hole PAW setups (gpaw-setup) in --setups
 plan      build structures + job list in WORKDIR (venv: needs pymatgen)
@@ -22,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKDIR = ROOT / ".gpaw-work" / "bn"
 DEFAULT_SETUPS = ROOT / ".gpaw-work" / "setups"
 DEFAULT_OUT = ROOT / "data" / "bn"
+CAMPAIGN = ROOT / "calculations" / "bn-v2"
+CAMPAIGN_OUT = ROOT / "data" / "bn-v2"
+CAMPAIGN_SCRATCH = ROOT / ".gpaw-work" / "bn-v2"
 
 
 def _deadline(hhmm: str) -> float:
@@ -35,7 +47,12 @@ def _deadline(hhmm: str) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
-    ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs"])
+    ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs",
+                                        "plan-v2", "campaign", "commit", "progress"])
+    ap.add_argument("--campaign", default=str(CAMPAIGN))
+    ap.add_argument("--campaign-out", default=str(CAMPAIGN_OUT))
+    ap.add_argument("--scratch", default=str(CAMPAIGN_SCRATCH))
+    ap.add_argument("--no-git", action="store_true", help="commit: assemble only")
     ap.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     ap.add_argument("--setups", default=str(DEFAULT_SETUPS))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
@@ -54,8 +71,42 @@ def main(argv=None) -> int:
                     subprocess.run(["gpaw-setup", el, "-f", "PBE", "--name", name,
                                     f"--core-hole=1s,{hole}"], cwd=d, check=True)
         print(f"setups in {d}: " + ", ".join(sorted(x.name for x in d.iterdir())))
+    elif a.command == "plan-v2":
+        from .plan_v2 import build_plan_v2
+
+        plan = build_plan_v2(Path(a.campaign))
+        print(f"{len(plan['structures'])} structures, {len(plan['jobs'])} jobs -> {a.campaign}")
+    elif a.command == "commit":
+        from .campaign import commit_campaign
+
+        print(commit_campaign(Path(a.campaign), Path(a.campaign_out), Path(a.scratch),
+                              Path(a.setups), git=not a.no_git))
+    elif a.command == "progress":
+        from .campaign import progress
+
+        print(progress(Path(a.campaign)))
+    elif a.command == "campaign":
+        if not a.until:
+            raise SystemExit("campaign needs --until HH:MM (UTC)")
+        deadline = _deadline(a.until)
+        on_result = [sys.executable, "-m", "repository.calculations", "commit",
+                     "--campaign", a.campaign, "--campaign-out", a.campaign_out,
+                     "--scratch", a.scratch, "--setups", a.setups]
+        scratch = Path(a.scratch)
+        scratch.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "repository.calculations.runner", a.campaign,
+               "--deadline", str(deadline), "--slots", str(a.slots), "--python", a.python,
+               "--setups", a.setups, "--on-result", json.dumps(on_result), "--scratch", a.scratch]
+        if a.background:
+            p = subprocess.Popen(cmd, cwd=str(ROOT), start_new_session=True,
+                                 stdout=open(scratch / "runner.out", "a"), stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            (scratch / "runner.pid").write_text(str(p.pid))
+            print(f"runner pid {p.pid}; log {scratch / 'runner.log'}")
+        else:
+            return subprocess.call(cmd, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
     elif a.command == "plan":
-        from .structures import build_plan
+        from .bn_cells import build_plan
 
         plan = build_plan(wd)
         print(f"{len(plan['structures'])} structures, {len(plan['jobs'])} jobs -> {wd}")

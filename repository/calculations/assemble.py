@@ -27,6 +27,7 @@ import numpy as np
 
 from . import GENERATOR_VERSION
 
+
 SETUP_COMMANDS = {
     "hch1s": "gpaw-setup {el} -f PBE --name hch1s --core-hole=1s,0.5",
     "fch1s": "gpaw-setup {el} -f PBE --name fch1s --core-hole=1s,1",
@@ -143,8 +144,11 @@ def _calculation_defaults(st: dict, versions: set) -> dict:
                        "broadening_ramp_ev": [BROADENING["ramp_start_ev"],
                                               BROADENING["ramp_end_ev"]],
                        "kpts_gamma_centred": True,
-                       "nbands_factor": st["nbands_factor"],
-                       "nbands_conv_factor": st["nbands_conv_factor"]},
+                       **({"nbands_factor": st["nbands_factor"],
+                           "nbands_conv_factor": st["nbands_conv_factor"]}
+                          if "nbands_factor" in st else   # v2: bands until +N eV is reached
+                          {"min_range_above_onset_ev": st["min_range_above_onset_ev"],
+                           "delta_ks_ecut_ev": st["dks_ecut_ev"]})},
     }
 
 
@@ -211,9 +215,11 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     if plan is None:
         raise FileNotFoundError(f"{workdir / 'plan.json'}: no plan in this work directory "
                                 "(run `python -m repository.calculations plan` first)")
+    v2 = bool(plan.get("campaign"))
     st = plan["settings"]
     previous = _rtoml(out / "calcset.toml")
-    update_dks_correction(workdir)
+    if not v2:      # v2: every ΔKS at its own converged cutoff, no averaged correction
+        update_dks_correction(workdir)
     # The correction is measured by convergence jobs; a work directory without them uses the one
     # the committed set was assembled with, so old and new entries share one energy scale.
     corr = (_rjson(workdir / "dks_correction.json", {}) or
@@ -248,10 +254,14 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                 _atomic_text(out / "structures" / f"{meta['host']}.json", json.dumps(hs.as_dict()))
                 written_structs[meta["host"]] = hrel
         rel = written_structs[sid]
-        if rel is None:
+        if rel is None and v2 and meta.get("variant") not in (None, "pristine"):
+            relaxation = f"none: {meta['variant']} of the ideal cell (experimental lattice constants)"
+        elif rel is None:
             relaxation = "none (experimental lattice constants, ideal positions)"
         else:
-            relaxation = (f"positions relaxed: {rel['method']}; {rel['steps']} steps, "
+            relaxation = (("positions relaxed: " if rel["converged"] else
+                           "positions partly relaxed (NOT converged): ")
+                          + f"{rel['method']}; {rel['steps']} steps, "
                           f"final max force {rel['fmax_ev_per_a']:.3f} eV/A"
                           + ("" if rel["converged"] else " (step limit reached, not converged)"))
         # ---- alignment
@@ -296,8 +306,12 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         # ---- DOS (ground state, absorber site) + total DOS of the structure
         garr = np.load(_res(workdir, f"gs:{sid}", ".npz"))
         grid = garr["grid"]
-        sel = slice(None, None, 2)                      # 0.1 eV steps
-        pd = garr["pdos"][idx].astype(float)            # s, py, pz, px
+        if v2:      # v2 ground states store the absorber sites only, already at 0.1 eV steps
+            sel = slice(None)
+            pd = garr["pdos"][list(gs["pdos_sites"]).index(idx)].astype(float)
+        else:
+            sel = slice(None, None, 2)                  # 0.1 eV steps
+            pd = garr["pdos"][idx].astype(float)        # s, py, pz, px
         ptot = pd[:, 1] + pd[:, 2] + pd[:, 3]
         if layered:
             cols, orbs = [pd[:, 0], ptot, pd[:, 1] + pd[:, 3], pd[:, 2]], ["s", "p", "p_sigma", "p_pi"]
@@ -336,7 +350,16 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             {"name": "s_occupation", "value": round(float(occ[0]), 5), "unit": "e",
              "method": dmeth, "site_index": idx},
         ]
-        if own_dks is not None:
+        bader = _rjson(workdir / "results" / f"bader__{sid}.json")
+        if bader is not None:
+            desc.append({"name": "bader_charge", "value": round(bader["charges"][idx], 5),
+                         "unit": "e", "site_index": idx, "method": bader["method"]})
+        if own_dks is not None and v2:
+            desc.append({"name": "delta_ks_onset", "value": round(onset_abs, 4), "unit": "eV",
+                         "method": "E(fch1s, +1 e) - E(gs), both PW %d eV, k %s"
+                                   % (xres["dks_ecut_ev"], "x".join(map(str, xres["kpts"]))),
+                         "site_index": idx})
+        elif own_dks is not None:
             desc.append({"name": "delta_ks_onset", "value": round(onset_abs, 4), "unit": "eV",
                          "method": "E(fch1s, +1 e) - E(gs), PW %d eV + cutoff correction %.3f eV"
                                    % (st["ecut_ev"], c), "site_index": idx})
@@ -384,6 +407,16 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                 "wall_time_s": round(xres["timing_s"]["total"], 1),
             },
         }
+        if v2:
+            p = entry["calculation"]["parameters"]
+            p["smearing_ev"] = xres["smearing_ev"]
+            p["delta_ks_ecut_ev"] = xres["dks_ecut_ev"]
+            p["variant"] = meta.get("variant", "")
+            p["campaign_round"] = meta.get("round")
+            p["scf_ladder_step"] = xres.get("hch_ladder_step", 0)
+            if rel is not None:
+                p["relax_fmax_ev_per_a"] = round(rel["fmax_ev_per_a"], 4)
+                p["relax_converged"] = bool(rel["converged"])
         conv = {k: xres[k] for k in ("hch_convergence", "fch_convergence") if xres.get(k)}
         if xres.get("nscf_eigenstates_tol"):
             conv["nscf_eigenstates"] = xres["nscf_eigenstates_tol"]
@@ -413,13 +446,21 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     relax_info = {sid: ("none" if not m["relax"] else
                         ("relaxed" if _res(workdir, f"relax:{sid}").exists() else "pending"))
                   for sid, m in plan["structures"].items() if not m.get("conv")}
+    if v2:
+        description = ("B and N K-edge XANES of boron nitride (v2: h-BN, monolayer h-BN, r-BN, "
+                       "c-BN, w-BN with strained, rattled and restacked variants; v_B, v_N, C_B, "
+                       "C_N, O_N in h-BN, c-BN, w-BN and the monolayer, B_N, N_B and Stone-Wales "
+                       "in the sp2 hosts), GPAW PBE half core hole, k meshes, relaxed defects, "
+                       "every site its own ΔKS")
+    else:
+        description = ("B and N K-edge XANES of boron nitride polymorphs (h-BN, monolayer "
+                       "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, computed with "
+                       "GPAW (PBE, half core hole), with absorber PDOS and charges")
     manifest = {
         "format_version": 1,
         "set": {
             "name": set_name,
-            "description": ("B and N K-edge XANES of boron nitride polymorphs (h-BN, monolayer "
-                            "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, computed with "
-                            "GPAW (PBE, half core hole), with absorber PDOS and charges"),
+            "description": description,
             "source": "computed with repository.calculations (GPAW); see docs/bn-calculations.md",
             "provenance": {
                 "generator": f"repository.calculations {GENERATOR_VERSION}",
@@ -468,6 +509,22 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         "defaults": {"calculation": _calculation_defaults(st, versions)},
         "entries": entries,
     }
+    if v2:
+        prov = manifest["set"]["provenance"]
+        prov["alignment"] = ("E_abs = E_raw - onset_raw + DeltaKS; onset_raw = lowest (at least "
+                             "half-)empty level of the hch run; DeltaKS = E(fch1s, +1 e) - "
+                             "E(ground state) of the same absorber, both at "
+                             f"{st['dks_ecut_ev']:.0f} eV with the cell's k mesh (every site its "
+                             "own; no reference-site onsets, no averaged cutoff correction)")
+        prov["delta_ks_cutoff_correction"] = {}
+        prov["kpts"] = ("Gamma-centred %s (layered) / %s (bulk) for every spectrum, ground state "
+                        "and relaxation" % ("x".join(map(str, st["kpts"]["layered"])),
+                                            "x".join(map(str, st["kpts"]["bulk"]))))
+        prov["campaign"] = ("calculations/bn-v2 (plan.json, structures/, results/); "
+                            "python -m repository.calculations progress")
+        prov["bader"] = ("Bader charges (baderkit) from the GPAW all-electron density "
+                         "(gridrefinement 2) of the ground state, where computed")
+        prov["rattle"] = "thermal-snapshot proxy: seeded Gaussian displacements, see plan_v2.py"
     if manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"] is None:
         del manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"]
     _atomic_text(out / "calcset.toml", tomli_w.dumps(manifest))

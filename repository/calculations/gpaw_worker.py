@@ -2,7 +2,7 @@
 
 usage: /usr/bin/python3 gpaw_worker.py WORKDIR JOB_ID [--setups DIR]
 
-Job kinds (see :func:`repository.calculations.structures.build_plan`):
+Job kinds (see :func:`repository.calculations.bn_cells.build_plan`):
 
 ``relax:<sid>``
     LCAO (dzp) PBE relaxation of the atomic positions (cell fixed), BFGS.  Writes the relaxed
@@ -11,11 +11,19 @@ Job kinds (see :func:`repository.calculations.structures.build_plan`):
     Plane-wave ground state of the structure: all-electron-referenced total energy (for ΔKS),
     Fermi level, site-projected DOS (s, p_x, p_y, p_z of every atom; bound-state PAW projectors),
     their occupations, total DOS and Hirshfeld charges.
+``gse:<sid>``
+    Ground-state total energy only (all-electron referenced), at the job's cutoff/mesh: the
+    reference of ΔKS when ΔKS uses another cutoff than the spectra (v2: 600 eV).
 ``xas:<sid>:<El><i>``
     Half-core-hole (Slater transition state) SCF with the ``hch1s`` setup on atom ``i`` (moved to
     the origin), a fixed-density run with many empty bands, and dipole stick spectra
     (x, y, z) weighted per k-point and spin by the emptiness (1 - f) of the final state; then the
     full-core-hole ΔKS onset ``E(fch1s, +1 e) - E(gs)``.
+
+SCF failures are retried along :data:`SCF_LADDER` (more smearing, slower mixing); the step used
+is recorded, and the ΔKS runs of a site start at the ground state's step so both energies share
+the smearing.  GPAW text output and trajectories go to ``$XASREPO_GPAW_SCRATCH`` (default
+``WORKDIR/logs``), so a committed campaign folder holds only plan, structures and results.
 
 Results go to ``WORKDIR/results/<job id with ':' -> '__'>.json`` (+ ``.npz``), written
 atomically (temp file, then rename) and only when the job finished.  This module must not import
@@ -40,6 +48,51 @@ FCH_CONVERGENCE = {"energy": 0.0005, "density": 1e-3, "eigenstates": 1e-5}
 NSCF_EIGENSTATES = 2e-6
 # half-core-hole SCF: density to 5e-4 e/electron (GPAW default 1e-4); eigenvalues move < 0.01 eV
 HCH_CONVERGENCE = {"energy": 0.0005, "density": 5e-4, "eigenstates": 1e-6}
+
+
+# SCF escalation: step 0 = the plan's settings; later steps only after a KohnShamConvergenceError.
+# Spin-polarised defect cells at small smearing slosh between near-degenerate levels (v1: v_B,
+# O_N); more Fermi-Dirac smearing and a slower, longer-memory Pulay mixer converge them.
+SCF_LADDER = [
+    {},
+    {"smearing_ev": 0.1, "maxiter": 250},
+    {"smearing_ev": 0.2, "maxiter": 400, "mixer": (0.02, 8, 100.0)},
+]
+
+
+def scratch_dir(workdir: Path) -> Path:
+    """Folder for GPAW text output, BFGS logs and trajectories (not committed)."""
+    d = Path(os.environ.get("XASREPO_GPAW_SCRATCH") or (Path(workdir) / "logs"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def ladder_settings(st: dict, step: int, spin: bool) -> dict:
+    """Settings ``st`` with SCF-ladder step ``step`` applied (smearing only ever increases)."""
+    out = dict(st)
+    for k, v in SCF_LADDER[step].items():
+        if k == "smearing_ev":
+            out[k] = max(out.get(k, 0.0), v)
+        else:
+            out[k] = v
+    return out
+
+
+def with_ladder(fn, st: dict, spin: bool, start: int = 0):
+    """Call ``fn(settings, step)`` along :data:`SCF_LADDER` from ``start`` until an SCF converges.
+
+    Returns ``(result, step)``; re-raises the last ``KohnShamConvergenceError``."""
+    from gpaw import KohnShamConvergenceError
+
+    err = None
+    for step in range(start, len(SCF_LADDER)):
+        try:
+            return fn(ladder_settings(st, step, spin), step), step
+        except KohnShamConvergenceError as e:
+            err = e
+            print(f"SCF not converged at ladder step {step}: retrying with {SCF_LADDER[min(step + 1, len(SCF_LADDER) - 1)]}",
+                  flush=True)
+    raise err
 
 
 def job_file(workdir: Path, job_id: str, ext: str = ".json") -> Path:
@@ -95,6 +148,11 @@ def pw_params(settings: dict, kpts, txt: str, **kw) -> dict:
              kpts={"size": list(kpts), "gamma": True},
              occupations=FermiDirac(settings["smearing_ev"]), txt=txt,
              maxiter=settings.get("maxiter", 120))   # fail fast: normal runs need 15-40
+    if settings.get("mixer"):
+        from gpaw import Mixer, MixerSum
+
+        beta, nold, weight = settings["mixer"]
+        p["mixer"] = (MixerSum if kw.get("spinpol") else Mixer)(beta, int(nold), weight)
     p.update(kw)
     return p
 
@@ -157,50 +215,87 @@ def gaussian(e_grid, centres, weights, fwhm):
 # jobs
 
 def run_relax(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
+    """BFGS relaxation of the positions (cell fixed).  Resumable: after every step the current
+    positions go to ``results/<job>.partial.json`` (committed with the campaign), and a restarted
+    job continues from them with the steps left (the BFGS Hessian starts afresh)."""
     from ase.optimize import BFGS
     from gpaw import GPAW, FermiDirac
 
     sid = job["sid"]
     meta = plan["structures"][sid]
-    st, _ = job_settings(job, plan)
+    st, kpts = job_settings(job, plan)
+    if not plan.get("campaign"):          # v1 plans relaxed at Γ
+        kpts = [1, 1, 1]
     atoms, _ = load_atoms(workdir, sid, use_relaxed=False)
     x0 = atoms.get_positions().copy()
-    log = str(workdir / "logs" / f"relax_{sid}.txt")
-    if st.get("relax_mode", "pw") == "lcao-dzp":
-        calc = GPAW(mode="lcao", basis="dzp", xc=st["xc"], kpts={"size": [1, 1, 1], "gamma": True},
-                    occupations=FermiDirac(0.1), spinpol=meta["spin_polarized"], txt=log)
-        how = "GPAW LCAO dzp"
-    else:   # measured cheaper here: LCAO spends ~8 s per SCF step on its real-space grids
-        calc = GPAW(**pw_params(st, [1, 1, 1], log, spinpol=meta["spin_polarized"]))
-        how = f"GPAW PW {st['ecut_ev']:.0f} eV"
-    atoms.calc = calc
-    opt = BFGS(atoms, logfile=str(workdir / "logs" / f"relax_{sid}.bfgs"),
-               trajectory=str(workdir / "logs" / f"relax_{sid}.traj"))
-    note = ""
-    try:
-        converged = bool(opt.run(fmax=st["relax_fmax"], steps=st["relax_steps"]))
-        fmax = float(np.sqrt((atoms.get_forces() ** 2).sum(1)).max())
-    except Exception as err:          # SCF failure mid-way: keep the last finished BFGS step
-        from ase.io import read
+    scratch = scratch_dir(workdir)
+    partial_path = job_file(workdir, job["id"], ".partial.json")
+    done_steps, history = 0, []
+    if partial_path.exists():
+        part = json.loads(partial_path.read_text())
+        atoms.set_positions(part["positions"])
+        done_steps, history = int(part["steps"]), list(part.get("fmax_history", []))
+    spin = meta["spin_polarized"]
+    start = int(json.loads(partial_path.read_text()).get("scf_ladder_step", 0)) \
+        if partial_path.exists() else 0
+    log = str(scratch / f"relax_{sid}.txt")
+    state = {"step": start}
 
-        images = read(str(workdir / "logs" / f"relax_{sid}.traj"), ":")
-        if len(images) < 2:
-            raise
-        last = images[-1]
-        atoms.set_positions(last.get_positions())
-        fmax = float(np.sqrt((last.get_forces() ** 2).sum(1)).max())
-        converged = False
-        note = f" (stopped after step {len(images) - 1}: {type(err).__name__})"
-        opt.nsteps = len(images) - 1
-        atoms.calc = None
-        atoms.get_potential_energy = lambda e=last.get_potential_energy(): e
+    def make_calc(s):
+        if s.get("relax_mode", "pw") == "lcao-dzp":
+            return GPAW(mode="lcao", basis="dzp", xc=s["xc"], kpts={"size": [1, 1, 1], "gamma": True},
+                        occupations=FermiDirac(0.1), spinpol=spin, txt=log), "GPAW LCAO dzp"
+        # measured cheaper here: LCAO spends ~8 s per SCF step on its real-space grids
+        return GPAW(**pw_params(s, kpts, log, spinpol=spin)), f"GPAW PW {s['ecut_ev']:.0f} eV"
+
+    def save_partial():
+        f = atoms.get_forces()
+        fm = float(np.sqrt((f ** 2).sum(1)).max())
+        history.append(round(fm, 4))
+        atomic_write_json(partial_path, {
+            "positions": atoms.get_positions().tolist(), "steps": done_steps + opt.nsteps,
+            "fmax_ev_per_a": fm, "fmax_history": history, "scf_ladder_step": state["step"],
+            "energy_ev": float(atoms.get_potential_energy())})
+
+    converged, how, note = False, "", ""
+    steps_left = max(0, int(st["relax_steps"]) - done_steps)
+    while True:
+        s_now = ladder_settings(st, state["step"], spin)
+        calc, how = make_calc(s_now)
+        atoms.calc = calc
+        opt = BFGS(atoms, maxstep=0.1, logfile=str(scratch / f"relax_{sid}.bfgs"),
+                   trajectory=str(scratch / f"relax_{sid}.traj"))
+        opt.attach(save_partial, interval=1)
+        try:
+            converged = bool(opt.run(fmax=st["relax_fmax"], steps=steps_left))
+            break
+        except Exception as err:   # SCF failure: next ladder step, from the last saved positions
+            from gpaw import KohnShamConvergenceError
+
+            if not isinstance(err, KohnShamConvergenceError) or state["step"] + 1 >= len(SCF_LADDER):
+                raise
+            state["step"] += 1
+            if partial_path.exists():
+                part = json.loads(partial_path.read_text())
+                atoms.set_positions(part["positions"])
+                done_steps = int(part["steps"])
+                steps_left = max(0, int(st["relax_steps"]) - done_steps)
+            print(f"relax {sid}: SCF failed ({err}); ladder step {state['step']}", flush=True)
+    forces = atoms.get_forces()
+    fmax = float(np.sqrt((forces ** 2).sum(1)).max())
     disp = np.sqrt(((atoms.get_positions() - x0) ** 2).sum(1))
+    total_steps = done_steps + int(opt.nsteps)
+    if not converged:
+        note = f" (step limit {st['relax_steps']} reached, not converged)"
+    s_final = ladder_settings(st, state["step"], spin)
     return {"positions": atoms.get_positions().tolist(), "converged": converged,
-            "steps": int(opt.nsteps), "fmax_ev_per_a": fmax,
+            "steps": total_steps, "fmax_ev_per_a": fmax, "fmax_history": history,
             "max_displacement_a": float(disp.max()),
-            "energy_ev": float(atoms.get_potential_energy()),
-            "method": f"{how} {st['xc']}, Gamma point, BFGS fmax {st['relax_fmax']} eV/A "
-                      f"(max {st['relax_steps']} steps), cell fixed" + note}
+            "energy_ev": float(atoms.get_potential_energy()), "kpts": list(kpts),
+            "scf_ladder_step": state["step"], "smearing_ev": s_final["smearing_ev"],
+            "method": f"{how} {st['xc']}, k {'x'.join(map(str, kpts))} (Gamma-centred), BFGS "
+                      f"(maxstep 0.1 A) to fmax {st['relax_fmax']} eV/A (max {st['relax_steps']} "
+                      f"steps), cell fixed, Fermi-Dirac {s_final['smearing_ev']} eV" + note}
 
 
 def job_settings(job: dict, plan: dict) -> tuple[dict, list]:
@@ -221,10 +316,14 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
     atoms, relaxed = load_atoms(workdir, sid)
     nocc = n_occupied(atoms)
     spin = meta["spin_polarized"]
-    calc = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}.txt"),
-                            nbands=int(1.5 * nocc) + 8, spinpol=spin))
-    atoms.calc = calc
-    e = atoms.get_potential_energy() + calc.get_reference_energy()
+    txt = str(scratch_dir(workdir) / f"{tag}.txt")
+
+    def scf(s, step):
+        c = GPAW(**pw_params(s, kpts, txt, nbands=int(1.5 * nocc) + 8, spinpol=spin))
+        atoms.calc = c
+        return c, atoms.get_potential_energy() + c.get_reference_energy()
+
+    (calc, e), ladder = with_ladder(scf, st, spin)
     ef = float(calc.get_fermi_level())
     pr = projections(calc)
     natoms = len(atoms)
@@ -243,14 +342,56 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
         calc.density.stencil = 3                # density object; the PW one lacks this attribute
     charges = HirshfeldPartitioning(calc).get_charges()
     mag = calc.get_magnetic_moments() if spin else np.zeros(natoms)
+    if job.get("pdos_sites") is not None:
+        # v2: the all-electron density for Bader charges (post-processed in the project venv,
+        # then deleted: ~10 MB a cell is not committed) and the PDOS of the absorber sites only
+        n_ae = calc.get_all_electron_density(gridrefinement=2)
+        np.savez_compressed(scratch_dir(workdir) / f"{tag}.aedens.npz",
+                            density=n_ae.astype(np.float32), cell=atoms.get_cell()[:],
+                            positions=atoms.get_positions(),
+                            symbols=np.array(atoms.get_chemical_symbols()))
     res = {"energy_ev": float(e), "fermi_ev": ef, "relaxed": relaxed, "spin_polarized": spin,
            "nbands": int(1.5 * nocc) + 8, "hirshfeld": [float(c) for c in charges],
            "occupations_s_py_pz_px": occ.tolist(),
            "magnetic_moment_total": float(calc.get_magnetic_moment()) if spin else 0.0,
            "magnetic_moments": [float(m) for m in mag],
-           "pdos_fwhm_ev": 0.2,
+           "pdos_fwhm_ev": 0.2, "scf_ladder_step": ladder, "smearing_ev": ladder_settings(st, ladder, spin)["smearing_ev"],
+           "kpts": list(kpts), "ecut_ev": st["ecut_ev"],
            "pdos_note": "Gaussian, FWHM 0.2 eV; first bound-state PAW projector of each l"}
+    if job.get("pdos_sites") is not None:
+        sites = [int(i) for i in job["pdos_sites"]]
+        res["pdos_sites"] = sites
+        sel = slice(None, None, 2)                 # 0.1 eV steps
+        return res, {"grid": grid[sel], "pdos": pdos[sites][:, sel].astype(np.float32),
+                     "tdos": tdos[sel].astype(np.float32)}
     return res, {"grid": grid, "pdos": pdos.astype(np.float32), "tdos": tdos.astype(np.float32)}
+
+
+def run_gse(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
+    """Ground-state total energy (all-electron referenced) at the job's cutoff and mesh."""
+    from gpaw import GPAW
+
+    sid = job["sid"]
+    meta = plan["structures"][sid]
+    st, kpts = job_settings(job, plan)
+    atoms, relaxed = load_atoms(workdir, sid)
+    spin = meta["spin_polarized"]
+    txt = str(scratch_dir(workdir) / (job["id"].replace(":", "__") + ".txt"))
+    t0 = time.time()
+
+    def scf(s, step):
+        c = GPAW(**pw_params(s, kpts, txt, spinpol=spin, convergence=FCH_CONVERGENCE))
+        atoms.calc = c
+        return c, atoms.get_potential_energy() + c.get_reference_energy()
+
+    (calc, e), ladder = with_ladder(scf, st, spin)
+    return {"energy_ev": float(e), "fermi_ev": float(calc.get_fermi_level()),
+            "relaxed": relaxed, "spin_polarized": spin, "ecut_ev": st["ecut_ev"],
+            "kpts": list(kpts), "scf_ladder_step": ladder,
+            "smearing_ev": ladder_settings(st, ladder, spin)["smearing_ev"],
+            "convergence": dict(FCH_CONVERGENCE), "iterations": int(calc.get_number_of_iterations()),
+            "magnetic_moment_total": float(calc.get_magnetic_moment()) if spin else 0.0,
+            "timing_s": {"scf": time.time() - t0}}
 
 
 def _absorber_atoms(workdir: Path, job: dict):
@@ -270,20 +411,35 @@ def delta_ks(workdir: Path, job: dict, plan: dict, atoms, iabs: int) -> tuple[fl
     from gpaw import GPAW
 
     st, kpts = job_settings(job, plan)
+    if job.get("dks_ecut_ev"):        # v2: ΔKS at its own (higher) cutoff, gs_job at the same
+        st["ecut_ev"] = float(job["dks_ecut_ev"])
     gs = json.loads(job_file(workdir, job.get("gs_job", f"gs:{job['sid']}")).read_text())
+    if "ecut_ev" in gs and abs(gs["ecut_ev"] - st["ecut_ev"]) > 1e-6:
+        raise ValueError(f"ΔKS at {st['ecut_ev']} eV but the ground state {job.get('gs_job')} "
+                         f"was computed at {gs['ecut_ev']} eV")
     tag = job["id"].replace(":", "__")
     mag = np.zeros(len(atoms))
     mag[iabs] = 1.0
     atoms_f = atoms.copy()
     atoms_f.set_initial_magnetic_moments(mag + atoms.get_initial_magnetic_moments())
-    # the total energy converges long before GPAW's default density/eigenstate criteria
-    calc3 = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}_fch.txt"),
-                             setups={iabs: "fch1s"}, charge=-1, spinpol=True,
+    txt = str(scratch_dir(workdir) / f"{tag}_fch.txt")
+
+    def scf(s, step):
+        # the total energy converges long before GPAW's default density/eigenstate criteria
+        c = GPAW(**pw_params(s, kpts, txt, setups={iabs: "fch1s"}, charge=-1, spinpol=True,
                              convergence=FCH_CONVERGENCE))
-    atoms_f.calc = calc3
-    e_fch = atoms_f.get_potential_energy() + calc3.get_reference_energy()
+        atoms_f.calc = c
+        return c, atoms_f.get_potential_energy() + c.get_reference_energy()
+
+    # start at the ground state's ladder step: both energies with the same smearing
+    (calc3, e_fch), step = with_ladder(scf, st, True, start=int(gs.get("scf_ladder_step", 0)))
+    if step != int(gs.get("scf_ladder_step", 0)):
+        raise ValueError(f"the full-core-hole SCF needed ladder step {step}, the ground state "
+                         f"{gs.get('scf_ladder_step', 0)}: ΔKS would mix smearings")
     gs["fch_convergence"] = dict(FCH_CONVERGENCE)
     gs["fch_iterations"] = int(calc3.get_number_of_iterations())
+    gs["dks_ecut_ev"] = st["ecut_ev"]
+    gs["dks_ladder_step"] = step
     return float(e_fch - gs["energy_ev"]), float(e_fch), gs
 
 
@@ -306,24 +462,58 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
     nocc = n_occupied(atoms)
     spin = meta["spin_polarized"]
     tag = job["id"].replace(":", "__")
+    scratch = scratch_dir(workdir)
     t0 = time.time()
-    calc = GPAW(**pw_params(st, kpts, str(workdir / "logs" / f"{tag}_hch.txt"),
-                            setups={iabs: "hch1s"}, spinpol=spin,
-                            nbands=nocc + max(16, nocc // 5), convergence=HCH_CONVERGENCE))
-    atoms.calc = calc
-    e_hch = atoms.get_potential_energy() + calc.get_reference_energy()
+    gsj = job_file(workdir, f"gs:{sid}")
+    start = int(json.loads(gsj.read_text()).get("scf_ladder_step", 0)) if gsj.exists() else 0
+
+    def scf(s, step):
+        c = GPAW(**pw_params(s, kpts, str(scratch / f"{tag}_hch.txt"), setups={iabs: "hch1s"},
+                             spinpol=spin, nbands=nocc + max(16, nocc // 5),
+                             convergence=HCH_CONVERGENCE))
+        atoms.calc = c
+        return c, atoms.get_potential_energy() + c.get_reference_energy()
+
+    (calc, e_hch), hch_ladder = with_ladder(scf, st, spin, start=start)
+    st_used = ladder_settings(st, hch_ladder, spin)
     t1 = time.time()
-    nb = int(st["nbands_factor"] * nocc)
-    nconv = int(st["nbands_conv_factor"] * nocc)
-    # eigenstate residual 1e-6 eV^2/electron (GPAW default 4e-8): eigenvalues to ~meV, and
-    # 3x fewer iterations where a degenerate cluster straddles the last converged band
-    calc2 = calc.fixed_density(nbands=nb, convergence={"bands": nconv, "eigenstates": NSCF_EIGENSTATES},
-                               maxiter=400,   # slow but steady: no charge sloshing here
-                               txt=str(workdir / "logs" / f"{tag}_nscf.txt"))
-    t2 = time.time()
     # occupations from the SCF Fermi level: the fixed-density run does not update its f_n
     ef_scf = float(calc.get_fermi_level())
-    kT = st["smearing_ev"]
+    kT = st_used["smearing_ev"]
+    if plan.get("campaign"):
+        # v2: enough converged bands that the highest lies min_range_above_onset_ev + 2 eV (one
+        # broadening width at the top of the range) above the onset; more bands until it does
+        conv_factor = float(meta.get("nbands_conv_factor", 3.0))
+        need_ev = float(st["min_range_above_onset_ev"]) + 2.0
+        extra = float(st["nbands_extra_factor"])
+    else:
+        conv_factor, need_ev, extra = float(st["nbands_conv_factor"]), None, None
+    nband_tries = []
+    for attempt in range(4):
+        nconv = int(conv_factor * nocc)
+        nb = int(extra * nconv) + 8 if extra else int(st["nbands_factor"] * nocc)
+        # eigenstate residual 1e-6 eV^2/electron (GPAW default 4e-8): eigenvalues to ~meV, and
+        # 3x fewer iterations where a degenerate cluster straddles the last converged band
+        calc2 = calc.fixed_density(nbands=nb, convergence={"bands": nconv,
+                                                           "eigenstates": NSCF_EIGENSTATES},
+                                   maxiter=400,   # slow but steady: no charge sloshing here
+                                   txt=str(scratch / f"{tag}_nscf.txt"))
+        top = min(np.sort(k.eps_n * HARTREE)[nconv - 1] for k in calc2.wfs.kpt_u)
+        low = min(float((k.eps_n * HARTREE)[(k.eps_n * HARTREE) > ef_scf + 2 * kT].min())
+                  for k in calc2.wfs.kpt_u)
+        nband_tries.append({"nbands": nb, "nbands_converged": nconv,
+                            "range_above_onset_ev": round(float(top - low), 3)})
+        if need_ev is None or top - low >= need_ev:
+            break
+        # free-electron-like counting: states below E grow as E^(3/2) above the band bottom,
+        # measured here from the lowest empty level minus 10 eV (conduction-band width scale)
+        ratio = ((need_ev + 10.0) / max(top - low + 10.0, 1.0)) ** 1.5
+        empty = conv_factor * nocc - nocc
+        conv_factor = (nocc + 1.1 * ratio * empty) / nocc
+    else:
+        raise RuntimeError(f"{job['id']}: spectrum reaches only {top - low:.1f} eV above the "
+                           f"onset after {len(nband_tries)} band counts ({nband_tries})")
+    t2 = time.time()
     wfs = calc2.wfs
     setup = wfs.setups[iabs]
     assert setup.phicorehole_g is not None
@@ -372,8 +562,15 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
            "emax_converged_raw_ev": float(emax), "relaxed": relaxed, "spin_polarized": spin,
            "nbands_scf": nocc + max(16, nocc // 5), "nbands_nscf": nb, "nbands_converged": nconv,
            "settings": st, "kpts": kpts, "n_symmetry_ops": len(ops), "n_ibz_kpoints": len(wfs.kd.ibzk_kc),
+           "hch_ladder_step": hch_ladder, "smearing_ev": kT, "nband_tries": nband_tries,
+           "dks_ecut_ev": gs.get("dks_ecut_ev"), "dks_ladder_step": gs.get("dks_ladder_step"),
            "timing_s": {"hch_scf": t1 - t0, "nscf": t2 - t1, "fch_scf": t3 - t2,
                         "total": t3 - t0}}
+    if plan.get("campaign"):
+        # v2 results are committed: drop sticks above the converged range and store float32
+        keep = E <= emax + 1e-9
+        return res, {"e_stick": E[keep], "a_stick_xyz": S.T[keep].astype(np.float32),
+                     "emptiness": EMPTY[keep].astype(np.float32)}
     return res, {"e_stick": E, "a_stick_xyz": S.T, "emptiness": EMPTY, "k": np.concatenate(K),
                  "spin": np.concatenate(SP)}
 
@@ -387,7 +584,6 @@ def main(argv=None) -> int:
     ap.add_argument("--setups", default=None, help="directory with {B,N}.{hch1s,fch1s}.PBE")
     a = ap.parse_args(argv)
     workdir = Path(a.workdir).resolve()
-    (workdir / "logs").mkdir(parents=True, exist_ok=True)
     _setup_paths(a.setups)
     plan = load_plan(workdir)
     job = next(j for j in plan["jobs"] if j["id"] == a.job_id)
@@ -395,7 +591,8 @@ def main(argv=None) -> int:
     import gpaw
 
     t0 = time.time()
-    fn = {"relax": run_relax, "gs": run_gs, "xas": run_xas, "dks": run_dks}[job["kind"]]
+    fn = {"relax": run_relax, "gs": run_gs, "gse": run_gse, "xas": run_xas,
+          "dks": run_dks}[job["kind"]]
     out = fn(workdir, job, plan, a.setups)
     res, arrays = (out, None) if isinstance(out, dict) else out
     res.update({"job": job, "wall_s": time.time() - t0, "maxrss_mb": _maxrss_mb(),

@@ -96,6 +96,22 @@ def summary(workdir: str | Path) -> str:
     return "\n".join(lines)
 
 
+def relaxation_summary(text: str) -> str:
+    """One cell of the contents table: 'none', 'converged, fmax F eV/Å (N steps)' or
+    'NOT converged: fmax F eV/Å after N steps' from an entry's ``relaxation`` text."""
+    import re
+
+    if text.startswith("none"):
+        return text.split(":")[0].split(" (")[0]
+    m = re.search(r"(\d+) steps, final max force ([0-9.]+) eV/A", text)
+    if m is None:
+        return text.split(";")[0]
+    steps, f = m.group(1), m.group(2)
+    if "not converged" in text:
+        return f"NOT converged: fmax {f} eV/Å after {steps} steps"
+    return f"converged: fmax {f} eV/Å ({steps} steps)"
+
+
 def contents(out: str | Path) -> str:
     """Counts of the bundled set by structure and edge (Markdown)."""
     import tomllib
@@ -105,7 +121,7 @@ def contents(out: str | Path) -> str:
     for e in m["entries"]:
         sid = e["key"].split("/")[0]
         el = e["absorber"]["element"]
-        r = rows.setdefault(sid, {"B": 0, "N": 0, "relaxation": e["relaxation"].split(":")[0]})
+        r = rows.setdefault(sid, {"B": 0, "N": 0, "relaxation": relaxation_summary(e["relaxation"])})
         r[el] += 1
     lines = ["| structure | B K sites | N K sites | relaxation |", "|---|---|---|---|"]
     for sid, r in sorted(rows.items()):

@@ -29,11 +29,11 @@ def result_path(workdir: Path, job_id: str) -> Path:
     return Path(workdir) / "results" / (job_id.replace(":", "__") + ".json")
 
 
-def job_state(workdir: Path) -> dict:
+def job_state(workdir: Path, scratch: Path | None = None) -> dict:
     """``{'done': [...], 'failed': {...}, 'pending': [...]}`` for the current plan."""
     workdir = Path(workdir)
     plan = json.loads((workdir / "plan.json").read_text())
-    fails = _read_json(workdir / "failures.json", {})
+    fails = _read_json(Path(scratch or workdir) / "failures.json", {})
     done, pending = [], []
     for j in plan["jobs"]:
         (done if result_path(workdir, j["id"]).exists() else pending).append(j["id"])
@@ -56,18 +56,25 @@ def _write_json(p: Path, obj) -> None:
 def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/usr/bin/python3",
         setups: str | None = None, on_result: list[str] | None = None, nice: int = 19,
         min_left_s: float = 45.0, max_tries: int = 2, poll_s: float = 2.0,
-        only: list[str] | None = None) -> dict:
-    """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached."""
+        only: list[str] | None = None, scratch: str | Path | None = None) -> dict:
+    """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached.
+
+    ``workdir`` holds ``plan.json``, ``structures/`` and ``results/`` (a job is done when its
+    result JSON exists there: for the v2 campaign that folder is committed, so a fresh machine
+    resumes from what is in git).  ``scratch`` (default ``workdir``) receives ``runner.log``,
+    ``failures.json`` and ``logs/`` (GPAW text output), which need not survive."""
     workdir = Path(workdir).resolve()
-    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    scratch = Path(scratch).resolve() if scratch else workdir
+    (scratch / "logs").mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float]] = {}
-    log = open(workdir / "runner.log", "a", buffering=1)
+    log = open(scratch / "runner.log", "a", buffering=1)
 
     def say(msg):
         log.write(time.strftime("%H:%M:%S ", time.gmtime()) + msg + "\n")
 
     say(f"start: slots={slots} deadline={time.strftime('%H:%M:%S', time.gmtime(deadline))} UTC")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               XASREPO_GPAW_SCRATCH=str(scratch / "logs"))
     if setups:
         env["GPAW_CORE_HOLE_SETUPS"] = str(setups)
     finished = 0
@@ -87,9 +94,9 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
                         subprocess.run(["nice", "-n", str(nice)] + on_result, cwd=os.getcwd(),
                                        stdout=log, stderr=log)
                 else:
-                    fails = _read_json(workdir / "failures.json", {})
+                    fails = _read_json(scratch / "failures.json", {})
                     fails[jid] = fails.get(jid, 0) + 1
-                    _write_json(workdir / "failures.json", fails)
+                    _write_json(scratch / "failures.json", fails)
                     say(f"FAIL  {jid} rc={rc} try {fails[jid]}")
             if now >= deadline:
                 break
@@ -97,7 +104,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             if plan is None:
                 time.sleep(poll_s)
                 continue
-            fails = _read_json(workdir / "failures.json", {})
+            fails = _read_json(scratch / "failures.json", {})
             done = {j["id"] for j in plan["jobs"] if result_path(workdir, j["id"]).exists()}
             # a relaxation that failed for good does not block its structure: the later jobs
             # then use the unrelaxed cell (the assembler records "relaxation: none")
@@ -117,7 +124,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             while ready and len(running) < slots and deadline - time.time() > min_left_s:
                 j = ready.pop(0)
                 tag = j["id"].replace(":", "__")
-                out = open(workdir / "logs" / f"{tag}.out", "a")
+                out = open(scratch / "logs" / f"{tag}.out", "a")
                 cmd = ["nice", "-n", str(nice), python, str(WORKER), str(workdir), j["id"]]
                 if setups:
                     cmd += ["--setups", str(setups)]
@@ -142,7 +149,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             subprocess.run(["nice", "-n", str(nice)] + on_result, stdout=log, stderr=log)
         say(f"stop: {finished} jobs finished in this run")
         log.close()
-    return job_state(workdir)
+    return job_state(workdir, scratch)
 
 
 def main(argv=None) -> int:  # pragma: no cover - thin CLI
@@ -155,9 +162,10 @@ def main(argv=None) -> int:  # pragma: no cover - thin CLI
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--setups", default=None)
     ap.add_argument("--on-result", default=None, help="JSON list: command run after each job")
+    ap.add_argument("--scratch", default=None, help="folder for logs (default: workdir)")
     a = ap.parse_args(argv)
     run(a.workdir, a.deadline, a.slots, a.python, a.setups,
-        json.loads(a.on_result) if a.on_result else None)
+        json.loads(a.on_result) if a.on_result else None, scratch=a.scratch)
     return 0
 
 

@@ -1,0 +1,122 @@
+"""Bookkeeping of the committed v2 campaign: commit after every job, progress in CPU hours.
+
+The campaign's state lives in git, not on a machine: ``calculations/bn-v2/plan.json``,
+``structures/`` and ``results/`` (one JSON, and for spectra/ground states one ``.npz``, per
+finished job; ``relax__*.partial.json`` holds a running relaxation's last step).  After every
+finished job :func:`commit_campaign` turns new all-electron densities into Bader charges,
+re-assembles ``data/bn-v2`` and commits both folders, so a session that is stopped loses at most
+the job in flight, and ``python -m repository.calculations campaign`` on a fresh clone resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+GIT_RETRIES = 30          # another git process (a developer's commit) holds index.lock
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    for _ in range(GIT_RETRIES):
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        if r.returncode == 0 or "index.lock" not in (r.stderr + r.stdout):
+            return r
+        time.sleep(2)
+    return r
+
+
+def bader_charges(scratch: Path, campaign: Path) -> list[str]:
+    """Bader charges (baderkit) for every ``gs__<sid>.aedens.npz`` in ``scratch/logs`` that has no
+    ``results/bader__<sid>.json`` yet; the density file is deleted afterwards.  Returns the sids
+    done; an empty list when baderkit is not installed (the densities stay for a later run)."""
+    try:
+        import baderkit  # noqa: F401  (optional: only the campaign machine needs it)
+    except ImportError:
+        return []
+    from .bader import bader_from_density_file
+
+    done = []
+    for f in sorted((scratch / "logs").glob("gs__*.aedens.npz")):
+        sid = f.name[len("gs__"):-len(".aedens.npz")]
+        out = campaign / "results" / f"bader__{sid}.json"
+        if not out.exists():
+            res = bader_from_density_file(f)
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(res, indent=1))
+            tmp.replace(out)
+            done.append(sid)
+        f.unlink()
+    return done
+
+
+def commit_campaign(campaign: Path, out: Path, scratch: Path, setups: Path,
+                    git: bool = True) -> str:
+    """Bader, assemble ``out`` from the campaign results, and commit both (when ``git``)."""
+    campaign, out = Path(campaign).resolve(), Path(out).resolve()
+    notes = []
+    try:
+        b = bader_charges(Path(scratch), campaign)
+        if b:
+            notes.append(f"bader {len(b)}")
+    except Exception as err:  # noqa: BLE001 - bookkeeping must never lose the commit below
+        notes.append(f"bader failed: {type(err).__name__}: {err}")
+    try:
+        from .assemble import assemble
+
+        n = assemble(campaign, out, setups_dir=setups, set_name="bn-gpaw-xas-v2")
+        notes.append(f"{n} entries in {out.name}")
+    except Exception as err:  # noqa: BLE001 - a failed assembly must not block committing results
+        notes.append(f"assemble failed: {type(err).__name__}: {err}")
+    if not git:
+        return "; ".join(notes)
+    root = Path(_git(campaign, "rev-parse", "--show-toplevel").stdout.strip())
+    paths = [str(campaign.relative_to(root))]
+    if out.exists():
+        paths.append(str(out.relative_to(root)))
+    _git(root, "add", "--", *paths)
+    prog = progress_numbers(campaign)
+    msg = (f"BN v2 campaign: {prog['done']}/{prog['total']} jobs, {prog['cpu_h']:.2f} CPU-h "
+           f"({'; '.join(notes)})")
+    r = _git(root, "commit", "-q", "-m", msg, "--", *paths)
+    if r.returncode != 0 and "nothing" not in r.stdout + r.stderr:
+        notes.append(f"git commit failed: {(r.stderr or r.stdout).strip()[:200]}")
+    return msg if r.returncode == 0 else "; ".join(notes)
+
+
+def progress_numbers(campaign: Path) -> dict:
+    """``{'done', 'total', 'cpu_h', 'by_round': {round: [done, total]}, 'by_kind': {...}}``."""
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    done = total = 0
+    cpu_s = 0.0
+    by_round: dict[str, list[int]] = {}
+    by_kind: dict[str, list[int]] = {}
+    for j in plan["jobs"]:
+        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
+        rnd = str(int(j["priority"] // 1))
+        by_round.setdefault(rnd, [0, 0])[1] += 1
+        by_kind.setdefault(j["kind"], [0, 0])[1] += 1
+        total += 1
+        if f.exists():
+            done += 1
+            by_round[rnd][0] += 1
+            by_kind[j["kind"]][0] += 1
+            try:
+                cpu_s += float(json.loads(f.read_text()).get("wall_s", 0.0))
+            except ValueError:
+                pass
+    return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "by_round": by_round,
+            "by_kind": by_kind}
+
+
+def progress(campaign: Path) -> str:
+    """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
+    p = progress_numbers(campaign)
+    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (wall time of finished "
+             "jobs, one core each)"]
+    lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
+                                                           key=lambda x: int(x[0]))]
+    lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
+    return "\n".join(lines)

@@ -1,0 +1,339 @@
+"""The BN data set v2 campaign: converged settings, balanced structures, a round-robin queue.
+
+Runs in the project venv (pymatgen).  :func:`build_plan_v2` writes, under a *committed* campaign
+folder (default ``calculations/bn-v2``), ``plan.json`` and ``structures/<sid>.json`` (worker
+format) + ``<sid>.pmg.json`` (pymatgen ``as_dict``).  The plan is deterministic: building it twice
+gives byte-identical files, so a runner on a fresh machine resumes from the results committed in
+``calculations/bn-v2/results`` (see :mod:`.runner`).
+
+What v2 changes against the Γ-point v1 set (issue 15, docs/bn-calculations.md):
+
+* **k-points**: Γ-centred 2×2×1 for layered cells (h-BN, r-BN, monolayer), 2×2×2 for c-BN and
+  w-BN, for every spectrum, relaxation and ground state; a denser-mesh check per polymorph.
+* **bands**: enough empty bands that every spectrum reaches ``min_range_above_onset_ev`` (20 eV)
+  above its onset; the worker adds bands until it does (monolayer included).
+* **ΔKS**: every absorber site its own E(fch1s, +1 e) - E(gs), both at ``dks_ecut_ev`` (600 eV),
+  the ground-state energy at that cutoff from a ``gse:<sid>`` job of the same cell; no reference-
+  site onsets and no averaged cutoff correction.  A cutoff series on pristine h-BN and c-BN
+  (``dksconv`` jobs) measures what is left.
+* **relaxation**: every defect cell, plane waves, the cell's own k mesh, BFGS to
+  ``relax_fmax`` (0.05 eV/Å) with up to ``relax_steps`` steps, resumable step by step.
+* **balance**: five structures per polymorph (pristine, ±1.5 % strain, two rattled snapshots or a
+  second stacking); v_B, v_N, C_B, C_N, O_N in h-BN, c-BN and w-BN (and the monolayer for four of
+  them), B_N, N_B and Stone-Wales in the sp2 hosts; nearest B, nearest N, far B, far N per cell.
+* **queue**: rounds; round r holds the r-th structure of every polymorph/host list, so every few
+  CPU hours add a balanced increment instead of one polymorph at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bn_cells import (
+    LAYERED, VALENCE, choose_absorbers, make_defect, supercell, to_worker_json,
+)
+
+CAMPAIGN_VERSION = "bn-v2"
+
+# Thermal snapshots: every atom displaced by a Gaussian of this width per Cartesian component.
+# Room-temperature mean-square displacements of B and N in h-BN/c-BN are about 0.003-0.004 Å^2
+# per direction (B_iso ≈ 0.25-0.30 Å^2, B = 8π²<u²>), i.e. σ ≈ 0.06 Å.  A seeded rattle is a
+# proxy for an MD snapshot (no time correlation), said so in the provenance.
+RATTLE_SIGMA_A = 0.06
+STRAIN = 0.015               # ±1.5 % lattice strain variants
+
+
+@dataclass
+class SettingsV2:
+    """Numerical settings of the v2 campaign (stored in plan.json, recorded with every entry)."""
+    ecut_ev: float = 300.0               # spectra, ground states, relaxations
+    dks_ecut_ev: float = 600.0           # both runs of every ΔKS (N K needs ≥ 600 eV)
+    xc: str = "PBE"
+    smearing_ev: float = 0.05
+    kpts: dict = field(default_factory=lambda: {"layered": [2, 2, 1], "bulk": [2, 2, 2]})
+    # empty bands: initial guesses (× occupied bands); the worker adds bands until the highest
+    # converged band is this far above the onset (+ one broadening width)
+    min_range_above_onset_ev: float = 20.0
+    nbands_conv_factor: dict = field(default_factory=lambda: {"bulk": 3.0, "h-BN-mono": 5.6})
+    nbands_extra_factor: float = 1.12    # unconverged buffer bands (fixed-density run)
+    broadening_fwhm_ev: float = 0.5
+    grid_min_ev: float = -8.0
+    grid_max_ev: float = 25.0
+    grid_step_ev: float = 0.1
+    relax_mode: str = "pw"
+    relax_fmax: float = 0.05
+    relax_steps: int = 80
+    dks_ecut_correction: bool = False    # v2: ΔKS computed at dks_ecut_ev directly
+
+    def kpts_for(self, polymorph: str) -> list[int]:
+        return list(self.kpts["layered" if LAYERED[polymorph] else "bulk"])
+
+
+POLYMORPHS = ("h-BN", "h-BN-mono", "r-BN", "c-BN", "w-BN")
+# round-robin lists: the r-th item of every list goes into round r + 1 (round 0: pristine cells)
+VARIANTS = {
+    "h-BN": ["strain+", "rattle1", "stack-AB", "strain-"],
+    "h-BN-mono": ["strain+", "rattle1", "rattle2", "strain-"],
+    "r-BN": ["strain+", "rattle1", "rattle2", "strain-"],
+    "c-BN": ["strain+", "rattle1", "rattle2", "strain-"],
+    "w-BN": ["strain+", "rattle1", "rattle2", "strain-"],
+}
+# defects per host, rotated so that each round covers different defects in different hosts
+DEFECT_HOSTS = {
+    "h-BN": ["v_N", "C_B", "O_N", "v_B", "C_N", "B_N", "N_B", "SW"],
+    "c-BN": ["v_B", "C_N", "v_N", "O_N", "C_B"],
+    "w-BN": ["C_N", "v_N", "C_B", "v_B", "O_N"],
+    "h-BN-mono": ["C_B", "v_B", "C_N", "v_N", "B_N", "N_B", "SW"],
+}
+# cell-size check: one defect per polymorph in a 64-72-atom cell (nearest B and N only), last
+LARGE_CELLS = {"h-BN": "v_N", "c-BN": "v_N", "w-BN": "v_N", "h-BN-mono": "v_N"}
+# denser-mesh check: pristine cell of every polymorph, both edges
+DENSE_KPTS = {"layered": [4, 4, 1], "bulk": [3, 3, 3]}
+# ΔKS plane-wave cutoff series on two pristine cells (both edges)
+DKS_SERIES_EV = (300.0, 450.0, 600.0, 800.0)
+DKS_SERIES_CELLS = ("h-BN_pristine", "c-BN_pristine")
+
+
+def strained(struct, strain: float):
+    """Copy of ``struct`` with every lattice vector scaled by (1 + strain); for layered cells only
+    the in-plane vectors (a, b), the interlayer distance stays."""
+    s = struct.copy()
+    m = np.array(s.lattice.matrix)
+    layered = abs(m[2, 0]) < 1e-8 and abs(m[2, 1]) < 1e-8 and abs(m[0, 2]) < 1e-8 \
+        and abs(m[1, 2]) < 1e-8
+    scale = np.array([1 + strain, 1 + strain, 1.0 if layered else 1 + strain])
+    from pymatgen.core import Lattice
+
+    if layered:
+        new = m.copy()
+        new[0] *= scale[0]
+        new[1] *= scale[1]
+    else:
+        new = m * (1 + strain)
+    s.lattice = Lattice(new)        # fractional coordinates kept
+    return s
+
+
+def rattled(struct, seed: int, sigma: float = RATTLE_SIGMA_A):
+    """Copy of ``struct`` with Gaussian displacements (σ Å per Cartesian component, seeded),
+    the mean displacement removed (no rigid translation)."""
+    rng = np.random.default_rng(seed)
+    s = struct.copy()
+    d = rng.normal(0.0, sigma, size=(len(s), 3))
+    d -= d.mean(0)
+    for i in range(len(s)):
+        s.translate_sites([i], d[i], frac_coords=False, to_unit_cell=True)
+    return s
+
+
+def hbn_ab_stacking(struct_aa_prime):
+    """Bulk h-BN in Bernal AB stacking (space group P-6m2): in the second layer B stays above N
+    of the first, N moves above the hexagon centre (in AA' it sits above B).  Same cell, same
+    layer distance; built from the AA' supercell by moving the upper layer's N atoms by one
+    in-plane (2/3, 1/3) primitive vector."""
+    s = struct_aa_prime.copy()
+    zs = sorted({round(float(f[2]), 4) for f in s.frac_coords})
+    upper_n = [i for i, site in enumerate(s)
+               if round(float(site.frac_coords[2]), 4) == zs[-1] and site.specie.symbol == "N"]
+    n_cells = round(s.lattice.a / 2.504)
+    shift = np.array([2 / 3, 1 / 3, 0.0]) / n_cells
+    s.translate_sites(upper_n, shift, frac_coords=True, to_unit_cell=True)
+    return s
+
+
+def variant_structure(polymorph: str, variant: str, base):
+    """Variant ``variant`` of the pristine supercell ``base`` (see :data:`VARIANTS`)."""
+    if variant == "strain+":
+        return strained(base, +STRAIN), f"in-plane/isotropic strain +{STRAIN * 100:.1f} %"
+    if variant == "strain-":
+        return strained(base, -STRAIN), f"in-plane/isotropic strain -{STRAIN * 100:.1f} %"
+    if variant.startswith("rattle"):
+        seed = int(variant[len("rattle"):])
+        return rattled(base, seed), (f"thermal snapshot proxy: Gaussian displacements σ = "
+                                     f"{RATTLE_SIGMA_A} Å per component, seed {seed}")
+    if variant == "stack-AB" and polymorph == "h-BN":
+        return hbn_ab_stacking(base), "Bernal AB stacking (N of layer 2 above hexagon centres)"
+    raise KeyError(f"{polymorph}: unknown variant {variant}")
+
+
+def large_supercell(polymorph: str):
+    """64-72-atom cells for the cell-size check."""
+    from .bn_cells import CBN_A, _matrix_for, cbn_prim, hbn_bulk_prim, hbn_monolayer_prim, wbn_prim
+
+    if polymorph == "h-BN":
+        prim, mat = hbn_bulk_prim(), np.diag([4, 4, 1])                   # 64
+    elif polymorph == "h-BN-mono":
+        prim, mat = hbn_monolayer_prim(), np.diag([6, 6, 1])              # 72
+    elif polymorph == "c-BN":                                            # conventional 2x2x2: 64
+        prim = cbn_prim()        # (2a)^3 cube = 2 * [[-1,1,1],[1,-1,1],[1,1,-1]] fcc cells
+        mat = _matrix_for(prim, 2 * CBN_A * np.eye(3))
+    elif polymorph == "w-BN":
+        prim, mat = wbn_prim(), np.diag([3, 3, 2])                       # 72
+    else:
+        raise KeyError(polymorph)
+    s = prim.copy()
+    s.make_supercell(mat)
+    s = s.get_sorted_structure(key=lambda site: (site.specie.symbol, round(site.frac_coords[2], 3),
+                                                  round(site.frac_coords[1], 3),
+                                                  round(site.frac_coords[0], 3)))
+    label = "x".join(str(int(x)) for x in np.diag(mat)) if np.allclose(mat, np.diag(np.diag(mat))) \
+        else ";".join(",".join(str(int(v)) for v in row) for row in mat)
+    return s, label, np.asarray(mat).tolist()
+
+
+def _pick_sites(struct, centre, roles=("nearest", "far")) -> list[dict]:
+    """Nearest and far absorber class per edge (both edges); pristine cells: every class, up to 2
+    per edge (rattled cells have no symmetry: the two sites farthest apart)."""
+    out = []
+    for el in ("B", "N"):
+        items = choose_absorbers(struct, el, centre)
+        if centre is None:
+            if len(items) > 2:        # no symmetry: first site and the one farthest from it
+                first = items[0]
+                far = max(items[1:], key=lambda it: struct.get_distance(first["index"], it["index"]))
+                first = dict(first, role="site1")
+                far = dict(far, role="site2")
+                items = [first, far]
+            else:
+                items = [dict(it, role="pristine") for it in items]
+            out += items
+        else:
+            out += [it for it in items if it["role"] in roles]
+    return out
+
+
+def build_structures_v2() -> list[dict]:
+    """Every structure of the v2 plan with metadata, in round order (``round`` key)."""
+    out = []
+    hosts = {}
+    for p in POLYMORPHS:
+        s, label, mat = supercell(p)
+        hosts[p] = (s, label, mat)
+        out.append(_meta(f"{p}_pristine", p, s, label, mat, None, None, 0, "pristine"))
+        for r, var in enumerate(VARIANTS[p], start=1):
+            vs, how = variant_structure(p, var, s)
+            out.append(_meta(f"{p}_{var}", p, vs, label, mat, None, None, r, how))
+    for host, names in DEFECT_HOSTS.items():
+        hs, label, mat = hosts[host]
+        for r, name in enumerate(names, start=1):
+            ds, info = make_defect(hs, name)
+            out.append(_meta(f"{host}_{name}", host, ds, label, mat, info, f"{host}_pristine", r,
+                             "defect"))
+    for host, name in LARGE_CELLS.items():
+        ls, label, mat = large_supercell(host)
+        ds, info = make_defect(ls, name)
+        out.append(_meta(f"{host}_{name}_large", host, ds, label, mat, info, f"{host}_pristine",
+                         50, "defect, cell-size check"))
+    return out
+
+
+def _meta(sid, polymorph, s, label, mat, info, host, rnd, how) -> dict:
+    nel = sum(VALENCE[x.specie.symbol] for x in s)
+    spin = bool(info["spin_polarized"]) if info else bool(nel % 2)
+    return {"sid": sid, "polymorph": polymorph, "structure": s, "supercell": label,
+            "supercell_matrix": mat, "defect": info, "host": host, "layered": LAYERED[polymorph],
+            "spin_polarized": spin, "relax": info is not None, "round": rnd, "variant": how,
+            "magmom_sites": info["magmom_sites"] if info else []}
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=1, sort_keys=True)
+    if path.exists() and path.read_text() == text:
+        return
+    path.write_text(text)
+
+
+def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
+                  structures: list[dict] | None = None) -> dict:
+    """Write ``plan.json`` + structures of the v2 campaign under ``campaign``; return the plan.
+
+    Job kinds: ``relax:<sid>``; ``gs:<sid>`` (ground state at ``ecut_ev``: PDOS of the absorber
+    sites, occupations, Hirshfeld); ``gse:<sid>`` (ground-state energy at ``dks_ecut_ev``);
+    ``xas:<sid>:<El><i>`` (half-core-hole spectrum + own ΔKS at ``dks_ecut_ev``); ``xask:`` the
+    same with the denser mesh (check); ``gsc<E>:`` / ``dksc<E>:`` the ΔKS cutoff series.
+    Priorities: the structure's round (0 = pristine cells), relaxations first within a round,
+    checks between rounds 1 and 2, the 64-72-atom cells last.  Raises ``KeyError`` for an unknown
+    polymorph/defect in ``structures``.
+    """
+    st = settings or SettingsV2()
+    campaign = Path(campaign)
+    structs = structures if structures is not None else build_structures_v2()
+    plan: dict[str, Any] = {"campaign": CAMPAIGN_VERSION, "settings": asdict(st),
+                            "structures": {}, "jobs": []}
+    jobs = plan["jobs"]
+    for item in structs:
+        sid, s = item["sid"], item["structure"]
+        _write_json(campaign / "structures" / f"{sid}.json",
+                    to_worker_json(s, item["magmom_sites"]))
+        _write_json(campaign / "structures" / f"{sid}.pmg.json", s.as_dict())
+        centre = item["defect"]["position_frac"] if item["defect"] else None
+        absorbers = _pick_sites(s, centre)
+        meta = {k: v for k, v in item.items() if k != "structure"}
+        meta.update(natoms=len(s), formula=s.composition.formula.replace(" ", ""),
+                    kpts=st.kpts_for(item["polymorph"]), absorbers=absorbers,
+                    nbands_conv_factor=st.nbands_conv_factor.get(
+                        item["polymorph"], st.nbands_conv_factor["bulk"]))
+        plan["structures"][sid] = meta
+        base = float(item["round"])
+        deps = []
+        if item["relax"]:
+            jobs.append({"id": f"relax:{sid}", "kind": "relax", "sid": sid,
+                         "priority": base - 0.5, "deps": []})
+            deps = [f"relax:{sid}"]
+        jobs.append({"id": f"gs:{sid}", "kind": "gs", "sid": sid, "priority": base,
+                     "deps": list(deps), "pdos_sites": sorted({a["index"] for a in absorbers})})
+        jobs.append({"id": f"gse:{sid}", "kind": "gse", "sid": sid, "priority": base,
+                     "deps": list(deps), "override": {"ecut_ev": st.dks_ecut_ev}})
+        for ab in absorbers:
+            el = ab["element"]
+            jobs.append({"id": f"xas:{sid}:{el}{ab['index']}", "kind": "xas", "sid": sid,
+                         "absorber": ab["index"], "element": el, "role": ab["role"],
+                         "dks": True, "gs_job": f"gse:{sid}", "dks_ecut_ev": st.dks_ecut_ev,
+                         "distance": ab["distance"], "multiplicity": ab["multiplicity"],
+                         "priority": base + (0.1 if ab["role"] in ("far", "site2") else 0.0),
+                         "deps": deps + [f"gs:{sid}", f"gse:{sid}"]})
+    jobs += _check_jobs(plan, st)
+    jobs.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
+    _write_json(campaign / "plan.json", plan)
+    return plan
+
+
+def _check_jobs(plan: dict, st: SettingsV2) -> list[dict]:
+    """Convergence checks (``conv: True``; never part of the assembled set)."""
+    jobs: list[dict] = []
+    structs = plan["structures"]
+    for p in POLYMORPHS:             # denser k mesh, pristine cell of every polymorph
+        sid = f"{p}_pristine"
+        if sid not in structs:
+            continue
+        k = DENSE_KPTS["layered" if LAYERED[p] else "bulk"]
+        g = f"gsek:{sid}"
+        jobs.append({"id": g, "kind": "gse", "sid": sid, "priority": 1.5, "deps": [], "kpts": k,
+                     "override": {"ecut_ev": st.dks_ecut_ev}, "conv": True})
+        for ab in structs[sid]["absorbers"]:
+            el, i = ab["element"], ab["index"]
+            jobs.append({"id": f"xask:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
+                         "element": el, "priority": 1.5, "deps": [g], "gs_job": g, "kpts": k,
+                         "dks": True, "dks_ecut_ev": st.dks_ecut_ev, "role": "conv",
+                         "distance": 0.0, "multiplicity": ab["multiplicity"], "conv": True})
+    for sid in DKS_SERIES_CELLS:     # ΔKS cutoff series
+        if sid not in structs:
+            continue
+        for ecut in DKS_SERIES_EV:
+            if ecut == st.dks_ecut_ev:
+                continue             # the production jobs give this point
+            g = f"gsc{ecut:.0f}:{sid}"
+            jobs.append({"id": g, "kind": "gse", "sid": sid, "priority": 0.5, "deps": [],
+                         "override": {"ecut_ev": ecut}, "conv": True})
+            for ab in structs[sid]["absorbers"]:
+                el, i = ab["element"], ab["index"]
+                jobs.append({"id": f"dksc{ecut:.0f}:{sid}:{el}{i}", "kind": "dks", "sid": sid,
+                             "absorber": i, "element": el, "priority": 0.5, "deps": [g],
+                             "gs_job": g, "override": {"ecut_ev": ecut}, "conv": True})
+    return jobs

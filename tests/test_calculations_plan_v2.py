@@ -1,0 +1,136 @@
+"""The v2 BN campaign plan (issue 15): balance, converged settings, order, resumability.
+
+No GPAW needed: these check the committed plan in calculations/bn-v2 and the planner itself.
+"""
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymatgen")
+
+from repository.calculations import plan_v2 as P  # noqa: E402
+from repository.calculations.campaign import progress_numbers  # noqa: E402
+from repository.calculations.runner import job_state  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = ROOT / "calculations" / "bn-v2"
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("v2")
+    return P.build_plan_v2(d), d
+
+
+def test_the_committed_plan_is_what_the_planner_builds(plan):
+    """Deterministic: a fresh machine that rebuilds the plan gets the committed one, so the
+    committed results keep matching their job ids."""
+    built, d = plan
+    assert json.loads((CAMPAIGN / "plan.json").read_text()) == json.loads((d / "plan.json").read_text())
+    for f in (d / "structures").iterdir():
+        assert (CAMPAIGN / "structures" / f.name).read_text() == f.read_text(), f.name
+
+
+def test_every_polymorph_has_at_least_five_independent_structures(plan):
+    st = plan[0]["structures"]
+    per = Counter(m["polymorph"] for m in st.values() if m["defect"] is None)
+    assert set(per) == {"h-BN", "h-BN-mono", "r-BN", "c-BN", "w-BN"}
+    assert min(per.values()) >= 5, per
+
+
+def test_point_defects_sit_in_three_hosts_including_c_and_w_bn(plan):
+    hosts = defaultdict(set)
+    for m in plan[0]["structures"].values():
+        if m["defect"] and "large" not in m["sid"]:
+            hosts[m["defect"]["name"]].add(m["polymorph"])
+    for name in ("v_B", "v_N", "C_B", "C_N", "O_N"):
+        assert {"h-BN", "c-BN", "w-BN"} <= hosts[name], (name, hosts[name])
+    for name in ("B_N", "N_B", "SW"):       # antisites and Stone-Wales: sp2 hosts
+        assert hosts[name] and hosts[name] <= {"h-BN", "h-BN-mono", "r-BN"}
+
+
+def test_defect_cells_have_nearest_and_far_sites_on_both_edges_and_are_relaxed(plan):
+    p = plan[0]
+    ids = {j["id"] for j in p["jobs"]}
+    for sid, m in p["structures"].items():
+        if not m["defect"]:
+            continue
+        roles = {(a["element"], a["role"]) for a in m["absorbers"]}
+        assert {("B", "nearest"), ("N", "nearest")} <= roles, sid
+        assert {("B", "far"), ("N", "far")} <= roles, sid
+        assert f"relax:{sid}" in ids
+
+
+def test_settings_meet_the_convergence_requirements(plan):
+    p = plan[0]
+    s = p["settings"]
+    assert s["relax_fmax"] <= 0.05
+    assert s["min_range_above_onset_ev"] >= 20.0
+    assert s["dks_ecut_ev"] >= 600.0            # N K ΔKS is far from converged at 300 eV
+    for sid, m in p["structures"].items():
+        k = m["kpts"]
+        if m["layered"]:
+            assert k[0] >= 2 and k[1] >= 2, sid
+        else:
+            assert min(k) >= 2, sid
+    for j in p["jobs"]:
+        if j["kind"] == "xas":
+            # every site its own ΔKS, against a ground state at the same cutoff
+            assert j["dks"] and j["gs_job"].startswith(("gse", "gsek"))
+            assert j.get("dks_ecut_ev") == s["dks_ecut_ev"]
+    dense = [j for j in p["jobs"] if j["id"].startswith("xask:")]
+    assert {p["structures"][j["sid"]]["polymorph"] for j in dense} == set(P.POLYMORPHS)
+
+
+def test_the_queue_is_round_robin_over_polymorphs(plan):
+    """Every round adds structures of every polymorph, so any prefix of the queue is balanced."""
+    p = plan[0]
+    by_round = defaultdict(set)
+    for m in p["structures"].values():
+        by_round[m["round"]].add(m["polymorph"])
+    for r in (0, 1, 2, 3):
+        assert by_round[r] == set(P.POLYMORPHS), (r, by_round[r])
+    prio = [j["priority"] for j in p["jobs"]]
+    assert prio == sorted(prio)
+
+
+def test_variants_are_what_they_say():
+    base, _, _ = P.supercell("h-BN")
+    st, _ = P.variant_structure("h-BN", "strain+", base)
+    assert st.lattice.a == pytest.approx(base.lattice.a * (1 + P.STRAIN))
+    assert st.lattice.c == pytest.approx(base.lattice.c)        # layered: in-plane only
+    cb, _, _ = P.supercell("c-BN")
+    sc, _ = P.variant_structure("c-BN", "strain-", cb)
+    assert sc.volume == pytest.approx(cb.volume * (1 - P.STRAIN) ** 3)
+    r, _ = P.variant_structure("c-BN", "rattle1", cb)
+    d = np.array([r.lattice.get_distance_and_image(a.frac_coords, b.frac_coords)[0]
+                  for a, b in zip(r, cb)])
+    # Gaussian σ per component: RMS displacement ≈ σ√3, no atom pushed unphysically far
+    assert 0.5 * P.RATTLE_SIGMA_A * 3 ** 0.5 < np.sqrt((d ** 2).mean()) < 1.5 * P.RATTLE_SIGMA_A * 3 ** 0.5
+    assert d.max() < 6 * P.RATTLE_SIGMA_A
+    ab, _ = P.variant_structure("h-BN", "stack-AB", base)
+    assert ab.composition == base.composition
+    assert ab.get_space_group_info()[1] == 187            # Bernal AB h-BN: P-6m2
+    assert base.get_space_group_info()[1] == 194          # AA': P6_3/mmc
+
+
+def test_large_cells_have_64_to_72_atoms():
+    for poly in P.LARGE_CELLS:
+        s, _, _ = P.large_supercell(poly)
+        assert 64 <= len(s) <= 72, (poly, len(s))
+        assert s.composition["B"] == s.composition["N"]
+
+
+def test_a_fresh_checkout_resumes_from_the_committed_results():
+    """Done means 'a result file is committed': the runner's view equals git's."""
+    st = job_state(CAMPAIGN)
+    prog = progress_numbers(CAMPAIGN)
+    assert prog["done"] == len(st["done"])
+    assert prog["total"] == len(st["done"]) + len(st["pending"])
+    for jid in st["done"]:
+        res = json.loads((CAMPAIGN / "results" / (jid.replace(":", "__") + ".json")).read_text())
+        assert res["job"]["id"] == jid
