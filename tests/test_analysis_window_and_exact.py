@@ -176,9 +176,13 @@ def test_cli_project_refuses_a_file_outside_the_snapshot_window(library, pca, cl
     result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database)
     line = _one_error_line(result)
     assert f"{path} has no points in it (it covers 285.0-315.0 eV)" in line and "--align onset/fit" in line
-    # the same file is found with --align fit (the onset moves it into the window first)
+    # 100 eV is no calibration error or chemical shift: alignment refuses to move it that far ...
     fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
                  "--format", "json")
+    assert "no alignment within 15 eV" in _one_error_line(fitted)
+    # ... but with the offset given (--shift), the fit finds it exactly
+    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
+                 "--shift", "-99", "--format", "json")
     assert fitted.exit_code == 0, fitted.stderr
     assert json.loads(fitted.stdout)["energy_shift_ev"] == pytest.approx(-100.0, abs=0.05)
 

@@ -57,7 +57,8 @@ SMOOTH_K_ITERATIONS = 64
 KNN_MEAN_NEIGHBOURS = 15
 ALIGN_CHOICES = ("none", "onset", "fit")
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
-FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment
+FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment (and widens)
+MAX_ALIGNMENT_SHIFT_EV = 15.0  # an alignment may move a spectrum at most this far (eV); see docs/analysis.md
 FIT_TOLERANCE_EV = 1e-9  # the golden-section refinement of a "fit" shift stops at this bracket width (eV)
 FIT_GOLDEN_ITERATIONS = 100  # at most this many golden-section steps (about 40 reach the tolerance)
 EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vectors): the query IS that member
@@ -309,8 +310,43 @@ def _onset_shift(energy: np.ndarray, intensity: np.ndarray, recipe: rec.Recipe, 
     return float(reference_onset_ev - onset)
 
 
+def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, train_e0_ev: np.ndarray,
+                       base_ev: float) -> float:
+    """Onset alignment that does not depend on one class's feature: the shift (eV, added to the
+    energies on top of ``base_ev``) that puts the query's e0 on the e0 of the snapshot member it then
+    matches best.
+
+    Every member m proposes e0_m - e0_query (e0 as the recipe's version defines it, of the raw
+    spectra, :func:`repository.analysis.recipe.onsets`); the query is preprocessed at each proposed
+    shift and compared with the members that proposed it; the shift of the closest pair wins, so a
+    member (or a copy of it shifted by any amount) comes back at its own e0. ``train_e0_ev`` (n,) are
+    the members' e0 on the recipe's energy scale.
+    """
+    energy = np.asarray(query.energy_ev, dtype=np.float64) + base_ev
+    stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
+    e0_query = float(rec.onsets(recipe, energy, np.asarray(query.intensity, dtype=np.float64)[None, :])[0]) + stored
+    proposals = np.round(np.asarray(train_e0_ev, dtype=np.float64) - e0_query, 6)
+    best, best_d = 0.0, math.inf
+    for shift in np.unique(proposals):
+        if abs(shift) > MAX_ALIGNMENT_SHIFT_EV:
+            continue
+        try:
+            x = rec.apply_one(recipe, energy + float(shift), query.intensity, stored)
+        except UsageError:
+            continue
+        members = train[proposals == shift].astype(np.float64)
+        d = float(np.min(((members - x) ** 2).sum(axis=1)))
+        if d < best_d:
+            best, best_d = float(shift), d
+    if not math.isfinite(best_d):
+        raise UsageError(f"{query.label}: no alignment within {MAX_ALIGNMENT_SHIFT_EV:g} eV puts its edge (e0 = "
+                         f"{e0_query:.2f} eV) on any snapshot member's; is it the snapshot's element and edge?")
+    return base_ev + best
+
+
 def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
-               search_ev: float = FIT_SEARCH_EV) -> float:
+               search_ev: float = FIT_SEARCH_EV, unaligned_ev: float | None = None,
+               limit_ev: float | None = None) -> float:
     """The energy shift (eV) within ``start_ev +- search_ev`` that brings the spectrum closest to its
     nearest training spectrum (preprocessed Euclidean distance).
 
@@ -350,9 +386,31 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
         return float(shifts[i]), float(values[i])
 
     steps = round(search_ev / recipe.step_ev)
-    coarse, value = best(start_ev + recipe.step_ev * np.arange(-steps, steps + 1))
+    candidates = start_ev + recipe.step_ev * np.arange(-steps, steps + 1)
+    if unaligned_ev is not None:  # the spectrum as given is always a candidate
+        candidates = np.append(candidates, unaligned_ev)
+    coarse, value = best(candidates)
     if not math.isfinite(value):
         return float(start_ev)
+    centre = (unaligned_ev if unaligned_ev is not None else start_ev)
+    lo_edge, hi_edge = start_ev - steps * recipe.step_ev, start_ev + steps * recipe.step_ev
+    while limit_ev is not None and (abs(coarse - lo_edge) < 1e-9 or abs(coarse - hi_edge) < 1e-9):
+        # the best shift sits at the edge of the range searched: widen towards it, up to the limit
+        direction = -1.0 if abs(coarse - lo_edge) < 1e-9 else 1.0
+        edge_ev = lo_edge if direction < 0 else hi_edge
+        further = edge_ev + direction * recipe.step_ev * np.arange(1, steps + 1)
+        further = further[np.abs(further - centre) <= limit_ev + 1e-9]
+        if not further.size:
+            break
+        shift, found = best(further)
+        if found < value:
+            coarse, value = shift, found
+        if direction < 0:
+            lo_edge = float(further.min())
+        else:
+            hi_edge = float(further.max())
+        if abs(coarse - shift) > 1e-12:
+            break
     # then a tenth of a grid step around the best grid-step shift
     width = recipe.step_ev / FIT_REFINE
     fine, value = best(coarse + width * np.arange(-FIT_REFINE, FIT_REFINE + 1))
@@ -377,8 +435,8 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
-            align: str = "none", train: np.ndarray | None = None, window_hint: str = PROJECT_WINDOW_HINT
-            ) -> tuple[np.ndarray, float]:
+            align: str = "none", train: np.ndarray | None = None, window_hint: str = PROJECT_WINDOW_HINT,
+            train_e0_ev: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
 
     Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
@@ -392,11 +450,19 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     total = float(shift_ev)
     if align in ("onset", "fit") and recipe.alignment != "edge_onset":
-        total += _onset_shift(energy + total, query.intensity, recipe, stored, reference_onset_ev)
+        if train_e0_ev is not None and train is not None:
+            total = member_onset_shift(query, recipe, train, train_e0_ev, total)
+        else:  # without the members' e0 (callers that pass none): the median onset, as before
+            total += _onset_shift(energy + total, query.intensity, recipe, stored, reference_onset_ev)
     if align == "fit":
         if train is None:
             raise UsageError("fit alignment needs the snapshot's training spectra")
-        total = best_shift(query, recipe, train, total)
+        total = best_shift(query, recipe, train, total, unaligned_ev=float(shift_ev),
+                           limit_ev=MAX_ALIGNMENT_SHIFT_EV if train_e0_ev is not None else None)
+    if train_e0_ev is not None and abs(total - shift_ev) > MAX_ALIGNMENT_SHIFT_EV + 1e-9:
+        raise UsageError(f"{query.label}: aligning it would move its energies by {total - shift_ev:+.2f} eV, beyond "
+                         f"the {MAX_ALIGNMENT_SHIFT_EV:g} eV an edge position can differ by calibration or chemical "
+                         "shift; is it the snapshot's element and edge? (give --shift if the offset is known)")
     shifted = energy + total
     ranges = rec.aligned_ranges(recipe, shifted, np.asarray(query.intensity, dtype=np.float64)[None, :],
                                 np.array([stored]))
@@ -440,7 +506,11 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         raise UsageError(f"{query.label} is a {query.element} {query.edge} spectrum but snapshot {record['uid']} "
                          f"holds {record['element']} {record['edge']} spectra; spectra of different edges are never mixed")
     recipe = rec.Recipe.from_json(str(model["recipe_json"]))
-    x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"])
+    train_e0 = model.get("train_e0_ev")
+    if train_e0 is None and align in ("onset", "fit"):  # snapshots made before e0 was stored with them
+        train_e0 = rec.onsets(recipe, recipe.grid(), model["train"].astype(np.float64))
+    x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"],
+                         train_e0_ev=train_e0)
     table = read_table(engine, record["uid"], ["spectrum_id", *LABEL_COLUMNS])
     labels = table.to_pylist()
     embedding = model["embedding"]

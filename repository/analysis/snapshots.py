@@ -321,6 +321,18 @@ def _reusable(engine: Engine, digest: str) -> dict[str, Any] | None:
     return None
 
 
+def training_e0s(spectra, recipe: rec.Recipe) -> np.ndarray:
+    """Edge position (eV, :func:`repository.analysis.recipe.onsets`) of every training spectrum on the
+    recipe's energy scale (stored shift added for ``stored_shift``), in :class:`SpectraSet` order."""
+    out = np.empty(len(spectra))
+    for group in spectra.groups:
+        found = rec.onsets(recipe, group.energy_ev, group.intensity)
+        if recipe.alignment == "stored_shift":
+            found = found + spectra.shifts_ev[group.rows]
+        out[group.rows] = found
+    return out
+
+
 def training_onset(spectra, recipe: rec.Recipe) -> float:
     """Median edge position (:func:`repository.analysis.recipe.onsets`: e0 for version-2 recipes) of
     the training spectra on the recipe's energy scale (before alignment), in eV; stored with the
@@ -377,6 +389,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
     fit_seconds = time.perf_counter() - started
 
     say("writing snapshot")
+    e0s = training_e0s(spectra, resolved)
     directory = snapshot_dir(_engine_url(engine), directory)
     created = datetime.now(UTC)
     uid = f"{method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
@@ -404,7 +417,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
         "format_version": np.int64(SNAPSHOT_FORMAT_VERSION), "method": np.str_(method),
         "recipe_json": np.str_(resolved.to_json()), "ids": spectra.ids,
         "embedding": fitted.coords, "train": matrix.astype(np.float32),
-        "reference_onset_ev": np.float64(training_onset(spectra, resolved)), **fitted.artifacts,
+        "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s, **fitted.artifacts,
     }
 
     import pyarrow.parquet as pq
