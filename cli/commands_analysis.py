@@ -238,6 +238,15 @@ def project(
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
+    element: Annotated[str | None, typer.Option("--element", help="Absorbing element, when the file does not say.")] = None,
+    edge: Annotated[str | None, typer.Option("--edge", help="Edge (K, L3, ...), when the file does not say.")] = None,
+    read_format: Annotated[str | None, typer.Option(
+        "--read-format", help="Read FILE as this format (xdi, columns, ...), as `import --format`.")] = None,
+    signal_col: Annotated[str | None, typer.Option("--signal-col", help="Signal column: number or name.")] = None,
+    i0_col: Annotated[str | None, typer.Option("--i0-col", help="I0 column: the signal is divided by it.")] = None,
+    energy_col: Annotated[str | None, typer.Option("--energy-col", help="Energy column: number or name.")] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="Measurement mode: transmission, fluorescence, ... (as `import --mode`).")] = None,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="table, json (placement and neighbours), csv or ids (neighbours).")] = OutputFormat.table,
 ) -> None:
@@ -250,7 +259,9 @@ def project(
 
     with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
-                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs)
+                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs, element=element, edge=edge,
+                       read_options={"format": read_format, "signal_col": signal_col, "i0_col": i0_col,
+                                     "energy_col": energy_col, "measurement_mode": mode})
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return

@@ -247,11 +247,14 @@ class QuerySpectrum:
 
 
 def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
-                    edge_energy_ev: float | None = None) -> QuerySpectrum:
+                    edge_energy_ev: float | None = None, read_options: dict[str, Any] | None = None
+                    ) -> QuerySpectrum:
     """Read a data file with the format readers (two-column files, XDI, ...).
 
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
-    energies that are relative to the edge (as ``xasrepo import --edge-energy``).
+    energies that are relative to the edge (as ``xasrepo import --edge-energy``); ``read_options``
+    are further :class:`repository.formats.common.ReadOptions` fields (``format``, ``signal_col``,
+    ``i0_col``, ``measurement_mode``, ...), as ``xasrepo import`` takes them.
     """
     from ..errors import XasrepoError
     from ..formats import read_path
@@ -259,11 +262,16 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    options = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    options = {k: v for k, v in (read_options or {}).items() if v is not None}
+    fmt = options.pop("format", None)
+    if edge_energy_ev is not None:
+        options["edge_energy_ev"] = edge_energy_ev
     try:
-        records = read_path(path, **options)
+        records = read_path(path, fmt, **options)
     except XasrepoError:
-        records = read_path(path, element=element, edge=edge, **options)
+        if element is None and edge is None:
+            raise
+        records = read_path(path, fmt, element=element, edge=edge, **options)
     if len(records) != 1:
         raise UsageError(f"{path} holds {len(records)} spectra; project one at a time")
     s = records[0].spectrum
@@ -273,18 +281,19 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
 
 
 def read_query(file: str | Path, element: str | None, edge: str | None, *, align: str = "none",
-               edge_energy_ev: float | None = None, reference_onset_ev: float | None = None) -> QuerySpectrum:
+               edge_energy_ev: float | None = None, reference_onset_ev: float | None = None,
+               read_options: dict[str, Any] | None = None) -> QuerySpectrum:
     """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
     relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
     energy will do, the alignment moves the spectrum anyway)."""
     if edge_energy_ev is None and align in ("onset", "fit") and reference_onset_ev is not None:
         try:
-            return read_query_file(file, element, edge)
+            return read_query_file(file, element, edge, read_options=read_options)
         except InputError as err:
             if "relative to the edge" not in str(err):
                 raise
-            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev)
-    return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev)
+            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev, read_options=read_options)
+    return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, read_options=read_options)
 
 
 def query_from_database(engine: Engine, spectrum_id: int) -> QuerySpectrum:
@@ -473,7 +482,8 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
 def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = None,
             spectrum_id: int | None = None, query: QuerySpectrum | None = None, k: int = DEFAULT_K,
             shift_ev: float = 0.0, align: str = "none", edge_energy_ev: float | None = None,
-            epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True) -> dict[str, Any]:
+            epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True, element: str | None = None,
+            edge: str | None = None, read_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
     ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` moves the edge
@@ -498,8 +508,9 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     model = load_model(record)
     reference_onset = float(model["reference_onset_ev"])
     if file is not None:
-        query = read_query(file, record["element"], record["edge"], align=align, edge_energy_ev=edge_energy_ev,
-                           reference_onset_ev=reference_onset)
+        # the element and edge come from the file or from element/edge (never assumed from the snapshot)
+        query = read_query(file, element, edge, align=align, edge_energy_ev=edge_energy_ev,
+                           reference_onset_ev=reference_onset, read_options=read_options)
     elif spectrum_id is not None:
         query = query_from_database(engine, spectrum_id)
     if query.element and query.element != record["element"] or query.edge and query.edge != record["edge"]:
