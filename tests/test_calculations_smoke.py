@@ -99,3 +99,59 @@ def test_generator_end_to_end_on_tiny_cbn(tmp_path):
     except ImportError:  # the importer is not part of this check
         return
     read_calcset(out)
+
+
+def test_v2_campaign_end_to_end_on_tiny_cells_resumes_and_relaxes(tmp_path):
+    """v2 path on 4-atom c-BN cells (200/250 eV): relax -> gs/gse -> xas with own ΔKS at the ΔKS
+    cutoff and bands up to the requested range; a second run finds nothing to do; the assembled
+    set records the relaxation's residual force and imports."""
+    pytest.importorskip("pymatgen")
+    pytest.importorskip("tomli_w")
+    from repository.calculations import bn_cells as S
+    from repository.calculations.assemble import assemble
+    from repository.calculations.plan_v2 import SettingsV2, _meta, build_plan_v2
+    from repository.calculations.runner import run
+
+    setups = tmp_path / "setups"
+    _make_setups(setups)
+    prim = S.cbn_prim()
+    prim.make_supercell([2, 1, 1])
+    d, info = S.make_defect(prim.copy(), "C_N")
+    mat = [[2, 0, 0], [0, 1, 0], [0, 0, 1]]
+    structs = [_meta("c-BN_pristine", "c-BN", prim, "2x1x1", mat, None, None, 0, "pristine"),
+               _meta("c-BN_C_N", "c-BN", d, "2x1x1", mat, info, "c-BN_pristine", 1, "defect")]
+    st = SettingsV2(ecut_ev=200.0, dks_ecut_ev=250.0, relax_steps=4,
+                    min_range_above_onset_ev=15.0)
+    camp = tmp_path / "camp"
+    build_plan_v2(camp, settings=st, structures=structs)
+    only = ["relax:", "gs:", "gse:c-BN", "xas:"]          # not the cutoff/mesh checks (time)
+    state = run(camp, time.time() + 600, slots=2, python=GPAW_PY, setups=str(setups),
+                scratch=tmp_path / "scratch", only=only)
+    done = set(state["done"])
+    assert {"relax:c-BN_C_N", "gse:c-BN_C_N", "xas:c-BN_C_N:B0", "xas:c-BN_pristine:N2"} <= done, \
+        (tmp_path / "scratch" / "runner.log").read_text()
+    # nothing written next to the committed results but results
+    assert {p.parent.name for p in (camp / "results").iterdir()} == {"results"}
+    assert not (camp / "logs").exists()
+    x = json.loads((camp / "results" / "xas__c-BN_pristine__B0.json").read_text())
+    assert x["dks_ecut_ev"] == 250.0 and 150 < x["delta_ks_ev"] < 250
+    assert x["nband_tries"][-1]["range_above_onset_ev"] >= 15.0 + 2.0
+    again = run(camp, time.time() + 60, slots=2, python=GPAW_PY, setups=str(setups),
+                scratch=tmp_path / "scratch", only=only)
+    assert set(again["done"]) == done
+    assert "start " not in (tmp_path / "scratch" / "runner.log").read_text().split("start: slots")[-1]
+
+    out = tmp_path / "set"
+    assert assemble(camp, out, setups_dir=setups) >= 4
+    m = tomllib.loads((out / "calcset.toml").read_text())
+    rel = json.loads((camp / "results" / "relax__c-BN_C_N.json").read_text())
+    for e in m["entries"]:
+        p = e["calculation"]["parameters"]
+        assert p["delta_ks_ecut_ev"] == 250.0 and p["delta_ks_cutoff_correction_ev"] == 0.0
+        if e["key"].startswith("c-BN_C_N"):
+            assert p["relax_fmax_ev_per_a"] == pytest.approx(rel["fmax_ev_per_a"], abs=1e-4)
+            assert e["relaxation"].startswith("positions relaxed" if rel["converged"]
+                                              else "positions partly relaxed (NOT converged)")
+    from repository.calcset import read_calcset
+
+    read_calcset(out)
