@@ -360,8 +360,9 @@ def test_umap_projection_identifies_the_class_even_with_offset_or_relative_energ
                                         ("shifted", e + 4.0, ("--align", "fit"))):
             path = tmp_path / f"{name}{label}.dat"
             np.savetxt(path, np.column_stack([energies, y]), header="energy_ev intensity (SYNTHETIC)")
+            # a plain two-column file does not say its element and edge: --element/--edge do
             result = cli("project", str(path), "--snapshot", umap_snapshot["uid"], "-k", "5", "--db", url,
-                         "--format", "json", *options)
+                         "--element", "B", "--edge", "K", "--format", "json", *options)
             assert result.exit_code == 0, result.stderr
             found = json.loads(result.stdout)
             assert found["placement"] == "umap-sgd"

@@ -49,6 +49,7 @@ def library(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pca(library):
     return sn.create_snapshot(library, method="pca", seed=0).record
+B_K = ("--element", "B", "--edge", "K")  # plain two-column files do not say their element and edge
 
 
 def _registry(library, cli):
@@ -173,15 +174,14 @@ def test_cli_project_refuses_a_file_outside_the_snapshot_window(library, pca, cl
     path = tmp_path / "far.dat"
     np.savetxt(path, np.column_stack([energy, synthetic_intensity(energy - 100.0, 0, np.random.default_rng(1))]),
                header="energy_ev intensity (SYNTHETIC)")
-    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database)
+    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K)
     line = _one_error_line(result)
     assert f"{path} has no points in it (it covers 285.0-315.0 eV)" in line and "--align onset/fit" in line
     # 100 eV is no calibration error or chemical shift: alignment refuses to move it that far ...
-    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
-                 "--format", "json")
+    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit", "--format", "json")
     assert "no alignment within 15 eV" in _one_error_line(fitted)
     # ... but with the offset given (--shift), the fit finds it exactly
-    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
+    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit",
                  "--shift", "-99", "--format", "json")
     assert fitted.exit_code == 0, fitted.stderr
     assert json.loads(fitted.stdout)["energy_shift_ev"] == pytest.approx(-100.0, abs=0.05)
@@ -236,7 +236,7 @@ def test_a_shifted_copy_of_a_member_is_an_exact_match_with_align_fit(library, pc
     member = int(spectra.ids[group.rows[4]])
     path = tmp_path / "shifted.dat"
     np.savetxt(path, np.column_stack([group.energy_ev + 1.37, group.intensity[4]]), header="energy_ev intensity")
-    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
+    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit",
                  "-k", "3", "--format", "json")
     assert result.exit_code == 0, result.stderr
     found = json.loads(result.stdout)
