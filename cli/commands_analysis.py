@@ -270,4 +270,8 @@ def project(
     # csv/ids are for piping: the placement line then goes to stderr, the neighbours to stdout
     typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]",
                err=fmt is not OutputFormat.table)
+    domain = result["domain"]
+    typer.echo(f"{domain['verdict']}: nearest member {domain['nearest_spectrum_id']} at RMS {domain['nearest_rmsd']:.4g} "
+               f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
+               f"confident up to {domain['threshold_rmsd']:.4g})", err=fmt is not OutputFormat.table)
     render_rows(result["neighbours"], fmt, id_column="spectrum_id")

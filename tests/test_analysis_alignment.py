@@ -110,3 +110,36 @@ def test_limit_is_refused_in_the_library_too(bn_db):
     with pytest.raises(UsageError, match="no alignment within 15 eV|beyond the 15 eV"):
         pj.prepare(moved, recipe, float(model["reference_onset_ev"]), align="fit", train=model["train"],
                    train_e0_ev=model["train_e0_ev"])
+
+
+def test_applicability_domain_members_are_covered_noise_and_another_material_are_not(bn_db, tmp_path, cli,
+                                                                                     shared_fixtures):
+    import json
+
+    with db.connected(bn_db) as engine:
+        made = create_snapshot(engine, method="pca", element="B", edge="K", where="polarization = iso")
+    uid = made.record["uid"]
+    member = int(load_model(made.record)["ids"][0])
+    own = json.loads(cli("project", "--spectrum", str(member), "--snapshot", uid, "--db", bn_db, "-f", "json").stdout)
+    assert own["domain"]["confident"] and own["domain"]["nearest_rmsd"] < 1e-6
+    assert own["domain"]["nearest_spectrum_id"] == member
+    energy = np.arange(180.0, 215.0, 0.1)
+    noise = tmp_path / "noise.dat"
+    np.savetxt(noise, np.column_stack([energy, np.random.default_rng(0).random(energy.size)]))
+    mgb2 = shared_fixtures / "feff10" / "examples" / "NRIXS" / "MgB2" / "referencexmu.dat"  # B K of MgB2 (FEFF)
+    for path, extra in ((noise, ("--element", "B", "--edge", "K")), (mgb2, ())):
+        for align in ("none", "fit"):
+            result = cli("project", str(path), "--snapshot", uid, "--db", bn_db, "--align", align, "-f", "json", *extra)
+            assert result.exit_code == 0, result.stderr
+            domain = json.loads(result.stdout)["domain"]
+            assert domain["verdict"] == pj.NO_CONFIDENT_MATCH and not domain["confident"], (path.name, align, domain)
+            assert domain["nearest_rmsd"] > domain["threshold_rmsd"] and domain["percentile"] > 90
+        table = cli("project", str(path), "--snapshot", uid, "--db", bn_db, *extra)
+        assert "no confident match: nearest member" in table.stdout
+
+
+def test_member_nn_distances_are_the_distance_to_the_nearest_other_member():
+    train = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 3.0], [0.0, 3.0]])
+    np.testing.assert_allclose(pj.member_nn_rmsd(train), np.sqrt(np.array([1.0, 1.0, 0.0, 0.0]) / 2))
+    domain = pj.applicability(np.array([5.0, 5.0]), train, pj.member_nn_rmsd(train), np.array([10, 11, 12, 13]))
+    assert domain["nearest_spectrum_id"] in (12, 13) and domain["verdict"] == pj.NO_CONFIDENT_MATCH

@@ -65,6 +65,10 @@ EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vect
 EXACT_PLACEMENT = "exact match of spectrum {}"
 PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--shift, --edge-energy) "
                        "or let --align onset/fit find the offset")
+DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is no farther than this
+#                          percentile of the members' own nearest-neighbour distances (docs/analysis.md)
+DOMAIN_SAMPLE = 2000  # members whose nearest-neighbour distance is measured (all of them in smaller snapshots)
+NO_CONFIDENT_MATCH = "no confident match"
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
                  "absorber_cn", "origin")
 
@@ -486,11 +490,17 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
             edge: str | None = None, read_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
-    ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` moves the edge
-    onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
-    ``edge_energy_ev`` (not needed with ``align="onset"``).
+    ``shift_ev`` is added to the energies (a calibration offset); ``align="onset"`` puts the edge (e0)
+    on the best-matching member's (:func:`member_onset_shift`), ``align="fit"`` then fits the best
+    shift (:func:`best_shift`); files with energies relative to the edge take ``edge_energy_ev`` (not
+    needed with an alignment). ``element``/``edge`` name a file's edge when the file does not;
+    ``read_options`` are the reader options of ``xasrepo import``. Neighbours are the computed members
+    (``computed_only``) when the snapshot has any, else all members (a snapshot of measured
+    standards); ``neighbours_among`` says which. Raises :class:`UsageError` for another element or
+    edge than the snapshot's and for an alignment beyond :data:`MAX_ALIGNMENT_SHIFT_EV`.
 
-    Returns ``{"snapshot", "method", "placement", "exact_match", "coordinates", "neighbours": [...]}``.
+    Returns ``{"snapshot", "method", "placement", "domain", "exact_match", "coordinates", "neighbours": [...]}``;
+    ``domain`` is :func:`applicability` (``verdict`` "no confident match" outside what the snapshot covers).
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or
     ``exact match of spectrum ID`` when the preprocessed query equals a member's, see
     :func:`exact_match`; ``exact_match`` is then that id, else None). The ``k`` neighbours are ranked
@@ -534,10 +544,11 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         coords, how = place(x, model, epochs=epochs)
     distance = np.sqrt(((embedding - coords[None, :]) ** 2).sum(axis=1))
     candidates = np.arange(embedding.shape[0])
+    compared = "all members"
     if computed_only and "origin" in table.column_names:
-        candidates = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
-    if candidates.size == 0:
-        raise UsageError(f"snapshot {record['uid']} has no computed spectra to compare with")
+        computed = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
+        if computed.size:  # computed spectra when there are any; a snapshot of measured standards: those
+            candidates, compared = computed, "computed members"
     # by embedding distance; an exact match first even if another member shares its coordinates
     order = np.lexsort((candidates != (-1 if match is None else match), distance[candidates]))
     chosen = candidates[order[:k]]
@@ -547,10 +558,59 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         row = dict(labels[int(i)])
         spectral = float(np.sqrt(np.mean((train[int(i)].astype(np.float64) - x) ** 2)))
         neighbours.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
+    member_nn = model.get("member_nn_rmsd")
+    if member_nn is None:  # snapshots made before it was stored
+        member_nn = member_nn_rmsd(train)
+    domain = applicability(x, train, member_nn, np.asarray(member_ids))
     return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
+            "domain": domain, "neighbours_among": compared,
             "exact_match": None if match is None else member_ids[match],
             "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
             "neighbours": neighbours}
+
+
+# ----------------------------------------------------------------------------------------------
+# applicability domain
+
+
+def member_nn_rmsd(train: np.ndarray, *, sample: int = DOMAIN_SAMPLE, seed: int = 0) -> np.ndarray:
+    """RMS difference (preprocessed spectra, the recipe's grid) between members and their nearest
+    other member, for all members or a seeded sample of ``sample`` of them -> (min(n, sample),).
+
+    Duplicated members count with distance 0 (they are part of what the snapshot covers).
+    """
+    train = np.asarray(train, dtype=np.float64)
+    n, m = train.shape
+    rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    sq = np.einsum("ij,ij->i", train, train)
+    out = np.empty(rows.size)
+    for start in range(0, rows.size, 256):
+        chunk = rows[start:start + 256]
+        d2 = sq[chunk, None] + sq[None, :] - 2.0 * (train[chunk] @ train.T)
+        d2[np.arange(chunk.size), chunk] = np.inf  # not itself
+        out[start:start + chunk.size] = np.sqrt(np.maximum(d2.min(axis=1), 0.0) / m)
+    return out
+
+
+def applicability(x: np.ndarray, train: np.ndarray, member_nn: np.ndarray, ids: np.ndarray) -> dict[str, Any]:
+    """How far the preprocessed spectrum ``x`` is from the snapshot compared with the members'
+    own nearest-neighbour distances ``member_nn`` (RMS, :func:`member_nn_rmsd`).
+
+    Returns ``nearest_rmsd`` (RMS difference to the spectrally nearest member), ``nearest_spectrum_id``,
+    ``percentile`` (share of members, in %, whose own nearest neighbour is at most that far),
+    ``threshold_rmsd`` (the :data:`DOMAIN_PERCENTILE` th percentile), ``confident`` and ``verdict``
+    (:data:`NO_CONFIDENT_MATCH` when the spectrum is farther from every member than the threshold).
+    """
+    train = np.asarray(train, dtype=np.float64)
+    rmsd = np.sqrt(np.mean((train - np.asarray(x, dtype=np.float64)[None, :]) ** 2, axis=1))
+    nearest = int(np.argmin(rmsd))
+    d = float(rmsd[nearest])
+    threshold = float(np.percentile(member_nn, DOMAIN_PERCENTILE))
+    confident = bool(d <= threshold)
+    return {"nearest_rmsd": d, "nearest_spectrum_id": int(ids[nearest]),
+            "percentile": float(100.0 * np.mean(np.asarray(member_nn) <= d)), "threshold_rmsd": threshold,
+            "confident": confident,
+            "verdict": "within the snapshot's coverage" if confident else NO_CONFIDENT_MATCH}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -390,6 +390,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
 
     say("writing snapshot")
     e0s = training_e0s(spectra, resolved)
+    from .project import member_nn_rmsd
     directory = snapshot_dir(_engine_url(engine), directory)
     created = datetime.now(UTC)
     uid = f"{method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
@@ -417,7 +418,8 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
         "format_version": np.int64(SNAPSHOT_FORMAT_VERSION), "method": np.str_(method),
         "recipe_json": np.str_(resolved.to_json()), "ids": spectra.ids,
         "embedding": fitted.coords, "train": matrix.astype(np.float32),
-        "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s, **fitted.artifacts,
+        "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s,
+        "member_nn_rmsd": member_nn_rmsd(matrix), **fitted.artifacts,
     }
 
     import pyarrow.parquet as pq
