@@ -143,3 +143,18 @@ def test_member_nn_distances_are_the_distance_to_the_nearest_other_member():
     np.testing.assert_allclose(pj.member_nn_rmsd(train), np.sqrt(np.array([1.0, 1.0, 0.0, 0.0]) / 2))
     domain = pj.applicability(np.array([5.0, 5.0]), train, pj.member_nn_rmsd(train), np.array([10, 11, 12, 13]))
     assert domain["nearest_spectrum_id"] in (12, 13) and domain["verdict"] == pj.NO_CONFIDENT_MATCH
+
+
+def test_embed_never_mixes_polarisations_of_one_site_without_being_asked(bn_db, cli):
+    import json
+
+    # the first example of docs/analysis.md: B K, no polarisation named -> the iso curves only
+    made = cli("embed", "--method", "pca", "--element", "B", "--edge", "K", "--db", bn_db, "--format", "json")
+    assert made.exit_code == 0, made.stderr
+    record = json.loads(made.stdout)
+    assert record["rows"] == 94 and record["window"]["excluded"] == []  # 94 B K sites, not 94 + 85 + 85 curves
+    with db.connected(bn_db) as engine:
+        snapshot = create_snapshot(engine, method="pca", element="B", edge="K")
+        assert snapshot.record["filter_text"] == "polarization = iso"
+        in_plane = create_snapshot(engine, method="pca", where="element = B and polarization = in_plane")
+        assert in_plane.record["row_count"] == 85

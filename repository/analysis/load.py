@@ -139,6 +139,13 @@ def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
     return next(iter(counts))
 
 
+def polarization_counts(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None
+                        ) -> dict[str, int]:
+    """Number of selected spectra per polarisation (``iso``, ``E||c``, ...)."""
+    return {str(p): int(n) for p, n in _run(engine, ids, element, edge, "polarization, COUNT(*)",
+                                                "GROUP BY polarization")}
+
+
 _SHIFT_SQL = ("id, COALESCE((SELECT c.alignment_shift_ev FROM calculation c WHERE c.id = spectrum.calculation_id), 0)"
               " + COALESCE(calibration_shift_ev, 0)")
 

@@ -354,7 +354,9 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
     """Select, preprocess and embed spectra, and register the result as a new snapshot.
 
     Reuses the existing snapshot for the same inputs, recipe, method, parameters and seed unless
-    ``force``. Raises :class:`UsageError` for an empty selection or one mixing elements/edges.
+    ``force``. A selection holding several polarisations of the same sites, whose ``where`` does not
+    name one, is narrowed to ``polarization = iso`` (recorded in the snapshot's filter) or, without
+    iso spectra, refused. Raises :class:`UsageError` for an empty selection or one mixing elements/edges.
     """
     import time
 
@@ -362,7 +364,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
 
     from ..snapshot_models import Snapshot, SnapshotPoint
     from . import embed as emb
-    from .load import load_spectra, prepare, select_spectrum_ids
+    from .load import load_spectra, polarization_counts, prepare, select_spectrum_ids
 
     say = progress or (lambda _message: None)
     recipe = recipe or rec.Recipe()
@@ -371,6 +373,17 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
     ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
     if ids is not None and not ids:
         raise UsageError(f"no spectra match {where!r}")
+    # Selections mean one thing: the iso, in-plane and out-of-plane curves of one site are never
+    # embedded together unless the filter names the polarisation.
+    if "polariz" not in (where or "").lower():
+        counts = polarization_counts(engine, ids, element, edge)
+        if len(counts) > 1:
+            if "iso" not in counts:
+                listing = ", ".join(f"{n} {p}" for p, n in sorted(counts.items()))
+                raise UsageError(f"the selection mixes polarisations ({listing}) of the same sites: choose one with "
+                                 "--where '... and polarization = ...'")
+            where = f"({where}) and polarization = iso" if where and where.strip() else "polarization = iso"
+            ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
     spectra = load_spectra(engine, ids=ids, element=element, edge=edge,
                            with_shifts=recipe.alignment == "stored_shift")
     say(f"preprocessing {len(spectra)} spectra")
