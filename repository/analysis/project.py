@@ -323,6 +323,41 @@ def _onset_shift(energy: np.ndarray, intensity: np.ndarray, recipe: rec.Recipe, 
     return float(reference_onset_ev - onset)
 
 
+def shifted_rows(recipe: rec.Recipe, energy: np.ndarray, intensity: np.ndarray, stored: float,
+                 shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One spectrum preprocessed at many energy shifts at once -> (rows (k, grid), positions (k,) of
+    the shifts that leave at least :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of the
+    window covered and give a row that is not flat and can be normalised).
+
+    Equal to :func:`repository.analysis.recipe.apply_one` at each shift (``energy + shift``), in
+    one vectorised interpolation for recipes on absolute energies (``none``/``stored_shift``).
+    """
+    from dataclasses import replace
+
+    shifts = np.asarray(shifts, dtype=np.float64)
+    intensity = np.asarray(intensity, dtype=np.float64)
+    total = shifts + stored
+    ranges = np.column_stack([energy[0] + total, energy[-1] + total])
+    where = np.flatnonzero(rec.window_coverage(recipe, ranges) >= rec.MIN_WINDOW_COVERAGE)
+    if not where.size:
+        return np.empty((0, recipe.n_points)), where
+    if recipe.alignment in ("none", "stored_shift"):
+        moved = replace(recipe, alignment="stored_shift")
+        matrix = np.broadcast_to(intensity, (where.size, intensity.size))
+        try:
+            return rec.finish(recipe, rec.resample(moved, energy, matrix, total[where])), where
+        except UsageError:  # some shift gives a flat row: sort them out one by one below
+            pass
+    rows, kept = [], []
+    for i in where:
+        try:
+            rows.append(rec.apply_one(recipe, energy + float(shifts[i]), intensity, stored, check_coverage=False))
+            kept.append(i)
+        except UsageError:
+            continue
+    return (np.asarray(rows) if rows else np.empty((0, recipe.n_points))), np.asarray(kept, dtype=np.int64)
+
+
 def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, train_e0_ev: np.ndarray,
                        base_ev: float) -> float:
     """Onset alignment that does not depend on one class's feature: the shift (eV, added to the
@@ -339,18 +374,18 @@ def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarr
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     e0_query = float(rec.onsets(recipe, energy, np.asarray(query.intensity, dtype=np.float64)[None, :])[0]) + stored
     proposals = np.round(np.asarray(train_e0_ev, dtype=np.float64) - e0_query, 6)
+    unique, member_of = np.unique(proposals, return_inverse=True)
+    allowed = np.flatnonzero(np.abs(unique) <= MAX_ALIGNMENT_SHIFT_EV)
+    rows, kept = shifted_rows(recipe, energy, query.intensity, stored, unique[allowed])
     best, best_d = 0.0, math.inf
-    for shift in np.unique(proposals):
-        if abs(shift) > MAX_ALIGNMENT_SHIFT_EV:
-            continue
-        try:
-            x = rec.apply_one(recipe, energy + float(shift), query.intensity, stored)
-        except UsageError:
-            continue
-        members = train[proposals == shift].astype(np.float64)
-        d = float(np.min(((members - x) ** 2).sum(axis=1)))
-        if d < best_d:
-            best, best_d = float(shift), d
+    if kept.size:
+        position = np.full(unique.size, -1, dtype=np.int64)
+        position[allowed[kept]] = np.arange(kept.size)
+        which = position[member_of]  # each member's row of shifted query, -1 where none
+        ok = np.flatnonzero(which >= 0)
+        d = ((train[ok].astype(np.float64) - rows[which[ok]]) ** 2).sum(axis=1)
+        i = int(np.argmin(d))
+        best, best_d = float(proposals[ok[i]]), float(d[i])
     if not math.isfinite(best_d):
         raise UsageError(f"{query.label}: no alignment within {MAX_ALIGNMENT_SHIFT_EV:g} eV puts its edge (e0 = "
                          f"{e0_query:.2f} eV) on any snapshot member's; is it the snapshot's element and edge?")
@@ -374,17 +409,11 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
     reference_sq = np.einsum("ij,ij->i", reference, reference)
 
     def distances(shifts: np.ndarray) -> np.ndarray:
-        """Squared distance to the nearest training spectrum at each shift (inf where refused)."""
+        """Squared distance to the nearest training spectrum at each shift (inf where refused:
+        too little of the window covered, or flat)."""
         out = np.full(len(shifts), math.inf)
-        rows, where = [], []
-        for i, shift in enumerate(shifts):
-            try:
-                rows.append(rec.apply_one(recipe, energy + float(shift), query.intensity, stored))
-                where.append(i)
-            except UsageError:  # too little of the window covered (or flat) at this shift
-                continue
-        if rows:
-            candidates = np.asarray(rows)
+        candidates, where = shifted_rows(recipe, energy, query.intensity, stored, np.asarray(shifts, dtype=float))
+        if where.size:
             sq = np.einsum("ij,ij->i", candidates, candidates)[:, None] + reference_sq[None, :] \
                 - 2.0 * (candidates @ reference.T)
             out[where] = np.maximum(sq, 0.0).min(axis=1)

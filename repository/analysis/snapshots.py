@@ -364,6 +364,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
 
     from ..snapshot_models import Snapshot, SnapshotPoint
     from . import embed as emb
+    from .load import _check_one_edge as check_one_edge
     from .load import load_spectra, polarization_counts, prepare, select_spectrum_ids
 
     say = progress or (lambda _message: None)
@@ -376,6 +377,7 @@ def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed:
     # Selections mean one thing: the iso, in-plane and out-of-plane curves of one site are never
     # embedded together unless the filter names the polarisation.
     if "polariz" not in (where or "").lower():
+        check_one_edge(engine, ids, element, edge)  # a mix of edges is named first, as it is
         counts = polarization_counts(engine, ids, element, edge)
         if len(counts) > 1:
             if "iso" not in counts:
