@@ -112,7 +112,7 @@ def embed(
         summary["fit_info"] = result.info
     if result.window:
         window = result.window
-        summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded")}
+        summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded_start", "padded_end")}
         for line in _window_lines(window):
             typer.echo(line, err=True)
     render_record("snapshot", summary, fmt)
@@ -123,8 +123,9 @@ def _window_lines(window: dict) -> list[str]:
     lines = []
     lo, hi = window["window_ev"]
     for key, rule in (("excluded", "cover less than half of it: excluded"),
-                      ("padded", "end inside it: padded (first/last value held constant)")):
-        ids = window[key]
+                      ("padded_start", "start inside it: padded (first value held constant below)"),
+                      ("padded_end", "end inside it: padded (last value held constant beyond)")):
+        ids = window.get(key, [])
         if ids:
             listed = ", ".join(map(str, ids[:8])) + (f" ... ({len(ids)} in all)" if len(ids) > 8 else "")
             lines.append(f"warning: window {lo:g}-{hi:g} eV ({window['rule']}): spectra {listed} {rule}")

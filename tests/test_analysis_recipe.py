@@ -72,6 +72,7 @@ def test_window_report_names_excluded_and_padded_spectra_and_warns_about_narrow_
     ranges = np.array([[180.0, 210.0], [185.0, 197.0], [190.0, 194.0]])
     report = rec.window_report(recipe, ranges, np.array([1, 2, 3]), rule="default B K window")
     assert report["excluded"] == [3] and report["padded"] == [2] and report["warning"] is None
+    assert report["padded_start"] == [2] == report["padded_end"]  # 185-197 eV: both ends inside 184-201 eV
     narrow = rec.Recipe(energy_min_ev=187.8, energy_max_ev=196.75, step_ev=0.1)
     report = rec.window_report(narrow, np.array([[180.0, 210.0], [187.8, 215.0], [175.0, 196.75]]),
                                np.array([7, 8, 9]), rule="given")

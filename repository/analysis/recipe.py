@@ -467,11 +467,12 @@ def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rul
     """Which spectra a (resolved) window excludes or pads, as stored in snapshot provenance.
 
     ``ranges`` (n, 2) aligned (first, last) energies, ``labels`` (n,) spectrum ids. Returns
-    ``{"window_ev", "rule", "excluded": [...], "padded": [...], "warning": str | None}``: spectra
+    ``{"window_ev", "rule", "excluded", "padded", "padded_start", "padded_end", "warning"}``: spectra
     covering less than :data:`MIN_WINDOW_COVERAGE` are excluded, those covering less than all of it
-    are padded (their first/last value held constant beyond their ends). ``warning`` is one line when
-    the window is narrower than :data:`NARROW_WINDOW_FRACTION` of the data's median range, naming the
-    spectra whose ends lie inside the window... (the ones that limit a window set by the data).
+    are padded (their first value held constant below their start: ``padded_start``, their last
+    value beyond their end: ``padded_end``). ``warning`` is one line when the window is narrower
+    than :data:`NARROW_WINDOW_FRACTION` of the data's median range, naming spectra whose ends lie
+    inside it (those that limit it).
     """
     ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
     coverage = window_coverage(recipe, ranges)
@@ -487,8 +488,11 @@ def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rul
         warning = (f"the {_window_text(recipe)} is {width:.1f} eV wide, narrower than "
                    f"{NARROW_WINDOW_FRACTION:.0%} of the data's median range ({typical:.1f} eV); "
                    f"spectra whose ends limit it: {names}" + (" ..." if limiting.size > 5 else ""))
+    below = padded[ranges[padded, 0] > recipe.energy_min_ev + 1e-9]
+    above = padded[ranges[padded, 1] < recipe.energy_max_ev - 1e-9]
     return {"window_ev": [recipe.energy_min_ev, recipe.energy_max_ev], "rule": rule,
             "excluded": [_plain(labels[i]) for i in excluded], "padded": [_plain(labels[i]) for i in padded],
+            "padded_start": [_plain(labels[i]) for i in below], "padded_end": [_plain(labels[i]) for i in above],
             "warning": warning}
 
 
