@@ -25,7 +25,8 @@ def main() -> None:
     from repository import db
     from repository.analysis import project as pj
     from repository.analysis import recipe as rec
-    from repository.analysis.snapshots import create_snapshot, load_model
+    from repository.analysis.create import create_snapshot
+    from repository.snapshots.registry import load_model
 
     if len(sys.argv) > 1:
         url = sys.argv[1]

@@ -45,7 +45,8 @@ def main() -> None:
     import umap
 
     from repository import db
-    from repository.analysis import snapshots as sn
+    from repository.analysis.create import create_snapshot
+    from repository.snapshots.registry import load_model
     from repository.analysis.embed import DEFAULT_PARAMS
     from repository.analysis.load import load_spectra, preprocess
     from repository.analysis.project import umap_agreement
@@ -76,11 +77,11 @@ def main() -> None:
         raw_s, raw_model, raw_coords = raw_fit()
         raw_times.append(raw_s)
         started = time.perf_counter()
-        result = sn.create_snapshot(engine, method="umap", seed=args.seed, force=True)
+        result = create_snapshot(engine, method="umap", seed=args.seed, force=True)
         our_times.append(time.perf_counter() - started)
         fit_times.append(result.fit_seconds)
     raw_s, ours_s = float(np.mean(raw_times)), float(np.mean(our_times))
-    model = sn.load_model(result.record)
+    model = load_model(result.record)
     identical = np.array_equal(model["embedding"], raw_coords.astype(np.float64))
 
     held = synthetic_records(args.held_out, seed=12345, n_classes=3)

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from repository import db
-    from repository.analysis.snapshots import list_snapshots
+    from repository.snapshots.registry import list_snapshots
     from repository.analysis.synthetic import synthetic_records
 
     engine = db.connect(str(args.db), read_only=True)

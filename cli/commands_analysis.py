@@ -9,36 +9,25 @@ from typing import Annotated
 
 import typer
 
+from repository import conventions
+from repository.conventions import EmbeddingMethod
+
 from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
-from .output import EmbeddingMethod, OutputFormat, RecordFormat, render_record, render_rows
+from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
 
 
-class Alignment(StrEnum):
-    none = "none"
-    edge_onset = "edge-onset"
-    stored_shift = "stored-shift"
+def _dashed(choices: type[StrEnum]) -> type[StrEnum]:
+    """The library's choices as option values, with ``-`` for ``_`` (``edge_onset`` -> ``edge-onset``)."""
+    return StrEnum(choices.__name__, {member.name: member.value.replace("_", "-") for member in choices})
 
 
-class Normalization(StrEnum):
-    none = "none"
-    max = "max"
-    area = "area"
-    edge_step = "edge-step"
-
-
-class MdsSolver(StrEnum):
-    auto = "auto"
-    smacof = "smacof"
-    landmark = "landmark"
-
-
-class ProjectAlign(StrEnum):
-    none = "none"
-    onset = "onset"
-    fit = "fit"
+Alignment = _dashed(conventions.Alignment)
+Normalization = _dashed(conventions.Normalization)
+MdsSolver = _dashed(conventions.MdsSolver)
+ProjectAlign = _dashed(conventions.ProjectionAlignment)
 
 
 def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,
@@ -84,7 +73,7 @@ def embed(
 ) -> None:
     """Embed spectra (one element and edge) with UMAP, PCA or MDS and save a new snapshot version."""
     from repository import db as database
-    from repository.analysis.snapshots import create_snapshot
+    from repository.analysis.create import create_snapshot
     from repository.errors import UsageError
 
     params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist},
@@ -148,7 +137,7 @@ def _read_engine(db: str | None):
 @snapshots_app.command("list")
 def snapshots_list(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Every snapshot, oldest first."""
-    from repository.analysis.snapshots import list_snapshots
+    from repository.snapshots.registry import list_snapshots
 
     with _read_engine(db) as engine:
         rows = list_snapshots(engine)
@@ -160,7 +149,8 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
                    fmt: RecordFormatOption = RecordFormat.table
                    ) -> None:
     """One snapshot's registry record and Parquet footer metadata."""
-    from repository.analysis.snapshots import footer_metadata, get_snapshot
+    from repository.snapshots.files import footer_metadata
+    from repository.snapshots.registry import get_snapshot
 
     with _read_engine(db) as engine:
         record = get_snapshot(engine, snapshot)
@@ -172,7 +162,7 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
 @snapshots_app.command("status")
 def snapshots_status(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Which snapshots are stale: matching spectra added, changed or removed since they were made."""
-    from repository.analysis.snapshots import snapshot_status
+    from repository.snapshots.status import snapshot_status
 
     with _read_engine(db) as engine:
         rows = snapshot_status(engine)
@@ -187,7 +177,7 @@ def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(metavar="ID_
     import json
     import sys
 
-    from repository.analysis.snapshots import diff_snapshots
+    from repository.snapshots.status import diff_snapshots
 
     with _read_engine(db) as engine:
         result = diff_snapshots(engine, a, b)
@@ -207,7 +197,7 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
                     limit: Annotated[int, typer.Option("--limit", help="At most this many rows (0: all).")] = 0,
                     fmt: FormatOption = OutputFormat.table) -> None:
     """Rows of a snapshot (coordinates and properties) matching a filter."""
-    from repository.analysis.snapshots import query_snapshot
+    from repository.snapshots.registry import query_snapshot
 
     with _read_engine(db) as engine:
         rows = query_snapshot(engine, snapshot, where, sort=sort, limit=limit or None)
@@ -217,7 +207,7 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
 @snapshots_app.command("verify")
 def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Recompute every snapshot's and model's SHA-256; exit code 1 naming any missing or altered file."""
-    from repository.analysis.snapshots import check_verified, verify_snapshots
+    from repository.snapshots.registry import check_verified, verify_snapshots
 
     with _read_engine(db) as engine:
         results = verify_snapshots(engine)

@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from repository.conventions import EmbeddingMethod
+
 from .common import DbOption, RecordFormatOption, _progress, app
-from .output import EmbeddingMethod, OutputFormat, RecordFormat, render_rows
+from .output import OutputFormat, RecordFormat, render_rows
 
 WHERE_HELP = "Query filter selecting the spectra, e.g. 'element = B' (see `xasrepo fields`)."
 

@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from repository.conventions import WRITE_FORMATS
+
 from .common import DbOption, _progress, app
 
 
-class ExportFormat(StrEnum):
-    xdi = "xdi"
-    json = "json"
-    csv = "csv"
+ExportFormat = StrEnum("ExportFormat", {name: name for name in WRITE_FORMATS})
 
 
 @app.command("export")
@@ -35,7 +34,7 @@ def export(
     from repository import db as database
     from repository.catalog import list_spectra, parse_record_id
     from repository.errors import UsageError
-    from repository.formats import export_spectra
+    from repository.export import export_spectra
 
     selected: list[int] = []
     for text in ids or []:

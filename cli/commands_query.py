@@ -65,13 +65,14 @@ def sql(
 ) -> None:
     """Run one read-only SQL statement (views: spectrum_overview, snapshot_points; see docs/sql.md)."""
     from repository.errors import UsageError
-    from repository.query import run_sql, snapshot_sql
+    from repository.query import run_sql
+    from repository.snapshots.parquet import snapshot_sql
 
     if snapshot or snapshots:
         sources: dict[str, str] = {}
         if snapshots:
             from repository import db as database
-            from repository.query.snapshots import registered_snapshots
+            from repository.snapshots.registry import registered_snapshots
 
             with database.connected(db, read_only=True) as engine:
                 sources.update(registered_snapshots(engine))

@@ -18,12 +18,6 @@ class OutputFormat(StrEnum):
     ids = "ids"
 
 
-class EmbeddingMethod(StrEnum):
-    umap = "umap"
-    pca = "pca"
-    mds = "mds"
-
-
 class RecordFormat(StrEnum):
     """Formats for one record (show, embed's summary): a record is not a table of rows."""
 

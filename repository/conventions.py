@@ -6,6 +6,7 @@ Photon energies are always in eV. Edges follow the IUPAC/XDI names ``K, L1, L2, 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -81,6 +82,54 @@ class Spin(StrEnum):
 
 NAMED_POLARIZATIONS = ("iso", "x", "y", "z", "in_plane", "out_of_plane")
 
+
+# Choices of the analysis layer, named once here (a module without heavy imports) so the CLI can
+# offer them without importing numpy: repository.analysis.recipe / embed / project validate against
+# them, and cli/ builds its option choices from them.
+class EmbeddingMethod(StrEnum):
+    """Embedding methods (:func:`repository.analysis.embed.fit_embedding`)."""
+
+    umap = "umap"
+    pca = "pca"
+    mds = "mds"
+
+
+class MdsSolver(StrEnum):
+    """MDS solvers: SMACOF (small sets), landmark MDS (scalable), or auto (by set size)."""
+
+    auto = "auto"
+    smacof = "smacof"
+    landmark = "landmark"
+
+
+class Alignment(StrEnum):
+    """Energy alignment of a preprocessing recipe (:mod:`repository.analysis.recipe`)."""
+
+    none = "none"
+    edge_onset = "edge_onset"
+    stored_shift = "stored_shift"
+
+
+class Normalization(StrEnum):
+    """Intensity normalisation of a preprocessing recipe (:mod:`repository.analysis.recipe`)."""
+
+    none = "none"
+    max = "max"
+    area = "area"
+    edge_step = "edge_step"
+
+
+class ProjectionAlignment(StrEnum):
+    """How a projected spectrum's energies are aligned (:func:`repository.analysis.project.project`)."""
+
+    none = "none"
+    onset = "onset"
+    fit = "fit"
+
+
+# Formats the writers produce, with their file suffixes (repository.formats.write_spectrum).
+WRITE_FORMATS = {"xdi": ".xdi", "json": ".json", "csv": ".csv"}
+
 # Bonding criterion used for coordination numbers and Larsen dimensionality: two atoms are bonded
 # when closer than BOND_TOLERANCE x (sum of covalent radii). Larsen et al., Phys. Rev. Materials 3,
 # 034003 (2019) use covalent radii scaled by a factor near this value.
@@ -137,3 +186,9 @@ def parse_polarization(text: str) -> str:
     raise ValueError(
         f"unknown polarization {text!r} (expected one of {', '.join(NAMED_POLARIZATIONS)} or a vector 'a,b,c')"
     )
+
+
+def utc_now() -> datetime:
+    """The current time as a timezone-aware UTC datetime: the one clock for every timestamp xasrepo
+    stores (import times, snapshot creation, report dates)."""
+    return datetime.now(UTC)

@@ -182,17 +182,27 @@ def connect(db: str | None = None, *, read_only: bool = False) -> "Engine":
     if path is not None and not path.exists():
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
     engine = make_engine(url, read_only=read_only)
-    revision = current_revision(engine)
-    expected = schema_revision()
-    if revision != expected:
+    try:
+        check_revision(url, current_revision(engine))
+    except SchemaError:
         engine.dispose()
-        where = describe(url)
-        if revision is None:
-            raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
-        raise SchemaError(
-            f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
-            f"run `xasrepo init --db {where}` to upgrade")
+        raise
     return engine
+
+
+def check_revision(url: str, revision: str | None) -> None:
+    """Raise :class:`SchemaError` unless ``revision`` (the database's Alembic revision, None without
+    an xasrepo schema) is the one this code expects (:func:`schema_revision`); the message names
+    the database and the command that creates or upgrades it. The one revision check of every
+    connection (:func:`connect`, :func:`repository.query.light.connect_read_only`)."""
+    expected = schema_revision()
+    if revision == expected:
+        return
+    where = describe(url)
+    if revision is None:
+        raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
+    raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
+                      f"run `xasrepo init --db {where}` to upgrade")
 
 
 @contextlib.contextmanager

@@ -42,14 +42,15 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
 
     The database is ``db`` (a path or URL, e.g. a PostgreSQL server) or ``out_dir/xasrepo.db``.
     Snapshots go where every other command puts them
-    (:func:`repository.analysis.snapshots.snapshot_dir`: ``$XASREPO_SNAPSHOT_DIR``, else
+    (:func:`repository.snapshots.files.snapshot_dir`: ``$XASREPO_SNAPSHOT_DIR``, else
     ``<database stem>.snapshots/`` beside an SQLite database); only for a database server without
     ``$XASREPO_SNAPSHOT_DIR`` they go to ``out_dir/snapshots``. Plots go to ``out_dir/plots``.
     """
     from . import catalog
     from . import db as db_module
-    from .analysis.plots import plot_embedding
-    from .analysis.snapshots import SNAPSHOT_DIR_ENV, create_snapshot, snapshot_dir
+    from .analysis.create import create_snapshot
+    from .plots.embedding import plot_embedding
+    from .snapshots.files import SNAPSHOT_DIR_ENV, snapshot_dir
     from .calcset import MANIFEST_NAME, read_calcset
     from .importer import import_calcset
 

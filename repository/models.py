@@ -7,19 +7,25 @@ Tables:
 - ``calculation_set`` and ``calculation``: provenance of computed data;
 - ``spectrum``: computed or experimental spectra, arrays as little-endian float64 BLOBs;
 - ``dos``: total and projected densities of states; ``descriptor``: scalar site/structure
-  descriptors such as Hirshfeld charges and sigma charge transfer.
+  descriptors such as Hirshfeld charges and sigma charge transfer;
+- ``snapshot``: one row per embedding snapshot version: where its Parquet file and fitted-model
+  artifact are, their SHA-256, what went in (input-set hash, recipe, method, parameters, seed,
+  filter) and which snapshot it supersedes (``parent_id``). Rows are never updated. Written and
+  read by :mod:`repository.snapshots.registry`;
+- ``snapshot_point``: the coordinates of every spectrum of a snapshot, keyed by
+  (snapshot_id, spectrum_id), so analysts can join them with ``spectrum_overview`` in plain SQL.
+
+Timestamps are timezone-aware UTC (:func:`repository.conventions.utc_now`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+from .conventions import utc_now
 
 
 class Structure(SQLModel, table=True):
@@ -161,7 +167,41 @@ class Descriptor(SQLModel, table=True):
     method: str | None = Field(default=None, max_length=200)
 
 
-ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, Dos, Descriptor]
+class Snapshot(SQLModel, table=True):
+    __tablename__ = "snapshot"
 
-# Snapshot registry tables live beside the analysis layer; importing registers them on the metadata.
-from . import snapshot_models  # noqa: E402,F401
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(unique=True, max_length=64)  # e.g. "umap_20261128T180102_3fa2c1"
+    parent_id: int | None = Field(default=None, foreign_key="snapshot.id", index=True)
+    method: str = Field(index=True, max_length=16)  # umap | pca | mds
+    n_components: int
+    seed: int | None = None
+    created_at: datetime = Field(default_factory=utc_now,
+                                 sa_column=Column(DateTime(timezone=True), nullable=False))
+    path: str = Field(sa_column=Column(Text, nullable=False))  # the Parquet file
+    sha256: str = Field(max_length=64)
+    row_count: int
+    model_path: str | None = Field(default=None, sa_column=Column(Text))  # .npz artifact for projection
+    model_sha256: str | None = Field(default=None, max_length=64)
+    input_hash: str = Field(index=True, max_length=64)  # spectrum ids and content hashes
+    params_hash: str = Field(index=True, max_length=64)  # input hash + recipe + method + parameters + seed
+    recipe_json: str = Field(sa_column=Column(Text, nullable=False))
+    params_json: str = Field(sa_column=Column(Text, nullable=False))
+    filter_text: str | None = Field(default=None, sa_column=Column(Text))
+    element: str | None = Field(default=None, max_length=3)
+    edge: str | None = Field(default=None, max_length=8)
+    library_versions_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class SnapshotPoint(SQLModel, table=True):
+    __tablename__ = "snapshot_point"
+
+    snapshot_id: int = Field(foreign_key="snapshot.id", primary_key=True)
+    spectrum_id: int = Field(foreign_key="spectrum.id", primary_key=True, index=True)
+    x: float | None = None
+    y: float | None = None
+    z: float | None = None  # NULL for 2-D embeddings
+
+
+
+ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, Dos, Descriptor, Snapshot, SnapshotPoint]

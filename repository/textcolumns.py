@@ -1,4 +1,11 @@
-"""Reading numeric columns from plain-text files with errors that name the line."""
+"""Numeric columns in plain-text files: the one tokenizer (comment marks, separators, numbers) and
+a whole-file reader whose errors name the line.
+
+:func:`read_numeric_table` reads files in which every non-comment line is a row of numbers
+(calculation-set spectra, FEFF ``xmu.dat``); :mod:`repository.formats.columns` uses the same
+tokenizer (:func:`split_fields`, :func:`parse_numbers`, :func:`is_number`) to find the numeric
+block of files with headers.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,32 @@ import numpy as np
 from .errors import InputError
 
 COMMENT_PREFIXES = ("#", "!", ";", "%")
-_SPLIT = re.compile(r"[,\s;]+")
+_SPLIT = re.compile(r"[,\s;]+")  # commas, semicolons and white space all separate columns
+
+
+def split_fields(line: str) -> list[str]:
+    """The non-empty fields of one line, split at commas, semicolons and white space."""
+    return [f for f in _SPLIT.split(line.strip()) if f]
+
+
+def is_number(text: str) -> bool:
+    """Whether ``float(text)`` accepts ``text`` (``nan`` and ``inf`` included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_numbers(line: str) -> list[float] | None:
+    """The numbers of one line, or None when it is empty or any field is not a number."""
+    fields = split_fields(line)
+    if not fields:
+        return None
+    try:
+        return [float(f) for f in fields]
+    except ValueError:
+        return None
 
 
 class DataLines(Sequence[int]):
@@ -69,11 +101,11 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
         stripped = line.strip()
         if not stripped or stripped.startswith(COMMENT_PREFIXES):
             continue
-        fields = [f for f in _SPLIT.split(stripped) if f]
+        fields = split_fields(stripped)
         try:
             values = [float(f) for f in fields]
         except ValueError:
-            bad = next(f for f in fields if not _is_float(f))
+            bad = next(f for f in fields if not is_number(f))
             raise InputError(path, f"{bad!r} is not a number", where=f"line {number}") from None
         if width is None:
             width = len(values)
@@ -84,11 +116,3 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
     if not rows:
         raise InputError(path, "no numeric data")
     return np.array(rows, dtype=float), np.array(lines)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -113,7 +113,7 @@ def bundled_bn_db(tmp_path_factory) -> str:
     """The bundled BN set (data/bn) in a fresh SQLite database ``bn.db`` with one PCA snapshot of the
     B K spectra (like the demo's), shared by the tests that run documentation on the real data."""
     from repository import db
-    from repository.analysis.snapshots import create_snapshot
+    from repository.analysis.create import create_snapshot
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
 

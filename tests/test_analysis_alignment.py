@@ -10,7 +10,8 @@ import pytest
 from repository import db
 from repository.analysis import project as pj
 from repository.analysis import recipe as rec
-from repository.analysis.snapshots import create_snapshot, load_model
+from repository.analysis.create import create_snapshot
+from repository.snapshots.registry import load_model
 from repository.errors import UsageError
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from repository import db
-from repository.analysis import snapshots as sn
+from repository.analysis.create import create_snapshot
+from repository.files import file_sha256
+from repository.snapshots.files import SNAPSHOT_DIR_ENV, footer_metadata, input_hash, snapshot_dir
+from repository.snapshots.registry import load_model, query_snapshot, verify_snapshots
+from repository.snapshots.status import diff_snapshots, procrustes_align, snapshot_status
 from repository.analysis.load import load_spectra, preprocess, select_spectrum_ids
 from repository.analysis.project import project
 from repository.analysis.recipe import Recipe
@@ -66,7 +70,7 @@ def own_library(tmp_path, structures):
 
 @pytest.fixture(scope="module")
 def pca(library):
-    return sn.create_snapshot(library, method="pca", seed=0).record
+    return create_snapshot(library, method="pca", seed=0).record
 
 
 def _class_of(row):
@@ -84,12 +88,12 @@ def test_snapshot_file_has_a_row_per_spectrum_with_properties_and_footer_metadat
     vacancy = [r for r in rows.values() if r["defect_name"] == "v_N"]
     assert len(vacancy) == 1 and vacancy[0]["defect_kind"] == "vacancy" and vacancy[0]["absorber_cn"] == 2
     assert {r["crystal_system"] for r in rows.values()} == {"hexagonal", "cubic"}
-    footer = sn.footer_metadata(pca["path"])
+    footer = footer_metadata(pca["path"])
     assert footer["snapshot_id"] == pca["uid"] and footer["method"] == "pca" and footer["seed"] == 0
-    assert footer["input_hash"] == sn.input_hash(spectra.ids, spectra.content_hashes) == pca["input_hash"]
+    assert footer["input_hash"] == input_hash(spectra.ids, spectra.content_hashes) == pca["input_hash"]
     assert Recipe.from_dict(footer["recipe"]).is_resolved and footer["recipe"] == pca["recipe"]
     assert "numpy" in footer["library_versions"] and "created_at" in footer and "parent" in footer
-    assert sn.file_sha256(pca["path"]) == pca["sha256"] and sn.file_sha256(pca["model_path"]) == pca["model_sha256"]
+    assert file_sha256(pca["path"]) == pca["sha256"] and file_sha256(pca["model_path"]) == pca["model_sha256"]
 
 
 def test_two_energy_grids_get_the_element_and_edge_window_with_padded_spectra_named(library, pca):
@@ -97,7 +101,7 @@ def test_two_energy_grids_get_the_element_and_edge_window_with_padded_spectra_na
     # starts 1 eV before all of them, so every spectrum is padded there and named in the provenance.
     assert (pca["recipe"]["energy_min_ev"], pca["recipe"]["energy_max_ev"]) == (184.0, 201.0)
     assert len(load_spectra(library).groups) == 2
-    window = sn.footer_metadata(pca["path"])["window"]
+    window = footer_metadata(pca["path"])["window"]
     assert window["rule"] == "default B K window 184-201 eV" and window["excluded"] == []
     assert sorted(window["padded"]) == pq.read_table(pca["path"]).column("spectrum_id").to_pylist()
 
@@ -118,50 +122,50 @@ def test_coordinates_are_in_the_database_and_join_structure_properties_in_sql(li
 
 
 def test_same_inputs_reuse_the_snapshot_and_force_makes_a_new_identical_version(library, pca):
-    again = sn.create_snapshot(library, method="pca", seed=0)
+    again = create_snapshot(library, method="pca", seed=0)
     assert again.reused and again.record["uid"] == pca["uid"]
-    forced = sn.create_snapshot(library, method="pca", seed=0, force=True)
+    forced = create_snapshot(library, method="pca", seed=0, force=True)
     assert not forced.reused and forced.record["uid"] != pca["uid"]
     assert forced.record["parent_uid"] == pca["uid"]
     first, second = pq.read_table(pca["path"]), pq.read_table(forced.record["path"])
     assert first.select(["spectrum_id", "x", "y"]).equals(second.select(["spectrum_id", "x", "y"]))
-    diff = sn.diff_snapshots(library, pca["uid"], forced.record["uid"])["summary"]
+    diff = diff_snapshots(library, pca["uid"], forced.record["uid"])["summary"]
     assert diff["added"] == diff["removed"] == 0 and diff["max_displacement"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_a_different_recipe_is_a_different_snapshot(library, pca):
-    other = sn.create_snapshot(library, method="pca", recipe=Recipe(normalization="area"))
+    other = create_snapshot(library, method="pca", recipe=Recipe(normalization="area"))
     assert not other.reused and other.record["recipe"]["normalization"] == "area"
 
 
 def test_spectra_of_different_edges_are_never_mixed(own_library):
     import_records(own_library, synthetic_records(5, seed=9, element="N", edge="K"))
     with pytest.raises(UsageError, match=r"mixes absorbing elements or edges \(33 B K, 5 N K\)"):
-        sn.create_snapshot(own_library, method="pca")
+        create_snapshot(own_library, method="pca")
     # (the synthetic N K spectra lie at B K energies: the N K default window would exclude them all)
-    nitrogen = sn.create_snapshot(own_library, method="pca", element="N", edge="K",
-                                  recipe=Recipe(energy_min_ev=185.0, energy_max_ev=214.0))
+    nitrogen = create_snapshot(own_library, method="pca", element="N", edge="K",
+                               recipe=Recipe(energy_min_ev=185.0, energy_max_ev=214.0))
     assert nitrogen.record["row_count"] == 5 and nitrogen.record["element"] == "N"
 
 
 def test_status_marks_snapshots_stale_when_matching_spectra_are_added(own_library):
-    first = sn.create_snapshot(own_library, method="pca").record
-    assert [r["status"] for r in sn.snapshot_status(own_library)] == ["current"]
+    first = create_snapshot(own_library, method="pca").record
+    assert [r["status"] for r in snapshot_status(own_library)] == ["current"]
     import_records(own_library, synthetic_records(4, seed=77))
-    status = sn.snapshot_status(own_library)[0]
+    status = snapshot_status(own_library)[0]
     assert (status["status"], status["added"], status["removed"], status["changed"]) == ("stale", 4, 0, 0)
-    second = sn.create_snapshot(own_library, method="pca").record
+    second = create_snapshot(own_library, method="pca").record
     assert second["parent_uid"] == first["uid"]
-    assert [r["status"] for r in sn.snapshot_status(own_library)] == ["stale (superseded)", "current"]
-    diff = sn.diff_snapshots(own_library, first["uid"], second["uid"])
+    assert [r["status"] for r in snapshot_status(own_library)] == ["stale (superseded)", "current"]
+    diff = diff_snapshots(own_library, first["uid"], second["uid"])
     assert (diff["summary"]["added"], diff["summary"]["removed"], diff["summary"]["shared"]) == (4, 0, 32)  # iso
     assert sorted(r["spectrum_id"] for r in diff["rows"] if r["change"] == "added") == list(range(34, 38))
 
 
 def test_verify_names_altered_and_missing_files_and_exits_1(own_library, cli):
     url = own_library.url.database
-    first = sn.create_snapshot(own_library, method="pca").record
-    second = sn.create_snapshot(own_library, method="mds").record
+    first = create_snapshot(own_library, method="pca").record
+    second = create_snapshot(own_library, method="mds").record
     ok = cli("snapshots", "verify", "--db", url)
     assert ok.exit_code == 0 and ok.stdout.count("ok") == 4
     with open(first["path"], "ab") as handle:
@@ -173,11 +177,11 @@ def test_verify_names_altered_and_missing_files_and_exits_1(own_library, cli):
     assert statuses[(first["uid"], "snapshot")] == "altered" and statuses[(second["uid"], "model")] == "missing"
     assert first["uid"] in bad.stderr and second["uid"] in bad.stderr and bad.stderr.startswith("error:")
     # a damaged snapshot is never reused: the same request fits a new one
-    assert not sn.create_snapshot(own_library, method="pca").reused
+    assert not create_snapshot(own_library, method="pca").reused
 
 
 def test_an_altered_model_is_never_loaded(own_library):
-    record = sn.create_snapshot(own_library, method="pca").record
+    record = create_snapshot(own_library, method="pca").record
     data = dict(np.load(record["model_path"]))
     data["pca_mean"] = data["pca_mean"] + 1.0
     np.savez(record["model_path"], **data)
@@ -187,7 +191,7 @@ def test_an_altered_model_is_never_loaded(own_library):
 
 def test_projecting_a_stored_spectrum_puts_it_on_its_own_point(library, pca):
     for method, params in (("pca", None), ("mds", {"solver": "landmark", "n_landmarks": 40})):
-        record = pca if method == "pca" else sn.create_snapshot(library, method=method, params=params).record
+        record = pca if method == "pca" else create_snapshot(library, method=method, params=params).record
         table = pq.read_table(record["path"]).to_pylist()
         target = table[10]
         result = project(library, record["uid"], spectrum_id=target["spectrum_id"], k=3)
@@ -198,7 +202,7 @@ def test_projecting_a_stored_spectrum_puts_it_on_its_own_point(library, pca):
 def test_smacof_snapshots_place_new_spectra_by_their_nearest_neighbours(library):
     from repository.analysis.project import QuerySpectrum, query_from_database
 
-    record = sn.create_snapshot(library, method="mds", params={"solver": "smacof"}).record
+    record = create_snapshot(library, method="mds", params={"solver": "smacof"}).record
     stored = query_from_database(library, 20)  # a member, changed by 1 % so it is a new spectrum
     changed = QuerySpectrum(stored.energy_ev, stored.intensity * (1 + 0.01 * np.sin(stored.energy_ev)), "B", "K")
     result = project(library, record["uid"], query=changed, k=5)
@@ -219,7 +223,7 @@ def test_snapshot_query_filters_rows_by_structure_properties(library, pca, cli):
 
 
 def test_where_selects_the_spectra_to_embed(library):
-    result = sn.create_snapshot(library, method="pca", where="defect.name = v_N or crystal_system = cubic")
+    result = create_snapshot(library, method="pca", where="defect.name = v_N or crystal_system = cubic")
     table = pq.read_table(result.record["path"]).to_pylist()
     assert result.record["filter_text"] == "defect.name = v_N or crystal_system = cubic"
     assert len(table) == N_SYNTHETIC // N_CLASSES + 1
@@ -227,11 +231,11 @@ def test_where_selects_the_spectra_to_embed(library):
 
 
 def test_a_database_server_needs_a_snapshot_directory(monkeypatch, tmp_path):
-    monkeypatch.delenv(sn.SNAPSHOT_DIR_ENV, raising=False)
+    monkeypatch.delenv(SNAPSHOT_DIR_ENV, raising=False)
     with pytest.raises(UsageError, match="need a directory"):
-        sn.snapshot_dir("postgresql+psycopg://localhost/x")
-    assert sn.snapshot_dir("postgresql+psycopg://localhost/x", tmp_path / "snaps") == (tmp_path / "snaps").resolve()
-    assert sn.snapshot_dir("sqlite:///" + str(tmp_path / "a.db")) == tmp_path / "a.snapshots"
+        snapshot_dir("postgresql+psycopg://localhost/x")
+    assert snapshot_dir("postgresql+psycopg://localhost/x", tmp_path / "snaps") == (tmp_path / "snaps").resolve()
+    assert snapshot_dir("sqlite:///" + str(tmp_path / "a.db")) == tmp_path / "a.snapshots"
 
 
 def test_procrustes_alignment_undoes_rotation_scale_and_translation():
@@ -240,11 +244,11 @@ def test_procrustes_alignment_undoes_rotation_scale_and_translation():
     angle = 0.7
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     moved = 3.0 * points @ rotation + [5.0, -2.0]
-    np.testing.assert_allclose(sn.procrustes_align(points, moved), points, atol=1e-9)
+    np.testing.assert_allclose(procrustes_align(points, moved), points, atol=1e-9)
 
 
 def test_plot_embedding_writes_a_png(pca, tmp_path):
-    from repository.analysis.plots import plot_embedding
+    from repository.plots.embedding import plot_embedding
 
     out = plot_embedding(pca["path"], "crystal_system", tmp_path / "pca.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -276,10 +280,10 @@ def test_cli_embed_show_status_and_project(library, cli):
 def test_snapshots_work_on_every_backend(any_db, tmp_path, structures):
     engine = db.connect(any_db)
     import_records(engine, synthetic_records(12, seed=3, structures=structures))
-    record = sn.create_snapshot(engine, method="pca", directory=tmp_path / "snaps").record
-    assert record["row_count"] == 12 and sn.snapshot_status(engine)[0]["status"] == "current"
-    assert all(r["status"] == "ok" for r in sn.verify_snapshots(engine))
-    assert len(sn.query_snapshot(engine, record["id"], "crystal_system = cubic")) == 4
+    record = create_snapshot(engine, method="pca", directory=tmp_path / "snaps").record
+    assert record["row_count"] == 12 and snapshot_status(engine)[0]["status"] == "current"
+    assert all(r["status"] == "ok" for r in verify_snapshots(engine))
+    assert len(query_snapshot(engine, record["id"], "crystal_system = cubic")) == 4
     engine.dispose()
 
 
@@ -289,7 +293,7 @@ def test_snapshots_work_on_every_backend(any_db, tmp_path, structures):
 
 @pytest.fixture(scope="module")
 def umap_snapshot(library):
-    return sn.create_snapshot(library, method="umap", seed=7, params={"n_neighbors": 10}).record
+    return create_snapshot(library, method="umap", seed=7, params={"n_neighbors": 10}).record
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +301,7 @@ def umap_refit(library, umap_snapshot):
     """umap-learn fitted again on the snapshot's own stored training matrix, with the same seed."""
     from repository.analysis.embed import fit_embedding
 
-    model = sn.load_model(umap_snapshot)
+    model = load_model(umap_snapshot)
     return model, fit_embedding(model["train"], "umap", seed=7, params={"n_neighbors": 10})
 
 
@@ -308,8 +312,8 @@ def test_umap_with_the_same_inputs_and_seed_gives_identical_coordinates(library,
     # the stored training matrix is exactly the preprocessed selection
     matrix, _ = preprocess(load_spectra(library), Recipe.from_dict(umap_snapshot["recipe"]))
     np.testing.assert_array_equal(matrix.astype(np.float32), model["train"])
-    other_seed = sn.create_snapshot(library, method="umap", seed=8, params={"n_neighbors": 10}).record
-    assert not np.array_equal(sn.load_model(other_seed)["embedding"], model["embedding"])
+    other_seed = create_snapshot(library, method="umap", seed=8, params={"n_neighbors": 10}).record
+    assert not np.array_equal(load_model(other_seed)["embedding"], model["embedding"])
 
 
 @pytest.mark.slow
@@ -332,7 +336,7 @@ def test_umap_projection_of_a_member_is_an_exact_match_on_its_stored_point(libra
     from repository.analysis.project import place
 
     rows = pq.read_table(umap_snapshot["path"]).to_pylist()
-    model = sn.load_model(umap_snapshot)
+    model = load_model(umap_snapshot)
     for row in (5, 40):
         target = rows[row]
         result = project(library, umap_snapshot["uid"], spectrum_id=target["spectrum_id"], k=3)
@@ -376,4 +380,4 @@ def test_stored_shifts_come_from_the_calculation_and_the_spectrum(library):
     assert {shifts[i] for i in spectra.ids.tolist()[3:]} == {0.0}
     assert load_spectra(library, with_shifts=False).shifts_ev is None
     with pytest.raises(UsageError, match="share no energy range"):  # version 1: the common range
-        sn.create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift", version=1))
+        create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift", version=1))

@@ -11,7 +11,8 @@ import pytest
 
 from repository import db
 from repository.analysis import recipe as rec
-from repository.analysis import snapshots as sn
+from repository.analysis.create import create_snapshot
+from repository.snapshots.files import snapshot_dir
 from repository.analysis.embed import fit_embedding
 from repository.analysis.load import load_spectra, preprocess
 from repository.analysis.project import (
@@ -48,7 +49,9 @@ def library(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pca(library):
-    return sn.create_snapshot(library, method="pca", seed=0).record
+    return create_snapshot(library, method="pca", seed=0).record
+
+
 B_K = ("--element", "B", "--edge", "K")  # plain two-column files do not say their element and edge
 
 
@@ -57,7 +60,7 @@ def _registry(library, cli):
     url = library.url.database
     listed = cli("snapshots", "list", "--db", url, "--format", "ids")
     assert listed.exit_code == 0, listed.stderr
-    folder = sn.snapshot_dir("sqlite:///" + url)
+    folder = snapshot_dir("sqlite:///" + url)
     return listed.stdout, sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
@@ -207,7 +210,7 @@ def test_exact_match_is_a_tight_relative_tolerance_and_prefers_the_querys_own_ro
 @pytest.mark.parametrize("method, params", [("pca", None), ("mds", {"solver": "landmark", "n_landmarks": 8}),
                                             ("mds", {"solver": "smacof"})])
 def test_a_member_is_placed_on_its_stored_point_and_listed_first_at_distance_zero(library, pca, method, params):
-    record = pca if method == "pca" else sn.create_snapshot(library, method=method, params=params).record
+    record = pca if method == "pca" else create_snapshot(library, method=method, params=params).record
     rows = pq.read_table(record["path"]).to_pylist()
     for target in (rows[0], rows[7]):
         result = project(library, record["uid"], spectrum_id=target["spectrum_id"], k=4)

@@ -1,8 +1,17 @@
-"""Physics checks on the bundled boron nitride set (data/bn, computed with GPAW).
+"""Physics checks on the bundled boron nitride sets (data/bn = v1, data/bn-v2 = the v2 campaign as
+far as it has come), computed with GPAW.  Every check runs on both sets; a check whose spectra a set
+does not have yet is skipped with the reason.
 
 - Layered BN (h-BN, monolayer h-BN, r-BN), B and N K-edges: the strongest near-edge peak is the
   π* resonance: polarised out of plane, and well below the in-plane σ* rise.
-- c-BN (sp3, no π system): no strong peak at the onset; the intensity builds up into σ*.
+- h-BN B K: the in-plane σ* doublet lies +6.0 and +7.3 eV above π* (experiment, e.g. Moscovici
+  et al., Phys. Rev. B 2005; Jiménez et al., Phys. Rev. B 1997), within SIGMA_DOUBLET_TOL_EV.
+- c-BN (sp3, no π system): no strong peak at the onset; its B K onset lies about 2 eV above
+  h-BN's π* (experiment: π* 192.0 eV, c-BN onset ≈ 194 eV).
+- r-BN (same layers, ABC stacking) has its B K π* where h-BN has it.
+- Defects: v_N gives the nearest B, v_B the nearest N an in-plane peak below the site's own π*
+  (sp3 hosts: a sharp onset peak that pristine c-BN lacks); O_N adds B K intensity between π* and σ* (the BN2O-like
+  features at +0.5-2 eV seen in oxidised h-BN, Petravic et al. / Caretti & Jiménez).
 - Every spectrum carries its core-hole method and energy alignment.
 """
 
@@ -13,6 +22,8 @@ import pytest
 
 from repository.demo import BUNDLED_SET
 
+BN_SETS = {"v1": BUNDLED_SET, "v2": BUNDLED_SET.parent / "bn-v2"}
+
 NEAR_EDGE_WINDOW_EV = 2.5  # strongest peak within this of the onset
 ONSET_FRACTION = 0.05  # onset: first energy above 5% of the maximum
 PI_STAR_MIN_HEIGHT = 0.8  # fraction of the maximum a π* peak of layered BN reaches
@@ -20,24 +31,63 @@ NO_PI_STAR_MAX_HEIGHT = 0.4  # c-BN's onset feature stays below this
 PI_STAR_POLARISATION_RATIO = 10.0  # out-of-plane / in-plane intensity at π*
 PI_SIGMA_GAP_EV = 3.0  # π* at least this far below the in-plane σ* half-rise
 LAYERED = ("h-BN", "h-BN-mono", "r-BN")  # h-BN-mono: the 2D monolayer
+# experiment: σ* doublet of h-BN B K at +6.0 / +7.3 eV above π*; tolerance: half the broadening
+# FWHM at +6 eV (about 1 eV, assemble.BROADENING) plus 0.2 eV for reading peak maxima on a 0.1 eV grid
+SIGMA_DOUBLET_EV = (6.0, 7.3)
+SIGMA_DOUBLET_TOL_EV = 0.7
+# c-BN B K onset (10 % of the maximum) above h-BN π*: experiment ≈ +2 eV; accepted +1.0 … +3.0 eV
+# (ΔKS onsets of two different cells move by a few tenths of an eV with mesh and cutoff)
+CBN_ABOVE_PI_STAR_EV = (1.0, 3.0)
+RBN_PI_STAR_TOL_EV = 0.3  # r-BN and h-BN π* (same layer, other stacking)
+PRE_PEAK_MIN_BELOW_EV = 0.3  # a defect pre-peak lies at least this far below the site's π*
+PRE_PEAK_MIN_HEIGHT = 0.05  # of the spectrum's maximum
 
 
-@pytest.fixture(scope="module")
-def bn_plan():
-    if not (BUNDLED_SET / "calcset.toml").is_file():
-        pytest.skip(f"bundled BN set not found at {BUNDLED_SET}")
+@pytest.fixture(scope="module", params=sorted(BN_SETS))
+def bn_plan(request):
+    path = BN_SETS[request.param]
+    if not (path / "calcset.toml").is_file():
+        pytest.skip(f"BN set {request.param} not found at {path} (the v2 campaign writes it)")
     from repository.calcset import read_calcset
 
-    return read_calcset(BUNDLED_SET)
+    return read_calcset(path)
 
 
 def _pristine(plan, polymorph: str, element: str):
-    """{polarization: SpectrumData} of the pristine polymorph's absorber of ``element``, or skip."""
+    """{polarization: SpectrumData} of the pristine polymorph's absorber of ``element``, or skip.
+
+    Pristine means the ideal cell (v2 also has strained and rattled variants, which are skipped)."""
     for entry in plan.entries:
         structure = plan.structures[entry.structure_hash]
-        if entry.defect is None and structure.polymorph == polymorph and entry.spectra[0].spectrum.absorbing_element == element:
+        variant = entry.calculation.get("parameters", {}).get("variant", "pristine")
+        if (entry.defect is None and structure.polymorph == polymorph and variant == "pristine"
+                and entry.spectra[0].spectrum.absorbing_element == element):
             return {s.spectrum.polarization: s.spectrum for s in entry.spectra}
-    pytest.skip(f"no pristine {polymorph} {element} K-edge spectrum in the bundled set yet")
+    pytest.skip(f"no pristine {polymorph} {element} K-edge spectrum in this set yet")
+
+
+def _defect_site(plan, polymorph: str, defect: str, element: str, role: str = "nearest"):
+    """iso spectrum of the ``role`` absorber of ``element`` in the ``defect`` cell, or skip."""
+    for entry in plan.entries:
+        structure = plan.structures[entry.structure_hash]
+        params = entry.calculation.get("parameters", {})
+        if (entry.defect is not None and entry.defect.name == defect
+                and structure.polymorph == polymorph and params.get("absorber_role") == role
+                and entry.spectra[0].spectrum.absorbing_element == element):
+            return {s.spectrum.polarization: s.spectrum for s in entry.spectra}["iso"]
+    pytest.skip(f"no {role} {element} site of {defect} in {polymorph} in this set yet")
+
+
+def _pi_star_ev(spectrum) -> float:
+    """Energy (eV) of the strongest near-edge peak (the π* of layered BN)."""
+    peak, _ = _near_edge_peak(spectrum.energy_ev, spectrum.intensity)
+    assert peak >= 0, "no near-edge peak"
+    return float(spectrum.energy_ev[peak])
+
+
+def _half_rise_ev(spectrum) -> float:
+    y = spectrum.intensity / spectrum.intensity.max()
+    return float(spectrum.energy_ev[np.argmax(y >= 0.5)])
 
 
 def _near_edge_peak(energy: np.ndarray, intensity: np.ndarray) -> tuple[int, float]:
@@ -95,3 +145,103 @@ def test_every_entry_has_dos_and_descriptors(bn_plan):
     for entry in bn_plan.entries:
         assert {d.orbital for d in entry.dos} >= {"s", "p"}, entry.key
         assert {d.name for d in entry.descriptors} >= {"hirshfeld_charge", "sigma_charge_transfer"}, entry.key
+
+
+def test_h_bn_sigma_star_doublet_lies_where_experiment_puts_it(bn_plan):
+    from scipy.signal import find_peaks
+
+    sp = _pristine(bn_plan, "h-BN", "B")
+    pi = _pi_star_ev(sp["iso"])
+    e, y = sp["in_plane"].energy_ev, sp["in_plane"].intensity / sp["in_plane"].intensity.max()
+    peaks, _ = find_peaks(y, prominence=0.02)
+    window = [p for p in peaks if pi + 4.0 <= e[p] <= pi + 9.0]
+    assert len(window) >= 2, f"no σ* doublet between +4 and +9 eV above π* ({pi:.2f} eV)"
+    two = sorted(sorted(window, key=lambda p: -y[p])[:2])
+    found = [float(e[p] - pi) for p in two]
+    for got, want in zip(found, SIGMA_DOUBLET_EV):
+        assert abs(got - want) <= SIGMA_DOUBLET_TOL_EV, f"σ* doublet at +{found[0]:.2f}/+{found[1]:.2f} eV"
+
+
+def _onset_ev(spectrum, fraction: float = 0.1) -> float:
+    y = spectrum.intensity / spectrum.intensity.max()
+    return float(spectrum.energy_ev[np.argmax(y >= fraction)])
+
+
+def test_c_bn_onset_lies_about_two_ev_above_h_bn_pi_star(bn_plan, request):
+    if "v1" in request.node.callspec.id:
+        # measured by the outside audit: v1's averaged ΔKS cutoff correction puts the c-BN onset
+        # only +1.0-1.2 eV above h-BN π* (+1.8 eV with a per-cell correction); v2 computes every
+        # ΔKS at 600 eV with k meshes
+        request.applymarker(pytest.mark.xfail(strict=True, reason="v1 ΔKS cutoff correction (audit)"))
+    pi = _pi_star_ev(_pristine(bn_plan, "h-BN", "B")["iso"])
+    onset = _onset_ev(_pristine(bn_plan, "c-BN", "B")["iso"])
+    lo, hi = CBN_ABOVE_PI_STAR_EV
+    assert lo < onset - pi <= hi, f"c-BN onset (10 % of max) {onset - pi:+.2f} eV from h-BN π*"
+
+
+def test_r_bn_pi_star_sits_where_h_bn_has_it(bn_plan):
+    d = _pi_star_ev(_pristine(bn_plan, "r-BN", "B")["iso"]) - _pi_star_ev(_pristine(bn_plan, "h-BN", "B")["iso"])
+    assert abs(d) <= RBN_PI_STAR_TOL_EV, f"r-BN π* {d:+.2f} eV from h-BN"
+
+
+def _in_plane_peak_below_own_pi_star(plan, host, defect, element):
+    """(found, description): an in-plane peak ≥ PRE_PEAK_MIN_BELOW_EV below the site's own π*
+    (its out-of-plane maximum).  Each site is aligned at its own ΔKS onset, which in a cell with
+    an empty defect level is that level, so the comparison is made inside the site's spectrum."""
+    from scipy.signal import find_peaks
+
+    sp = None
+    for entry in plan.entries:
+        structure = plan.structures[entry.structure_hash]
+        if (entry.defect is not None and entry.defect.name == defect and structure.polymorph == host
+                and entry.calculation.get("parameters", {}).get("absorber_role") == "nearest"
+                and entry.spectra[0].spectrum.absorbing_element == element):
+            sp = {s.spectrum.polarization: s.spectrum for s in entry.spectra}
+    if sp is None:
+        pytest.skip(f"no nearest {element} site of {defect} in {host} in this set yet")
+    out, inp = sp["out_of_plane"], sp["in_plane"]
+    pi = float(out.energy_ev[np.argmax(out.intensity)])
+    y = inp.intensity / sp["iso"].intensity.max()
+    peaks, _ = find_peaks(y, prominence=0.02)
+    below = [p for p in peaks if inp.energy_ev[p] <= pi - PRE_PEAK_MIN_BELOW_EV and y[p] >= PRE_PEAK_MIN_HEIGHT]
+    return bool(below), f"π* {pi:.2f} eV; in-plane peaks " + ", ".join(
+        f"{inp.energy_ev[p]:.2f} ({y[p]:.2f})" for p in peaks[:5])
+
+
+def _sp3_onset_peak(plan, host, defect, element):
+    """Height of the near-edge peak of the nearest site in an sp3 host (pristine: ≤ NO_PI_STAR_MAX_HEIGHT)."""
+    site = _defect_site(plan, host, defect, element)
+    return _near_edge_peak(site.energy_ev, site.intensity)[1]
+
+
+@pytest.mark.parametrize("host", ["h-BN", "h-BN-mono", "c-BN", "w-BN"])
+def test_v_n_gives_the_nearest_boron_a_defect_peak_at_the_onset(bn_plan, host):
+    if host in LAYERED:
+        ok, info = _in_plane_peak_below_own_pi_star(bn_plan, host, "v_N", "B")
+        assert ok, f"v_N nearest B in {host}: {info}"
+    else:
+        h = _sp3_onset_peak(bn_plan, host, "v_N", "B")
+        assert h > NO_PI_STAR_MAX_HEIGHT, f"v_N nearest B in {host}: onset peak only {h:.2f}"
+
+
+@pytest.mark.parametrize("host", ["h-BN", "h-BN-mono", "c-BN", "w-BN"])
+def test_v_b_gives_the_nearest_nitrogen_a_pre_peak(bn_plan, host):
+    if host in LAYERED:
+        ok, info = _in_plane_peak_below_own_pi_star(bn_plan, host, "v_B", "N")
+        assert ok, f"v_B nearest N in {host}: {info}"
+    else:
+        h = _sp3_onset_peak(bn_plan, host, "v_B", "N")
+        assert h > NO_PI_STAR_MAX_HEIGHT, f"v_B nearest N in {host}: onset peak only {h:.2f}"
+
+
+def test_o_n_adds_boron_intensity_between_pi_star_and_sigma_star(bn_plan):
+    """Shapes compared with both spectra aligned at their own π* (strongest peak)."""
+    site = _defect_site(bn_plan, "h-BN", "O_N", "B")
+    ref = _pristine(bn_plan, "h-BN", "B")["iso"]
+
+    def band(s):
+        rel = s.energy_ev - _pi_star_ev(s)
+        grid = np.arange(0.5, 2.5, 0.1)
+        return float(np.interp(grid, rel, s.intensity / s.intensity.max()).mean())
+
+    assert band(site) >= band(ref) + 0.05, (band(site), band(ref))

@@ -46,7 +46,7 @@ def test_sigkill_during_snapshot_creation_leaves_no_row_without_its_file(tmp_pat
     import time
 
     from repository import db
-    from repository.analysis.snapshots import get_snapshot, list_snapshots, verify_snapshots
+    from repository.snapshots.registry import get_snapshot, list_snapshots, verify_snapshots
 
     calcset = make_set(tmp_path / "set", "for-snapshots", n_structures=30, sites=4)
     assert start_import(calcset, sqlite_db).wait(timeout=300) == 0

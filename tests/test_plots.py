@@ -119,7 +119,7 @@ def test_cli_plots_an_embedding_and_names_the_choices_for_an_unknown_field(cli, 
 def test_a_registered_snapshot_is_found_by_id_or_uid(sqlite_db, snapshot_file, tmp_path, cli):
     from sqlmodel import Session
 
-    from repository.snapshot_models import Snapshot
+    from repository.models import Snapshot
 
     from .conftest import file_digest
 

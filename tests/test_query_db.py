@@ -324,7 +324,7 @@ def test_fields_lists_every_field_with_its_type_and_values_in_the_database(cli, 
 
 def test_snapshot_points_view_joins_coordinates_with_the_overview(populated, tmp_path):
     from repository import db
-    from repository.analysis.snapshots import create_snapshot
+    from repository.analysis.create import create_snapshot
     from repository.query import run_sql
 
     url = populated[0]

@@ -56,7 +56,7 @@ PYTHON = blocks("python")
 
 def _snapshot(url: str, directory: Path) -> None:
     from repository import db
-    from repository.analysis.snapshots import create_snapshot
+    from repository.analysis.create import create_snapshot
 
     engine = db.connect(url)
     try:
@@ -167,8 +167,9 @@ def test_sqlite3_pandas_duckdb_and_xasrepo_sql_read_the_same_data(in_docs_repo):
     import pandas as pd
 
     from repository import db
-    from repository.query import run_sql, snapshot_sql
-    from repository.query.snapshots import registered_snapshots
+    from repository.query import run_sql
+    from repository.snapshots.parquet import snapshot_sql
+    from repository.snapshots.registry import registered_snapshots
 
     question = ("SELECT COALESCE(defect_name, 'pristine') AS defect, COUNT(*) AS n FROM {table} "
                 "WHERE absorbing_element = 'B' AND edge = 'K' AND polarization = 'iso' GROUP BY 1 ORDER BY 1")

@@ -130,12 +130,8 @@ def test_spectrum_ids_on_an_unreachable_server_or_a_wrong_object_is_a_usage_erro
 
 
 def test_a_nul_in_a_filter_is_a_one_line_filter_error(any_db):
-    from repository.query import (
-        FilterError,
-        filter_snapshot_rows,
-        parse_filter,
-        spectrum_ids,
-    )
+    from repository.query import FilterError, parse_filter, spectrum_ids
+    from repository.snapshots.parquet import filter_snapshot_rows
 
     for text in ('defect.name = "v\x00N"', "element = B\x00", "\x00"):
         with pytest.raises(FilterError, match="NUL character") as err:
@@ -187,7 +183,7 @@ def good_snapshot(tmp_path):
 
 
 def test_a_damaged_parquet_file_is_an_input_error_naming_it(garbage, good_snapshot, tmp_path):
-    from repository.query import filter_snapshot_rows, snapshot_sql
+    from repository.snapshots.parquet import filter_snapshot_rows, snapshot_sql
 
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(good_snapshot.read_bytes()[:-20])
@@ -219,12 +215,13 @@ def test_sql_cli_on_a_damaged_parquet_file_is_one_line_exit_2(cli, garbage, good
 def registry(request, tmp_path, monkeypatch):
     """A database (each backend) with two registered snapshots of the example set."""
     from repository import db
-    from repository.analysis import snapshots as sn
+    from repository.analysis.create import create_snapshot
+    from repository.snapshots.files import SNAPSHOT_DIR_ENV
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
     from tests.conftest import EXAMPLE_SET
 
-    monkeypatch.setenv(sn.SNAPSHOT_DIR_ENV, str(tmp_path / "snapshots"))
+    monkeypatch.setenv(SNAPSHOT_DIR_ENV, str(tmp_path / "snapshots"))
     gen = None
     if request.param == "sqlite":
         url = str(tmp_path / "registry.db")
@@ -236,8 +233,8 @@ def registry(request, tmp_path, monkeypatch):
     try:
         import_calcset(engine, read_calcset(EXAMPLE_SET))
         both = "polarization = iso or polarization = z"  # all 3 curves (an unnamed polarisation keeps iso only)
-        first = sn.create_snapshot(engine, method="pca", where=both, force=True).record
-        second = sn.create_snapshot(engine, method="pca", where=both, seed=1, n_components=3, force=True).record
+        first = create_snapshot(engine, method="pca", where=both, force=True).record
+        second = create_snapshot(engine, method="pca", where=both, seed=1, n_components=3, force=True).record
     finally:
         engine.dispose()
     yield url, first, second
@@ -247,7 +244,7 @@ def registry(request, tmp_path, monkeypatch):
 
 def test_sql_over_registered_snapshots_checks_each_file_first(cli, registry):
     from repository import db
-    from repository.query.snapshots import registered_snapshots
+    from repository.snapshots.registry import registered_snapshots
 
     url, first, second = registry
     ok = cli("sql", "--snapshots", "--db", url, "SELECT snapshot, count(*) FROM snapshots GROUP BY 1 ORDER BY 1",

@@ -179,7 +179,7 @@ def snapshot_files(tmp_path):
 def test_snapshot_rows_filter_like_the_database(snapshot_files):
     import pyarrow.parquet as pq
 
-    from repository.query import filter_snapshot_rows
+    from repository.snapshots.parquet import filter_snapshot_rows
 
     table = pq.read_table(snapshot_files["first"])
     rows = table.to_pylist()
@@ -194,7 +194,8 @@ def test_snapshot_rows_filter_like_the_database(snapshot_files):
 
 
 def test_snapshot_filter_on_a_column_the_snapshot_lacks_lists_its_fields(snapshot_files):
-    from repository.query import FilterError, filter_snapshot_rows
+    from repository.query import FilterError
+    from repository.snapshots.parquet import filter_snapshot_rows
 
     with pytest.raises(FilterError, match="not in this snapshot; snapshot fields: spectrum_id, .*x, y") as err:
         filter_snapshot_rows(snapshot_files["second"], "absorber.defect_distance < 3")
@@ -202,7 +203,7 @@ def test_snapshot_filter_on_a_column_the_snapshot_lacks_lists_its_fields(snapsho
 
 
 def test_snapshot_sql_runs_over_several_files_together(snapshot_files):
-    from repository.query import snapshot_sql
+    from repository.snapshots.parquet import snapshot_sql
 
     columns, rows = snapshot_sql({k: str(v) for k, v in snapshot_files.items()},
                                  "SELECT snapshot, count(*) AS n, count(z) AS with_z FROM snapshots "
@@ -218,7 +219,8 @@ def test_snapshot_sql_runs_over_several_files_together(snapshot_files):
                                        "SET enable_external_access = true", "ATTACH '{out}' AS other",
                                        "SELECT 1; COPY first TO '{out}'", "INSTALL sqlite"])
 def test_snapshot_sql_cannot_write_or_touch_files(snapshot_files, tmp_path, statement):
-    from repository.query import ReadOnlyViolation, snapshot_sql
+    from repository.query import ReadOnlyViolation
+    from repository.snapshots.parquet import snapshot_sql
 
     out = tmp_path / "written.csv"
     before = file_digest(snapshot_files["first"])

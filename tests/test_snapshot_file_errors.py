@@ -7,7 +7,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from repository.analysis import snapshots as sn
+from repository.analysis.create import create_snapshot
+from repository.snapshots.files import footer_metadata
+from repository.snapshots.registry import read_table
 from repository.analysis.project import project
 from repository.errors import InputError, NotFoundError
 
@@ -24,7 +26,7 @@ def library(tmp_path_factory):
 @pytest.fixture
 def snapshot(library):
     """A new PCA snapshot of its own (a test may damage its files)."""
-    return sn.create_snapshot(library, method="pca", force=True).record
+    return create_snapshot(library, method="pca", force=True).record
 
 
 def _one_line_error(result, code):
@@ -50,7 +52,7 @@ def test_a_missing_snapshot_file_is_missing_not_altered_exit_2(library, snapshot
         assert f"{snapshot['path']} is missing" in message, args
         assert "altered" not in message and "SHA-256" not in message, args
     with pytest.raises(NotFoundError, match="is missing"):
-        sn.read_table(library, snapshot["uid"])
+        read_table(library, snapshot["uid"])
     # the check still fails with exit code 1 and says "missing"
     verify = cli("snapshots", "verify", "--db", url, "--format", "json")
     assert verify.exit_code == 1 and f"{snapshot['uid']} snapshot missing" in verify.stderr
@@ -97,7 +99,7 @@ def test_an_unreadable_parquet_file_given_by_path_is_one_input_error_naming_it(t
         assert message.startswith(f"error: {bad}: not a readable Parquet file ("), args
         assert "Could not open Parquet input source" not in message  # pyarrow's repetition of the name
     with pytest.raises(InputError, match="not a readable Parquet file"):
-        sn.footer_metadata(bad)
+        footer_metadata(bad)
 
 
 def test_snapshots_show_of_an_unreadable_registered_file_is_one_line_exit_2(library, snapshot, cli):

@@ -1,7 +1,7 @@
 """Fitting embeddings: UMAP (umap-learn), PCA (scikit-learn) and MDS (SMACOF or landmark).
 
 :func:`fit_embedding` takes an already preprocessed matrix and returns coordinates plus the arrays
-a later projection needs (stored by :mod:`repository.analysis.snapshots` as a checksummed ``.npz``;
+a later projection needs (stored by :mod:`repository.snapshots.registry` as a checksummed ``.npz``;
 no pickles). With the same matrix, parameters and seed it returns identical coordinates on the
 same machine: UMAP runs single-threaded when seeded, PCA uses the full SVD, landmark MDS draws its
 landmarks from the seed and fixes eigenvector signs.
@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import EmbeddingMethod, MdsSolver
 from ..errors import UsageError
 from . import mds as mds_
 
-METHODS = ("umap", "pca", "mds")
-MDS_SOLVERS = ("auto", "smacof", "landmark")
+METHODS = tuple(m.value for m in EmbeddingMethod)
+MDS_SOLVERS = tuple(s.value for s in MdsSolver)
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"},
     "pca": {},

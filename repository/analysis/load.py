@@ -17,6 +17,7 @@ import numpy as np
 
 from ..arrays import STORED_DTYPE, stack_blobs
 from ..errors import UsageError
+from ..query import spectrum_ids
 from . import recipe as rec
 
 if TYPE_CHECKING:
@@ -65,13 +66,6 @@ def select_spectrum_ids(engine: Engine, *, where: str | None = None, element: st
     """
     if not where:
         return None
-    try:
-        from ..query import (
-            spectrum_ids,  # written by the query layer; optional until it exists
-        )
-    except ImportError:
-        raise UsageError("--where needs the query language (repository.query), which this installation "
-                         "lacks; select with --element/--edge instead") from None
     return list(spectrum_ids(engine, where))
 
 
@@ -283,3 +277,21 @@ def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec
     """
     prepared = prepare(spectra, recipe, exclude_short=False)
     return prepared.matrix, prepared.recipe
+
+
+def training_e0s(spectra: SpectraSet, recipe: rec.Recipe) -> np.ndarray:
+    """Edge position (eV, :func:`repository.analysis.recipe.onsets`: e0 for version-2 recipes) of every
+    training spectrum on the recipe's energy scale (stored shift added for ``stored_shift``), in
+    :class:`SpectraSet` order -> (n,)."""
+    out = np.empty(len(spectra))
+    for group in spectra.groups:
+        found = rec.onsets(recipe, group.energy_ev, group.intensity)
+        if recipe.alignment == "stored_shift":
+            found = found + spectra.shifts_ev[group.rows]
+        out[group.rows] = found
+    return out
+
+
+def training_onset(spectra: SpectraSet, recipe: rec.Recipe) -> float:
+    """Median of :func:`training_e0s` (eV), stored with the model as ``reference_onset_ev``."""
+    return float(np.median(training_e0s(spectra, recipe)))

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..conventions import ProjectionAlignment
 from ..errors import InputError, UsageError
 from . import recipe as rec
 
@@ -55,7 +56,7 @@ SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 SMOOTH_K_ITERATIONS = 64
 KNN_MEAN_NEIGHBOURS = 15
-ALIGN_CHOICES = ("none", "onset", "fit")
+ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
 FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment (and widens)
 MAX_ALIGNMENT_SHIFT_EV = 15.0  # an alignment may move a spectrum at most this far (eV); see docs/analysis.md
@@ -537,7 +538,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     spectrum id, labels (formula, space group, crystal system, defect...) and ``spectral_rmsd``, the
     RMS difference of the preprocessed spectra (the recipe's grid, normalised).
     """
-    from .snapshots import get_snapshot, load_model, read_table
+    from ..snapshots.registry import get_snapshot, load_model, read_table
 
     if sum(v is not None for v in (file, spectrum_id, query)) != 1:
         raise UsageError("give exactly one of a FILE or --spectrum ID")

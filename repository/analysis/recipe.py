@@ -58,10 +58,11 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import Alignment, Normalization
 from ..errors import InputError, UsageError
 
-ALIGNMENTS = ("none", "edge_onset", "stored_shift")
-NORMALIZATIONS = ("none", "max", "area", "edge_step")
+ALIGNMENTS = tuple(a.value for a in Alignment)
+NORMALIZATIONS = tuple(n.value for n in Normalization)
 DEFAULT_ONSET_FRACTION = 0.5
 EDGE_STEP_FRACTION = 0.1  # pre-edge and post-edge regions for edge-step normalisation
 MAX_GRID_POINTS = 20_000

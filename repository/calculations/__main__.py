@@ -71,6 +71,14 @@ def main(argv=None) -> int:
                     subprocess.run(["gpaw-setup", el, "-f", "PBE", "--name", name,
                                     f"--core-hole=1s,{hole}"], cwd=d, check=True)
         print(f"setups in {d}: " + ", ".join(sorted(x.name for x in d.iterdir())))
+        from .runner import BADER_PYTHON
+
+        if not BADER_PYTHON.exists():      # baderkit's own environment (pins an older pymatgen)
+            venv = BADER_PYTHON.parents[1]
+            subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(BADER_PYTHON), "-m", "pip", "install", "-q", "baderkit==0.10.2"],
+                           check=True)
+        print(f"Bader environment: {BADER_PYTHON}")
     elif a.command == "plan-v2":
         from .plan_v2 import build_plan_v2
 

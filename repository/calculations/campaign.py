@@ -3,8 +3,7 @@
 The campaign's state lives in git, not on a machine: ``calculations/bn-v2/plan.json``,
 ``structures/`` and ``results/`` (one JSON, and for spectra/ground states one ``.npz``, per
 finished job; ``relax__*.partial.json`` holds a running relaxation's last step).  After every
-finished job :func:`commit_campaign` turns new all-electron densities into Bader charges,
-re-assembles ``data/bn-v2`` and commits both folders, so a session that is stopped loses at most
+finished job :func:`commit_campaign` re-assembles ``data/bn-v2`` and commits both folders, so a session that is stopped loses at most
 the job in flight, and ``python -m repository.calculations campaign`` on a fresh clone resumes.
 """
 
@@ -27,41 +26,11 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
     return r
 
 
-def bader_charges(scratch: Path, campaign: Path) -> list[str]:
-    """Bader charges (baderkit) for every ``gs__<sid>.aedens.npz`` in ``scratch/logs`` that has no
-    ``results/bader__<sid>.json`` yet; the density file is deleted afterwards.  Returns the sids
-    done; an empty list when baderkit is not installed (the densities stay for a later run)."""
-    try:
-        import baderkit  # noqa: F401  (optional: only the campaign machine needs it)
-    except ImportError:
-        return []
-    from .bader import bader_from_density_file
-
-    done = []
-    for f in sorted((scratch / "logs").glob("gs__*.aedens.npz")):
-        sid = f.name[len("gs__"):-len(".aedens.npz")]
-        out = campaign / "results" / f"bader__{sid}.json"
-        if not out.exists():
-            res = bader_from_density_file(f)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(json.dumps(res, indent=1))
-            tmp.replace(out)
-            done.append(sid)
-        f.unlink()
-    return done
-
-
 def commit_campaign(campaign: Path, out: Path, scratch: Path, setups: Path,
                     git: bool = True) -> str:
-    """Bader, assemble ``out`` from the campaign results, and commit both (when ``git``)."""
+    """Assemble ``out`` from the campaign results, and commit both (when ``git``)."""
     campaign, out = Path(campaign).resolve(), Path(out).resolve()
     notes = []
-    try:
-        b = bader_charges(Path(scratch), campaign)
-        if b:
-            notes.append(f"bader {len(b)}")
-    except Exception as err:  # noqa: BLE001 - bookkeeping must never lose the commit below
-        notes.append(f"bader failed: {type(err).__name__}: {err}")
     try:
         from .assemble import assemble
 
@@ -104,7 +73,9 @@ def progress_numbers(campaign: Path) -> dict:
             by_round[rnd][0] += 1
             by_kind[j["kind"]][0] += 1
             try:
-                cpu_s += float(json.loads(f.read_text()).get("wall_s", 0.0))
+                r = json.loads(f.read_text())
+                # CPU time where recorded; older results only have the wall time
+                cpu_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
             except ValueError:
                 pass
     return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "by_round": by_round,
@@ -114,8 +85,8 @@ def progress_numbers(campaign: Path) -> dict:
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
     p = progress_numbers(campaign)
-    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (wall time of finished "
-             "jobs, one core each)"]
+    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (CPU time of finished "
+             "jobs, one core each; wall time for the first 9, which predate the CPU timer)"]
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]

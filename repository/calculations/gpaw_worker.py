@@ -595,7 +595,9 @@ def main(argv=None) -> int:
           "dks": run_dks}[job["kind"]]
     out = fn(workdir, job, plan, a.setups)
     res, arrays = (out, None) if isinstance(out, dict) else out
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     res.update({"job": job, "wall_s": time.time() - t0, "maxrss_mb": _maxrss_mb(),
+                "cpu_s": ru.ru_utime + ru.ru_stime,     # the wall time includes waiting (nice)
                 "gpaw_version": gpaw.__version__, "ase_version": ase.__version__,
                 "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     if arrays is not None:

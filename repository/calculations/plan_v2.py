@@ -254,7 +254,8 @@ def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
     """Write ``plan.json`` + structures of the v2 campaign under ``campaign``; return the plan.
 
     Job kinds: ``relax:<sid>``; ``gs:<sid>`` (ground state at ``ecut_ev``: PDOS of the absorber
-    sites, occupations, Hirshfeld); ``gse:<sid>`` (ground-state energy at ``dks_ecut_ev``);
+    sites, occupations, Hirshfeld, all-electron density to scratch); ``bader:<sid>`` (Bader
+    charges from that density, :mod:`.bader`); ``gse:<sid>`` (ground-state energy at ``dks_ecut_ev``);
     ``xas:<sid>:<El><i>`` (half-core-hole spectrum + own ΔKS at ``dks_ecut_ev``); ``xask:`` the
     same with the denser mesh (check); ``gsc<E>:`` / ``dksc<E>:`` the ΔKS cutoff series.
     Priorities: the structure's round (0 = pristine cells), relaxations first within a round,
@@ -288,6 +289,9 @@ def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
             deps = [f"relax:{sid}"]
         jobs.append({"id": f"gs:{sid}", "kind": "gs", "sid": sid, "priority": base,
                      "deps": list(deps), "pdos_sites": sorted({a["index"] for a in absorbers})})
+        # Bader charges from the ground state's all-electron density (scratch file, .venv-bader)
+        jobs.append({"id": f"bader:{sid}", "kind": "bader", "sid": sid, "priority": base + 0.2,
+                     "deps": [f"gs:{sid}"]})
         jobs.append({"id": f"gse:{sid}", "kind": "gse", "sid": sid, "priority": base,
                      "deps": list(deps), "override": {"ecut_ev": st.dks_ecut_ev}})
         for ab in absorbers:

@@ -23,6 +23,25 @@ import time
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+# baderkit pins an older pymatgen than the project: its own environment (see bader.py)
+BADER_PYTHON = ROOT / ".venv-bader" / "bin" / "python"
+
+
+def job_command(workdir: Path, scratch: Path, job: dict, python: str,
+                setups: str | None) -> list[str] | None:
+    """Command line of one job; ``None`` when the job cannot run on this machine (a ``bader``
+    job without ``.venv-bader``; it then simply waits, it does not fail)."""
+    if job["kind"] == "bader":
+        if not BADER_PYTHON.exists():
+            return None
+        tag = "gs__" + job["sid"]
+        return [str(BADER_PYTHON), "-m", "repository.calculations.bader",
+                str(scratch / "logs" / f"{tag}.aedens.npz"), str(result_path(workdir, job["id"]))]
+    cmd = [python, str(WORKER), str(workdir), job["id"]]
+    if setups:
+        cmd += ["--setups", str(setups)]
+    return cmd
 
 
 def result_path(workdir: Path, job_id: str) -> Path:
@@ -121,15 +140,17 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             if not running and not ready:
                 say(f"nothing runnable ({len(blocked)} blocked/failed)")
                 break
+            ready = [j for j in ready if job_command(workdir, scratch, j, python, setups)]
+            if not running and not ready:
+                say("nothing runnable on this machine")
+                break
             while ready and len(running) < slots and deadline - time.time() > min_left_s:
                 j = ready.pop(0)
                 tag = j["id"].replace(":", "__")
                 out = open(scratch / "logs" / f"{tag}.out", "a")
-                cmd = ["nice", "-n", str(nice), python, str(WORKER), str(workdir), j["id"]]
-                if setups:
-                    cmd += ["--setups", str(setups)]
+                cmd = ["nice", "-n", str(nice)] + job_command(workdir, scratch, j, python, setups)
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, cwd=str(ROOT))
                 running[j["id"]] = (proc, time.time())
                 say(f"start {j['id']} (prio {j['priority']}, pid {proc.pid})")
             time.sleep(poll_s)

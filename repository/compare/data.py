@@ -173,9 +173,8 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
     polarization (None: all; polarised and isotropic spectra of one site are near duplicates that
     would flatter every neighbour-based score). Raises :class:`UsageError` when nothing is left.
     """
-    from ..analysis.load import load_spectra, preprocess, select_spectrum_ids
+    from ..analysis.load import load_spectra, preprocess, select_spectrum_ids, training_onset
     from ..analysis.recipe import Recipe
-    from ..analysis.snapshots import training_onset
 
     say = progress or (lambda _message: None)
     recipe = recipe or Recipe()

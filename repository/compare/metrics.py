@@ -14,7 +14,7 @@ than neighbours) it says why instead of returning a number that means nothing.
   with the embedding coordinates and how well a point's neighbours predict it;
 * :func:`nearest_label_accuracy` -- identification of held-out points by their nearest
   training points;
-* :func:`mean_sd` -- mean and sample standard deviation over seeds.
+* :func:`mean_sd` / :class:`Stat` -- mean and sample standard deviation over seeds.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -227,3 +228,29 @@ def mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None,
         return None, None, 0
     sd = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
     return float(vals.mean()), sd, int(vals.size)
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation of a score over seeds (``n`` defined values)."""
+
+    mean: float | None
+    sd: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Stat:
+        """The statistic of the defined values (None and non-finite values are left out)."""
+        return cls(*mean_sd(values))
+
+    def text(self, digits: int = 2) -> str:
+        """``"0.80 ± 0.03"`` (the sd only when it shows at ``digits`` decimals), or ``"n/a"``."""
+        if self.mean is None:
+            return "n/a"
+        if self.n <= 1 or not self.sd or self.sd < 0.5 * 10 ** -digits:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.sd:.{digits}f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"mean", "sd", "n"}`` for JSON."""
+        return {"mean": self.mean, "sd": self.sd, "n": self.n}

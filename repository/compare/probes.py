@@ -34,6 +34,7 @@ import numpy as np
 from ..analysis.project import FIT_SEARCH_EV
 from ..errors import InputError, UsageError, XasrepoError
 from . import metrics as m
+from .metrics import Stat
 from .data import EXTRA_LABELS, LABELS, EdgeData
 
 PROBE_K = 5
@@ -238,12 +239,12 @@ class LabelVote:
     majority: str  # the class most often the majority (ties: most neighbours over all seeds, then the nearest)
     majority_seeds: int  # in how many seeds it is the majority
     n_seeds: int
-    share: Any  # run.Stat: share of the k nearest carrying ``majority``, over seeds
+    share: Any  # metrics.Stat: share of the k nearest carrying ``majority``, over seeds
     counts: dict[str, int]  # classes of the k nearest, pooled over seeds
     tied_seeds: int = 0  # seeds in which ``majority`` won only by the tie rule (another class as frequent)
     expected: str | None = None
     matching_seeds: int | None = None  # seeds whose majority is ``expected``
-    expected_share: Any = None  # run.Stat: share of the k nearest carrying ``expected``
+    expected_share: Any = None  # metrics.Stat: share of the k nearest carrying ``expected``
 
     @property
     def matches(self) -> bool | None:
@@ -259,8 +260,6 @@ class LabelVote:
 
 
 def label_vote(placements: Sequence[Placement], classes: np.ndarray, expected: str | None) -> LabelVote:
-    from .run import Stat
-
     per_seed = [[str(classes[i]) for i in p.nearest] for p in placements]
     votes = [vote(row) for row in per_seed]
     majorities = [maj for maj, _tied in votes]

@@ -29,10 +29,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..analysis.embed import METHODS as EMBEDDING_METHODS
+from ..analysis.embed import fit_embedding, method_params
+from ..analysis.project import place
 from . import metrics as m
-from .data import LABELS, EdgeData
+from .data import LABELS, EdgeData, load_edges
+from .metrics import Stat
+from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probe, prepare_probes
 
-METHODS = ("umap", "pca", "mds")
+METHODS = EMBEDDING_METHODS  # every method, in report order
 DETERMINISTIC = frozenset({"pca"})  # one fit whatever the seed
 REFERENCE = "raw"  # the preprocessed spectra themselves
 DEFAULT_SEEDS = 5
@@ -44,29 +49,6 @@ N_COMPONENTS = 2
 CV_SEED = 0  # the same folds for every method and seed: the spread over seeds is the embedding's alone
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and sample standard deviation of a score over seeds (``n`` defined values)."""
-
-    mean: float | None
-    sd: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float | None]) -> Stat:
-        return cls(*m.mean_sd(values))
-
-    def text(self, digits: int = 2) -> str:
-        if self.mean is None:
-            return "n/a"
-        if self.n <= 1 or not self.sd or self.sd < 0.5 * 10 ** -digits:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.sd:.{digits}f}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "sd": self.sd, "n": self.n}
 
 
 @dataclass
@@ -153,8 +135,6 @@ def holdout_split(columns: Sequence[Sequence], fraction: float = HOLDOUT_FRACTIO
 
 
 def _fit(x: np.ndarray, method: str, seed: int, params: dict[str, Any] | None):
-    from ..analysis.embed import fit_embedding
-
     return fit_embedding(x, method, n_components=N_COMPONENTS, seed=seed, params=(params or {}).get(method))
 
 
@@ -177,17 +157,12 @@ def _model(fitted, x_train: np.ndarray) -> dict[str, Any]:
 
 
 def _place(fitted, x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    from ..analysis.project import place
-
     model = _model(fitted, x_train)
     return np.array([place(row, model)[0] for row in x_test], dtype=np.float64).reshape(len(x_test), -1)
 
 
 def _place_probes(results: list, fitted, x: np.ndarray, method: str, seed: int) -> None:
     """Each probe into the fit on all spectra (the placement identification uses), its nearest spectra."""
-    from ..analysis.project import place
-    from .probes import Placement, nearest
-
     model = _model(fitted, x)
     for result in results:
         coords, how = place(result.probe.vector, model)
@@ -223,8 +198,6 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
         data.element, data.edge, n, seed_list, list(methods), data.recipe.to_dict() if data.recipe else None,
         {label: dict(sorted(Counter(values.tolist()).items())) for label, values in data.labels.items()},
         labels=data.labels, ids=data.ids, notes=list(data.notes))
-    from ..analysis.embed import method_params
-
     result.params = {meth: method_params(meth, (params or {}).get(meth)) for meth in methods}
     labels = {label: data.labels[label] for label in LABELS if label in data.labels}
     descriptors = _descriptors_worth_scoring(data)
@@ -238,8 +211,6 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
     result.neighbourhood_rho[REFERENCE] = {name: Stat.of([m.neighbourhood_spearman(x, v).rho])
                                            for name, v in descriptors.items()}
     if probes:
-        from .probes import Placement, ProbeResult, nearest
-
         result.probe_labels = {**labels, **data.extra_labels}
         for probe in probes:
             if (probe.element, probe.edge) != (data.element, data.edge) or probe.vector.shape != (x.shape[1],):
@@ -361,8 +332,6 @@ def compare(edges: Sequence[EdgeData], *, probes: Sequence[Any] = (), **kwargs) 
     ``probes``: external spectra (``FILE`` or ``FILE:key=value,...`` strings or
     :class:`~.probes.ProbeSpec`), each read, matched to the edge of its element and edge, aligned and
     placed (:mod:`.probes`); every probe is read and checked before anything is fitted."""
-    from .probes import prepare_probes
-
     prepared = prepare_probes(probes, edges) if probes else {}
     out = []
     for data in edges:
@@ -384,9 +353,6 @@ def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_S
 
     ``probes``: external spectra to place into every map (see :func:`compare`); their options and
     files are checked before the selection is loaded."""
-    from .data import load_edges
-    from .probes import ProbeSpec, parse_probe
-
     specs = [p if isinstance(p, ProbeSpec) else parse_probe(p) for p in probes]
     edges = load_edges(engine, where=where, recipe=recipe, polarization=polarization, progress=message)
     return compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,

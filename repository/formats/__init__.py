@@ -4,34 +4,29 @@ Read: XDI 1.0, plain column files (CSV/whitespace, raw multi-channel), pymatgen 
 XAS JSON, FEFF (feff.inp + xmu.dat), Athena projects (gzip Perl and JSON). Write: XDI, pymatgen
 JSON, CSV. Every reader returns validated :class:`~repository.values.SpectrumRecord` objects with the
 file's SHA-256 and raises :class:`~repository.errors.InputError` ("FILE: line N: problem") for input
-it cannot use. See docs/formats.md.
+it cannot use. See docs/formats.md. Nothing here touches the database: importing records is
+:mod:`repository.importer`, exporting stored spectra :mod:`repository.export`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..conventions import WRITE_FORMATS
 from ..errors import InputError, UsageError
 from ..values import SpectrumRecord
 from .common import ReadOptions
 from .sniff import FORMATS, sniff
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from ..importer import ImportSummary
-
-WRITE_FORMATS = {"xdi": ".xdi", "json": ".json", "csv": ".csv"}
 FORMAT_ALIASES = {"pymatgen": "json", "mp": "json", "csv": "columns", "txt": "columns", "dat": "columns",
                   "prj": "athena", "column": "columns"}
 # Names in a directory of data files that are documentation, not data.
 SKIPPED_NAMES = ("readme", "license", "licence", "notes", "copying", "badfiles")
 SKIPPED_SUFFIXES = (".md", ".rst", ".pdf", ".png", ".jpg", ".mda", ".py")
 
-__all__ = ["FORMATS", "ReadOptions", "export_spectra", "import_files", "read_path", "read_paths",
-           "record_from_row", "sniff", "write_spectrum"]
+__all__ = ["FORMATS", "ReadOptions", "read_path", "read_paths", "record_from_row", "sniff", "write_spectrum"]
 
 
 def _reader(fmt: str) -> Callable[[Path, ReadOptions], list[SpectrumRecord]]:
@@ -120,16 +115,6 @@ def read_paths(paths: Iterable[str | Path], format: str | None = None, options: 
     return records
 
 
-def import_files(engine: Engine, paths: Sequence[str | Path], format: str | None = None,
-                 options: ReadOptions | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ImportSummary:
-    """Read every file, then write all records in one transaction (nothing is written if one file is bad)."""
-    from ..importer import import_records
-
-    records = read_paths(paths, format, options, progress)
-    return import_records(engine, records)
-
-
 def record_from_row(row: dict[str, Any], structure: Any = None) -> SpectrumRecord:
     """A :class:`SpectrumRecord` from a ``catalog.get_spectrum`` row (with arrays)."""
     from ..values import SampleInfo, SpectrumData
@@ -162,42 +147,3 @@ def write_spectrum(record_or_row: SpectrumRecord | dict[str, Any], path: str | P
     else:
         raise UsageError(f"cannot write format {format!r} (expected one of {', '.join(WRITE_FORMATS)})")
     return writer(record, path)
-
-
-def export_file_name(row: dict[str, Any], fmt: str) -> str:
-    import re
-
-    label = row.get("sample_name") or row.get("reduced_formula") or ""
-    parts = [str(row["spectrum_id"]), row["absorbing_element"], row["edge"].replace(",", ""), label]
-    stem = "_".join(p for p in parts if p)
-    stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", stem).strip("-")[:80]
-    return stem + WRITE_FORMATS[fmt]
-
-
-def export_spectra(engine: Engine, spectrum_ids: Sequence[int], directory: str | Path, format: str,
-                   progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Write each spectrum to ``directory`` (created if needed) as ``<id>_<El>_<edge>_<sample>.<ext>``.
-
-    pymatgen JSON includes the spectrum's structure when the repository has one.
-    """
-    from ..catalog import get_spectrum, get_structure
-
-    fmt = format.strip().lower()
-    if fmt not in WRITE_FORMATS:
-        raise UsageError(f"cannot write format {format!r} (expected one of {', '.join(WRITE_FORMATS)})")
-    if not spectrum_ids:
-        raise UsageError("no spectra to export")
-    rows = [get_spectrum(engine, int(i)) for i in spectrum_ids]  # NotFoundError before anything is written
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for number, row in enumerate(rows, start=1):
-        structure = None
-        if fmt == "json" and row.get("structure_id") is not None:
-            from pymatgen.core import Structure
-
-            structure = Structure.from_dict(get_structure(engine, row["structure_id"])["structure"])
-        written.append(write_spectrum(record_from_row(row, structure), out / export_file_name(row, fmt), fmt))
-        if progress:
-            progress(number, len(rows))
-    return written

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..textcolumns import COMMENT_PREFIXES, is_number, parse_numbers, split_fields
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,
@@ -32,25 +33,13 @@ from .common import (
     sort_by_energy,
 )
 
-COMMENT_PREFIXES = ("#", "!", ";", "%")
 # How many non-blank lines above the data are searched for the column names (beamline files put
 # offsets, gains or detector modes between the names and the data).
 NAME_LINES_SEARCHED = 4
 D_SPACING = re.compile(r"\bD\s*=\s*(\d+(?:\.\d*)?)\s*A\b")
-SPLIT = re.compile(r"[,;\s]+")
 ENERGY_NAMES = re.compile(r"^(e|ev|energy|omega|pe/ev|photon[_ ]?energy|.*energy.*|e/ev|energy/ev)$", re.IGNORECASE)
 SIGNAL_NAMES = ("mu", "xmu", "mutrans", "mufluor", "norm", "normtrans", "normfluor", "flat", "mu(e)", "absorption",
                 "intensity", "signal")
-
-
-def _numbers(line: str) -> list[float] | None:
-    fields = [f for f in SPLIT.split(line.strip()) if f]
-    if not fields:
-        return None
-    try:
-        return [float(f) for f in fields]
-    except ValueError:
-        return None
 
 
 def _split_names(line: str) -> list[str]:
@@ -74,7 +63,7 @@ def read_table(path: Path, text: str) -> Table:
             if DECIMAL_COMMA_ROW.match(line):
                 raise InputError(path, f"numbers are written with decimal commas ({line.strip()!r}); "
                                        "export them with decimal points", where=f"line {i + 1}")
-    numeric = [_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
+    numeric = [parse_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
                for line in lines]
     best_start, best_len, start, length = None, 0, None, 0
     for i, (line, values) in enumerate(zip(lines, numeric)):
@@ -96,7 +85,7 @@ def read_table(path: Path, text: str) -> Table:
             continue
         values = numeric[i]
         if values is None:
-            bad = next((f for f in SPLIT.split(line.strip()) if f and not _is_float(f)), None)
+            bad = next((f for f in split_fields(line) if not is_number(f)), None)
             if bad is None:  # only separators, e.g. ","
                 raise InputError(path, f"{line.strip()!r} is not a row of numbers", where=f"line {i + 1}")
             raise InputError(path, f"{bad!r} is not a number", where=f"line {i + 1}")
@@ -114,22 +103,14 @@ def read_table(path: Path, text: str) -> Table:
             continue
         looked += 1
         candidate = _split_names(lines[i])
-        numeric_names = sum(_is_float(n) for n in candidate)
-        if len(candidate) == width and not _is_float(candidate[0]) and numeric_names * 2 <= width:
+        numeric_names = sum(is_number(n) for n in candidate)
+        if len(candidate) == width and not is_number(candidate[0]) and numeric_names * 2 <= width:
             names = candidate
             break
         if looked >= NAME_LINES_SEARCHED:
             break
     return Table(np.array(rows, dtype=float), np.array(row_lines), names or [f"col{j + 1}" for j in range(width)],
                  [None] * width)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _default_columns(table: Table, path: Path, options: ReadOptions) -> tuple[int, int]:

@@ -6,7 +6,6 @@ Readers turn a file into :class:`~repository.values.SpectrumRecord` objects and 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..conventions import Origin, SpectrumType, parse_edge
 from ..errors import InputError
+from ..files import file_sha256  # noqa: F401  (readers import it from here)
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
 
 # A scan that covers more than this many eV is treated as XAFS (near edge + extended region);
@@ -77,14 +77,6 @@ class ReadOptions:
 
 
 DEFAULT_OPTIONS = ReadOptions()  # immutable: safe as a shared default
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_text(path: Path) -> str:

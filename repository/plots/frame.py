@@ -90,7 +90,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as err:
-        from ..analysis.snapshots import parquet_problem
+        from ..snapshots.files import parquet_problem
 
         raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
 
@@ -148,7 +148,7 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
 
     ``engine_factory`` (a no-argument callable returning an engine) is called only when ``ref`` is
     not an existing file, to look the snapshot up in the registry
-    (:func:`repository.analysis.snapshots.get_snapshot`: id, uid or a unique uid prefix). A
+    (:func:`repository.snapshots.registry.get_snapshot`: id, uid or a unique uid prefix). A
     relative path stored there is taken relative to the SQLite database's folder. A registered
     snapshot's file must match its SHA-256 in the registry, as for every other read of it:
     :class:`NotFoundError` when it is missing, :class:`InputError` when it was altered.
@@ -158,7 +158,8 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
         return path
     if engine_factory is None:
         raise NotFoundError(f"snapshot {str(ref)!r}: no such file")
-    from ..analysis.snapshots import get_snapshot, require_intact
+    from ..snapshots.files import require_intact
+    from ..snapshots.registry import get_snapshot
 
     engine = engine_factory()
     try:

@@ -11,9 +11,10 @@ bound parameter (:mod:`.sql`). Public functions:
 
 * :func:`parse_filter` -- text -> :class:`Filter` (or a one-line :class:`FilterError`);
 * :func:`spectrum_ids` / :func:`query_spectra` -- run a filter over ``spectrum_overview``;
-* :func:`filter_snapshot_rows` -- the same grammar over the rows of a snapshot Parquet file/table;
-* :func:`run_sql` -- read-only SQL over the database; :func:`snapshot_sql` -- SQL (DuckDB) over
-  several snapshot Parquet files together.
+* :func:`run_sql` -- read-only SQL over the database.
+
+The same grammar and read-only SQL over snapshot Parquet files are in
+:mod:`repository.snapshots.parquet` (``filter_snapshot_rows``, ``snapshot_sql``).
 
 Heavy modules (SQLAlchemy, lark, DuckDB, pyarrow) are imported inside the functions.
 """
@@ -22,7 +23,6 @@ from .fields import FIELDS, SNAPSHOT_FIELDS, FieldSpec, FieldType
 from .parser import FilterError, parse_filter
 from .readonly import ReadOnlyViolation, run_sql
 from .search import DEFAULT_COLUMNS, describe_fields, query_spectra, spectrum_ids
-from .snapshots import filter_snapshot_rows, snapshot_sql
 from .terms import Filter
 
 __all__ = [
@@ -35,10 +35,8 @@ __all__ = [
     "FilterError",
     "ReadOnlyViolation",
     "describe_fields",
-    "filter_snapshot_rows",
     "parse_filter",
     "query_spectra",
     "run_sql",
-    "snapshot_sql",
     "spectrum_ids",
 ]

@@ -14,10 +14,10 @@ from typing import Any
 from ..db import (
     SQLITE_BUSY_TIMEOUT_S,
     cannot_open,
+    check_revision,
     check_sqlite_file,
-    describe,
+    connect,
     resolve_url,
-    schema_revision,
     sqlite_path,
 )
 from ..errors import SchemaError
@@ -28,8 +28,6 @@ def connect_read_only(db: str | None = None) -> Any:
     url = resolve_url(db)
     path = sqlite_path(url)
     if path is None:
-        from ..db import connect
-
         return connect(db, read_only=True)
     if not path.exists():
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
@@ -45,15 +43,11 @@ def connect_read_only(db: str | None = None) -> Any:
             conn.close()
             raise cannot_open(str(path), err) from None
         revision = None
-    revision = revision[0] if revision else None
-    expected = schema_revision()
-    if revision != expected:
+    try:
+        check_revision(url, revision[0] if revision else None)
+    except SchemaError:
         conn.close()
-        where = describe(url)
-        if revision is None:
-            raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
-        raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
-                          f"run `xasrepo init --db {where}` to upgrade")
+        raise
     return conn
 
 

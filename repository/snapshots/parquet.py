@@ -1,4 +1,4 @@
-"""Filters and SQL over embedding-snapshot Parquet files, with DuckDB (no extension needed).
+"""Queries over snapshot Parquet files: filters and SQL with DuckDB (no extension needed).
 
 Snapshot files hold one row per spectrum: ``spectrum_id``, ``x``, ``y`` (``z`` for 3-D) and
 denormalised ``spectrum_overview`` columns (reduced_formula, crystal_system, defect_name, ...).
@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
-from .fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
-from .parser import FilterError, parse_filter
-from .readonly import ReadOnlyViolation, check_read_only
-from .sql import order_by_sql, parse_sort, where_sql
-from .terms import Filter
+from ..query.fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
+from ..query.parser import FilterError, parse_filter
+from ..query.readonly import ReadOnlyViolation, check_read_only
+from ..query.sql import order_by_sql, parse_sort, where_sql
+from ..query.terms import Filter
+from .files import parquet_problem
 
 SNAPSHOTS_VIEW = "snapshots"  # every snapshot file, unioned by column name, with a `snapshot` column
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # validates names, never parses the filter
@@ -46,18 +47,12 @@ def _load(table_or_path):
         try:
             return pq.ParquetFile(path).read()
         except (pa.ArrowException, OSError, ValueError) as err:
-            raise InputError(path, f"not a readable Parquet file ({_problem(err, path)})") from None
+            raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
     if isinstance(table_or_path, pa.Table):
         return table_or_path
     if hasattr(table_or_path, "to_parquet"):  # pandas DataFrame
         return pa.Table.from_pandas(table_or_path, preserve_index=False)
     raise TypeError(f"expected a pyarrow Table, pandas DataFrame or Parquet path, got {type(table_or_path).__name__}")
-
-
-def _problem(err: BaseException, path: Path) -> str:
-    """pyarrow's / DuckDB's message, one line, without the file name it repeats."""
-    message = " ".join(str(err).split()) or type(err).__name__
-    return message.removeprefix(f"Could not open Parquet input source '{path}': ")
 
 
 def _available(columns: Sequence[str]) -> tuple[FieldSpec, ...]:
@@ -159,7 +154,7 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
                             [label])
             except duckdb.Error as err:  # e.g. a column type DuckDB cannot take
                 what = source if isinstance(source, (str, os.PathLike)) else None
-                raise InputError(what, f"snapshot {label}: cannot be loaded for SQL ({_problem(err, Path())})"
+                raise InputError(what, f"snapshot {label}: cannot be loaded for SQL ({parquet_problem(err, Path())})"
                                  ) from None
             con.unregister("__source")
         union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{name}"' for name in named)
@@ -182,29 +177,3 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         return columns, [tuple(r) for r in cursor.fetchall()]
     finally:
         con.close()
-
-
-def registered_snapshots(engine, *, verify: bool = True) -> dict[str, str]:
-    """``{uid: Parquet path}`` of every snapshot in the database's ``snapshot`` table (relative
-    paths are taken relative to the SQLite file's folder), ready for :func:`snapshot_sql`.
-
-    Each file is first checked against the SHA-256 in the registry (the rule of ``snapshots
-    query``): a missing file raises :class:`~repository.errors.NotFoundError`, an altered or
-    swapped one :class:`~repository.errors.InputError`, each naming the file.
-    """
-    from sqlalchemy import text
-
-    from ..analysis.snapshots import require_intact
-    from ..db import sqlite_path
-
-    base = sqlite_path(str(engine.url))
-    folder = base.parent if base is not None else Path.cwd()
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT uid, path, sha256 FROM snapshot ORDER BY id")).all()
-    paths = {}
-    for uid, path, sha256 in rows:
-        full = str(path if Path(path).is_absolute() else folder / path)
-        if verify:
-            require_intact(full, sha256, "Parquet file", uid)
-        paths[uid] = full
-    return paths

@@ -1,0 +1,128 @@
+"""Making a snapshot: select spectra, preprocess them, fit an embedding, store the result.
+
+:func:`create_snapshot` is what ``xasrepo embed`` runs. The same inputs (spectrum ids and content
+hashes), resolved recipe, method, parameters, dimension and seed give the same
+:func:`params_hash`, and an existing intact snapshot with that hash is reused unless ``force``.
+Files and registry rows are written by :func:`repository.snapshots.registry.store_snapshot`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import UsageError
+from ..snapshots.files import SNAPSHOT_FORMAT_VERSION, input_hash, snapshot_dir
+from ..snapshots.registry import NewSnapshot, reusable_snapshot, store_snapshot
+from . import embed as emb
+from . import recipe as rec
+from .load import _check_one_edge as check_one_edge
+from .load import load_spectra, polarization_counts, prepare, select_spectrum_ids, training_e0s
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What :func:`create_snapshot` did: the registry record, whether it was reused, and for a new
+    fit its duration (s) and the method's fit information."""
+
+    record: dict[str, Any]
+    reused: bool
+    fit_seconds: float = 0.0
+    info: dict[str, Any] | None = None
+    window: dict[str, Any] | None = None  # recipe.window_report: rule, excluded and padded spectra
+
+
+def params_hash(inputs: str, recipe: rec.Recipe, method: str, params: dict[str, Any], n_components: int,
+                seed: int) -> str:
+    """What decides a snapshot's coordinates, as SHA-256 (64 hex digits) over sorted JSON; equal
+    hashes mean the snapshot can be reused."""
+    identity = {"input_hash": inputs, "recipe": recipe.to_dict(), "method": method, "params": params,
+                "n_components": int(n_components), "seed": int(seed), "format": SNAPSHOT_FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _engine_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def create_snapshot(engine: Engine, *, method: str, n_components: int = 2, seed: int = 0,
+                    params: dict[str, Any] | None = None, recipe: rec.Recipe | None = None,
+                    where: str | None = None, element: str | None = None, edge: str | None = None,
+                    directory: str | Path | None = None, force: bool = False,
+                    progress: Callable[[str], None] | None = None) -> SnapshotResult:
+    """Select, preprocess and embed spectra, and register the result as a new snapshot.
+
+    Reuses the existing snapshot for the same inputs, recipe, method, parameters and seed unless
+    ``force``. A selection holding several polarisations, whose ``where`` does not name one, is
+    narrowed to ``polarization = iso`` (recorded in the snapshot's filter) or, without iso spectra,
+    refused. An open window is set by the element and edge; spectra it excludes or pads are named in
+    ``window`` and in the file's provenance (:func:`repository.analysis.load.prepare`). Raises
+    :class:`UsageError` for an empty selection or one mixing elements/edges.
+    """
+    say = progress or (lambda _message: None)
+    recipe = recipe or rec.Recipe()
+    params = emb.method_params(method, params)
+    say("selecting spectra")
+    ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
+    if ids is not None and not ids:
+        raise UsageError(f"no spectra match {where!r}")
+    # Selections mean one thing: the iso, in-plane and out-of-plane curves of one site are never
+    # embedded together unless the filter names the polarisation.
+    if "polariz" not in (where or "").lower():
+        check_one_edge(engine, ids, element, edge)  # a mix of edges is named first, as it is
+        counts = polarization_counts(engine, ids, element, edge)
+        if len(counts) > 1:
+            if "iso" not in counts:
+                listing = ", ".join(f"{n} {p}" for p, n in sorted(counts.items()))
+                raise UsageError(f"the selection mixes polarisations ({listing}) of the same sites: choose one with "
+                                 "--where '... and polarization = ...'")
+            where = f"({where}) and polarization = iso" if where and where.strip() else "polarization = iso"
+            ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
+    spectra = load_spectra(engine, ids=ids, element=element, edge=edge,
+                           with_shifts=recipe.alignment == "stored_shift")
+    say(f"preprocessing {len(spectra)} spectra")
+    prepared = prepare(spectra, recipe)
+    spectra, matrix, resolved, window = prepared.spectra, prepared.matrix, prepared.recipe, prepared.window
+    inputs = input_hash(spectra.ids, spectra.content_hashes)
+    digest = params_hash(inputs, resolved, method, params, n_components, seed)
+    if not force:
+        existing = reusable_snapshot(engine, digest)
+        if existing is not None:
+            return SnapshotResult(existing, reused=True, window=window)
+
+    say(f"fitting {method} on {matrix.shape[0]} x {matrix.shape[1]}")
+    started = time.perf_counter()
+    fitted = emb.fit_embedding(matrix, method, n_components=n_components, seed=seed, params=params)
+    fit_seconds = time.perf_counter() - started
+
+    say("writing snapshot")
+    directory = snapshot_dir(_engine_url(engine), directory)
+    from .project import member_nn_rmsd  # the applicability domain's reference distances
+
+    e0s = training_e0s(spectra, resolved)
+    model_arrays = {
+        "format_version": np.int64(SNAPSHOT_FORMAT_VERSION), "method": np.str_(method),
+        "recipe_json": np.str_(resolved.to_json()), "ids": spectra.ids,
+        "embedding": fitted.coords, "train": matrix.astype(np.float32),
+        "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s,
+        "member_nn_rmsd": member_nn_rmsd(matrix), **fitted.artifacts,
+    }
+    new = NewSnapshot(
+        method=method, n_components=n_components, seed=seed, params=params, recipe=resolved.to_dict(),
+        recipe_json=resolved.to_json(), ids=spectra.ids, content_hashes=spectra.content_hashes,
+        element=spectra.element, edge=spectra.edge,
+        filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
+        coords=fitted.coords, model=model_arrays, fit_info=fitted.info, library_versions=emb.library_versions(),
+        window=window)
+    record = store_snapshot(engine, new, directory)
+    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=fitted.info, window=window)

@@ -1,0 +1,112 @@
+"""Snapshot files: where they go, their names and hashes, and checks that they are intact.
+
+A snapshot is a Parquet file (one row per spectrum) whose footer carries JSON metadata under
+:data:`FOOTER_KEY`, plus a model artifact (``.npz``, no pickles). Both are written atomically
+(:func:`repository.files.atomic_write`) and registered with their SHA-256
+(:mod:`repository.snapshots.registry`); every later read checks the file against that hash.
+
+Snapshot files live in a directory: the ``snapshot_dir`` argument, else ``$XASREPO_SNAPSHOT_DIR``,
+else (SQLite only) ``<database stem>.snapshots/`` beside the database file. For a database server
+the directory must be given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..db import is_sqlite, sqlite_path
+from ..errors import InputError, NotFoundError, UsageError
+from ..files import file_sha256
+
+SNAPSHOT_DIR_ENV = "XASREPO_SNAPSHOT_DIR"
+FOOTER_KEY = b"xasrepo.snapshot"
+SNAPSHOT_FORMAT_VERSION = 1
+COORDINATE_NAMES = ("x", "y", "z")
+
+
+def input_hash(ids: Sequence[int], content_hashes: Sequence[str]) -> str:
+    """SHA-256 (64 hex digits) over the selected spectra: ``id:content_hash`` lines in id order.
+
+    ``ids`` and ``content_hashes`` are parallel sequences of equal length ``n``.
+    """
+    digest = hashlib.sha256()
+    for spectrum_id, content in sorted(zip((int(i) for i in ids), content_hashes)):
+        digest.update(f"{spectrum_id}:{content}\n".encode())
+    return digest.hexdigest()
+
+
+def snapshot_dir(url: str, override: str | Path | None = None) -> Path:
+    """Where snapshot files go for the database at ``url`` (see the module docstring); created
+    when missing. Raises :class:`UsageError` for a database server without a directory."""
+    value = override or os.environ.get(SNAPSHOT_DIR_ENV)
+    if value:
+        directory = Path(value).expanduser().resolve()
+    else:
+        path = sqlite_path(url) if is_sqlite(url) else None
+        if path is None:
+            raise UsageError("snapshots of a database server need a directory: give --snapshot-dir "
+                             f"or set {SNAPSHOT_DIR_ENV}")
+        directory = path.resolve().parent / f"{path.stem}.snapshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def check_file(path: str | None, expected: str | None) -> str:
+    """``'ok'``, ``'missing'`` or ``'altered'`` for one registered file (``'none'`` when there is none)."""
+    if path is None:
+        return "none"
+    if not Path(path).is_file():
+        return "missing"
+    return "ok" if file_sha256(path) == expected else "altered"
+
+
+def require_intact(path: str | Path, expected: str, what: str, uid: str) -> None:
+    """Refuse a registered file that is missing (:class:`NotFoundError`) or whose SHA-256 differs
+    from the registry (:class:`InputError`); both exit code 2. ``snapshots verify``, a check, uses
+    :func:`repository.snapshots.registry.check_verified` (exit code 1) instead."""
+    status = check_file(str(path), expected)
+    if status == "missing":
+        raise NotFoundError(f"snapshot {uid}: {what} {path} is missing (see `xasrepo snapshots verify`)")
+    if status == "altered":
+        raise InputError(path, f"{what} of snapshot {uid} was altered (SHA-256 does not match the registry); "
+                               "refusing to use it")
+
+
+def parquet_problem(err: BaseException, path: str | Path) -> str:
+    """pyarrow's (or DuckDB's) message for an unreadable Parquet file, on one line, without the
+    file name it repeats."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    return message.removeprefix(f"Could not open Parquet input source '{path}': ")
+
+
+def footer_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata in a snapshot file's Parquet footer (see docs/analysis.md for its keys).
+
+    Raises :class:`InputError` for a missing or unreadable file, :class:`UsageError` for a Parquet
+    file that is not a snapshot.
+    """
+    import pyarrow as pa  # lazy: pyarrow costs ~0.3 s, and only snapshot commands need it
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise InputError(path, "no such file")
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(path, f"not a readable Parquet file ({parquet_problem(err, path)})") from None
+    if FOOTER_KEY not in metadata:
+        raise UsageError(f"{path} is not an xasrepo snapshot (no {FOOTER_KEY.decode()} footer metadata)")
+    return json.loads(metadata[FOOTER_KEY])
+
+
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` (read back with ``allow_pickle=False``)."""
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)

@@ -1,0 +1,344 @@
+"""The snapshot registry: the ``snapshot`` and ``snapshot_point`` tables and the files they name.
+
+Every embedding is a new *snapshot*: a Parquet file with one row per spectrum (``spectrum_id``,
+``x``, ``y`` [, ``z``], ``content_hash`` and denormalised ``spectrum_overview`` columns) whose
+footer carries the JSON metadata under :data:`~repository.snapshots.files.FOOTER_KEY`, plus a model
+artifact (``.npz``, no pickles) with what projection needs. :func:`store_snapshot` writes both to
+temporary files, renames them into place and records them, with their SHA-256 and row count, in
+the ``snapshot`` table; the coordinates also go into ``snapshot_point`` for plain-SQL joins.
+Files are never rewritten: a changed input or parameter gives a new snapshot whose ``parent_id``
+is the previous version of the same selection and method. Reads (:func:`read_table`,
+:func:`load_model`) check each file against its registered SHA-256 first.
+
+Computing a snapshot (selection, preprocessing, fit) is the analysis layer's job:
+:func:`repository.analysis.create.create_snapshot`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sqlalchemy import insert, text
+
+from ..conventions import utc_now
+from ..db import sqlite_path
+from ..errors import ChecksFailed, NotFoundError, UsageError
+from ..files import atomic_write, file_sha256
+from .files import COORDINATE_NAMES, FOOTER_KEY, SNAPSHOT_FORMAT_VERSION, check_file, require_intact, save_npz
+from .parquet import filter_snapshot_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# spectrum_overview columns copied into every snapshot row (denormalised for plots and queries).
+PROPERTY_COLUMNS = (
+    "origin", "reduced_formula", "polymorph", "spacegroup_number", "spacegroup_symbol", "crystal_system",
+    "dimensionality", "defect_kind", "defect_name", "defect_charge", "absorbing_element", "edge",
+    "spectrum_type", "polarization", "absorber_site_index", "absorber_cn", "absorber_defect_distance_a",
+    "calculation_set", "sample_name", "hirshfeld_charge", "sigma_charge_transfer", "bader_charge",
+)
+LIST_COLUMNS = ("id", "uid", "parent", "method", "n_components", "element", "edge", "row_count", "seed",
+                "filter", "created_at")
+_INTEGER_COLUMNS = {"spacegroup_number", "dimensionality", "defect_charge", "absorber_site_index", "absorber_cn"}
+_FLOAT_COLUMNS = {"absorber_defect_distance_a", "hirshfeld_charge", "sigma_charge_transfer", "bader_charge"}
+
+
+# ----------------------------------------------------------------------------------------------
+# reads
+
+def _row_dict(row) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def list_snapshots(engine: Engine) -> list[dict[str, Any]]:
+    """All registered snapshots, oldest first (summary columns)."""
+    sql = ("SELECT s.id, s.uid, p.uid AS parent, s.method, s.n_components, s.element, s.edge, s.row_count, "
+           "s.seed, s.filter_text AS filter, s.created_at FROM snapshot s "
+           "LEFT JOIN snapshot p ON p.id = s.parent_id ORDER BY s.id")
+    with engine.connect() as conn:
+        return [_row_dict(r) for r in conn.execute(text(sql))]
+
+
+def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
+    """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded."""
+    ref = str(ref).strip()
+    with engine.connect() as conn:
+        rows = []
+        if ref.isdigit():
+            rows = conn.execute(text("SELECT * FROM snapshot WHERE id = :id"), {"id": int(ref)}).fetchall()
+        if not rows:
+            rows = conn.execute(text("SELECT * FROM snapshot WHERE uid = :uid"), {"uid": ref}).fetchall()
+        if not rows:
+            rows = [r for r in conn.execute(text("SELECT * FROM snapshot ORDER BY id"))
+                    if r._mapping["uid"].startswith(ref)]
+        if not rows:
+            raise NotFoundError(f"no snapshot {ref!r} (see `xasrepo snapshots list`)")
+        if len(rows) > 1:
+            raise UsageError(f"snapshot {ref!r} is ambiguous: {', '.join(r._mapping['uid'] for r in rows)}")
+        record = _row_dict(rows[0])
+        parent = None
+        if record["parent_id"] is not None:
+            parent = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": record["parent_id"]}).scalar()
+    record["parent_uid"] = parent
+    record["recipe"] = json.loads(record.pop("recipe_json"))
+    record["params"] = json.loads(record.pop("params_json"))
+    record["library_versions"] = json.loads(record.pop("library_versions_json"))
+    return record
+
+
+def snapshot_path(engine: Engine, ref: str | int) -> Path:
+    """The Parquet file of a registered snapshot (used by ``repository.plots`` to resolve ids)."""
+    return Path(get_snapshot(engine, ref)["path"])
+
+
+def read_table(engine: Engine, ref: str | int, columns: Sequence[str] | None = None):
+    """The snapshot's rows (all or some ``columns``) as a pyarrow Table, after checking the file's
+    SHA-256 against the registry (:class:`NotFoundError` when missing, :class:`InputError` when
+    altered)."""
+    import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and `snapshots list` does without
+
+    record = get_snapshot(engine, ref)
+    require_intact(record["path"], record["sha256"], "Parquet file", record["uid"])
+    # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (~1 s in a fresh process).
+    parquet = pq.ParquetFile(record["path"])
+    if columns is not None:
+        columns = [c for c in columns if c in parquet.schema_arrow.names]
+    return parquet.read(columns=columns)
+
+
+def load_model(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The snapshot's model arrays, loaded only when the file's SHA-256 matches the registry.
+
+    The artifact is an ``.npz`` read with ``allow_pickle=False``; checking the checksum first still
+    matters: it guarantees projection uses exactly the model that was fitted, and it is the rule for
+    any pickle-based artifact (unpickling runs code, so an altered pickle could run anything).
+    """
+    if not record.get("model_path"):
+        raise UsageError(f"snapshot {record['uid']} has no stored model")
+    require_intact(record["model_path"], record["model_sha256"], "model file", record["uid"])
+    with np.load(record["model_path"], allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def query_snapshot(engine: Engine, ref: str | int, where: str | None = None, *, sort: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows of a registered snapshot (checked against its SHA-256) matching ``where`` (the query
+    language), as dicts, in snapshot order or ``sort`` order; at most ``limit`` of them."""
+    table = read_table(engine, ref)
+    if where and where.strip() or sort or limit is not None:
+        table = filter_snapshot_rows(table, where, sort=sort, limit=limit)
+    return table.to_pylist()
+
+
+def registered_snapshots(engine: Engine, *, verify: bool = True) -> dict[str, str]:
+    """``{uid: Parquet path}`` of every snapshot in the database's ``snapshot`` table (relative
+    paths are taken relative to the SQLite file's folder), ready for
+    :func:`repository.snapshots.parquet.snapshot_sql`.
+
+    Each file is first checked against the SHA-256 in the registry (the rule of ``snapshots
+    query``): a missing file raises :class:`~repository.errors.NotFoundError`, an altered or
+    swapped one :class:`~repository.errors.InputError`, each naming the file.
+    """
+    base = sqlite_path(str(engine.url))
+    folder = base.parent if base is not None else Path.cwd()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT uid, path, sha256 FROM snapshot ORDER BY id")).all()
+    paths = {}
+    for uid, path, sha256 in rows:
+        full = str(path if Path(path).is_absolute() else folder / path)
+        if verify:
+            require_intact(full, sha256, "Parquet file", uid)
+        paths[uid] = full
+    return paths
+
+
+def verify_snapshots(engine: Engine) -> list[dict[str, Any]]:
+    """Recompute every snapshot's and model's SHA-256 (and the row count); one row per file with
+    status ok / missing / altered. The caller decides what a failure means (the CLI exits 1)."""
+    import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and `snapshots list` does without
+
+    out = []
+    for summary in list_snapshots(engine):
+        record = get_snapshot(engine, summary["id"])
+        for kind, path, expected in (("snapshot", record["path"], record["sha256"]),
+                                     ("model", record["model_path"], record["model_sha256"])):
+            status = check_file(path, expected)
+            if status == "none":
+                continue
+            if kind == "snapshot" and status == "ok" and pq.read_metadata(path).num_rows != record["row_count"]:
+                status = "altered"
+            out.append({"id": record["id"], "uid": record["uid"], "file": kind, "path": path, "status": status})
+    return out
+
+
+def check_verified(results: list[dict[str, Any]]) -> None:
+    """Raise :class:`ChecksFailed` (exit code 1) naming every missing or altered file."""
+    bad = [r for r in results if r["status"] != "ok"]
+    if bad:
+        raise ChecksFailed(f"{len(bad)} snapshot file(s) failed verification: "
+                           + "; ".join(f"{r['uid']} {r['file']} {r['status']} ({r['path']})" for r in bad))
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+
+
+@dataclass(frozen=True)
+class NewSnapshot:
+    """Everything a new snapshot records; :func:`store_snapshot` writes it.
+
+    ``ids`` (n,) int64 spectrum ids in ascending order with their ``content_hashes`` (n,);
+    ``coords`` (n, n_components) float64; ``recipe`` the resolved recipe as a dict and
+    ``recipe_json`` as stored; ``model`` the arrays of the ``.npz`` artifact.
+    """
+
+    method: str
+    n_components: int
+    seed: int
+    params: dict[str, Any]
+    recipe: dict[str, Any]
+    recipe_json: str
+    ids: np.ndarray
+    content_hashes: Sequence[str]
+    element: str
+    edge: str
+    filter_text: str | None
+    input_hash: str
+    params_hash: str
+    coords: np.ndarray
+    model: dict[str, Any]
+    fit_info: dict[str, Any]
+    library_versions: dict[str, str]
+    window: dict[str, Any] | None = None  # recipe.window_report: the window's rule, excluded and padded spectra
+
+
+def _property_columns(engine: Engine, ids: np.ndarray, element: str, edge: str) -> dict[str, list]:
+    """``PROPERTY_COLUMNS`` of ``spectrum_overview`` for ``ids`` (in that order), column-wise."""
+    sql = (f"SELECT spectrum_id, {', '.join(PROPERTY_COLUMNS)} FROM spectrum_overview "
+           "WHERE absorbing_element = :el AND edge = :ed ORDER BY spectrum_id")
+    params = {"el": element, "ed": edge}
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":  # straight from the driver: no Row objects
+            rows = conn.connection.driver_connection.execute(sql, params).fetchall()
+        else:
+            rows = [tuple(r) for r in conn.execute(text(sql), params)]
+    found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    position = np.searchsorted(found, ids)
+    position = np.clip(position, 0, max(len(rows) - 1, 0))
+    present = (found[position] == ids) if len(rows) else np.zeros(len(ids), dtype=bool)
+    columns = list(zip(*rows)) if rows else [()] * (len(PROPERTY_COLUMNS) + 1)
+    out = {}
+    for k, name in enumerate(PROPERTY_COLUMNS, start=1):
+        values = columns[k]
+        out[name] = [values[p] if ok else None for p, ok in zip(position.tolist(), present.tolist())]
+    return out
+
+
+def _arrow_table(ids, hashes, coords, properties: dict[str, list], footer: dict[str, Any]):
+    import pyarrow as pa  # lazy: pyarrow costs ~0.3 s, and registry reads do without
+
+    columns: dict[str, Any] = {"spectrum_id": pa.array(ids, pa.int64())}
+    for k in range(coords.shape[1]):
+        columns[COORDINATE_NAMES[k]] = pa.array(coords[:, k], pa.float64())
+    columns["content_hash"] = pa.array(list(hashes), pa.string())
+    for name in PROPERTY_COLUMNS:
+        kind = pa.int64() if name in _INTEGER_COLUMNS else pa.float64() if name in _FLOAT_COLUMNS else pa.string()
+        columns[name] = pa.array(properties[name], kind)
+    table = pa.table(columns)
+    return table.replace_schema_metadata({FOOTER_KEY: json.dumps(footer, sort_keys=True, default=str).encode()})
+
+
+def _find_parent(conn, method: str, n_components: int, element: str, edge: str, filter_text: str | None):
+    sql = ("SELECT id FROM snapshot WHERE method = :m AND n_components = :k AND element = :el AND edge = :ed AND "
+           + ("filter_text = :f" if filter_text else "filter_text IS NULL") + " ORDER BY id DESC")
+    params = {"m": method, "k": n_components, "el": element, "ed": edge}
+    if filter_text:
+        params["f"] = filter_text
+    return conn.execute(text(sql), params).scalar()
+
+
+def reusable_snapshot(engine: Engine, digest: str) -> dict[str, Any] | None:
+    """The newest registered snapshot with parameter hash ``digest`` whose files are intact, or None."""
+    with engine.connect() as conn:
+        uids = [r[0] for r in conn.execute(text("SELECT uid FROM snapshot WHERE params_hash = :h ORDER BY id DESC"),
+                                           {"h": digest})]
+    for uid in uids:
+        record = get_snapshot(engine, uid)
+        if (check_file(record["path"], record["sha256"]) == "ok"
+                and check_file(record["model_path"], record["model_sha256"]) in ("ok", "none")):
+            return record
+    return None
+
+
+def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[str, Any]:
+    """Write ``new`` as ``<uid>.parquet`` and ``<uid>.model.npz`` in ``directory`` and register it.
+
+    The uid is ``<method>_<UTC time>_<6 hex digits>`` (a valid SQL identifier too); the parent is
+    the newest snapshot of the same method, dimension, element, edge and filter. Either both files
+    are written and registered, or neither remains. Returns the registry record (:func:`get_snapshot`).
+    """
+    import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
+
+    from ..models import Snapshot  # lazy: the SQLModel classes cost ~0.4 s that registry reads do without
+
+    created = utc_now()
+    uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
+    path = directory / f"{uid}.parquet"
+    model_path = directory / f"{uid}.model.npz"
+    with engine.connect() as conn:
+        parent_id = _find_parent(conn, new.method, new.n_components, new.element, new.edge, new.filter_text)
+        parent_uid = None
+        if parent_id is not None:
+            parent_uid = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": parent_id}).scalar()
+    footer = {
+        "format_version": SNAPSHOT_FORMAT_VERSION, "snapshot_id": uid, "parent": parent_uid,
+        "created_at": created.isoformat(), "input_hash": new.input_hash, "params_hash": new.params_hash,
+        "n_spectra": len(new.ids), "element": new.element, "edge": new.edge, "filter": new.filter_text,
+        "recipe": new.recipe, "method": new.method, "params": new.params, "n_components": new.n_components,
+        "seed": new.seed, "library_versions": new.library_versions, "fit_info": new.fit_info,
+        "window": new.window,
+    }
+    table = _arrow_table(new.ids, new.content_hashes, new.coords,
+                         _property_columns(engine, new.ids, new.element, new.edge), footer)
+    written: list[Path] = []
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        written.append(path)
+        atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
+        written.append(model_path)
+        row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
+               "seed": new.seed, "created_at": created, "path": str(path), "sha256": file_sha256(path),
+               "row_count": table.num_rows, "model_path": str(model_path), "model_sha256": file_sha256(model_path),
+               "input_hash": new.input_hash, "params_hash": new.params_hash, "recipe_json": new.recipe_json,
+               "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
+               "element": new.element, "edge": new.edge,
+               "library_versions_json": json.dumps(new.library_versions, sort_keys=True)}
+        with engine.begin() as conn:
+            snapshot_id = int(conn.execute(insert(Snapshot.__table__).values(**row)).inserted_primary_key[0])
+            _insert_points(conn, snapshot_id, new.ids, new.coords)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    return get_snapshot(engine, uid)
+
+
+def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray) -> None:
+    """The coordinates into ``snapshot_point`` (SQLite: straight through the driver's executemany)."""
+    from ..models import SnapshotPoint  # lazy: see store_snapshot
+
+    z = coords[:, 2].tolist() if coords.shape[1] > 2 else [None] * len(ids)
+    rows = list(zip([snapshot_id] * len(ids), ids.tolist(), coords[:, 0].tolist(), coords[:, 1].tolist(), z))
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.executemany(
+            "INSERT INTO snapshot_point (snapshot_id, spectrum_id, x, y, z) VALUES (?, ?, ?, ?, ?)", rows)
+    else:
+        names = ("snapshot_id", "spectrum_id", "x", "y", "z")
+        conn.execute(insert(SnapshotPoint.__table__), [dict(zip(names, r)) for r in rows])
