@@ -309,8 +309,9 @@ def umap_refit(library, umap_snapshot):
 def test_umap_with_the_same_inputs_and_seed_gives_identical_coordinates(library, umap_snapshot, umap_refit):
     model, refit = umap_refit
     np.testing.assert_array_equal(refit.coords, model["embedding"])
-    # the stored training matrix is exactly the preprocessed selection
-    matrix, _ = preprocess(load_spectra(library), Recipe.from_dict(umap_snapshot["recipe"]))
+    # the stored training matrix is exactly the preprocessed selection (its iso spectra)
+    selection = load_spectra(library, ids=select_spectrum_ids(library, where=umap_snapshot["filter_text"]))
+    matrix, _ = preprocess(selection, Recipe.from_dict(umap_snapshot["recipe"]))
     np.testing.assert_array_equal(matrix.astype(np.float32), model["train"])
     other_seed = create_snapshot(library, method="umap", seed=8, params={"n_neighbors": 10}).record
     assert not np.array_equal(load_model(other_seed)["embedding"], model["embedding"])
