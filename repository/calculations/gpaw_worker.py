@@ -507,9 +507,11 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
             break
         # free-electron-like counting: states below E grow as E^(3/2) above the band bottom,
         # measured here from the lowest empty level minus 10 eV (conduction-band width scale)
+        # (at least 20 % more empty bands: a retry costs a whole fixed-density run, measured
+        # 20-25 min for the 32-atom monolayer, so overshooting is cheaper than a third try)
         ratio = ((need_ev + 10.0) / max(top - low + 10.0, 1.0)) ** 1.5
         empty = conv_factor * nocc - nocc
-        conv_factor = (nocc + 1.1 * ratio * empty) / nocc
+        conv_factor = (nocc + max(1.1 * ratio, 1.2) * empty) / nocc
     else:
         raise RuntimeError(f"{job['id']}: spectrum reaches only {top - low:.1f} eV above the "
                            f"onset after {len(nband_tries)} band counts ({nband_tries})")
