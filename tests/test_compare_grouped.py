@@ -171,7 +171,7 @@ def test_held_out_r2_is_high_for_a_descriptor_the_spectra_encode_and_not_for_noi
     x, groups, labels = informative
     _, group_index = np.unique(groups, return_inverse=True)
     folds = gr.structure_folds(groups)
-    maps = [gr.raw_neighbours(x, folds)]
+    maps = [gr.raw_neighbors(x, folds)]
     follows = np.where(labels == "c1", 1.0, 0.0) + 0.01 * (np.arange(len(labels)) % 3)
     noise = np.random.default_rng(0).standard_normal(len(labels))
     good = gr.descriptor_r2(maps, follows, group_index, n_boot=200)
@@ -185,10 +185,10 @@ def test_held_out_r2_is_high_for_a_descriptor_the_spectra_encode_and_not_for_noi
     assert good["r2"] == pytest.approx(expected)
 
 
-def test_raw_neighbours_never_include_the_held_out_structure(informative):
+def test_raw_neighbors_never_include_the_held_out_structure(informative):
     x, groups, _ = informative
     folds = gr.structure_folds(groups)
-    order = gr.raw_neighbours(x, folds).order
+    order = gr.raw_neighbors(x, folds).order
     for i in range(len(groups)):
         row = order[i][order[i] >= 0]
         assert groups[i] not in set(groups[row].tolist())

@@ -504,7 +504,7 @@ def _plain(value):
     return int(value) if isinstance(value, (int, np.integer)) else str(value)
 
 
-def _pre_edge_normalised(recipe: Recipe) -> bool:
+def _pre_edge_normalized(recipe: Recipe) -> bool:
     return recipe.version >= 2 and recipe.normalization == "edge_step"
 
 
@@ -515,7 +515,7 @@ def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: 
     ``edge_step``, which normalises each spectrum on its own data first) not normalised."""
     grid = recipe.grid()
     matrix = np.asarray(matrix, dtype=np.float64)
-    if _pre_edge_normalised(recipe):  # Larch pre_edge uses the spectrum's own pre- and post-edge data
+    if _pre_edge_normalized(recipe):  # Larch pre_edge uses the spectrum's own pre- and post-edge data
         matrix = edge_step_rows(energy, matrix, labels)
     if recipe.alignment == "edge_onset":
         found = onsets(recipe, energy, matrix)
@@ -532,7 +532,7 @@ def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: 
 def finish(recipe: Recipe, resampled: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """Step 4 (normalisation) of resampled rows, after refusing flat rows; never returns NaNs."""
     _check_not_flat(resampled, recipe, labels)
-    out = resampled if _pre_edge_normalised(recipe) else _normalise(resampled, recipe.normalization,
+    out = resampled if _pre_edge_normalized(recipe) else _normalise(resampled, recipe.normalization,
                                                                      recipe.step_ev, labels)
     bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
     if bad.size:  # cannot happen for finite input after the checks above; never hand on NaNs regardless

@@ -184,7 +184,7 @@ class HeldOutMap:
     placement: str = ""
 
 
-def _ordered_neighbours(train_idx: np.ndarray, train_xy: np.ndarray, test_xy: np.ndarray, width: int) -> np.ndarray:
+def _ordered_neighbors(train_idx: np.ndarray, train_xy: np.ndarray, test_xy: np.ndarray, width: int) -> np.ndarray:
     d = m.squared_distances(test_xy, train_xy)
     order = np.argsort(d, axis=1, kind="stable")
     out = np.full((test_xy.shape[0], width), -1, dtype=np.int64)
@@ -192,14 +192,14 @@ def _ordered_neighbours(train_idx: np.ndarray, train_xy: np.ndarray, test_xy: np
     return out
 
 
-def raw_neighbours(x: np.ndarray, folds: Sequence[np.ndarray]) -> HeldOutMap:
+def raw_neighbors(x: np.ndarray, folds: Sequence[np.ndarray]) -> HeldOutMap:
     """The reference: neighbours in the preprocessed spectra, training spectra of each fold only."""
     n = x.shape[0]
     width = max(n - len(f) for f in folds)
     order = np.full((n, width), -1, dtype=np.int64)
     for test in folds:
         train = np.setdiff1d(np.arange(n), test)
-        order[test] = _ordered_neighbours(train, x[train], x[test], width)
+        order[test] = _ordered_neighbors(train, x[train], x[test], width)
     return HeldOutMap(REFERENCE, None, order, "spectra")
 
 
@@ -256,7 +256,7 @@ def held_out_map(x: np.ndarray, folds: Sequence[np.ndarray], method: str, seed: 
         if how == "knn-mean":  # SMACOF MDS: refine the analysis layer's start by stress minimisation
             placed = mds_out_of_sample(x[train], fitted.coords, x[test], placed)
             how = "mds-out-of-sample (stress minimisation from knn-mean)"
-        order[test] = _ordered_neighbours(train, fitted.coords, placed, width)
+        order[test] = _ordered_neighbors(train, fitted.coords, placed, width)
     return HeldOutMap(method, seed, order, how)
 
 
@@ -534,7 +534,7 @@ def grouped_edge(x: np.ndarray, labels: dict[str, np.ndarray], groups: np.ndarra
             result.unscorable[name] = (f"fewer than two classes carried by {MIN_STRUCTURES}+ structures "
                                        f"(left out: {', '.join(f'{c} ({s})' for c, s in lab.dropped.items()) or 'none'})")
     result.sister_nearest = sister_nearest_fraction(x, groups)
-    series: dict[str, list[HeldOutMap]] = {REFERENCE: [raw_neighbours(x, folds)]}
+    series: dict[str, list[HeldOutMap]] = {REFERENCE: [raw_neighbors(x, folds)]}
     seed_list = list(seeds) or [0]
     total = sum(1 if meth in DETERMINISTIC else len(seed_list) for meth in methods)
     done = 0

@@ -94,7 +94,7 @@ def snapshot_window(snapshot: Any) -> list[float] | None:
     if not isinstance(snapshot, (str, Path)):
         return None
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy import: start-up time (pyarrow is heavy)
 
         metadata = pq.read_schema(snapshot).metadata or {}
         recipe = json.loads(metadata[b"xasrepo.snapshot"])["recipe"]
