@@ -9,12 +9,14 @@ import typer
 
 from .common import DbOption, app
 
-plot_app = typer.Typer(help="Pictures (PNG): a snapshot's embedding, or spectra with their DOS.",
+plot_app = typer.Typer(help="Pictures (PNG, SVG or PDF by the file suffix): a snapshot's embedding, spectra "
+                            "with their DOS, or the overview figure of the bundled set.",
                        no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 
 SnapshotArgument = Annotated[str, typer.Argument(
     metavar="SNAPSHOT", help="A snapshot Parquet file, or a registered snapshot's id or uid.")]
+DpiOption = Annotated[int, typer.Option("--dpi", help="Resolution of PNG output (dots per inch).")]
 
 
 def _snapshot_path(snapshot: str, db: str | None) -> Path:
@@ -31,18 +33,28 @@ def plot_embedding(
     color_by: Annotated[str, typer.Option("--color-by", "-c", help=(
         "Snapshot column to colour by: categories get a legend (crystal_system, defect_kind, "
         "dimensionality...), numbers a colour bar (hirshfeld_charge...)."))],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG file (default: "
-                                                   "SNAPSHOT-FIELD.png).", show_default=False)] = None,
-    title: Annotated[str | None, typer.Option(help="Title above the plot.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Picture file, .png, .svg or .pdf "
+                                                   "(default: SNAPSHOT-FIELD.png).", show_default=False)] = None,
+    axes: Annotated[str, typer.Option("--axes", help="Two coordinates to draw, e.g. x,z for a 3-D "
+                                                     "snapshot.")] = "x,y",
+    contours: Annotated[bool, typer.Option("--contours", help="Draw a density contour (half of the "
+                                                              "points) for each category.")] = False,
+    title: Annotated[str | None, typer.Option(help="Title above the plot (default: element, edge, "
+                                                   "method and count in words).")] = None,
+    dpi: DpiOption = 150,
     db: DbOption = None,
 ) -> None:
-    """Draw a snapshot's embedding as a PNG, points coloured by any property column."""
+    """Draw a snapshot's embedding, points coloured by any property column; axes named per method
+    (PC1 with its explained variance, UMAP 1, MDS 1), signed quantities on a scale centred on 0."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository.plots.embedding import check_output
     from repository.plots.embedding import plot_embedding as draw
 
+    if output is not None:
+        check_output(output)
     path = _snapshot_path(snapshot, db)
     output = output or Path(f"{path.stem}-{color_by}.png")
-    typer.echo(f"wrote {draw(path, color_by, output, title=title)}")
+    typer.echo(f"wrote {draw(path, color_by, output, title=title, axes=axes, contours=contours, dpi=dpi)}")
 
 
 @plot_app.command("spectra")
@@ -57,22 +69,63 @@ def plot_spectra(
                                               show_default=False)] = None,
     offset: Annotated[str | None, typer.Option(help="Stack spectra: 'auto' or a step in intensity "
                                                   "units (default: overlaid).", show_default=False)] = None,
-    normalize: Annotated[bool, typer.Option("--normalize", help="Scale each spectrum to a maximum of 1.")] = False,
+    norm: Annotated[str, typer.Option("--norm", help="Normalisation, named on the axis: none, max, area, "
+                                                     "or edge-step (Athena/Larch pre_edge).")] = "none",
+    normalize: Annotated[bool, typer.Option("--normalize", help="Same as --norm max.")] = False,
     dos: Annotated[bool, typer.Option("--dos", help="Draw the absorber's DOS beside each spectrum.")] = False,
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file.")] = Path("spectra.png"),
-    title: Annotated[str | None, typer.Option(help="Title above the plot.")] = None,
+    snapshot: Annotated[str | None, typer.Option("--snapshot", help="Shade the energy window of this "
+                                                 "snapshot's recipe (file, id or uid).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Picture file: .png, .svg or .pdf.")
+                      ] = Path("spectra.png"),
+    title: Annotated[str | None, typer.Option(help="Title above the plot (default: edges, materials and "
+                                                   "count in words).")] = None,
+    dpi: DpiOption = 150,
     db: DbOption = None,
 ) -> None:
-    """Draw spectra (energy in eV) as a PNG, overlaid or offset, optionally with their DOS."""
+    """Draw spectra (energy in eV), one panel per element and edge, overlaid or stacked with labels,
+    optionally with their DOS."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.plots.spectra import choose_spectra
+    from repository.errors import UsageError
+    from repository.plots.embedding import check_output
+    from repository.plots.spectra import check_normalization, choose_spectra
     from repository.plots.spectra import plot_spectra as draw
 
+    check_output(output)
+    how = check_normalization(norm)
+    if normalize and how not in ("none", "max"):
+        raise UsageError(f"--normalize (= --norm max) and --norm {norm} disagree: give one")
+    how = "max" if normalize else how
+    window = _snapshot_path(snapshot, db) if snapshot else None
     with database.connected(db, read_only=True) as engine:
         chosen = choose_spectra(engine, ids=ids or (), where=where, element=element, edge=edge, limit=limit)
-        path = draw(engine, chosen, output, offset=offset, normalize=normalize, with_dos=dos, title=title)
+        path = draw(engine, chosen, output, offset=offset, normalize=how, with_dos=dos, title=title, dpi=dpi,
+                    snapshot=window)
     typer.echo(f"wrote {path} ({len(chosen)} spectr{'um' if len(chosen) == 1 else 'a'})")
+
+
+@plot_app.command("overview")
+def plot_overview(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Picture file: .png, .svg or .pdf.")
+                      ] = Path("bn-overview.png"),
+    data: Annotated[Path | None, typer.Option("--data", help="Calculation set folder (default: the bundled "
+                                              "boron nitride set, data/bn).", show_default=False)] = None,
+    dpi: DpiOption = 150,
+    db: Annotated[str | None, typer.Option("--db", help="Build in this database and keep it (path or URL; "
+                                           "default: a temporary SQLite file, removed afterwards).",
+                                           show_default=False)] = None,
+) -> None:
+    """The overview figure of a computed set, built from scratch in a temporary database: per element
+    and edge, the PCA map coloured by polymorph, by defect kind at near-defect sites and by σ charge
+    transfer, next to one pristine spectrum per polymorph with π* and σ* marked."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository.plots.embedding import check_output
+    from repository.plots.figure import BUNDLED_SET, bundled_overview
+
+    check_output(output)
+    result = bundled_overview(output, data or BUNDLED_SET, dpi=dpi, db=db, progress=typer.echo)
+    groups = ", ".join(f"{key}: {n} spectra" for key, n in result["n_spectra"].items())
+    typer.echo(f"wrote {result['output']} ({groups})")
 
 
 @app.command("explore")

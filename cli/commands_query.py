@@ -44,12 +44,12 @@ def query(
                 columns=[spec.name for spec in resolve_columns(columns, flt, sort)])
 
 
-def _as_dicts(columns: list[str], rows: list[tuple]) -> list[dict]:
+def _unique_names(columns: list[str]) -> list[str]:
     names, seen = [], {}
     for name in columns:
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return [dict(zip(names, row)) for row in rows]
+    return names
 
 
 @app.command("sql")
@@ -63,12 +63,19 @@ def sql(
                            "(tables NAME, and the view `snapshots` with them all). Repeatable.")] = None,
     snapshots: Annotated[bool, typer.Option(
         "--snapshots", help="Run the SQL with DuckDB over every snapshot registered in the database.")] = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Cancel the statement after this many seconds (0: no limit).", min=0)] = 60.0,
 ) -> None:
-    """Run one read-only SQL statement (views: spectrum_overview, snapshot_points; see docs/sql.md)."""
+    """Run one read-only SQL statement (views: spectrum_overview, snapshot_points; see docs/sql.md).
+
+    Rows are printed as they arrive (CSV, JSON, ids); Ctrl-C or --timeout cancels the statement, on a database server too.
+    """
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import UsageError
-    from repository.query import run_sql
-    from repository.snapshots.parquet import snapshot_sql
+    from repository.query.readonly import open_sql
+    from repository.snapshots.parquet import open_snapshot_sql
+
+    from .output import render_stream
 
     if snapshot or snapshots:
         sources: dict[str, str] = {}
@@ -84,10 +91,11 @@ def sql(
             if not sep or not name or not path:
                 raise UsageError(f"--snapshot {item!r}: expected NAME=FILE.parquet")
             sources[name] = path
-        columns, rows = snapshot_sql(sources, statement)
+        opened = open_snapshot_sql(sources, statement, timeout_s=timeout)
     else:
-        columns, rows = run_sql(db, statement)
-    render_rows(_as_dicts(columns, rows), fmt, id_column=columns[0] if columns else None)
+        opened = open_sql(db, statement, timeout_s=timeout)
+    with opened as result:
+        render_stream(_unique_names(result.columns), result.batches(), fmt)
 
 
 @app.command("fields")

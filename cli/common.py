@@ -12,7 +12,7 @@ from typer.exceptions import TyperException
 
 from repository.errors import XasrepoError
 
-from .output import OutputFormat, RecordFormat
+from .output import OutputFormat, RecordFormat, visible
 
 TRACEBACK_ENV = "XASREPO_TRACEBACK"
 
@@ -26,7 +26,7 @@ def _usage_line(err) -> str:
     message = message.replace("Value error, ", "")  # typer's wording for a failed enum conversion
     ctx = getattr(err, "ctx", None)
     command = ctx.command_path if ctx is not None else "xasrepo"
-    return f"error: {command}: {message} (see '{command} --help')"
+    return visible(f"error: {command}: {message} (see '{command} --help')")
 
 
 def _is_usage_error(err: BaseException) -> bool:
@@ -52,13 +52,26 @@ class XasrepoGroup(TyperGroup):
         except XasrepoError as err:
             if os.environ.get(TRACEBACK_ENV):
                 raise
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(visible(f"error: {err}"), err=True)
             raise typer.Exit(err.exit_code) from None
         except TyperException as err:  # a sub-command's options: raised while its context is made
             if not _is_usage_error(err):
                 raise
             typer.echo(_usage_line(err), err=True)
             raise typer.Exit(USAGE_EXIT_CODE) from None
+        except Exception as err:  # noqa: BLE001 - mapped to one line, or re-raised
+            # Environment faults (full disk, read-only storage, lost server...) as one line; the
+            # library decides what counts as one (repository.db.fault_from), anything else is a bug
+            # and keeps its traceback.
+            # lazy import: start-up time (`xasrepo --help` must not load the library)
+            from repository.db import fault_from
+
+            fault = None if os.environ.get(TRACEBACK_ENV) or isinstance(err, (typer.Exit, typer.Abort)) \
+                else fault_from(err)
+            if fault is None:
+                raise
+            typer.echo(visible(f"error: {fault}"), err=True)
+            raise typer.Exit(fault.exit_code) from None
 
 
 app = typer.Typer(

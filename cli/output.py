@@ -1,4 +1,16 @@
-"""Printing rows as a table, JSON, CSV or bare ids. Only the CLI prints; the library returns data."""
+r"""Printing rows as a table, JSON, CSV or bare ids. Only the CLI prints; the library returns data.
+
+Stored text is never interpreted by what shows it (docs/sql.md, "Output escaping"):
+
+* tables: every cell is a rich ``Text`` (so ``LiFePO4 [charged]`` shows as such and ``[/]`` is
+  just text, not markup) and control characters are shown as escapes (:func:`visible`), so a
+  value cannot move the cursor, recolour or retitle the terminal, or forge lines;
+* JSON: ``json.dumps`` with its default ASCII escaping (control and non-ASCII characters as
+  ``\uXXXX``), so the output is valid JSON that round-trips exactly;
+* CSV: the csv module's quoting (values with separators, quotes or line breaks are quoted);
+  values are unchanged, so CSV round-trips exactly;
+* one-line messages (errors, summaries): :func:`visible` as well.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import csv
 import io
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -23,6 +36,40 @@ class RecordFormat(StrEnum):
 
     table = "table"
     json = "json"
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Control (Cc), format (Cf: bidi overrides, zero-width...), line and paragraph separators (Zl, Zp).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def visible(text: str) -> str:
+    r"""``text`` with every control, format and line/paragraph-separator character written as an
+    escape (``\n``, ``\x1b``, ``\u2028``), so printing it cannot drive the terminal or break a
+    line. Backslashes are left alone (an escape can therefore look like a literal; the JSON and
+    CSV formats give the exact value)."""
+    if text.isprintable() and "\u2028" not in text and "\u2029" not in text:
+        return text
+    out = []
+    for ch in text:
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _cell(value: Any):
+    """A table cell that rich prints literally: no markup, no emoji codes, controls made visible."""
+    # lazy import: start-up time (rich is loaded only for table output)
+    from rich.text import Text
+
+    if value is None:
+        return Text("")
+    return Text(visible(f"{value:.4g}" if isinstance(value, float) else str(value)))
 
 
 def _plain(value: Any) -> Any:
@@ -48,7 +95,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         sys.stdout.write(buffer.getvalue())
     elif fmt is OutputFormat.ids:
         column = id_column or (next(iter(rows[0])) if rows else None)
-        sys.stdout.write("".join(f"{r[column]}\n" for r in rows))
+        sys.stdout.write("".join(f"{visible(str(r[column]))}\n" for r in rows))  # one line per row
     elif not rows:
         sys.stderr.write("no rows match\n")  # a table of nothing would print nothing at all
     else:
@@ -56,12 +103,54 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=title, show_lines=False)
+        table = Table(title=_cell(title) if title else None, show_lines=False)
         for column in (rows[0] if rows else []):
-            table.add_column(column, overflow="fold")
+            table.add_column(_cell(column), overflow="fold")
         for r in rows:
-            table.add_row(*("" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r.values()))
+            table.add_row(*(_cell(v) for v in r.values()))
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+MAX_TABLE_ROWS = 10_000  # a table is for reading; more rows: --format csv/json, which stream
+
+
+def render_stream(columns: Sequence[str], batches, fmt: OutputFormat) -> None:
+    """Print rows that arrive in batches (lists of tuples in ``columns`` order) without holding
+    them all: CSV, JSON and ids are written batch by batch; a table holds at most
+    :data:`MAX_TABLE_ROWS` rows and says on stderr when it stopped there."""
+    columns = list(columns)
+    if fmt is OutputFormat.table:
+        rows: list[dict[str, Any]] = []
+        more = False
+        for batch in batches:
+            room = MAX_TABLE_ROWS - len(rows)
+            rows.extend(dict(zip(columns, r)) for r in batch[:room])
+            if len(batch) > room:
+                more = True
+                break
+        render_rows(rows, fmt, columns=columns)
+        if more:
+            sys.stderr.write(f"table stopped at {MAX_TABLE_ROWS} rows; use --format csv or json for all rows\n")
+        return
+    out = sys.stdout
+    if fmt is OutputFormat.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        if columns:
+            writer.writerow(columns)
+        for batch in batches:
+            writer.writerows([_plain(v) for v in r] for r in batch)
+    elif fmt is OutputFormat.json:
+        out.write("[")
+        first = True
+        for batch in batches:
+            for r in batch:
+                out.write(("\n" if first else ",\n") + json.dumps({k: _plain(v) for k, v in zip(columns, r)},
+                                                                default=str))
+                first = False
+        out.write("\n]\n" if not first else "]\n")
+    else:  # ids: the first column, one value a line
+        for batch in batches:
+            out.write("".join(f"{visible(str(r[0]))}\n" for r in batch))
 
 
 def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordFormat) -> None:
@@ -72,7 +161,9 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{kind} {record.get('spectrum_id', record.get('id'))}", show_header=False)
+    from rich.text import Text
+
+    table = Table(title=_cell(f"{kind} {record.get('spectrum_id', record.get('id'))}"), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in record.items():
@@ -82,8 +173,12 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
         elif key == "structure":
             value = f"{len(value.get('sites', []))} sites (pymatgen JSON; --format json for all of it)"
         elif isinstance(value, list) and value and isinstance(value[0], dict):
-            value = "\n".join(", ".join(f"{k}={v}" for k, v in item.items() if v is not None) for item in value)
+            # one line per item: the separators are ours, each item's text is made visible
+            value = Text("\n").join(_cell(", ".join(f"{k}={v}" for k, v in item.items() if v is not None))
+                                    for item in value)
+            table.add_row(_cell(key), value)
+            continue
         elif isinstance(value, (dict, list)):
             value = json.dumps(value, default=str)
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(_cell(key), _cell(value))
     Console(width=160 if not sys.stdout.isatty() else None).print(table)

@@ -12,13 +12,17 @@ processes can import at once. PostgreSQL URLs (``postgresql://...``) use psycopg
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
-from .errors import SchemaError, UsageError
+from .errors import EnvironmentFault, NewerSchemaError, SchemaError, UsageError, XasrepoError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -37,6 +41,15 @@ def schema_revision() -> str:
 
     Cheap (a few small files), so every command can check the database's revision at start-up.
     """
+    return _revisions()[0]
+
+
+def known_revisions() -> frozenset[str]:
+    """Every schema revision in this code's migrations (older databases are upgradable)."""
+    return _revisions()[1]
+
+
+def _revisions() -> tuple[str, frozenset[str]]:
     revisions, parents = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         fields = dict(_REVISION_LINE.findall(path.read_text()))
@@ -47,17 +60,28 @@ def schema_revision() -> str:
     heads = revisions - parents
     if len(heads) != 1:
         raise SchemaError(f"migrations in {MIGRATIONS_DIR} have {len(heads)} heads ({sorted(heads)}); expected one")
-    return heads.pop()
+    return heads.pop(), frozenset(revisions)
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
-    """Turn a ``--db`` value, ``$XASREPO_DB`` or the default into an SQLAlchemy URL."""
+    """Turn a ``--db`` value, ``$XASREPO_DB`` or the default into an xasrepo database URL.
+
+    A value without ``://`` is a file path, whatever characters it holds (``#``, ``?``, ``%``,
+    spaces): the result is ``sqlite:///`` followed by the absolute path with ``%``, ``?`` and ``#``
+    percent-escaped, which is how SQLAlchemy itself renders such a URL (unescaped, ``?`` would
+    start a query and ``%xx`` be decoded, so ``import`` and ``query`` opened different files).
+    :func:`sqlite_path` undoes the escaping.
+    """
     value = str(db) if db else os.environ.get(DB_ENV_VAR) or DEFAULT_DB_FILENAME
     if "://" in value:
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
-    return "sqlite:///" + str(Path(value).expanduser().resolve())
+    return "sqlite:///" + _escape_path(str(Path(value).expanduser().resolve()))
+
+
+def _escape_path(path: str) -> str:
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,30 +90,51 @@ def is_sqlite(url: str) -> bool:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite URL (None for in-memory or other backends)."""
+    """The file of an SQLite URL (None for in-memory or other backends): the part after
+    ``sqlite:///`` up to a ``?`` query, percent-unescaped as SQLAlchemy does."""
     if not is_sqlite(url):
         return None
-    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = unquote(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else ""
     return Path(path) if path and path != ":memory:" else None
+
+
+def engine_url(engine: "Engine") -> str:
+    """The URL of an engine made by :func:`make_engine` (password included; SQLite paths escaped
+    as by :func:`resolve_url`), fit for :func:`sqlite_path` and :func:`make_engine`."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return "sqlite:///" + _escape_path(url.database or "")
+    return url.render_as_string(hide_password=False)
+
+
+def sqlite_uri(path: Path, **query: str) -> str:
+    """An SQLite ``file:`` URI for ``path`` with ``%``, ``?`` and ``#`` percent-escaped (SQLite
+    reads them as escapes, query and fragment otherwise), plus ``query`` parameters."""
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"file:{quote(str(path), safe='/')}" + (f"?{params}" if params else "")
 
 
 def make_engine(url: str, *, read_only: bool = False) -> "Engine":
     """A new engine for ``url``. Engines are made per call, never held in a module global."""
     # lazy import: start-up time (the light sqlite3 read path loads this module without SQLAlchemy)
     from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
 
     if is_sqlite(url):
         path = sqlite_path(url)
         check_sqlite_file(path)
+        # The URL is built from the path, never parsed from text: see resolve_url.
+        sa_url = URL.create("sqlite", database=str(path) if path is not None else None)
         if read_only:
             if path is None or not path.exists():
                 raise UsageError(f"database {path} does not exist; run `xasrepo init` first")
-            ro_url = f"sqlite:///file:{path}?mode=ro&uri=true"
-            engine = create_engine(ro_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            ro_uri = read_only_uri(path)
+            engine = create_engine(sa_url, creator=lambda: sqlite3.connect(
+                ro_uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False))
         else:
             if path is not None and not path.parent.exists():
                 raise UsageError(f"directory {path.parent} for the database does not exist")
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            engine = create_engine(sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -136,6 +181,15 @@ def cannot_open(where: str, err: BaseException) -> UsageError:
     return UsageError(f"database {where}: cannot be opened: {driver_message(err)}")
 
 
+def read_only_uri(path: Path) -> str:
+    """The URI that opens the SQLite file ``path`` for reading only. On read-only storage (the file
+    or its folder not writable: a DVD, a read-only mount, a shared archive) it adds
+    ``immutable=1``: SQLite then needs no ``-shm``/``-wal`` files beside a WAL database, which it
+    could not create there (reading would fail with "unable to open database file")."""
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    return sqlite_uri(path, mode="ro") if writable else sqlite_uri(path, mode="ro", immutable="1")
+
+
 def check_sqlite_file(path: Path | None) -> None:
     """Refuse a file that is not an SQLite database before SQLite reports it deep inside a query."""
     if path is None or not path.is_file() or path.stat().st_size == 0:
@@ -158,7 +212,7 @@ def current_revision(engine: "Engine") -> str | None:
         with engine.connect() as conn:
             return _revision_of(conn)
     except DBAPIError as err:
-        raise cannot_open(describe(str(engine.url)), err) from None
+        raise cannot_open(describe(engine_url(engine)), err) from None
 
 
 def _revision_of(conn) -> str | None:
@@ -207,6 +261,7 @@ def check_revision(url: str, revision: str | None) -> None:
     where = describe(url)
     if revision is None:
         raise SchemaError(f"database {where} has no xasrepo schema; run `xasrepo init --db {where}`")
+    check_not_newer(where, revision)
     raise SchemaError(f"database {where} is at schema revision {revision}, this xasrepo needs {expected}; "
                       f"run `xasrepo init --db {where}` to upgrade")
 
@@ -223,6 +278,69 @@ def connected(db: str | None = None, *, read_only: bool = False) -> Iterator["En
         yield engine
     finally:
         engine.dispose()
+
+
+def check_not_newer(where: str, revision: str | None) -> None:
+    """Raise :class:`NewerSchemaError` for a revision this code does not know (a newer xasrepo's)."""
+    if revision is not None and revision not in known_revisions():
+        try:
+            mine = version("xasrepo")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            mine = "this source tree"
+        raise NewerSchemaError(
+            f"database {where} is at schema revision {revision}, made by a newer xasrepo than this one "
+            f"({mine}, which knows revisions up to {schema_revision()}): use that newer xasrepo; "
+            "nothing was read or changed")
+
+
+# Driver messages of environment faults (lower case), and what to say about them.
+_FAULTS = (
+    (("database or disk is full", "no space left on device", "disk full", "could not extend file"),
+     "the disk is full"),
+    (("attempt to write a readonly database", "readonly database", "read-only file system"),
+     "the database is on read-only storage or its file is not writable"),
+    (("server closed the connection", "terminating connection", "connection already closed",
+      "the connection is lost", "connection is closed", "consuming input failed", "ssl connection has been closed"),
+     "the connection to the database server was lost"),
+    (("disk i/o error", "input/output error"), "an I/O error occurred on the disk"),
+)
+
+
+_MISSING_RELATION = re.compile(r'no such table: (?:\w+\.)?(\w+)|relation "(?:[^".]+\.)?([^"]+)" does not exist')
+
+
+def fault_from(err: BaseException) -> XasrepoError | None:
+    """The one-line library error for an environment fault raised by a driver or the OS (full
+    disk, read-only storage, lost server connection, I/O error, no memory, too deep nesting);
+    None when ``err`` is not one (the caller re-raises it). Used by the CLI as a last resort, so
+    no such fault ends in a traceback; the transaction in progress has been rolled back."""
+    if isinstance(err, XasrepoError):
+        return err
+    if isinstance(err, MemoryError):
+        return EnvironmentFault("out of memory: the input or the result is too large for this machine "
+                                "(see the limits in docs/sql.md); nothing was written")
+    if isinstance(err, RecursionError):
+        return UsageError("input nested too deeply to process (Python recursion limit); nothing was written")
+    if isinstance(err, OSError) and not hasattr(err, "orig"):
+        if err.errno == errno.ENOSPC:
+            return EnvironmentFault(f"the disk is full ({err.filename or 'writing'}); nothing was written")
+        if err.errno == errno.EROFS:
+            return EnvironmentFault(f"read-only file system ({err.filename}); nothing was written")
+        return None
+    text = driver_message(err).lower() if _is_driver_error(err) else ""
+    missing = _MISSING_RELATION.search(text)
+    if missing:  # the library's own statements name only schema tables and views
+        return SchemaError(f"the database has no {missing.group(1) or missing.group(2)} although its schema revision includes it "
+                           "(was it dropped?): the database is damaged; restore it from a backup")
+    for needles, what in _FAULTS:
+        if any(n in text for n in needles):
+            return EnvironmentFault(f"{what} ({driver_message(err)}); the transaction was rolled back")
+    return None
+
+
+def _is_driver_error(err: BaseException) -> bool:
+    module = type(getattr(err, "orig", None) or err).__module__ or ""
+    return module.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "duckdb", "_sqlite3")
 
 
 def alembic_config(url: str):
@@ -271,10 +389,12 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
     url = resolve_url(db)
     engine = make_engine(url)
     try:
-        current_revision(engine)  # an unreachable database is reported here, as one line
+        # an unreachable database is reported here, as one line; so is a newer schema
+        check_not_newer(describe(url), current_revision(engine))
         config = alembic_config(url)
         with _migration_transaction(engine) as connection:
             before = _revision_of(connection)
+            check_not_newer(describe(url), before)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
             after = _revision_of(connection)

@@ -73,3 +73,27 @@ class ChecksFailed(XasrepoError):
     """A verification found problems (exit code 1, like a failing test)."""
 
     exit_code = 1
+
+
+class EnvironmentFault(XasrepoError):
+    """The machine, not the input, stopped the command: a full disk, read-only storage, a lost
+    database connection, no memory left (exit code 1, like a failed check; nothing was written
+    that is not rolled back)."""
+
+    exit_code = 1
+
+
+class NewerSchemaError(SchemaError):
+    """The database was made or upgraded by a newer xasrepo: its schema revision is unknown here.
+    Nothing is read or changed; the message names the revision and the newest one this code knows."""
+
+
+class QueryTimeout(UsageError):
+    """A statement ran past its time limit and was cancelled (on the server too)."""
+
+
+class QueryCancelled(XasrepoError):
+    """The user interrupted a statement (Ctrl-C); it was cancelled (on the server too). Exit code
+    130, the shell's code for an interrupted command."""
+
+    exit_code = 130

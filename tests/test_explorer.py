@@ -77,7 +77,7 @@ def test_cli_explore_embeds_the_spectra_of_the_snapshot_from_the_database(cli, a
     assert result.exit_code == 0 and str(out) in result.stdout
     data = embedded_data(out.read_text())
     assert sorted(data["spectra"]) == ["1", "2", "3"]  # 42 is not in the database
-    assert data["columns"]["defect_kind"] == ["none", "none", "vacancy", None]
+    assert data["columns"]["defect_kind"] == ["pristine", "pristine", "vacancy", None]  # "none": no defect
     bare = cli("explore", snapshot, "-o", tmp_path / "bare.html", "--no-spectra", "--db", tmp_path / "absent.db")
     assert bare.exit_code == 0 and embedded_data((tmp_path / "bare.html").read_text())["spectra"] == {}
     assert data["window"] is None  # a table without a recipe: no window to mark

@@ -19,12 +19,13 @@ from repository.calcset import read_calcset
 from repository.errors import InputError, NotFoundError, UsageError
 from repository.importer import import_calcset
 from repository.plots.demo import synthetic_snapshot
-from repository.plots.embedding import category_groups, plot_embedding
+from repository.plots.embedding import CATEGORY_PALETTE, category_groups, plot_embedding
 from repository.plots.frame import column_kind, resolve_snapshot, snapshot_frame
 from repository.plots.spectra import choose_spectra, plot_spectra
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]  # line colours of overlaid spectra and DOS orbitals
+PALETTE = [c.lower() for c in CATEGORY_PALETTE]  # category colours of the embedding
 VIRIDIS_YELLOW, VIRIDIS_PURPLE = "#fde725", "#440154"
 
 
@@ -89,8 +90,8 @@ def test_categorical_colouring_draws_one_colour_per_value_and_no_colour_bar(snap
     out = plot_embedding(snapshot_file, "crystal_system", tmp_path / "cs.png")
     pixels = read_png(out)
     assert pixels.shape[0] > 600 and pixels.shape[1] > 900
-    assert all(has_color(pixels, color) for color in TAB10[:3])  # three crystal systems
-    assert not has_color(pixels, TAB10[3])  # ... and no fourth
+    assert all(has_color(pixels, color) for color in PALETTE[:3])  # three crystal systems
+    assert not has_color(pixels, PALETTE[3])  # ... and no fourth
     assert not has_color(pixels, VIRIDIS_YELLOW)
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Labels scored by kNN accuracy and silhouette (spectrum_overview columns).
 LABELS = ("polymorph", "crystal_system", "defect_kind", "defect_name", "dimensionality")
-# The host structure's labels (spectrum_overview, revision 0005): what the grouped protocol scores.
+# The host structure's labels (spectrum_overview, revision 0006): what the grouped protocol scores.
 HOST_LABELS = ("host_polymorph", "host_crystal_system", "host_dimensionality")
 # Labels not scored, but listed for the nearest neighbours of external spectra (probes).
 EXTRA_LABELS = ("absorber_cn",)

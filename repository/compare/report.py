@@ -426,7 +426,7 @@ scored class; **stratified**: guessing classes at their frequencies (sum of squa
 cell is marked **✓** when its interval lies above the majority rate and p < 0.05.
 
 **Labels**: `host_polymorph`, `host_crystal_system` and `host_dimensionality` (2 = layered sp2
-host, 3 = sp3 framework) are the host structure's (schema revision 0005; a defect supercell's own
+host, 3 = sp3 framework) are the host structure's (schema revision 0006; a defect supercell's own
 `crystal_system` is spglib's for the supercell, e.g. trigonal for C_B in h-BN, and is not scored
 here). `defect_kind`/`defect_name` are scored on absorbers within {gr.NEAR_DEFECT_A:g} Å of the defect
 (first and second neighbour shells: h-BN 1.45/2.50 Å, c-BN 1.57/2.56 Å) and on every site of cells

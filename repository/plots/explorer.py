@@ -6,8 +6,14 @@ scatter with a colour-by selector; hovering a point shows its spectrum (energy i
 structure/defect properties, clicking pins it. The fragment ``#color=FIELD&spectrum=ID`` opens the
 page coloured by FIELD with spectrum ID selected (links into the explorer; the browser test uses it).
 
+A 3-D snapshot (a ``z`` column) gets an **axes** selector (x/y, x/z, y/z; fragment ``axes=x,z``):
+the page draws two coordinates at a time and says which. Axes are named per method from the
+snapshot file's footer (``PC1 (57.0 % of variance)``, ``UMAP 1``, ``MDS 1``). Snapshots with more
+than :data:`WEBGL_POINTS` rows are drawn with WebGL (plotly ``scattergl``), which stays responsive
+with hundreds of thousands of points.
+
 The page reports its state in ``<div id="xr-status">`` (``data-state="ready"``, ``data-points`` =
-number of point elements drawn, ``data-field``, ``data-selected`` = spectrum id shown,
+number of points drawn, ``data-renderer`` = ``svg`` or ``webgl``, ``data-axes`` = e.g. ``x,y``, ``data-field``, ``data-selected`` = spectrum id shown,
 ``data-spectrum-points``) and records script errors in ``data-errors``.
 """
 
@@ -25,6 +31,8 @@ import numpy as np
 from sqlalchemy import bindparam, text
 
 from ..arrays import from_blob
+from .embedding import (CATEGORY_PALETTE, COORDINATES, DEFECT_FIELDS, PRISTINE_COLOR, PRISTINE_LABEL, axis_label,
+                        category_values, embedding_title, snapshot_info)
 from .frame import COORDINATE_COLUMNS, check_field, column_kind, field_label, snapshot_frame
 
 if TYPE_CHECKING:
@@ -41,6 +49,7 @@ ENERGY_DIGITS = 7  # 0.001 eV at 1 keV, 0.01 eV at 10 keV
 INTENSITY_DIGITS = 4  # relative to the spectrum's maximum: enough to draw it
 COORDINATE_DIGITS = 5
 ID_CHUNK = 500
+WEBGL_POINTS = 20_000  # larger snapshots are drawn with WebGL (SVG slows down beyond some 10^4 points)
 
 Spectra = Mapping[int, tuple["np.ndarray", "np.ndarray"]]
 
@@ -64,7 +73,6 @@ def load_spectra(engine: Engine, spectrum_ids: Iterable[int], *,
 
 def thin(energy: np.ndarray, intensity: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` evenly spaced samples, always keeping the first and last point."""
-
     if len(energy) <= max_points:
         return energy, intensity
     keep = np.unique(np.linspace(0, len(energy) - 1, max_points).round().astype(int))
@@ -106,12 +114,14 @@ def snapshot_window(snapshot: Any) -> list[float] | None:
 
 
 def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None = None,
-                   title: str | None = None, color_by: str | None = None, window_ev: list[float] | None = None
+                   title: str | None = None, color_by: str | None = None, info: dict[str, Any] | None = None,
+                   window_ev: list[float] | None = None
                    ) -> Path:
     """Write the explorer page for ``snapshot`` (Parquet path, DataFrame or pyarrow Table).
 
     ``spectra`` maps spectrum ids to (energy_ev, intensity) arrays, e.g. from :func:`load_spectra`.
-    ``window_ev`` (lo, hi) is shaded on the spectrum panel (default: the snapshot file's recipe
+    ``info`` is the snapshot's footer metadata (default: read from a snapshot file) and names the
+    axes. ``window_ev`` (lo, hi) is shaded on the spectrum panel (default: the snapshot file's recipe
     window, :func:`snapshot_window`). Returns the path written.
     """
     # lazy import: start-up time (plotly is heavy; only this path needs it)
@@ -120,13 +130,17 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     frame = snapshot_frame(snapshot)
     if color_by is not None:
         check_field(frame, color_by)
+    info = info if info is not None else snapshot_info(snapshot)
     if title is None:
-        name = Path(snapshot).stem if isinstance(snapshot, (str, Path)) else "snapshot"
-        title = f"{name}: {len(frame)} spectra"
+        title = page_title(info, frame, Path(snapshot).stem if isinstance(snapshot, (str, Path)) else None)
     window = window_ev if window_ev is not None else snapshot_window(snapshot)
     payload = _payload(frame, spectra or {}, title, color_by or default_field(frame), window)
+    payload = payload[:-1] + "," + _axes_payload(frame, info)[1:]
     parts = {"TITLE": html.escape(title), "PLOTLY": get_plotlyjs(),
-             "DATA": payload.replace("</", "<\\/"), "APP": _APP}
+             # every < > & as a JSON escape (they occur only inside strings): no value can end the
+             # script ("</script") or open an HTML comment ("<!--" makes a later </script> not count)
+             "DATA": payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+             "APP": _APP}
     # one pass, so nothing inserted (plotly.js, a title) is searched for placeholders again
     page = re.sub(r"__(TITLE|PLOTLY|DATA|APP)__", lambda m: parts[m.group(1)], _PAGE)
     output = Path(output)
@@ -140,10 +154,28 @@ def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, 
     """The explorer for a snapshot with its spectra read from the database at ``engine`` (if given)."""
     frame = snapshot_frame(snapshot)
     spectra = load_spectra(engine, frame["spectrum_id"], max_points=max_points) if engine is not None else {}
-    if title is None and isinstance(snapshot, (str, Path)):
-        title = f"{Path(snapshot).stem}: {len(frame)} spectra"
-    return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by,
+    info = snapshot_info(snapshot)
+    if title is None:
+        title = page_title(info, frame, Path(snapshot).stem if isinstance(snapshot, (str, Path)) else None)
+    return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by, info=info,
                           window_ev=snapshot_window(snapshot))
+
+
+def page_title(info: dict[str, Any], frame: pd.DataFrame, name: str | None = None) -> str:
+    """'B K-edge XANES: PCA map of 94 spectra (umap_2026...)' -- in words, the uid in brackets."""
+    words = embedding_title(info, frame, "x").split(", coloured by")[0]
+    uid = info.get("snapshot_id") or name
+    return f"{words} ({uid})" if uid else words
+
+
+def _axes_payload(frame: pd.DataFrame, info: dict[str, Any]) -> str:
+    """JSON object with ``z`` (3-D snapshots), ``axisNames`` per coordinate and ``webgl``."""
+    present = [c for c in COORDINATES if c in frame.columns]
+    parts = {"axisNames": json.dumps({c: axis_label(info, c) for c in present}),
+             "webgl": json.dumps(len(frame) > WEBGL_POINTS)}
+    if "z" in frame.columns:
+        parts["z"] = _numbers(frame["z"].astype(float), COORDINATE_DIGITS)
+    return "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
 
 
 def _json_value(value: Any) -> Any:
@@ -172,7 +204,6 @@ def _json_value(value: Any) -> Any:
 def _rounded(values: Iterable[float], digits: int) -> list[float | None]:
     """Values rounded to ``digits`` significant digits of the largest one (enough to draw them,
     short in JSON); NaN and infinities become None."""
-
     array = np.asarray(values, dtype=float)
     finite = np.isfinite(array)
     largest = float(np.abs(array[finite]).max()) if finite.any() else 0.0
@@ -194,6 +225,8 @@ def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | Non
             continue
         kind = column_kind(frame[name])
         values = [_json_value(v) for v in frame[name].tolist()]
+        if name in DEFECT_FIELDS:  # "pristine" for computed structures without a defect, as in the PNG
+            values = [None if v == "n/a" else v for v in category_values(frame, name).tolist()]
         if kind == "categorical":  # 2.0 -> "2" in legends and tables
             values = [str(int(v)) if isinstance(v, float) and v.is_integer() else v for v in values]
         fields.append({"name": str(name), "label": field_label(str(name)), "kind": kind})
@@ -254,6 +287,7 @@ _PAGE = """<!DOCTYPE html>
 <header>
  <h1>__TITLE__</h1>
  <label>colour by <select id="xr-colour"></select></label>
+ <label id="xr-axes-label" hidden>axes <select id="xr-axes"></select></label>
  <span class="xr-hint">hover a point to see its spectrum; click to keep it</span>
 </header>
 <main>
@@ -267,7 +301,7 @@ _PAGE = """<!DOCTYPE html>
 </html>
 """
 
-_APP = r"""
+_APP_TEMPLATE = r"""
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("xr-data").textContent);
@@ -276,10 +310,12 @@ _APP = r"""
   var spectrumDiv = document.getElementById("xr-spectrum");
   var props = document.getElementById("xr-props");
   var select = document.getElementById("xr-colour");
+  var axesSelect = document.getElementById("xr-axes");
+  var axes = ["x", "y"];
+  var SCATTER = data.webgl ? "scattergl" : "scatter";
   var n = data.ids.length;
   var MAX_CATEGORIES = 12, MISSING = "#b0b0b0", OTHER = "#606060";
-  var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78"];
+  var PALETTE = __PALETTE__, PRISTINE = __PRISTINE__;  // the PNG's colours (repository.plots.embedding)
   var size = Math.max(3, Math.min(10, 90 / Math.sqrt(n)));
   var config = {responsive: true, displaylogo: false};
   var spectrumConfig = {responsive: true, displaylogo: false, displayModeBar: "hover"};
@@ -309,7 +345,7 @@ _APP = r"""
     });
   }
   function markerTrace(rows, name, marker, field) {
-    return {type: "scatter", mode: "markers", name: name, x: pick(rows, data.x), y: pick(rows, data.y),
+    return {type: SCATTER, mode: "markers", name: name, x: pick(rows, data[axes[0]]), y: pick(rows, data[axes[1]]),
             customdata: rows, text: hoverText(rows, field), hovertemplate: "%{text}<extra></extra>",
             marker: marker};
   }
@@ -327,9 +363,11 @@ _APP = r"""
       return groups[b].length - groups[a].length || (a < b ? -1 : a > b ? 1 : 0);
     });
     var shown = labels.length > MAX_CATEGORIES + 1 ? labels.slice(0, MAX_CATEGORIES) : labels;
-    var traces = shown.map(function (label, k) {
+    var k = 0;
+    var traces = shown.map(function (label) {
+      var colour = label === PRISTINE[0] ? PRISTINE[1] : PALETTE[k++ % PALETTE.length];
       return markerTrace(groups[label], label + " (" + groups[label].length + ")",
-                         {color: PALETTE[k % PALETTE.length], size: size}, field);
+                         {color: colour, size: size}, field);
     });
     if (shown.length < labels.length) {
       var rest = [];
@@ -359,11 +397,16 @@ _APP = r"""
       : fieldsByName[field].kind === "numeric" ? numericTraces(field) : categoricalTraces(field);
     var layout = {margin: {l: 50, r: 10, t: 30, b: 45}, hovermode: "closest", showlegend: true,
                   legend: {title: {text: field ? fieldsByName[field].label : ""}, itemsizing: "constant"},
-                  xaxis: {title: {text: "embedding x"}, zeroline: false},
-                  yaxis: {title: {text: "embedding y"}, zeroline: false, scaleanchor: "x"}};
+                  xaxis: {title: {text: data.axisNames[axes[0]]}, zeroline: false},
+                  yaxis: {title: {text: data.axisNames[axes[1]]}, zeroline: false, scaleanchor: "x"}};
     return Plotly.react(mapDiv, traces, layout, config).then(function () {
       status.dataset.field = field || "";
-      status.dataset.points = String(mapDiv.querySelectorAll(".scatterlayer .point").length);
+      status.dataset.axes = axes.join(",");
+      status.dataset.renderer = data.webgl ? "webgl" : "svg";
+      // WebGL draws no DOM element per point: count what the traces hold instead
+      status.dataset.points = String(data.webgl
+        ? traces.reduce(function (sum, t) { return sum + t.x.filter(function (v) { return v !== null; }).length; }, 0)
+        : mapDiv.querySelectorAll(".scatterlayer .point").length);
     });
   }
 
@@ -386,7 +429,8 @@ _APP = r"""
       layout.annotations.push({text: "spectrum " + id + " is not stored in this page",
                                showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5});
     }
-    var rows = [["spectrum id", id], ["x", text(data.x[row])], ["y", text(data.y[row])]], empty = 0;
+    var rows = [["spectrum id", id]], empty = 0;
+    Object.keys(data.axisNames).forEach(function (c) { rows.push([data.axisNames[c], text(data[c][row])]); });
     data.fields.forEach(function (f) {
       var v = data.columns[f.name][row];
       if (v === null || v === "") { empty++; } else { rows.push([f.label, text(v)]); }
@@ -420,6 +464,20 @@ _APP = r"""
   var first = hash.spectrum !== undefined ? data.ids.indexOf(Number(hash.spectrum)) : 0;
   pinned = first >= 0 ? first : 0;
 
+  if (data.z) {  // a 3-D snapshot: two of its three axes at a time, chosen here
+    document.getElementById("xr-axes-label").hidden = false;
+    [["x", "y"], ["x", "z"], ["y", "z"]].forEach(function (pair) {
+      var option = document.createElement("option");
+      option.value = pair.join(",");
+      option.textContent = data.axisNames[pair[0]] + " / " + data.axisNames[pair[1]];
+      axesSelect.appendChild(option);
+    });
+    if (/^[xyz],[xyz]$/.test(hash.axes || "") && hash.axes[0] !== hash.axes[2] && data[hash.axes[0]] && data[hash.axes[2]]) {
+      axes = [hash.axes[0], hash.axes[2]];
+    }
+    axesSelect.value = axes.join(",");
+    axesSelect.addEventListener("change", function () { axes = axesSelect.value.split(","); drawMap(select.value || null); });
+  }
   select.addEventListener("change", function () { drawMap(select.value); });
   drawMap(field).then(function () {
     mapDiv.on("plotly_hover", function (ev) { showRow(ev.points[0].customdata); });
@@ -436,3 +494,5 @@ _APP = r"""
   });
 })();
 """
+_APP = (_APP_TEMPLATE.replace("__PALETTE__", json.dumps(list(CATEGORY_PALETTE)))
+        .replace("__PRISTINE__", json.dumps([PRISTINE_LABEL, PRISTINE_COLOR])))

@@ -1,5 +1,10 @@
-"""Spectra from the database as a PNG: overlaid or offset, photon energy in eV, optionally with the
-absorber's projected DOS drawn beside each spectrum.
+"""Spectra from the database as a picture (PNG, SVG or PDF): one panel per absorbing element and
+edge, curves overlaid or stacked with labels, photon energy in eV, optionally with the absorber's
+projected DOS drawn beside each spectrum.
+
+Normalisations follow XAS conventions and are named on the y axis (:func:`normalize_spectrum`): none, max,
+area, and edge step as Athena/Larch define it (``pre_edge``). With a snapshot, the energy window
+its recipe compared is shaded on the panels of its element and edge.
 
 The DOS panel shows the curves stored for the absorbing site (projection ``site`` at the
 spectrum's absorber site index; failing that, the absorbing element's or the total DOS), on
@@ -13,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import text
 
 from ..arrays import from_blob
@@ -20,6 +26,7 @@ from ..catalog import get_spectrum, list_spectra
 from ..conventions import parse_edge
 from ..errors import UsageError
 from ..query import spectrum_ids
+from .embedding import check_dpi, check_output, snapshot_info
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -27,6 +34,8 @@ if TYPE_CHECKING:
 MAX_SPECTRA = 100
 MAX_SPECTRA_WITH_DOS = 8
 MAX_LEGEND_ENTRIES = 15
+MAX_LABELS_PER_PANEL = 20  # more curves in a panel: every k-th is labelled, and the panel says so
+NORMALIZATIONS = ("none", "max", "area", "edge_step")
 AUTO_OFFSET_GAP = 1.05  # stacked spectra are this many times the tallest spectrum apart
 DPI = 150
 
@@ -105,25 +114,217 @@ def parse_offset(value: str | float | None) -> float | str | None:
     return step or None
 
 
-def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path, *,
-                 offset: float | str | None = None, normalize: bool = False, with_dos: bool = False,
-                 title: str | None = None, dpi: int = DPI) -> Path:
-    """Draw the spectra with these ids into a PNG at ``output`` and return its path.
+# ----------------------------------------------------------------------------------------------
+# normalisation, named on the axis
 
-    ``offset`` shifts spectrum k up by k*offset (``"auto"``: by the tallest spectrum's height);
-    ``normalize`` scales each spectrum to a maximum of 1; ``with_dos`` draws one row per
-    spectrum with the absorber's DOS beside it. Energies are plotted in eV. Raises
-    :class:`UsageError` for no ids, more than fit in one picture, or a bad ``offset``;
-    :class:`NotFoundError` for an unknown id.
+
+def check_normalization(how: str | bool | None) -> str:
+    """One of :data:`NORMALIZATIONS` ('none', 'max', 'area', 'edge_step'); ``True`` means 'max'
+    (the earlier ``normalize=True``), ``False``/``None`` 'none'. Raises :class:`UsageError`."""
+    if how is True:
+        return "max"
+    if how in (False, None):
+        return "none"
+    name = str(how).strip().lower().replace("-", "_")
+    if name not in NORMALIZATIONS:
+        raise UsageError(f"--norm {how!r}: expected one of {', '.join(n.replace('_', '-') for n in NORMALIZATIONS)}")
+    return name
+
+
+def normalize_spectrum(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label: str = "spectrum") -> np.ndarray:
+    """``mu`` normalised as XAS people do, on the same energies:
+
+    * ``none``: as stored;
+    * ``max``: divided by its maximum (the peak is 1);
+    * ``area``: divided by its trapezoidal area over the stored energy range (unit area, eV⁻¹);
+    * ``edge_step``: Athena/Larch ``pre_edge`` normalisation (pre-edge line subtracted, divided by
+      the edge step at e0, so the post-edge is about 1): :func:`repository.analysis.edge.pre_edge`.
+
+    Raises :class:`UsageError` (naming ``label``) when the maximum, area or edge step is zero or
+    not finite, or when the edge-step module is not available.
     """
+    energy = np.asarray(energy_ev, dtype=float)
+    mu = np.asarray(mu, dtype=float)
+    if how == "none":
+        return mu
+    if how == "max":
+        scale = float(np.nanmax(mu))
+    elif how == "area":
+        scale = float(np.trapezoid(mu, energy))
+    elif how == "edge_step":
+        try:  # the Larch port of issue 13; refused, not approximated, where it is missing
+            # lazy import: optional module (repository.analysis.edge may be absent in this version)
+            from ..analysis.edge import pre_edge
+        except ImportError:
+            raise UsageError("--norm edge-step needs repository.analysis.edge (the Larch pre_edge port), "
+                             "which this version does not have; use --norm max or area") from None
+        try:
+            result = pre_edge(energy, mu)
+        except UsageError as err:
+            raise UsageError(f"{label}: {err}") from None
+        order = np.argsort(energy, kind="stable")
+        out = np.empty_like(mu)
+        out[order] = result.norm if len(result.norm) == len(mu) else np.interp(energy[order], result.energy_ev,
+                                                                                result.norm)
+        return out
+    else:
+        raise UsageError(f"unknown normalisation {how!r}")
+    if not np.isfinite(scale) or scale <= 0:
+        raise UsageError(f"{label}: its {'maximum' if how == 'max' else 'area'} is {scale:.3g}, "
+                         f"so it cannot be normalised by it; use another --norm")
+    return mu / scale
+
+
+def normalization_axis_label(how: str, kind: str = "μ(E)") -> str:
+    """The y-axis name for a normalisation: 'μ(E) / maximum', 'normalised μ(E) (edge step = 1)'..."""
+    return {"none": f"{kind} (arb. units, as stored)",
+            "max": f"{kind} / its maximum",
+            "area": f"{kind} / its area (eV⁻¹)",
+            "edge_step": f"normalised {kind} (edge step = 1, Larch pre_edge)"}[how]
+
+
+# ----------------------------------------------------------------------------------------------
+# labels and titles in words
+
+
+def short_label(record: dict[str, Any]) -> str:
+    """'#12 h-BN v_N site 3' -- what tells stacked curves of one panel apart: id, polymorph (or
+    formula), defect (pristine for a computed spectrum without one), absorbing site, polarisation
+    when not isotropic, sample name for a measurement."""
+    words = [f"#{record['spectrum_id']}"]
+    words.append(str(record.get("polymorph") or record.get("reduced_formula") or ""))
+    defect = record.get("defect_name")
+    if defect:
+        charge = record.get("defect_charge")
+        words.append(f"{defect}{'' if not charge else f' ({int(charge):+d})'}")
+    elif record.get("origin") == "computed":
+        words.append("pristine")
+    if record.get("absorber_site_index") is not None:
+        words.append(f"site {record['absorber_site_index']}")
+    if record.get("polarization") not in (None, "", "iso"):
+        words.append(str(record["polarization"]))
+    if record.get("origin") == "experimental" and record.get("sample_name"):
+        words.append(f"({record['sample_name']})")
+    return " ".join(w for w in words if w)
+
+
+def _ordinal(k: int) -> str:
+    """'2nd', '3rd', '4th', '11th', '22nd'."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _group_key(record: dict[str, Any]) -> tuple[str, str]:
+    return (str(record.get("absorbing_element") or "?"), str(record.get("edge") or "?"))
+
+
+def _listing(words: list[str], most: int = 4, noun: str = "") -> str:
+    if len(words) > most:
+        return f"{len(words)} {noun}".strip()
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def spectra_title(records: list[dict[str, Any]]) -> str:
+    """'B K-edge XANES of h-BN and c-BN: 3 computed spectra' -- edges, spectrum type, polymorphs
+    (or formulas) and the count, from the records."""
+    edges = list(dict.fromkeys(f"{e} {g}-edge" for e, g in map(_group_key, records)))
+    kinds = list(dict.fromkeys(str(r["spectrum_type"]) for r in records if r.get("spectrum_type")))
+    materials = list(dict.fromkeys(str(r.get("polymorph") or r.get("reduced_formula"))
+                                   for r in records if r.get("polymorph") or r.get("reduced_formula")))
+    origins = list(dict.fromkeys(str(r["origin"]) for r in records if r.get("origin")))
+    head = " ".join(w for w in (_listing(edges, 3, "edges"), "/".join(kinds)) if w)
+    if materials:
+        head += f" of {_listing(materials, 4, 'materials')}"
+    n = len(records)
+    count = f"{n} {origins[0] + ' ' if len(origins) == 1 else ''}spectr{'um' if n == 1 else 'a'}"
+    return f"{head}: {count}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the embedding window
+
+
+def snapshot_window(snapshot: Any) -> dict[str, Any] | None:
+    """What a snapshot compared, for shading on the spectra: ``{"element", "edge", "lo", "hi",
+    "relative"}`` with the recipe window in eV (``relative``: measured from each spectrum's own
+    edge, so it cannot be shaded on a photon-energy axis), or None when the file has no recipe."""
+    if snapshot is None:
+        return None
+    info = snapshot_info(snapshot)
+    recipe = info.get("recipe") or {}
+    if recipe.get("energy_min_ev") is None or recipe.get("energy_max_ev") is None:
+        if isinstance(snapshot, (str, Path)):
+            raise UsageError(f"{snapshot}: not a snapshot with a recipe window (no xasrepo footer metadata)")
+        return None
+    return {"element": info.get("element"), "edge": info.get("edge"),
+            "lo": float(recipe["energy_min_ev"]), "hi": float(recipe["energy_max_ev"]),
+            "relative": recipe.get("alignment") not in (None, "none"), "alignment": recipe.get("alignment")}
+
+
+def _shade_window(ax, window: dict[str, Any] | None, group: tuple[str, str]) -> bool:
+    """Shade the snapshot's window on a panel of ``group`` (element, edge); True when shaded."""
+    if not window or (window["element"], window["edge"]) != group:
+        return False
+    if window["relative"]:
+        ax.text(0.01, 0.99, f"embedding window {window['lo']:g}…{window['hi']:g} eV from each edge "
+                            f"({window['alignment']}): not shaded", transform=ax.transAxes, fontsize=7.5,
+                va="top", ha="left", color="#8a5a00")
+        return False
+    ax.axvspan(window["lo"], window["hi"], color="#ffa500", alpha=0.13, lw=0, zorder=0,
+               label=f"embedding window {window['lo']:g}–{window['hi']:g} eV")
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# the picture
+
+
+def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path, *,
+                 offset: float | str | None = None, normalize: str | bool | None = None, with_dos: bool = False,
+                 title: str | None = None, dpi: int = DPI, snapshot: Any = None) -> Path:
+    """Draw the spectra with these ids into ``output`` (.png, .svg or .pdf) and return its path.
+
+    One panel per absorbing element and edge (never one shared energy axis for B K and N K), each
+    with photon energy in eV; ``offset`` shifts spectrum k of a panel up by k*offset (``"auto"``:
+    by the tallest spectrum's height), stacked curves are labelled at their right end (every
+    k-th when there are many, saying so). ``normalize`` is 'none', 'max', 'area' or 'edge_step'
+    (:func:`normalize_spectrum`; ``True`` = 'max'), named on the y axis. ``with_dos`` draws one row per
+    spectrum with the absorber's DOS (states/eV on E − E_F) beside it. ``snapshot`` (a snapshot
+    file) shades its recipe's energy window on the panels of its element and edge. The title
+    names edges, materials and the count unless ``title`` is given.
+
+    Raises :class:`UsageError` for no spectra, too many, a bad option or an unnormalisable
+    spectrum; :class:`NotFoundError` for an unknown id.
+    """
+    # lazy import: start-up time (matplotlib is heavy; only this path needs it)
+    import matplotlib.pyplot as plt
+
+    output = check_output(output)
+    dpi = check_dpi(dpi)
+    fig = spectra_figure(engine, spectrum_ids, offset=offset, normalize=normalize, with_dos=with_dos, title=title,
+                         dpi=dpi, snapshot=snapshot)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return output
+
+
+def spectra_figure(engine: Engine, spectrum_ids: Sequence[int], *, offset: float | str | None = None,
+                   normalize: str | bool | None = None, with_dos: bool = False, title: str | None = None,
+                   dpi: int = DPI, snapshot: Any = None):
+    """The matplotlib Figure :func:`plot_spectra` saves (same arguments; the caller closes it)."""
     # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     # lazy import: start-up time (matplotlib is heavy; only this path needs it)
     import matplotlib.pyplot as plt
-    import numpy as np
 
+    how = check_normalization(normalize)
     ids = list(dict.fromkeys(int(i) for i in spectrum_ids))
     limit = MAX_SPECTRA_WITH_DOS if with_dos else MAX_SPECTRA
     if not ids:
@@ -132,56 +333,99 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
         raise UsageError(f"{len(ids)} spectra chosen; at most {limit} fit in one picture"
                          + (" with DOS" if with_dos else "") + ": narrow the filter or give --limit")
     offset = parse_offset(offset)
+    window = snapshot_window(snapshot)
     records = [get_spectrum(engine, i) for i in ids]
     curves = []
     for record in records:
-        intensity = np.asarray(record["intensity"], dtype=float)
-        if normalize:
-            peak = np.nanmax(np.abs(intensity))
-            intensity = intensity / peak if peak > 0 else intensity
-        curves.append((np.asarray(record["energy_ev"], dtype=float), intensity))
-    if offset == "auto":
-        offset = AUTO_OFFSET_GAP * max(float(np.ptp(y)) for _, y in curves) or 1.0
-    step = float(offset or 0.0)
-    y_label = "normalised intensity" if normalize else "intensity (arb. units)"
-    if step:
-        y_label += f", offset by {step:.3g} each"
-    colors = plt.get_cmap("tab10" if len(ids) <= 10 else "viridis")
-    color_of = (lambda k: colors(k % 10)) if len(ids) <= 10 else (lambda k: colors(k / max(len(ids) - 1, 1)))
+        x = np.asarray(record["energy_ev"], dtype=float)
+        y = normalize_spectrum(x, record["intensity"], how, label=f"spectrum {record['spectrum_id']}")
+        curves.append((x, y))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for k, record in enumerate(records):
+        groups.setdefault(_group_key(record), []).append(k)
+    y_label = normalization_axis_label(how)
 
     if with_dos:
-        fig, axes = plt.subplots(len(ids), 2, figsize=(11, 1.0 + 2.6 * len(ids)), dpi=dpi, squeeze=False,
-                                 gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
-        for k, (record, (x, y)) in enumerate(zip(records, curves)):
-            ax, dos_ax = axes[k]
-            ax.plot(x, y, color=color_of(k), lw=1.6)
-            ax.set_title(spectrum_label(record), fontsize=10, loc="left")
-            ax.set_ylabel("normalised" if normalize else "intensity", fontsize=9)
-            _draw_dos(dos_ax, absorber_dos(engine, record), record)
-        axes[-1][0].set_xlabel("photon energy (eV)")
+        fig = _draw_with_dos(plt, engine, records, curves, y_label, window, dpi)
     else:
-        height = min(14.0, 5.0 + (0.35 * len(ids) if step else 0.0))
-        fig, ax = plt.subplots(figsize=(9, height), dpi=dpi, layout="constrained")
-        for k, (record, (x, y)) in enumerate(zip(records, curves)):
-            ax.plot(x, y + k * step, color=color_of(k), lw=1.4, label=spectrum_label(record))
-            if step and len(ids) <= 2 * MAX_LEGEND_ENTRIES:
-                ax.annotate(spectrum_label(record), (x[-1], y[-1] + k * step), xytext=(4, 0),
-                            textcoords="offset points", fontsize=8, va="center", color=color_of(k))
-        if not step and len(ids) <= MAX_LEGEND_ENTRIES:
-            ax.legend(fontsize=8, frameon=False)
+        fig = _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi)
+    fig.suptitle(title or spectra_title(records), fontsize=12)
+    return fig
+
+
+def _colors(plt, n: int):
+    if n <= 10:
+        palette = plt.get_cmap("tab10")
+        return lambda k: palette(k % 10)
+    ramp = plt.get_cmap("viridis")
+    return lambda k: ramp(0.9 * k / max(n - 1, 1))  # not the palest yellow: it vanishes on white
+
+
+def _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi):
+    n_panels = len(groups)
+    ncols = min(n_panels, 3)
+    nrows = -(-n_panels // ncols)
+    n_max = max(len(members) for members in groups.values())
+    step_known = offset not in (None, 0)
+    height = min(14.0, 4.6 + (0.3 * n_max if step_known else 0.0)) * (1.0 if nrows == 1 else 0.75 * nrows)
+    width = 9.0 if ncols == 1 else 6.2 * ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), dpi=dpi, squeeze=False, layout="constrained")
+    for ax in axes.ravel()[n_panels:]:
+        ax.set_visible(False)
+    for ax, ((element, edge), members) in zip(axes.ravel(), groups.items()):
+        panel = [curves[k] for k in members]
+        step = offset
+        if offset == "auto":
+            step = AUTO_OFFSET_GAP * max(float(np.ptp(y)) for _, y in panel) or 1.0
+        step = float(step or 0.0)
+        color_of = _colors(plt, len(members))
+        every = max(1, -(-len(members) // MAX_LABELS_PER_PANEL))
+        for j, k in enumerate(members):
+            x, y = curves[k]
+            labelled = j % every == 0 or j == len(members) - 1
+            label = short_label(records[k])
+            ax.plot(x, y + j * step, color=color_of(j), lw=1.3 if len(members) > 20 else 1.6,
+                    label=label if labelled else "_nolegend_")
+            if step and labelled:
+                ax.annotate(label, (x[-1], y[-1] + j * step), xytext=(4, 0), textcoords="offset points",
+                            fontsize=7 if len(members) > 20 else 8, va="center", color=color_of(j))
+        shaded = _shade_window(ax, window, (element, edge))
+        thinned = every > 1
         if step:
-            ax.margins(x=0.02)
-            ax.set_xlim(right=max(x.max() for x, _ in curves) + 0.25 * np.ptp(np.concatenate([x for x, _ in curves])))
+            xs = np.concatenate([curves[k][0] for k in members])
+            ax.set_xlim(xs.min() - 0.02 * np.ptp(xs), xs.max() + 0.32 * np.ptp(xs))
+            ax.set_yticks([])
+        elif len(members) > 1 or shaded:
+            ax.legend(fontsize=7.5 if len(members) > 8 else 8.5, frameon=False, ncols=1 if len(members) <= 12 else 2,
+                      title=f"every {_ordinal(every)} of {len(members)} curves" if thinned else None, title_fontsize=8)
+        if step and shaded:
+            ax.legend(handles=[h for h in ax.get_legend_handles_labels()[0]
+                               if str(h.get_label()).startswith("embedding window")], fontsize=8, frameon=False,
+                      loc="lower right")
+        note = f"; labels on every {_ordinal(every)} of {len(members)} curves" if (thinned and step) else ""
+        ax.set_title(f"{element} {edge}-edge ({len(members)} spectr{'um' if len(members) == 1 else 'a'}{note})",
+                     fontsize=10.5, loc="left")
         ax.set_xlabel("photon energy (eV)")
-        ax.set_ylabel(y_label)
-    fig.suptitle(title or f"{len(ids)} spectr{'um' if len(ids) == 1 else 'a'}", fontsize=12)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(output, dpi=dpi)
-    finally:
-        plt.close(fig)
-    return output
+        ax.set_ylabel(y_label + (f", offset {step:.3g} per curve" if step else ""), fontsize=9.5)
+    return fig
+
+
+def _draw_with_dos(plt, engine, records, curves, y_label, window, dpi):
+    n = len(records)
+    fig, axes = plt.subplots(n, 2, figsize=(11, 1.0 + 2.6 * n), dpi=dpi, squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
+    color_of = _colors(plt, n)
+    for k, (record, (x, y)) in enumerate(zip(records, curves)):
+        ax, dos_ax = axes[k]
+        ax.plot(x, y, color=color_of(k), lw=1.6)
+        group = _group_key(record)
+        ax.set_title(f"{group[0]} {group[1]}-edge, {short_label(record)}", fontsize=10, loc="left")
+        ax.set_ylabel(y_label, fontsize=8.5)
+        ax.set_xlabel("photon energy (eV)", fontsize=9)
+        if _shade_window(ax, window, group):
+            ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+        _draw_dos(dos_ax, absorber_dos(engine, record), record)
+    return fig
 
 
 def _draw_dos(ax, curves: list[dict[str, Any]], record: dict[str, Any]) -> None:
@@ -198,9 +442,9 @@ def _draw_dos(ax, curves: list[dict[str, Any]], record: dict[str, Any]) -> None:
         ax.plot(x, curve["density"], lw=1.2, label=label)
     if fermi is not None:
         ax.axvline(0.0, color="#444444", lw=0.8, ls="--")
-    ax.set_xlabel("E − E_F (eV)" if fermi is not None else "energy (eV)", fontsize=9)
+    ax.set_xlabel("E − E_F (eV)" if fermi is not None else "energy (eV, Fermi level not stored)", fontsize=9)
     ax.set_ylabel("DOS (states/eV)", fontsize=9)
     where = (f"site {record['absorber_site_index']}" if curves[0]["projection"] == "site"
              else curves[0]["projection"])
-    ax.set_title(f"DOS of the absorber ({where})", fontsize=10, loc="left")
+    ax.set_title(f"ground-state DOS of the absorber ({where})", fontsize=10, loc="left")
     ax.legend(fontsize=8, frameon=False)

@@ -19,6 +19,7 @@ from ..db import (
     connect,
     resolve_url,
     sqlite_path,
+    read_only_uri,
 )
 from ..errors import SchemaError
 
@@ -37,7 +38,7 @@ def connect_read_only(db: str | None = None) -> Any:
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
     check_sqlite_file(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
     except sqlite3.Error as err:
         raise cannot_open(str(path), err) from None
     try:

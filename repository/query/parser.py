@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import sys
 from functools import lru_cache
@@ -101,9 +102,14 @@ NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
 """
 
 MAX_FILTER_LENGTH = 10_000
-MAX_NESTING = 50  # levels of not/and/or below each other
-MAX_CONDITIONS = 500  # leaf conditions; databases limit expression depth (SQLite: 1000)
+# Limits that every backend accepts (measured with bench/filter_depth.py; docs/sql.md "Limits"):
+# SQLite's parser gives up near 30 nested parenthesised and/or levels, PostgreSQL and DuckDB
+# take hundreds; the compiler flattens same-kind and/or and drops double negations, so only
+# real alternations count.
+MAX_NESTING = 25  # levels of not/and/or below each other
+MAX_CONDITIONS = 500  # leaf conditions, each value of `has` counting as one (SQLite: expression depth 1000)
 INT64_MAX = 2**63 - 1
+MAX_NUMBER_LENGTH = 40  # characters of a number literal (a double has 17 significant digits)
 
 
 class FilterError(UsageError):
@@ -215,8 +221,13 @@ def _build(tree, index: dict[str, FieldSpec], fields: tuple[FieldSpec, ...]) -> 
         kind, token = node.data, node.children[0]
         text = str(token)
         if kind == "number":
+            if len(text) > MAX_NUMBER_LENGTH:
+                raise FilterError(f"number {text[:20]}... is longer than {MAX_NUMBER_LENGTH} characters")
             is_int = all(c.isdigit() or c in "+-" for c in text)
-            return _Literal(int(text) if is_int else float(text), text)
+            number = int(text) if is_int else float(text)
+            if isinstance(number, float) and not math.isfinite(number):
+                raise FilterError(f"number {text} is out of range (beyond about 1.8e308)")
+            return _Literal(number, text)
         if kind == "bare":
             return _Literal(text, repr(text))
         return _Literal(_unquote(text), text)
@@ -279,7 +290,11 @@ def _build(tree, index: dict[str, FieldSpec], fields: tuple[FieldSpec, ...]) -> 
             if rest and isinstance(rest[0], Token):
                 mode = HasMode(str(rest[0]).upper())
                 rest = rest[1:]
-            return Has(spec, mode, tuple(_element_symbol(spec, literal(k)) for k in rest))
+            symbols = tuple(dict.fromkeys(_element_symbol(spec, literal(k)) for k in rest))  # repeats add nothing
+            conditions += len(symbols) - 1
+            if conditions > MAX_CONDITIONS:
+                raise FilterError(f"filter has more than {MAX_CONDITIONS} conditions (each value of `has` counts)")
+            return Has(spec, mode, symbols)
         if kind in ("is_", "is_not"):
             nullness = str(kids[1]).lower()
             known = nullness in ("known",) if nullness != "null" else False

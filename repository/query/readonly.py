@@ -14,13 +14,18 @@ Read-only by construction, in three layers:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import itertools
 import re
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..db import VIEW_NAMES, cannot_open, describe, is_sqlite, make_engine, resolve_url
+from ..db import VIEW_NAMES, cannot_open, describe, engine_url, is_sqlite, make_engine, resolve_url
 from ..errors import SchemaError, UsageError
+from .cancel import Deadline, call_cancellable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -41,6 +46,10 @@ KNOWN_STATEMENTS = frozenset({
     "DECLARE", "FETCH", "MOVE", "CLOSE", "ABORT", "USE", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE",
     "FROM",
 })
+# SQLite functions that reach outside the database or into memory: refused by `xasrepo sql`
+# (fts3_tokenizer with two arguments installs a tokenizer from a pointer; the others read or
+# write files or load code where the SQLite build has them).
+DENIED_SQLITE_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension", "readfile", "writefile", "edit"})
 ALLOWED_HINT = "xasrepo sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, reading PRAGMAs)"
 
 
@@ -140,20 +149,16 @@ def check_read_only(sql: str, dialect: str = "sqlite") -> str:
 def _url_of(engine_or_db) -> str:
     if isinstance(engine_or_db, str) or engine_or_db is None or hasattr(engine_or_db, "__fspath__"):
         return resolve_url(engine_or_db)
-    url = engine_or_db.url
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database.startswith("file:"):
-            database = database[5:].split("?", 1)[0]
-        return "sqlite:///" + database
-    return url.render_as_string(hide_password=False)
+    return engine_url(engine_or_db)
 
 
 def _sqlite_authorizer():
-    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_TRANSACTION}
+    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_TRANSACTION}
     allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 
     def authorize(action, arg1, arg2, _db, _trigger):
+        if action == sqlite3.SQLITE_FUNCTION:  # arg2: the function's name
+            return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DENIED_SQLITE_FUNCTIONS else sqlite3.SQLITE_OK
         if action in allowed:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg2 is None or (arg1 or "").lower() in READING_PRAGMAS_WITH_ARGUMENT):
@@ -216,50 +221,121 @@ def _open(engine, url: str):
         raise cannot_open(describe(url), err) from None
 
 
-def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None = None
-            ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one read-only statement; returns ``(column names, rows)``.
+DEFAULT_SQL_TIMEOUT_S = 60.0  # `xasrepo sql --timeout`; docs/sql.md "Limits"
+FETCH_BATCH_ROWS = 1000  # rows fetched at a time: memory stays bounded by a batch, not the result
 
-    ``engine_or_db`` is an engine, a ``--db`` value (path or URL) or None (``$XASREPO_DB`` /
-    default). A new read-only connection is always opened, whatever the engine given, so the
-    statement cannot write. Raises :class:`ReadOnlyViolation` for anything that would write and
+
+@dataclass
+class SqlResult:
+    """An open result: ``columns`` (names) and ``batches()``, an iterator of row lists of at most
+    :data:`FETCH_BATCH_ROWS` tuples, fetched while they are read (the time limit covers them)."""
+
+    columns: list[str]
+    _first: list[tuple[Any, ...]]
+    _fetch: Any
+
+    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        batch = self._first
+        while batch:
+            yield batch
+            batch = self._fetch()
+
+
+def _sqlite_timeout_error(err: Exception, deadline) -> Exception | None:
+    return deadline.error() if "interrupted" in str(err).lower() and deadline.expired() else None
+
+
+@contextlib.contextmanager
+def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | None = DEFAULT_SQL_TIMEOUT_S
+             ) -> Iterator[SqlResult]:
+    """``with open_sql(db, "SELECT ...") as result:`` -- run one read-only statement and stream
+    its rows (:class:`SqlResult`); the connection is rolled back and closed on exit.
+
+    ``timeout_s`` (default :data:`DEFAULT_SQL_TIMEOUT_S`; None or 0: no limit) bounds the whole
+    statement, fetching included; past it the statement is cancelled (:class:`QueryTimeout`), as it
+    is on Ctrl-C (:class:`QueryCancelled`): SQLite by ``interrupt()``, PostgreSQL by a cancel
+    request and ``statement_timeout`` on the server (see :mod:`repository.query.cancel`). Raises
+    :class:`ReadOnlyViolation` for anything that would write and
     :class:`~repository.errors.UsageError` for other SQL errors, each as one line.
     """
     url = _url_of(engine_or_db)
     dialect = "sqlite" if is_sqlite(url) else "postgresql"
     statement = check_read_only(sql, dialect)
+    deadline = Deadline(timeout_s)
     engine = make_engine(url, read_only=True)
     try:
         raw = _open(engine, url)
+        driver = raw.driver_connection
+        rows = None
         try:
-            driver = raw.driver_connection
             if dialect == "sqlite":
                 driver.set_authorizer(_sqlite_authorizer())
                 cursor = driver.cursor()
-                try:
-                    cursor.execute(statement)
-                except sqlite3.Error as err:
-                    raise _refusal(err, url) from None
+
+                def run(call):
+                    try:
+                        return call_cancellable(call, driver.interrupt, deadline)
+                    except sqlite3.Error as err:
+                        raise (_sqlite_timeout_error(err, deadline) or _refusal(err, url)) from None
+
+                run(lambda: cursor.execute(statement))
+                fetch = lambda: cursor.fetchmany(FETCH_BATCH_ROWS)  # noqa: E731
             else:
                 # lazy import: start-up time (psycopg is heavy; only this path needs it)
                 import psycopg
 
                 cursor = driver.cursor()
                 cursor.execute("SET TRANSACTION READ ONLY")
-                try:
-                    # prepare=True: the extended protocol accepts exactly one command.
-                    cursor.execute(statement, prepare=True)
-                except psycopg.Error as err:
-                    raise _refusal(err, url) from None
+                if deadline.timeout_s:  # on the server too: it stops even if this client dies
+                    cursor.execute(f"SET LOCAL statement_timeout = {int(deadline.timeout_s * 1000) + 1}")
+
+                def run(call):
+                    try:
+                        return call_cancellable(call, driver.cancel, deadline)
+                    except psycopg.errors.QueryCanceled:
+                        raise deadline.error() if deadline.timeout_s else _refusal_text("cancelled") from None
+                    except psycopg.Error as err:
+                        raise _refusal(err, url) from None
+
+                # stream(): the extended protocol (one command only) in single-row mode, so rows
+                # arrive as they are read instead of all at once.
+                rows = cursor.stream(statement)
+                fetch = lambda: list(itertools.islice(rows, FETCH_BATCH_ROWS))  # noqa: E731
+            first = run(fetch)
             columns = [d[0] for d in cursor.description] if cursor.description else []
-            rows = cursor.fetchmany(max_rows) if max_rows else cursor.fetchall()
-            return columns, [tuple(r) for r in rows]
+            yield SqlResult(columns, [tuple(r) for r in first], lambda: [tuple(r) for r in run(fetch)])
         finally:
             try:
-                raw.driver_connection.rollback()
+                if rows is not None:
+                    rows.close()  # a suspended psycopg stream holds the connection's lock
+                driver.rollback()
+            except Exception:  # noqa: BLE001 - cancelled mid-stream or a lost connection: discard it
+                raw.invalidate()
             finally:
                 if dialect == "sqlite":
-                    raw.driver_connection.set_authorizer(None)
+                    driver.set_authorizer(None)
                 raw.close()
     finally:
         engine.dispose()
+
+
+def _refusal_text(text: str) -> Exception:
+    return UsageError(f"SQL error: {text}")
+
+
+def run_sql(engine_or_db: Engine | str | None, sql: str, *, max_rows: int | None = None,
+            timeout_s: float | None = DEFAULT_SQL_TIMEOUT_S) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; returns ``(column names, rows)`` (at most ``max_rows``).
+
+    ``engine_or_db`` is an engine, a ``--db`` value (path or URL) or None (``$XASREPO_DB`` /
+    default). A new read-only connection is always opened, whatever the engine given, so the
+    statement cannot write. Holds every row in memory: for large results use :func:`open_sql`.
+    Errors as for :func:`open_sql`.
+    """
+    with open_sql(engine_or_db, sql, timeout_s=timeout_s) as result:
+        rows: list[tuple[Any, ...]] = []
+        for batch in result.batches():
+            rows.extend(batch)
+            if max_rows and len(rows) >= max_rows:
+                return result.columns, rows[:max_rows]
+        return result.columns, rows

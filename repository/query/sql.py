@@ -53,14 +53,28 @@ def _text_param(dialect: str, placeholder: str) -> str:
     return placeholder if dialect == "sqlite" else f"CAST({placeholder} AS TEXT)"
 
 
+def _flattened(term: And | Or) -> list[Term]:
+    """The operands of nested terms of the same kind, in order: ``a and (b and c)`` -> a, b, c."""
+    out: list[Term] = []
+    for t in term.terms:
+        out.extend(_flattened(t) if type(t) is type(term) else [t])
+    return out
+
+
 def _compile(term: Term, dialect: str, params: _Params) -> str:
+    # Nesting is kept as shallow as the meaning allows, since database parsers have fixed stack
+    # depths (SQLite's gives up near 100 parser states): same-kind and/or are flattened, and a
+    # double negation is dropped. That is exact because every NOT below counts NULL as false, and
+    # a WHERE clause does too, so NULL and FALSE can never be told apart.
     if isinstance(term, And):
-        return "(" + " AND ".join(_compile(t, dialect, params) for t in term.terms) + ")"
+        return "(" + " AND ".join(_compile(t, dialect, params) for t in _flattened(term)) + ")"
     if isinstance(term, Or):
-        return "(" + " OR ".join(_compile(t, dialect, params) for t in term.terms) + ")"
+        return "(" + " OR ".join(_compile(t, dialect, params) for t in _flattened(term)) + ")"
     if isinstance(term, Not):
+        if isinstance(term.term, Not):
+            return _compile(term.term.term, dialect, params)
         # NULL (unknown) counts as false before negating, so NOT is an exact complement.
-        return f"(NOT COALESCE({_compile(term.term, dialect, params)}, FALSE))"
+        return f"({_compile(term.term, dialect, params)} IS NOT TRUE)"
     column = term.field.column
     if isinstance(term, Comparison):
         return f"({column} {term.op.value} {params.bind(term.value)})"

@@ -8,6 +8,13 @@ A snapshot is a Parquet file (one row per spectrum) whose footer carries JSON me
 Snapshot files live in a directory: the ``snapshot_dir`` argument, else ``$XASREPO_SNAPSHOT_DIR``,
 else (SQLite only) ``<database stem>.snapshots/`` beside the database file. For a database server
 the directory must be given.
+
+Registered paths are portable (:func:`stored_path`, :func:`resolve_stored`): a file under the
+*storage base* is recorded relative to it, POSIX-style, and resolved against the base when read.
+The base is the SQLite database file's folder, or for a database server the folder in
+``$XASREPO_SNAPSHOT_DIR``. So a database and its ``<stem>.snapshots/`` folder can be moved,
+copied or zipped together, and a copy reads its own files, never the original's. Files outside
+the base (a shared folder) are recorded with their absolute path.
 """
 
 from __future__ import annotations
@@ -56,6 +63,44 @@ def snapshot_dir(url: str, override: str | Path | None = None) -> Path:
         directory = path.resolve().parent / f"{path.stem}.snapshots"
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def storage_base(url: str) -> Path | None:
+    """The folder that relative snapshot paths of the database at ``url`` are relative to: the
+    SQLite file's folder, else ``$XASREPO_SNAPSHOT_DIR`` (None when that is unset)."""
+    path = sqlite_path(url) if is_sqlite(url) else None
+    if path is not None:
+        return path.resolve().parent
+    value = os.environ.get(SNAPSHOT_DIR_ENV)
+    return Path(value).expanduser().resolve() if value else None
+
+
+def stored_path(url: str, path: str | Path) -> str:
+    """What the registry records for the file ``path``: relative to :func:`storage_base` (POSIX
+    separators) when the file lies under it, else the absolute path."""
+    full = Path(path).resolve()
+    base = storage_base(url)
+    if base is not None:
+        try:
+            return full.relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return str(full)
+
+
+def resolve_stored(url: str, stored: str | None) -> str | None:
+    """The file a registered path names today (absolute), None for None. A relative path of a
+    database server without ``$XASREPO_SNAPSHOT_DIR`` raises :class:`UsageError`."""
+    if stored is None:
+        return None
+    path = Path(stored)
+    if path.is_absolute():
+        return str(path)
+    base = storage_base(url)
+    if base is None:
+        raise UsageError(f"snapshot file {stored} is registered relative to the snapshot folder: set "
+                         f"{SNAPSHOT_DIR_ENV} to the folder that holds the snapshot files")
+    return str(base / path)
 
 
 def check_file(path: str | None, expected: str | None) -> str:

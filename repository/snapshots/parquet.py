@@ -8,16 +8,18 @@ snapshot has no column for is refused, with the list of the fields it does have.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
 from ..query.fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
 from ..query.parser import FilterError, parse_filter
-from ..query.readonly import ReadOnlyViolation, check_read_only
+from ..query.cancel import Deadline, call_cancellable
+from ..query.readonly import DEFAULT_SQL_TIMEOUT_S, FETCH_BATCH_ROWS, ReadOnlyViolation, SqlResult, check_read_only
 from ..query.sql import order_by_sql, parse_sort, where_sql
 from ..query.terms import Filter
 from .files import parquet_problem
@@ -127,8 +129,10 @@ def _table_names(snapshots: Mapping[str, Any] | Sequence[Any]) -> dict[str, tupl
     return named
 
 
-def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tuple[list[str], list[tuple]]:
-    """Run one read-only SQL statement (DuckDB dialect) over several snapshots together.
+def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
+                 timeout_s: float | None = DEFAULT_SQL_TIMEOUT_S) -> tuple[list[str], list[tuple]]:
+    """Run one read-only SQL statement (DuckDB dialect) over several snapshots together; returns
+    ``(column names, rows)``, all held in memory (:func:`open_snapshot_sql` streams them).
 
     ``snapshots`` maps names (e.g. snapshot uids) to Parquet paths / pyarrow Tables / DataFrames
     (a list of paths is named by file stem). Each is a table named after it (characters other than
@@ -143,10 +147,28 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
     a statement that would write or touch files, :class:`UsageError` for any other SQL error or bad
     name, :class:`InputError` for a snapshot that cannot be loaded.
     """
+    with open_snapshot_sql(snapshots, sql, timeout_s=timeout_s) as result:
+        rows: list[tuple] = []
+        for batch in result.batches():
+            rows.extend(batch)
+        return result.columns, rows
+
+
+@contextlib.contextmanager
+def open_snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
+                      timeout_s: float | None = DEFAULT_SQL_TIMEOUT_S) -> Iterator[SqlResult]:
+    """:func:`snapshot_sql` with the rows streamed in batches (:class:`~repository.query.readonly.SqlResult`).
+
+    ``timeout_s`` (None or 0: none) limits the statement, fetching included; past it, or on
+    Ctrl-C, DuckDB's ``interrupt()`` cancels it (:class:`~repository.errors.QueryTimeout`,
+    :class:`~repository.errors.QueryCancelled`). Raises :class:`ReadOnlyViolation`, :class:`UsageError`
+    and :class:`InputError` as :func:`snapshot_sql` does.
+    """
     statement = check_read_only(sql, "duckdb")
     named = _table_names(snapshots)
     if not named:
         raise UsageError("no snapshots to query")
+    deadline = Deadline(timeout_s)
     con = _duckdb()
     try:
         # lazy import: start-up time (DuckDB is heavy; only this path needs it)
@@ -172,13 +194,22 @@ def snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str) -> tupl
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
 
-        try:
-            cursor = con.execute(statement)
-        except duckdb.PermissionException as err:  # file or extension access, switched off above
-            raise ReadOnlyViolation(f"refused: {' '.join(str(err).split())}") from None
-        except duckdb.Error as err:
-            raise UsageError(f"SQL error: {' '.join(str(err).split())}") from None
+        def run(call):
+            try:
+                return call_cancellable(call, con.interrupt, deadline)
+            except duckdb.PermissionException as err:  # file or extension access, switched off above
+                raise ReadOnlyViolation(f"refused: {' '.join(str(err).split())}") from None
+            except duckdb.Error as err:
+                text = " ".join(str(err).split())
+                if "interrupt" in text.lower() and deadline.expired():
+                    raise deadline.error() from None
+                if "permission" in text.lower() or "disabled" in text.lower():
+                    raise ReadOnlyViolation(f"refused: {text}") from None
+                raise UsageError(f"SQL error: {text}") from None
+
+        cursor = run(lambda: con.execute(statement))
         columns = [d[0] for d in cursor.description] if cursor.description else []
-        return columns, [tuple(r) for r in cursor.fetchall()]
+        fetch = lambda: [tuple(r) for r in run(lambda: cursor.fetchmany(FETCH_BATCH_ROWS))]  # noqa: E731
+        yield SqlResult(columns, fetch(), fetch)
     finally:
         con.close()

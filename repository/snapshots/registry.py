@@ -27,11 +27,20 @@ import numpy as np
 from sqlalchemy import insert, text
 
 from ..conventions import utc_now
-from ..db import sqlite_path
+from ..db import engine_url
 from ..errors import ChecksFailed, NotFoundError, UsageError
 from ..files import atomic_write, file_sha256
 from ..models import Snapshot, SnapshotPoint
-from .files import COORDINATE_NAMES, FOOTER_KEY, SNAPSHOT_FORMAT_VERSION, check_file, require_intact, save_npz
+from .files import (
+    COORDINATE_NAMES,
+    FOOTER_KEY,
+    SNAPSHOT_FORMAT_VERSION,
+    check_file,
+    require_intact,
+    resolve_stored,
+    save_npz,
+    stored_path,
+)
 from .parquet import filter_snapshot_rows
 
 if TYPE_CHECKING:
@@ -69,6 +78,9 @@ def list_snapshots(engine: Engine) -> list[dict[str, Any]]:
 def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
     """A snapshot's registry row by id (``12``), uid, or a unique uid prefix; JSON fields decoded.
 
+    ``path`` and ``model_path`` are the files as they are found today (absolute, resolved with
+    :func:`~repository.snapshots.files.resolve_stored`); ``stored_path`` and ``stored_model_path``
+    are what the registry holds (relative to the database's folder when the files lie under it).
     Raises :class:`NotFoundError` when nothing matches, :class:`UsageError` for an ambiguous prefix."""
     ref = str(ref).strip()
     with engine.connect() as conn:
@@ -89,6 +101,10 @@ def get_snapshot(engine: Engine, ref: str | int) -> dict[str, Any]:
         if record["parent_id"] is not None:
             parent = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": record["parent_id"]}).scalar()
     record["parent_uid"] = parent
+    url = engine_url(engine)
+    record["stored_path"], record["stored_model_path"] = record["path"], record["model_path"]
+    record["path"] = resolve_stored(url, record["path"])
+    record["model_path"] = resolve_stored(url, record["model_path"])
     record["recipe"] = json.loads(record.pop("recipe_json"))
     record["params"] = json.loads(record.pop("params_json"))
     record["library_versions"] = json.loads(record.pop("library_versions_json"))
@@ -141,20 +157,19 @@ def query_snapshot(engine: Engine, ref: str | int, where: str | None = None, *, 
 
 def registered_snapshots(engine: Engine, *, verify: bool = True) -> dict[str, str]:
     """``{uid: Parquet path}`` of every snapshot in the database's ``snapshot`` table (relative
-    paths are taken relative to the SQLite file's folder), ready for
+    paths resolved with :func:`~repository.snapshots.files.resolve_stored`), ready for
     :func:`repository.snapshots.parquet.snapshot_sql`.
 
     Each file is first checked against the SHA-256 in the registry (the rule of ``snapshots
     query``): a missing file raises :class:`~repository.errors.NotFoundError`, an altered or
     swapped one :class:`~repository.errors.InputError`, each naming the file.
     """
-    base = sqlite_path(str(engine.url))
-    folder = base.parent if base is not None else Path.cwd()
+    url = engine_url(engine)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT uid, path, sha256 FROM snapshot ORDER BY id")).all()
     paths = {}
     for uid, path, sha256 in rows:
-        full = str(path if Path(path).is_absolute() else folder / path)
+        full = resolve_stored(url, path)
         if verify:
             require_intact(full, sha256, "Parquet file", uid)
         paths[uid] = full
@@ -288,6 +303,7 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
     """
     import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
+    url = engine_url(engine)
     created = utc_now()
     uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
     path = directory / f"{uid}.parquet"
@@ -314,8 +330,8 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
         atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
         written.append(model_path)
         row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
-               "seed": new.seed, "created_at": created, "path": str(path), "sha256": file_sha256(path),
-               "row_count": table.num_rows, "model_path": str(model_path), "model_sha256": file_sha256(model_path),
+               "seed": new.seed, "created_at": created, "path": stored_path(url, path), "sha256": file_sha256(path),
+               "row_count": table.num_rows, "model_path": stored_path(url, model_path), "model_sha256": file_sha256(model_path),
                "input_hash": new.input_hash, "params_hash": new.params_hash, "recipe_json": new.recipe_json,
                "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
                "element": new.element, "edge": new.edge,
