@@ -54,7 +54,8 @@ def embed(
     element: Annotated[str | None, typer.Option(help="Absorbing element, e.g. B.")] = None,
     edge: Annotated[str | None, typer.Option(help="Edge, e.g. K.")] = None,
     recipe: Annotated[str | None, typer.Option(
-        "--recipe", help="Preprocessing recipe: a JSON file or an inline JSON object (options below override it).")] = None,
+        "--recipe", help="Preprocessing recipe: a preset (absolute, shape), a JSON file or an inline JSON object "
+                         "(options below override it).")] = None,
     energy_min: Annotated[float | None, typer.Option("--energy-min", help="Window start (eV).")] = None,
     energy_max: Annotated[float | None, typer.Option("--energy-max", help="Window end (eV).")] = None,
     step: Annotated[float | None, typer.Option("--step", help="Grid step (eV).")] = None,
@@ -101,7 +102,28 @@ def embed(
                "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
     if result.info:
         summary["fit_info"] = result.info
+    if result.window:
+        window = result.window
+        summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded_start", "padded_end")}
+        for line in _window_lines(window):
+            typer.echo(line, err=True)
     render_record("snapshot", summary, fmt)
+
+
+def _window_lines(window: dict) -> list[str]:
+    """One warning line each: spectra excluded or padded by the window, a window narrower than the data."""
+    lines = []
+    lo, hi = window["window_ev"]
+    for key, rule in (("excluded", "cover less than half of it: excluded"),
+                      ("padded_start", "start inside it: padded (first value held constant below)"),
+                      ("padded_end", "end inside it: padded (last value held constant beyond)")):
+        ids = window.get(key, [])
+        if ids:
+            listed = ", ".join(map(str, ids[:8])) + (f" ... ({len(ids)} in all)" if len(ids) > 8 else "")
+            lines.append(f"warning: window {lo:g}-{hi:g} eV ({window['rule']}): spectra {listed} {rule}")
+    if window.get("warning"):
+        lines.append(f"warning: {window['warning']}")
+    return lines
 
 
 snapshots_app = typer.Typer(help="Embedding snapshots: list, show, status, diff, query, verify.", no_args_is_help=True)
@@ -214,6 +236,15 @@ def project(
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
+    element: Annotated[str | None, typer.Option("--element", help="Absorbing element, when the file does not say.")] = None,
+    edge: Annotated[str | None, typer.Option("--edge", help="Edge (K, L3, ...), when the file does not say.")] = None,
+    read_format: Annotated[str | None, typer.Option(
+        "--read-format", help="Read FILE as this format (xdi, columns, ...), as `import --format`.")] = None,
+    signal_col: Annotated[str | None, typer.Option("--signal-col", help="Signal column: number or name.")] = None,
+    i0_col: Annotated[str | None, typer.Option("--i0-col", help="I0 column: the signal is divided by it.")] = None,
+    energy_col: Annotated[str | None, typer.Option("--energy-col", help="Energy column: number or name.")] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="Measurement mode: transmission, fluorescence, ... (as `import --mode`).")] = None,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="table, json (placement and neighbours), csv or ids (neighbours).")] = OutputFormat.table,
 ) -> None:
@@ -224,7 +255,9 @@ def project(
 
     with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
-                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs)
+                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs, element=element, edge=edge,
+                       read_options={"format": read_format, "signal_col": signal_col, "i0_col": i0_col,
+                                     "energy_col": energy_col, "measurement_mode": mode})
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return
@@ -233,4 +266,8 @@ def project(
     # csv/ids are for piping: the placement line then goes to stderr, the neighbours to stdout
     typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]",
                err=fmt is not OutputFormat.table)
+    domain = result["domain"]
+    typer.echo(f"{domain['verdict']}: nearest member {domain['nearest_spectrum_id']} at RMS {domain['nearest_rmsd']:.4g} "
+               f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
+               f"confident up to {domain['threshold_rmsd']:.4g})", err=fmt is not OutputFormat.table)
     render_rows(result["neighbours"], fmt, id_column="spectrum_id")

@@ -41,11 +41,51 @@ def test_unknown_recipe_fields_name_the_file():
         rec.Recipe.from_json('{"window": [1, 2]}', source="recipe.json")
 
 
-def test_open_window_resolves_to_the_range_every_spectrum_covers():
-    resolved = rec.resolve(rec.Recipe(), np.array([[180.0, 210.0], [185.0, 220.0]]), np.array([0.25, 0.5]))
+def test_version_1_recipes_keep_resolving_an_open_window_to_the_range_every_spectrum_covers():
+    old = rec.Recipe(version=1)
+    resolved = rec.resolve(old, np.array([[180.0, 210.0], [185.0, 220.0]]), np.array([0.25, 0.5]))
     assert (resolved.energy_min_ev, resolved.energy_max_ev, resolved.step_ev) == (185.0, 210.0, 0.5)
+    assert resolved.version == 1
     with pytest.raises(UsageError, match="share no energy range"):
-        rec.resolve(rec.Recipe(), np.array([[180.0, 190.0], [195.0, 220.0]]), np.array([0.25, 0.25]))
+        rec.resolve(old, np.array([[180.0, 190.0], [195.0, 220.0]]), np.array([0.25, 0.25]))
+
+
+def test_open_window_is_set_by_element_and_edge_not_by_the_narrowest_spectrum():
+    ranges = np.array([[180.0, 210.0], [187.8, 196.75]])  # one short spectrum must not decide the window
+    resolved = rec.resolve(rec.Recipe(), ranges, np.array([0.1, 0.1]), element="B", edge="K")
+    # B K: from below the B_N antisite feature (184.2 eV) past the sigma* doublet (pi* + 5.7/7.2 eV)
+    assert (resolved.energy_min_ev, resolved.energy_max_ev) == (184.0, 201.0)
+    assert resolved.energy_min_ev < 184.2 and resolved.energy_max_ev > 192.0 + 7.3
+    n = rec.resolve(rec.Recipe(), ranges + 210, np.array([0.1, 0.1]), element="N", edge="K")
+    assert n.energy_min_ev < 394.5 < 401.0 + 7.3 < n.energy_max_ev  # v_B pre-peak .. N K sigma*
+    shape = rec.resolve(rec.Recipe.preset("shape"), ranges, np.array([0.1, 0.1]), element="B", edge="K")
+    assert shape.alignment == "edge_onset" and (shape.energy_min_ev, shape.energy_max_ev) == rec.SHAPE_WINDOW_EV
+    other = rec.resolve(rec.Recipe(), ranges + 8800, np.array([0.5, 0.5]), element="Cu", edge="K",
+                        e0s=np.array([8979.0, 8981.0, 8980.0]))
+    assert (other.energy_min_ev, other.energy_max_ev) == (8970.0, 9010.0)
+    with pytest.raises(UsageError, match="no default energy window for Cu K"):
+        rec.resolve(rec.Recipe(), ranges, np.array([0.1, 0.1]), element="Cu", edge="K")
+
+
+def test_window_report_names_excluded_and_padded_spectra_and_warns_about_narrow_windows():
+    recipe = rec.Recipe(energy_min_ev=184.0, energy_max_ev=201.0, step_ev=0.1)
+    ranges = np.array([[180.0, 210.0], [185.0, 197.0], [190.0, 194.0]])
+    report = rec.window_report(recipe, ranges, np.array([1, 2, 3]), rule="default B K window")
+    assert report["excluded"] == [3] and report["padded"] == [2] and report["warning"] is None
+    assert report["padded_start"] == [2] == report["padded_end"]  # 185-197 eV: both ends inside 184-201 eV
+    narrow = rec.Recipe(energy_min_ev=187.8, energy_max_ev=196.75, step_ev=0.1)
+    report = rec.window_report(narrow, np.array([[180.0, 210.0], [187.8, 215.0], [175.0, 196.75]]),
+                               np.array([7, 8, 9]), rule="given")
+    assert "narrower than 50% of the data's median range" in report["warning"] and "8, 9" in report["warning"]
+
+
+def test_presets_and_versions():
+    assert rec.load_recipe("shape") == rec.Recipe.preset("shape") and rec.load_recipe("absolute") == rec.Recipe()
+    assert rec.Recipe().version == 2 == rec.RECIPE_VERSION
+    with pytest.raises(UsageError, match="unknown recipe preset"):
+        rec.Recipe.preset("fancy")
+    with pytest.raises(UsageError, match="version 3 is not supported"):
+        rec.Recipe(version=3)
 
 
 def test_edge_onset_alignment_makes_shifted_and_relative_energies_equivalent():
@@ -73,9 +113,19 @@ def test_normalisations_fix_maximum_area_and_edge_step():
     assert rec.apply_one(rec.Recipe(**base, normalization="max"), energy, 5 * intensity).max() == pytest.approx(1.0)
     area = rec.apply_one(rec.Recipe(**base, normalization="area"), energy, 5 * intensity)
     assert np.trapezoid(area, dx=0.25) == pytest.approx(1.0)
-    step = rec.apply_one(rec.Recipe(**base, normalization="edge_step"), energy, 5 * intensity + 2)
+    step = rec.apply_one(rec.Recipe(**base, normalization="edge_step", version=1), energy, 5 * intensity + 2)
     width = round(rec.EDGE_STEP_FRACTION * step.size)
     assert step[:width].mean() == pytest.approx(0.0, abs=1e-12) and step[-width:].mean() == pytest.approx(1.0)
+    # version 2: Larch pre_edge on the spectrum's own data (independent of the scale and offset)
+    from repository.analysis.edge import pre_edge
+
+    larch = pre_edge(energy, 5 * intensity + 2)
+    step2 = rec.apply_one(rec.Recipe(**base, normalization="edge_step"), energy, 5 * intensity + 2)
+    grid = rec.Recipe(**base).grid()
+    np.testing.assert_allclose(step2, np.interp(grid, larch.energy_ev, larch.norm), atol=1e-12)
+    np.testing.assert_allclose(rec.apply_one(rec.Recipe(**base, normalization="edge_step"), energy, 3 * intensity),
+                               rec.apply_one(rec.Recipe(**base, normalization="edge_step"), energy, intensity + 7),
+                               atol=1e-9)
 
 
 def test_broadening_lowers_peaks_but_keeps_the_area():

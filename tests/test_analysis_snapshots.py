@@ -14,7 +14,7 @@ from repository.files import file_sha256
 from repository.snapshots.files import SNAPSHOT_DIR_ENV, footer_metadata, input_hash, snapshot_dir
 from repository.snapshots.registry import load_model, query_snapshot, verify_snapshots
 from repository.snapshots.status import diff_snapshots, procrustes_align, snapshot_status
-from repository.analysis.load import load_spectra, preprocess
+from repository.analysis.load import load_spectra, preprocess, select_spectrum_ids
 from repository.analysis.project import project
 from repository.analysis.recipe import Recipe
 from repository.analysis.synthetic import synthetic_records
@@ -79,8 +79,10 @@ def _class_of(row):
 
 def test_snapshot_file_has_a_row_per_spectrum_with_properties_and_footer_metadata(library, pca):
     table = pq.read_table(pca["path"])
-    spectra = load_spectra(library)
-    assert table.num_rows == pca["row_count"] == len(spectra) == N_SYNTHETIC + 3
+    spectra = load_spectra(library, ids=select_spectrum_ids(library, where="polarization = iso"))
+    # the iso spectra: the example set's polarised curve of an iso site is not mixed in unasked
+    assert table.num_rows == pca["row_count"] == len(spectra) == N_SYNTHETIC + 2
+    assert len(load_spectra(library)) == N_SYNTHETIC + 3 and pca["filter_text"] == "polarization = iso"
     assert table.column("spectrum_id").to_pylist() == spectra.ids.tolist()
     rows = {r["spectrum_id"]: r for r in table.to_pylist()}
     vacancy = [r for r in rows.values() if r["defect_name"] == "v_N"]
@@ -94,10 +96,14 @@ def test_snapshot_file_has_a_row_per_spectrum_with_properties_and_footer_metadat
     assert file_sha256(pca["path"]) == pca["sha256"] and file_sha256(pca["model_path"]) == pca["model_sha256"]
 
 
-def test_two_energy_grids_are_resolved_to_the_range_both_cover(library, pca):
-    # The example set stops at 214.75 eV, the synthetic spectra at 215 eV.
-    assert (pca["recipe"]["energy_min_ev"], pca["recipe"]["energy_max_ev"]) == (185.0, 214.75)
+def test_two_energy_grids_get_the_element_and_edge_window_with_padded_spectra_named(library, pca):
+    # The example set covers 185-214.75 eV, the synthetic spectra 185-215 eV: the B K window 184-201 eV
+    # starts 1 eV before all of them, so every spectrum is padded there and named in the provenance.
+    assert (pca["recipe"]["energy_min_ev"], pca["recipe"]["energy_max_ev"]) == (184.0, 201.0)
     assert len(load_spectra(library).groups) == 2
+    window = footer_metadata(pca["path"])["window"]
+    assert window["rule"] == "default B K window 184-201 eV" and window["excluded"] == []
+    assert sorted(window["padded"]) == pq.read_table(pca["path"]).column("spectrum_id").to_pylist()
 
 
 def test_coordinates_are_in_the_database_and_join_structure_properties_in_sql(library, pca):
@@ -136,7 +142,9 @@ def test_spectra_of_different_edges_are_never_mixed(own_library):
     import_records(own_library, synthetic_records(5, seed=9, element="N", edge="K"))
     with pytest.raises(UsageError, match=r"mixes absorbing elements or edges \(33 B K, 5 N K\)"):
         create_snapshot(own_library, method="pca")
-    nitrogen = create_snapshot(own_library, method="pca", element="N", edge="K")
+    # (the synthetic N K spectra lie at B K energies: the N K default window would exclude them all)
+    nitrogen = create_snapshot(own_library, method="pca", element="N", edge="K",
+                               recipe=Recipe(energy_min_ev=185.0, energy_max_ev=214.0))
     assert nitrogen.record["row_count"] == 5 and nitrogen.record["element"] == "N"
 
 
@@ -150,7 +158,7 @@ def test_status_marks_snapshots_stale_when_matching_spectra_are_added(own_librar
     assert second["parent_uid"] == first["uid"]
     assert [r["status"] for r in snapshot_status(own_library)] == ["stale (superseded)", "current"]
     diff = diff_snapshots(own_library, first["uid"], second["uid"])
-    assert (diff["summary"]["added"], diff["summary"]["removed"], diff["summary"]["shared"]) == (4, 0, 33)
+    assert (diff["summary"]["added"], diff["summary"]["removed"], diff["summary"]["shared"]) == (4, 0, 32)  # iso
     assert sorted(r["spectrum_id"] for r in diff["rows"] if r["change"] == "added") == list(range(34, 38))
 
 
@@ -248,9 +256,7 @@ def test_plot_embedding_writes_a_png(pca, tmp_path):
 
 def test_cli_embed_show_status_and_project(library, cli):
     url = library.url.database
-    # the example set's spectra are peaks without an edge step: edge-step normalisation is refused for them
-    refused = cli("embed", "--method", "pca", "--db", url, "--normalize", "edge-step")
-    assert refused.exit_code == 2 and "edge_step normalisation is undefined for spectrum 1" in refused.stderr
+    # (a spectrum without an edge step is refused by edge-step normalisation: test_analysis_window_and_exact)
     synthetic = ("--where", "crystal_system = cubic")  # SYNTHETIC spectra only: they have an edge step
     made = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
     assert made.exit_code == 0, made.stderr
@@ -303,8 +309,9 @@ def umap_refit(library, umap_snapshot):
 def test_umap_with_the_same_inputs_and_seed_gives_identical_coordinates(library, umap_snapshot, umap_refit):
     model, refit = umap_refit
     np.testing.assert_array_equal(refit.coords, model["embedding"])
-    # the stored training matrix is exactly the preprocessed selection
-    matrix, _ = preprocess(load_spectra(library), Recipe.from_dict(umap_snapshot["recipe"]))
+    # the stored training matrix is exactly the preprocessed selection (its iso spectra)
+    selection = load_spectra(library, ids=select_spectrum_ids(library, where=umap_snapshot["filter_text"]))
+    matrix, _ = preprocess(selection, Recipe.from_dict(umap_snapshot["recipe"]))
     np.testing.assert_array_equal(matrix.astype(np.float32), model["train"])
     other_seed = create_snapshot(library, method="umap", seed=8, params={"n_neighbors": 10}).record
     assert not np.array_equal(load_model(other_seed)["embedding"], model["embedding"])
@@ -357,8 +364,9 @@ def test_umap_projection_identifies_the_class_even_with_offset_or_relative_energ
                                         ("shifted", e + 4.0, ("--align", "fit"))):
             path = tmp_path / f"{name}{label}.dat"
             np.savetxt(path, np.column_stack([energies, y]), header="energy_ev intensity (SYNTHETIC)")
+            # a plain two-column file does not say its element and edge: --element/--edge do
             result = cli("project", str(path), "--snapshot", umap_snapshot["uid"], "-k", "5", "--db", url,
-                         "--format", "json", *options)
+                         "--element", "B", "--edge", "K", "--format", "json", *options)
             assert result.exit_code == 0, result.stderr
             found = json.loads(result.stdout)
             assert found["placement"] == "umap-sgd"
@@ -372,8 +380,8 @@ def test_stored_shifts_come_from_the_calculation_and_the_spectrum(library):
     assert [shifts[i] for i in (1, 2, 3)] == [189.9, 189.9, 188.8]  # the example set's alignment_shift_ev
     assert {shifts[i] for i in spectra.ids.tolist()[3:]} == {0.0}
     assert load_spectra(library, with_shifts=False).shifts_ev is None
-    with pytest.raises(UsageError, match="share no energy range"):
-        create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift"))
+    with pytest.raises(UsageError, match="share no energy range"):  # version 1: the common range
+        create_snapshot(library, method="pca", recipe=Recipe(alignment="stored_shift", version=1))
 
 
 def test_a_request_object_and_keywords_ask_for_the_same_snapshot(library, pca):

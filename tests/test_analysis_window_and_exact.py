@@ -52,6 +52,9 @@ def pca(library):
     return create_snapshot(library, method="pca", seed=0).record
 
 
+B_K = ("--element", "B", "--edge", "K")  # plain two-column files do not say their element and edge
+
+
 def _registry(library, cli):
     """What a refused command must leave unchanged: the registry's ids and the snapshot directory."""
     url = library.url.database
@@ -134,12 +137,17 @@ def test_flat_rows_and_zero_denominators_are_errors_naming_the_spectrum_never_na
         "edge_step": np.exp(-0.5 * (energy - 5.0) ** 2),  # same level before and after the peak
     }
     for how, row in cases.items():
+        old = {"version": 1} if how == "edge_step" else {}  # version 1: edge step from the window's ends
         with pytest.raises(UsageError, match=rf"{how} normalisation is undefined for spectrum 8 "
                                              rf"\(1 of 2 spectra in all\): its .* is zero within the window"):
-            rec.apply(rec.Recipe(**recipe, normalization=how), energy, np.vstack([good, row]), labels=labels)
+            rec.apply(rec.Recipe(**recipe, **old, normalization=how), energy, np.vstack([good, row]), labels=labels)
         # the same row is fine without normalisation, and the good row with it
         assert np.isfinite(rec.apply(rec.Recipe(**recipe, normalization="none"), energy, row[None, :])).all()
         assert np.isfinite(rec.apply(rec.Recipe(**recipe, normalization=how), energy, good[None, :])).all()
+    # version 2 (Larch pre_edge): a straight line has no edge step (post-edge = pre-edge line), named
+    with pytest.raises(UsageError, match=r"^spectrum 8: the edge step at e0 = .* eV is zero"):
+        rec.apply(rec.Recipe(**recipe, normalization="edge_step"), energy, np.vstack([good, 1 + 0.1 * energy]),
+                  labels=labels)
 
 
 def test_identical_preprocessed_spectra_are_not_embedded():
@@ -155,7 +163,8 @@ def test_cli_embed_and_compare_refuse_an_uncovered_window_with_one_line_and_regi
     made = cli("embed", "--method", "pca", "--where", "element = B", "--energy-min", "300", "--energy-max", "310",
                "--db", url)
     line = _one_error_line(made)
-    assert line.startswith(f"error: energy window 300-310 eV: {N_SYNTHETIC + 3} of {N_SYNTHETIC + 3} spectra have "
+    # the iso spectra: the example set's polarised curve of the same site is not mixed in
+    assert line.startswith(f"error: energy window 300-310 eV: {N_SYNTHETIC + 2} of {N_SYNTHETIC + 2} spectra have "
                            "no points in it") and "--energy-min/--energy-max" in line
     assert "RuntimeWarning" not in made.output
     compared = cli("compare", "--db", url, "--where", "element = B", "--method", "pca",
@@ -169,13 +178,16 @@ def test_cli_project_refuses_a_file_outside_the_snapshot_window(library, pca, cl
     path = tmp_path / "far.dat"
     np.savetxt(path, np.column_stack([energy, synthetic_intensity(energy - 100.0, 0, np.random.default_rng(1))]),
                header="energy_ev intensity (SYNTHETIC)")
-    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database)
+    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K)
     line = _one_error_line(result)
     # 285-315 eV labelled B K (188 eV): refused by the edge check, which points to the alignment
     assert "285-315 eV do not reach the B K edge (188 eV)" in line and "--align onset/fit" in line
-    # the same file is found with --align fit (the onset moves it into the window first)
-    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
-                 "--format", "json")
+    # 100 eV is no calibration error or chemical shift: alignment refuses to move it that far ...
+    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit", "--format", "json")
+    assert "no alignment within 15 eV" in _one_error_line(fitted)
+    # ... but with the offset given (--shift), the fit finds it exactly
+    fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit",
+                 "--shift", "-99", "--format", "json")
     assert fitted.exit_code == 0, fitted.stderr
     assert json.loads(fitted.stdout)["energy_shift_ev"] == pytest.approx(-100.0, abs=0.05)
 
@@ -229,7 +241,7 @@ def test_a_shifted_copy_of_a_member_is_an_exact_match_with_align_fit(library, pc
     member = int(spectra.ids[group.rows[4]])
     path = tmp_path / "shifted.dat"
     np.savetxt(path, np.column_stack([group.energy_ev + 1.37, group.intensity[4]]), header="energy_ev intensity")
-    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, "--align", "fit",
+    result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit",
                  "-k", "3", "--format", "json")
     assert result.exit_code == 0, result.stderr
     found = json.loads(result.stdout)

@@ -80,6 +80,21 @@ def test_cli_explore_embeds_the_spectra_of_the_snapshot_from_the_database(cli, a
     assert data["columns"]["defect_kind"] == ["pristine", "pristine", "vacancy", None]  # "none": no defect
     bare = cli("explore", snapshot, "-o", tmp_path / "bare.html", "--no-spectra", "--db", tmp_path / "absent.db")
     assert bare.exit_code == 0 and embedded_data((tmp_path / "bare.html").read_text())["spectra"] == {}
+    assert data["window"] is None  # a table without a recipe: no window to mark
+
+
+def test_the_spectrum_panel_marks_the_recipe_window_of_a_snapshot(tmp_path):
+    import json
+
+    table = pa.table({"spectrum_id": [1, 2, 3], "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.5]})
+    footer = {"recipe": {"energy_min_ev": 184.0, "energy_max_ev": 201.0, "alignment": "none"}}
+    snapshot = tmp_path / "s.parquet"
+    pq.write_table(table.replace_schema_metadata({b"xasrepo.snapshot": json.dumps(footer).encode()}), snapshot)
+    page = write_explorer(snapshot, tmp_path / "page.html").read_text()
+    assert embedded_data(page)["window"] == [184.0, 201.0] and "recipe window" in page
+    footer["recipe"]["alignment"] = "edge_onset"  # relative to each e0: no absolute window to mark
+    pq.write_table(table.replace_schema_metadata({b"xasrepo.snapshot": json.dumps(footer).encode()}), snapshot)
+    assert embedded_data(write_explorer(snapshot, tmp_path / "rel.html").read_text())["window"] is None
 
 
 def test_list_and_date_columns_are_embedded_as_text(tmp_path):

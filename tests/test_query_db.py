@@ -336,8 +336,10 @@ def test_snapshot_points_view_joins_coordinates_with_the_overview(populated, tmp
     uid = result.record["uid"]
     _, points = run_sql(url, "SELECT snapshot_uid, spectrum_id, x, y, defect_name, absorber_cn "
                                    f"FROM snapshot_points WHERE snapshot_uid = '{uid}' ORDER BY spectrum_id")
+    # embed keeps the iso curves when the selection does not name a polarisation
     _, overview = run_sql(url, "SELECT spectrum_id, defect_name, absorber_cn FROM spectrum_overview "
-                               "WHERE absorbing_element = 'B' AND edge = 'K' ORDER BY spectrum_id")
+                               "WHERE absorbing_element = 'B' AND edge = 'K' AND polarization = 'iso' "
+                               "ORDER BY spectrum_id")
     assert [(p[1], p[4], p[5]) for p in points] == overview
     assert all(isinstance(p[2], float) and isinstance(p[3], float) for p in points)
 

@@ -172,7 +172,7 @@ def test_sqlite3_pandas_duckdb_and_xasrepo_sql_read_the_same_data(in_docs_repo):
     from repository.snapshots.registry import registered_snapshots
 
     question = ("SELECT COALESCE(defect_name, 'pristine') AS defect, COUNT(*) AS n FROM {table} "
-                "WHERE absorbing_element = 'B' AND edge = 'K' GROUP BY 1 ORDER BY 1")
+                "WHERE absorbing_element = 'B' AND edge = 'K' AND polarization = 'iso' GROUP BY 1 ORDER BY 1")
     via_run_sql = run_sql("xasrepo.db", question.format(table="spectrum_overview"))[1]
     con = sqlite3.connect("file:xasrepo.db?mode=ro", uri=True)
     via_sqlite3 = con.execute(question.format(table="spectrum_overview")).fetchall()

@@ -232,8 +232,9 @@ def registry(request, tmp_path, monkeypatch):
     engine = db.connect(url)
     try:
         import_calcset(engine, read_calcset(EXAMPLE_SET))
-        first = create_snapshot(engine, method="pca", force=True).record
-        second = create_snapshot(engine, method="pca", seed=1, n_components=3, force=True).record
+        both = "polarization = iso or polarization = z"  # all 3 curves (an unnamed polarisation keeps iso only)
+        first = create_snapshot(engine, method="pca", where=both, force=True).record
+        second = create_snapshot(engine, method="pca", where=both, seed=1, n_components=3, force=True).record
     finally:
         engine.dispose()
     yield url, first, second

@@ -23,7 +23,8 @@ from ..snapshots.files import SNAPSHOT_FORMAT_VERSION, input_hash, snapshot_dir
 from ..snapshots.registry import NewSnapshot, reusable_snapshot, store_snapshot
 from . import embed as emb
 from . import recipe as rec
-from .load import load_spectra, preprocess, select_spectrum_ids, training_onset
+from .load import _check_one_edge as check_one_edge
+from .load import load_spectra, polarization_counts, prepare, select_spectrum_ids, training_e0s
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -38,6 +39,7 @@ class SnapshotResult:
     reused: bool
     fit_seconds: float = 0.0
     info: dict[str, Any] | None = None
+    window: dict[str, Any] | None = None  # recipe.window_report: rule, excluded and padded spectra
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     fields of a given request). Files go to ``directory`` (see
     :func:`repository.snapshots.files.snapshot_dir`); ``progress`` receives one-line status messages.
     Reuses the existing snapshot for the same inputs, recipe, method, parameters and seed unless
-    ``force``. Raises :class:`UsageError` for an empty selection or one mixing elements/edges, an
-    unknown method or parameter, and for spectra the recipe cannot preprocess.
+    ``force``. A selection holding several polarizations, whose ``where`` does not name one, is
+    narrowed to ``polarization = iso`` (recorded in the snapshot's filter) or, without iso spectra,
+    refused. An open window is set by the element and edge; spectra it excludes or pads are named in
+    ``window`` and in the file's provenance (:func:`repository.analysis.load.prepare`). Raises
+    :class:`UsageError` for an empty selection or one mixing elements/edges, an unknown method or
+    parameter, and for spectra the recipe cannot preprocess.
     """
     request = replace(request, **fields) if request is not None else EmbeddingRequest(**fields)
     method, n_components, seed = request.method, request.n_components, request.seed
@@ -97,16 +103,29 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
     if ids is not None and not ids:
         raise UsageError(f"no spectra match {where!r}")
+    # Selections mean one thing: the iso, in-plane and out-of-plane curves of one site are never
+    # embedded together unless the filter names the polarisation.
+    if "polariz" not in (where or "").lower():
+        check_one_edge(engine, ids, element, edge)  # a mix of edges is named first, as it is
+        counts = polarization_counts(engine, ids, element, edge)
+        if len(counts) > 1:
+            if "iso" not in counts:
+                listing = ", ".join(f"{n} {p}" for p, n in sorted(counts.items()))
+                raise UsageError(f"the selection mixes polarisations ({listing}) of the same sites: choose one with "
+                                 "--where '... and polarization = ...'")
+            where = f"({where}) and polarization = iso" if where and where.strip() else "polarization = iso"
+            ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
     spectra = load_spectra(engine, ids=ids, element=element, edge=edge,
                            with_shifts=recipe.alignment == "stored_shift")
     say(f"preprocessing {len(spectra)} spectra")
-    matrix, resolved = preprocess(spectra, recipe)
+    prepared = prepare(spectra, recipe)
+    spectra, matrix, resolved, window = prepared.spectra, prepared.matrix, prepared.recipe, prepared.window
     inputs = input_hash(spectra.ids, spectra.content_hashes)
     digest = params_hash(inputs, resolved, method, params, n_components, seed)
     if not force:
         existing = reusable_snapshot(engine, digest)
         if existing is not None:
-            return SnapshotResult(existing, reused=True)
+            return SnapshotResult(existing, reused=True, window=window)
 
     say(f"fitting {method} on {matrix.shape[0]} x {matrix.shape[1]}")
     started = time.perf_counter()
@@ -115,17 +134,22 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
 
     say("writing snapshot")
     directory = snapshot_dir(_engine_url(engine), directory)
+    from .project import member_nn_rmsd  # lazy import: project imports this module (applicability domain)
+
+    e0s = training_e0s(spectra, resolved)
     model_arrays = {
         "format_version": np.int64(SNAPSHOT_FORMAT_VERSION), "method": np.str_(method),
         "recipe_json": np.str_(resolved.to_json()), "ids": spectra.ids,
         "embedding": fitted.coords, "train": matrix.astype(np.float32),
-        "reference_onset_ev": np.float64(training_onset(spectra, resolved)), **fitted.artifacts,
+        "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s,
+        "member_nn_rmsd": member_nn_rmsd(matrix), **fitted.artifacts,
     }
     new = NewSnapshot(
         method=method, n_components=n_components, seed=seed, params=params, recipe=resolved.to_dict(),
         recipe_json=resolved.to_json(), ids=spectra.ids, content_hashes=spectra.content_hashes,
         element=spectra.element, edge=spectra.edge,
         filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
-        coords=fitted.coords, model=model_arrays, fit_info=fitted.info, library_versions=emb.library_versions())
+        coords=fitted.coords, model=model_arrays, fit_info=fitted.info, library_versions=emb.library_versions(),
+        window=window)
     record = store_snapshot(engine, new, directory)
-    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=fitted.info)
+    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=fitted.info, window=window)

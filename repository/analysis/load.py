@@ -139,6 +139,13 @@ def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
     return next(iter(counts))
 
 
+def polarization_counts(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None
+                        ) -> dict[str, int]:
+    """Number of selected spectra per polarisation (``iso``, ``E||c``, ...)."""
+    return {str(p): int(n) for p, n in _run(engine, ids, element, edge, "polarization, COUNT(*)",
+                                                "GROUP BY polarization")}
+
+
 _SHIFT_SQL = ("id, COALESCE((SELECT c.alignment_shift_ev FROM calculation c WHERE c.id = spectrum.calculation_id), 0)"
               " + COALESCE(calibration_shift_ev, 0)")
 
@@ -191,13 +198,41 @@ def load_matrix(engine: Engine, *, element: str | None = None, edge: str | None 
     return spectra.ids, spectra.groups[0].energy_ev if len(spectra.groups) == 1 else None, spectra.matrix
 
 
-def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec.Recipe]:
-    """Apply ``recipe`` to every spectrum -> (matrix (n, grid) float64, the resolved recipe).
+def subset(spectra: SpectraSet, keep: np.ndarray) -> SpectraSet:
+    """The spectra at the positions ``keep`` (sorted, into :class:`SpectraSet` order)."""
+    keep = np.asarray(keep, dtype=np.int64)
+    position = np.full(len(spectra), -1, dtype=np.int64)
+    position[keep] = np.arange(keep.size)
+    groups = []
+    for group in spectra.groups:
+        inside = position[group.rows] >= 0
+        if inside.any():
+            groups.append(SpectrumGroup(group.energy_ev, position[group.rows[inside]], group.intensity[inside]))
+    return SpectraSet(ids=spectra.ids[keep], content_hashes=tuple(spectra.content_hashes[i] for i in keep.tolist()),
+                      element=spectra.element, edge=spectra.edge,
+                      shifts_ev=None if spectra.shifts_ev is None else spectra.shifts_ev[keep], groups=tuple(groups))
 
-    Raises :class:`UsageError` (one line, naming a spectrum) when the spectra share no energy range
-    for an open window, when any spectrum covers less than
-    :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of the window (checked over the whole
-    selection before anything is interpolated), or when a row is flat or cannot be normalised.
+
+@dataclass(frozen=True)
+class Prepared:
+    """:func:`prepare`'s result: the spectra kept, their matrix (n, grid), the resolved recipe and
+    the window report (:func:`repository.analysis.recipe.window_report`)."""
+
+    spectra: SpectraSet
+    matrix: np.ndarray
+    recipe: rec.Recipe
+    window: dict
+
+
+def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = True) -> Prepared:
+    """Apply ``recipe`` to every spectrum; an open window is set by the element and edge
+    (:func:`repository.analysis.recipe.default_window`).
+
+    With an open (default) window and ``exclude_short``, spectra that cover less than
+    :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of it are excluded and named in
+    ``window["excluded"]``; a window the caller gave is never silently narrowed: a spectrum that
+    falls short raises :class:`UsageError` (one line naming it). Rows that are flat or cannot be
+    normalised raise too.
     """
     if recipe.alignment == "stored_shift" and spectra.shifts_ev is None:
         raise UsageError("stored_shift alignment needs the stored shifts: load the spectra with with_shifts=True")
@@ -205,29 +240,64 @@ def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec
     ranges = np.empty((len(spectra), 2))
     for group in spectra.groups:
         ranges[group.rows] = rec.aligned_ranges(recipe, group.energy_ev, group.intensity, shifts_all[group.rows])
+    given = recipe.energy_min_ev is not None and recipe.energy_max_ev is not None
+    rule = "given"
     if not recipe.is_resolved:
         steps = np.empty(len(spectra))
         for group in spectra.groups:
             steps[group.rows] = float(np.median(np.diff(group.energy_ev)))
-        recipe = rec.resolve(recipe, ranges, steps)
-    rec.check_window(recipe, ranges, spectra.ids)
+        e0s = None
+        if (recipe.version >= 2 and not given and recipe.alignment != "edge_onset"
+                and (spectra.element, spectra.edge) not in rec.DEFAULT_WINDOWS_EV):
+            e0s = np.empty(len(spectra))
+            for group in spectra.groups:
+                e0s[group.rows] = rec.onsets(recipe, group.energy_ev, group.intensity) + shifts_all[group.rows] * (
+                    recipe.alignment == "stored_shift")
+        if recipe.version >= 2 and not given:
+            rule = rec.default_window(recipe, spectra.element, spectra.edge, e0s)[1]
+        elif not given:
+            rule = "the range every spectrum covers (recipe version 1)"
+        recipe = rec.resolve(recipe, ranges, steps, element=spectra.element, edge=spectra.edge, e0s=e0s)
+    report = rec.window_report(recipe, ranges, spectra.ids, rule=rule)
+    if report["excluded"] and (given or not exclude_short):
+        rec.check_window(recipe, ranges, spectra.ids)  # raises, naming a spectrum
+    if report["excluded"]:
+        if len(report["excluded"]) == len(spectra):
+            rec.check_window(recipe, ranges, spectra.ids)
+        keep = np.flatnonzero(rec.window_coverage(recipe, ranges) >= rec.MIN_WINDOW_COVERAGE)
+        spectra, shifts_all = subset(spectra, keep), shifts_all[keep]
     out = np.empty((len(spectra), recipe.n_points), dtype=np.float64)
     for group in spectra.groups:
-        out[group.rows] = rec.resample(recipe, group.energy_ev, group.intensity, shifts_all[group.rows])
-    return rec.finish(recipe, out, spectra.ids), recipe
+        out[group.rows] = rec.resample(recipe, group.energy_ev, group.intensity, shifts_all[group.rows],
+                                       spectra.ids[group.rows])
+    return Prepared(spectra, rec.finish(recipe, out, spectra.ids), recipe, report)
+
+
+def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec.Recipe]:
+    """Apply ``recipe`` to every spectrum -> (matrix (n, grid) float64, the resolved recipe).
+
+    As :func:`prepare` without excluding anything: raises :class:`UsageError` (one line, naming a
+    spectrum) when any spectrum covers less than
+    :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of the window (checked over the whole
+    selection before anything is interpolated), or when a row is flat or cannot be normalised.
+    """
+    prepared = prepare(spectra, recipe, exclude_short=False)
+    return prepared.matrix, prepared.recipe
+
+
+def training_e0s(spectra: SpectraSet, recipe: rec.Recipe) -> np.ndarray:
+    """Edge position (eV, :func:`repository.analysis.recipe.onsets`: e0 for version-2 recipes) of every
+    training spectrum on the recipe's energy scale (stored shift added for ``stored_shift``), in
+    :class:`SpectraSet` order -> (n,)."""
+    out = np.empty(len(spectra))
+    for group in spectra.groups:
+        found = rec.onsets(recipe, group.energy_ev, group.intensity)
+        if recipe.alignment == "stored_shift":
+            found = found + spectra.shifts_ev[group.rows]
+        out[group.rows] = found
+    return out
 
 
 def training_onset(spectra: SpectraSet, recipe: rec.Recipe) -> float:
-    """Median edge onset (eV) of the training spectra on the recipe's energy scale (before alignment
-    to the onset), used to place spectra whose energies are relative or offset (projection).
-
-    The onset of each spectrum is :func:`repository.analysis.recipe.edge_onsets` at
-    ``recipe.onset_fraction``; with ``stored_shift`` alignment each stored shift is added.
-    """
-    onsets = []
-    for group in spectra.groups:
-        found = rec.edge_onsets(group.energy_ev, group.intensity, recipe.onset_fraction)
-        if recipe.alignment == "stored_shift":
-            found = found + spectra.shifts_ev[group.rows]
-        onsets.append(found)
-    return float(np.median(np.concatenate(onsets)))
+    """Median of :func:`training_e0s` (eV), stored with the model as ``reference_onset_ev``."""
+    return float(np.median(training_e0s(spectra, recipe)))

@@ -58,13 +58,18 @@ SMOOTH_K_ITERATIONS = 64
 KNN_MEAN_NEIGHBOURS = 15
 ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
-FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment
+FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment (and widens)
+MAX_ALIGNMENT_SHIFT_EV = 15.0  # an alignment may move a spectrum at most this far (eV); see docs/analysis.md
 FIT_TOLERANCE_EV = 1e-9  # the refinement of a "fit" shift stops at this absolute tolerance (eV; scipy's xatol)
 FIT_MAX_ITERATIONS = 100  # at most this many iterations of the bounded minimiser
 EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vectors): the query IS that member
 EXACT_PLACEMENT = "exact match of spectrum {}"
 PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--shift, --edge-energy) "
                        "or let --align onset/fit find the offset")
+DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is no farther than this
+#                          percentile of the members' own nearest-neighbour distances (docs/analysis.md)
+DOMAIN_SAMPLE = 2000  # members whose nearest-neighbour distance is measured (all of them in smaller snapshots)
+NO_CONFIDENT_MATCH = "no confident match"
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
                  "absorber_cn", "origin")
 
@@ -249,12 +254,15 @@ class QuerySpectrum:
 
 
 def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
-                    edge_energy_ev: float | None = None, check_edge: bool = True) -> QuerySpectrum:
+                    edge_energy_ev: float | None = None, check_edge: bool = True,
+                    read_options: dict[str, Any] | None = None) -> QuerySpectrum:
     """Read a data file with the format readers (two-column files, XDI, ...).
 
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
     energies that are relative to the edge (as ``xasrepo import --edge-energy``). ``check_edge``
-    False skips the element/edge/energy check (onset/fit alignment moves the spectrum anyway).
+    False skips the element/edge/energy check (onset/fit alignment moves the spectrum anyway);
+    ``read_options`` are further :class:`repository.formats.common.ReadOptions` fields (``format``,
+    ``signal_col``, ``i0_col``, ``measurement_mode``, ...), as ``xasrepo import`` takes them.
     """
     from ..errors import XasrepoError
     from ..formats import read_path
@@ -262,13 +270,18 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    options: dict = {"edge_energy_ev": edge_energy_ev} if edge_energy_ev is not None else {}
+    options = {k: v for k, v in (read_options or {}).items() if v is not None}
+    fmt = options.pop("format", None)
+    if edge_energy_ev is not None:
+        options["edge_energy_ev"] = edge_energy_ev
     if not check_edge:
         options["check_edge"] = False
     try:
-        records = read_path(path, **options)
+        records = read_path(path, fmt, **options)
     except XasrepoError:
-        records = read_path(path, element=element, edge=edge, **options)
+        if element is None and edge is None:
+            raise
+        records = read_path(path, fmt, element=element, edge=edge, **options)
     if len(records) != 1:
         raise UsageError(f"{path} holds {len(records)} spectra; project one at a time")
     s = records[0].spectrum
@@ -278,7 +291,8 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
 
 
 def read_query(file: str | Path, element: str | None, edge: str | None, *, align: str = "none",
-               edge_energy_ev: float | None = None, reference_onset_ev: float | None = None) -> QuerySpectrum:
+               edge_energy_ev: float | None = None, reference_onset_ev: float | None = None,
+               read_options: dict[str, Any] | None = None) -> QuerySpectrum:
     """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
     relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
     energy will do, the alignment moves the spectrum anyway)."""
@@ -287,11 +301,13 @@ def read_query(file: str | Path, element: str | None, edge: str | None, *, align
     aligned = align in ("onset", "fit")
     if edge_energy_ev is None and aligned and reference_onset_ev is not None:
         try:
-            return read_query_file(file, element, edge, check_edge=False)
+            return read_query_file(file, element, edge, check_edge=False, read_options=read_options)
         except NonPositiveEnergy:  # energies relative to the edge: any edge energy will do before aligning
-            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev, check_edge=False)
+            return read_query_file(file, element, edge, edge_energy_ev=reference_onset_ev, check_edge=False,
+                                   read_options=read_options)
     try:
-        return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, check_edge=not aligned)
+        return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, check_edge=not aligned,
+                               read_options=read_options)
     except EdgeMismatchError as err:
         raise EdgeMismatchError(None, f"{err}; --align onset/fit projects it by its shape, whatever its energy "
                                       "scale") from None
@@ -320,15 +336,88 @@ def _onset_shift(energy: np.ndarray, intensity: np.ndarray, recipe: rec.Recipe, 
     return float(reference_onset_ev - onset)
 
 
+def shifted_rows(recipe: rec.Recipe, energy: np.ndarray, intensity: np.ndarray, stored: float,
+                 shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One spectrum preprocessed at many energy shifts at once -> (rows (k, grid), positions (k,) of
+    the shifts that leave at least :data:`~repository.analysis.recipe.MIN_WINDOW_COVERAGE` of the
+    window covered and give a row that is not flat and can be normalised).
+
+    Equal to :func:`repository.analysis.recipe.apply_one` at each shift (``energy + shift``), in
+    one vectorised interpolation for recipes on absolute energies (``none``/``stored_shift``).
+    """
+    from dataclasses import replace
+
+    shifts = np.asarray(shifts, dtype=np.float64)
+    intensity = np.asarray(intensity, dtype=np.float64)
+    total = shifts + stored
+    ranges = np.column_stack([energy[0] + total, energy[-1] + total])
+    where = np.flatnonzero(rec.window_coverage(recipe, ranges) >= rec.MIN_WINDOW_COVERAGE)
+    if not where.size:
+        return np.empty((0, recipe.n_points)), where
+    if recipe.alignment in ("none", "stored_shift"):
+        moved = replace(recipe, alignment="stored_shift")
+        matrix = np.broadcast_to(intensity, (where.size, intensity.size))
+        try:
+            return rec.finish(recipe, rec.resample(moved, energy, matrix, total[where])), where
+        except UsageError:  # some shift gives a flat row: sort them out one by one below
+            pass
+    rows, kept = [], []
+    for i in where:
+        try:
+            rows.append(rec.apply_one(recipe, energy + float(shifts[i]), intensity, stored, check_coverage=False))
+            kept.append(i)
+        except UsageError:
+            continue
+    return (np.asarray(rows) if rows else np.empty((0, recipe.n_points))), np.asarray(kept, dtype=np.int64)
+
+
+def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, train_e0_ev: np.ndarray,
+                       base_ev: float) -> float:
+    """Onset alignment that does not depend on one class's feature: the shift (eV, added to the
+    energies on top of ``base_ev``) that puts the query's e0 on the e0 of the snapshot member it then
+    matches best.
+
+    Every member m proposes e0_m - e0_query (e0 as the recipe's version defines it, of the raw
+    spectra, :func:`repository.analysis.recipe.onsets`); the query is preprocessed at each proposed
+    shift and compared with the members that proposed it; the shift of the closest pair wins, so a
+    member (or a copy of it shifted by any amount) comes back at its own e0. ``train_e0_ev`` (n,) are
+    the members' e0 on the recipe's energy scale.
+    """
+    energy = np.asarray(query.energy_ev, dtype=np.float64) + base_ev
+    stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
+    e0_query = float(rec.onsets(recipe, energy, np.asarray(query.intensity, dtype=np.float64)[None, :])[0]) + stored
+    proposals = np.round(np.asarray(train_e0_ev, dtype=np.float64) - e0_query, 6)
+    unique, member_of = np.unique(proposals, return_inverse=True)
+    allowed = np.flatnonzero(np.abs(unique) <= MAX_ALIGNMENT_SHIFT_EV)
+    rows, kept = shifted_rows(recipe, energy, query.intensity, stored, unique[allowed])
+    best, best_d = 0.0, math.inf
+    if kept.size:
+        position = np.full(unique.size, -1, dtype=np.int64)
+        position[allowed[kept]] = np.arange(kept.size)
+        which = position[member_of]  # each member's row of shifted query, -1 where none
+        ok = np.flatnonzero(which >= 0)
+        d = ((train[ok].astype(np.float64) - rows[which[ok]]) ** 2).sum(axis=1)
+        i = int(np.argmin(d))
+        best, best_d = float(proposals[ok[i]]), float(d[i])
+    if not math.isfinite(best_d):
+        raise UsageError(f"{query.label}: no alignment within {MAX_ALIGNMENT_SHIFT_EV:g} eV puts its edge (e0 = "
+                         f"{e0_query:.2f} eV) on any snapshot member's; is it the snapshot's element and edge?")
+    return base_ev + best
+
+
 def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
-               search_ev: float = FIT_SEARCH_EV) -> float:
+               search_ev: float = FIT_SEARCH_EV, unaligned_ev: float | None = None,
+               limit_ev: float | None = None) -> float:
     """The energy shift (eV) within ``start_ev +- search_ev`` that brings the spectrum closest to its
     nearest training spectrum (preprocessed Euclidean distance).
 
-    Searched on the recipe's grid step, then on a tenth of it around the best, then refined with
-    ``scipy.optimize.minimize_scalar`` (bounded Brent) down to :data:`FIT_TOLERANCE_EV` within that
-    tenth (never ending worse than the best sampled shift). Shifts that leave the window too little covered are skipped; if
-    every shift does, ``start_ev`` is returned and preprocessing reports the window.
+    Searched on the recipe's grid step (plus ``unaligned_ev``, the spectrum as given, when named;
+    when the best grid shift lies on the edge of the range, the range widens towards it, up to
+    ``limit_ev`` from ``unaligned_ev`` or ``start_ev``), then on a tenth of the step around the best,
+    then refined with ``scipy.optimize.minimize_scalar`` (bounded Brent) down to
+    :data:`FIT_TOLERANCE_EV` within that tenth (never ending worse than the best sampled shift).
+    Shifts that leave the window too little covered are skipped; if every shift does, ``start_ev``
+    is returned and preprocessing reports the window.
     """
     energy = np.asarray(query.energy_ev, dtype=np.float64)
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
@@ -336,17 +425,11 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
     reference_sq = np.einsum("ij,ij->i", reference, reference)
 
     def distances(shifts: np.ndarray) -> np.ndarray:
-        """Squared distance to the nearest training spectrum at each shift (inf where refused)."""
+        """Squared distance to the nearest training spectrum at each shift (inf where refused:
+        too little of the window covered, or flat)."""
         out = np.full(len(shifts), math.inf)
-        rows, where = [], []
-        for i, shift in enumerate(shifts):
-            try:
-                rows.append(rec.apply_one(recipe, energy + float(shift), query.intensity, stored))
-                where.append(i)
-            except UsageError:  # too little of the window covered (or flat) at this shift
-                continue
-        if rows:
-            candidates = np.asarray(rows)
+        candidates, where = shifted_rows(recipe, energy, query.intensity, stored, np.asarray(shifts, dtype=float))
+        if where.size:
             sq = np.einsum("ij,ij->i", candidates, candidates)[:, None] + reference_sq[None, :] \
                 - 2.0 * (candidates @ reference.T)
             out[where] = np.maximum(sq, 0.0).min(axis=1)
@@ -361,9 +444,31 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
         return float(shifts[i]), float(values[i])
 
     steps = round(search_ev / recipe.step_ev)
-    coarse, value = best(start_ev + recipe.step_ev * np.arange(-steps, steps + 1))
+    candidates = start_ev + recipe.step_ev * np.arange(-steps, steps + 1)
+    if unaligned_ev is not None:  # the spectrum as given is always a candidate
+        candidates = np.append(candidates, unaligned_ev)
+    coarse, value = best(candidates)
     if not math.isfinite(value):
         return float(start_ev)
+    centre = (unaligned_ev if unaligned_ev is not None else start_ev)
+    lo_edge, hi_edge = start_ev - steps * recipe.step_ev, start_ev + steps * recipe.step_ev
+    while limit_ev is not None and (abs(coarse - lo_edge) < 1e-9 or abs(coarse - hi_edge) < 1e-9):
+        # the best shift sits at the edge of the range searched: widen towards it, up to the limit
+        direction = -1.0 if abs(coarse - lo_edge) < 1e-9 else 1.0
+        edge_ev = lo_edge if direction < 0 else hi_edge
+        further = edge_ev + direction * recipe.step_ev * np.arange(1, steps + 1)
+        further = further[np.abs(further - centre) <= limit_ev + 1e-9]
+        if not further.size:
+            break
+        shift, found = best(further)
+        if found < value:
+            coarse, value = shift, found
+        if direction < 0:
+            lo_edge = float(further.min())
+        else:
+            hi_edge = float(further.max())
+        if abs(coarse - shift) > 1e-12:
+            break
     # then a tenth of a grid step around the best grid-step shift
     width = recipe.step_ev / FIT_REFINE
     fine, value = best(coarse + width * np.arange(-FIT_REFINE, FIT_REFINE + 1))
@@ -380,8 +485,8 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
-            align: str = "none", train: np.ndarray | None = None, window_hint: str = PROJECT_WINDOW_HINT
-            ) -> tuple[np.ndarray, float]:
+            align: str = "none", train: np.ndarray | None = None, window_hint: str = PROJECT_WINDOW_HINT,
+            train_e0_ev: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
 
     Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
@@ -395,11 +500,19 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     total = float(shift_ev)
     if align in ("onset", "fit") and recipe.alignment != "edge_onset":
-        total += _onset_shift(energy + total, query.intensity, recipe, stored, reference_onset_ev)
+        if train_e0_ev is not None and train is not None:
+            total = member_onset_shift(query, recipe, train, train_e0_ev, total)
+        else:  # without the members' e0 (callers that pass none): the median onset, as before
+            total += _onset_shift(energy + total, query.intensity, recipe, stored, reference_onset_ev)
     if align == "fit":
         if train is None:
             raise UsageError("fit alignment needs the snapshot's training spectra")
-        total = best_shift(query, recipe, train, total)
+        total = best_shift(query, recipe, train, total, unaligned_ev=float(shift_ev),
+                           limit_ev=MAX_ALIGNMENT_SHIFT_EV if train_e0_ev is not None else None)
+    if train_e0_ev is not None and abs(total - shift_ev) > MAX_ALIGNMENT_SHIFT_EV + 1e-9:
+        raise UsageError(f"{query.label}: aligning it would move its energies by {total - shift_ev:+.2f} eV, beyond "
+                         f"the {MAX_ALIGNMENT_SHIFT_EV:g} eV an edge position can differ by calibration or chemical "
+                         "shift; is it the snapshot's element and edge? (give --shift if the offset is known)")
     shifted = energy + total
     ranges = rec.aligned_ranges(recipe, shifted, np.asarray(query.intensity, dtype=np.float64)[None, :],
                                 np.array([stored]))
@@ -410,17 +523,23 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
 def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = None,
             spectrum_id: int | None = None, query: QuerySpectrum | None = None, k: int = DEFAULT_K,
             shift_ev: float = 0.0, align: str = "none", edge_energy_ev: float | None = None,
-            epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True) -> dict[str, Any]:
+            epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True, element: str | None = None,
+            edge: str | None = None, read_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
-    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="onset"`` moves the edge
-    onset onto the training spectra's, ``align="fit"`` then fits the best shift; files with energies relative to the edge take
-    ``edge_energy_ev`` (eV; not needed with ``align="onset"``). Raises :class:`UsageError` for an
-    unknown ``align``, for not giving exactly one of ``file`` and ``spectrum_id``, for ``k`` < 1,
-    for a spectrum of another element or edge than the snapshot's or a snapshot without computed
-    spectra; :class:`NotFoundError` for an unknown spectrum id or snapshot.
+    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="onset"`` puts the edge
+    (e0) on the best-matching member's (:func:`member_onset_shift`), ``align="fit"`` then fits the best
+    shift (:func:`best_shift`); files with energies relative to the edge take ``edge_energy_ev`` (eV;
+    not needed with an alignment). ``element``/``edge`` name a file's edge when the file does not;
+    ``read_options`` are the reader options of ``xasrepo import``. Neighbours are the computed members
+    (``computed_only``) when the snapshot has any, else all members (a snapshot of measured
+    standards); ``neighbours_among`` says which. Raises :class:`UsageError` for an unknown ``align``,
+    for not giving exactly one of ``file`` and ``spectrum_id``, for ``k`` < 1, for a spectrum of
+    another element or edge than the snapshot's and for an alignment beyond
+    :data:`MAX_ALIGNMENT_SHIFT_EV`; :class:`NotFoundError` for an unknown spectrum id or snapshot.
 
-    Returns ``{"snapshot", "method", "placement", "exact_match", "coordinates", "neighbours": [...]}``.
+    Returns ``{"snapshot", "method", "placement", "domain", "exact_match", "coordinates", "neighbours": [...]}``;
+    ``domain`` is :func:`applicability` (``verdict`` "no confident match" outside what the snapshot covers).
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or
     ``exact match of spectrum ID`` when the preprocessed query equals a member's, see
     :func:`exact_match`; ``exact_match`` is then that id, else None). The ``k`` neighbours are ranked
@@ -438,15 +557,20 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     model = load_model(record)
     reference_onset = float(model["reference_onset_ev"])
     if file is not None:
-        query = read_query(file, record["element"], record["edge"], align=align, edge_energy_ev=edge_energy_ev,
-                           reference_onset_ev=reference_onset)
+        # the element and edge come from the file or from element/edge (never assumed from the snapshot)
+        query = read_query(file, element, edge, align=align, edge_energy_ev=edge_energy_ev,
+                           reference_onset_ev=reference_onset, read_options=read_options)
     elif spectrum_id is not None:
         query = query_from_database(engine, spectrum_id)
     if query.element and query.element != record["element"] or query.edge and query.edge != record["edge"]:
         raise UsageError(f"{query.label} is a {query.element} {query.edge} spectrum but snapshot {record['uid']} "
                          f"holds {record['element']} {record['edge']} spectra; spectra of different edges are never mixed")
     recipe = rec.Recipe.from_json(str(model["recipe_json"]))
-    x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"])
+    train_e0 = model.get("train_e0_ev")
+    if train_e0 is None and align in ("onset", "fit"):  # snapshots made before e0 was stored with them
+        train_e0 = rec.onsets(recipe, recipe.grid(), model["train"].astype(np.float64))
+    x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"],
+                         train_e0_ev=train_e0)
     table = read_table(engine, record["uid"], ["spectrum_id", *LABEL_COLUMNS])
     labels = table.to_pylist()
     embedding = model["embedding"]
@@ -459,10 +583,11 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         coords, how = place(x, model, epochs=epochs)
     distance = np.sqrt(((embedding - coords[None, :]) ** 2).sum(axis=1))
     candidates = np.arange(embedding.shape[0])
+    compared = "all members"
     if computed_only and "origin" in table.column_names:
-        candidates = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
-    if candidates.size == 0:
-        raise UsageError(f"snapshot {record['uid']} has no computed spectra to compare with")
+        computed = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
+        if computed.size:  # computed spectra when there are any; a snapshot of measured standards: those
+            candidates, compared = computed, "computed members"
     # by embedding distance; an exact match first even if another member shares its coordinates
     order = np.lexsort((candidates != (-1 if match is None else match), distance[candidates]))
     chosen = candidates[order[:k]]
@@ -472,10 +597,59 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         row = dict(labels[int(i)])
         spectral = float(np.sqrt(np.mean((train[int(i)].astype(np.float64) - x) ** 2)))
         neighbours.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
+    member_nn = model.get("member_nn_rmsd")
+    if member_nn is None:  # snapshots made before it was stored
+        member_nn = member_nn_rmsd(train)
+    domain = applicability(x, train, member_nn, np.asarray(member_ids))
     return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
+            "domain": domain, "neighbours_among": compared,
             "exact_match": None if match is None else member_ids[match],
             "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
             "neighbours": neighbours}
+
+
+# ----------------------------------------------------------------------------------------------
+# applicability domain
+
+
+def member_nn_rmsd(train: np.ndarray, *, sample: int = DOMAIN_SAMPLE, seed: int = 0) -> np.ndarray:
+    """RMS difference (preprocessed spectra, the recipe's grid) between members and their nearest
+    other member, for all members or a seeded sample of ``sample`` of them -> (min(n, sample),).
+
+    Duplicated members count with distance 0 (they are part of what the snapshot covers).
+    """
+    train = np.asarray(train, dtype=np.float64)
+    n, m = train.shape
+    rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    sq = np.einsum("ij,ij->i", train, train)
+    out = np.empty(rows.size)
+    for start in range(0, rows.size, 256):
+        chunk = rows[start:start + 256]
+        d2 = sq[chunk, None] + sq[None, :] - 2.0 * (train[chunk] @ train.T)
+        d2[np.arange(chunk.size), chunk] = np.inf  # not itself
+        out[start:start + chunk.size] = np.sqrt(np.maximum(d2.min(axis=1), 0.0) / m)
+    return out
+
+
+def applicability(x: np.ndarray, train: np.ndarray, member_nn: np.ndarray, ids: np.ndarray) -> dict[str, Any]:
+    """How far the preprocessed spectrum ``x`` is from the snapshot compared with the members'
+    own nearest-neighbour distances ``member_nn`` (RMS, :func:`member_nn_rmsd`).
+
+    Returns ``nearest_rmsd`` (RMS difference to the spectrally nearest member), ``nearest_spectrum_id``,
+    ``percentile`` (share of members, in %, whose own nearest neighbour is at most that far),
+    ``threshold_rmsd`` (the :data:`DOMAIN_PERCENTILE` th percentile), ``confident`` and ``verdict``
+    (:data:`NO_CONFIDENT_MATCH` when the spectrum is farther from every member than the threshold).
+    """
+    train = np.asarray(train, dtype=np.float64)
+    rmsd = np.sqrt(np.mean((train - np.asarray(x, dtype=np.float64)[None, :]) ** 2, axis=1))
+    nearest = int(np.argmin(rmsd))
+    d = float(rmsd[nearest])
+    threshold = float(np.percentile(member_nn, DOMAIN_PERCENTILE))
+    confident = bool(d <= threshold)
+    return {"nearest_rmsd": d, "nearest_spectrum_id": int(ids[nearest]),
+            "percentile": float(100.0 * np.mean(np.asarray(member_nn) <= d)), "threshold_rmsd": threshold,
+            "confident": confident,
+            "verdict": "within the snapshot's coverage" if confident else NO_CONFIDENT_MATCH}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,18 +6,23 @@ exactly the same preprocessing. The steps, in order:
 
 1. **alignment** of the energy axis (``alignment``):
    - ``none``: energies as stored (eV, absolute);
-   - ``edge_onset``: energies relative to the spectrum's own edge onset, the first energy where the
-     intensity reaches ``onset_fraction`` of its maximum (linearly interpolated). The window is then
-     in eV relative to the onset (e.g. -5 .. 30), which makes relative energies and calibration
-     offsets irrelevant;
+   - ``edge_onset``: energies relative to the spectrum's own edge position e0. Recipe version 2
+     (the default): e0 as Athena/Larch ``find_e0`` defines it, the maximum of the smoothed
+     derivative (:func:`repository.analysis.edge.find_e0`). Version 1 (snapshots made before):
+     the first energy where the intensity reaches ``onset_fraction`` of its maximum (linearly
+     interpolated). The window is then in eV relative to e0 (e.g. -4 .. 10), which makes relative
+     energies and calibration offsets irrelevant and compares shapes only (preset ``shape``);
    - ``stored_shift``: energies plus the shift stored with the spectrum: the calculation's
      ``alignment_shift_ev`` plus the spectrum's ``calibration_shift_ev`` (absent counts as 0).
 2. **interpolation** onto the grid ``energy_min_ev, energy_min_ev + step_ev, ... <= energy_max_ev``
    (linear; beyond a spectrum's ends its first/last value is held constant).
 3. optional **Gaussian broadening** with ``broadening_fwhm_ev`` (convolution on the grid).
 4. **normalisation**: ``none``; ``max`` (divide by the maximum); ``area`` (divide by the
-   trapezoidal area over the window); ``edge_step`` (subtract the mean of the first
-   :data:`EDGE_STEP_FRACTION` of the window, divide by the mean of the last fraction minus that).
+   trapezoidal area over the window); ``edge_step``: version 2, Athena/Larch ``pre_edge`` on each
+   spectrum's own data before interpolation (pre-edge line, post-edge polynomial, step 1 at e0;
+   :func:`repository.analysis.edge.pre_edge` with Larch's default ranges); version 1, subtract the
+   mean of the first :data:`EDGE_STEP_FRACTION` of the window and divide by the mean of the last
+   fraction minus that.
 
 Before interpolating, every spectrum must cover at least :data:`MIN_WINDOW_COVERAGE` of the window
 with its own points (after alignment): beyond its ends a spectrum is only held constant, so a window
@@ -27,8 +32,20 @@ zero or negligible (:data:`NORMALISATION_TOLERANCE`). Each failure is a :class:`
 spectrum, never NaNs or a silent row of constants.
 
 A recipe whose window or step is left open is *resolved* against the data before use
-(:func:`resolve`): the window becomes the energy range every selected spectrum covers, and the
-step the coarsest median point spacing among them. Snapshots store the resolved recipe.
+(:func:`resolve`), and snapshots store the resolved recipe. The step becomes the coarsest median
+point spacing among the spectra. The window (version 2) is set by the element and edge, not by the
+narrowest spectrum (:func:`default_window`): :data:`DEFAULT_WINDOWS_EV` for the edges of the bundled
+set, chosen to cover their near-edge features; :data:`SHAPE_WINDOW_EV` relative to each spectrum's
+e0 with ``edge_onset`` alignment; otherwise :data:`GENERIC_WINDOW_EV` around the selection's median
+e0. Spectra that cover less than :data:`MIN_WINDOW_COVERAGE` of a default window are excluded, the
+others are padded beyond their ends (held constant); both are named in the output and in the
+snapshot's provenance (:func:`window_report`). Version 1 recipes resolved an open window to the
+range every spectrum covers (kept for reading old snapshots, whose recipes are always resolved).
+
+**Presets** (:data:`PRESETS`, ``--recipe absolute`` / ``--recipe shape``): ``absolute`` is the
+default recipe (absolute energies, the element/edge window, ``max`` normalisation); ``shape`` aligns
+every spectrum at its own e0 and compares shapes only over -4 .. +10 eV around it (calibration and
+chemical shifts of the edge no longer count).
 """
 
 from __future__ import annotations
@@ -51,7 +68,26 @@ EDGE_STEP_FRACTION = 0.1  # pre-edge and post-edge regions for edge-step normali
 MAX_GRID_POINTS = 20_000
 MIN_GRID_POINTS = 3  # fewer grid points have no shape to compare
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: e0 = max of the derivative (Larch), edge_step = Larch pre_edge, element/edge windows
+SUPPORTED_VERSIONS = (1, 2)
+# Default windows (absolute eV) per (element, edge), chosen from the physics of the near-edge region
+# (docs/analysis.md "Energy windows"). Tabulated edges (xraydb, Elam): B K 188.0 eV, N K 409.9 eV.
+# B K 184-201 eV: the antisite B_N pre-edge (184.2 eV) and C_N nearest-B feature (187.1 eV), the
+#   sp2 pi* (h-BN 192.0 eV measured, ~190.2 eV in the bundled set) and the sigma* doublet
+#   (+5.7/+7.2 eV above pi*, measured +6.0/+7.3) up to the sp3 sigma* maximum of c-BN/w-BN.
+# N K 393-410 eV: the v_B pre-peak (~394.2 eV, -7.2 eV below pi*), pi* (401 eV measured) and the
+#   sigma* doublet (~407-408.5 eV) with the onset of c-BN's sigma* band.
+DEFAULT_WINDOWS_EV: dict[tuple[str, str], tuple[float, float]] = {
+    ("B", "K"): (184.0, 201.0),
+    ("N", "K"): (393.0, 410.0),
+}
+SHAPE_WINDOW_EV = (-4.0, 10.0)  # edge_onset alignment: eV relative to each spectrum's own e0
+GENERIC_WINDOW_EV = (-10.0, 30.0)  # other edges: eV around the selection's median e0 (XANES region)
+NARROW_WINDOW_FRACTION = 0.5  # a window narrower than this times the data's median range is warned about
+PRESETS: dict[str, dict[str, Any]] = {
+    "absolute": {},
+    "shape": {"alignment": "edge_onset", "energy_min_ev": SHAPE_WINDOW_EV[0], "energy_max_ev": SHAPE_WINDOW_EV[1]},
+}
 _DENOMINATOR_FLOOR = 1e-300
 MIN_WINDOW_COVERAGE = 0.5  # a spectrum's own points must span at least this fraction of the window
 FLAT_TOLERANCE = 1e-9  # a row whose max - min is at most this times its largest |value| is flat
@@ -99,8 +135,10 @@ class Recipe:
         if not 0.0 < float(self.onset_fraction) < 1.0:
             raise UsageError(f"recipe onset_fraction must be between 0 and 1, got {self.onset_fraction}")
         object.__setattr__(self, "onset_fraction", float(self.onset_fraction))
-        if int(self.version) != RECIPE_VERSION:
-            raise UsageError(f"recipe version {self.version} is not supported (this xasrepo reads {RECIPE_VERSION})")
+        if int(self.version) not in SUPPORTED_VERSIONS:
+            raise UsageError(f"recipe version {self.version} is not supported (this xasrepo reads "
+                             f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
+        object.__setattr__(self, "version", int(self.version))
         if self.is_resolved and self.n_points < MIN_GRID_POINTS:
             raise UsageError(f"the energy window {self.energy_min_ev:g}-{self.energy_max_ev:g} eV holds only "
                              f"{self.n_points} grid point(s) at step {self.step_ev:g} eV (at least {MIN_GRID_POINTS} "
@@ -135,7 +173,16 @@ class Recipe:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
+    def preset(cls, name: str) -> Recipe:
+        """The recipe named ``name`` in :data:`PRESETS` (``absolute`` or ``shape``)."""
+        key = str(name).strip().lower()
+        if key not in PRESETS:
+            raise UsageError(f"unknown recipe preset {name!r} (expected one of {', '.join(PRESETS)})")
+        return cls(**PRESETS[key])
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Recipe:
+        """A recipe from its dict (stored snapshots carry their ``version``; absent: the current one)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -155,13 +202,16 @@ class Recipe:
 
 
 def load_recipe(value: str | Path | None) -> Recipe:
-    """A recipe from a JSON file path or an inline JSON object (``None``: the default recipe).
+    """A recipe from a preset name (:data:`PRESETS`), a JSON file path or an inline JSON object
+    (``None``: the default recipe).
 
     Raises :class:`InputError` for text that is not a JSON recipe object (bad JSON, unknown
     fields), :class:`UsageError` for a missing file or an invalid value (naming the field)."""
     if value is None:
         return Recipe()
     text = str(value).strip()
+    if text.lower() in PRESETS:
+        return Recipe.preset(text)
     if text.startswith("{"):
         return Recipe.from_json(text, source="--recipe")
     path = Path(text)
@@ -193,6 +243,34 @@ def edge_onsets(energy: np.ndarray, intensity: np.ndarray, fraction: float = DEF
     span = np.where(y1 > y0, y1 - y0, 1.0)
     t = np.where((first > 0) & (y1 > y0), (level - y0) / span, 1.0)
     return e0 + np.clip(t, 0.0, 1.0) * (e1 - e0)
+
+
+def onsets(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Edge position (eV) of every row of ``matrix`` (n, m) on ``energy`` (m,) as the recipe's version
+    defines it: version 2, e0 = maximum of the smoothed derivative (Larch ``find_e0``); version 1, the
+    half-maximum onset (:func:`edge_onsets` with ``onset_fraction``)."""
+    matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    if recipe.version == 1:
+        return edge_onsets(energy, matrix, recipe.onset_fraction)
+    from .edge import find_e0
+
+    return np.array([find_e0(energy, row) for row in matrix], dtype=np.float64)
+
+
+def edge_step_rows(energy: np.ndarray, matrix: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``matrix`` (n, m) normalised as Larch ``pre_edge`` does (pre-edge line subtracted,
+    divided by the edge step at e0), on ``energy`` (m,) -> (n, m). Raises :class:`UsageError` naming
+    the row whose edge step vanishes."""
+    from .edge import pre_edge
+
+    out = np.empty_like(np.atleast_2d(matrix), dtype=np.float64)
+    for i, row in enumerate(np.atleast_2d(matrix)):
+        try:
+            result = pre_edge(energy, row)
+        except UsageError as err:
+            raise UsageError(f"{_who(labels, i)}: {err}") from None
+        out[i] = np.interp(energy, result.energy_ev, result.norm)
+    return out
 
 
 def _interp_rows(source: np.ndarray, matrix: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -278,7 +356,7 @@ def aligned_ranges(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shift
     n = matrix.shape[0]
     first, last = float(energy[0]), float(energy[-1])
     if recipe.alignment == "edge_onset":
-        offset = -edge_onsets(energy, matrix, recipe.onset_fraction)
+        offset = -onsets(recipe, energy, matrix)
     elif recipe.alignment == "stored_shift" and shifts_ev is not None:
         offset = np.broadcast_to(np.asarray(shifts_ev, dtype=np.float64), (n,))
     else:
@@ -339,19 +417,48 @@ def aligned_energies(energy: np.ndarray, intensity: np.ndarray, recipe: Recipe, 
                      ) -> np.ndarray:
     """The energy axis of one spectrum after the recipe's alignment step."""
     if recipe.alignment == "edge_onset":
-        return energy - edge_onsets(energy, intensity[None, :], recipe.onset_fraction)[0]
+        return energy - onsets(recipe, energy, intensity[None, :])[0]
     if recipe.alignment == "stored_shift":
         return energy + stored_shift_ev
     return energy
 
 
-def resolve(recipe: Recipe, ranges: np.ndarray, steps: np.ndarray) -> Recipe:
+def default_window(recipe: Recipe, element: str | None, edge: str | None, e0s: np.ndarray | None = None
+                   ) -> tuple[tuple[float, float], str]:
+    """(window (lo, hi) in eV, the rule that set it) for an open window of a version-2 recipe.
+
+    ``edge_onset`` alignment: :data:`SHAPE_WINDOW_EV` relative to each e0; (element, edge) in
+    :data:`DEFAULT_WINDOWS_EV`: that window; otherwise :data:`GENERIC_WINDOW_EV` around the median
+    of ``e0s`` (absolute e0 of the selected spectra, eV). Raises :class:`UsageError` when no rule applies.
+    """
+    if recipe.alignment == "edge_onset":
+        return SHAPE_WINDOW_EV, f"{SHAPE_WINDOW_EV[0]:+g} .. {SHAPE_WINDOW_EV[1]:+g} eV around each spectrum's e0"
+    key = (str(element), str(edge))
+    if key in DEFAULT_WINDOWS_EV:
+        lo, hi = DEFAULT_WINDOWS_EV[key]
+        return (lo, hi), f"default {element} {edge} window {lo:g}-{hi:g} eV"
+    if e0s is None or not len(e0s):
+        raise UsageError(f"no default energy window for {element} {edge}: give {_WINDOW_OPTIONS}")
+    centre = float(np.median(e0s))
+    lo, hi = centre + GENERIC_WINDOW_EV[0], centre + GENERIC_WINDOW_EV[1]
+    return (lo, hi), (f"{GENERIC_WINDOW_EV[0]:+g} .. {GENERIC_WINDOW_EV[1]:+g} eV around the median e0 "
+                      f"{centre:.2f} eV ({element} {edge} has no tabulated window)")
+
+
+def resolve(recipe: Recipe, ranges: np.ndarray, steps: np.ndarray, *, element: str | None = None,
+            edge: str | None = None, e0s: np.ndarray | None = None) -> Recipe:
     """Fill an open window/step from the data: ``ranges`` (n, 2) aligned (min, max) per spectrum,
-    ``steps`` (n,) median point spacing per spectrum."""
+    ``steps`` (n,) median point spacing per spectrum; ``element``/``edge``/``e0s`` choose the default
+    window of a version-2 recipe (:func:`default_window`). Version 1: the range all spectra cover."""
     if recipe.is_resolved:
         return recipe
-    lo = recipe.energy_min_ev if recipe.energy_min_ev is not None else float(np.max(ranges[:, 0]))
-    hi = recipe.energy_max_ev if recipe.energy_max_ev is not None else float(np.min(ranges[:, 1]))
+    if recipe.version >= 2:
+        (lo, hi), _rule = default_window(recipe, element, edge, e0s)
+        lo = recipe.energy_min_ev if recipe.energy_min_ev is not None else lo
+        hi = recipe.energy_max_ev if recipe.energy_max_ev is not None else hi
+    else:
+        lo = recipe.energy_min_ev if recipe.energy_min_ev is not None else float(np.max(ranges[:, 0]))
+        hi = recipe.energy_max_ev if recipe.energy_max_ev is not None else float(np.min(ranges[:, 1]))
     if hi <= lo:
         raise UsageError(f"the selected spectra share no energy range (after {recipe.alignment} alignment the "
                          f"common range would be {lo:g} .. {hi:g} eV); give the window in the recipe")
@@ -360,15 +467,59 @@ def resolve(recipe: Recipe, ranges: np.ndarray, steps: np.ndarray) -> Recipe:
     return replace(recipe, energy_min_ev=round(lo, 4), energy_max_ev=round(hi, 4), step_ev=round(step, 6))
 
 
-def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None
-             ) -> np.ndarray:
+def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rule: str) -> dict[str, Any]:
+    """Which spectra a (resolved) window excludes or pads, as stored in snapshot provenance.
+
+    ``ranges`` (n, 2) aligned (first, last) energies, ``labels`` (n,) spectrum ids. Returns
+    ``{"window_ev", "rule", "excluded", "padded", "padded_start", "padded_end", "warning"}``: spectra
+    covering less than :data:`MIN_WINDOW_COVERAGE` are excluded, those covering less than all of it
+    are padded (their first value held constant below their start: ``padded_start``, their last
+    value beyond their end: ``padded_end``). ``warning`` is one line when the window is narrower
+    than :data:`NARROW_WINDOW_FRACTION` of the data's median range, naming spectra whose ends lie
+    inside it (those that limit it).
+    """
+    ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
+    coverage = window_coverage(recipe, ranges)
+    excluded = np.flatnonzero(~(coverage >= MIN_WINDOW_COVERAGE))
+    padded = np.flatnonzero((coverage >= MIN_WINDOW_COVERAGE) & (coverage < 1.0 - 1e-9))
+    width = recipe.energy_max_ev - recipe.energy_min_ev
+    typical = float(np.median(ranges[:, 1] - ranges[:, 0])) if len(ranges) else 0.0
+    warning = None
+    if typical > 0 and width < NARROW_WINDOW_FRACTION * typical:
+        limiting = np.flatnonzero((ranges[:, 0] >= recipe.energy_min_ev - 1e-9)
+                                  | (ranges[:, 1] <= recipe.energy_max_ev + 1e-9))
+        names = ", ".join(str(labels[i]) for i in limiting[:5]) or "none"
+        warning = (f"the {_window_text(recipe)} is {width:.1f} eV wide, narrower than "
+                   f"{NARROW_WINDOW_FRACTION:.0%} of the data's median range ({typical:.1f} eV); "
+                   f"spectra whose ends limit it: {names}" + (" ..." if limiting.size > 5 else ""))
+    below = padded[ranges[padded, 0] > recipe.energy_min_ev + 1e-9]
+    above = padded[ranges[padded, 1] < recipe.energy_max_ev - 1e-9]
+    return {"window_ev": [recipe.energy_min_ev, recipe.energy_max_ev], "rule": rule,
+            "excluded": [_plain(labels[i]) for i in excluded], "padded": [_plain(labels[i]) for i in padded],
+            "padded_start": [_plain(labels[i]) for i in below], "padded_end": [_plain(labels[i]) for i in above],
+            "warning": warning}
+
+
+def _plain(value):
+    return int(value) if isinstance(value, (int, np.integer)) else str(value)
+
+
+def _pre_edge_normalized(recipe: Recipe) -> bool:
+    return recipe.version >= 2 and recipe.normalization == "edge_step"
+
+
+def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.ndarray | None = None,
+             labels: np.ndarray | None = None) -> np.ndarray:
     """Steps 1-3 (alignment, interpolation onto the grid, broadening) for rows of ``matrix`` sampled
-    on one energy axis ``energy`` (m,) -> (n, grid) float64, unchecked and not normalised."""
+    on one energy axis ``energy`` (m,) -> (n, grid) float64, unchecked and (except version-2
+    ``edge_step``, which normalises each spectrum on its own data first) not normalised."""
     grid = recipe.grid()
     matrix = np.asarray(matrix, dtype=np.float64)
+    if _pre_edge_normalized(recipe):  # Larch pre_edge uses the spectrum's own pre- and post-edge data
+        matrix = edge_step_rows(energy, matrix, labels)
     if recipe.alignment == "edge_onset":
-        onsets = edge_onsets(energy, matrix, recipe.onset_fraction)
-        out = _interp_rows(energy, matrix, grid[None, :] + onsets[:, None])
+        found = onsets(recipe, energy, matrix)
+        out = _interp_rows(energy, matrix, grid[None, :] + found[:, None])
     elif recipe.alignment == "stored_shift" and shifts_ev is not None and np.any(shifts_ev != shifts_ev[0]):
         out = _interp_rows(energy, matrix, grid[None, :] - np.asarray(shifts_ev)[:, None])
     else:
@@ -381,7 +532,8 @@ def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: 
 def finish(recipe: Recipe, resampled: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """Step 4 (normalisation) of resampled rows, after refusing flat rows; never returns NaNs."""
     _check_not_flat(resampled, recipe, labels)
-    out = _normalise(resampled, recipe.normalization, recipe.step_ev, labels)
+    out = resampled if _pre_edge_normalized(recipe) else _normalise(resampled, recipe.normalization,
+                                                                     recipe.step_ev, labels)
     bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
     if bad.size:  # cannot happen for finite input after the checks above; never hand on NaNs regardless
         raise UsageError(f"preprocessing gave non-finite values for {_who(labels, int(bad[0]))}; check its data")
@@ -400,7 +552,7 @@ def apply(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: np.
     matrix = np.asarray(matrix, dtype=np.float64)
     if check_coverage:
         check_window(recipe, aligned_ranges(recipe, energy, matrix, shifts_ev), labels)
-    return finish(recipe, resample(recipe, energy, matrix, shifts_ev), labels)
+    return finish(recipe, resample(recipe, energy, matrix, shifts_ev, labels), labels)
 
 
 def apply_one(recipe: Recipe, energy: np.ndarray, intensity: np.ndarray, stored_shift_ev: float = 0.0, *,

@@ -96,14 +96,33 @@ def default_field(frame: pd.DataFrame) -> str | None:
     return fields[0] if fields else None
 
 
+def snapshot_window(snapshot: Any) -> list[float] | None:
+    """The energy window (eV, absolute) of a snapshot file's recipe, for marking on the spectrum
+    panel; None for tables, files without footer metadata and windows relative to each e0."""
+    if not isinstance(snapshot, (str, Path)):
+        return None
+    try:
+        import pyarrow.parquet as pq  # lazy import: start-up time (pyarrow is heavy)
+
+        metadata = pq.read_schema(snapshot).metadata or {}
+        recipe = json.loads(metadata[b"xasrepo.snapshot"])["recipe"]
+    except Exception:  # noqa: BLE001 - no footer, no window to mark: the page is drawn without it
+        return None
+    if recipe.get("alignment") == "edge_onset" or recipe.get("energy_min_ev") is None:
+        return None
+    return [float(recipe["energy_min_ev"]), float(recipe["energy_max_ev"])]
+
+
 def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None = None,
-                   title: str | None = None, color_by: str | None = None, info: dict[str, Any] | None = None
+                   title: str | None = None, color_by: str | None = None, info: dict[str, Any] | None = None,
+                   window_ev: list[float] | None = None
                    ) -> Path:
     """Write the explorer page for ``snapshot`` (Parquet path, DataFrame or pyarrow Table).
 
     ``spectra`` maps spectrum ids to (energy_ev, intensity) arrays, e.g. from :func:`load_spectra`.
     ``info`` is the snapshot's footer metadata (default: read from a snapshot file) and names the
-    axes. Returns the path written.
+    axes. ``window_ev`` (lo, hi) is shaded on the spectrum panel (default: the snapshot file's recipe
+    window, :func:`snapshot_window`). Returns the path written.
     """
     # lazy import: start-up time (plotly is heavy; only this path needs it)
     from plotly.offline import get_plotlyjs
@@ -114,7 +133,8 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     info = info if info is not None else snapshot_info(snapshot)
     if title is None:
         title = page_title(info, frame, Path(snapshot).stem if isinstance(snapshot, (str, Path)) else None)
-    payload = _payload(frame, spectra or {}, title, color_by or default_field(frame))
+    window = window_ev if window_ev is not None else snapshot_window(snapshot)
+    payload = _payload(frame, spectra or {}, title, color_by or default_field(frame), window)
     payload = payload[:-1] + "," + _axes_payload(frame, info)[1:]
     parts = {"TITLE": html.escape(title), "PLOTLY": get_plotlyjs(),
              # every < > & as a JSON escape (they occur only inside strings): no value can end the
@@ -137,7 +157,8 @@ def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, 
     info = snapshot_info(snapshot)
     if title is None:
         title = page_title(info, frame, Path(snapshot).stem if isinstance(snapshot, (str, Path)) else None)
-    return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by, info=info)
+    return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by, info=info,
+                          window_ev=snapshot_window(snapshot))
 
 
 def page_title(info: dict[str, Any], frame: pd.DataFrame, name: str | None = None) -> str:
@@ -195,7 +216,8 @@ def _numbers(values: Iterable[float], digits: int) -> str:
     return json.dumps(_rounded(values, digits))
 
 
-def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | None) -> str:
+def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | None,
+             window: list[float] | None = None) -> str:
     fields = []
     columns = {}
     for name in frame.columns:
@@ -218,6 +240,7 @@ def _payload(frame: pd.DataFrame, spectra: Spectra, title: str, field: str | Non
         "ids": json.dumps(ids),
         "x": _numbers(frame["x"].astype(float), COORDINATE_DIGITS),
         "y": _numbers(frame["y"].astype(float), COORDINATE_DIGITS),
+        "window": json.dumps(window),
     }
     # spectra as [energy-grid index, intensities]: most spectra of a set share their energy grid
     grids: dict[str, int] = {}
@@ -392,7 +415,13 @@ _APP_TEMPLATE = r"""
     var traces = [], layout = {
       title: {text: spectrumTitle(row), font: {size: 14}, x: 0.01, xanchor: "left"}, margin: {l: 55, r: 10, t: 40, b: 45},
       xaxis: {title: {text: "photon energy (eV)"}}, yaxis: {title: {text: "intensity (arb. units)"}},
-      showlegend: false, annotations: []};
+      showlegend: false, annotations: [], shapes: []};
+    if (data.window) {  // the snapshot recipe's energy window: what the map compares
+      layout.shapes.push({type: "rect", xref: "x", yref: "paper", x0: data.window[0], x1: data.window[1], y0: 0, y1: 1,
+                          fillcolor: "rgba(255, 165, 0, 0.15)", line: {width: 0}, layer: "below"});
+      layout.annotations.push({text: "recipe window", showarrow: false, xref: "x", yref: "paper",
+                               x: (data.window[0] + data.window[1]) / 2, y: 1, yanchor: "bottom", font: {size: 11}});
+    }
     if (spectrum) {
       traces.push({type: "scatter", mode: "lines", x: data.grids[spectrum[0]], y: spectrum[1],
                    line: {color: "#1f77b4", width: 2}, hovertemplate: "%{x} eV<br>%{y}<extra></extra>"});
@@ -415,6 +444,7 @@ _APP_TEMPLATE = r"""
     return Plotly.react(spectrumDiv, traces, layout, spectrumConfig).then(function () {
       status.dataset.selected = String(id);
       status.dataset.spectrumPoints = String(spectrum ? spectrum[1].length : 0);
+      status.dataset.window = data.window ? data.window.join("-") : "";
     });
   }
 

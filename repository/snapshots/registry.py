@@ -233,6 +233,7 @@ class NewSnapshot:
     model: dict[str, Any]
     fit_info: dict[str, Any]
     library_versions: dict[str, str]
+    window: dict[str, Any] | None = None  # recipe.window_report: the window's rule, excluded and padded spectra
 
 
 def _property_columns(engine: Engine, ids: np.ndarray, element: str, edge: str) -> dict[str, list]:
@@ -318,6 +319,7 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
         "n_spectra": len(new.ids), "element": new.element, "edge": new.edge, "filter": new.filter_text,
         "recipe": new.recipe, "method": new.method, "params": new.params, "n_components": new.n_components,
         "seed": new.seed, "library_versions": new.library_versions, "fit_info": new.fit_info,
+        "window": new.window,
     }
     table = _arrow_table(new.ids, new.content_hashes, new.coords,
                          _property_columns(engine, new.ids, new.element, new.edge), footer)
