@@ -157,6 +157,13 @@ def supercell(polymorph: str, size: str | None = None):
         mat = np.diag(rep)
     else:
         raise KeyError(polymorph)
+    return build_supercell(prim, mat)
+
+
+def build_supercell(prim, mat):
+    """``(structure, label, matrix)`` of ``prim`` repeated by the integer matrix ``mat``: sites
+    sorted by element, then z, y, x (stable site indices for the plan); label ``"3x3x1"`` for a
+    diagonal matrix, else the rows ``"-1,1,1;1,-1,1;1,1,-1"``."""
     s = prim.copy()
     s.make_supercell(mat)
     s = s.get_sorted_structure(key=lambda site: (site.specie.symbol, round(site.frac_coords[2], 3),

@@ -164,7 +164,8 @@ def variant_structure(polymorph: str, variant: str, base):
 
 def large_supercell(polymorph: str):
     """64-72-atom cells for the cell-size check."""
-    from .bn_cells import CBN_A, _matrix_for, cbn_prim, hbn_bulk_prim, hbn_monolayer_prim, wbn_prim
+    from .bn_cells import (CBN_A, _matrix_for, build_supercell, cbn_prim, hbn_bulk_prim,
+                           hbn_monolayer_prim, wbn_prim)
 
     if polymorph == "h-BN":
         prim, mat = hbn_bulk_prim(), np.diag([4, 4, 1])                   # 64
@@ -177,14 +178,7 @@ def large_supercell(polymorph: str):
         prim, mat = wbn_prim(), np.diag([3, 3, 2])                       # 72
     else:
         raise KeyError(polymorph)
-    s = prim.copy()
-    s.make_supercell(mat)
-    s = s.get_sorted_structure(key=lambda site: (site.specie.symbol, round(site.frac_coords[2], 3),
-                                                  round(site.frac_coords[1], 3),
-                                                  round(site.frac_coords[0], 3)))
-    label = "x".join(str(int(x)) for x in np.diag(mat)) if np.allclose(mat, np.diag(np.diag(mat))) \
-        else ";".join(",".join(str(int(v)) for v in row) for row in mat)
-    return s, label, np.asarray(mat).tolist()
+    return build_supercell(prim, mat)
 
 
 def _pick_sites(struct, centre, roles=("nearest", "far")) -> list[dict]:
