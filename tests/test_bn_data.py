@@ -224,23 +224,15 @@ def _sp3_onset_peak(plan, host, defect, element):
 
 
 @pytest.mark.parametrize("host", ["h-BN", "h-BN-mono", "c-BN", "w-BN"])
-def test_v_n_gives_the_nearest_boron_a_defect_peak_at_the_onset(bn_plan, host):
+@pytest.mark.parametrize("defect,element", [("v_N", "B"), ("v_B", "N")])
+def test_a_vacancy_gives_the_nearest_neighbour_a_defect_peak_at_the_onset(bn_plan, host, defect, element):
+    """v_N: the nearest B; v_B: the nearest N (a pre-peak below the site's own π*; sp3: an onset peak)."""
     if host in LAYERED:
-        ok, info = _in_plane_peak_below_own_pi_star(bn_plan, host, "v_N", "B")
-        assert ok, f"v_N nearest B in {host}: {info}"
+        ok, info = _in_plane_peak_below_own_pi_star(bn_plan, host, defect, element)
+        assert ok, f"{defect} nearest {element} in {host}: {info}"
     else:
-        h = _sp3_onset_peak(bn_plan, host, "v_N", "B")
-        assert h > NO_PI_STAR_MAX_HEIGHT, f"v_N nearest B in {host}: onset peak only {h:.2f}"
-
-
-@pytest.mark.parametrize("host", ["h-BN", "h-BN-mono", "c-BN", "w-BN"])
-def test_v_b_gives_the_nearest_nitrogen_a_pre_peak(bn_plan, host):
-    if host in LAYERED:
-        ok, info = _in_plane_peak_below_own_pi_star(bn_plan, host, "v_B", "N")
-        assert ok, f"v_B nearest N in {host}: {info}"
-    else:
-        h = _sp3_onset_peak(bn_plan, host, "v_B", "N")
-        assert h > NO_PI_STAR_MAX_HEIGHT, f"v_B nearest N in {host}: onset peak only {h:.2f}"
+        h = _sp3_onset_peak(bn_plan, host, defect, element)
+        assert h > NO_PI_STAR_MAX_HEIGHT, f"{defect} nearest {element} in {host}: onset peak only {h:.2f}"
 
 
 def test_o_n_adds_boron_intensity_between_pi_star_and_sigma_star(bn_plan):
