@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 _IN_CHUNK = 500
+FETCH_ROWS = 8192  # rows per fetch when streaming spectra (a few MB of BLOBs)
+PREPARE_ROWS = 32768  # rows preprocessed at a time (temporaries of this many rows only)
 
 
 @dataclass(frozen=True)
@@ -86,18 +88,19 @@ def _select_sql(ids_clause: str, element: str | None, edge: str | None, columns:
     return f"SELECT {columns} FROM spectrum {where} {tail}", params
 
 
-def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None, columns: str,
-         tail: str = "ORDER BY id") -> list[tuple]:
-    """Rows of ``SELECT columns FROM spectrum WHERE <selection> tail``, over chunks of ``ids``.
+def _batches(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None, columns: str,
+             tail: str = "ORDER BY id", extra: dict | None = None, batch_rows: int = FETCH_ROWS):
+    """Rows of ``SELECT columns FROM spectrum WHERE <selection> tail`` in lists of at most ``batch_rows``,
+    over chunks of ``ids`` (ascending, so ``ORDER BY id`` orders the whole stream).
 
     SQLite rows come straight from the driver (plain tuples, no Row objects): loading is dominated
-    by creating one Python object per value, so every column and wrapper counts.
+    by creating one Python object per value, so every column and wrapper counts. ``extra`` are
+    further bound parameters (named ``:name`` in ``columns``).
     """
     chunks: list[list[int] | None] = [None]
     if ids is not None:
         ordered = sorted({int(i) for i in ids})
         chunks = [ordered[start:start + _IN_CHUNK] for start in range(0, len(ordered), _IN_CHUNK)]
-    rows: list = []
     with engine.connect() as conn:
         raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
         for chunk in chunks:
@@ -105,19 +108,36 @@ def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: s
                 names = {f"i{n}": value for n, value in enumerate(chunk or [])}
                 clause = f"id IN ({', '.join(':' + n for n in names)})" if chunk is not None else ""
                 sql, params = _select_sql(clause, element, edge, columns, tail)
-                rows.extend(raw.execute(sql, {**params, **names}).fetchall())
+                cursor = raw.execute(sql, {**params, **names, **(extra or {})})
+                while batch := cursor.fetchmany(batch_rows):
+                    yield batch
             else:
                 sql, params = _select_sql("id IN :ids" if chunk is not None else "", element, edge, columns, tail)
                 statement = text(sql)
                 if chunk is not None:
                     statement = statement.bindparams(bindparam("ids", expanding=True))
                     params["ids"] = chunk
-                rows.extend(tuple(r) for r in conn.execute(statement, params))
+                result = conn.execution_options(stream_results=True).execute(statement, {**params, **(extra or {})})
+                for batch in result.partitions(batch_rows):
+                    yield [tuple(r) for r in batch]
+
+
+def _run(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None, columns: str,
+         tail: str = "ORDER BY id") -> list[tuple]:
+    """All rows of :func:`_batches` in one list (small results: counts, shifts)."""
+    rows: list = []
+    for batch in _batches(engine, ids, element, edge, columns, tail):
+        rows.extend(batch)
     return rows
 
 
 def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
     """The one (element, edge) of the selection; UsageError when it is empty or mixes several."""
+    return _one_edge_count(engine, ids, element, edge)[:2]
+
+
+def _one_edge_count(engine: Engine, ids, element, edge) -> tuple[str, str, int]:
+    """(element, edge, number of spectra) of the selection, as :func:`_check_one_edge` checks it."""
     counts: dict[tuple[str, str], int] = {}
     other_kinds: dict[str, int] = {}
     for el, ed, kind, n in _run(engine, ids, element, edge, "absorbing_element, edge, spectroscopy, COUNT(*)",
@@ -136,7 +156,8 @@ def _check_one_edge(engine: Engine, ids, element, edge) -> tuple[str, str]:
         listing = ", ".join(f"{n} {el} {ed}" for (el, ed), n in sorted(counts.items()))
         raise UsageError(f"the selection mixes absorbing elements or edges ({listing}); spectra of different "
                          "edges are never embedded together: select one with --element/--edge or --where")
-    return next(iter(counts))
+    (found_element, found_edge), n = next(iter(counts.items()))
+    return found_element, found_edge, n
 
 
 def polarization_counts(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None
@@ -154,40 +175,69 @@ def load_spectra(engine: Engine, *, ids: Sequence[int] | None = None, element: s
                  edge: str | None = None, with_shifts: bool = True) -> SpectraSet:
     """Load the selected spectra (all, or ``ids``; narrowed by ``element``/``edge``).
 
-    ``with_shifts`` also loads each spectrum's stored shift (needed only by ``stored_shift``
-    alignment; ``shifts_ev`` is None without it). Raises :class:`UsageError` when nothing matches
-    or when the selection mixes elements or edges.
+    Rows stream from the database in batches of :data:`FETCH_ROWS` straight into one preallocated
+    float64 matrix per energy grid (the stored values, exact): the memory is that matrix plus one
+    batch, never a list of every row's bytes. The database compares each row's energy grid with
+    the first one (``CASE WHEN energy_ev = :grid``), so the usual single common grid is never
+    copied into Python per row. ``with_shifts`` also loads each spectrum's stored shift (needed
+    only by ``stored_shift`` alignment; ``shifts_ev`` is None without it). Raises
+    :class:`UsageError` when nothing matches, when the selection mixes elements or edges, or when
+    spectra are added to the selection while it is being read.
     """
-    element, edge = _check_one_edge(engine, ids, element, edge)
-    rows = _run(engine, ids, element, edge, "id, content_hash, energy_ev, intensity")
-    if ids is not None:
-        rows.sort(key=lambda r: r[0])
-    # Column by column with C-level iteration (zip(*rows) would cost more than the rest together).
-    n = len(rows)
-    id_col = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=n)
-    hash_col = tuple(map(itemgetter(1), rows))
-    energy_col = list(map(itemgetter(2), rows))
-    first = bytes(energy_col[0])
-    groups = []
-    if energy_col.count(first) == n:  # one common grid: the usual case, no grouping
-        energy = np.frombuffer(first, dtype=STORED_DTYPE)
-        intensity = np.frombuffer(b"".join(map(itemgetter(3), rows)), dtype=STORED_DTYPE).reshape(n, energy.size)
-        groups.append(SpectrumGroup(energy, np.arange(n, dtype=np.int64), intensity))
-    else:
-        by_grid: dict[bytes, list[int]] = {}
-        for position, blob in enumerate(energy_col):
-            by_grid.setdefault(bytes(blob), []).append(position)
-        for energy_blob, positions in by_grid.items():
-            energy = np.frombuffer(energy_blob, dtype=STORED_DTYPE)
-            intensity = stack_blobs([rows[p][3] for p in positions], energy.size)
-            groups.append(SpectrumGroup(energy, np.asarray(positions, dtype=np.int64), intensity))
-    del rows, energy_col
+    element, edge, n = _one_edge_count(engine, ids, element, edge)
+    head = _batches(engine, ids, element, edge, "energy_ev", "ORDER BY id LIMIT 1")
+    try:
+        found = next(head, None)
+    finally:
+        head.close()  # releases the connection at once
+    first = bytes(found[0][0]) if found else None
+    if first is None:
+        raise UsageError("no spectra match the selection")
+    n_points = len(first) // STORED_DTYPE.itemsize
+    row_bytes = n_points * STORED_DTYPE.itemsize
+    matrix = np.empty((n, n_points), dtype=STORED_DTYPE)  # untouched rows cost no memory (np.empty)
+    common_rows = np.empty(n, dtype=np.int64)
+    id_col = np.empty(n, dtype=np.int64)
+    hashes: list[str] = []
+    others: dict[bytes, tuple[list[int], list[bytes]]] = {}
+    filled = position = 0
+    columns = "id, content_hash, CASE WHEN energy_ev = :grid THEN NULL ELSE energy_ev END, intensity"
+    for batch in _batches(engine, ids, element, edge, columns, extra={"grid": first}):
+        size = len(batch)
+        if position + size > n:
+            raise UsageError("spectra were added to the selection while it was being loaded; run it again")
+        id_col[position:position + size] = np.fromiter(map(itemgetter(0), batch), dtype=np.int64, count=size)
+        hashes.extend(map(itemgetter(1), batch))
+        grids = list(map(itemgetter(2), batch))
+        if grids.count(None) == size:  # the usual case: every row on the first grid
+            joined = b"".join(map(itemgetter(3), batch))
+            if len(joined) != size * row_bytes:
+                raise UsageError("stored spectra have intensity arrays of another length than their energy grid")
+            matrix[filled:filled + size] = np.frombuffer(joined, dtype=STORED_DTYPE).reshape(size, n_points)
+            common_rows[filled:filled + size] = np.arange(position, position + size)
+            filled += size
+        else:
+            for offset, (grid, row) in enumerate(zip(grids, batch)):
+                if grid is None:
+                    matrix[filled] = np.frombuffer(row[3], dtype=STORED_DTYPE)
+                    common_rows[filled] = position + offset
+                    filled += 1
+                else:
+                    rows, blobs = others.setdefault(bytes(grid), ([], []))
+                    rows.append(position + offset)
+                    blobs.append(bytes(row[3]))
+        position += size
+    if position != n:
+        raise UsageError("spectra were removed from the selection while it was being loaded; run it again")
+    groups = [SpectrumGroup(np.frombuffer(first, dtype=STORED_DTYPE), common_rows[:filled], matrix[:filled])]
+    for energy_blob, (rows, blobs) in others.items():
+        energy = np.frombuffer(energy_blob, dtype=STORED_DTYPE)
+        groups.append(SpectrumGroup(energy, np.asarray(rows, dtype=np.int64), stack_blobs(blobs, energy.size)))
     shifts = None
     if with_shifts:
-        found = _run(engine, ids, element, edge, _SHIFT_SQL)
-        by_id = dict(found)
+        by_id = dict(_run(engine, ids, element, edge, _SHIFT_SQL))
         shifts = np.fromiter((by_id.get(i, 0.0) or 0.0 for i in id_col.tolist()), dtype=np.float64, count=n)
-    return SpectraSet(ids=id_col, content_hashes=hash_col, element=element, edge=edge, shifts_ev=shifts,
+    return SpectraSet(ids=id_col, content_hashes=tuple(hashes), element=element, edge=edge, shifts_ev=shifts,
                       groups=tuple(groups))
 
 
@@ -224,7 +274,8 @@ class Prepared:
     window: dict
 
 
-def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = True) -> Prepared:
+def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = True,
+            dtype: np.dtype | type | None = None) -> Prepared:
     """Apply ``recipe`` to every spectrum; an open window is set by the element and edge
     (:func:`repository.analysis.recipe.default_window`).
 
@@ -233,6 +284,10 @@ def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = Tr
     ``window["excluded"]``; a window the caller gave is never silently narrowed: a spectrum that
     falls short raises :class:`UsageError` (one line naming it). Rows that are flat or cannot be
     normalised raise too.
+
+    The rows are preprocessed :data:`PREPARE_ROWS` at a time into ONE preallocated matrix of
+    ``dtype`` (None: float64; :func:`repository.analysis.recipe.matrix_dtype` says when float32
+    is enough), so the temporaries of interpolation and normalisation never exceed one block.
     """
     if recipe.alignment == "stored_shift" and spectra.shifts_ev is None:
         raise UsageError("stored_shift alignment needs the stored shifts: load the spectra with with_shifts=True")
@@ -266,11 +321,37 @@ def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = Tr
             rec.check_window(recipe, ranges, spectra.ids)
         keep = np.flatnonzero(rec.window_coverage(recipe, ranges) >= rec.MIN_WINDOW_COVERAGE)
         spectra, shifts_all = subset(spectra, keep), shifts_all[keep]
-    out = np.empty((len(spectra), recipe.n_points), dtype=np.float64)
+    out = np.empty((len(spectra), recipe.n_points), dtype=np.float64 if dtype is None else dtype)
     for group in spectra.groups:
-        out[group.rows] = rec.resample(recipe, group.energy_ev, group.intensity, shifts_all[group.rows],
-                                       spectra.ids[group.rows])
-    return Prepared(spectra, rec.finish(recipe, out, spectra.ids), recipe, report)
+        for start in range(0, group.rows.size, PREPARE_ROWS):
+            rows = group.rows[start:start + PREPARE_ROWS]
+            block = group.intensity[start:start + PREPARE_ROWS]
+            resampled = rec.resample(recipe, group.energy_ev, block, shifts_all[rows], spectra.ids[rows])
+            try:
+                out[rows] = rec.finish(recipe, resampled, spectra.ids[rows])
+            except UsageError as err:
+                if len(spectra) <= PREPARE_ROWS:
+                    raise
+                raise UsageError(_count_all(str(err), spectra, recipe, shifts_all)) from None
+    return Prepared(spectra, out, recipe, report)
+
+
+def _count_all(message: str, spectra: SpectraSet, recipe: rec.Recipe, shifts: np.ndarray) -> str:
+    """``message`` (a :func:`~repository.analysis.recipe.finish` error about one block of rows) with
+    its "K of N spectra in all" counted over the whole selection, not just that block."""
+    import re
+
+    flat = "is flat" in message
+    bad = 0
+    for group in spectra.groups:
+        for start in range(0, group.rows.size, PREPARE_ROWS):
+            rows = group.rows[start:start + PREPARE_ROWS]
+            resampled = rec.resample(recipe, group.energy_ev, group.intensity[start:start + PREPARE_ROWS],
+                                     shifts[rows], spectra.ids[rows])
+            mask = rec.flat_rows(resampled) if flat else rec.unnormalisable_rows(resampled, recipe)
+            bad += int(mask.sum())
+    counted = re.sub(r"\d+ of \d+ spectra in all", f"{bad} of {len(spectra)} spectra in all", message)
+    return counted
 
 
 def preprocess(spectra: SpectraSet, recipe: rec.Recipe) -> tuple[np.ndarray, rec.Recipe]:

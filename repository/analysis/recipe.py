@@ -252,9 +252,9 @@ def onsets(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray) -> np.ndarray
     matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
     if recipe.version == 1:
         return edge_onsets(energy, matrix, recipe.onset_fraction)
-    from .edge import find_e0
+    from .edge import find_e0_rows
 
-    return np.array([find_e0(energy, row) for row in matrix], dtype=np.float64)
+    return find_e0_rows(energy, matrix)
 
 
 def edge_step_rows(energy: np.ndarray, matrix: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -297,9 +297,8 @@ def _broaden(matrix: np.ndarray, fwhm_ev: float | None, step_ev: float) -> np.nd
     return gaussian_filter1d(matrix, sigma_points, axis=1, mode="nearest")
 
 
-def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray | None) -> np.ndarray:
-    if how == "none":
-        return matrix
+def _scale(matrix: np.ndarray, how: str, step_ev: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offset, scale, magnitude) per row for normalisation ``how`` (max, area, edge_step)."""
     if how == "max":
         scale = matrix.max(axis=1)
         offset = np.zeros_like(scale)
@@ -313,6 +312,13 @@ def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray 
     magnitude = np.abs(matrix).max(axis=1)
     if how == "area":
         magnitude = magnitude * step_ev * (matrix.shape[1] - 1)  # the area of a row at its largest |value|
+    return offset, scale, magnitude
+
+
+def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray | None) -> np.ndarray:
+    if how == "none":
+        return matrix
+    offset, scale, magnitude = _scale(matrix, how, step_ev)
     bad = np.flatnonzero(~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALISATION_TOLERANCE * magnitude)))
     if bad.size:
         what = {"max": "maximum", "area": "area", "edge_step": "edge step"}[how]
@@ -336,10 +342,32 @@ def _window_text(recipe: Recipe) -> str:
     return f"energy window {recipe.energy_min_ev:g}-{recipe.energy_max_ev:g} {unit}"
 
 
+def flat_rows(matrix: np.ndarray) -> np.ndarray:
+    """(n,) bool: rows of ``matrix`` (n, grid) constant within :data:`FLAT_TOLERANCE` of their magnitude."""
+    spread = matrix.max(axis=1) - matrix.min(axis=1)
+    return ~(spread > FLAT_TOLERANCE * np.abs(matrix).max(axis=1))
+
+
+def unnormalisable_rows(matrix: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """(n,) bool: resampled rows whose normalisation denominator is zero or negligible
+    (:data:`NORMALISATION_TOLERANCE`); all False for ``none`` and version-2 ``edge_step``."""
+    if recipe.normalization == "none" or _pre_edge_normalized(recipe):
+        return np.zeros(matrix.shape[0], dtype=bool)
+    _offset, scale, magnitude = _scale(matrix, recipe.normalization, recipe.step_ev)
+    return ~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALISATION_TOLERANCE * magnitude))
+
+
+def matrix_dtype(recipe: Recipe) -> np.dtype:
+    """The dtype a preprocessed matrix is held in: float32 when the recipe normalises the rows
+    (values of order 1, where float32's relative precision of 6e-8 lies far below any spectrum's
+    noise and UMAP computes in float32 anyway), float64 for ``normalization = none`` (raw
+    intensities of any scale are kept as they are)."""
+    return np.dtype(np.float64 if recipe.normalization == "none" else np.float32)
+
+
 def _check_not_flat(matrix: np.ndarray, recipe: Recipe, labels: np.ndarray | None) -> None:
     """UsageError naming the first row that is constant over the window (a zero row included)."""
-    spread = matrix.max(axis=1) - matrix.min(axis=1)
-    flat = np.flatnonzero(~(spread > FLAT_TOLERANCE * np.abs(matrix).max(axis=1)))
+    flat = np.flatnonzero(flat_rows(matrix))
     if flat.size:
         row = int(flat[0])
         count = f"; {flat.size} of {matrix.shape[0]} spectra in all" if matrix.shape[0] > 1 else ""
