@@ -66,6 +66,12 @@ def embed(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same coordinates).")] = 0,
     n_neighbors: Annotated[int | None, typer.Option("--n-neighbors", help="UMAP n_neighbors [15].")] = None,
     min_dist: Annotated[float | None, typer.Option("--min-dist", help="UMAP min_dist [0.1].")] = None,
+    fit_sample: Annotated[int | None, typer.Option(
+        "--fit-sample", help="UMAP: fit on a stratified, seeded sample of N spectra and place the rest with the "
+                             "model's transform (for 10^5-10^6 spectra; see docs/analysis.md) [off: fit all].")] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="UMAP: umap-learn, cuml (RAPIDS on a CUDA GPU, optional extra, untested here) or auto "
+                          "[umap-learn].")] = None,
     mds_solver: Annotated[MdsSolver | None, typer.Option(
         "--mds-solver", help="MDS: smacof (small sets), landmark (scalable) or auto [auto: smacof up to 2000].")] = None,
     landmarks: Annotated[int | None, typer.Option("--landmarks", help="Landmark MDS: number of landmarks [500].")] = None,
@@ -79,11 +85,13 @@ def embed(
     from repository.analysis.create import EmbeddingRequest, create_snapshot
     from repository.errors import UsageError
 
-    params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist},
+    params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist, "fit_sample": fit_sample, "backend": backend},
               "mds": {"solver": mds_solver.value if mds_solver else None, "n_landmarks": landmarks},
               "pca": {}}[method.value]
-    given = {"--n-neighbors": n_neighbors, "--min-dist": min_dist, "--mds-solver": mds_solver, "--landmarks": landmarks}
-    applies = {"umap": {"--n-neighbors", "--min-dist"}, "mds": {"--mds-solver", "--landmarks"}}.get(method.value, set())
+    given = {"--n-neighbors": n_neighbors, "--min-dist": min_dist, "--mds-solver": mds_solver, "--landmarks": landmarks,
+             "--fit-sample": fit_sample, "--backend": backend}
+    applies = {"umap": {"--n-neighbors", "--min-dist", "--fit-sample", "--backend"},
+               "mds": {"--mds-solver", "--landmarks"}}.get(method.value, set())
     foreign = [name for name, value in given.items() if value is not None and name not in applies]
     if foreign:
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")

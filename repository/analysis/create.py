@@ -66,10 +66,66 @@ class EmbeddingRequest:
 def params_hash(inputs: str, recipe: rec.Recipe, method: str, params: dict[str, Any], n_components: int,
                 seed: int) -> str:
     """What decides a snapshot's coordinates, as SHA-256 (64 hex digits) over sorted JSON; equal
-    hashes mean the snapshot can be reused."""
+    hashes mean the snapshot can be reused. The matrix dtype (:func:`~repository.analysis.recipe.matrix_dtype`)
+    and the PCA solver count: snapshots fitted before they changed are not reused."""
     identity = {"input_hash": inputs, "recipe": recipe.to_dict(), "method": method, "params": params,
-                "n_components": int(n_components), "seed": int(seed), "format": SNAPSHOT_FORMAT_VERSION}
+                "n_components": int(n_components), "seed": int(seed), "format": SNAPSHOT_FORMAT_VERSION,
+                "matrix_dtype": rec.matrix_dtype(recipe).name,
+                **({"pca_solver": "covariance_eigh"} if method == "pca" else {})}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+STRATA_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_number", "defect_name")
+FULL_FIT_HINT_ROWS = 200_000  # above this many spectra a full UMAP fit takes many minutes: say --fit-sample exists
+
+
+def stratified_sample(strata: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of ``size`` rows, stratified by ``strata`` (n,) integer codes.
+
+    Each stratum gets its share ``size * n_s / n`` rounded by largest remainder, and at least one row
+    (when there are no more strata than ``size``), never more rows than it has; within a stratum the
+    rows are drawn at random (numpy ``default_rng(seed)``). With more strata than ``size`` it is a
+    simple random sample. ``size >= n`` returns every row.
+    """
+    strata = np.asarray(strata)
+    n = strata.size
+    if size >= n:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    codes, counts = np.unique(strata, return_counts=True)
+    if codes.size > size:
+        return np.sort(rng.choice(n, size, replace=False)).astype(np.int64)
+    share = size * counts / n
+    quota = np.maximum(np.floor(share).astype(np.int64), 1)
+    quota = np.minimum(quota, counts)
+    left = size - int(quota.sum())
+    if left > 0:  # largest remainders first, as long as a stratum has rows to give
+        for k in np.argsort(-(share - np.floor(share)), kind="stable"):
+            if left == 0:
+                break
+            if quota[k] < counts[k]:
+                quota[k] += 1
+                left -= 1
+    while left < 0:  # the minimum of one row each overshot: take back from the largest quotas
+        k = int(np.argmax(quota))
+        quota[k] -= 1
+        left += 1
+    order = np.argsort(strata, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    chosen = [rng.choice(order[start:start + c], q, replace=False) for start, c, q in zip(starts, counts, quota)]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def sample_strata(engine: Engine, ids: np.ndarray, element: str, edge: str) -> tuple[np.ndarray, list[str]]:
+    """Integer stratum codes (n,) for spectra ``ids`` (ascending): one per combination of the structure
+    properties :data:`STRATA_COLUMNS` (spectra without a structure share one stratum), and those columns."""
+    from ..snapshots.registry import _property_columns  # the same spectrum_overview read as the Parquet file
+
+    columns = _property_columns(engine, np.asarray(ids, dtype=np.int64), element, edge)
+    keys = list(zip(*(columns[name] for name in STRATA_COLUMNS)))
+    lookup: dict[tuple, int] = {}
+    codes = np.fromiter((lookup.setdefault(key, len(lookup)) for key in keys), dtype=np.int64, count=len(keys))
+    return codes, list(STRATA_COLUMNS)
 
 
 def _engine_url(engine: Engine) -> str:
@@ -115,11 +171,14 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
                                  "--where '... and polarization = ...'")
             where = f"({where}) and polarization = iso" if where and where.strip() else "polarization = iso"
             ids = select_spectrum_ids(engine, where=where, element=element, edge=edge)
+    say("loading spectra")
     spectra = load_spectra(engine, ids=ids, element=element, edge=edge,
                            with_shifts=recipe.alignment == "stored_shift")
     say(f"preprocessing {len(spectra)} spectra")
-    prepared = prepare(spectra, recipe)
+    dtype = rec.matrix_dtype(recipe)
+    prepared = prepare(spectra, recipe, dtype=dtype)
     spectra, matrix, resolved, window = prepared.spectra, prepared.matrix, prepared.recipe, prepared.window
+    del prepared
     inputs = input_hash(spectra.ids, spectra.content_hashes)
     digest = params_hash(inputs, resolved, method, params, n_components, seed)
     if not force:
@@ -127,20 +186,39 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         if existing is not None:
             return SnapshotResult(existing, reused=True, window=window)
 
-    say(f"fitting {method} on {matrix.shape[0]} x {matrix.shape[1]}")
+    say(f"finding the edge (e0) of {len(spectra)} spectra")
+    e0s = training_e0s(spectra, resolved)
+    spectra = replace(spectra, groups=())  # the raw intensities are not needed any more: free them before the fit
+    fitted_rows, extra_columns, sample_info = None, None, None
+    fit_sample = params.get("fit_sample") if method == "umap" else None
+    if fit_sample is not None and fit_sample < matrix.shape[0]:
+        say(f"drawing a stratified sample of {fit_sample} of {matrix.shape[0]} spectra")
+        strata, strata_columns = sample_strata(engine, spectra.ids, spectra.element, spectra.edge)
+        fitted_rows = stratified_sample(strata, int(fit_sample), seed)
+        fitted_mask = np.zeros(matrix.shape[0], dtype=bool)
+        fitted_mask[fitted_rows] = True
+        extra_columns = {"fitted": fitted_mask}
+        sample_info = {"size": int(fitted_rows.size), "of": int(matrix.shape[0]), "strata_columns": strata_columns,
+                       "n_strata": int(np.unique(strata).size), "seed": int(seed),
+                       "column": "fitted (true: in the fit; false: placed by the transform)"}
+    say(f"fitting {method} on {matrix.shape[0] if fitted_rows is None else fitted_rows.size} x {matrix.shape[1]}")
     started = time.perf_counter()
-    fitted = emb.fit_embedding(matrix, method, n_components=n_components, seed=seed, params=params)
+    fitted = emb.fit_embedding(matrix, method, n_components=n_components, seed=seed, params=params,
+                               fitted_rows=fitted_rows, progress=say)
     fit_seconds = time.perf_counter() - started
+    info = {**fitted.info, "matrix_dtype": matrix.dtype.name}
+    if sample_info is not None:
+        info["fit_sample"] = {**sample_info, "fitted": info.pop("fitted"), "placed": info.pop("placed"),
+                              "placement": info.pop("placement")}
 
     say("writing snapshot")
     directory = snapshot_dir(_engine_url(engine), directory)
     from .project import member_nn_rmsd  # lazy import: project imports this module (applicability domain)
 
-    e0s = training_e0s(spectra, resolved)
     model_arrays = {
         "format_version": np.int64(SNAPSHOT_FORMAT_VERSION), "method": np.str_(method),
         "recipe_json": np.str_(resolved.to_json()), "ids": spectra.ids,
-        "embedding": fitted.coords, "train": matrix.astype(np.float32),
+        "embedding": fitted.coords, "train": np.asarray(matrix, dtype=np.float32),
         "reference_onset_ev": np.float64(np.median(e0s)), "train_e0_ev": e0s,
         "member_nn_rmsd": member_nn_rmsd(matrix), **fitted.artifacts,
     }
@@ -149,7 +227,7 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         recipe_json=resolved.to_json(), ids=spectra.ids, content_hashes=spectra.content_hashes,
         element=spectra.element, edge=spectra.edge,
         filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
-        coords=fitted.coords, model=model_arrays, fit_info=fitted.info, library_versions=emb.library_versions(),
-        window=window)
+        coords=fitted.coords, model=model_arrays, fit_info=info, library_versions=emb.library_versions(),
+        window=window, extra_columns=extra_columns)
     record = store_snapshot(engine, new, directory)
-    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=fitted.info, window=window)
+    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=info, window=window)

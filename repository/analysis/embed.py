@@ -3,8 +3,20 @@
 :func:`fit_embedding` takes an already preprocessed matrix and returns coordinates plus the arrays
 a later projection needs (stored by :mod:`repository.snapshots.registry` as a checksummed ``.npz``;
 no pickles). With the same matrix, parameters and seed it returns identical coordinates on the
-same machine: UMAP runs single-threaded when seeded, PCA uses the full SVD, landmark MDS draws its
-landmarks from the seed and fixes eigenvector signs.
+same machine: UMAP runs single-threaded when seeded, PCA diagonalises the covariance matrix
+(scikit-learn's ``covariance_eigh``: no copy of the matrix, seconds for 10^6 rows), landmark MDS
+draws its landmarks from the seed and fixes eigenvector signs.
+
+UMAP has two optional parameters (absent from the stored parameters unless given):
+
+* ``fit_sample`` N: fit on a seeded sample of N rows and place the others with the fitted model's
+  transform (:func:`fit_umap_sampled`); the rows are chosen by the caller
+  (:func:`repository.analysis.create.stratified_sample`). Explicit only: a sampled fit is an
+  approximation whose cost is measured in docs/analysis.md, so it is never switched on silently.
+* ``backend``: ``umap-learn`` (the default, reproducible), ``cuml`` (RAPIDS cuML on a CUDA GPU;
+  refused with a one-line reason when cuML or a GPU is missing) or ``auto`` (cuML when usable, else
+  umap-learn; resolved before anything is hashed, so the snapshot records what ran). The cuML path
+  is UNTESTED on this project's machines (no GPU): see docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -23,6 +35,10 @@ from . import mds as mds_
 
 METHODS = tuple(m.value for m in EmbeddingMethod)
 MDS_SOLVERS = tuple(s.value for s in MdsSolver)
+UMAP_BACKENDS = ("umap-learn", "cuml", "auto")
+PLACE_CHUNK_ROWS = 10_000  # umap-learn's transform runs 100 epochs up to 10,000 rows (30 above): as project does
+MIN_FIT_SAMPLE = 3
+OPTIONAL_PARAMS: dict[str, tuple[str, ...]] = {"umap": ("fit_sample", "backend")}
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"},
     "pca": {},
@@ -38,8 +54,9 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in params:
-            raise UsageError(f"{method} has no parameter {key!r} (it has: {', '.join(params) or 'none'})")
+        if key not in params and key not in OPTIONAL_PARAMS.get(method, ()):
+            known = [*params, *OPTIONAL_PARAMS.get(method, ())]
+            raise UsageError(f"{method} has no parameter {key!r} (it has: {', '.join(known) or 'none'})")
         params[key] = value
     if method == "umap":
         params["n_neighbors"] = int(params["n_neighbors"])
@@ -48,6 +65,20 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
             raise UsageError("UMAP needs n_neighbors >= 2")
         if params["metric"] != "euclidean":
             raise UsageError("only the euclidean metric is supported (projection reimplements it)")
+        if "fit_sample" in params:
+            try:
+                params["fit_sample"] = int(params["fit_sample"])
+            except (TypeError, ValueError):
+                raise UsageError(f"fit_sample must be a whole number of spectra, got {params['fit_sample']!r}") from None
+            if params["fit_sample"] < max(MIN_FIT_SAMPLE, params["n_neighbors"] + 1):
+                raise UsageError(f"fit_sample must be at least n_neighbors + 1 = {params['n_neighbors'] + 1} "
+                                 f"spectra, got {params['fit_sample']}")
+        if "backend" in params:
+            backend = resolve_backend(str(params["backend"]))
+            if backend == "umap-learn":
+                del params["backend"]  # the default: recorded in fit_info, not in the parameters (same hash)
+            else:
+                params["backend"] = backend
     if method == "mds":
         if params["solver"] not in MDS_SOLVERS:
             raise UsageError(f"unknown MDS solver {params['solver']!r} (expected {', '.join(MDS_SOLVERS)})")
@@ -56,10 +87,42 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
     return params
 
 
+def cuml_unavailable() -> str | None:
+    """Why RAPIDS cuML's UMAP cannot run here (one line), or None when it can: cuML importable and a
+    CUDA GPU visible."""
+    try:
+        # lazy import: start-up time and an optional extra (pip install 'xasrepo[gpu]')
+        import cuml  # noqa: F401
+        from cuml.manifold import UMAP  # noqa: F401
+    except Exception:  # ImportError, or a cuML build that fails to load its CUDA libraries
+        return "RAPIDS cuML is not installed or cannot be loaded (the optional extra: pip install 'xasrepo[gpu]')"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA GPU is visible"
+    except Exception:
+        return "no CUDA GPU is visible (CUDA runtime unavailable)"
+    return None
+
+
+def resolve_backend(requested: str) -> str:
+    """The UMAP backend that will run for ``requested`` (umap-learn, cuml or auto); raises
+    :class:`UsageError` for an unknown name or for ``cuml`` where it cannot run (naming why)."""
+    if requested not in UMAP_BACKENDS:
+        raise UsageError(f"unknown UMAP backend {requested!r} (expected one of {', '.join(UMAP_BACKENDS)})")
+    if requested == "umap-learn":
+        return requested
+    reason = cuml_unavailable()
+    if requested == "cuml" and reason:
+        raise UsageError(f"--backend cuml: {reason}; use --backend umap-learn or auto")
+    return "cuml" if reason is None else "umap-learn"
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that determine the coordinates (stored with every snapshot)."""
     out = {}
-    for name in ("numpy", "scipy", "scikit-learn", "umap-learn", "numba", "pynndescent", "pyarrow"):
+    for name in ("numpy", "scipy", "scikit-learn", "umap-learn", "numba", "pynndescent", "pyarrow", "cuml"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -97,15 +160,19 @@ def _check_size(x: np.ndarray, n_components: int, method: str) -> None:
 
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    """UMAP (umap-learn, Euclidean) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components), with the
-    fitted model's a, b, n_neighbors, ... as artifacts for :func:`repository.analysis.project.umap_place`."""
-    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
-    import umap
-
+    """UMAP (umap-learn, Euclidean; cuML with ``params["backend"] == "cuml"``) of ``x`` (n_spectra, n_grid)
+    -> coords (n_spectra, n_components), with the fitted model's a, b, n_neighbors, ... as artifacts for
+    :func:`repository.analysis.project.umap_place`."""
+    backend = params.get("backend", "umap-learn")
     n_neighbors = min(params["n_neighbors"], x.shape[0] - 1)
     # UMAP's spectral initialisation needs more points than components + 2 (scipy's eigh fails on
     # e.g. 3 spectra); tiny sets start from a seeded random layout instead.
     init = "spectral" if x.shape[0] > n_components + 2 else "random"
+    if backend == "cuml":
+        return _fit_cuml(x, n_components, seed, params, n_neighbors, init)
+    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
+    import umap
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state" and numba chatter
         model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=params["min_dist"],
@@ -120,19 +187,86 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
         "umap_local_connectivity": np.float64(model.local_connectivity),
     }
     return FittedEmbedding("umap", np.asarray(coords, dtype=np.float64), params, artifacts,
-                           {"n_neighbors_used": n_neighbors}, model)
+                           {"n_neighbors_used": n_neighbors, "backend": "umap-learn"}, model)
+
+
+def _fit_cuml(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any], n_neighbors: int,
+              init: str) -> FittedEmbedding:
+    """UMAP with RAPIDS cuML on the GPU (UNTESTED here: no GPU on the project's machines). The
+    projection artifacts are umap-learn's for the same parameters (a and b from
+    ``umap.umap_.find_ab_params``; learning rate, repulsion, negative sampling and local connectivity at
+    cuML's defaults, which equal umap-learn's), so ``project`` places new spectra with the numpy transform."""
+    # lazy import: optional GPU extra
+    from cuml.manifold import UMAP as CumlUMAP
+    from umap.umap_ import find_ab_params
+
+    model = CumlUMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=params["min_dist"],
+                     metric="euclidean", random_state=seed, init=init)
+    coords = model.fit_transform(np.asarray(x, dtype=np.float32))
+    coords = np.asarray(coords.get() if hasattr(coords, "get") else coords, dtype=np.float64)
+    a, b = find_ab_params(1.0, params["min_dist"])
+    artifacts = {
+        "umap_a": np.float64(a), "umap_b": np.float64(b), "umap_n_neighbors": np.int64(n_neighbors),
+        "umap_initial_alpha": np.float64(1.0), "umap_repulsion_strength": np.float64(1.0),
+        "umap_negative_sample_rate": np.int64(5), "umap_local_connectivity": np.float64(1.0),
+    }
+    return FittedEmbedding("umap", coords, params, artifacts, {"n_neighbors_used": n_neighbors, "backend": "cuml"},
+                           model)
+
+
+def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any], fitted_rows: np.ndarray,
+                     progress=None) -> FittedEmbedding:
+    """UMAP fitted on the rows ``fitted_rows`` (sorted positions into ``x``, shape (n_spectra, n_grid))
+    only; every other row is placed by the fitted model's own ``transform`` in chunks of
+    :data:`PLACE_CHUNK_ROWS` (umap-learn runs 100 epochs up to that size, as the single-spectrum
+    projection does), with ``progress`` receiving one line per chunk.
+
+    umap-learn's transform is the reference that :func:`repository.analysis.project.umap_place`
+    reimplements in numpy for one spectrum at a time; for 10^5-10^6 rows its compiled (numba) form is
+    needed (the numpy placement costs milliseconds per spectrum). ``artifacts["umap_fitted_rows"]``
+    records the fitted rows, so that a later projection searches neighbours among them only, as the
+    transform did. Returns coords (n_spectra, n_components)."""
+    say = progress or (lambda _message: None)
+    fitted_rows = np.asarray(fitted_rows, dtype=np.int64)
+    fit = fit_umap(x[fitted_rows], n_components, seed, params)
+    coords = np.empty((x.shape[0], n_components), dtype=np.float64)
+    coords[fitted_rows] = fit.coords
+    placed = np.ones(x.shape[0], dtype=bool)
+    placed[fitted_rows] = False
+    rest = np.flatnonzero(placed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for start in range(0, rest.size, PLACE_CHUNK_ROWS):
+            say(f"placing spectra {start + 1}-{min(start + PLACE_CHUNK_ROWS, rest.size)} of {rest.size} "
+                f"(fitted on {fitted_rows.size})")
+            chunk = rest[start:start + PLACE_CHUNK_ROWS]
+            out = fit.model.transform(np.asarray(x[chunk], dtype=np.float32))
+            coords[chunk] = np.asarray(out.get() if hasattr(out, "get") else out, dtype=np.float64)
+    artifacts = {**fit.artifacts, "umap_fitted_rows": fitted_rows}
+    info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size),
+            "placement": f"the fitted model's transform, chunks of {PLACE_CHUNK_ROWS} rows"}
+    return FittedEmbedding("umap", coords, params, artifacts, info, fit.model)
 
 
 def fit_pca(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -> FittedEmbedding:
-    """PCA (scikit-learn, full SVD) of ``x`` (n_spectra, n_grid) -> coords (n_spectra, n_components); artifacts
-    the mean (n_grid,) and components (n_components, n_grid); info the explained variance ratios."""
+    """PCA (scikit-learn, ``svd_solver="covariance_eigh"``) of ``x`` (n_spectra, n_grid) -> coords
+    (n_spectra, n_components) float64; artifacts the mean (n_grid,) and components (n_components, n_grid)
+    as float64; info the explained variance ratios.
+
+    The covariance solver forms the (n_grid, n_grid) covariance from ``x`` without centring a copy, so
+    the memory is the matrix plus O(n_grid^2); 10x faster than the full SVD at 10^5 rows
+    (docs/benchmarks.md). Coordinates equal the full SVD's to 1e-5 of their spread on float32 input
+    and to 1e-13 on float64 (tests/test_analysis_scale.py), with the same sign convention
+    (each component's largest loading positive)."""
     # lazy import: start-up time (scikit-learn is heavy; only this path needs it)
     from sklearn.decomposition import PCA
 
-    model = PCA(n_components=n_components, svd_solver="full")
-    coords = model.fit_transform(np.asarray(x, dtype=np.float64))
-    artifacts = {"pca_mean": model.mean_, "pca_components": model.components_}
-    info = {"explained_variance_ratio": [round(float(v), 6) for v in model.explained_variance_ratio_]}
+    model = PCA(n_components=n_components, svd_solver="covariance_eigh")
+    coords = np.asarray(model.fit_transform(x), dtype=np.float64)
+    artifacts = {"pca_mean": np.asarray(model.mean_, dtype=np.float64),
+                 "pca_components": np.asarray(model.components_, dtype=np.float64)}
+    info = {"explained_variance_ratio": [round(float(v), 6) for v in model.explained_variance_ratio_],
+            "solver": "covariance_eigh"}
     return FittedEmbedding("pca", coords, params, artifacts, info, model)
 
 
@@ -154,9 +288,12 @@ def fit_mds(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any])
 
 
 def fit_embedding(x: np.ndarray, method: str, *, n_components: int = 2, seed: int = 0,
-                  params: dict[str, Any] | None = None) -> FittedEmbedding:
+                  params: dict[str, Any] | None = None, fitted_rows: np.ndarray | None = None,
+                  progress=None) -> FittedEmbedding:
     """Embed the rows of the preprocessed matrix ``x`` (shape (n_spectra, n_grid), float64) with
-    ``method`` (umap, pca or mds); ``params`` as returned by :func:`method_params`.
+    ``method`` (umap, pca or mds); ``params`` as returned by :func:`method_params`. With UMAP's
+    ``fit_sample``, ``fitted_rows`` are the rows to fit on (:func:`fit_umap_sampled`; without them, or
+    when they are all the rows, the fit is the full one).
 
     Returns a :class:`FittedEmbedding` whose ``coords`` have shape (n_spectra, n_components), plus
     the arrays a later projection needs. Raises :class:`UsageError` for an unknown method,
@@ -164,5 +301,7 @@ def fit_embedding(x: np.ndarray, method: str, *, n_components: int = 2, seed: in
     """
     params = method_params(method, params)
     _check_size(x, n_components, method)
+    if method == "umap" and fitted_rows is not None and len(fitted_rows) < x.shape[0]:
+        return fit_umap_sampled(x, n_components, int(seed), params, fitted_rows, progress)
     fit = {"umap": fit_umap, "pca": fit_pca, "mds": fit_mds}[method]
     return fit(x, n_components, int(seed), params)

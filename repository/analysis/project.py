@@ -68,6 +68,7 @@ PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--
                        "or let --align onset/fit find the offset")
 DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is no farther than this
 #                          percentile of the members' own nearest-neighbour distances (docs/analysis.md)
+NN_BLOCK_ROWS = 16_384  # member_nn_rmsd: members compared at a time (float64 copies of this many rows only)
 DOMAIN_SAMPLE = 2000  # members whose nearest-neighbour distance is measured (all of them in smaller snapshots)
 NO_CONFIDENT_MATCH = "no confident match"
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
@@ -131,7 +132,12 @@ def umap_place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMA
                seed: int = UMAP_TRANSFORM_SEED) -> tuple[np.ndarray, np.ndarray]:
     """(initial position, optimised position), each of shape (n_components,), of one preprocessed
     spectrum ``x`` (shape (n_grid,)) in a UMAP snapshot's ``model`` (:func:`place`). Raises
-    :class:`UsageError` when no training spectrum has a non-zero membership weight for ``x``."""
+    :class:`UsageError` when no training spectrum has a non-zero membership weight for ``x``. In a
+    snapshot fitted on a sample (``umap_fitted_rows`` in the model) only the fitted members count."""
+    if "umap_fitted_rows" in model:  # a sampled fit: neighbours among the fitted rows, as its transform had
+        rows = model["umap_fitted_rows"]
+        model = {**model, "train": model["train"][rows], "embedding": model["embedding"][rows]}
+        del model["umap_fitted_rows"]
     train, embedding = model["train"], model["embedding"]
     n_neighbors = int(model["umap_n_neighbors"])
     indices, dists = _nearest(train, x, n_neighbors)
@@ -616,19 +622,24 @@ def member_nn_rmsd(train: np.ndarray, *, sample: int = DOMAIN_SAMPLE, seed: int 
     """RMS difference (preprocessed spectra, the recipe's grid) between members and their nearest
     other member, for all members or a seeded sample of ``sample`` of them -> (min(n, sample),).
 
-    Duplicated members count with distance 0 (they are part of what the snapshot covers).
+    Duplicated members count with distance 0 (they are part of what the snapshot covers). Computed
+    in float64 over blocks of :data:`NN_BLOCK_ROWS` members, so a float32 ``train`` of 10^6 rows is
+    never copied whole.
     """
-    train = np.asarray(train, dtype=np.float64)
+    train = np.asarray(train)
     n, m = train.shape
     rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-    sq = np.einsum("ij,ij->i", train, train)
-    out = np.empty(rows.size)
-    for start in range(0, rows.size, 256):
-        chunk = rows[start:start + 256]
-        d2 = sq[chunk, None] + sq[None, :] - 2.0 * (train[chunk] @ train.T)
-        d2[np.arange(chunk.size), chunk] = np.inf  # not itself
-        out[start:start + chunk.size] = np.sqrt(np.maximum(d2.min(axis=1), 0.0) / m)
-    return out
+    probe = train[rows].astype(np.float64)
+    probe_sq = np.einsum("ij,ij->i", probe, probe)
+    best = np.full(rows.size, np.inf)
+    for start in range(0, n, NN_BLOCK_ROWS):
+        block = train[start:start + NN_BLOCK_ROWS].astype(np.float64)
+        block_sq = np.einsum("ij,ij->i", block, block)
+        d2 = probe_sq[:, None] + block_sq[None, :] - 2.0 * (probe @ block.T)
+        inside = np.flatnonzero((rows >= start) & (rows < start + block.shape[0]))
+        d2[inside, rows[inside] - start] = np.inf  # not itself
+        np.minimum(best, d2.min(axis=1), out=best)
+    return np.sqrt(np.maximum(best, 0.0) / m)
 
 
 def applicability(x: np.ndarray, train: np.ndarray, member_nn: np.ndarray, ids: np.ndarray) -> dict[str, Any]:

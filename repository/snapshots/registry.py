@@ -234,6 +234,7 @@ class NewSnapshot:
     fit_info: dict[str, Any]
     library_versions: dict[str, str]
     window: dict[str, Any] | None = None  # recipe.window_report: the window's rule, excluded and padded spectra
+    extra_columns: dict[str, np.ndarray] | None = None  # more (n,) columns, e.g. "fitted" of a sampled UMAP fit
 
 
 def _property_columns(engine: Engine, ids: np.ndarray, element: str, edge: str) -> dict[str, list]:
@@ -258,7 +259,7 @@ def _property_columns(engine: Engine, ids: np.ndarray, element: str, edge: str) 
     return out
 
 
-def _arrow_table(ids, hashes, coords, properties: dict[str, list], footer: dict[str, Any]):
+def _arrow_table(ids, hashes, coords, properties: dict[str, list], footer: dict[str, Any], extra=None):
     import pyarrow as pa  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
     columns: dict[str, Any] = {"spectrum_id": pa.array(ids, pa.int64())}
@@ -268,6 +269,8 @@ def _arrow_table(ids, hashes, coords, properties: dict[str, list], footer: dict[
     for name in PROPERTY_COLUMNS:
         kind = pa.int64() if name in _INTEGER_COLUMNS else pa.float64() if name in _FLOAT_COLUMNS else pa.string()
         columns[name] = pa.array(properties[name], kind)
+    for name, values in (extra or {}).items():
+        columns[name] = pa.array(values)
     table = pa.table(columns)
     return table.replace_schema_metadata({FOOTER_KEY: json.dumps(footer, sort_keys=True, default=str).encode()})
 
@@ -322,7 +325,7 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
         "window": new.window,
     }
     table = _arrow_table(new.ids, new.content_hashes, new.coords,
-                         _property_columns(engine, new.ids, new.element, new.edge), footer)
+                         _property_columns(engine, new.ids, new.element, new.edge), footer, new.extra_columns)
     written: list[Path] = []
     try:
         atomic_write(path, lambda tmp: pq.write_table(table, tmp))
