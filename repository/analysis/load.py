@@ -89,7 +89,7 @@ def _select_sql(ids_clause: str, element: str | None, edge: str | None, columns:
 
 
 def _batches(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None, columns: str,
-             tail: str = "ORDER BY id", extra: dict | None = None, batch_rows: int = FETCH_ROWS):
+             tail: str = "ORDER BY id", extra: dict | None = None, batch_rows: int | None = None):
     """Rows of ``SELECT columns FROM spectrum WHERE <selection> tail`` in lists of at most ``batch_rows``,
     over chunks of ``ids`` (ascending, so ``ORDER BY id`` orders the whole stream).
 
@@ -109,7 +109,7 @@ def _batches(engine: Engine, ids: Sequence[int] | None, element: str | None, edg
                 clause = f"id IN ({', '.join(':' + n for n in names)})" if chunk is not None else ""
                 sql, params = _select_sql(clause, element, edge, columns, tail)
                 cursor = raw.execute(sql, {**params, **names, **(extra or {})})
-                while batch := cursor.fetchmany(batch_rows):
+                while batch := cursor.fetchmany(batch_rows or FETCH_ROWS):
                     yield batch
             else:
                 sql, params = _select_sql("id IN :ids" if chunk is not None else "", element, edge, columns, tail)
@@ -118,7 +118,7 @@ def _batches(engine: Engine, ids: Sequence[int] | None, element: str | None, edg
                     statement = statement.bindparams(bindparam("ids", expanding=True))
                     params["ids"] = chunk
                 result = conn.execution_options(stream_results=True).execute(statement, {**params, **(extra or {})})
-                for batch in result.partitions(batch_rows):
+                for batch in result.partitions(batch_rows or FETCH_ROWS):
                     yield [tuple(r) for r in batch]
 
 
