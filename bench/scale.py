@@ -281,6 +281,7 @@ def main() -> None:
     parser.add_argument("--fit-sample", type=int, default=20_000)
     parser.add_argument("--points", type=int, default=300)
     parser.add_argument("--lock", default=None, help="flock file taken around every step of 10^6 spectra or more")
+    parser.add_argument("--steps", default=None, help="run only these steps (comma-separated), e.g. load,raw-load")
     parser.add_argument("--keep", action="store_true", help="keep the databases (default: delete them at the end)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, default=None, help=argparse.SUPPRESS)
@@ -306,10 +307,12 @@ def main() -> None:
                 steps += ["umap-sample"]
             if n in quality_sizes and n <= args.umap_full_max:
                 steps += ["quality"]
+        if args.steps:
+            steps = [step for step in steps if step in args.steps.split(",")]
         for step in steps:
             results[(n, step)] = child(step, path, work, args.fit_sample, lock)
-        (work / f"{path.stem}.prep.npy").unlink(missing_ok=True)
         if not args.keep:
+            (work / f"{path.stem}.prep.npy").unlink(missing_ok=True)
             path.unlink()
     report(results, args)
 
