@@ -93,6 +93,7 @@ DEFECT_HOSTS = {
 }
 # cell-size check: one defect per polymorph in a 64-72-atom cell (nearest B and N only), last
 LARGE_CELLS = {"h-BN": "v_N", "c-BN": "v_N", "w-BN": "v_N", "h-BN-mono": "v_N"}
+CELL_SIZE_VARIANT = "defect, cell-size check"
 # denser-mesh check: pristine cell of every polymorph, both edges
 DENSE_KPTS = {"layered": [4, 4, 1], "bulk": [3, 3, 3]}
 # ΔKS plane-wave cutoff series on two pristine cells (both edges)
@@ -223,8 +224,16 @@ def build_structures_v2() -> list[dict]:
         ls, label, mat = large_supercell(host)
         ds, info = make_defect(ls, name)
         out.append(_meta(f"{host}_{name}_large", host, ds, label, mat, info, f"{host}_pristine",
-                         50, "defect, cell-size check"))
+                         50, CELL_SIZE_VARIANT))
     return out
+
+
+def is_probe_job(job: dict, structures: dict) -> bool:
+    """Whether a spectrum job belongs to the independent probe set (issue 15) rather than the set
+    the maps are fitted on: the denser-mesh spectra (``conv`` jobs, ``xask:``) and every spectrum of
+    the 64-72-atom cells (:data:`LARGE_CELLS`) -- deliberately other meshes and cell sizes, so that
+    identifying them tests the maps on spectra computed differently from what they were fitted on."""
+    return bool(job.get("conv")) or structures[job["sid"]].get("variant") == CELL_SIZE_VARIANT
 
 
 def _meta(sid, polymorph, s, label, mat, info, host, rnd, how) -> dict:
