@@ -1,7 +1,8 @@
 """Benchmark: load every spectrum of a 100k-spectrum database into one matrix.
 
-Target: ``repository.analysis.load.load_spectra(engine).matrix`` takes at most 2x the time of raw
-numpy over the same bytes. Two baselines are printed:
+Target (issue 18): ``repository.analysis.load.load_spectra(engine).matrix`` takes at most 1.3x the
+time of raw numpy over the same bytes (was 2x); the memory target (1.2x) and the 10^6 curve are
+measured by ``bench/scale.py`` (fresh processes, peak RSS). Two baselines are printed:
 
 * ``raw sqlite3 + numpy``: ``SELECT intensity FROM spectrum ORDER BY id`` with the stdlib driver,
   then one ``np.frombuffer`` over the joined BLOBs (the same bytes, no library code) -- the target;
@@ -28,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.3
 STAMP = "2026-01-01 00:00:00.000000"
 STRUCTURES = [  # reduced_formula, crystal_system, spacegroup number, symbol, dimensionality
     ("BN", "hexagonal", 194, "P6_3/mmc", 2),
