@@ -33,6 +33,7 @@ TINY_ENERGY_EV = 0.0005  # Larch's TINY_ENERGY: repeated energies are separated 
 HIGH_DERIVATIVE = 0.60  # a derivative above this fraction of its range is "high" (Larch)
 SMOOTH_PAD = 5  # Larch's smooth(): padding points either side
 MAX_NNORM = 5
+E0_BLOCK_ROWS = 16_384  # find_e0_rows: rows whose temporaries exist at once (a few x 40 MB at 300 points)
 OPERATOR_MIN_ROWS = 32  # find_e0_rows: fewer rows of one search range go through find_e0 one by one
 
 
@@ -326,8 +327,8 @@ def find_e0_rows(energy_ev, matrix) -> np.ndarray:
     en1 = en[ordered]
     estep1 = _energy_step(en1)
     length = energy.size
-    for start in range(0, rows.size, 65536):
-        block = rows[start:start + 65536]
+    for start in range(0, rows.size, E0_BLOCK_ROWS):
+        block = rows[start:start + E0_BLOCK_ROWS]
         mu1 = matrix[np.ix_(block, ordered)]
         with np.errstate(divide="ignore", invalid="ignore"):
             dmu = np.gradient(mu1, axis=1) / np.gradient(en1)[None, :]
