@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..snapshots.files import SNAPSHOT_FORMAT_VERSION, input_hash, snapshot_dir
-from ..snapshots.registry import NewSnapshot, reusable_snapshot, store_snapshot
+from ..snapshots.registry import NewSnapshot, _property_columns, reusable_snapshot, store_snapshot
 from . import embed as emb
 from . import recipe as rec
 from .load import _check_one_edge as check_one_edge
@@ -118,9 +118,8 @@ def stratified_sample(strata: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 def sample_strata(engine: Engine, ids: np.ndarray, element: str, edge: str) -> tuple[np.ndarray, list[str]]:
     """Integer stratum codes (n,) for spectra ``ids`` (ascending): one per combination of the structure
-    properties :data:`STRATA_COLUMNS` (spectra without a structure share one stratum), and those columns."""
-    from ..snapshots.registry import _property_columns  # the same spectrum_overview read as the Parquet file
-
+    properties :data:`STRATA_COLUMNS` (spectra without a structure share one stratum), and those columns.
+    The values come from the same ``spectrum_overview`` read as the Parquet file's columns."""
     columns = _property_columns(engine, np.asarray(ids, dtype=np.int64), element, edge)
     keys = list(zip(*(columns[name] for name in STRATA_COLUMNS)))
     lookup: dict[tuple, int] = {}

@@ -97,7 +97,7 @@ def cuml_unavailable() -> str | None:
     except Exception:  # ImportError, or a cuML build that fails to load its CUDA libraries
         return "RAPIDS cuML is not installed or cannot be loaded (the optional extra: pip install 'xasrepo[gpu]')"
     try:
-        import cupy
+        import cupy  # lazy import: optional GPU extra
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "no CUDA GPU is visible"

@@ -8,6 +8,7 @@ contains more than one (element, edge) pair is refused with a message that says 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -361,8 +362,6 @@ def prepare(spectra: SpectraSet, recipe: rec.Recipe, *, exclude_short: bool = Tr
 def _count_all(message: str, spectra: SpectraSet, recipe: rec.Recipe, shifts: np.ndarray) -> str:
     """``message`` (a :func:`~repository.analysis.recipe.finish` error about one block of rows) with
     its "K of N spectra in all" counted over the whole selection, not just that block."""
-    import re
-
     flat = "is flat" in message
     bad = 0
     for group in spectra.groups:
@@ -370,7 +369,7 @@ def _count_all(message: str, spectra: SpectraSet, recipe: rec.Recipe, shifts: np
             rows = group.rows[start:start + PREPARE_ROWS]
             resampled = rec.resample(recipe, group.energy_ev, group.intensity[start:start + PREPARE_ROWS],
                                      shifts[rows], spectra.ids[rows])
-            mask = rec.flat_rows(resampled) if flat else rec.unnormalisable_rows(resampled, recipe)
+            mask = rec.flat_rows(resampled) if flat else rec.unnormalizable_rows(resampled, recipe)
             bad += int(mask.sum())
     counted = re.sub(r"\d+ of \d+ spectra in all", f"{bad} of {len(spectra)} spectra in all", message)
     return counted

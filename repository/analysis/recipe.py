@@ -348,7 +348,7 @@ def flat_rows(matrix: np.ndarray) -> np.ndarray:
     return ~(spread > FLAT_TOLERANCE * np.abs(matrix).max(axis=1))
 
 
-def unnormalisable_rows(matrix: np.ndarray, recipe: Recipe) -> np.ndarray:
+def unnormalizable_rows(matrix: np.ndarray, recipe: Recipe) -> np.ndarray:
     """(n,) bool: resampled rows whose normalisation denominator is zero or negligible
     (:data:`NORMALISATION_TOLERANCE`); all False for ``none`` and version-2 ``edge_step``."""
     if recipe.normalization == "none" or _pre_edge_normalized(recipe):
