@@ -193,10 +193,18 @@ def run_step(step: str, db_path: Path, work: Path, fit_sample: int) -> dict:
         base = _peak_mib()
         params = {"fit_sample": fit_sample} if step == "umap-sample" else None
         stages: list[tuple[str, float]] = []
+        peaks: dict[str, float] = {}  # the peak RSS reached by the end of each stage (MiB)
+
+        def progress(message: str) -> None:
+            if stages:
+                peaks[stages[-1][0].split(" ")[0]] = round(_peak_mib())
+            stages.append((message, time.perf_counter() - started))
+
         started = time.perf_counter()
         result = create_snapshot(engine, method=step.split("-")[0], params=params, force=True,
-                                 directory=work / f"{db_path.stem}-snapshots",
-                                 progress=lambda message: stages.append((message, time.perf_counter() - started)))
+                                 directory=work / f"{db_path.stem}-snapshots", progress=progress)
+        peaks["writing"] = round(_peak_mib())
+        out["peak_by_stage_mib"] = peaks
         out["seconds"] = time.perf_counter() - started
         out["fit_seconds"] = result.fit_seconds
         out["uid"] = result.record["uid"]

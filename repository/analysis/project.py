@@ -68,7 +68,7 @@ PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--
                        "or let --align onset/fit find the offset")
 DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is no farther than this
 #                          percentile of the members' own nearest-neighbour distances (docs/analysis.md)
-NN_BLOCK_ROWS = 16_384  # member_nn_rmsd: members compared at a time (float64 copies of this many rows only)
+NN_BLOCK_ROWS = 4096  # member_nn_rmsd: members compared at a time (a (2000, 4096) float64 array: 66 MB)
 DOMAIN_SAMPLE = 2000  # members whose nearest-neighbour distance is measured (all of them in smaller snapshots)
 NO_CONFIDENT_MATCH = "no confident match"
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
@@ -634,12 +634,14 @@ def member_nn_rmsd(train: np.ndarray, *, sample: int = DOMAIN_SAMPLE, seed: int 
     best = np.full(rows.size, np.inf)
     for start in range(0, n, NN_BLOCK_ROWS):
         block = train[start:start + NN_BLOCK_ROWS].astype(np.float64)
-        block_sq = np.einsum("ij,ij->i", block, block)
-        d2 = probe_sq[:, None] + block_sq[None, :] - 2.0 * (probe @ block.T)
+        # |p - b|^2 = |p|^2 + |b|^2 - 2 p.b, built in place in one (probes, block) array
+        d2 = probe @ block.T
+        d2 *= -2.0
+        d2 += np.einsum("ij,ij->i", block, block)[None, :]
         inside = np.flatnonzero((rows >= start) & (rows < start + block.shape[0]))
         d2[inside, rows[inside] - start] = np.inf  # not itself
         np.minimum(best, d2.min(axis=1), out=best)
-    return np.sqrt(np.maximum(best, 0.0) / m)
+    return np.sqrt(np.maximum(best + probe_sq, 0.0) / m)
 
 
 def applicability(x: np.ndarray, train: np.ndarray, member_nn: np.ndarray, ids: np.ndarray) -> dict[str, Any]:
