@@ -327,36 +327,42 @@ def find_e0_rows(energy_ev, matrix) -> np.ndarray:
     en1 = en[ordered]
     estep1 = _energy_step(en1)
     length = energy.size
+    # pass 1 (raw derivative) block by block: each row's search range and Lorentzian width
+    istart = np.empty(rows.size, dtype=np.int64)
+    istop = np.empty(rows.size, dtype=np.int64)
+    estep = np.empty(rows.size)
     for start in range(0, rows.size, E0_BLOCK_ROWS):
         block = rows[start:start + E0_BLOCK_ROWS]
         mu1 = matrix[np.ix_(block, ordered)]
         with np.errstate(divide="ignore", invalid="ignore"):
             dmu = np.gradient(mu1, axis=1) / np.gradient(en1)[None, :]
         ie0 = _pick_rows(en1, dmu)
-        e1 = en1[ie0]
-        istart = np.maximum(3, ie0 - 75)
-        istop = np.minimum(ie0 + 75, length - 3)
         glitch = ie0 < 0.05 * length
-        e1 = np.where(glitch, energy.mean(), e1)
-        istart = np.where(glitch, np.maximum(3, ie0 - 20), istart)
-        istop = np.where(glitch, length - 3, istop)
-        estep = 0.5 * (max(0.01, min(1.0, estep1)) + np.maximum(0.01, np.minimum(1.0, e1 / 25000.0)))
-        keys = np.column_stack([istart, istop, estep])
-        unique, which = np.unique(keys, axis=0, return_inverse=True)
-        which = np.asarray(which).ravel()
-        for k, (lo, hi, step) in enumerate(unique):
-            lo, hi = int(lo), int(hi)
-            members = block[which == k]
-            if members.size < OPERATOR_MIN_ROWS:  # building the smoothing matrix costs more than these rows
-                out[members] = [find_e0(energy, matrix[row]) for row in members]
-                continue
-            sub = _remove_dups(energy[lo:hi])
-            keep = np.where(np.diff(np.argsort(sub)) == 1)[0]
-            en2 = sub[keep]
-            mu2 = matrix[np.ix_(members, lo + keep)]
+        e1 = np.where(glitch, energy.mean(), en1[ie0])
+        part = slice(start, start + block.size)
+        istart[part] = np.where(glitch, np.maximum(3, ie0 - 20), np.maximum(3, ie0 - 75))
+        istop[part] = np.where(glitch, length - 3, np.minimum(ie0 + 75, length - 3))
+        estep[part] = 0.5 * (max(0.01, min(1.0, estep1)) + np.maximum(0.01, np.minimum(1.0, e1 / 25000.0)))
+    # pass 2 (smoothed derivative) once per distinct search range, its smoothing matrix built once
+    unique, which = np.unique(np.column_stack([istart, istop, estep]), axis=0, return_inverse=True)
+    which = np.asarray(which).ravel()
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(unique.shape[0] + 1))
+    for k, (lo, hi, step) in enumerate(unique):
+        lo, hi = int(lo), int(hi)
+        members = rows[order[bounds[k]:bounds[k + 1]]]
+        if members.size < OPERATOR_MIN_ROWS:  # building the smoothing matrix costs more than these rows
+            out[members] = [find_e0(energy, matrix[row]) for row in members]
+            continue
+        sub = _remove_dups(energy[lo:hi])
+        keep = np.where(np.diff(np.argsort(sub)) == 1)[0]
+        en2 = sub[keep]
+        smoothing = _smooth_operator(en2, float(step)).T
+        for start in range(0, members.size, E0_BLOCK_ROWS):
+            chunk = members[start:start + E0_BLOCK_ROWS]
+            mu2 = matrix[np.ix_(chunk, lo + keep)]
             with np.errstate(divide="ignore", invalid="ignore"):
                 dmu2 = np.gradient(mu2, axis=1) / np.gradient(en2)[None, :]
-            dmu2 = dmu2 @ _smooth_operator(en2, float(step)).T
-            ix = _pick_rows(en2, dmu2)
-            out[members] = np.where(ix < 1, energy[lo + 2], en2[ix])
+            ix = _pick_rows(en2, dmu2 @ smoothing)
+            out[chunk] = np.where(ix < 1, energy[lo + 2], en2[ix])
     return out
