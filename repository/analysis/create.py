@@ -200,7 +200,9 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         sample_info = {"size": int(fitted_rows.size), "of": int(matrix.shape[0]), "strata_columns": strata_columns,
                        "n_strata": int(np.unique(strata).size), "seed": int(seed),
                        "column": "fitted (true: in the fit; false: placed by the transform)"}
-    say(f"fitting {method} on {matrix.shape[0] if fitted_rows is None else fitted_rows.size} x {matrix.shape[1]}")
+    hint = (f" (a full fit: for {matrix.shape[0]} spectra --fit-sample 20000 takes minutes, docs/analysis.md)"
+            if method == "umap" and fitted_rows is None and matrix.shape[0] > FULL_FIT_HINT_ROWS else "")
+    say(f"fitting {method} on {matrix.shape[0] if fitted_rows is None else fitted_rows.size} x {matrix.shape[1]}{hint}")
     started = time.perf_counter()
     fitted = emb.fit_embedding(matrix, method, n_components=n_components, seed=seed, params=params,
                                fitted_rows=fitted_rows, progress=say)
