@@ -295,9 +295,22 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the databases (default: delete them at the end)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true", help="only print the table of every step in --dir/scale.jsonl")
     args = parser.parse_args()
     work = args.dir
     work.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        results: dict[tuple[int, str], dict] = {}
+        for line in (work / "scale.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            n = int(r["db"].split("-")[1])
+            earlier = results.get((n, r["step"]))
+            if earlier is not None:
+                r["seconds"] = min(r.get("seconds", 0), earlier.get("seconds", 0))
+                r["peak_mib"] = max(r["peak_mib"], earlier["peak_mib"])
+            results[(n, r["step"])] = r
+        report(results, args)
+        return
     if args.child:
         print(json.dumps(run_step(args.child, args.db, work, args.fit_sample), default=str))
         return
