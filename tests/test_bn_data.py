@@ -283,3 +283,29 @@ def test_v2_relative_onsets_are_converged_in_the_delta_ks_cutoff(element):
         f"{element} K: c-BN minus h-BN ΔKS moves {series[800] - series[600]:+.3f} eV from 600 to 800 eV")
     # and the series is the physics it claims: c-BN's 1s level needs MORE energy than h-BN's
     assert series[600] > 0, f"{element} K: c-BN ΔKS below h-BN's ({series[600]:+.2f} eV)"
+
+
+# Bader charges of the v2 pristine cells (committed results of the bader jobs): B (Pauling
+# electronegativity 2.04) gives electrons to N (3.04), and Bader partitions of BN are strongly
+# ionic, about 2 e per atom; the window is wide on purpose (it is a sign-and-size check, not a
+# reference value). Equivalent atoms must agree: a misregistered density grid breaks that first
+# (baderkit's cube reader did: identical B atoms of h-BN came out between -3.0 and +4.2 e).
+BADER_B_RANGE_E = (1.5, 2.5)
+BADER_EQUIVALENT_TOL_E = 0.05
+
+
+@pytest.mark.parametrize("polymorph", ["h-BN", "r-BN", "h-BN-mono", "c-BN", "w-BN"])
+def test_v2_bader_charges_of_pristine_cells_are_ionic_and_equal_on_equivalent_atoms(polymorph):
+    path = V2_RESULTS / f"bader__{polymorph}_pristine.json"
+    if not path.exists():
+        pytest.skip(f"no Bader result for pristine {polymorph} yet")
+    res = json.loads(path.read_text())
+    symbols = json.loads((V2_RESULTS.parent / "structures" / f"{polymorph}_pristine.json").read_text())["symbols"]
+    charges = np.array(res["charges"])
+    b = charges[[s == "B" for s in symbols]]
+    n = charges[[s == "N" for s in symbols]]
+    assert np.ptp(b) <= BADER_EQUIVALENT_TOL_E and np.ptp(n) <= BADER_EQUIVALENT_TOL_E, (
+        f"{polymorph}: B {b.min():+.2f}..{b.max():+.2f}, N {n.min():+.2f}..{n.max():+.2f} e")
+    lo, hi = BADER_B_RANGE_E
+    assert lo <= b.mean() <= hi, f"{polymorph}: B Bader charge {b.mean():+.2f} e"
+    assert abs(charges.sum()) <= 0.05, f"{polymorph}: charges sum to {charges.sum():+.3f} e"
