@@ -59,6 +59,7 @@ def commit_campaign(campaign: Path, out: Path, scratch: Path, setups: Path,
     _git(root, "add", "-A", "--", *paths)
     prog = progress_numbers(campaign)
     msg = (f"BN v2 campaign: {prog['done']}/{prog['total']} jobs, {prog['cpu_h']:.2f} CPU-h "
+           f"in current results ({prog['cpu_h_spent']:.2f} CPU-h spent) "
            f"({'; '.join(notes)})")
     r = _git(root, "commit", "-q", "-m", msg, "--", *paths)
     if r.returncode != 0 and "nothing" not in r.stdout + r.stderr:
@@ -90,15 +91,25 @@ def progress_numbers(campaign: Path) -> dict:
                 cpu_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
             except ValueError:
                 pass
-    return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "by_round": by_round,
-            "by_kind": by_kind}
+    # CPU spent on results the plan no longer uses (superseded settings) still counts as spent
+    spent_s = cpu_s
+    for f in (campaign / SUPERSEDED).glob("*/*.json"):
+        try:
+            r = json.loads(f.read_text())
+            spent_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
+        except ValueError:
+            pass
+    return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "cpu_h_spent": spent_s / 3600.0,
+            "by_round": by_round, "by_kind": by_kind}
 
 
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
     p = progress_numbers(campaign)
-    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (CPU time of finished "
-             "jobs, one core each; wall time for the first 9, which predate the CPU timer)"]
+    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h in their results (CPU time "
+             "of finished jobs, one core each; wall time for a few early ones, which predate the CPU "
+             f"timer); {p['cpu_h_spent']:.2f} CPU-h spent in all, with the results of superseded "
+             f"settings ({SUPERSEDED}/)"]
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
