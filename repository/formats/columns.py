@@ -19,6 +19,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..limits import excerpt, load_json
 from ..textcolumns import COMMENT_PREFIXES, is_number, parse_numbers, split_fields
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
@@ -62,7 +63,7 @@ def read_table(path: Path, text: str) -> Table:
     if ";" in text:
         for i, line in enumerate(lines):
             if DECIMAL_COMMA_ROW.match(line):
-                raise InputError(path, f"numbers are written with decimal commas ({line.strip()!r}); "
+                raise InputError(path, f"numbers are written with decimal commas ({excerpt(line.strip())}); "
                                        "export them with decimal points", where=f"line {i + 1}")
     numeric = [parse_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
                for line in lines]
@@ -88,13 +89,13 @@ def read_table(path: Path, text: str) -> Table:
         if values is None:
             bad = next((f for f in split_fields(line) if not is_number(f)), None)
             if bad is None:  # only separators, e.g. ","
-                raise InputError(path, f"{line.strip()!r} is not a row of numbers", where=f"line {i + 1}")
-            raise InputError(path, f"{bad!r} is not a number", where=f"line {i + 1}")
+                raise InputError(path, f"{excerpt(line.strip())} is not a row of numbers", where=f"line {i + 1}")
+            raise InputError(path, f"{excerpt(bad)} is not a number", where=f"line {i + 1}")
         if len(values) != width:
             raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {i + 1}")
         bad = [v for v in values if not np.isfinite(v)]
         if bad:
-            raise InputError(path, f"{bad[0]!r} is not a finite number", where=f"line {i + 1}")
+            raise InputError(path, f"{excerpt(bad[0])} is not a finite number", where=f"line {i + 1}")
         rows.append(values)
         row_lines.append(i + 1)
     names = _spec_labels(lines, best_start, width) or []
@@ -223,10 +224,10 @@ def _refuse_non_energy_axis(table: Table, index: int, path: Path, options: ReadO
     others = [n for j, n in enumerate(table.names) if j != index]
     if K_SPACE_NAME.match(name) or (any(CHI_NAME.match(n.strip()) for n in others)
                                     and not any(ENERGY_NAMES.match(n) for n in table.names)):
-        raise InputError(path, f"the abscissa {name!r} is a photoelectron wavenumber k (chi(k) data), not a photon "
+        raise InputError(path, f"the abscissa {excerpt(name)} is a photoelectron wavenumber k (chi(k) data), not a photon "
                                "energy: xasrepo stores mu(E); import the mu(E) data instead")
     if PIXEL_NAME.match(name):
-        raise InputError(path, f"the abscissa {name!r} is a pixel/channel axis, not a photon energy: calibrate it "
+        raise InputError(path, f"the abscissa {excerpt(name)} is a pixel/channel axis, not a photon energy: calibrate it "
                                "to energy first")
 
 
@@ -240,7 +241,7 @@ def _xasrepo_header(path: Path, text: str) -> tuple[dict, dict | None]:
         for prefix in ("# xasrepo:", "# metadata:"):
             if line.startswith(prefix):
                 try:
-                    value = json.loads(line[len(prefix):])
+                    value = load_json(line[len(prefix):], path, where=f"line {number}")
                 except ValueError:
                     raise InputError(path, f"'{prefix}' line is not JSON", where=f"line {number}") from None
                 if prefix == "# xasrepo:":
@@ -257,7 +258,7 @@ def _energy_values(table: Table, index: int, text: str, path: Path) -> np.ndarra
         return values
     match = D_SPACING.search(text)
     if not match:
-        raise InputError(path, f"the energy column {table.names[index]!r} is a monochromator angle and the header "
+        raise InputError(path, f"the energy column {excerpt(table.names[index])} is a monochromator angle and the header "
                                "gives no d-spacing ('D= 3.1355 A') to convert it")
     d_spacing = float(match.group(1))
     return HC_EV_ANGSTROM / (2.0 * d_spacing * np.sin(np.radians(values)))
