@@ -28,8 +28,8 @@ from .conventions import (
     parse_edge,
 )
 from .errors import InputError
-from .files import check_input_file, file_sha256, read_input_bytes
-from .limits import MAX_ENTRIES, excerpt, load_toml
+from .files import file_sha256
+from .limits import MAX_ENTRIES, check_input_file, excerpt, load_toml, read_input_bytes
 from .structures import (
     StructureProperties,
     analyze,

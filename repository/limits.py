@@ -1,4 +1,5 @@
-"""The one home of the limits on what an import reads (docs/limits.md has the table).
+"""The one home of the limits on what an import reads (docs/limits.md has the table), and of the
+bounded reading of input files (regular files only; sizes and decompressed sizes capped).
 
 A file, a spectrum, a structure or a manifest beyond a limit is refused before the expensive work
 (parsing, decompressing, pymatgen analysis) with one line that names the file, the limit and the
@@ -31,11 +32,12 @@ change it); an unset variable means the default below. Why each default is where
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LimitExceeded
+from .errors import InputError, LimitExceeded
 
 MB = 1_000_000  # limits on sizes are in decimal megabytes, as `ls -lh --si` and file managers show them
 
@@ -87,7 +89,12 @@ class Limit:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.6g}"
+
+
+def _size(n_bytes: float) -> str:
+    """A size as people read it: bytes below 0.1 MB, else MB with one decimal."""
+    return f"{n_bytes:,.0f} bytes" if n_bytes < 0.1 * MB else f"{n_bytes / MB:,.1f} MB"
 
 
 MAX_FILE = Limit("a data file", "XASREPO_MAX_FILE_MB", 256, "MB", MB)
@@ -201,3 +208,77 @@ def load_toml(text: str, file: str | Path | None) -> dict[str, Any]:
     except RecursionError:
         raise LimitExceeded(file, f"nested too deeply for Python's TOML parser (limit {MAX_NESTING.shown()}; "
                                   f"{MAX_NESTING.env} is above what this Python can parse)") from None
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def shown_name(path: str | Path) -> str:
+    r"""``path`` as text that can be printed and stored: bytes of a file name that are not valid
+    UTF-8 (kept by Python as surrogate escapes) are written as ``\xNN``."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", errors="backslashreplace")
+
+
+def check_input_file(path: str | Path, limit: Limit | None = None) -> int:
+    """The size in bytes of the regular file ``path``, after checking it against ``limit``.
+
+    Named pipes, devices (``/dev/zero``), sockets and directories are refused before they are opened
+    (reading one blocks or never ends); so is a file over the limit. Raises :class:`InputError`
+    (``LimitExceeded`` for the size) naming the file.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(shown_name(path), "file not found") from None
+    except OSError as exc:
+        raise InputError(shown_name(path), f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+        raise InputError(shown_name(path), f"is {kind}, not a regular file: give a data file")
+    (limit or MAX_FILE).check(info.st_size, shown_name(path), found=f"the file is {_size(info.st_size)}")
+    return info.st_size
+
+
+def read_input_bytes(path: str | Path, limit: Limit | None = None, *, decompress: bool = False) -> bytes:
+    """The bytes of an input file after :func:`check_input_file`; with ``decompress``, gzip data
+    (recognised by its magic bytes) is decompressed in a stream and refused as soon as it exceeds
+    :data:`~repository.limits.MAX_DECOMPRESSED` (a 1 MB gzip file can expand to gigabytes)."""
+    check_input_file(path, limit or MAX_FILE)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if decompress and data.startswith(GZIP_MAGIC):
+        return decompress_gzip(data, path)
+    return data
+
+
+_GZIP_CHUNK = 1 << 20  # decompressed bytes produced per step
+
+
+def decompress_gzip(data: bytes, path: str | Path) -> bytes:
+    """gzip ``data`` (all members) decompressed, at most :data:`MAX_DECOMPRESSED` bytes; refused with
+    :class:`LimitExceeded` naming ``path`` as soon as the output passes the limit, and with an
+    :class:`InputError` for damaged data."""
+    import gzip
+    import io
+    import zlib
+
+    cap = MAX_DECOMPRESSED.value()
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            while chunk := stream.read(_GZIP_CHUNK):
+                out.write(chunk)
+                if out.tell() > cap:
+                    MAX_DECOMPRESSED.check(out.tell(), shown_name(path),
+                                           found=f"the gzip data expands to more than {_size(cap)} "
+                                                 f"(from {_size(len(data))})")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(shown_name(path), f"damaged gzip data ({exc})") from None
+    return out.getvalue()

@@ -19,8 +19,7 @@ import numpy as np
 
 from .conventions import BOND_TOLERANCE, CN_SHELL_FACTOR, SYMPREC_A
 from .errors import InputError, LimitExceeded
-from .files import check_input_file, shown_name
-from .limits import MAX_ATOMS, MAX_STRUCTURE_FILE, load_json, min_distance_a
+from .limits import MAX_ATOMS, MAX_STRUCTURE_FILE, check_input_file, load_json, min_distance_a, shown_name
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure

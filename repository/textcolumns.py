@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .files import read_input_bytes, shown_name
-from .limits import MAX_POINTS, excerpt
+from .limits import MAX_POINTS, excerpt, read_input_bytes, shown_name
 
 COMMENT_PREFIXES = ("#", "!", ";", "%")
 # Text files have no NUL bytes; this many leading bytes are checked to recognise binary files.

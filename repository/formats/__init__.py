@@ -16,7 +16,7 @@ from typing import Any
 
 from ..conventions import WRITE_FORMATS
 from ..errors import InputError, UsageError
-from ..files import check_input_file, shown_name
+from ..limits import check_input_file, shown_name
 from ..values import SpectrumRecord
 from .common import CONTEXT_FIELDS, ReadOptions
 from .sniff import FORMATS, sniff

@@ -17,8 +17,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
-from ..files import read_input_bytes
-from ..limits import excerpt, load_json
+from ..limits import excerpt, load_json, read_input_bytes
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,

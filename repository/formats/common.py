@@ -17,8 +17,7 @@ import numpy as np
 from ..conventions import Origin, SpectrumType, parse_edge
 from ..errors import InputError, MissingMetadata, NonPositiveEnergy
 from ..files import file_sha256  # noqa: F401  (readers import it from here)
-from ..files import read_input_bytes, shown_name
-from ..limits import MAX_POINTS, excerpt
+from ..limits import MAX_POINTS, excerpt, read_input_bytes, shown_name
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
 
 # A scan that covers more than this many eV is treated as XAFS (near edge + extended region);
