@@ -31,11 +31,19 @@ change it); an unset variable means the default below. Why each default is where
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import os
+import re
 import stat
+import tomllib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import InputError, LimitExceeded
 
@@ -149,8 +157,6 @@ def nesting_depth(text: str) -> int:
     Runs in C (regular expressions and str.translate), so it is cheap even for large files; it is
     done before parsing because Python's JSON and TOML parsers recurse and fail near 1,000 levels.
     """
-    import re
-
     if not any(c in text for c in "[{"):
         return 0
     # strings (JSON "..." with escapes, TOML '...'/"""...""") and TOML comments hold no structure
@@ -166,8 +172,6 @@ _DEPTH_CHUNK = 1 << 24  # brackets per numpy step: bounded memory (16 M x 4 byte
 
 def _deepest(brackets: bytes) -> int:
     """The maximum running depth of a string of brackets (+1 for [ and {, -1 for ] and })."""
-    import numpy as np
-
     depth, deepest = 0, 0
     for start in range(0, len(brackets), _DEPTH_CHUNK):
         codes = np.frombuffer(brackets, dtype=np.uint8, count=min(_DEPTH_CHUNK, len(brackets) - start), offset=start)
@@ -188,8 +192,6 @@ def load_json(text: str, file: str | Path | None, where: str | None = None) -> A
     """``json.loads(text)`` after :func:`check_nesting`; a RecursionError (a limit raised beyond what
     Python can parse) becomes :class:`LimitExceeded` naming the file. JSON syntax errors propagate
     (``json.JSONDecodeError``) for the caller to name the line."""
-    import json
-
     check_nesting(text, file, where)
     try:
         return json.loads(text)
@@ -200,8 +202,6 @@ def load_json(text: str, file: str | Path | None, where: str | None = None) -> A
 
 def load_toml(text: str, file: str | Path | None) -> dict[str, Any]:
     """``tomllib.loads(text)`` after :func:`check_nesting` (see :func:`load_json`)."""
-    import tomllib
-
     check_nesting(text, file)
     try:
         return tomllib.loads(text)
@@ -265,10 +265,6 @@ def decompress_gzip(data: bytes, path: str | Path) -> bytes:
     """gzip ``data`` (all members) decompressed, at most :data:`MAX_DECOMPRESSED` bytes; refused with
     :class:`LimitExceeded` naming ``path`` as soon as the output passes the limit, and with an
     :class:`InputError` for damaged data."""
-    import gzip
-    import io
-    import zlib
-
     cap = MAX_DECOMPRESSED.value()
     out = io.BytesIO()
     try:

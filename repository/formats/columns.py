@@ -58,6 +58,14 @@ def _split_names(line: str) -> list[str]:
 DECIMAL_COMMA_ROW = re.compile(r"^\s*[-+]?\d+,\d+(\s*;\s*[-+]?\d+(,\d+)?([eE][-+]?\d+)?)+\s*;?\s*$")
 
 
+def _row_width(line: str) -> int:
+    """The number of values of a row of numbers; 0 for a blank, comment or non-numeric line."""
+    if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
+        return 0
+    values = parse_numbers(line)
+    return len(values) if values else 0
+
+
 def read_table(path: Path, text: str) -> Table:
     lines = text.splitlines()
     if ";" in text:
@@ -65,11 +73,12 @@ def read_table(path: Path, text: str) -> Table:
             if DECIMAL_COMMA_ROW.match(line):
                 raise InputError(path, f"numbers are written with decimal commas ({excerpt(line.strip())}); "
                                        "export them with decimal points", where=f"line {i + 1}")
-    numeric = [parse_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
-               for line in lines]
+    # Only whether each line is numeric (and its width) is kept, not its values: a list of float
+    # lists took ~14x the file's size in memory (bench/import_memory.py); rows go into one array.
+    numeric = [_row_width(line) for line in lines]
     best_start, best_len, start, length = None, 0, None, 0
-    for i, (line, values) in enumerate(zip(lines, numeric)):
-        if values is not None:
+    for i, (line, row_width) in enumerate(zip(lines, numeric)):
+        if row_width:
             if start is None:
                 start, length = i, 0
             length += 1
@@ -79,13 +88,15 @@ def read_table(path: Path, text: str) -> Table:
             start, length = None, 0
     if best_start is None:
         raise InputError(path, "no rows of numbers found")
-    width = len(numeric[best_start])
-    rows, row_lines = [], []
+    width = numeric[best_start]
+    rows = np.empty((len(lines) - best_start, width))
+    row_lines = np.empty(len(lines) - best_start, dtype=np.int64)
+    count = 0
     for i in range(best_start, len(lines)):
         line = lines[i]
         if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
             continue
-        values = numeric[i]
+        values = parse_numbers(line) if numeric[i] else None
         if values is None:
             bad = next((f for f in split_fields(line) if not is_number(f)), None)
             if bad is None:  # only separators, e.g. ","
@@ -96,8 +107,10 @@ def read_table(path: Path, text: str) -> Table:
         bad = [v for v in values if not np.isfinite(v)]
         if bad:
             raise InputError(path, f"{excerpt(bad[0])} is not a finite number", where=f"line {i + 1}")
-        rows.append(values)
-        row_lines.append(i + 1)
+        rows[count] = values
+        row_lines[count] = i + 1
+        count += 1
+    rows, row_lines = rows[:count], row_lines[:count]
     names = _spec_labels(lines, best_start, width) or []
     looked = 0
     for i in range(best_start - 1, -1, -1):
@@ -119,7 +132,7 @@ def read_table(path: Path, text: str) -> Table:
             break
         if looked >= NAME_LINES_SEARCHED:
             break
-    return Table(np.array(rows, dtype=float), np.array(row_lines), names or [f"col{j + 1}" for j in range(width)],
+    return Table(rows, row_lines, names or [f"col{j + 1}" for j in range(width)],
                  [None] * width)
 
 

@@ -69,6 +69,7 @@ def read_json(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectr
         own = doc.get(OWN_KEY) if isinstance(doc.get(OWN_KEY), dict) else {}
         structure = None
         if doc.get("structure") is not None:
+            # lazy import: start-up time (pymatgen is heavy; only documents with a structure need it)
             from pymatgen.core import Structure
 
             from ..structures import check_structure, check_structure_dict
