@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, LimitExceeded
+from .errors import InputError, LimitExceeded, UsageError
 
 MB = 1_000_000  # limits on sizes are in decimal megabytes, as `ls -lh --si` and file managers show them
 
@@ -65,7 +65,7 @@ class Limit:
 
     def value(self) -> float:
         """The limit in its checked unit (bytes for sizes): the environment variable's value, else
-        the default. Raises :class:`LimitExceeded` (a usage problem) for a value that is not a
+        the default. Raises :class:`~repository.errors.UsageError` for a value that is not a
         positive number."""
         text = os.environ.get(self.env)
         if text is None or not text.strip():
@@ -75,7 +75,7 @@ class Limit:
         except ValueError:
             number = float("nan")
         if not number > 0:
-            raise LimitExceeded(None, f"{self.env}={text!r} is not a positive number ({self.unit})")
+            raise UsageError(f"{self.env}={text!r} is not a positive number ({self.unit})")
         return number * self.scale
 
     def shown(self) -> str:
@@ -130,7 +130,7 @@ def min_distance_a() -> float:
     except ValueError:
         value = float("nan")
     if not value >= 0:
-        raise LimitExceeded(None, f"{MIN_DISTANCE_ENV}={text!r} is not a distance in Å (0 or more)")
+        raise UsageError(f"{MIN_DISTANCE_ENV}={text!r} is not a distance in Å (0 or more)")
     return value
 
 
