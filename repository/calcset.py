@@ -28,6 +28,8 @@ from .conventions import (
     parse_edge,
 )
 from .errors import InputError
+from .files import file_sha256
+from .limits import MAX_ENTRIES, check_input_file, excerpt, load_toml, read_input_bytes
 from .structures import (
     StructureProperties,
     analyze,
@@ -170,15 +172,16 @@ class _Context:
             raise self.fail(where, "must be a file path relative to the set directory")
         path = (self.root / value).resolve()
         if not path.is_relative_to(self.root):
-            raise self.fail(where, f"{value!r} is outside the set directory (paths must stay inside it)")
-        if not path.is_file():
-            raise self.fail(where, f"file {value!r} not found in {self.root}")
+            raise self.fail(where, f"{excerpt(value)} is outside the set directory (paths must stay inside it)")
+        if not path.exists():
+            raise self.fail(where, f"file {excerpt(value)} not found in {self.root}")
+        check_input_file(path)  # a regular file within the size limit (never a FIFO or device)
         return path
 
     def sha256(self, path: Path) -> str:
         key = str(path)
         if key not in self.file_hashes:
-            self.file_hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            self.file_hashes[key] = file_sha256(path)
         return self.file_hashes[key]
 
 
@@ -215,11 +218,19 @@ def read_manifest(directory: Path) -> tuple[Path, dict[str, Any]]:
     if not manifest.exists():
         raise InputError(manifest, "manifest not found (a calculation set is a directory with calcset.toml)")
     try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(manifest, f"malformed TOML: {exc}") from None
+        text = read_input_bytes(manifest).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(manifest, "not a UTF-8 text file") from None
+    # counted before parsing: tomllib holds ~5 kB per entry (a 10^6-entry manifest took 5.5 GB)
+    headers = text.count("[[entries]]")
+    MAX_ENTRIES.check(headers, manifest, where="entries", found=f"{headers:,} [[entries]] tables")
+    try:
+        data = load_toml(text, manifest)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(manifest, f"malformed TOML: {exc}") from None
+    entries = data.get("entries")
+    if isinstance(entries, list):
+        MAX_ENTRIES.check(len(entries), manifest, where="entries", found=f"{len(entries):,} entries")
     return manifest, data
 
 
@@ -230,7 +241,7 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
 
     version = data.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        raise ctx.fail("format_version", f"unsupported version {version!r} (this xasrepo reads {FORMAT_VERSION})")
+        raise ctx.fail("format_version", f"unsupported version {excerpt(version)} (this xasrepo reads {FORMAT_VERSION})")
     known = {"format_version", "set", "defaults", "entries"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -258,13 +269,13 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
             raise ctx.fail(where, "must be a table ([[entries]])")
         key = _require(raw, "key", str, ctx, where)
         if key in seen_keys:
-            raise ctx.fail(f"{where}.key", f"duplicate key {key!r} (also entries[{seen_keys[key]}])")
+            raise ctx.fail(f"{where}.key", f"duplicate key {excerpt(key)} (also entries[{seen_keys[key]}])")
         seen_keys[key] = number
         entries.append(_read_entry(raw, default_calc, ctx, f"{where} ({key})"))
         if progress:
             progress(number + 1, len(entries_raw))
 
-    digest = hashlib.sha256(manifest.read_bytes())
+    digest = hashlib.sha256(read_input_bytes(manifest))
     for path in sorted(ctx.file_hashes):
         digest.update(ctx.file_hashes[path].encode())
     return CalcSetPlan(
