@@ -28,7 +28,7 @@ from .conventions import (
     parse_choice,
     parse_edge,
 )
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, XasrepoError
 from .structures import (
     StructureProperties,
     analyze,
@@ -351,8 +351,6 @@ def _rebuilt_error(portable: tuple) -> BaseException:
 
 def _read_entries_task(root: Path, manifest: Path, default_calc: dict, items: list[tuple[int, dict]]) -> _TaskResult:
     """Worker: read entries (their numbers in the manifest, in order) until the first error."""
-    from .errors import XasrepoError
-
     ctx = _Context(root=root, manifest=manifest)
     done: dict[int, EntryPlan] = {}
     error = None
@@ -379,6 +377,7 @@ class _ParallelEntries:
     """
 
     def __init__(self, entries_raw: list, default_calc: dict, ctx: _Context, workers: int):
+        # lazy import: start-up time (only sets read by a pool need the process machinery)
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
