@@ -78,7 +78,17 @@ def bader_from_density_file(npz: Path) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     npz, out = Path(argv[0]), Path(argv[1])
+    import resource
+    import time
+
+    wall0 = time.time()
     res = bader_from_density_file(npz)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # the result names its job like every worker result (the runner's job id is the file name:
+    # results/bader__<cell>.json <-> bader:<cell>) and records the CPU time for progress reports
+    res["job"] = {"id": out.stem.replace("__", ":", 1), "kind": "bader"}
+    res["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+    res["wall_s"] = round(time.time() - wall0, 1)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(res, indent=1))
     tmp.replace(out)
