@@ -142,6 +142,9 @@ def main() -> None:
     parser.add_argument("--lock", metavar="FILE", help="run the load step under `flock FILE` (shared-machine memory lock)")
     args = parser.parse_args()
     levels = sorted(int(x) for x in args.levels.split(","))
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # `kill` still drops the PostgreSQL database below
 
     from repository import db
     from repository.importer import import_calcset
