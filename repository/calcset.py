@@ -28,7 +28,7 @@ from .conventions import (
     parse_choice,
     parse_edge,
 )
-from .errors import InputError, UsageError, XasrepoError
+from .errors import EnvironmentFault, InputError, UsageError, XasrepoError
 from .structures import (
     StructureProperties,
     analyze,
@@ -371,8 +371,8 @@ class _ParallelEntries:
     """Entries read by a process pool, handed out in manifest order.
 
     Entries are grouped by structure file so that each structure is read and analysed by one task
-    (defect host structures shared between groups may be analysed once per task); groups are packed
-    into tasks of consecutive entries. A task stops at its first error; the parent asks for entries
+    (defect host structures shared between groups, and structures with more entries than a task
+    holds, may be analysed once per task); groups are packed into tasks of consecutive entries. A task stops at its first error; the parent asks for entries
     in manifest order, so the error it raises is the one the serial walk would have raised.
     """
 
@@ -391,9 +391,12 @@ class _ParallelEntries:
         size = max(1, -(-len(entries_raw) // (workers * TASKS_PER_WORKER)))
         tasks: list[list[tuple[int, dict]]] = [[]]
         for items in groups.values():
-            if len(tasks[-1]) >= size:
-                tasks.append([])
-            tasks[-1].extend(items)
+            # a structure with more entries than a task holds is split (and analysed once per part),
+            # or a set of one structure would be read by one worker
+            for start in range(0, len(items), size):
+                if len(tasks[-1]) >= size:
+                    tasks.append([])
+                tasks[-1].extend(items[start:start + size])
         # fork: the workers inherit the imported modules (pymatgen alone takes seconds to import)
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -410,7 +413,14 @@ class _ParallelEntries:
         index = self.task_of[number]
         result = self.results.get(index)
         if result is None:
-            result = self.results[index] = self.futures[index].result()
+            # lazy import: start-up time (only sets read by a pool need the process machinery)
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                result = self.results[index] = self.futures[index].result()
+            except BrokenProcessPool:
+                raise EnvironmentFault("a process reading the set stopped abruptly (out of memory?); nothing was "
+                                       f"written; try again, or with {WORKERS_ENV}=1 to read in one process") from None
             self._merge(result)
         if number in result.entries:
             plan = result.entries.pop(number)

@@ -3,6 +3,7 @@ and the first error are the same as reading it in one process."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -130,3 +131,38 @@ def test_worker_count(monkeypatch):
         _worker_count(None, 10)
     with pytest.raises(UsageError):
         _worker_count(0, 10)
+
+
+def _die(*_):
+    os._exit(1)  # a worker killed (out of memory, say)
+
+
+def test_a_dead_worker_is_one_environment_fault_and_nothing_is_read(tmp_path, monkeypatch):
+    import repository.calcset as calcset
+    from repository.errors import EnvironmentFault
+
+    root = _replicated_set(tmp_path / "set")
+    monkeypatch.setattr(calcset, "_read_entries_task", _die)  # the forked workers inherit it
+    with pytest.raises(EnvironmentFault, match="stopped abruptly"):
+        calcset.read_calcset(root, workers=2)
+
+
+def test_entries_of_one_structure_are_still_shared_between_workers(tmp_path, monkeypatch):
+    import repository.calcset as calcset
+
+    root = _replicated_set(tmp_path / "set")
+    manifest = root / "calcset.toml"
+    manifest.write_text(re.sub(r"structures/c\d+/", "structures/", manifest.read_text()))
+    tasks = []
+    original = calcset._ParallelEntries.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        tasks.append(len(self.futures))
+
+    monkeypatch.setattr(calcset._ParallelEntries, "__init__", spy)
+    parallel = calcset.read_calcset(root, workers=2)
+    assert tasks and tasks[0] > 2  # two structure files, yet more tasks than two
+    serial = calcset.read_calcset(root, workers=1)
+    assert list(parallel.structures) == list(serial.structures)
+    assert [p.polymorph for p in parallel.structures.values()] == [p.polymorph for p in serial.structures.values()]
