@@ -45,8 +45,9 @@ number of points drawn in the current view, ``data-total`` = rows, ``data-render
 or ``pixels``, ``data-axes`` = e.g. ``x,y``, ``data-field``, ``data-selected`` = spectrum id shown,
 ``data-spectrum-points``, ``data-ready-ms`` (since navigation start), ``data-draw-ms`` (last map
 drawing), ``data-hover-ms`` (last hover: nearest-point search and spectrum panel), and script errors
-in ``data-errors``. ``window.xrExplorer.nearest(clientX, clientY)`` returns the row under a screen
-position (or -1) and ``window.xrExplorer.screenOf(row)`` the screen position of a row, for tests.
+in ``data-errors``. ``window.xrExplorer`` offers, for tests and the benchmark: ``nearest(clientX, clientY)`` (the
+row under a screen position, or -1), ``screenOf(row)`` / ``screenOfAll()`` (screen positions),
+``spectrum(row)`` (the decoded spectrum), ``colourBy(field)`` and ``hoverRadius`` (CSS px).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def check_page_size(n_rows: int, n_spectra: int) -> None:
 
 def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None = None,
                    title: str | None = None, color_by: str | None = None, info: dict[str, Any] | None = None,
-                   window_ev: list[float] | None = None
+                   window_ev: list[float] | None = None, report: dict[str, Any] | None = None
                    ) -> Path:
     """Write the explorer page for ``snapshot`` (Parquet path, DataFrame or pyarrow Table).
 
@@ -175,7 +176,8 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     (stored as given: thin them first). ``info`` is the snapshot's footer metadata (default: read
     from a snapshot file) and names the axes. ``window_ev`` (lo, hi) is shaded on the spectrum
     panel (default: the snapshot file's recipe window, :func:`snapshot_window`). Returns the path
-    written. Raises UsageError for an unknown ``color_by`` or a page past the limits
+    written. ``report``, if given, is filled with ``points`` (rows), ``spectra`` (embedded) and
+    ``bytes`` (page size). Raises UsageError for an unknown ``color_by`` or a page past the limits
     (:func:`check_page_size`); nothing is written then.
     """
     frame = snapshot_frame(snapshot)
@@ -202,14 +204,17 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
+    if report is not None:
+        report.update(points=len(ids), spectra=store["count"], bytes=len(page.encode("utf-8")))
     return output
 
 
 def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, title: str | None = None,
-            color_by: str | None = None, max_points: int = MAX_POINTS_PER_SPECTRUM) -> Path:
+            color_by: str | None = None, max_points: int = MAX_POINTS_PER_SPECTRUM,
+            report: dict[str, Any] | None = None) -> Path:
     """The explorer for a snapshot with its spectra read from the database at ``engine`` (if given),
     each thinned to ``max_points``. Refuses a snapshot past the page limits before reading any
-    spectrum (:func:`check_page_size`)."""
+    spectrum (:func:`check_page_size`). ``report`` as in :func:`write_explorer`."""
     frame = snapshot_frame(snapshot)
     if color_by is not None:
         check_field(frame, color_by)
@@ -219,7 +224,7 @@ def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, 
     if title is None:
         title = page_title(info, frame, Path(snapshot).stem if isinstance(snapshot, (str, Path)) else None)
     return write_explorer(frame, output, spectra=spectra, title=title, color_by=color_by, info=info,
-                          window_ev=snapshot_window(snapshot))
+                          window_ev=snapshot_window(snapshot), report=report)
 
 
 def page_title(info: dict[str, Any], frame: pd.DataFrame, name: str | None = None) -> str:
@@ -233,65 +238,72 @@ def _padded(raw: bytes) -> bytes:
     return raw + b"\0" * (-len(raw) % STORE_ALIGN)
 
 
-def quantise(intensity: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """(lo, hi, codes): float32 bounds and uint16 codes of one spectrum's intensities.
+def quantise(intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, codes) of spectra: ``intensity`` is (k, m), one spectrum per row; ``lo``/``hi`` (k,)
+    float32 bounds, ``codes`` (k, m) uint16.
 
     ``lo + code * (hi - lo) / INTENSITY_CODES`` is within ``(hi - lo) / INTENSITY_CODES / 2`` of the
-    value (plus float32 rounding of lo/hi); non-finite values get :data:`MISSING_CODE`.
+    value (float32 lo/hi are rounded outwards, so the range always covers the spectrum);
+    non-finite values get :data:`MISSING_CODE`.
     """
     values = np.asarray(intensity, dtype=np.float64)
     finite = np.isfinite(values)
-    if not finite.any():
-        return 0.0, 0.0, np.full(len(values), MISSING_CODE, dtype="<u2")
-    lo = np.float32(values[finite].min())
-    hi = np.float32(values[finite].max())
-    if lo > values[finite].min():  # float32 rounding must not cut the range
-        lo = np.nextafter(lo, np.float32(-np.inf))
-    if hi < values[finite].max():
-        hi = np.nextafter(hi, np.float32(np.inf))
-    span = float(hi) - float(lo)
-    scaled = (values - float(lo)) / span * INTENSITY_CODES if span > 0 else np.zeros_like(values)
-    codes = np.where(finite, np.clip(np.rint(np.nan_to_num(scaled)), 0, INTENSITY_CODES), MISSING_CODE)
-    return float(lo), float(hi), codes.astype("<u2")
+    low = np.where(finite, values, np.inf).min(axis=1)
+    high = np.where(finite, values, -np.inf).max(axis=1)
+    empty = ~finite.any(axis=1)
+    low[empty] = high[empty] = 0.0
+    lo = low.astype(np.float32)
+    hi = high.astype(np.float32)
+    lo = np.where(lo > low, np.nextafter(lo, np.float32(-np.inf)), lo)
+    hi = np.where(hi < high, np.nextafter(hi, np.float32(np.inf)), hi)
+    span = hi.astype(np.float64) - lo.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = (values - lo[:, None]) / np.where(span > 0, span, 1.0)[:, None] * INTENSITY_CODES
+    codes = np.where(finite, np.clip(np.rint(np.where(finite, scaled, 0.0)), 0, INTENSITY_CODES), MISSING_CODE)
+    return lo, hi, codes.astype("<u2")
+
+
+STORE_BLOCK = 20_000  # spectra quantised at once (memory: 8 bytes x points x block)
 
 
 def spectra_store(ids: list[int], spectra: Spectra) -> tuple[dict[str, Any], str]:
     """(store, blob): the compact spectra store of the page for snapshot rows ``ids`` (format in the
-    module docstring). ``store`` goes into the page's JSON, ``blob`` (base64) into its own element."""
-    chunks: list[bytes] = []
-    size = 0
-    grids: dict[bytes, int] = {}
-    grid_index: list[list[int]] = []
-    record_of: dict[int, int] = {}
-    rows = np.full(len(ids), -1, dtype="<i4")
-
-    def append(raw: bytes) -> int:
-        nonlocal size
-        at = size
-        raw = _padded(raw)
-        chunks.append(raw)
-        size += len(raw)
-        return at
-
-    for row, spectrum_id in enumerate(ids):
-        if spectrum_id in record_of:  # a repeated id (several rows, one spectrum): one record
-            rows[row] = record_of[spectrum_id]
-            continue
+    module docstring). ``store`` goes into the page's JSON, ``blob`` (base64) into its own element.
+    A row whose id has no spectrum gets offset -1; rows repeating an id share its record."""
+    by_grid: dict[bytes, list[int]] = {}  # energy grid (float64 bytes) -> spectrum ids on it
+    grid_of: dict[int, bytes] = {}  # id() of an energy array -> its bytes (spectra share arrays)
+    for spectrum_id in dict.fromkeys(ids):
         if spectrum_id not in spectra:
             continue
         energy, intensity = spectra[spectrum_id]
-        energy = np.ascontiguousarray(energy, dtype="<f8")
         if len(energy) != len(intensity):
             raise UsageError(f"spectrum {spectrum_id}: {len(energy)} energies but {len(intensity)} intensities")
-        key = energy.tobytes()
-        if key not in grids:
-            grids[key] = len(grid_index)
-            grid_index.append([append(key), len(energy)])
-        lo, hi, codes = quantise(intensity)
-        head = np.array([grids[key]], dtype="<u4").tobytes() + np.array([lo, hi], dtype="<f4").tobytes()
-        rows[row] = record_of[spectrum_id] = append(head + codes.tobytes())
+        key = grid_of.get(id(energy))
+        if key is None:
+            key = grid_of[id(energy)] = np.ascontiguousarray(energy, dtype="<f8").tobytes()
+        by_grid.setdefault(key, []).append(spectrum_id)
+    chunks: list[bytes] = []
+    size = 0
+    grid_index: list[list[int]] = []
+    record_of: dict[int, int] = {}
+    for g, (key, members) in enumerate(by_grid.items()):
+        m = len(key) // 8
+        grid_index.append([size, m])
+        chunks.append(_padded(key))
+        size += len(chunks[-1])
+        record = np.dtype([("grid", "<u4"), ("lo", "<f4"), ("hi", "<f4"), ("codes", "<u2", (m,)),
+                           ("pad", "u1", (-(12 + 2 * m) % STORE_ALIGN,))])
+        for start in range(0, len(members), STORE_BLOCK):
+            block = members[start:start + STORE_BLOCK]
+            lo, hi, codes = quantise(np.stack([np.asarray(spectra[i][1], dtype=np.float64) for i in block]))
+            records = np.zeros(len(block), dtype=record)
+            records["grid"], records["lo"], records["hi"], records["codes"] = g, lo, hi, codes
+            record_of.update(zip(block, range(size, size + len(block) * record.itemsize, record.itemsize)))
+            chunks.append(records.tobytes())
+            size += len(chunks[-1])
     if size >= 2**31:
         raise UsageError(f"the spectra of this snapshot need {size / 1e9:.1f} GB of page: use --no-spectra")
+    rows = np.array([record_of.get(i, -1) for i in ids], dtype="<i4")
     store = {"rows": base64.b64encode(rows.tobytes()).decode("ascii"), "grids": grid_index,
              "count": len(record_of), "codes": INTENSITY_CODES}
     return store, base64.b64encode(b"".join(chunks)).decode("ascii")
@@ -1071,7 +1083,21 @@ _APP_TEMPLATE = r"""
       var r = overlay.getBoundingClientRect();
       return [r.left + MARGIN.l + toScreenX(coords[axes[0]][row]), r.top + MARGIN.t + toScreenY(coords[axes[1]][row])];
     },
+    screenOfAll: function () {  // [x0, y0, x1, y1, ...] (null: no coordinates)
+      var out = new Array(2 * n), r = overlay.getBoundingClientRect(), X = coords[axes[0]], Y = coords[axes[1]];
+      for (var i = 0; i < n; i++) {
+        var ok = X[i] === X[i] && Y[i] === Y[i];
+        out[2 * i] = ok ? r.left + MARGIN.l + toScreenX(X[i]) : null;
+        out[2 * i + 1] = ok ? r.top + MARGIN.t + toScreenY(Y[i]) : null;
+      }
+      return out;
+    },
+    spectrum: function (row) {  // the decoded spectrum of a row (NaN as null), or null
+      var s = spectrumOf(row);
+      return s && {energy: Array.from(s.energy), intensity: Array.from(s.intensity, function (v) { return v === v ? v : null; })};
+    },
     colourBy: function (f) { select.value = f; select.dispatchEvent(new Event("change")); return status.dataset.drawMs; },
+    hoverRadius: HOVER_PX,
     ids: data.ids
   };
   try {
