@@ -639,8 +639,7 @@ _APP_TEMPLATE = r"""
       item.addEventListener("click", function () {
         hidden[k] = !hidden[k];
         item.classList.toggle("xr-off", hidden[k]);
-        buildIndexIfNeeded(true);
-        drawMap();
+        drawMap();  // (the index stays: the nearest-point search skips hidden layers)
       });
       items.push(item);
     });
@@ -803,9 +802,9 @@ _APP_TEMPLATE = r"""
 
   // ---- spatial index: a uniform grid over the data coordinates of the two axes drawn ------------
   var index = null;
-  function buildIndexIfNeeded(force) {
+  function buildIndexIfNeeded() {  // after a change of axes or colouring (drawing order) only
     var key = axes.join(",");
-    if (index && index.key === key && !force) return;
+    if (index && index.key === key) return;
     var X = coords[axes[0]], Y = coords[axes[1]];
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, i;
     for (i = 0; i < n; i++) {
@@ -830,7 +829,7 @@ _APP_TEMPLATE = r"""
   }
   // the row drawn nearest to plot-area position (px, py) in CSS px, within HOVER_PX; -1 if none
   function nearestAt(px, py) {
-    buildIndexIfNeeded(false);
+    buildIndexIfNeeded();
     var X = coords[axes[0]], Y = coords[axes[1]], ix = index;
     var x = toDataX(px), y = toDataY(py), rad = HOVER_PX / view.scale;
     var cx0 = Math.max(0, Math.floor((x - rad - ix.x0) / ix.cw)), cx1 = Math.min(ix.side - 1, Math.floor((x + rad - ix.x0) / ix.cw));
