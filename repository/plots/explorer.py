@@ -414,6 +414,7 @@ _PAGE = """<!DOCTYPE html>
  #xr-map canvas { position: absolute; left: 0; top: 0; }
  #xr-legend { flex: 0 0 auto; max-width: 16em; font-size: 0.8em; overflow-y: auto; max-height: 82vh; padding-top: 1.5em; }
  #xr-legend .xr-legend-title { font-weight: 600; margin-bottom: 0.3em; }
+ #xr-legend .xr-legend-note { width: 0; min-width: 100%; margin-top: 0.5em; }  /* wraps; never widens the legend */
  #xr-legend .xr-legend-item { display: flex; align-items: center; gap: 0.4em; cursor: pointer; padding: 0.1em 0; }
  #xr-legend .xr-legend-item.xr-off { opacity: 0.35; }
  #xr-legend .xr-swatch { width: 0.8em; height: 0.8em; border-radius: 50%; flex: none; }
@@ -482,6 +483,8 @@ _APP_TEMPLATE = r"""
   var overlay = document.getElementById("xr-overlay");
   var tip = document.getElementById("xr-tip");
   var legend = document.getElementById("xr-legend");
+  var legendNote = document.createElement("div");
+  legendNote.className = "xr-hint xr-legend-note";
   var spectrumBox = document.getElementById("xr-spectrum");
   var spectrumCanvas = document.getElementById("xr-spectrum-canvas");
   var spectrumTitleDiv = document.getElementById("xr-spectrum-title");
@@ -643,6 +646,7 @@ _APP_TEMPLATE = r"""
       });
       items.push(item);
     });
+    items.push(legendNote);
     legend.replaceChildren.apply(legend, items);
   }
 
@@ -664,12 +668,14 @@ _APP_TEMPLATE = r"""
     var s = spectrumBox.getBoundingClientRect();
     sizeCanvas(spectrumCanvas, Math.max(100, Math.floor(s.width)), Math.max(100, Math.floor(s.height - spectrumTitleDiv.offsetHeight - 4)));
   }
+  var withoutCoordinates = 0;  // rows with no finite position on the two axes drawn
   function resetView() {
     var X = coords[axes[0]], Y = coords[axes[1]];
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    withoutCoordinates = 0;
     for (var i = 0; i < n; i++) {
       var x = X[i], y = Y[i];
-      if (x !== x || y !== y) continue;  // NaN
+      if (x !== x || y !== y) { withoutCoordinates++; continue; }  // NaN
       if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
     }
     if (x0 > x1) { x0 = -1; x1 = 1; y0 = -1; y1 = 1; }
@@ -778,6 +784,8 @@ _APP_TEMPLATE = r"""
       ctx.putImageData(image, 0, 0);
     }
     drawOverlay();
+    legendNote.textContent = withoutCoordinates ? withoutCoordinates + " of " + n + " rows have no " + axes.join("/") +
+      " coordinates and are not drawn" : "";
     status.dataset.points = String(drawn);
     status.dataset.total = String(n);
     status.dataset.renderer = VECTOR ? "vector" : "pixels";
@@ -940,7 +948,9 @@ _APP_TEMPLATE = r"""
     var id = data.ids[row], spectrum = spectrumOf(row);
     spectrumTitleDiv.textContent = spectrumTitle(row);
     drawSpectrum(spectrum);
-    note.textContent = spectrum ? "" : "spectrum " + id + " is not stored in this page";
+    var finite = spectrum ? Array.prototype.some.call(spectrum.intensity, function (v) { return v === v; }) : false;
+    note.textContent = !spectrum ? "spectrum " + id + " is not stored in this page"
+      : finite ? "" : "spectrum " + id + " has no finite intensity";
     readout.textContent = "";
     var rows = [["spectrum id", id]], empty = 0;
     Object.keys(data.axisNames).forEach(function (c) { rows.push([data.axisNames[c], text(data[c][row])]); });
