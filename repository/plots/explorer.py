@@ -44,8 +44,9 @@ The page reports its state in ``<div id="xr-status">``: ``data-state="ready"``, 
 number of points drawn in the current view, ``data-total`` = rows, ``data-renderer`` = ``vector``
 or ``pixels``, ``data-axes`` = e.g. ``x,y``, ``data-field``, ``data-selected`` = spectrum id shown,
 ``data-spectrum-points``, ``data-ready-ms`` (since navigation start), ``data-draw-ms`` (last map
-drawing), ``data-hover-ms`` (last hover: nearest-point search and spectrum panel), and script errors
-in ``data-errors``. ``window.xrExplorer`` offers, for tests and the benchmark: ``nearest(clientX, clientY)`` (the
+drawing), ``data-hover-ms`` (last hover: nearest-point search and spectrum panel), ``data-index-ms``
+(building the grid index, on the first hover after a change of axes or colouring), and script
+errors in ``data-errors``. ``window.xrExplorer`` offers, for tests and the benchmark: ``nearest(clientX, clientY)`` (the
 row under a screen position, or -1), ``screenOf(row)`` / ``screenOfAll()`` (screen positions),
 ``spectrum(row)`` (the decoded spectrum), ``colourBy(field)`` and ``hoverRadius`` (CSS px).
 """
@@ -813,6 +814,7 @@ _APP_TEMPLATE = r"""
   function buildIndexIfNeeded() {  // after a change of axes or colouring (drawing order) only
     var key = axes.join(",");
     if (index && index.key === key) return;
+    var started = performance.now();
     var X = coords[axes[0]], Y = coords[axes[1]];
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, i;
     for (i = 0; i < n; i++) {
@@ -834,6 +836,7 @@ _APP_TEMPLATE = r"""
     var rank = new Int32Array(n);  // drawing position: among equally near points the one on top wins
     for (i = 0; i < n; i++) rank[order[i]] = i;
     index = {key: key, x0: x0, y0: y0, cw: cw, ch: ch, side: side, start: start, items: items, rank: rank};
+    status.dataset.indexMs = (performance.now() - started).toFixed(1);
   }
   // the row drawn nearest to plot-area position (px, py) in CSS px, within HOVER_PX; -1 if none
   function nearestAt(px, py) {
