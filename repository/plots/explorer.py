@@ -29,9 +29,9 @@ decoded at load. Layout (little-endian): record = uint32 grid index, float32 min
 uint16 × m codes, zero padding to a multiple of 3 bytes; grid = float64 × m, padded the same way;
 ``store.rows`` = base64 int32 byte offset of each snapshot row's record (-1: no spectrum);
 ``store.grids`` = [byte offset, m] per grid. A 300-point spectrum takes 816 characters of page
-(612 bytes as base64) plus 5.3 for its row offset.
+(its 612-byte record, base64-encoded) plus 5.3 for its row offset.
 
-**Limits.** At most :data:`MAX_PAGE_SPECTRA` spectra are embedded (about 170 MB of page at 300
+**Limits.** At most :data:`MAX_PAGE_SPECTRA` spectra are embedded (182 MB of page at 300
 points each; larger pages take tens of seconds to open): a larger snapshot is refused in one line
 asking for ``--no-spectra``, which writes a page of the points and properties only up to
 :data:`MAX_PAGE_POINTS` rows.
