@@ -32,7 +32,8 @@ uint16 × m codes, zero padding to a multiple of 3 bytes; grid = float64 × m, p
 (its 612-byte record, base64-encoded) plus 5.3 for its row offset.
 
 **Limits.** At most :data:`MAX_PAGE_SPECTRA` spectra are embedded (182 MB of page at 300
-points each; larger pages take tens of seconds to open): a larger snapshot is refused in one line
+points each, ready in 3.5-9 s on the loaded project machine; larger pages were not measured): a
+larger snapshot is refused in one line
 asking for ``--no-spectra``, which writes a page of the points and properties only up to
 :data:`MAX_PAGE_POINTS` rows.
 
@@ -86,8 +87,9 @@ ID_CHUNK = 500
 # Up to this many points the map is drawn as anti-aliased canvas arcs (nicer for small sets);
 # above, straight into a pixel buffer (10^6 points in a fraction of a second).
 VECTOR_POINTS = 20_000
-# The largest pages written (docs/benchmarks.md: 100,000 spectra open in ~2 s; the page grows
-# by ~0.82 kB per 300-point spectrum and ~0.1 kB per row of points and properties).
+# The largest pages written (docs/benchmarks.md: 100,000 spectra open in 1.6-3.4 s, 200,000 in
+# 3.5-9 s, 10^6 points without spectra in 2.5-6 s on the loaded 2-core machine; the page grows by
+# 0.82 kB per 300-point spectrum and ~0.09 kB per row of points and properties).
 MAX_PAGE_SPECTRA = 200_000
 MAX_PAGE_POINTS = 1_000_000
 INTENSITY_CODES = 65534  # uint16 codes 0..65534 span [min, max] of each spectrum
