@@ -344,21 +344,13 @@ def _mesh_points(path) -> int:
     return int(np.prod([int(x) for x in path.stem.rsplit("_k", 1)[1].split("x")]))
 
 
-# measured 2026-11-30 (c-BN pristine, 2x2x2 vs 3x3x3): B K RMS 0.116, N K 0.133; ΔKS +0.43/+0.39 eV
-BULK_MESH_NOT_CONVERGED = {"c-BN"}
-
-
 @pytest.mark.parametrize("polymorph", ["h-BN", "c-BN", "w-BN", "r-BN", "h-BN-mono"])
 @pytest.mark.parametrize("element", ["B", "N"])
-def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element, request):
+def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
     dense = sorted((V2_PROBES / "probes").glob(f"{polymorph}_pristine_{element}*_k*.dat"),
                    key=_mesh_points) if (V2_PROBES / "probes").is_dir() else []
     if not dense:
         pytest.skip(f"no denser-mesh {element} K spectrum of pristine {polymorph} computed yet")
-    if polymorph in BULK_MESH_NOT_CONVERGED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "2x2x2 is not converged for the 32-atom c-BN cell (3x3x3: RMS 0.12-0.13, ΔKS +0.4 eV); "
-            "the 4x4x4 check decides the bulk mesh (docs/bn-calculations.md)")))
     densest = dense[-1]
     site = densest.name.split("_")[2]                                # e.g. B0
     e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
