@@ -328,6 +328,9 @@ def current_revision(engine: "Engine") -> str | None:
         with engine.connect() as conn:
             return _revision_of(conn)
     except DBAPIError as err:
+        waited = _lock_wait(err, driver_message(err).lower())
+        if waited is not None:  # another process holds the lock: not a database that cannot be opened
+            raise lock_timeout_error(waited) from None
         raise cannot_open(describe(engine_url(engine)), err) from None
 
 

@@ -294,25 +294,80 @@ def reusable_snapshot(engine: Engine, digest: str) -> dict[str, Any] | None:
     return None
 
 
+# Key of the PostgreSQL advisory lock held while a snapshot is registered (transaction-level):
+# two identical `embed` runs at once then register one snapshot, and parents do not fork.
+REGISTRY_LOCK_KEY = 0x7861_7372_6570_73  # "xasreps" in ASCII, fits a bigint
+
+
 def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[str, Any]:
     """Write ``new`` as ``<uid>.parquet`` and ``<uid>.model.npz`` in ``directory`` and register it.
 
     The uid is ``<method>_<UTC time>_<6 hex digits>`` (a valid SQL identifier too); the parent is
     the newest snapshot of the same method, dimension, element, edge and filter. Either both files
     are written and registered, or neither remains. Returns the registry record (:func:`get_snapshot`).
+    Always a new snapshot; :func:`register_snapshot` reuses one registered meanwhile.
     """
+    return register_snapshot(engine, new, directory, reuse=False)[0]
+
+
+def register_snapshot(engine: Engine, new: NewSnapshot, directory: Path, *, reuse: bool = True
+                      ) -> tuple[dict[str, Any], bool]:
+    """:func:`store_snapshot`, made safe against a concurrent identical ``embed``: returns
+    ``(record, reused)``.
+
+    The registry check, the parent lookup, the file writes and the INSERT happen while this
+    process alone registers snapshots (PostgreSQL: advisory lock :data:`REGISTRY_LOCK_KEY`;
+    SQLite: the write lock of ``BEGIN IMMEDIATE``), so with ``reuse`` an intact snapshot of the
+    same ``params_hash`` registered meanwhile by another process is returned (``reused`` True,
+    nothing written) instead of a duplicate, and two new snapshots of one selection never get the
+    same parent. Waiting for the lock ends after :func:`repository.db.lock_timeout_s`.
+    """
+    url = engine_url(engine)
+    properties = _property_columns(engine, new.ids, new.element, new.edge)
+    written: list[Path] = []
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK_KEY})
+            # (SQLite: BEGIN IMMEDIATE, issued by the engine, already holds the write lock)
+            existing = _intact_with_hash(conn, url, new.params_hash) if reuse else None
+            if existing is not None:  # registered meanwhile by a concurrent identical embed
+                uid = existing
+            else:
+                uid = _write_and_insert(conn, url, new, directory, properties, written)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    return get_snapshot(engine, uid), existing is not None
+
+
+def _intact_with_hash(conn, url: str, digest: str) -> str | None:
+    """The uid of the newest registered snapshot with parameter hash ``digest`` whose files are
+    intact (read through ``conn``, inside the registration lock), or None."""
+    rows = conn.execute(text("SELECT uid, path, sha256, model_path, model_sha256 FROM snapshot "
+                             "WHERE params_hash = :h ORDER BY id DESC"), {"h": digest}).all()
+    for uid, path, sha256, model_path, model_sha256 in rows:
+        if (check_file(resolve_stored(url, path), sha256) == "ok"
+                and check_file(resolve_stored(url, model_path), model_sha256) in ("ok", "none")):
+            return uid
+    return None
+
+
+def _write_and_insert(conn, url: str, new: NewSnapshot, directory: Path, properties: dict[str, list],
+                      written: list[Path]) -> str:
+    """Inside the registration lock: the parent, both files (appended to ``written`` as they are
+    made) and the registry rows; returns the new uid."""
     import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
-    url = engine_url(engine)
     created = utc_now()
     uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
     path = directory / f"{uid}.parquet"
     model_path = directory / f"{uid}.model.npz"
-    with engine.connect() as conn:
-        parent_id = _find_parent(conn, new.method, new.n_components, new.element, new.edge, new.filter_text)
-        parent_uid = None
-        if parent_id is not None:
-            parent_uid = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": parent_id}).scalar()
+    parent_id = _find_parent(conn, new.method, new.n_components, new.element, new.edge, new.filter_text)
+    parent_uid = None
+    if parent_id is not None:
+        parent_uid = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": parent_id}).scalar()
     footer = {
         "format_version": SNAPSHOT_FORMAT_VERSION, "snapshot_id": uid, "parent": parent_uid,
         "created_at": created.isoformat(), "input_hash": new.input_hash, "params_hash": new.params_hash,
@@ -321,29 +376,22 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
         "seed": new.seed, "library_versions": new.library_versions, "fit_info": new.fit_info,
         "window": new.window,
     }
-    table = _arrow_table(new.ids, new.content_hashes, new.coords,
-                         _property_columns(engine, new.ids, new.element, new.edge), footer)
-    written: list[Path] = []
-    try:
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-        written.append(path)
-        atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
-        written.append(model_path)
-        row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
-               "seed": new.seed, "created_at": created, "path": stored_path(url, path), "sha256": file_sha256(path),
-               "row_count": table.num_rows, "model_path": stored_path(url, model_path), "model_sha256": file_sha256(model_path),
-               "input_hash": new.input_hash, "params_hash": new.params_hash, "recipe_json": new.recipe_json,
-               "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
-               "element": new.element, "edge": new.edge,
-               "library_versions_json": json.dumps(new.library_versions, sort_keys=True)}
-        with engine.begin() as conn:
-            snapshot_id = int(conn.execute(insert(Snapshot.__table__).values(**row)).inserted_primary_key[0])
-            _insert_points(conn, snapshot_id, new.ids, new.coords)
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
-    return get_snapshot(engine, uid)
+    table = _arrow_table(new.ids, new.content_hashes, new.coords, properties, footer)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    written.append(path)
+    atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
+    written.append(model_path)
+    row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
+           "seed": new.seed, "created_at": created, "path": stored_path(url, path),
+           "sha256": file_sha256(path), "row_count": table.num_rows, "model_path": stored_path(url, model_path),
+           "model_sha256": file_sha256(model_path), "input_hash": new.input_hash,
+           "params_hash": new.params_hash, "recipe_json": new.recipe_json,
+           "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
+           "element": new.element, "edge": new.edge,
+           "library_versions_json": json.dumps(new.library_versions, sort_keys=True)}
+    snapshot_id = int(conn.execute(insert(Snapshot.__table__).values(**row)).inserted_primary_key[0])
+    _insert_points(conn, snapshot_id, new.ids, new.coords)
+    return uid
 
 
 def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray) -> None:
