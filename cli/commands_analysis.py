@@ -162,6 +162,8 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
         record = get_snapshot(engine, snapshot)
     record["files"] = {kind: check_file(record[key], record[digest]) for kind, key, digest in
                        (("snapshot", "path", "sha256"), ("model", "model_path", "model_sha256"))}
+    if Path(record["path"]).is_file():  # an unreadable file is one error line, without the warning
+        record["footer"] = footer_metadata(record["path"])
     for kind, status in record["files"].items():
         if status in ("missing", "altered"):
             what = "does not match its registered SHA-256 (altered or replaced)" if status == "altered" else "is missing"
@@ -169,8 +171,6 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
                 status == "altered" else ""
             typer.echo(visible(f"warning: snapshot {record['uid']}: {kind} file {record['path' if kind == 'snapshot' else 'model_path']} "
                                f"{what}{shown} (see `xasrepo snapshots verify`)"), err=True)
-    if Path(record["path"]).is_file():
-        record["footer"] = footer_metadata(record["path"])
     render_record("snapshot", record, fmt)
 
 

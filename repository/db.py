@@ -230,6 +230,15 @@ def on_read_only_storage(path: Path) -> bool:
     return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
+def refuse_read_only_storage(path: Path) -> None:
+    """Raise :class:`EnvironmentFault` (exit code 1) for a command that writes to an SQLite
+    database on read-only storage (:func:`on_read_only_storage`), instead of SQLite's "unable to
+    open database file"."""
+    if on_read_only_storage(path):
+        raise EnvironmentFault(f"database {path} is on read-only storage (the file or its folder is not writable): "
+                               "this command writes to it; read commands (list, query, sql, ...) work")
+
+
 def read_only_uri(path: Path) -> str:
     """The URI that opens the SQLite file ``path`` for reading only. On read-only storage
     (:func:`on_read_only_storage`) it adds ``immutable=1``: SQLite then needs no ``-shm``/``-wal``
@@ -360,6 +369,8 @@ def connect(db: str | None = None, *, read_only: bool = False) -> "Engine":
     path = sqlite_path(url)
     if path is not None and not path.exists():
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
+    if path is not None and not read_only:
+        refuse_read_only_storage(path)
     engine = make_engine(url, read_only=read_only)
     try:
         check_revision(url, current_revision(engine))
@@ -532,6 +543,9 @@ def upgrade(db: str | None = None, revision: str = "head") -> tuple[str | None, 
     from alembic import command
 
     url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None and path.exists():
+        refuse_read_only_storage(path)
     engine = make_engine(url)
     try:
         # an unreachable database is reported here, as one line; so is a newer schema

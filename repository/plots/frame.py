@@ -184,7 +184,7 @@ def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | Non
         except NotFoundError as err:
             if path.is_file():
                 return path
-            raise NotFoundError(f"snapshot {text!r} is neither registered nor a file: {err}") from None
+            raise NotFoundError(f"snapshot {text!r} is neither a file nor registered: {err}") from None
         database_dir = _sqlite_folder(engine)
     finally:
         engine.dispose()
