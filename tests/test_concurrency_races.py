@@ -66,10 +66,13 @@ def _held_at(barrier: threading.Barrier):
 
 
 def _renamed_copy(tmp_path: Path, name: str) -> Path:
+    """The example set as set ``name``, its calculations full-core-hole: the same structures and
+    defect, new spectra (a spectrum's identity includes its calculation method)."""
     target = tmp_path / name
     shutil.copytree(EXAMPLE_SET, target)
     manifest = target / "calcset.toml"
-    manifest.write_text(manifest.read_text().replace('name = "example-hbn"', f'name = "{name}"', 1))
+    text_ = manifest.read_text().replace('name = "example-hbn"', f'name = "{name}"', 1)
+    manifest.write_text(text_.replace('method = "half_core_hole"', 'method = "full_core_hole"', 1))
     return target
 
 
@@ -87,9 +90,15 @@ def test_two_imports_of_sets_sharing_spectra_at_once_both_succeed(any_db, tmp_pa
     from repository.calcset import read_calcset
     from repository.models import Spectrum
 
+    # The structures and the defect are there already (committed by an earlier import), so neither
+    # import below inserts (and waits on) a structure: both go straight to the shared spectra.
+    with db.connected(any_db) as engine:
+        importer.import_calcset(engine, read_calcset(EXAMPLE_SET))
+    structures = _count(any_db, "SELECT count(*) FROM structure")
     plans = [read_calcset(_renamed_copy(tmp_path, name)) for name in ("set-one", "set-two")]
     shared = {s.content_hash for e in plans[0].entries for s in e.spectra}
     assert shared == {s.content_hash for e in plans[1].entries for s in e.spectra} and len(shared) == 3
+    assert not shared & {s.content_hash for e in read_calcset(EXAMPLE_SET).entries for s in e.spectra}
 
     wait = _held_at(threading.Barrier(2))
     looked_up = importer._existing_ids
@@ -113,12 +122,13 @@ def test_two_imports_of_sets_sharing_spectra_at_once_both_succeed(any_db, tmp_pa
     assert sorted(r.status for r in results) == ["imported", "imported"]
     assert sorted(r.spectra_new for r in results) == [0, 3]
     assert sorted(r.spectra_existing for r in results) == [0, 3]
-    assert _count(any_db, "SELECT count(*) FROM spectrum") == 3
-    assert _count(any_db, "SELECT count(*) FROM calculation_set") == 2
-    assert _count(any_db, "SELECT count(*) FROM calculation") == 4
+    assert _count(any_db, "SELECT count(*) FROM spectrum") == 3 + 3
+    assert _count(any_db, "SELECT count(*) FROM calculation_set") == 3
+    assert _count(any_db, "SELECT count(*) FROM calculation") == 6
+    assert _count(any_db, "SELECT count(*) FROM structure") == structures
     assert _count(any_db, "SELECT count(*) FROM defect") == 1
-    # every spectrum is linked to the calculation of each set that has it
-    assert _count(any_db, "SELECT count(*) FROM spectrum_calculation") == 6
+    # every new spectrum is linked to the calculation of each set that has it
+    assert _count(any_db, "SELECT count(*) FROM spectrum_calculation") == 3 + 6
 
 
 def _one_line(result, code: int) -> str:
