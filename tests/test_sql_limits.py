@@ -107,6 +107,17 @@ def test_ctrl_c_cancels_the_statement_one_line_exit_130(any_db, reader):
         assert running == 0
 
 
+def test_ctrl_c_cancels_a_duckdb_statement_one_line_exit_130(tmp_path):
+    """DuckDB may call an interrupted connection busy for a moment: closing it must not end in a
+    traceback (it did: exit code 1 or an abort)."""
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"spectrum_id": [1, 2], "x": [0.0, 1.0], "y": [1.0, 0.0]}), path)
+    for _ in range(2):
+        code, latency, err = _interrupt_after(["--snapshot", f"s={path}", "--timeout", "0", SLOW["sqlite"]], 3.0)
+        assert code == QueryCancelled.exit_code and err == "error: interrupted (Ctrl-C): the statement was cancelled\n"
+        assert latency < 5
+
+
 @pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "load_extension('x')"])
 def test_sqlite_functions_that_reach_outside_the_database_are_refused(sqlite_db, cli, call):
     result = cli("sql", f"SELECT {call}", "--db", sqlite_db)
