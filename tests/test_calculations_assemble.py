@@ -79,3 +79,47 @@ def test_the_bn_page_has_every_generated_section_once():
 
     page = (ROOT / "docs" / "bn-calculations.md").read_text()
     assert fill_generated_sections(page, {"timings": "t", "contents": "c", "cell": "x"}).count("<!-- BEGIN") >= 3
+
+
+V2_WORK = ROOT / "calculations" / "bn-v2"
+
+
+def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp_path):
+    """The denser-mesh and large-cell spectra (issue 15's independent probe set) never enter the
+    set the maps are fitted on; they form their own calculation set whose manifest.csv is a
+    `compare --probe DIR` with the right expected classes."""
+    import numpy as np
+
+    from repository.analysis.project import read_query_file
+    from repository.compare.probes import parse_probe_dir
+
+    src = V2_WORK / "results" / "xas__h-BN_pristine__B0.json"
+    if not src.exists():
+        pytest.skip("the v2 campaign has not computed the h-BN B K spectrum yet")
+    work = tmp_path / "work"
+    shutil.copytree(V2_WORK, work)
+    # stand-in for the denser-mesh job of the same site: the same arrays under the xask job id
+    for ext in (".json", ".npz"):
+        shutil.copy(V2_WORK / "results" / f"xas__h-BN_pristine__B0{ext}",
+                    work / "results" / f"xask__h-BN_pristine__B0{ext}")
+    setups = ROOT / ".gpaw-work" / "setups"
+
+    main = assemble(work, tmp_path / "bn-v2", setups_dir=setups)
+    probes = assemble(work, tmp_path / "bn-v2-probes", setups_dir=setups, probes=True)
+
+    main_keys = [e["key"] for e in tomllib.loads((tmp_path / "bn-v2" / "calcset.toml").read_text())["entries"]]
+    assert not any("/k" in k or "_large" in k for k in main_keys)
+    assert main == len(main_keys)
+    doc = tomllib.loads((tmp_path / "bn-v2-probes" / "calcset.toml").read_text())
+    assert probes == 1 and [e["key"] for e in doc["entries"]] == ["h-BN_pristine/B0/k4x4x1"]
+    assert doc["entries"][0]["calculation"]["parameters"]["kpts"] == [4, 4, 1]
+    assert read_calcset(tmp_path / "bn-v2-probes").entries  # importable as a calculation set
+
+    (spec,) = parse_probe_dir(tmp_path / "bn-v2-probes")
+    assert (spec.element, spec.edge) == ("B", "K")
+    assert spec.expected == {"polymorph": "h-BN", "defect_name": "none", "dimensionality": "2"}
+    probe = read_query_file(spec.path, spec.element, spec.edge)
+    # the probe file is the entry's isotropic spectrum, column for column
+    iso = np.loadtxt(tmp_path / "bn-v2-probes" / "spectra" / "h-BN_pristine_B0.dat", usecols=(0, 1))
+    np.testing.assert_allclose(probe.energy_ev, iso[:, 0])
+    np.testing.assert_allclose(probe.intensity, iso[:, 1], rtol=1e-4)

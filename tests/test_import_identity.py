@@ -163,3 +163,27 @@ def test_exports_carry_formula_defect_code_method_and_set_and_reimport_restores_
         restored = catalog.get_spectrum(engine, 1, with_arrays=False)["metadata"]["context"]
         engine.dispose()
         assert {k: restored[k] for k in expected} == expected
+
+
+def test_a_set_filter_finds_the_spectra_a_set_shares_with_an_earlier_one(any_db, cli, tmp_path):
+    """`set = NAME` means "in set NAME": spectra the second set shares with the first were found
+    only under the first set (the calculation that brought them), so the second set looked empty."""
+    from repository.query.search import spectrum_ids
+
+    copy = tmp_path / "second"
+    shutil.copytree(EXAMPLE_SET, copy)
+    manifest = copy / "calcset.toml"
+    manifest.write_text(manifest.read_text().replace('name = "example-hbn"', 'name = "example-hbn-v2"', 1))
+    assert cli("import", EXAMPLE_SET, "--db", any_db).exit_code == 0
+    assert cli("import", copy, "--db", any_db).exit_code == 0
+    everything = spectrum_ids(any_db, None)
+    set_id = _count(any_db, "SELECT id FROM calculation_set WHERE name = 'example-hbn-v2'")
+    assert everything and spectrum_ids(any_db, "set = 'example-hbn-v2'") == everything
+    assert spectrum_ids(any_db, f"set.id = {set_id}") == everything
+    assert spectrum_ids(any_db, "set = 'example-hbn'") == everything
+    assert spectrum_ids(any_db, "set in ('nothing', 'example-hbn-v2')") == everything
+    assert spectrum_ids(any_db, "set like 'EXAMPLE-HBN-%'") == everything
+    assert spectrum_ids(any_db, "not set = 'example-hbn-v2'") == []
+    assert spectrum_ids(any_db, "set != 'example-hbn'") == everything   # in another set too
+    assert spectrum_ids(any_db, "set is known") == everything
+    assert spectrum_ids(any_db, "set = 'example-hbn-v2' and element = B") == spectrum_ids(any_db, "element = B")

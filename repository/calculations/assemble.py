@@ -205,9 +205,16 @@ def update_dks_correction(workdir: str | Path) -> dict:
 
 
 def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None = None,
-             set_name: str = "bn-gpaw-xas") -> int:
-    """Write the calculation set for everything finished so far; return the number of entries."""
+             set_name: str = "bn-gpaw-xas", probes: bool = False) -> int:
+    """Write the calculation set for everything finished so far; return the number of entries.
+
+    ``probes`` (v2 campaigns only): write the independent probe set instead -- the spectra that
+    :func:`repository.calculations.plan_v2.is_probe_job` names (denser k meshes, 64-72-atom cells),
+    which the main set leaves out -- plus :func:`write_probe_manifest`'s ``manifest.csv``, so the
+    folder is both an importable calculation set and a ``xasrepo compare --probe DIR``."""
     import tomli_w
+
+    from .plan_v2 import is_probe_job
 
     workdir, out = Path(workdir), Path(out)
     setups_dir = Path(setups_dir) if setups_dir else workdir.parent / "setups"
@@ -229,7 +236,11 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     versions = set()
     timings = []
     for job in plan["jobs"]:
-        if job["kind"] != "xas" or job.get("conv") or plan["structures"][job["sid"]].get("conv"):
+        if job["kind"] != "xas" or plan["structures"][job["sid"]].get("conv"):
+            continue
+        if v2 and is_probe_job(job, plan["structures"]) != probes:
+            continue
+        if not v2 and job.get("conv"):
             continue
         xres = _rjson(_res(workdir, job["id"]))
         if xres is None:
@@ -374,7 +385,10 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             desc.append({"name": "distance_to_defect", "value": job["distance"], "unit": "A",
                          "method": "minimum-image distance to the defect centre (unrelaxed cell)",
                          "site_index": idx})
-        entry = {"key": f"{sid}/{el}{idx}", "structure": f"structures/{sid}.json",
+        key = f"{sid}/{el}{idx}"
+        if job.get("conv"):   # the denser-mesh spectrum of a site the main set also holds
+            key += "/k" + "x".join(map(str, job["kpts"]))
+        entry = {"key": key, "structure": f"structures/{sid}.json",
                  "polymorph": meta["polymorph"], "relaxation": relaxation}
         if meta["defect"]:
             d = meta["defect"]
@@ -391,7 +405,8 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             "alignment_shift_ev": round(shift, 4),
             "alignment": alignment,
             "parameters": {
-                "kpts": meta["kpts"], "supercell": meta["supercell"], "natoms": meta["natoms"],
+                "kpts": job.get("kpts", meta["kpts"]), "supercell": meta["supercell"],
+                "natoms": meta["natoms"],
                 "smearing_ev": xres.get("settings", st)["smearing_ev"],
                 "spin_polarized": meta["spin_polarized"], "core_hole_setup": f"{el}.hch1s.PBE",
                 "core_hole": "1s^-0.5 on the absorber (Slater transition state), cell charge +0.5",
@@ -527,5 +542,52 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         prov["rattle"] = "thermal-snapshot proxy: seeded Gaussian displacements, see plan_v2.py"
     if manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"] is None:
         del manifest["set"]["provenance"]["mean_wall_time_s_per_spectrum"]
+    if probes:
+        manifest["set"]["description"] = (
+            "Independent probe set of the BN v2 campaign: spectra computed with deliberately other "
+            "settings than data/bn-v2 (denser k meshes 4x4x1 / 3x3x3 on the pristine cells; v_N in "
+            "63-71-atom cells), for `xasrepo compare --probe DIR` (manifest.csv) and identification "
+            "checks. Not part of the set the maps are fitted on.")
     _atomic_text(out / "calcset.toml", tomli_w.dumps(manifest))
+    if probes:
+        write_probe_manifest(out, entries, plan["structures"])
     return len(entries)
+
+
+PROBE_MANIFEST_COLUMNS = ("file", "element", "edge", "name", "polymorph", "defect_name", "dimensionality")
+
+
+def write_probe_manifest(out: Path, entries: list[dict], structures: dict) -> int:
+    """Write ``out/manifest.csv`` (the probe-directory format of
+    :func:`repository.compare.probes.parse_probe_dir`) and one two-column file per entry,
+    ``probes/<entry>.dat`` (energy eV, isotropic intensity), for the entries of a probe set.
+
+    Expected classes: ``polymorph`` (the host's), ``defect_name`` (``none`` for pristine cells)
+    and ``dimensionality`` (2 for the layered sp2 hosts, 3 for c-BN and w-BN). Returns the number
+    of rows."""
+    import csv
+    import io
+
+    rows = []
+    for e in entries:
+        iso = next(sp for sp in e["spectra"] if sp["polarization"] == "iso")
+        data = np.loadtxt(out / iso["file"], comments="#", usecols=tuple(iso["columns"]), ndmin=2)
+        tag = e["key"].replace("/", "_")
+        sid = e["structure"].split("/")[-1].removesuffix(".json")
+        meta = structures[sid]
+        el = e["absorber"]["element"]
+        _atomic_text(out / "probes" / f"{tag}.dat", _fmt_table(
+            f"{el} K-edge XANES (iso), {e['key']}, k {'x'.join(map(str, e['calculation']['parameters']['kpts']))}, "
+            f"{meta['natoms']} atoms; E (eV, absolute, ΔKS-aligned) I_iso (1e-3 a.u.)", [data[:, 0], data[:, 1]]))
+        rows.append({"file": f"probes/{tag}.dat", "element": el, "edge": iso["edge"],
+                     "name": f"{e['key']} (k {'x'.join(map(str, e['calculation']['parameters']['kpts']))}, "
+                             f"{meta['natoms']} atoms)",
+                     "polymorph": meta["polymorph"],
+                     "defect_name": (e.get("defect") or {}).get("name", "none"),
+                     "dimensionality": "2" if meta["layered"] else "3"})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PROBE_MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_text(out / "manifest.csv", buf.getvalue())
+    return len(rows)

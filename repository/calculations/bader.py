@@ -9,8 +9,7 @@ module is run there as a script::
 
 ``DENSITY.npz`` is what the ground-state job of the v2 campaign writes: ``density`` (e/Å³, the
 all-electron density on GPAW's fine grid, ``gridrefinement=2``), ``cell`` (3×3 Å), ``positions``
-(N×3 Å), ``symbols``.  The density goes through a Gaussian cube file so that baderkit's own reader
-does the unit handling.  Charges are ``Z - N_basin`` (all-electron: the valence count of each atom
+(N×3 Å), ``symbols``.  Charges are ``Z - N_basin`` (all-electron: the valence count of each atom
 is its atomic number), in e, positive for cations.
 """
 
@@ -18,67 +17,102 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-BOHR_A = 0.52917721092          # Å (CODATA 2010, the value ASE uses)
 ATOMIC_NUMBER = {"B": 5, "C": 6, "N": 7, "O": 8}
 
 
-def write_cube(path: Path, density_e_per_a3: np.ndarray, cell_a: np.ndarray,
-               positions_a: np.ndarray, symbols) -> None:
-    """Gaussian cube (atomic units) of a periodic density; grid points at i/n of the cell."""
-    n = density_e_per_a3.shape
-    cell_b = np.asarray(cell_a) / BOHR_A
-    with open(path, "w") as f:
-        f.write("all-electron density (GPAW), e/bohr^3\nxasrepo bader\n")
-        f.write(f"{len(symbols):5d} {0:12.6f} {0:12.6f} {0:12.6f}\n")
-        for i in range(3):
-            v = cell_b[i] / n[i]
-            f.write(f"{n[i]:5d} {v[0]:12.6f} {v[1]:12.6f} {v[2]:12.6f}\n")
-        for s, p in zip(symbols, np.asarray(positions_a) / BOHR_A):
-            z = ATOMIC_NUMBER[str(s)]
-            f.write(f"{z:5d} {float(z):12.6f} {p[0]:12.6f} {p[1]:12.6f} {p[2]:12.6f}\n")
-        data = (np.asarray(density_e_per_a3, float) * BOHR_A ** 3).reshape(n[0] * n[1], n[2])
-        for row in data:                       # x outer, y, z inner (cube order)
-            for k in range(0, len(row), 6):
-                f.write(" ".join(f"{v:.6e}" for v in row[k:k + 6]) + "\n")
+EQUIVALENT_TOL_E = 0.05   # symmetry-equivalent atoms must get the same Bader charge within this
+
+
+def bader_grid(density_e_per_a3: np.ndarray, cell_a: np.ndarray, positions_a: np.ndarray, symbols):
+    """A baderkit ``Grid`` of a periodic all-electron density, built in memory.
+
+    Grid point ``[i, j, k]`` sits at fractional coordinates ``(i/n0, j/n1, k/n2)`` (GPAW's
+    periodic grids); the data follow VASP's CHGCAR convention that baderkit uses, density times
+    cell volume (e). Built directly rather than through a cube file because baderkit 0.10.2's cube
+    reader reshapes the values in Fortran order and transposes them, which scrambles any grid whose
+    three dimensions differ (measured: h-BN 64x64x54 gave identical B atoms charges from -3.0 to +4.2 e;
+    c-BN's 54x54x54 grid hid the bug)."""
+    from baderkit.toolkit import Grid  # noqa: PLC0415 - only in .venv-bader
+    from baderkit.toolkit.structure import Structure  # noqa: PLC0415
+
+    cell_a = np.asarray(cell_a, float)
+    # fractional coordinates, computed here: baderkit's Structure ignored coords_are_cartesian
+    # (0.10.2: Cartesian positions came back as if they were fractional)
+    frac = np.linalg.solve(cell_a.T, np.asarray(positions_a, float).T).T
+    structure = Structure(cell_a, [str(s) for s in symbols], frac)
+    delta = structure.frac_coords - frac
+    if not np.allclose(delta - np.round(delta), 0.0, atol=1e-8):     # equal up to lattice vectors
+        raise ValueError("baderkit Structure does not reproduce the atom positions")
+    data = np.ascontiguousarray(np.asarray(density_e_per_a3, float) * structure.volume)
+    return Grid(structure=structure, data={"total": data})
+
+
+def _inequivalent_charges(structure, charges: np.ndarray) -> str | None:
+    """Which symmetry-equivalent atoms (spglib, 0.01 Å) got charges differing by more than
+    :data:`EQUIVALENT_TOL_E`; ``None`` when none did. A misregistered grid fails this check."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415
+
+    eq = SpacegroupAnalyzer(structure, symprec=0.01).get_symmetry_dataset()
+    eq = np.asarray(eq.equivalent_atoms if hasattr(eq, "equivalent_atoms") else eq["equivalent_atoms"])
+    for rep in np.unique(eq):
+        group = charges[eq == rep]
+        if group.max() - group.min() > EQUIVALENT_TOL_E:
+            return (f"symmetry-equivalent atoms of atom {rep} ({structure[int(rep)].specie}) have Bader charges "
+                    f"{group.min():+.3f} .. {group.max():+.3f} e")
+    return None
 
 
 def bader_from_density_file(npz: Path) -> dict:
     """Bader charges of the atoms of one ground state: ``{'charges': [...], 'method': str,
-    'electrons_total': float, 'electrons_expected': int}``.  Raises ``ValueError`` when the
-    integrated density misses the electron count by more than 0.05 e per atom (an unconverged
-    grid would give charges that look right and are not)."""
+    'electrons_total': float, 'electrons_expected': int}`` (charges in e, ``Z - N_basin``).
+
+    Raises ``ValueError`` when the basins miss the cell's electron count by more than 0.05 e per
+    atom (an unconverged grid), or when symmetry-equivalent atoms get charges more than
+    :data:`EQUIVALENT_TOL_E` apart (a grid registered wrongly against the atoms): charges that
+    look right and are not are never written."""
     from baderkit import Bader  # noqa: PLC0415 - only in .venv-bader
 
     d = np.load(npz)
     symbols = [str(s) for s in d["symbols"]]
     expected = sum(ATOMIC_NUMBER[s] for s in symbols)
-    with tempfile.TemporaryDirectory() as tmp:
-        cube = Path(tmp) / "density.cube"
-        write_cube(cube, d["density"], d["cell"], d["positions"], symbols)
-        bader = Bader.from_cube(charge_grid=cube)
-        populations = np.asarray(bader.atom_charges, float)
+    grid = bader_grid(d["density"], d["cell"], d["positions"], symbols)
+    bader = Bader(charge_grid=grid)
+    populations = np.asarray(bader.atom_charges, float)
     total = float(populations.sum())
     if abs(total - expected) > 0.05 * len(symbols):
         raise ValueError(f"{npz}: Bader basins hold {total:.2f} e, the cell has {expected} e")
-    charges = [ATOMIC_NUMBER[s] - p for s, p in zip(symbols, populations)]
+    charges = np.array([ATOMIC_NUMBER[s] - p for s, p in zip(symbols, populations)])
+    problem = _inequivalent_charges(grid.structure, charges)
+    if problem:
+        raise ValueError(f"{npz}: {problem}")
     import baderkit
 
     return {"charges": [round(float(c), 5) for c in charges], "electrons_total": round(total, 4),
             "electrons_expected": expected,
             "method": (f"Bader (baderkit {baderkit.__version__}, default method) of the GPAW PBE "
                        "all-electron ground-state density, gridrefinement 2; charge = Z - basin "
-                       "population")}
+                       "population; symmetry-equivalent atoms agree within "
+                       f"{EQUIVALENT_TOL_E} e")}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     npz, out = Path(argv[0]), Path(argv[1])
+    import resource
+    import time
+
+    wall0 = time.time()
     res = bader_from_density_file(npz)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # the result names its job like every worker result (the runner's job id is the file name:
+    # results/bader__<cell>.json <-> bader:<cell>) and records the CPU time for progress reports
+    res["job"] = {"id": out.stem.replace("__", ":", 1), "kind": "bader"}
+    res["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+    res["wall_s"] = round(time.time() - wall0, 1)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(res, indent=1))
     tmp.replace(out)

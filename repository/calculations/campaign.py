@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+PROBE_SUFFIX = "-probes"    # data/bn-v2 -> data/bn-v2-probes
 GIT_RETRIES = 30          # another git process (a developer's commit) holds index.lock
 
 
@@ -38,12 +39,21 @@ def commit_campaign(campaign: Path, out: Path, scratch: Path, setups: Path,
         notes.append(f"{n} entries in {out.name}")
     except Exception as err:  # noqa: BLE001 - a failed assembly must not block committing results
         notes.append(f"assemble failed: {type(err).__name__}: {err}")
+    probe_out = out.parent / (out.name + PROBE_SUFFIX)
+    try:        # the independent probe set (denser meshes, larger cells): kept out of `out`
+        n = assemble(campaign, probe_out, setups_dir=setups, set_name="bn-gpaw-xas-v2-probes",
+                     probes=True)
+        if n:
+            notes.append(f"{n} in {probe_out.name}")
+    except Exception as err:  # noqa: BLE001 - as above
+        notes.append(f"probe assembly failed: {type(err).__name__}: {err}")
     if not git:
         return "; ".join(notes)
     root = Path(_git(campaign, "rev-parse", "--show-toplevel").stdout.strip())
     paths = [str(campaign.relative_to(root))]
-    if out.exists():
-        paths.append(str(out.relative_to(root)))
+    for folder in (out, probe_out):
+        if folder.exists():
+            paths.append(str(folder.relative_to(root)))
     _git(root, "add", "--", *paths)
     prog = progress_numbers(campaign)
     msg = (f"BN v2 campaign: {prog['done']}/{prog['total']} jobs, {prog['cpu_h']:.2f} CPU-h "

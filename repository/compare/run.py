@@ -350,8 +350,9 @@ def shape_only_recipe(base: Any = None) -> Any:
     data), normalised as ``base`` says. It removes the cell-wide onset offsets of Delta-KS
     references, so only spectral shape is compared.
 
-    HOOK (issue 13): when the analysis layer gains its own shape-only recipe (Larch-style e0),
-    return that here; nothing else in the comparison needs to change."""
+    e0 is the analysis layer's own (recipe version 2: Athena/Larch ``find_e0``, the maximum of the
+    smoothed derivative, :func:`repository.analysis.edge.find_e0`), so the comparison and ``embed``
+    align spectra identically."""
     from dataclasses import replace
 
     from ..analysis.recipe import Recipe

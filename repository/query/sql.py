@@ -12,7 +12,14 @@ Semantics, the same on every backend:
 * ``like`` uses SQL wildcards (``%`` any run, ``_`` one character) and ignores case;
   ``contains``, ``starts with`` and ``ends with`` match literally and respect case;
 * ``elements has all "B","N"`` tests the set of elements of the structure; ``has only`` means
-  no other elements.
+  no other elements;
+* ``set`` (``calculation_set``) and ``set.id`` ask whether the spectrum is **in** a set that
+  satisfies the comparison, through every calculation it is linked to (``spectrum_calculation``:
+  a spectrum imported by two sets belongs to both), not only the calculation that brought it
+  first, which is what the ``calculation_set`` column shows. So ``set = B`` finds the spectra B
+  shares with an earlier set, ``set != A`` means "in some set other than A", and ``not set = A``
+  means "not in A". Snapshot files (``duckdb``) hold the column only: there ``set`` is the first
+  calculation's set.
 """
 
 from __future__ import annotations
@@ -61,6 +68,24 @@ def _flattened(term: And | Or) -> list[Term]:
     return out
 
 
+# Fields whose terms are answered through the spectrum's calculation links (see the module
+# docstring): field name -> the column of the joined set row that the term compares.
+SET_MEMBERSHIP_COLUMNS = {"calculation_set": "ls.name", "calculation_set_id": "ls.id"}
+_SET_LINKS = ("SELECT lk.spectrum_id FROM spectrum_calculation lk "
+              "JOIN calculation lc ON lc.id = lk.calculation_id "
+              "JOIN calculation_set ls ON ls.id = lc.calculation_set_id")
+
+
+def _set_membership(term: Term, dialect: str, params: _Params) -> str:
+    """``spectrum_id [NOT] IN (the spectra linked to a set satisfying the term)``."""
+    from dataclasses import replace
+
+    if isinstance(term, Known):      # in any set at all / in none
+        return f"(spectrum_id {'' if term.known else 'NOT '}IN ({_SET_LINKS}))"
+    inner = replace(term, field=replace(term.field, column=SET_MEMBERSHIP_COLUMNS[term.field.name]))
+    return f"(spectrum_id IN ({_SET_LINKS} WHERE {_compile(inner, dialect, params)}))"
+
+
 def _compile(term: Term, dialect: str, params: _Params) -> str:
     # Nesting is kept as shallow as the meaning allows, since database parsers have fixed stack
     # depths (SQLite's gives up near 100 parser states): same-kind and/or are flattened, and a
@@ -75,6 +100,9 @@ def _compile(term: Term, dialect: str, params: _Params) -> str:
             return _compile(term.term.term, dialect, params)
         # NULL (unknown) counts as false before negating, so NOT is an exact complement.
         return f"({_compile(term.term, dialect, params)} IS NOT TRUE)"
+    if dialect != "duckdb" and term.field.name in SET_MEMBERSHIP_COLUMNS and \
+            term.field.column == term.field.name:
+        return _set_membership(term, dialect, params)
     column = term.field.column
     if isinstance(term, Comparison):
         return f"({column} {term.op.value} {params.bind(term.value)})"
