@@ -27,8 +27,7 @@ def init(
         help="PostgreSQL: also create the role NAME that can only read (SELECT on the tables and views), "
              "for `xasrepo sql`.")] = None,
     analyst_password: Annotated[Optional[str], typer.Option(
-        "--analyst-password", help="Password of the analyst role (env XASREPO_ANALYST_PASSWORD).",
-        envvar="XASREPO_ANALYST_PASSWORD", show_envvar=False)] = None,
+        "--analyst-password", help="Password of the analyst role.")] = None,
 ) -> None:
     """Create the database, or upgrade it to this version's schema."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)

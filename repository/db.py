@@ -86,7 +86,8 @@ def _revisions() -> tuple[str, frozenset[str]]:
 def lock_timeout_s() -> float:
     """How long (s) a command waits for a lock held by another process before giving up with
     :class:`LockTimeout`: ``$XASREPO_LOCK_TIMEOUT`` (seconds, > 0), else :data:`SQLITE_BUSY_TIMEOUT_S`.
-    SQLite's ``busy_timeout`` and PostgreSQL's ``lock_timeout`` are set from it."""
+    SQLite's ``busy_timeout`` and PostgreSQL's ``lock_timeout`` are set from it. Raises
+    :class:`UsageError` when the variable is not a positive, finite number."""
     value = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
     if not value:
         return float(SQLITE_BUSY_TIMEOUT_S)

@@ -112,10 +112,10 @@ def test_ctrl_c_cancels_a_duckdb_statement_one_line_exit_130(tmp_path):
     traceback (it did: exit code 1 or an abort)."""
     path = tmp_path / "s.parquet"
     pq.write_table(pa.table({"spectrum_id": [1, 2], "x": [0.0, 1.0], "y": [1.0, 0.0]}), path)
-    for _ in range(2):
-        code, latency, err = _interrupt_after(["--snapshot", f"s={path}", "--timeout", "0", SLOW["sqlite"]], 3.0)
-        assert code == QueryCancelled.exit_code and err == "error: interrupted (Ctrl-C): the statement was cancelled\n"
-        assert latency < 5
+    # 6 s: under load the process may need seconds to import DuckDB and start the statement
+    code, latency, err = _interrupt_after(["--snapshot", f"s={path}", "--timeout", "0", SLOW["sqlite"]], 6.0)
+    assert code == QueryCancelled.exit_code and err == "error: interrupted (Ctrl-C): the statement was cancelled\n"
+    assert latency < 5
 
 
 @pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "load_extension('x')"])

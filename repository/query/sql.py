@@ -78,7 +78,7 @@ _SET_LINKS = ("SELECT lk.spectrum_id FROM spectrum_calculation lk "
 
 def _set_membership(term: Term, dialect: str, params: _Params) -> str:
     """``spectrum_id [NOT] IN (the spectra linked to a set satisfying the term)``."""
-    from dataclasses import replace
+    from dataclasses import replace  # lazy import: only set-membership filters need it
 
     if isinstance(term, Known):      # in any set at all / in none
         return f"(spectrum_id {'' if term.known else 'NOT '}IN ({_SET_LINKS}))"
