@@ -339,17 +339,31 @@ def _best_shift_rms(e_ref, y_ref, e, y) -> tuple[float, float]:
     return best
 
 
+def _mesh_points(path) -> int:
+    """k points of a probe file's mesh, from its name (``..._k3x3x3.dat`` -> 27)."""
+    return int(np.prod([int(x) for x in path.stem.rsplit("_k", 1)[1].split("x")]))
+
+
+# measured 2026-11-30 (c-BN pristine, 2x2x2 vs 3x3x3): B K RMS 0.116, N K 0.133; ΔKS +0.43/+0.39 eV
+BULK_MESH_NOT_CONVERGED = {"c-BN"}
+
+
 @pytest.mark.parametrize("polymorph", ["h-BN", "c-BN", "w-BN", "r-BN", "h-BN-mono"])
 @pytest.mark.parametrize("element", ["B", "N"])
-def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
-    dense = sorted((V2_PROBES / "probes").glob(f"{polymorph}_pristine_{element}*_k*.dat")) \
-        if (V2_PROBES / "probes").is_dir() else []
+def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element, request):
+    dense = sorted((V2_PROBES / "probes").glob(f"{polymorph}_pristine_{element}*_k*.dat"),
+                   key=_mesh_points) if (V2_PROBES / "probes").is_dir() else []
     if not dense:
         pytest.skip(f"no denser-mesh {element} K spectrum of pristine {polymorph} computed yet")
-    site = dense[0].name.split("_")[2]                               # e.g. B0
+    if polymorph in BULK_MESH_NOT_CONVERGED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "2x2x2 is not converged for the 32-atom c-BN cell (3x3x3: RMS 0.12-0.13, ΔKS +0.4 eV); "
+            "the 4x4x4 check decides the bulk mesh (docs/bn-calculations.md)")))
+    densest = dense[-1]
+    site = densest.name.split("_")[2]                                # e.g. B0
     e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
-    e, y = _two_columns(dense[0])
+    e, y = _two_columns(densest)
     rms, shift = _best_shift_rms(e, y, e_ref, y_ref)
     assert rms <= MESH_RMS_TOL[element], (
-        f"{polymorph} {element} K: 2x2 mesh vs {dense[0].stem.split('_k')[-1]} RMS {rms:.3f} "
+        f"{polymorph} {element} K: the set's mesh vs {densest.stem.rsplit('_k', 1)[-1]} RMS {rms:.3f} "
         f"(shift {shift:+.2f} eV) > {MESH_RMS_TOL[element]}")
