@@ -68,22 +68,38 @@ def generate(root: Path, n_structures: int, sites_per_structure: int, n_points: 
     return energy, atoms_list
 
 
-def bench_xasrepo(root: Path, workdir: Path) -> dict[str, float]:
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the reading pool's workers)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def bench_xasrepo(root: Path, workdir: Path, workers: int | None = None, url: str | None = None) -> dict[str, float]:
     from repository import db
     from repository.calcset import read_calcset
     from repository.importer import import_calcset
 
     path = workdir / "xasrepo.db"
-    db.upgrade(str(path))
-    engine = db.connect(str(path))
-    t0, c0 = time.perf_counter(), time.process_time()
-    plan = read_calcset(root)
+    path.unlink(missing_ok=True)
+    target = url or str(path)
+    db.upgrade(target)
+    engine = db.connect(target)
+    t0, c0 = time.perf_counter(), _cpu_s()
+    plan = read_calcset(root, workers=workers)
     t1 = time.perf_counter()
     summary = import_calcset(engine, plan)
-    t2, c2 = time.perf_counter(), time.process_time()
-    engine.dispose()
-    return {"spectra": summary.spectra_new, "read": t1 - t0, "write": t2 - t1, "cpu": c2 - c0,
-            "size_mb": path.stat().st_size / 1e6}
+    t2, c2 = time.perf_counter(), _cpu_s()
+    if url:
+        with engine.connect() as conn:
+            from sqlalchemy import text
+
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar() / 1e6
+    engine.dispose()  # the last connection closed: SQLite folds its write-ahead log into the file
+    if not url:
+        size = sum(p.stat().st_size for p in workdir.glob("xasrepo.db*")) / 1e6
+    return {"spectra": summary.spectra_new, "read": t1 - t0, "write": t2 - t1, "cpu": c2 - c0, "size_mb": size}
 
 
 def bench_ase(root: Path, workdir: Path, energy: np.ndarray, entries) -> dict[str, float]:
@@ -92,7 +108,8 @@ def bench_ase(root: Path, workdir: Path, energy: np.ndarray, entries) -> dict[st
     from pymatgen.io.ase import AseAtomsAdaptor
 
     path = workdir / "ase.db"
-    t0, c0 = time.perf_counter(), time.process_time()
+    path.unlink(missing_ok=True)
+    t0, c0 = time.perf_counter(), _cpu_s()
     atoms_by_structure = {}
     for s, _, _ in entries:
         if s not in atoms_by_structure:
@@ -103,9 +120,36 @@ def bench_ase(root: Path, workdir: Path, energy: np.ndarray, entries) -> dict[st
         for s, site, y in entries:
             con.write(atoms_by_structure[s], absorber=int(site), structure=f"s{s}",
                       data={"energy_ev": energy, "intensity": y})
-    t2, c2 = time.perf_counter(), time.process_time()
+    t2, c2 = time.perf_counter(), _cpu_s()
     return {"spectra": len(entries), "read": t1 - t0, "write": t2 - t1, "cpu": c2 - c0,
             "size_mb": path.stat().st_size / 1e6}
+
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if len(values) % 2 else 0.5 * (values[len(values) // 2 - 1] + values[len(values) // 2])
+
+
+def _pg_database(base_url: str):
+    """A fresh database on the PostgreSQL server of ``base_url``: (its URL, a function that drops it)."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"xasrepo_bench_{os.getpid()}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
 
 
 def main() -> None:
@@ -113,6 +157,12 @@ def main() -> None:
     parser.add_argument("--structures", type=int, default=1000)
     parser.add_argument("--sites", type=int, default=10, help="absorber sites (spectra) per structure")
     parser.add_argument("--points", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds; each round runs xasrepo (pool), ase.db and xasrepo (one process) in turn")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="reading processes for the pool runs (default: every core)")
+    parser.add_argument("--pg", metavar="URL",
+                        help="also import into a fresh database on this PostgreSQL server (made and dropped here)")
     parser.add_argument("--checks", action="store_true",
                         help="also import with the issue-12 checks switched off (bench/_checks.py), alternating, "
                              "and print what the checks cost")
@@ -127,42 +177,69 @@ def main() -> None:
         from pymatgen.core import Structure
 
         analyze(Structure.from_file(str(workdir / "set" / "structures" / "s0.json")))
-        ours = bench_xasrepo(workdir / "set", workdir)
         if args.checks:
             from _checks import checks_disabled
 
-            timings = {"on": [ours], "off": []}
-            for turn in ("off", "on", "off"):
-                (workdir / "xasrepo.db").unlink()
+            timings = {"on": [], "off": []}
+            for turn in ("on", "off", "on", "off"):
                 if turn == "off":
                     with checks_disabled():
-                        timings[turn].append(bench_xasrepo(workdir / "set", workdir))
+                        timings[turn].append(bench_xasrepo(workdir / "set", workdir, workers=1))
                 else:
-                    timings[turn].append(bench_xasrepo(workdir / "set", workdir))
-            med = {k: sorted(r["read"] + r["write"] for r in v)[len(v) // 2] for k, v in timings.items()}
-            cpu = {k: sorted(r["cpu"] for r in v)[len(v) // 2] for k, v in timings.items()}
+                    timings[turn].append(bench_xasrepo(workdir / "set", workdir, workers=1))
+            med = {k: _median(r["read"] + r["write"] for r in v) for k, v in timings.items()}
+            cpu = {k: _median(r["cpu"] for r in v) for k, v in timings.items()}
             print(f"checks on: wall {med['on']:.2f} s, CPU {cpu['on']:.2f} s; off: wall {med['off']:.2f} s, "
                   f"CPU {cpu['off']:.2f} s; difference {100 * (cpu['on'] - cpu['off']) / cpu['on']:.1f} % of the "
-                  f"import CPU time (medians of 2 runs each, alternating)")
-            (workdir / "xasrepo.db").unlink()
+                  f"import CPU time (medians of 2 runs each, alternating, one process)")
             from _checks import checks_timed
 
             spent = [0.0]
             with checks_timed(spent):
-                timed = bench_xasrepo(workdir / "set", workdir)
+                timed = bench_xasrepo(workdir / "set", workdir, workers=1)
             print(f"CPU inside the checks: {spent[0]:.3f} s of {timed['cpu']:.2f} s "
                   f"({100 * spent[0] / timed['cpu']:.1f} %)")
-            (workdir / "xasrepo.db").unlink()
-        peer = bench_ase(workdir / "set", workdir, energy, entries)
-        print(f"\n{'tool':<10}{'spectra':>9}{'read+validate s':>17}{'write s':>9}{'wall s':>8}{'spectra/s':>11}"
-              f"{'CPU s':>7}{'spectra/CPU s':>15}{'db MB':>7}")
-        for name, r in (("xasrepo", ours), ("ase.db", peer)):
-            total = r["read"] + r["write"]
-            print(f"{name:<10}{r['spectra']:>9}{r['read']:>17.2f}{r['write']:>9.2f}{total:>8.2f}"
-                  f"{r['spectra'] / total:>11.0f}{r['cpu']:>7.2f}{r['spectra'] / r['cpu']:>15.0f}{r['size_mb']:>7.1f}")
-        print("\nspectra/CPU s is the fair rate on a shared machine (wall time includes waiting for other processes).")
-        print("\nase.db 'read' = reading the structure files with pymatgen and converting to ASE Atoms; it does "
-              "no validation, symmetry, dimensionality or CN analysis and no text parsing of spectra.")
+        runs: dict[str, list[dict[str, float]]] = {}
+        tools = {"xasrepo pool": lambda: bench_xasrepo(workdir / "set", workdir, workers=args.workers),
+                 "ase.db": lambda: bench_ase(workdir / "set", workdir, energy, entries),
+                 "xasrepo 1 proc": lambda: bench_xasrepo(workdir / "set", workdir, workers=1)}
+        for round_ in range(args.repeat):  # alternating, so that load changes hit every tool alike
+            for name, run in tools.items():
+                runs.setdefault(name, []).append(run())
+            print(f"round {round_ + 1}/{args.repeat}: " + ", ".join(
+                f"{name} {r[-1]['spectra'] / (r[-1]['read'] + r[-1]['write']):.0f}/s" for name, r in runs.items()),
+                flush=True)
+        if args.pg:
+            url, drop = _pg_database(args.pg)
+            try:
+                runs["xasrepo pool, PostgreSQL"] = [bench_xasrepo(workdir / "set", workdir, workers=args.workers,
+                                                                  url=url)]
+            finally:
+                drop()
+        import os
+
+        print(f"\n# {len(entries)} spectra, {args.structures} structures, {args.points} points; medians of "
+              f"{args.repeat} alternating rounds; {os.cpu_count()} cores, load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+        print(f"{'tool':<26}{'read+validate s':>16}{'write s':>9}{'wall s':>8}{'spectra/s':>11}"
+              f"{'CPU s':>7}{'CPU ms/spectrum':>16}{'db MB':>7}")
+        for name, rs in runs.items():
+            read, write = _median(r["read"] for r in rs), _median(r["write"] for r in rs)
+            wall, cpu = _median(r["read"] + r["write"] for r in rs), _median(r["cpu"] for r in rs)
+            n = rs[0]["spectra"]
+            print(f"{name:<26}{read:>16.2f}{write:>9.2f}{wall:>8.2f}{n / wall:>11.0f}{cpu:>7.2f}"
+                  f"{1000 * cpu / n:>16.3f}{rs[0]['size_mb']:>7.1f}")
+        for name in ("xasrepo pool", "xasrepo 1 proc"):
+            wall_ratio = _median((a["read"] + a["write"]) / (b["read"] + b["write"])
+                                 for a, b in zip(runs["ase.db"], runs[name]))
+            cpu_ratio = _median(a["cpu"] / b["cpu"] for a, b in zip(runs["ase.db"], runs[name]))
+            print(f"{name}: spectra/s {wall_ratio:.2f}x ase.db's, spectra/CPU s {cpu_ratio:.2f}x "
+                  f"(median of the per-round ratios; > 1: faster than ase.db)")
+        print("\nCPU s counts this process and the pool's workers; on a shared machine the wall rate depends on "
+              "what else runs, the CPU rate much less.")
+        print("ase.db 'read' = reading the structure files with pymatgen and converting to ASE Atoms; it does "
+              "no validation, symmetry, dimensionality or CN analysis and no text parsing of spectra (its arrays "
+              "come from memory).")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -7,7 +7,7 @@
 The overview is timed twice: end to end (import of data/bn into a fresh SQLite database, two PCA
 snapshots, the figure: what ``xasrepo plot overview`` does) and the drawing alone. The large
 embedding uses SYNTHETIC coordinates and categories (repository.plots.demo); the explorer page is
-written without spectra (its size is the point table plus plotly.js). Prints a Markdown table.
+written without spectra (its size is the point table; bench/explorer.py measures it in a browser). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
                 timed(f"embedding, {args.points:,} points by {field}, {suffix.upper()}", rows,
                       lambda t=target, f=field: plot_embedding(frame, f, t), target)
         target = out / "big.html"
-        timed(f"explorer page, {args.points:,} points (WebGL), no spectra", rows,
+        timed(f"explorer page, {args.points:,} points (canvas), no spectra", rows,
               lambda: write_explorer(frame, target), target)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| picture | wall s | CPU s | file MB |\n|---|---|---|---|")

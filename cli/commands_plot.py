@@ -135,7 +135,11 @@ def explore(
     color_by: Annotated[str | None, typer.Option("--color-by", "-c", help="Colouring shown first "
                                                     "(the page has a selector).")] = None,
     spectra: Annotated[bool, typer.Option("--spectra/--no-spectra", help="Embed the spectra from the "
-                                          "database (--no-spectra: properties only).")] = True,
+                                          "database (--no-spectra: properties only). At most 200,000 "
+                                          "spectra; 1,000,000 points without.")] = True,
+    spectrum_points: Annotated[int, typer.Option("--spectrum-points", min=2, help="Thin each embedded "
+                                                 "spectrum to at most this many evenly spaced points "
+                                                 "(~2.7 bytes of page per point).")] = 300,
     title: Annotated[str | None, typer.Option(help="Page title.")] = None,
     db: DbOption = None,
 ) -> None:
@@ -146,10 +150,12 @@ def explore(
     from repository.plots.explorer import explore as write
 
     path = _snapshot_path(snapshot, db)
+    report: dict = {}
     if spectra:
         with database.connected(db, read_only=True) as engine:
-            written = write(path, output, engine=engine, title=title, color_by=color_by)
+            written = write(path, output, engine=engine, title=title, color_by=color_by,
+                            max_points=spectrum_points, report=report)
     else:
-        written = write(path, output, engine=None, title=title, color_by=color_by)
-    size_mb = written.stat().st_size / 1e6
-    typer.echo(f"wrote {written} ({size_mb:.1f} MB; open it in a browser, no network needed)")
+        written = write(path, output, engine=None, title=title, color_by=color_by, report=report)
+    typer.echo(f"wrote {written} ({report['points']:,} points, {report['spectra']:,} spectra, "
+               f"{report['bytes'] / 1e6:.1f} MB; open it in a browser, no network needed)")

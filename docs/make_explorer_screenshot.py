@@ -42,11 +42,8 @@ def explorer_screenshot(html: Path, output: Path, n_points: int) -> None:
         if not status or status.get("points") != str(n_points) or page.problems:
             raise SystemExit(f"explorer not drawn cleanly: status={status} problems={page.problems}")
         # hover a point away from the first one so the picture shows the hover label and its spectrum
-        x, y = page.evaluate("""(function () {
-            var points = document.querySelectorAll('#xr-map .scatterlayer .point');
-            var r = points[Math.floor(points.length / 2)].getBoundingClientRect();
-            return [r.x + r.width / 2, r.y + r.height / 2]; })()""")
-        page.mouse_move(x, y)
+        x, y = page.evaluate(f"xrExplorer.screenOf({n_points // 2})")
+        page.mouse_move(round(x), round(y))
         page.wait_for(f"{STATUS}.selected !== '{status['selected']}'", 5)
         page.pump(0.3)
         page.screenshot(output)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from .conventions import (
     parse_choice,
     parse_edge,
 )
-from .errors import InputError
+from .errors import EnvironmentFault, InputError, UsageError, XasrepoError
+from .files import file_sha256
+from .limits import MAX_ENTRIES, check_input_file, excerpt, load_toml, read_input_bytes
 from .structures import (
     StructureProperties,
     analyze,
@@ -161,6 +164,10 @@ class _Context:
     structures: dict[str, Any] = field(default_factory=dict)  # relative path -> (pymatgen, hash)
     coordination: dict[str, np.ndarray] = field(default_factory=dict)  # structure hash -> CN per site
     plans: dict[str, StructurePlan] = field(default_factory=dict)
+    # parallel reading only: (entry number, creation count) of each plan, so that merging the
+    # workers' plans keeps the one the serial walk would have made first (its polymorph/relaxation)
+    plan_order: dict[str, tuple[int, int]] = field(default_factory=dict)
+    entry_number: int = 0
 
     def fail(self, where: str, problem: str) -> InputError:
         return InputError(self.manifest, problem, where=where)
@@ -170,15 +177,16 @@ class _Context:
             raise self.fail(where, "must be a file path relative to the set directory")
         path = (self.root / value).resolve()
         if not path.is_relative_to(self.root):
-            raise self.fail(where, f"{value!r} is outside the set directory (paths must stay inside it)")
-        if not path.is_file():
-            raise self.fail(where, f"file {value!r} not found in {self.root}")
+            raise self.fail(where, f"{excerpt(value)} is outside the set directory (paths must stay inside it)")
+        if not path.exists():
+            raise self.fail(where, f"file {excerpt(value)} not found in {self.root}")
+        check_input_file(path)  # a regular file within the size limit (never a FIFO or device)
         return path
 
     def sha256(self, path: Path) -> str:
         key = str(path)
         if key not in self.file_hashes:
-            self.file_hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            self.file_hashes[key] = file_sha256(path)
         return self.file_hashes[key]
 
 
@@ -215,22 +223,37 @@ def read_manifest(directory: Path) -> tuple[Path, dict[str, Any]]:
     if not manifest.exists():
         raise InputError(manifest, "manifest not found (a calculation set is a directory with calcset.toml)")
     try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(manifest, f"malformed TOML: {exc}") from None
+        text = read_input_bytes(manifest).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(manifest, "not a UTF-8 text file") from None
+    # counted before parsing: tomllib holds ~5 kB per entry (a 10^6-entry manifest took 5.5 GB)
+    headers = text.count("[[entries]]")
+    MAX_ENTRIES.check(headers, manifest, where="entries", found=f"{headers:,} [[entries]] tables")
+    try:
+        data = load_toml(text, manifest)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(manifest, f"malformed TOML: {exc}") from None
+    entries = data.get("entries")
+    if isinstance(entries, list):
+        MAX_ENTRIES.check(len(entries), manifest, where="entries", found=f"{len(entries):,} entries")
     return manifest, data
 
 
-def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPlan:
-    """Read and validate a whole calculation set; nothing is written anywhere."""
+def read_calcset(directory: Path, progress: Progress | None = None, workers: int | None = None) -> CalcSetPlan:
+    """Read and validate a whole calculation set; nothing is written anywhere.
+
+    ``workers``: processes that read and validate the entries (files parsed, structures analysed);
+    1 reads in this process; ``None``: ``XASREPO_WORKERS`` when set, else every core the process may
+    run on, or this process alone for sets under :data:`MIN_PARALLEL_ENTRIES` entries (starting the
+    pool would cost more than it saves). Raises :class:`UsageError` for fewer than 1 worker. The plan, and any :class:`InputError` (the first in
+    manifest order, with the same message), do not depend on ``workers``.
+    """
     manifest, data = read_manifest(Path(directory))
     ctx = _Context(root=manifest.parent.resolve(), manifest=manifest)
 
     version = data.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        raise ctx.fail("format_version", f"unsupported version {version!r} (this xasrepo reads {FORMAT_VERSION})")
+        raise ctx.fail("format_version", f"unsupported version {excerpt(version)} (this xasrepo reads {FORMAT_VERSION})")
     known = {"format_version", "set", "defaults", "entries"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -252,19 +275,30 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
         raise ctx.fail("entries", "the set has no entries")
     entries: list[EntryPlan] = []
     seen_keys: dict[str, int] = {}
-    for number, raw in enumerate(entries_raw):
-        where = f"entries[{number}]"
-        if not isinstance(raw, dict):
-            raise ctx.fail(where, "must be a table ([[entries]])")
-        key = _require(raw, "key", str, ctx, where)
-        if key in seen_keys:
-            raise ctx.fail(f"{where}.key", f"duplicate key {key!r} (also entries[{seen_keys[key]}])")
-        seen_keys[key] = number
-        entries.append(_read_entry(raw, default_calc, ctx, f"{where} ({key})"))
-        if progress:
-            progress(number + 1, len(entries_raw))
+    n_workers = _worker_count(workers, len(entries_raw))
+    pool = _ParallelEntries(entries_raw, default_calc, ctx, n_workers) if n_workers > 1 else None
+    try:
+        for number, raw in enumerate(entries_raw):
+            where = f"entries[{number}]"
+            if not isinstance(raw, dict):
+                raise ctx.fail(where, "must be a table ([[entries]])")
+            key = _require(raw, "key", str, ctx, where)
+            if key in seen_keys:
+                raise ctx.fail(f"{where}.key", f"duplicate key {excerpt(key)} (also entries[{seen_keys[key]}])")
+            seen_keys[key] = number
+            if pool is None:
+                entries.append(_read_entry(raw, default_calc, ctx, f"{where} ({key})"))
+            else:  # read by a worker; its error, if any, is raised here, at the entry the serial walk stops at
+                entries.append(pool.entry(number))
+            if progress:
+                progress(number + 1, len(entries_raw))
+    finally:
+        if pool is not None:
+            pool.close()
+    if pool is not None:  # creation order of the serial walk (dict order is part of the plan)
+        ctx.plans = dict(sorted(ctx.plans.items(), key=lambda item: ctx.plan_order[item[0]]))
 
-    digest = hashlib.sha256(manifest.read_bytes())
+    digest = hashlib.sha256(read_input_bytes(manifest))
     for path in sorted(ctx.file_hashes):
         digest.update(ctx.file_hashes[path].encode())
     return CalcSetPlan(
@@ -276,6 +310,151 @@ def read_calcset(directory: Path, progress: Progress | None = None) -> CalcSetPl
         structures=dict(ctx.plans),
         entries=tuple(entries),
     )
+
+
+MIN_PARALLEL_ENTRIES = 200  # below this, reading in one process is faster than starting a pool
+TASKS_PER_WORKER = 4  # tasks per worker: small enough to balance the load, large enough to amortise
+WORKERS_ENV = "XASREPO_WORKERS"
+
+
+def _worker_count(workers: int | None, n_entries: int) -> int:
+    if workers is None:
+        env = os.environ.get(WORKERS_ENV, "").strip()
+        if env:
+            try:
+                workers = int(env)
+            except ValueError:
+                raise UsageError(f"{WORKERS_ENV}={env!r} is not a whole number of processes") from None
+        elif n_entries < MIN_PARALLEL_ENTRIES:
+            return 1
+        else:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers < 1:
+        raise UsageError(f"the number of reading processes must be at least 1, got {workers}")
+    return max(1, min(workers, n_entries))
+
+
+@dataclass
+class _TaskResult:
+    """What a worker read: entry plans by entry number, the first error (entry number, error) where
+    it stopped, and its context's file hashes and structure plans (with their creation order)."""
+
+    entries: dict[int, EntryPlan]
+    error: tuple[int, Any] | None
+    file_hashes: dict[str, str]
+    plans: dict[str, StructurePlan]
+    plan_order: dict[str, tuple[int, int]]
+
+
+def _portable_error(exc: BaseException) -> tuple:
+    # The library's errors take several constructor arguments (InputError(file, problem, where)),
+    # which pickle cannot replay; the class, args and attributes rebuild an identical one.
+    return (type(exc), exc.args, dict(exc.__dict__))
+
+
+def _rebuilt_error(portable: tuple) -> BaseException:
+    cls, args, attributes = portable
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(attributes)
+    return exc
+
+
+def _read_entries_task(root: Path, manifest: Path, default_calc: dict, items: list[tuple[int, dict]]) -> _TaskResult:
+    """Worker: read entries (their numbers in the manifest, in order) until the first error."""
+    ctx = _Context(root=root, manifest=manifest)
+    done: dict[int, EntryPlan] = {}
+    error = None
+    for number, raw in items:
+        ctx.entry_number = number
+        try:
+            done[number] = _read_entry(raw, default_calc, ctx, f"entries[{number}] ({raw['key']})")
+        except XasrepoError as exc:
+            error = (number, _portable_error(exc))
+            break
+        except Exception as exc:  # noqa: BLE001 - a bug: re-raised unchanged in the parent, at this entry
+            error = (number, exc)
+            break
+    return _TaskResult(done, error, ctx.file_hashes, ctx.plans, ctx.plan_order)
+
+
+class _ParallelEntries:
+    """Entries read by a process pool, handed out in manifest order.
+
+    Entries are grouped by structure file so that each structure is read and analysed by one task
+    (defect host structures shared between groups, and structures with more entries than a task
+    holds, may be analysed once per task); groups are packed into tasks of consecutive entries. A task stops at its first error; the parent asks for entries
+    in manifest order, so the error it raises is the one the serial walk would have raised.
+    """
+
+    def __init__(self, entries_raw: list, default_calc: dict, ctx: _Context, workers: int):
+        # lazy import: start-up time (only sets read by a pool need the process machinery)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.ctx = ctx
+        groups: dict[Any, list[tuple[int, dict]]] = {}
+        for number, raw in enumerate(entries_raw):
+            if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
+                continue  # the parent raises at this entry before it asks for any later one
+            structure = raw.get("structure")
+            groups.setdefault(structure if isinstance(structure, str) else ("#", number), []).append((number, raw))
+        size = max(1, -(-len(entries_raw) // (workers * TASKS_PER_WORKER)))
+        tasks: list[list[tuple[int, dict]]] = [[]]
+        for items in groups.values():
+            # a structure with more entries than a task holds is split (and analysed once per part),
+            # or a set of one structure would be read by one worker
+            for start in range(0, len(items), size):
+                if len(tasks[-1]) >= size:
+                    tasks.append([])
+                tasks[-1].extend(items[start:start + size])
+        # fork: the workers inherit the imported modules (pymatgen alone takes seconds to import)
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.task_of: dict[int, int] = {}
+        self.futures = []
+        for index, items in enumerate(tasks):
+            items.sort()
+            self.task_of.update((number, index) for number, _ in items)
+            self.futures.append(self.executor.submit(_read_entries_task, ctx.root, ctx.manifest, default_calc, items))
+        self.results: dict[int, _TaskResult] = {}
+
+    def entry(self, number: int) -> EntryPlan:
+        index = self.task_of[number]
+        result = self.results.get(index)
+        if result is None:
+            # lazy import: start-up time (only sets read by a pool need the process machinery)
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                result = self.results[index] = self.futures[index].result()
+            except BrokenProcessPool:
+                raise EnvironmentFault("a process reading the set stopped abruptly (out of memory?); nothing was "
+                                       f"written; try again, or with {WORKERS_ENV}=1 to read in one process") from None
+            self._merge(result)
+        if number in result.entries:
+            plan = result.entries.pop(number)
+            # pickle returns writeable arrays; the plan's arrays are read-only, as in a serial read
+            for array in [a for s in plan.spectra for a in (s.spectrum.energy_ev, s.spectrum.intensity)] + \
+                         [a for d in plan.dos for a in (d.energy_ev, d.density)]:
+                array.setflags(write=False)
+            return plan
+        error_number, error = result.error  # the task stopped at this entry
+        assert error_number == number, (error_number, number)
+        raise _rebuilt_error(error) if isinstance(error, tuple) else error
+
+    def _merge(self, result: _TaskResult) -> None:
+        ctx = self.ctx
+        ctx.file_hashes.update(result.file_hashes)
+        for digest, plan in result.plans.items():
+            order = result.plan_order[digest]
+            if digest not in ctx.plans or order < ctx.plan_order[digest]:
+                ctx.plans[digest] = plan
+                ctx.plan_order[digest] = order
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxation):
@@ -294,6 +473,7 @@ def _load_structure(ctx: _Context, where: str, relative: Any, polymorph, relaxat
             polymorph=polymorph,
             relaxation=relaxation,
         )
+        ctx.plan_order[digest] = (ctx.entry_number, len(ctx.plan_order))
     return structure, digest
 
 

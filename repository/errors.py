@@ -97,3 +97,9 @@ class QueryCancelled(XasrepoError):
     130, the shell's code for an interrupted command."""
 
     exit_code = 130
+
+
+class LimitExceeded(InputError):
+    """An input over one of the documented limits of :mod:`repository.limits` (file size,
+    decompressed size, atoms, points, manifest entries, nesting depth); the message names the file,
+    the limit and the environment variable that raises it."""

@@ -6,7 +6,6 @@ JSON, their structures) from the database and names the files.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,42 +14,10 @@ from typing import TYPE_CHECKING, Any
 from .catalog import get_spectrum, get_structure
 from .errors import UsageError
 from .formats import WRITE_FORMATS, record_from_row, write_spectrum
+from .formats.common import LINE_BREAKS, single_line  # noqa: F401  (the one-line rule of XDI headers lives there)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-
-# Every character Python's str.splitlines() (and so the XDI reader) breaks a line at: a header
-# value holding one would forge further header lines (another element, another edge) on re-import.
-LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
-
-
-def single_line(value: Any) -> Any:
-    """``value`` with every run of line-break characters (:data:`LINE_BREAKS`) replaced by one space;
-    non-strings unchanged. Used on XDI header values and comments before they are written.
-
-    Note for the formats owner: ``repository.formats.xdi.write_xdi`` flattens only ``\r``/``\n``;
-    once it uses this rule itself, :func:`_xdi_safe` here can go.
-    """
-    return LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
-
-
-def _xdi_safe(record):
-    """A copy of ``record`` whose text that XDI writes into header lines is :func:`single_line`."""
-    sample = dataclasses.replace(record.sample, **{f.name: single_line(getattr(record.sample, f.name))
-                                                   for f in dataclasses.fields(record.sample)})
-    metadata = dict(record.metadata or {})
-    xdi = metadata.get("xdi")
-    if isinstance(xdi, dict):
-        xdi = dict(xdi)
-        if isinstance(xdi.get("fields"), dict):
-            xdi["fields"] = {single_line(k): single_line(v) for k, v in xdi["fields"].items()}
-        if isinstance(xdi.get("comments"), list):
-            xdi["comments"] = [single_line(c) for c in xdi["comments"]]
-        if isinstance(xdi.get("extra_versions"), list):
-            xdi["extra_versions"] = [single_line(v) for v in xdi["extra_versions"]]
-        metadata["xdi"] = xdi
-    return dataclasses.replace(record, sample=sample, metadata=metadata)
 
 
 def export_file_name(row: dict[str, Any], fmt: str) -> str:
@@ -88,8 +55,6 @@ def export_spectra(engine: Engine, spectrum_ids: Sequence[int], directory: str |
 
             structure = Structure.from_dict(get_structure(engine, row["structure_id"])["structure"])
         record = record_from_row(row, structure)
-        if fmt == "xdi":
-            record = _xdi_safe(record)
         written.append(write_spectrum(record, out / export_file_name(row, fmt), fmt))
         if progress:
             progress(number, len(rows))

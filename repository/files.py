@@ -1,4 +1,5 @@
-"""File helpers shared by readers and snapshots: content hashes and all-or-nothing writes."""
+"""File helpers shared by readers and snapshots: content hashes and all-or-nothing writes (bounded
+reading of input files is :mod:`repository.limits`)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,4 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .conventions import BOND_TOLERANCE, CN_SHELL_FACTOR, SYMPREC_A
-from .errors import InputError
+from .errors import InputError, LimitExceeded
+from .limits import MAX_ATOMS, MAX_STRUCTURE_FILE, check_input_file, load_json, min_distance_a, shown_name
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -52,14 +53,14 @@ def read_structure(path: Path) -> "Structure":
     # lazy import: start-up time (pymatgen is heavy; only this path needs it)
     from pymatgen.core import Structure
 
-    if not path.is_file():
-        raise InputError(path, "structure file not found")
+    check_input_file(path, MAX_STRUCTURE_FILE)
     name = path.name.lower()
     try:
         if name.endswith(".json"):
-            data = json.loads(path.read_text())
+            data = load_json(path.read_text(), path)
             if isinstance(data, dict) and "structure" in data and "lattice" not in data:
                 data = data["structure"]
+            check_structure_dict(data, path)
             structure = Structure.from_dict(data)
         elif name.endswith(".cif"):
             with warnings.catch_warnings():
@@ -78,7 +79,62 @@ def read_structure(path: Path) -> "Structure":
         raise InputError(path, "structure has no sites")
     if not structure.is_ordered:
         raise InputError(path, "structure is disordered (partial occupancies are not supported)")
+    check_structure(structure, path)
     return structure
+
+
+def check_structure_dict(data: Any, file: str | Path, where: str | None = None) -> None:
+    """Refuse a pymatgen ``Structure.as_dict()`` with more sites than :data:`repository.limits.MAX_ATOMS`
+    before pymatgen builds it (pymatgen holds ~2 kB per site)."""
+    sites = data.get("sites") if isinstance(data, dict) else None
+    if isinstance(sites, list):
+        MAX_ATOMS.check(len(sites), shown_name(file), where=where, found=f"the structure has {len(sites):,} atoms")
+
+
+# Pairs (centre x atom) per neighbour search in check_structure: bounds its memory (~50 bytes a pair)
+# for any structure, also one whose atoms all sit on one point; one search for up to 1,000 atoms.
+_DISTANCE_PAIRS = 1_000_000
+
+
+def check_structure(structure: "Structure", file: str | Path, where: str | None = None) -> None:
+    """Refuse, before any analysis, a structure with more atoms than ``MAX_ATOMS`` or two atoms
+    (or an atom and its own periodic image) closer than the minimum interatomic distance
+    (:func:`repository.limits.min_distance_a`, 0.5 Å: H2's bond is 0.74 Å).
+
+    Raises :class:`~repository.errors.LimitExceeded` naming ``file``, the atoms and their distance.
+    Memory stays bounded: the shortest lattice vector of the LLL-reduced cell is checked first (a
+    cell shorter than the limit puts an atom next to its own image), then the neighbours within the
+    limit are searched for a few atoms at a time (pymatgen's cell-list search).
+    """
+    shown = shown_name(file)
+    MAX_ATOMS.check(len(structure), shown, where=where, found=f"the structure has {len(structure):,} atoms")
+    limit = min_distance_a()
+    if limit <= 0:
+        return
+    hint = ("a unit error, fractional vs Cartesian or Bohr vs Å? If the structure is right, lower the limit "
+            "with XASREPO_MIN_DISTANCE_A=...")
+    reduced = structure.lattice.get_lll_reduced_lattice()
+    shortest = float(min(reduced.abc))
+    if shortest < limit:
+        raise LimitExceeded(shown, f"the cell has a lattice vector of {shortest:.3g} Å: every atom is that close to "
+                                   f"its own periodic image, below the minimum interatomic distance of {limit:g} Å "
+                                   f"({hint})", where=where)
+    # the LLL-reduced cell (same sites, same order) keeps the periodic images searched few
+    cell = structure.get_reduced_structure("LLL") if reduced != structure.lattice else structure
+    sites = list(cell)
+    chunk = max(1, _DISTANCE_PAIRS // len(sites))
+    for start in range(0, len(sites), chunk):
+        centers, neighbors, images, distances = cell.get_neighbor_list(
+            limit, sites=sites[start:start + chunk], exclude_self=False)
+        # pymatgen numbers the centres within the chunk: drop each atom's pair with itself
+        itself = (centers + start == neighbors) & np.all(images == 0, axis=1)
+        close = np.flatnonzero((distances < limit) & ~itself)
+        if close.size:
+            k = close[int(np.argmin(distances[close]))]
+            i, j = sorted((start + int(centers[k]), int(neighbors[k])))
+            raise LimitExceeded(shown, f"atoms {i} ({structure[i].species_string}) and {j} "
+                                       f"({structure[j].species_string}) are {distances[k]:.3g} Å apart, below the "
+                                       f"minimum interatomic distance of {limit:g} Å ({hint})", where=where)
 
 
 def canonical_form(structure: "Structure") -> dict[str, Any]:

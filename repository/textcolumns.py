@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .limits import MAX_POINTS, excerpt, read_input_bytes, shown_name
 
 COMMENT_PREFIXES = ("#", "!", ";", "%")
+# Text files have no NUL bytes; this many leading bytes are checked to recognise binary files.
+BINARY_SNIFF_BYTES = 8192
 _SPLIT = re.compile(r"[,\s;]+")  # commas, semicolons and white space all separate columns
 
 
@@ -72,14 +75,18 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
     """All numeric rows of a text file as a 2-D array, plus each row's 1-based line number.
 
     Comment lines (``# ! ; %``) and blank lines are skipped; columns are separated by commas,
-    semicolons or whitespace. A non-numeric or short row raises :class:`InputError` naming its line.
+    semicolons or whitespace. A non-numeric or short row raises :class:`InputError` naming its line;
+    a binary file, a file over the size limit or with more rows than the points limit of
+    :mod:`repository.limits` is refused (:class:`~repository.errors.LimitExceeded`) naming the file.
     """
-    if not path.is_file():
-        raise InputError(path, "file not found")
+    data = read_input_bytes(path)
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        raise InputError(shown_name(path), "a binary file, not text: export it as text first")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"not a UTF-8 text file (byte {exc.start})") from None
+        raise InputError(shown_name(path), f"not a UTF-8 text file (byte {exc.start})") from None
+    del data
     if ";" not in text:
         try:
             # Fast path: numpy's C parser; the loop below only runs to name a bad line.
@@ -91,6 +98,7 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
                 table = np.loadtxt(io.StringIO(text), comments=comments[0] if len(comments) == 1 else comments,
                                    delimiter="," if "," in text else None, ndmin=2, dtype=float)
             if table.size:
+                MAX_POINTS.check(table.shape[0], shown_name(path), found=f"{table.shape[0]:,} rows")
                 return table, DataLines(text)
         except ValueError:
             pass
@@ -106,13 +114,15 @@ def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
             values = [float(f) for f in fields]
         except ValueError:
             bad = next(f for f in fields if not is_number(f))
-            raise InputError(path, f"{bad!r} is not a number", where=f"line {number}") from None
+            raise InputError(shown_name(path), f"{excerpt(bad)} is not a number", where=f"line {number}") from None
         if width is None:
             width = len(values)
         elif len(values) != width:
             raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {number}")
         rows.append(values)
         lines.append(number)
+        if len(rows) > MAX_POINTS.value():
+            MAX_POINTS.check(len(rows), shown_name(path), found=f"more than {len(rows) - 1:,} rows")
     if not rows:
         raise InputError(path, "no numeric data")
     return np.array(rows, dtype=float), np.array(lines)

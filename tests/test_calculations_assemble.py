@@ -98,12 +98,20 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
         pytest.skip("the v2 campaign has not computed the h-BN B K spectrum yet")
     work = tmp_path / "work"
     shutil.copytree(V2_WORK, work)
-    for done in [*(work / "results").glob("xask__*"), *(work / "results").glob("*_large*")]:
+    for done in [*(work / "results").glob("xask*"), *(work / "results").glob("*_large*")]:
         done.unlink()         # the campaign's own probe results: this test brings one of its own
-    # stand-in for the denser-mesh job of the same site: the same arrays under the xask job id
+    if not (work / "results" / "gs__h-BN_pristine.json").exists():
+        # between a settings change and the recomputed ground state: the superseded one will do
+        # (the assembler takes the DOS and charges from it, not the spectrum)
+        old = sorted((V2_WORK / "results-superseded").glob("*/gs__h-BN_pristine.json"))
+        if not old:
+            pytest.skip("no ground state of pristine h-BN committed")
+        for ext in (".json", ".npz"):
+            shutil.copy(old[0].with_suffix(ext), work / "results" / f"gs__h-BN_pristine{ext}")
+    # stand-in for the denser-mesh job of the same site: the same arrays under the check's job id
     for ext in (".json", ".npz"):
         shutil.copy(V2_WORK / "results" / f"xas__h-BN_pristine__B0{ext}",
-                    work / "results" / f"xask__h-BN_pristine__B0{ext}")
+                    work / "results" / f"xask661__h-BN_pristine__B0{ext}")
     setups = ROOT / ".gpaw-work" / "setups"
 
     main = assemble(work, tmp_path / "bn-v2", setups_dir=setups)
@@ -113,8 +121,8 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
     assert not any("/k" in k or "_large" in k for k in main_keys)
     assert main == len(main_keys)
     doc = tomllib.loads((tmp_path / "bn-v2-probes" / "calcset.toml").read_text())
-    assert probes == 1 and [e["key"] for e in doc["entries"]] == ["h-BN_pristine/B0/k4x4x1"]
-    assert doc["entries"][0]["calculation"]["parameters"]["kpts"] == [4, 4, 1]
+    assert probes == 1 and [e["key"] for e in doc["entries"]] == ["h-BN_pristine/B0/k6x6x1"]
+    assert doc["entries"][0]["calculation"]["parameters"]["kpts"] == [6, 6, 1]
     assert read_calcset(tmp_path / "bn-v2-probes").entries  # importable as a calculation set
 
     (spec,) = parse_probe_dir(tmp_path / "bn-v2-probes")

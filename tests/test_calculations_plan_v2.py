@@ -73,17 +73,24 @@ def test_settings_meet_the_convergence_requirements(plan):
     assert s["dks_ecut_ev"] >= 600.0            # N K ΔKS is far from converged at 300 eV
     for sid, m in p["structures"].items():
         k = m["kpts"]
+        # production meshes: the checks showed 2x2x1 / 2x2x2 unconverged (docs/bn-calculations.md);
+        # the 63-72-atom probe cells keep 2x2x1 / 2x2x2 (their cells are ~2x larger in-plane)
+        small = 2 if m["variant"].endswith("cell-size check") else None
         if m["layered"]:
-            assert k[0] >= 2 and k[1] >= 2, sid
+            assert k[0] >= (small or 4) and k[1] >= (small or 4) and k[2] == 1, sid
         else:
-            assert min(k) >= 2, sid
+            assert min(k) >= (small or 3), sid
     for j in p["jobs"]:
         if j["kind"] == "xas":
             # every site its own ΔKS, against a ground state at the same cutoff
             assert j["dks"] and j["gs_job"].startswith(("gse", "gsek"))
             assert j.get("dks_ecut_ev") == s["dks_ecut_ev"]
-    dense = [j for j in p["jobs"] if j["id"].startswith("xask:")]
+    # a denser-mesh check of every polymorph's pristine cell, denser than its production mesh
+    dense = [j for j in p["jobs"] if j["id"].startswith("xask")]
     assert {p["structures"][j["sid"]]["polymorph"] for j in dense} == set(P.POLYMORPHS)
+    for j in dense:
+        production = p["structures"][j["sid"]]["kpts"]
+        assert all(a >= b for a, b in zip(j["kpts"], production)) and j["kpts"] != production, j["id"]
 
 
 def test_the_queue_is_round_robin_over_polymorphs(plan):

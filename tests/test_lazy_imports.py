@@ -55,3 +55,49 @@ def test_help_loads_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _command_names():
+    from typer.main import get_command_name
+
+    from cli.main import app
+
+    return sorted([c.name or get_command_name(c.callback.__name__) for c in app.registered_commands]
+                  + [g.name for g in app.registered_groups])
+
+
+def test_a_command_run_alone_has_the_options_and_help_of_the_full_app():
+    from typer.testing import CliRunner
+
+    from cli.main import app, app_for
+
+    names = _command_names()
+    assert {"query", "sql", "fields", "import", "embed", "snapshots", "plot", "list", "show"} <= set(names)
+    runner = CliRunner()
+    for name in names:
+        alone = app_for([name, "--help"])
+        assert alone is not app and len(alone.registered_commands) + len(alone.registered_groups) == 1
+        full = runner.invoke(app, [name, "--help"], prog_name="xasrepo", terminal_width=100)
+        lone = runner.invoke(alone, [name, "--help"], prog_name="xasrepo", terminal_width=100)
+        assert full.exit_code == lone.exit_code == 0, (name, full.output, lone.output)
+        assert lone.output == full.output, name
+    assert app_for(["--help"]) is app and app_for([]) is app and app_for(["no-such-command"]) is app
+
+
+def test_a_query_in_a_fresh_process_loads_no_heavy_library(tmp_path):
+    """`xasrepo query` on SQLite reads through the stdlib sqlite3 module: no numpy, SQLAlchemy,
+    pymatgen... (issue 18: start-up is most of a fresh query's time)."""
+    from repository import db
+
+    path = tmp_path / "small.db"
+    db.upgrade(str(path))
+    code = ("import sys; sys.argv = ['xasrepo', 'query', 'element = B and crystal_system = hexagonal', "
+            f"'--format', 'ids', '--db', {str(path)!r}]\n"
+            "import cli.main\n"
+            "try:\n    cli.main.run()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "heavy = ('numpy', 'sqlalchemy', 'sqlmodel', 'pyarrow', 'pymatgen', 'umap', 'numba', 'pandas', 'scipy',"
+            " 'alembic', 'rich', 'matplotlib')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

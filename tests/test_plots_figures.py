@@ -360,7 +360,7 @@ def test_overview_figure_of_the_bundled_set(bn, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# the explorer page: axes per method, 3-D pairs, WebGL for large snapshots
+# the explorer page: axes per method, 3-D pairs, pixel drawing for large snapshots
 
 
 def _page_data(path: Path) -> dict:
@@ -381,12 +381,12 @@ def test_explorer_names_axes_per_method_and_offers_pairs_of_a_3d_snapshot(tmp_pa
     data = _page_data(explorer.explore(path, tmp_path / "p.html"))
     assert data["axisNames"] == {"x": "PC1 (60.0 % of variance)", "y": "PC2 (25.0 % of variance)",
                                  "z": "PC3 (10.0 % of variance)"}
-    assert data["z"] == [-float(v) for v in range(30)] and data["webgl"] is False
+    assert data["z"] == [-float(v) for v in range(30)] and data["renderer"] == "vector"
     assert data["title"].startswith("B K-edge: PCA map") and "30 spectra" in data["title"]
     flat = _page_data(explorer.write_explorer(frame.drop(columns="z"), tmp_path / "q.html"))
     assert "z" not in flat and flat["axisNames"] == {"x": "embedding x", "y": "embedding y"}
-    monkeypatch.setattr(explorer, "WEBGL_POINTS", 20)
-    assert _page_data(explorer.write_explorer(frame, tmp_path / "r.html"))["webgl"] is True
+    monkeypatch.setattr(explorer, "VECTOR_POINTS", 20)
+    assert _page_data(explorer.write_explorer(frame, tmp_path / "r.html"))["renderer"] == "pixels"
 
 
 def test_cli_overview_refuses_what_it_cannot_draw_in_one_line(cli, example_set, tmp_path):

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +226,14 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     v2 = bool(plan.get("campaign"))
     st = plan["settings"]
     previous = _rtoml(out / "calcset.toml")
+    final_out = out
+    if v2:
+        # v2 sets are rebuilt whole from the committed results, in a fresh folder swapped in at
+        # the end: files of entries that no longer exist (superseded results) do not linger, and
+        # a failure half-way leaves the previous set as it was
+        out = out.with_name(out.name + ".assembling")
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
     if not v2:      # v2: every ΔKS at its own converged cutoff, no averaged correction
         update_dks_correction(workdir)
     # The correction is measured by convergence jobs; a work directory without them uses the one
@@ -441,12 +450,18 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         entry["dos"] = dos
         entry["descriptors"] = desc
         entries.append(entry)
-    kept = _entries_to_keep(previous, entries, _calculation_defaults(st, versions))
+    # v1: raw results live in an ignored folder, so entries this machine cannot rebuild are kept.
+    # v2: every result is committed, so the set is rebuilt from them alone; an entry whose results
+    # were superseded (settings changed, campaign.supersede_stale_results) must disappear with them.
+    kept = [] if v2 else _entries_to_keep(previous, entries, _calculation_defaults(st, versions))
     entries.extend(kept)
     # keep the committed order (diffs stay readable); new entries go last, in plan order
     order = {e.get("key"): i for i, e in enumerate((previous or {}).get("entries", []))}
     entries.sort(key=lambda e: order.get(e["key"], len(order)))
     if not entries:          # an empty set is not worth a manifest (nor importable)
+        if v2:                   # nothing current: no stale set either
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(final_out, ignore_errors=True)
         return 0
     gver = sorted(versions)[0] if versions else ("22.8.0", "3.22.1")
     old_setups = ((previous or {}).get("set", {}).get("provenance", {}).get("setups", {}))
@@ -551,6 +566,9 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     _atomic_text(out / "calcset.toml", tomli_w.dumps(manifest))
     if probes:
         write_probe_manifest(out, entries, plan["structures"])
+    if v2:
+        shutil.rmtree(final_out, ignore_errors=True)
+        out.rename(final_out)
     return len(entries)
 
 

@@ -52,11 +52,14 @@ def commit_campaign(campaign: Path, out: Path, scratch: Path, setups: Path,
     root = Path(_git(campaign, "rev-parse", "--show-toplevel").stdout.strip())
     paths = [str(campaign.relative_to(root))]
     for folder in (out, probe_out):
-        if folder.exists():
-            paths.append(str(folder.relative_to(root)))
-    _git(root, "add", "--", *paths)
+        rel = str(folder.relative_to(root))
+        # a folder the assembler removed (nothing current in it) is committed as removed
+        if folder.exists() or _git(root, "ls-files", "--", rel).stdout.strip():
+            paths.append(rel)
+    _git(root, "add", "-A", "--", *paths)
     prog = progress_numbers(campaign)
     msg = (f"BN v2 campaign: {prog['done']}/{prog['total']} jobs, {prog['cpu_h']:.2f} CPU-h "
+           f"in current results ({prog['cpu_h_spent']:.2f} CPU-h spent) "
            f"({'; '.join(notes)})")
     r = _git(root, "commit", "-q", "-m", msg, "--", *paths)
     if r.returncode != 0 and "nothing" not in r.stdout + r.stderr:
@@ -88,16 +91,76 @@ def progress_numbers(campaign: Path) -> dict:
                 cpu_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
             except ValueError:
                 pass
-    return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "by_round": by_round,
-            "by_kind": by_kind}
+    # CPU spent on results the plan no longer uses (superseded settings) still counts as spent
+    spent_s = cpu_s
+    for f in (campaign / SUPERSEDED).glob("*/*.json"):
+        try:
+            r = json.loads(f.read_text())
+            spent_s += float(r.get("cpu_s", r.get("wall_s", 0.0)))
+        except ValueError:
+            pass
+    return {"done": done, "total": total, "cpu_h": cpu_s / 3600.0, "cpu_h_spent": spent_s / 3600.0,
+            "by_round": by_round, "by_kind": by_kind}
 
 
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
     p = progress_numbers(campaign)
-    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h (CPU time of finished "
-             "jobs, one core each; wall time for the first 9, which predate the CPU timer)"]
+    lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h in their results (CPU time "
+             "of finished jobs, one core each; wall time for a few early ones, which predate the CPU "
+             f"timer); {p['cpu_h_spent']:.2f} CPU-h spent in all, with the results of superseded "
+             f"settings ({SUPERSEDED}/)"]
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
     return "\n".join(lines)
+
+
+SUPERSEDED = "results-superseded"   # under the campaign folder; committed (the record, and probes)
+_MESH_KINDS = ("gs", "gse", "xas")
+
+
+def supersede_stale_results(campaign: Path) -> list[str]:
+    """Move results that the plan no longer describes out of ``results/``, so the runner redoes them.
+
+    A ground state, ΔKS ground state or spectrum whose recorded k mesh differs from the mesh its
+    job now asks (``job['kpts']`` or its structure's) moves, with its arrays, to
+    ``SUPERSEDED/k<mesh>/`` (e.g. ``results-superseded/k2x2x1/xas__h-BN_pristine__B0.json``); a
+    Bader result moves with its ground state. Relaxations and the convergence checks (``conv``) stay:
+    their results record the mesh they used, and a geometry relaxed on a coarser mesh is kept
+    (docs/bn-calculations.md says so). Returns the moved job ids."""
+    import shutil
+
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    results = campaign / "results"
+    moved: list[str] = []
+    stale_gs: dict[str, str] = {}
+    for job in plan["jobs"]:
+        if job["kind"] not in _MESH_KINDS or job.get("conv"):
+            continue
+        path = results / (job["id"].replace(":", "__") + ".json")
+        if not path.exists():
+            continue
+        recorded = json.loads(path.read_text()).get("kpts")
+        wanted = job.get("kpts") or plan["structures"][job["sid"]]["kpts"]
+        if recorded is None or list(recorded) == list(wanted):
+            continue
+        tag = "k" + "x".join(map(str, recorded))
+        if job["kind"] == "gs":
+            stale_gs[job["sid"]] = tag
+        _move_result(path, campaign / SUPERSEDED / tag, shutil)
+        moved.append(job["id"])
+    for sid, tag in stale_gs.items():
+        path = results / f"bader__{sid}.json"
+        if path.exists():
+            _move_result(path, campaign / SUPERSEDED / tag, shutil)
+            moved.append(f"bader:{sid}")
+    return moved
+
+
+def _move_result(path: Path, folder: Path, shutil) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in (path, path.with_suffix(".npz")):
+        if part.exists():
+            shutil.move(str(part), str(folder / part.name))

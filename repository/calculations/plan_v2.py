@@ -55,7 +55,14 @@ class SettingsV2:
     dks_ecut_ev: float = 600.0           # both runs of every ΔKS (N K needs ≥ 600 eV)
     xc: str = "PBE"
     smearing_ev: float = 0.05
-    kpts: dict = field(default_factory=lambda: {"layered": [2, 2, 1], "bulk": [2, 2, 2]})
+    # 2x2x1 / 2x2x2 (the first choice) were not converged: against 4x4x1 / 3x3x3 the pristine
+    # spectra moved by RMS 0.06-0.14 (h-BN, c-BN; more than the set's nearest-neighbour distance),
+    # 2x2x1 put spurious peaks between π* and σ*, and c-BN's ΔKS moved 0.4 eV (measured
+    # 2026-11-30, docs/bn-calculations.md). The denser K_SERIES meshes check these in turn.
+    kpts: dict = field(default_factory=lambda: {"layered": [4, 4, 1], "bulk": [3, 3, 3]})
+    # the 63-72-atom cells (probe set: deliberately other settings) keep the coarser meshes,
+    # which on their ~2x larger in-plane cells sample about as densely as 3-4 k on the small ones
+    large_cell_kpts: dict = field(default_factory=lambda: {"layered": [2, 2, 1], "bulk": [2, 2, 2]})
     # empty bands: initial guesses (× occupied bands); the worker adds bands until the highest
     # converged band is this far above the onset (+ one broadening width)
     min_range_above_onset_ev: float = 20.0
@@ -71,8 +78,9 @@ class SettingsV2:
     relax_steps: int = 80
     dks_ecut_correction: bool = False    # v2: ΔKS computed at dks_ecut_ev directly
 
-    def kpts_for(self, polymorph: str) -> list[int]:
-        return list(self.kpts["layered" if LAYERED[polymorph] else "bulk"])
+    def kpts_for(self, polymorph: str, large_cell: bool = False) -> list[int]:
+        meshes = self.large_cell_kpts if large_cell else self.kpts
+        return list(meshes["layered" if LAYERED[polymorph] else "bulk"])
 
 
 POLYMORPHS = ("h-BN", "h-BN-mono", "r-BN", "c-BN", "w-BN")
@@ -102,20 +110,16 @@ CELL_SIZE_VARIANT = "defect, cell-size check"
 PRISTINE_CELL_SIZE = {"w-BN": ("B",)}
 PRISTINE_CELL_SIZE_VARIANT = "pristine, cell-size check"
 PRISTINE_CELL_SIZE_ROUND = 0.7
-# denser-mesh check: pristine cell of every polymorph, both edges
-DENSE_KPTS = {"layered": [4, 4, 1], "bulk": [3, 3, 3]}
-# Which denser-mesh checks run right after round 0 (priority 0.6) instead of after round 1 (1.5):
-# h-BN, c-BN and w-BN decide whether the 2x2x1 / 2x2x2 meshes the whole campaign uses are converged
-# and settle the two open physics questions (the h-BN σ* doublet, the w-BN onset peak) for
-# ~2 CPU-h; the monolayer's 4x4x1 check alone costs ~2.5 CPU-h and follows round 1.
-DENSE_FIRST = ("h-BN", "c-BN", "w-BN")
-DENSE_FIRST_PRIORITY, DENSE_PRIORITY = 0.6, 1.5
-# Further meshes for the bulk cells (ids ``gsek<mesh>:`` / ``xask<mesh>:``, e.g. xask444): the
-# 3x3x3 check moved c-BN's spectra by RMS 0.12-0.13 and its ΔKS by 0.4 eV against 2x2x2 (measured
-# 2026-11-30), so whether 3x3x3 is converged decides the bulk mesh of the whole campaign. Cheap:
-# a c-BN spectrum at 3x3x3 has 4 irreducible k points (2x2x2: 3) and costs ~1.5x.
-K_SERIES = {"c-BN": ([4, 4, 4],), "w-BN": ([4, 4, 4],)}
+CELL_SIZE_VARIANTS = (CELL_SIZE_VARIANT, PRISTINE_CELL_SIZE_VARIANT)
+DENSE_PRIORITY = 1.5     # the monolayer and r-BN mesh checks: after round 1 (monolayer: costly)
+# Denser meshes than the production ones, pristine cells (ids ``gsek<mesh>:`` / ``xask<mesh>:``,
+# e.g. xask444): each says whether the production mesh (SettingsV2.kpts) is converged. The first
+# checks (4x4x1 / 3x3x3 against the first production meshes 2x2x1 / 2x2x2) said no, and those
+# meshes became production (their spectra were promoted to the production job ids, see
+# docs/bn-calculations.md); these check the new ones. h-BN, c-BN, w-BN right after round 0.
+K_SERIES = {"c-BN": ([4, 4, 4],), "w-BN": ([4, 4, 4],), "h-BN": ([6, 6, 1],)}
 K_SERIES_PRIORITY = 0.62
+K_SERIES_LATER = {"r-BN": ([6, 6, 1],), "h-BN-mono": ([6, 6, 1],)}   # after round 1
 # ΔKS plane-wave cutoff series on two pristine cells (both edges)
 DKS_SERIES_EV = (300.0, 450.0, 600.0, 800.0)
 DKS_SERIES_CELLS = ("h-BN_pristine", "c-BN_pristine")
@@ -259,8 +263,7 @@ def is_probe_job(job: dict, structures: dict) -> bool:
     the maps are fitted on: the denser-mesh spectra (``conv`` jobs, ``xask:``) and every spectrum of
     the 64-72-atom cells (:data:`LARGE_CELLS`) -- deliberately other meshes and cell sizes, so that
     identifying them tests the maps on spectra computed differently from what they were fitted on."""
-    return bool(job.get("conv")) or structures[job["sid"]].get("variant") in (
-        CELL_SIZE_VARIANT, PRISTINE_CELL_SIZE_VARIANT)
+    return bool(job.get("conv")) or structures[job["sid"]].get("variant") in CELL_SIZE_VARIANTS
 
 
 def _meta(sid, polymorph, s, label, mat, info, host, rnd, how) -> dict:
@@ -309,7 +312,8 @@ def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
                      if a["element"] in item.get("elements", ("B", "N"))]
         meta = {k: v for k, v in item.items() if k != "structure"}
         meta.update(natoms=len(s), formula=s.composition.formula.replace(" ", ""),
-                    kpts=st.kpts_for(item["polymorph"]), absorbers=absorbers,
+                    kpts=st.kpts_for(item["polymorph"], item["variant"] in CELL_SIZE_VARIANTS),
+                    absorbers=absorbers,
                     nbands_conv_factor=st.nbands_conv_factor.get(
                         item["polymorph"], st.nbands_conv_factor["bulk"]))
         plan["structures"][sid] = meta
@@ -344,36 +348,22 @@ def _check_jobs(plan: dict, st: SettingsV2) -> list[dict]:
     """Convergence checks (``conv: True``; never part of the assembled set)."""
     jobs: list[dict] = []
     structs = plan["structures"]
-    for p in POLYMORPHS:             # denser k mesh, pristine cell of every polymorph
+    series = [(p, k, K_SERIES_PRIORITY) for p, ks in K_SERIES.items() for k in ks]
+    series += [(p, k, DENSE_PRIORITY) for p, ks in K_SERIES_LATER.items() for k in ks]
+    for p, k, prio in series:            # denser meshes than the production ones
         sid = f"{p}_pristine"
         if sid not in structs:
             continue
-        k = DENSE_KPTS["layered" if LAYERED[p] else "bulk"]
-        prio = DENSE_FIRST_PRIORITY if p in DENSE_FIRST else DENSE_PRIORITY
-        g = f"gsek:{sid}"
-        jobs.append({"id": g, "kind": "gse", "sid": sid, "priority": prio, "deps": [], "kpts": k,
-                     "override": {"ecut_ev": st.dks_ecut_ev}, "conv": True})
+        tag = "".join(map(str, k))
+        g = f"gsek{tag}:{sid}"
+        jobs.append({"id": g, "kind": "gse", "sid": sid, "priority": prio, "deps": [],
+                     "kpts": list(k), "override": {"ecut_ev": st.dks_ecut_ev}, "conv": True})
         for ab in structs[sid]["absorbers"]:
             el, i = ab["element"], ab["index"]
-            jobs.append({"id": f"xask:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
-                         "element": el, "priority": prio, "deps": [g], "gs_job": g, "kpts": k,
-                         "dks": True, "dks_ecut_ev": st.dks_ecut_ev, "role": "conv",
+            jobs.append({"id": f"xask{tag}:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
+                         "element": el, "priority": prio, "deps": [g], "gs_job": g,
+                         "kpts": list(k), "dks": True, "dks_ecut_ev": st.dks_ecut_ev, "role": "conv",
                          "distance": 0.0, "multiplicity": ab["multiplicity"], "conv": True})
-    for p, meshes in K_SERIES.items():   # further meshes of the bulk pristine cells
-        sid = f"{p}_pristine"
-        if sid not in structs:
-            continue
-        for k in meshes:
-            tag = "".join(map(str, k))
-            g = f"gsek{tag}:{sid}"
-            jobs.append({"id": g, "kind": "gse", "sid": sid, "priority": K_SERIES_PRIORITY, "deps": [],
-                         "kpts": list(k), "override": {"ecut_ev": st.dks_ecut_ev}, "conv": True})
-            for ab in structs[sid]["absorbers"]:
-                el, i = ab["element"], ab["index"]
-                jobs.append({"id": f"xask{tag}:{sid}:{el}{i}", "kind": "xas", "sid": sid, "absorber": i,
-                             "element": el, "priority": K_SERIES_PRIORITY, "deps": [g], "gs_job": g,
-                             "kpts": list(k), "dks": True, "dks_ecut_ev": st.dks_ecut_ev, "role": "conv",
-                             "distance": 0.0, "multiplicity": ab["multiplicity"], "conv": True})
     for sid in DKS_SERIES_CELLS:     # ΔKS cutoff series
         if sid not in structs:
             continue

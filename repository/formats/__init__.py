@@ -16,6 +16,7 @@ from typing import Any
 
 from ..conventions import WRITE_FORMATS
 from ..errors import InputError, UsageError
+from ..limits import check_input_file, shown_name
 from ..values import SpectrumRecord
 from .common import CONTEXT_FIELDS, ReadOptions
 from .sniff import FORMATS, sniff
@@ -64,22 +65,33 @@ def read_path(path: str | Path, format: str | None = None, options: ReadOptions 
     ``format`` overrides detection by content; options are a :class:`ReadOptions` or its fields as
     keyword arguments (``element="Cu", edge="K", signal_col="3"``). Raises :class:`InputError`
     ("FILE: line N: problem") for input it cannot use, :class:`UsageError` for an unknown format.
+
+    Only regular files are opened (a FIFO or ``/dev/zero`` is refused before opening), within the
+    limits of :mod:`repository.limits`. A file name that is not valid UTF-8 is read like any other;
+    it is stored and shown with the undecodable bytes as ``\\xNN`` (``source_file``, errors).
     """
     path = Path(path)
     options = (options or ReadOptions()).with_(**option_values) if option_values else (options or ReadOptions())
-    fmt = normalize_format(format) or sniff(path)
-    if path.is_dir() and fmt != "feff":
-        raise InputError(path, f"a directory cannot be read as {fmt}")
-    return _reader(fmt)(path, options)
+    if not path.is_dir():
+        check_input_file(path)
+    try:
+        fmt = normalize_format(format) or sniff(path)
+        if path.is_dir() and fmt != "feff":
+            raise InputError(path, f"a directory cannot be read as {fmt}")
+        return _reader(fmt)(path, options)
+    except InputError as exc:
+        if exc.file is not None and shown_name(exc.file) != exc.file:  # errors name files as they print
+            raise type(exc)(shown_name(exc.file), exc.problem, where=exc.where) from None
+        raise
 
 
 def data_files(path: Path) -> list[Path]:
     """The files to read for a path: itself, a FEFF run directory, or the data files in a directory tree
     (FEFF run directories inside count as one; README/LICENSE/NOTES files, ``*.md`` and the like are skipped)."""
     if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_file():
-        return [path]
+        raise InputError(shown_name(path), "file not found")
+    if not path.is_dir():
+        return [path]  # a file, or something read_path refuses (a FIFO, a device)
     if sniff_is_feff_dir(path):
         return [path]
     found: list[Path] = []
@@ -89,14 +101,14 @@ def data_files(path: Path) -> list[Path]:
             name = child.name.lower()
             if name.startswith(".") or name.startswith(SKIPPED_NAMES) or name.endswith(SKIPPED_SUFFIXES):
                 continue
-            if child.is_file() or sniff_is_feff_dir(child):
-                found.append(child)
-            elif child.is_dir():
+            if child.is_dir() and not sniff_is_feff_dir(child):
                 walk(child)
+            else:  # files, FEFF runs, and anything else (a FIFO: refused by read_path, never skipped silently)
+                found.append(child)
 
     walk(path)
     if not found:
-        raise InputError(path, "no data files in this directory")
+        raise InputError(shown_name(path), "no data files in this directory")
     return found
 
 

@@ -8,7 +8,6 @@ data are refused. The Perl text is parsed, never evaluated.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..limits import excerpt, load_json, read_input_bytes
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,
@@ -110,36 +110,62 @@ def _perl_groups(text: str, path: Path) -> list[dict[str, Any]]:
             try:
                 current[name] = [float(v) for v in _perl_list(value)]
             except ValueError:
-                raise InputError(path, f"@{name} of group {current.get('_group')!r} has a value that is not a number",
+                raise InputError(path, f"@{name} of group {excerpt(current.get('_group'))} has a value that is not a number",
                                  where=f"line {number}") from None
     return groups
 
 
-def _json_groups(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
-    order = data.get("_____order") or [k for k in data if not k.startswith("_____")]
+def _json_groups(data: Any, path: Path) -> list[dict[str, Any]]:
+    """The groups of Demeter's JSON project, each checked for the types Athena writes: ``args`` an
+    object, ``x`` and ``y`` lists of numbers (or numeric strings); anything else names the group."""
+    if not isinstance(data, dict):
+        raise InputError(path, f"an Athena JSON project is a JSON object, not a {_json_type(data)}")
+    order = data.get("_____order")
+    if order is None:
+        order = [k for k in data if not k.startswith("_____")]
+    if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
+        raise InputError(path, "_____order must be a list of group names (strings)")
     groups = []
     for name in order:
         group = data.get(name)
         if not isinstance(group, dict) or "x" not in group:
-            raise InputError(path, f"group {name!r} listed in _____order has no arrays")
-        groups.append({"_group": name, "args": group.get("args", {}), "x": group.get("x"), "y": group.get("y")})
+            raise InputError(path, f"group {excerpt(name)} listed in _____order has no arrays")
+        args = group.get("args", {})
+        if not isinstance(args, dict):
+            raise InputError(path, f"'args' must be a JSON object, not a {_json_type(args)}", where=f"group {excerpt(name)}")
+        arrays = {}
+        for key in ("x", "y"):
+            value = group.get(key)
+            if value is not None and not (isinstance(value, list) and all(
+                    isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value)):
+                raise InputError(path, f"{excerpt(key)} must be a list of numbers, not a {_json_type(value)}",
+                                 where=f"group {excerpt(name)}")
+            arrays[key] = value
+        groups.append({"_group": name, "args": args, **arrays})
     return groups
 
 
+def _json_type(value: Any) -> str:
+    """JSON's name for the type of a parsed value (for messages)."""
+    if isinstance(value, list) and value and not all(isinstance(v, (int, float, str)) for v in value):
+        return "list holding an " + _json_type(next(v for v in value if not isinstance(v, (int, float, str))))
+    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def read_groups(path: Path) -> tuple[list[dict[str, Any]], str]:
-    raw = path.read_bytes()
-    if raw.startswith(b"\x1f\x8b"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(path, f"damaged gzip data ({exc})") from None
+    """(groups, header text) of an Athena project, gzip-compressed or not; the file and its
+    decompressed content are bounded by :mod:`repository.limits` (decompressed in a stream)."""
+    raw = read_input_bytes(path, decompress=True)
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    del raw
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = load_json(text, path)
         except json.JSONDecodeError as exc:
             raise InputError(path, f"not valid JSON: {exc.msg}", where=f"line {exc.lineno}") from None
-        header = " ".join(str(v) for k, v in data.items() if k.startswith("_____header"))
+        header = " ".join(str(v) for k, v in data.items() if k.startswith("_____header")) \
+            if isinstance(data, dict) else ""
         return _json_groups(data, path), header
     if "Athena project file" not in text[:500]:
         raise InputError(path, "not an Athena project file (no '# Athena project file' header)", where="line 1")
@@ -157,7 +183,7 @@ def read_athena(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spec
     warnings: list[str] = []
     for number, group in enumerate(groups, start=1):
         args = group.get("args", {})
-        label = args.get("label") or group["_group"]
+        label = _text(args.get("label")) or group["_group"]
         name = f"group {number} ({label})"
         for flag in NOT_MU_FLAGS:
             if _flag(args, flag):
@@ -168,32 +194,43 @@ def read_athena(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spec
                                    "to energy in Athena first", where=name)
         datatype = str(args.get("datatype", "") or "").strip().lower()
         if datatype not in MU_DATATYPES:
-            raise InputError(path, f"group is {datatype!r} data (Athena datatype), not mu(E)", where=name)
+            raise InputError(path, f"group is {excerpt(datatype)} data (Athena datatype), not mu(E)", where=name)
         skipped = next((why for flag, why in SKIPPED_FLAGS.items() if _flag(args, flag)), None)
         if skipped:
             warnings.append(f"{name} skipped: {skipped}")
             continue
         if group.get("x") is None or group.get("y") is None:
             raise InputError(path, "group has no x/y arrays", where=name)
-        energy = np.asarray(group["x"], dtype=float)
-        intensity = np.asarray(group["y"], dtype=float)
+        try:
+            energy = np.asarray(group["x"], dtype=float)
+            intensity = np.asarray(group["y"], dtype=float)
+        except ValueError:
+            raise InputError(path, "x or y holds a value that is not a number", where=name) from None
         unit = "keV" if _flag(args, "is_kev") else None
         energy, intensity, _ = sort_scan(path, energy, intensity, where=name)
         shift = optional_float(args.get("bkg_eshift"))
         sample = SampleInfo(sample_name=label, calibration_shift_ev=shift if shift else None,
-                            beamline=args.get("beamline") or None)
+                            beamline=_text(args.get("beamline")))
         keep = ("label", "file", "bkg_e0", "bkg_eshift", "bkg_z", "fft_edge", "is_merge", "is_nor", "is_xmu",
                 "recordtype", "source", "importance")
         metadata = {"format": "athena", "athena": {
             "project": header, "group": group["_group"],
             "args": {k: args[k] for k in keep if k in args and args[k] not in ("", None, NULL_FILE)}}}
-        records.append(make_record(path, digest, options, energy=energy, signal=intensity, element=args.get("bkg_z"),
-                                   edge=args.get("fft_edge"), origin=Origin.EXPERIMENTAL, sample=sample,
+        records.append(make_record(path, digest, options, energy=energy, signal=intensity, element=_text(args.get("bkg_z")),
+                                   edge=_text(args.get("fft_edge")), origin=Origin.EXPERIMENTAL, sample=sample,
                                    metadata=metadata, name=name, energy_unit=unit,
                                    warnings=warnings if not records else None))
     if not records:
         raise InputError(path, "the project has no data groups (" + "; ".join(warnings) + ")")
     return records
+
+
+def _text(value: Any) -> str | None:
+    """An Athena argument as text: strings and numbers as written, anything else (a list or object
+    where Athena writes a scalar) as None."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value).strip() or None
+    return None
 
 
 def _flag(args: dict[str, Any], flag: str) -> bool:

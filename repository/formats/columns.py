@@ -19,6 +19,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..limits import excerpt, load_json
 from ..textcolumns import COMMENT_PREFIXES, is_number, parse_numbers, split_fields
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
@@ -57,18 +58,27 @@ def _split_names(line: str) -> list[str]:
 DECIMAL_COMMA_ROW = re.compile(r"^\s*[-+]?\d+,\d+(\s*;\s*[-+]?\d+(,\d+)?([eE][-+]?\d+)?)+\s*;?\s*$")
 
 
+def _row_width(line: str) -> int:
+    """The number of values of a row of numbers; 0 for a blank, comment or non-numeric line."""
+    if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
+        return 0
+    values = parse_numbers(line)
+    return len(values) if values else 0
+
+
 def read_table(path: Path, text: str) -> Table:
     lines = text.splitlines()
     if ";" in text:
         for i, line in enumerate(lines):
             if DECIMAL_COMMA_ROW.match(line):
-                raise InputError(path, f"numbers are written with decimal commas ({line.strip()!r}); "
+                raise InputError(path, f"numbers are written with decimal commas ({excerpt(line.strip())}); "
                                        "export them with decimal points", where=f"line {i + 1}")
-    numeric = [parse_numbers(line) if line.strip() and not line.lstrip().startswith(COMMENT_PREFIXES) else None
-               for line in lines]
+    # Only whether each line is numeric (and its width) is kept, not its values: a list of float
+    # lists took ~14x the file's size in memory (bench/import_memory.py); rows go into one array.
+    numeric = [_row_width(line) for line in lines]
     best_start, best_len, start, length = None, 0, None, 0
-    for i, (line, values) in enumerate(zip(lines, numeric)):
-        if values is not None:
+    for i, (line, row_width) in enumerate(zip(lines, numeric)):
+        if row_width:
             if start is None:
                 start, length = i, 0
             length += 1
@@ -78,25 +88,29 @@ def read_table(path: Path, text: str) -> Table:
             start, length = None, 0
     if best_start is None:
         raise InputError(path, "no rows of numbers found")
-    width = len(numeric[best_start])
-    rows, row_lines = [], []
+    width = numeric[best_start]
+    rows = np.empty((len(lines) - best_start, width))
+    row_lines = np.empty(len(lines) - best_start, dtype=np.int64)
+    count = 0
     for i in range(best_start, len(lines)):
         line = lines[i]
         if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
             continue
-        values = numeric[i]
+        values = parse_numbers(line) if numeric[i] else None
         if values is None:
             bad = next((f for f in split_fields(line) if not is_number(f)), None)
             if bad is None:  # only separators, e.g. ","
-                raise InputError(path, f"{line.strip()!r} is not a row of numbers", where=f"line {i + 1}")
-            raise InputError(path, f"{bad!r} is not a number", where=f"line {i + 1}")
+                raise InputError(path, f"{excerpt(line.strip())} is not a row of numbers", where=f"line {i + 1}")
+            raise InputError(path, f"{excerpt(bad)} is not a number", where=f"line {i + 1}")
         if len(values) != width:
             raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {i + 1}")
         bad = [v for v in values if not np.isfinite(v)]
         if bad:
-            raise InputError(path, f"{bad[0]!r} is not a finite number", where=f"line {i + 1}")
-        rows.append(values)
-        row_lines.append(i + 1)
+            raise InputError(path, f"{excerpt(bad[0])} is not a finite number", where=f"line {i + 1}")
+        rows[count] = values
+        row_lines[count] = i + 1
+        count += 1
+    rows, row_lines = rows[:count], row_lines[:count]
     names = _spec_labels(lines, best_start, width) or []
     looked = 0
     for i in range(best_start - 1, -1, -1):
@@ -118,7 +132,7 @@ def read_table(path: Path, text: str) -> Table:
             break
         if looked >= NAME_LINES_SEARCHED:
             break
-    return Table(np.array(rows, dtype=float), np.array(row_lines), names or [f"col{j + 1}" for j in range(width)],
+    return Table(rows, row_lines, names or [f"col{j + 1}" for j in range(width)],
                  [None] * width)
 
 
@@ -223,10 +237,10 @@ def _refuse_non_energy_axis(table: Table, index: int, path: Path, options: ReadO
     others = [n for j, n in enumerate(table.names) if j != index]
     if K_SPACE_NAME.match(name) or (any(CHI_NAME.match(n.strip()) for n in others)
                                     and not any(ENERGY_NAMES.match(n) for n in table.names)):
-        raise InputError(path, f"the abscissa {name!r} is a photoelectron wavenumber k (chi(k) data), not a photon "
+        raise InputError(path, f"the abscissa {excerpt(name)} is a photoelectron wavenumber k (chi(k) data), not a photon "
                                "energy: xasrepo stores mu(E); import the mu(E) data instead")
     if PIXEL_NAME.match(name):
-        raise InputError(path, f"the abscissa {name!r} is a pixel/channel axis, not a photon energy: calibrate it "
+        raise InputError(path, f"the abscissa {excerpt(name)} is a pixel/channel axis, not a photon energy: calibrate it "
                                "to energy first")
 
 
@@ -240,7 +254,7 @@ def _xasrepo_header(path: Path, text: str) -> tuple[dict, dict | None]:
         for prefix in ("# xasrepo:", "# metadata:"):
             if line.startswith(prefix):
                 try:
-                    value = json.loads(line[len(prefix):])
+                    value = load_json(line[len(prefix):], path, where=f"line {number}")
                 except ValueError:
                     raise InputError(path, f"'{prefix}' line is not JSON", where=f"line {number}") from None
                 if prefix == "# xasrepo:":
@@ -257,7 +271,7 @@ def _energy_values(table: Table, index: int, text: str, path: Path) -> np.ndarra
         return values
     match = D_SPACING.search(text)
     if not match:
-        raise InputError(path, f"the energy column {table.names[index]!r} is a monochromator angle and the header "
+        raise InputError(path, f"the energy column {excerpt(table.names[index])} is a monochromator angle and the header "
                                "gives no d-spacing ('D= 3.1355 A') to convert it")
     d_spacing = float(match.group(1))
     return HC_EV_ANGSTROM / (2.0 * d_spacing * np.sin(np.radians(values)))

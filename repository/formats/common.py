@@ -17,6 +17,7 @@ import numpy as np
 from ..conventions import Origin, SpectrumType, parse_edge
 from ..errors import InputError, MissingMetadata, NonPositiveEnergy
 from ..files import file_sha256  # noqa: F401  (readers import it from here)
+from ..limits import MAX_POINTS, excerpt, read_input_bytes, shown_name
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
 
 # A scan that covers more than this many eV is treated as XAFS (near edge + extended region);
@@ -40,6 +41,18 @@ BINARY_SNIFF_BYTES = 8192
 CONTEXT_FIELDS = ("reduced_formula", "polymorph", "spacegroup_symbol", "defect_name", "defect_kind", "defect_charge",
                   "absorber_site_index", "absorber_cn", "code", "code_version", "method", "functional",
                   "calculation_set", "spectroscopy")
+
+# Every character Python's str.splitlines() (and so the XDI reader) breaks a line at: a header value
+# holding one would forge further header lines (another element, another edge) on re-import.
+LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+
+
+def single_line(value: Any) -> Any:
+    """``value`` with every run of line-break characters (:data:`LINE_BREAKS`, all of Unicode's)
+    replaced by one space; non-strings unchanged. The one rule for text written into a line of a
+    file format (XDI header fields, comments and version tokens)."""
+    return LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
+
 
 MEASUREMENT_MODES = ("transmission", "fluorescence", "TEY", "TFY", "PFY", "PEY", "HERFD", "reflectivity", "other")
 _MODE_BY_LOWER = {m.lower(): m for m in MEASUREMENT_MODES}
@@ -110,10 +123,9 @@ def decode_text(path: Path, data: bytes) -> str:
 
 
 def read_text(path: Path) -> str:
-    """A file's text (see :func:`decode_text`); a DOS end-of-file mark is dropped."""
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    text = decode_text(path, path.read_bytes())
+    """A file's text (see :func:`decode_text`); a DOS end-of-file mark is dropped. Only regular files
+    within the size limit are read (:func:`repository.files.read_input_bytes`)."""
+    text = decode_text(path, read_input_bytes(path))
     return text.rstrip("\x1a\r\n")  # DOS end-of-file mark in old beamline files
 
 
@@ -122,7 +134,7 @@ def element_symbol(text: Any, file: Path | str | None, where: str | None = None,
     value = str(text).strip()
     found = _BY_LOWER.get(value.lower())
     if found is None:
-        raise InputError(file, f"{what} {value!r} is not an element symbol", where=where)
+        raise InputError(file, f"{what} {excerpt(value)} is not an element symbol", where=where)
     return found
 
 
@@ -166,13 +178,13 @@ def parse_temperature(text: Any) -> tuple[float | None, str | None]:
     number = float(match.group(1))
     unit = match.group(2).replace(" ", "").lower()
     if not unit:
-        return None, f"{value!r} has no unit (K, C, F, mK)"
+        return None, f"{excerpt(value)} has no unit (K, C, F, mK)"
     conversion = TEMPERATURE_UNITS.get(unit)
     if conversion is None:
-        return None, f"{value!r} has an unknown unit {match.group(2)!r} (expected K, C, F or mK)"
+        return None, f"{excerpt(value)} has an unknown unit {excerpt(match.group(2))} (expected K, C, F or mK)"
     kelvin = number * conversion[0] + conversion[1]
     if not math.isfinite(kelvin) or kelvin < 0:
-        return None, f"{value!r} is below absolute zero"
+        return None, f"{excerpt(value)} is below absolute zero"
     return kelvin, None
 
 
@@ -237,7 +249,7 @@ def energy_unit_factor(unit: str | None, file: Path | str | None = None) -> floa
         return 1.0
     factor = ENERGY_UNIT_FACTORS.get(str(unit).strip().lower())
     if factor is None:
-        raise InputError(file, f"energy unit {unit!r} is not eV or keV")
+        raise InputError(file, f"energy unit {excerpt(unit)} is not eV or keV")
     return factor
 
 
@@ -263,6 +275,7 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
     from ..edges import check_edge as check_edge_energy
     from ..edges import edge_energy_ev
 
+    MAX_POINTS.check(np.size(energy), shown_name(path), where=name)
     element = options.element or element
     edge = options.edge or edge
     label = f" ({name})" if name else ""
@@ -331,14 +344,14 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         metadata["edge_energy_added_ev"] = float(edge_added)
     if warnings:
         metadata["import_warnings"] = [f"{_as_given_path(path)}{': ' + name if name else ''}: {w}" for w in warnings]
-    return SpectrumRecord(spectrum=spectrum, source_file=str(path), source_sha256=digest, sample=sample,
+    return SpectrumRecord(spectrum=spectrum, source_file=shown_name(path), source_sha256=digest, sample=sample,
                           structure=structure, absorber_site_index=absorber_site_index, metadata=metadata)
 
 
 def _as_given_path(path: Path) -> str:
     from ..errors import _as_given
 
-    return _as_given(str(path))
+    return _as_given(shown_name(path))
 
 
 @dataclass
@@ -366,7 +379,7 @@ class Table:
         if text.lower() in lowered:
             return lowered.index(text.lower())
         known = ", ".join(self.names) if self.names else "none: use column numbers"
-        raise InputError(path, f"{what} column {text!r} not found (columns: {known})")
+        raise InputError(path, f"{what} column {excerpt(text)} not found (columns: {known})")
 
 
 def normalise_signal(table: Table, signal: int, i0: int | None, mode: str | None, path: Path) -> tuple[np.ndarray, str]:
@@ -379,7 +392,7 @@ def normalise_signal(table: Table, signal: int, i0: int | None, mode: str | None
     i0_label = table.names[i0] if table.names else f"col{i0 + 1}"
     bad = np.flatnonzero(reference == 0)
     if bad.size:
-        raise InputError(path, f"I0 column {i0_label!r} is zero, cannot normalise", where=f"line {int(table.lines[bad[0]])}")
+        raise InputError(path, f"I0 column {excerpt(i0_label)} is zero, cannot normalise", where=f"line {int(table.lines[bad[0]])}")
     if mode and mode.lower() == "transmission":
         bad = np.flatnonzero(values <= 0)
         if bad.size:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..conventions import Origin, SpectrumType
 from ..errors import InputError
+from ..limits import excerpt
 from ..values import SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,
@@ -95,7 +96,7 @@ def parse_feff_input(path: Path) -> dict[str, Any]:
             try:
                 ipot, z = int(words[0]), int(words[1])
             except (ValueError, IndexError):
-                raise InputError(path, f"POTENTIALS row {line!r} does not start with 'ipot Z'", where=where) from None
+                raise InputError(path, f"POTENTIALS row {excerpt(line)} does not start with 'ipot Z'", where=where) from None
             if not 1 <= z <= len(ELEMENTS):
                 raise InputError(path, f"atomic number {z} is not an element", where=where)
             potentials[ipot] = {"z": z, "element": ELEMENTS[z - 1], "label": words[2] if len(words) > 2 else None}
@@ -104,7 +105,7 @@ def parse_feff_input(path: Path) -> dict[str, Any]:
                 x, y, zc = (float(w) for w in words[:3])
                 ipot = int(words[3])
             except (ValueError, IndexError):
-                raise InputError(path, f"ATOMS row {line!r} is not 'x y z ipot [tag]'", where=where) from None
+                raise InputError(path, f"ATOMS row {excerpt(line)} is not 'x y z ipot [tag]'", where=where) from None
             atoms.append((x, y, zc, ipot, words[4] if len(words) > 4 else "", number))
     if not potentials:
         raise InputError(path, "no POTENTIALS card: cannot tell the absorber")

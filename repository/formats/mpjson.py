@@ -17,6 +17,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..limits import excerpt, load_json
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,
@@ -59,7 +60,7 @@ def _element(value: Any) -> str | None:
 def read_json(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[SpectrumRecord]:
     """A pymatgen XAS JSON file -> one record per spectrum (with structure and absorber site)."""
     try:
-        data = json.loads(read_text(path))
+        data = load_json(read_text(path), path)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON: {exc.msg}", where=f"line {exc.lineno}") from None
     digest = file_sha256(path)
@@ -68,16 +69,21 @@ def read_json(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectr
         own = doc.get(OWN_KEY) if isinstance(doc.get(OWN_KEY), dict) else {}
         structure = None
         if doc.get("structure") is not None:
+            # lazy import: start-up time (pymatgen is heavy; only documents with a structure need it)
             from pymatgen.core import Structure
 
+            from ..structures import check_structure, check_structure_dict
+
+            check_structure_dict(doc["structure"], path, where=where)
             try:
                 structure = Structure.from_dict(doc["structure"])
             except Exception as exc:  # noqa: BLE001 - pymatgen raises many kinds for a bad dict
-                raise InputError(path, f"'structure' is not a pymatgen Structure ({type(exc).__name__}: {exc})",
-                                 where=where) from None
+                raise InputError(path, f"'structure' is not a pymatgen Structure ({type(exc).__name__}: "
+                                       f"{str(exc)[:200]})", where=where) from None
+            check_structure(structure, path, where=where)
         site = doc.get("absorbing_index")
         if site is not None and (not isinstance(site, int) or structure is None or not 0 <= site < len(structure)):
-            raise InputError(path, f"absorbing_index {site!r} is not a site of the structure", where=where)
+            raise InputError(path, f"absorbing_index {excerpt(site)} is not a site of the structure", where=where)
         try:
             energy = np.asarray(doc["x"], dtype=float)
             intensity = np.asarray(doc["y"], dtype=float)

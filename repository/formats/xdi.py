@@ -22,6 +22,7 @@ import numpy as np
 
 from ..conventions import Origin
 from ..errors import InputError
+from ..limits import excerpt, load_json
 from ..values import SampleInfo, SpectrumRecord
 from .common import (
     CONTEXT_FIELDS,
@@ -38,6 +39,7 @@ from .common import (
     parse_temperature,
     parse_temperature_k,
     read_text,
+    single_line,
     sort_scan,
 )
 
@@ -111,7 +113,7 @@ def parse_xdi(text: str, path: Path) -> XdiDocument:
             if not line.startswith("#"):
                 if _is_numeric_row(line):
                     raise InputError(path, "data begins before the header-end line ('#----')", where=f"line {number}")
-                raise InputError(path, f"header line does not start with '#': {line[:40]!r}", where=f"line {number}")
+                raise InputError(path, f"header line does not start with '#': {excerpt(line[:40])}", where=f"line {number}")
             content = line[1:].strip()
             if HEADER_END.match(content):
                 state = "labels"
@@ -143,9 +145,9 @@ def parse_xdi(text: str, path: Path) -> XdiDocument:
             try:
                 value = float(token)
             except ValueError:
-                raise InputError(path, f"{token!r} in the data table is not a number", where=f"line {number}") from None
+                raise InputError(path, f"{excerpt(token)} in the data table is not a number", where=f"line {number}") from None
             if not math.isfinite(value):
-                raise InputError(path, f"{token!r} in the data table is not a finite number", where=f"line {number}")
+                raise InputError(path, f"{excerpt(token)} in the data table is not a finite number", where=f"line {number}")
             values.append(value)
         if width is None:
             width = len(values)
@@ -175,7 +177,7 @@ def _parse_field(content: str, path: Path, number: int) -> tuple[str, str]:
     match = FIELD_LINE.match(content)
     where = f"line {number}"
     if not match:
-        raise InputError(path, f"header field {content[:40]!r} has no ':' (expected 'Namespace.key: value')", where=where)
+        raise InputError(path, f"header field {excerpt(content[:40])} has no ':' (expected 'Namespace.key: value')", where=where)
     name, value = match.group(1).strip(), match.group(2).strip()
     if not FIELD_NAME.match(name):
         if " " in name or "\t" in name:
@@ -188,7 +190,7 @@ def _parse_field(content: str, path: Path, number: int) -> tuple[str, str]:
             problem = "must start with a letter"
         else:
             problem = "has characters other than letters, digits, '_' and '-'"
-        raise InputError(path, f"header field name {name!r} {problem} (expected 'Namespace.key: value')", where=where)
+        raise InputError(path, f"header field name {excerpt(name)} {problem} (expected 'Namespace.key: value')", where=where)
     if not value:
         raise InputError(path, f"header field {name} has no value", where=where)
     return name, value
@@ -201,7 +203,7 @@ def _columns(doc: XdiDocument, path: Path) -> tuple[list[str], list[str | None]]
         namespace, _, tag = key.partition(".")
         if namespace.lower() == "column":
             if not tag.isdigit() or int(tag) < 1:
-                raise InputError(path, f"column field {key!r} is not 'Column.N' with N = 1, 2, ...", where=doc.line_of(key))
+                raise InputError(path, f"column field {excerpt(key)} is not 'Column.N' with N = 1, 2, ...", where=doc.line_of(key))
             numbered[int(tag)] = value
     width = doc.table.shape[1]
     if 1 not in numbered:
@@ -240,10 +242,10 @@ def _energy_axis(doc: XdiDocument, names: list[str], units: list[str | None], pa
     unit = (units[energy_index] or "").lower()
     where = doc.line_of(f"Column.{energy_index + 1}")
     if name in K_SPACE_NAMES or unit in K_SPACE_UNITS:
-        raise InputError(path, f"the abscissa {names[energy_index]!r} is a photoelectron wavenumber k (chi(k) data), "
+        raise InputError(path, f"the abscissa {excerpt(names[energy_index])} is a photoelectron wavenumber k (chi(k) data), "
                                "not a photon energy: xasrepo stores mu(E); import the mu(E) data instead", where=where)
     if name in PIXEL_NAMES or unit in PIXEL_NAMES:
-        raise InputError(path, f"the abscissa {names[energy_index]!r} is a pixel/index axis, not a photon energy: "
+        raise InputError(path, f"the abscissa {excerpt(names[energy_index])} is a pixel/index axis, not a photon energy: "
                                "calibrate it to energy first", where=where)
     if name == "angle" or unit in ANGLE_UNITS:
         d_spacing, problem = parse_d_spacing(doc.get("Mono.d_spacing"))
@@ -254,10 +256,10 @@ def _energy_axis(doc: XdiDocument, names: list[str], units: list[str | None], pa
         energy = HC_EV_ANGSTROM / (2.0 * d_spacing * np.sin(values * factor))
         return energy, None, {"converted_from": f"angle ({unit or 'degrees'}) with Mono.d_spacing {d_spacing}"}
     if unit and unit not in ENERGY_UNITS:
-        raise InputError(path, f"the abscissa {names[energy_index]!r} is in {units[energy_index]!r}, not an energy "
+        raise InputError(path, f"the abscissa {excerpt(names[energy_index])} is in {excerpt(units[energy_index])}, not an energy "
                                "unit (eV, keV) or an angle", where=where)
     if name not in ("energy", "e", "ev", "omega", "energy_readback") and not unit:
-        raise InputError(path, f"the abscissa {names[energy_index]!r} is not an energy (expected 'energy eV')",
+        raise InputError(path, f"the abscissa {excerpt(names[energy_index])} is not an energy (expected 'energy eV')",
                          where=where)
     return values, ("keV" if unit == "kev" else None), {}
 
@@ -270,12 +272,12 @@ def _number_with_unit(text: str | None, units: dict[str, float], default: str | 
     to factors; ``default`` is the unit assumed when none is written (None: a unit is required)."""
     match = _NUMBER_UNIT.match(str(text or ""))
     if not match:
-        return None, f"{text!r} is not a number with a unit"
+        return None, f"{excerpt(text)} is not a number with a unit"
     unit = match.group(2).lower() or default
     if unit is None:
-        return None, f"{text!r} has no unit ({', '.join(units)})"
+        return None, f"{excerpt(text)} has no unit ({', '.join(units)})"
     if unit not in units:
-        return None, f"{text!r} has an unknown unit {match.group(2)!r} (expected {', '.join(units)})"
+        return None, f"{excerpt(text)} has an unknown unit {excerpt(match.group(2))} (expected {', '.join(units)})"
     value = float(match.group(1)) * units[unit]
     return (value, None) if math.isfinite(value) else (None, f"{text!r} is not finite")
 
@@ -286,7 +288,7 @@ def parse_d_spacing(text: str | None) -> tuple[float | None, str | None]:
         return None, None
     value, problem = _number_with_unit(text, {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": 10.0}, "a")
     if value is not None and value <= 0:
-        return None, f"{text!r} is not positive"
+        return None, f"{excerpt(text)} is not positive"
     return value, problem
 
 
@@ -296,7 +298,7 @@ def _date_time(text: str) -> str | None:
     try:
         datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        return f"{text!r} is not an ISO 8601 date-time (YYYY-MM-DDThh:mm:ss)"
+        return f"{excerpt(text)} is not an ISO 8601 date-time (YYYY-MM-DDThh:mm:ss)"
     return None
 
 
@@ -403,7 +405,7 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
         import json
 
         try:
-            metadata = json.loads(own["metadata_json"])  # written by xasrepo: the record's metadata as it was
+            metadata = load_json(own["metadata_json"], path, where=doc.line_of("Xasrepo.metadata_json"))  # written by xasrepo: the record's metadata as it was
         except ValueError:
             raise InputError(path, "Xasrepo.metadata_json is not JSON", where=doc.line_of("Xasrepo.metadata_json")) from None
         if not isinstance(metadata, dict):
@@ -433,8 +435,9 @@ def write_xdi(record: SpectrumRecord, path: Path) -> Path:
     def put(name: str, value: Any) -> None:
         if value is None or str(value).strip() == "":
             return
+        name = single_line(name)
         key = lower.setdefault(name.lower(), name)
-        fields[key] = re.sub(r"[\r\n]+", " ", str(value)).strip()  # one line; inner spacing kept
+        fields[key] = single_line(str(value)).strip()  # one line (no Unicode line break); inner spacing kept
 
     signal_label = "mutrans" if record.sample.measurement_mode == "transmission" else (
         "mufluor" if record.sample.measurement_mode == "fluorescence" else "mu")
@@ -463,12 +466,12 @@ def write_xdi(record: SpectrumRecord, path: Path) -> Path:
         put(f"{ns}.{name}", value)
     if meta:
         put(f"{ns}.metadata_json", json.dumps(meta, sort_keys=True, default=str))
-    versions = " ".join(["XDI/1.0", *[v for v in xdi_meta.get("extra_versions", []) if v.lower() != "xasrepo"],
-                         "xasrepo"])
+    versions = " ".join(["XDI/1.0", *[single_line(str(v)) for v in xdi_meta.get("extra_versions", [])
+                                      if str(v).lower() != "xasrepo"], "xasrepo"])
     out = [f"# {versions}"]
     out += [f"# {key}: {value}" for key, value in fields.items()]
     out.append("# ///")
-    out += [f"# {c}".rstrip() if c else "#" for c in xdi_meta.get("comments", [])]
+    out += [f"# {single_line(str(c))}".rstrip() if c else "#" for c in xdi_meta.get("comments", [])]
     out.append("#----")
     out.append(f"# energy {signal_label}")
     out += [f"{e!r} {y!r}" for e, y in zip(s.energy_ev.tolist(), s.intensity.tolist())]

@@ -12,5 +12,5 @@
 * :mod:`repository.plots.frame` -- reading snapshots into a table and telling categorical from numeric
   columns (shared by the three above).
 
-Nothing here is imported by ``xasrepo --help``: matplotlib, pandas and plotly load inside functions.
+Nothing here is imported by ``xasrepo --help``: matplotlib and pandas load inside functions (the explorer page draws with its own canvas code, no plotly).
 """

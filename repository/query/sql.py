@@ -24,7 +24,7 @@ Semantics, the same on every backend:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .fields import FIELD_INDEX, FieldSpec
 from .parser import FilterError, resolve_field
@@ -78,8 +78,6 @@ _SET_LINKS = ("SELECT lk.spectrum_id FROM spectrum_calculation lk "
 
 def _set_membership(term: Term, dialect: str, params: _Params) -> str:
     """``spectrum_id [NOT] IN (the spectra linked to a set satisfying the term)``."""
-    from dataclasses import replace  # lazy import: only set-membership filters need it
-
     if isinstance(term, Known):      # in any set at all / in none
         return f"(spectrum_id {'' if term.known else 'NOT '}IN ({_SET_LINKS}))"
     inner = replace(term, field=replace(term.field, column=SET_MEMBERSHIP_COLUMNS[term.field.name]))
