@@ -2,9 +2,12 @@
 
     .venv/bin/python bench/sql_cancel.py [--pg postgresql://.../database-with-schema] [--repeat 3]
 
-Runs a statement that never ends by itself (SQLite: an endless recursive CTE counted; PostgreSQL:
-``pg_sleep(60)``), sends SIGINT after 3 s and measures until the process has exited (including
-the interpreter's shutdown); for PostgreSQL it then checks that no server session still runs it.
+Runs a statement that never ends by itself (SQLite and DuckDB: an endless recursive CTE counted;
+PostgreSQL: ``pg_sleep(60)``), sends SIGINT after 3 s and measures until the process has exited
+(including the interpreter's shutdown); for PostgreSQL it then checks that no server session still
+runs it. DuckDB runs over a small snapshot-like Parquet file (``sql --snapshot``). On PostgreSQL
+`sql` runs only as a read-only role, so the benchmark makes one (``init --analyst-role``) in the
+given database and connects as it; the URL given must be the schema owner's.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOW = {"sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
-        "postgresql": "SELECT pg_sleep(60)"}
+ENDLESS_COUNT = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+SLOW = {"sqlite": ENDLESS_COUNT, "duckdb": ENDLESS_COUNT, "postgresql": "SELECT pg_sleep(60)"}
+ANALYST_ROLE = "xasrepo_bench_analyst"
 
 
-def once(db: str, statement: str) -> tuple[float, int]:
+def once(target: list[str], statement: str) -> tuple[float, int]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "cli.main", "sql", "--db", db, "--timeout", "0", statement],
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "sql", *target, "--timeout", "0", statement],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(3)
     sent = time.monotonic()
@@ -40,13 +44,19 @@ def main() -> None:
     args.add_argument("--pg")
     args.add_argument("--repeat", type=int, default=3)
     options = args.parse_args()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from repository import db
 
     with tempfile.TemporaryDirectory() as folder:
-        targets = {"sqlite": str(Path(folder) / "bench.db")}
-        db.upgrade(targets["sqlite"])
+        sqlite = str(Path(folder) / "bench.db")
+        db.upgrade(sqlite)
+        parquet = Path(folder) / "s.parquet"
+        pq.write_table(pa.table({"spectrum_id": [1, 2], "x": [0.0, 1.0], "y": [1.0, 0.0]}), parquet)
+        targets = {"sqlite": ["--db", sqlite], "duckdb": ["--snapshot", f"s={parquet}"]}
         if options.pg:
-            targets["postgresql"] = options.pg
+            targets["postgresql"] = ["--db", db.create_analyst_role(options.pg, ANALYST_ROLE)]
         print("| engine | runs | median s | max s | exit codes |")
         print("|---|---|---|---|---|")
         for engine, target in targets.items():

@@ -16,7 +16,7 @@ from repository import conventions
 from repository.conventions import EmbeddingMethod
 
 from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
-from .output import OutputFormat, RecordFormat, render_record, render_rows
+from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
@@ -134,7 +134,7 @@ def _window_lines(window: dict) -> list[str]:
     return lines
 
 
-snapshots_app = typer.Typer(help="Embedding snapshots: list, show, status, diff, query, verify.", no_args_is_help=True)
+snapshots_app = typer.Typer(help="Embedding snapshots: list, show, status, diff, query, verify, relocate.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
 SnapshotArg = Annotated[str, typer.Argument(metavar="ID", help="Snapshot id, uid, or unique uid prefix.")]
 
@@ -163,13 +163,22 @@ def snapshots_show(snapshot: SnapshotArg, db: DbOption = None,
                    ) -> None:
     """One snapshot's registry record and Parquet footer metadata."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
-    from repository.snapshots.files import footer_metadata
+    from repository.snapshots.files import check_file, footer_metadata
     from repository.snapshots.registry import get_snapshot
 
     with _read_engine(db) as engine:
         record = get_snapshot(engine, snapshot)
-    if Path(record["path"]).is_file():
+    record["files"] = {kind: check_file(record[key], record[digest]) for kind, key, digest in
+                       (("snapshot", "path", "sha256"), ("model", "model_path", "model_sha256"))}
+    if Path(record["path"]).is_file():  # an unreadable file is one error line, without the warning
         record["footer"] = footer_metadata(record["path"])
+    for kind, status in record["files"].items():
+        if status in ("missing", "altered"):
+            what = "does not match its registered SHA-256 (altered or replaced)" if status == "altered" else "is missing"
+            shown = "; the footer shown is the file's, not what was registered" if kind == "snapshot" and \
+                status == "altered" else ""
+            typer.echo(visible(f"warning: snapshot {record['uid']}: {kind} file {record['path' if kind == 'snapshot' else 'model_path']} "
+                               f"{what}{shown} (see `xasrepo snapshots verify`)"), err=True)
     render_record("snapshot", record, fmt)
 
 
@@ -219,15 +228,37 @@ def snapshots_query(snapshot: SnapshotArg, db: DbOption = None,
 
 
 @snapshots_app.command("verify")
-def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
-    """Recompute every snapshot's and model's SHA-256; exit code 1 naming any missing or altered file."""
+def snapshots_verify(db: DbOption = None, fmt: FormatOption = OutputFormat.table,
+                     prune: Annotated[bool, typer.Option(
+                         "--prune", help="Delete the unregistered snapshot and temporary files it reports "
+                                         "(and nothing else).")] = False) -> None:
+    """Recompute every snapshot's and model's SHA-256 and look for unregistered snapshot files and
+    temporary files in the snapshot folders; exit code 1 naming any missing, altered or stray file."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
-    from repository.snapshots.registry import check_verified, verify_snapshots
+    from repository import db as database
+    from repository.snapshots.registry import check_verified, stray_snapshot_files, verify_snapshots
 
-    with _read_engine(db) as engine:
-        results = verify_snapshots(engine)
+    with database.connected(db, read_only=not prune) as engine:
+        results = verify_snapshots(engine) + stray_snapshot_files(engine, prune=prune)
     render_rows(results, fmt, id_column="uid")
     check_verified(results)
+
+
+@snapshots_app.command("relocate")
+def snapshots_relocate(
+    old: Annotated[str, typer.Argument(metavar="OLD", help="The folder the snapshot files were registered in.")],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="The folder that holds them now.")],
+    db: DbOption = None, fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Repair the registry after snapshot files moved from folder OLD to NEW (each file checked
+    against its SHA-256 first; all or nothing)."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository import db as database
+    from repository.snapshots.registry import relocate_snapshots
+
+    with database.connected(db) as engine:
+        rows = relocate_snapshots(engine, old, new)
+    render_rows(rows, fmt, id_column="uid")
 
 
 @app.command("project")

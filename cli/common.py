@@ -47,6 +47,10 @@ class XasrepoGroup(TyperGroup):
             sys.exit(USAGE_EXIT_CODE)
 
     def invoke(self, ctx):
+        # lazy import: start-up time (`xasrepo --help` must not load the library; db is stdlib-only at import)
+        from repository.db import set_notice_handler
+
+        set_notice_handler(lambda message: typer.echo(visible(f"note: {message}"), err=True))
         try:
             return super().invoke(ctx)
         except XasrepoError as err:

@@ -21,11 +21,22 @@ from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 
 @app.command()
-def init(db: DbOption = None) -> None:
+def init(
+    db: DbOption = None,
+    analyst_role: Annotated[Optional[str], typer.Option(
+        "--analyst-role", metavar="NAME",
+        help="PostgreSQL: also create the role NAME that can only read (SELECT on the tables and views), "
+             "for `xasrepo sql`.")] = None,
+    analyst_password: Annotated[Optional[str], typer.Option(
+        "--analyst-password", help="Password of the analyst role.")] = None,
+) -> None:
     """Create the database, or upgrade it to this version's schema."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
+    from repository.errors import UsageError
 
+    if analyst_password is not None and analyst_role is None:
+        raise UsageError("--analyst-password needs --analyst-role NAME")
     before, after = database.upgrade(db)
     where = database.describe(database.resolve_url(db))
     if before == after:
@@ -34,6 +45,10 @@ def init(db: DbOption = None) -> None:
         typer.echo(f"created database {where} (schema {after})")
     else:
         typer.echo(f"upgraded database {where} from schema {before} to {after}")
+    if analyst_role:
+        url = database.create_analyst_role(db, analyst_role, analyst_password)
+        typer.echo(f"analyst role {analyst_role} can read the tables and views and nothing else; "
+                   f"for `xasrepo sql` use --db {database.describe(url)}")
 
 
 @app.command("list")

@@ -115,13 +115,6 @@ def _existing_ids(conn: "Connection", column, values: Sequence[str]) -> dict[str
     return found
 
 
-def _insert_returning_id(conn: "Connection", table, values: dict[str, Any]) -> int:
-    from sqlalchemy import insert
-
-    # values as bound parameters, not .values(): the compiled statement is then cached across rows
-    return int(conn.execute(insert(table), values).inserted_primary_key[0])
-
-
 def _structure_row(plan: StructurePlan) -> dict[str, Any]:
     p = plan.properties
     return dict(content_hash=plan.content_hash, structure_json=plan.structure_json,
@@ -131,7 +124,22 @@ def _structure_row(plan: StructurePlan) -> dict[str, Any]:
                 volume_per_atom_a3=p.volume_per_atom_a3, polymorph=plan.polymorph, relaxation=plan.relaxation)
 
 
-def _insert_ignoring_duplicates(conn: "Connection", table, rows: list[dict[str, Any]], key: str) -> int:
+def _insert_spectra(conn: "Connection", rows: list[dict[str, Any]]) -> set[str]:
+    """INSERT spectrum rows ON CONFLICT (content_hash) DO NOTHING, as one executemany; returns the
+    content hashes actually inserted (a concurrent import may have committed some meanwhile)."""
+    if not rows:
+        return set()
+    table = Spectrum.__table__
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["content_hash"]).returning(
+        table.c.content_hash)
+    return {row[0] for row in conn.execute(statement, rows)}
+
+
+def _insert_ignoring_duplicates(conn: "Connection", table, rows: list[dict[str, Any]], key: str | list[str]) -> int:
     """INSERT ... ON CONFLICT (key) DO NOTHING; returns how many rows were inserted.
 
     Concurrent importers sharing a structure or spectrum then neither fail nor duplicate it: on
@@ -143,7 +151,8 @@ def _insert_ignoring_duplicates(conn: "Connection", table, rows: list[dict[str, 
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+    keys = [key] if isinstance(key, str) else key
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
     return sum(len(conn.execute(statement.values(**row)).fetchall()) for row in rows)
 
 
@@ -305,15 +314,17 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
                                             method=d.method))
             if progress:
                 progress(number + 1, len(new_entries))
-        for table, rows in ((Spectrum.__table__, spectrum_rows), (Dos.__table__, dos_rows),
-                            (Descriptor.__table__, descriptor_rows)):
+        # Spectra shared with a concurrent import of another set: ON CONFLICT DO NOTHING (that
+        # import's row is linked below), never a unique-key failure.
+        new_hashes = _insert_spectra(conn, spectrum_rows)
+        summary.spectra_existing += len(spectrum_rows) - len(new_hashes)
+        for table, rows in ((Dos.__table__, dos_rows), (Descriptor.__table__, descriptor_rows)):
             if rows:
                 conn.execute(insert(table), rows)
-        summary.spectra_new = len(spectrum_rows)
+        summary.spectra_new = len(new_hashes)
         summary.dos_new = len(dos_rows)
         summary.descriptors_new = len(descriptor_rows)
         all_ids = _existing_ids(conn, Spectrum.__table__.c.content_hash, sorted({h for h, _ in link_hashes}))
-        new_hashes = {r["content_hash"] for r in spectrum_rows}
         summary.spectrum_ids = sorted(all_ids[h] for h in new_hashes)
         linked = _link(conn, [{"spectrum_id": all_ids[h], "calculation_id": c} for h, c in link_hashes])
         summary.links_new = linked - len(new_hashes)  # each new spectrum's own first link is not "another" link
@@ -333,11 +344,15 @@ def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dic
     found = conn.execute(select(table.c.id).where(
         table.c.structure_id == structure_id, table.c.name == d.name, table.c.charge == d.charge,
         table.c.position_key == d.position_key)).scalar()
-    if found is None:
-        found = _insert_returning_id(conn, table, dict(
+    if found is None:  # ON CONFLICT: a concurrent import of another set may add the same defect
+        _insert_ignoring_duplicates(conn, table, [dict(
             structure_id=structure_id, host_structure_id=structure_ids.get(d.host_hash) if d.host_hash else None,
             kind=d.kind, name=d.name, species=d.species, charge=d.charge, supercell=d.supercell,
-            position_frac=d.position_key or None, position_key=d.position_key))
+            position_frac=d.position_key or None, position_key=d.position_key)],
+            ["structure_id", "name", "charge", "position_key"])
+        found = conn.execute(select(table.c.id).where(
+            table.c.structure_id == structure_id, table.c.name == d.name, table.c.charge == d.charge,
+            table.c.position_key == d.position_key)).scalar()
     cache[identity] = found
     return found
 
@@ -349,8 +364,6 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
     (:func:`spectrum_data_hash`: element, edge and arrays, whatever file it came in), is not written
     again; ``summary.already_present`` names each such file with the existing spectrum's id.
     """
-    from sqlalchemy import insert
-
     from .calcset import StructurePlan
     from .structures import analyze, coordination_number, structure_hash, structure_json
 
@@ -403,11 +416,10 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
                 temperature_k=sample.temperature_k, source_file=record.source_file,
                 source_sha256=record.source_sha256, data_hash=data_digest, spectroscopy=spectroscopy,
                 metadata_json=json.dumps(metadata, sort_keys=True, default=str), imported_at=utc_now()))
-        if rows:
-            conn.execute(insert(Spectrum.__table__), rows)
-        summary.spectra_new = len(rows)
-        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash,
-                                                    [r["content_hash"] for r in rows]).values())
-        if not rows:
+        inserted = _insert_spectra(conn, rows)  # a concurrent import of the same file: skipped, not failed
+        summary.spectra_new = len(inserted)
+        summary.spectra_existing += len(rows) - len(inserted)
+        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash, sorted(inserted)).values())
+        if not inserted:
             summary.status = "unchanged"
     return summary

@@ -70,7 +70,22 @@ def _postgres_database(base_url: str):
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{name}{ANALYST_SUFFIX}"'))  # made by analyst_url
         admin.dispose()
+
+
+ANALYST_SUFFIX = "_analyst"
+
+
+def analyst_url(url: str) -> str:
+    """What `xasrepo sql` is given in the tests: for a PostgreSQL test database the URL of its
+    read-only analyst role (made as `xasrepo init --analyst-role` makes it, dropped with the
+    database); an SQLite database as it is."""
+    from repository import db
+
+    if db.is_sqlite(db.resolve_url(url)):
+        return url
+    return db.create_analyst_role(url, url.rsplit("/", 1)[1] + ANALYST_SUFFIX)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, file_digest
+from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, analyst_url, file_digest
 
 HEADLINE = ("element = B and edge = K and crystal_system = hexagonal and defect.name = v_N "
             "and absorber.defect_distance < 3")
@@ -334,6 +334,7 @@ def test_snapshot_points_view_joins_coordinates_with_the_overview(populated, tmp
     finally:
         engine.dispose()
     uid = result.record["uid"]
+    url = analyst_url(url)
     _, points = run_sql(url, "SELECT snapshot_uid, spectrum_id, x, y, defect_name, absorber_cn "
                                    f"FROM snapshot_points WHERE snapshot_uid = '{uid}' ORDER BY spectrum_id")
     # embed keeps the iso curves when the selection does not name a polarisation
@@ -359,5 +360,5 @@ def test_downgrading_below_0004_drops_the_snapshot_points_view_and_upgrading_res
         finally:
             engine.dispose()
     db.upgrade(any_db)
-    assert run_sql(any_db, "SELECT count(*) FROM snapshot_points") == (["count(*)"] if "://" not in any_db
+    assert run_sql(analyst_url(any_db), "SELECT count(*) FROM snapshot_points") == (["count(*)"] if "://" not in any_db
                                                                         else ["count"], [(0,)])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL_ENV, ROOT, _postgres_database
+from tests.conftest import PG_URL_ENV, ROOT, _postgres_database, analyst_url
 from tests.test_query_db import populate
 
 DOC = ROOT / "docs" / "sql.md"
@@ -84,7 +84,7 @@ def docs_pg(tmp_path_factory):
     url = next(gen)
     populate(url, folder)
     _snapshot(url, folder / "snapshots")
-    yield url
+    yield analyst_url(url)  # `xasrepo sql` on PostgreSQL runs as the read-only analyst role
     gen.close()
 
 

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from repository.errors import InputError, NotFoundError, SchemaError, UsageError
-from tests.conftest import PG_URL_ENV, _postgres_database
+from tests.conftest import PG_URL_ENV, _postgres_database, analyst_url
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 
@@ -52,7 +52,7 @@ def schemaless(request, tmp_path):
         yield str(path)
         return
     gen = _postgres_database(_pg_base())
-    yield next(gen)
+    yield analyst_url(next(gen))  # `sql` on PostgreSQL runs as a read-only role
     gen.close()
 
 

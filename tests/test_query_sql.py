@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, file_digest
+from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, analyst_url, file_digest
 
 WRITES = {
     "INSERT": "INSERT INTO calculation_set (name, provenance_json, manifest_hash, imported_at) "
@@ -65,7 +65,7 @@ def one_set(request, tmp_path_factory):
     if not base:
         pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV}")
     gen = _postgres_database(base)
-    yield _import_example(next(gen))
+    yield analyst_url(_import_example(next(gen)))  # `sql` on PostgreSQL runs as the read-only analyst role
     gen.close()
 
 

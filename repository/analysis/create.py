@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..snapshots.files import SNAPSHOT_FORMAT_VERSION, input_hash, snapshot_dir
-from ..snapshots.registry import NewSnapshot, _property_columns, reusable_snapshot, store_snapshot
+from ..snapshots.registry import NewSnapshot, _property_columns, register_snapshot, reusable_snapshot
 from . import embed as emb
 from . import recipe as rec
 from .load import _check_one_edge as check_one_edge
@@ -230,5 +230,8 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
         coords=fitted.coords, model=model_arrays, fit_info=info, library_versions=emb.library_versions(),
         window=window, extra_columns=extra_columns)
-    record = store_snapshot(engine, new, directory)
+    # a concurrent identical embed may have registered the same snapshot meanwhile: reuse it
+    record, reused = register_snapshot(engine, new, directory, reuse=not force)
+    if reused:
+        return SnapshotResult(record, reused=True, window=window)
     return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=info, window=window)

@@ -8,13 +8,14 @@ it is coloured by category (legend) or by value (colour bar).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError, UsageError
+from ..errors import InputError, NotFoundError, UsageError, XasrepoError
 from ..snapshots.files import parquet_problem, require_intact
 from ..snapshots.registry import get_snapshot
 
@@ -153,27 +154,37 @@ def category_label(value: Any) -> str:
 
 
 def resolve_snapshot(ref: str | Path, engine_factory: Callable[[], Engine] | None = None) -> Path:
-    """The Parquet file of a snapshot given as a file path, or as a registered snapshot's id or uid.
+    """The Parquet file of a snapshot given as a registered snapshot's id or uid, or as a file path.
 
-    ``engine_factory`` (a no-argument callable returning an engine) is called only when ``ref`` is
-    not an existing file, to look the snapshot up in the registry
-    (:func:`repository.snapshots.registry.get_snapshot`: id, uid or a unique uid prefix). A
-    relative path stored there is taken relative to the SQLite database's folder. A registered
-    snapshot's file must match its SHA-256 in the registry, as for every other read of it:
-    :class:`NotFoundError` when it is missing, :class:`InputError` when it was altered.
+    A reference in path form (it holds a ``/`` or ends in ``.parquet``: ``./4``, ``runs/a.parquet``)
+    is always a file. Any other (``4``, ``pca_20261130T...``) names a registered snapshot first:
+    ``engine_factory`` (a no-argument callable returning an engine) is called to look it up
+    (:func:`repository.snapshots.registry.get_snapshot`: id, uid or a unique uid prefix), and only
+    when no snapshot is registered under it (or there is no database) is it taken as a file name,
+    so a file named ``4`` in the working folder never replaces snapshot 4. A relative path stored
+    in the registry is taken relative to the SQLite database's folder. A registered snapshot's file
+    must match its SHA-256 in the registry, as for every other read of it: :class:`NotFoundError`
+    when it is missing, :class:`InputError` when it was altered.
     """
     path = Path(ref)
-    if path.is_file():
-        return path
-    if engine_factory is None:
-        raise NotFoundError(f"snapshot {str(ref)!r}: no such file")
-
-    engine = engine_factory()
+    text = str(ref)
+    if "/" in text or os.sep in text or text.endswith(".parquet") or engine_factory is None:
+        if path.is_file():
+            return path
+        raise NotFoundError(f"snapshot {text!r}: no such file")
+    try:
+        engine = engine_factory()
+    except XasrepoError:  # no database (or none readable): the reference can only be a file
+        if path.is_file():
+            return path
+        raise
     try:
         try:
-            record = get_snapshot(engine, str(ref))
+            record = get_snapshot(engine, text)
         except NotFoundError as err:
-            raise NotFoundError(f"snapshot {str(ref)!r} is neither a file nor registered: {err}") from None
+            if path.is_file():
+                return path
+            raise NotFoundError(f"snapshot {text!r} is neither a file nor registered: {err}") from None
         database_dir = _sqlite_folder(engine)
     finally:
         engine.dispose()

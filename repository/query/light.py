@@ -12,14 +12,13 @@ import sqlite3
 from typing import Any
 
 from ..db import (
-    SQLITE_BUSY_TIMEOUT_S,
     cannot_open,
     check_revision,
     check_sqlite_file,
     connect,
+    open_sqlite_read_only,
     resolve_url,
     sqlite_path,
-    read_only_uri,
 )
 from ..errors import SchemaError
 
@@ -38,7 +37,7 @@ def connect_read_only(db: str | None = None) -> Any:
         raise SchemaError(f"database {path} does not exist; run `xasrepo init --db {path}` to create it")
     check_sqlite_file(path)
     try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+        conn = open_sqlite_read_only(path)
     except sqlite3.Error as err:
         raise cannot_open(str(path), err) from None
     try:

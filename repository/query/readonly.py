@@ -7,8 +7,13 @@ Read-only by construction, in three layers:
    PRAGMA that only reads; anything else is refused with :class:`ReadOnlyViolation` before the
    database sees it;
 2. the connection cannot write: SQLite is opened with ``mode=ro`` and an authorizer that denies
-   every action but reading (so ``WITH x AS (...) INSERT ...`` or a writing PRAGMA fail too);
-   PostgreSQL runs it as a prepared statement (one command only) in a ``READ ONLY`` transaction;
+   every action but reading (so ``WITH x AS (...) INSERT ...`` or a writing PRAGMA fail too) and
+   every function not on :data:`ALLOWED_SQLITE_FUNCTIONS`; PostgreSQL runs it as a prepared
+   statement (one command only) in a ``READ ONLY`` transaction, and only as a role that cannot
+   write (:func:`role_problems`: not a superuser, no INSERT/UPDATE/DELETE/TRUNCATE on any table,
+   no CREATE on a schema or the database, no membership in the server-file or signalling roles),
+   because on PostgreSQL "read-only" means only what the role allows: a superuser's SELECT can
+   create replication slots, read server files and terminate other sessions;
 3. the transaction is rolled back afterwards.
 """
 
@@ -23,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..db import VIEW_NAMES, cannot_open, describe, engine_url, is_sqlite, make_engine, resolve_url
+from ..db import VIEW_NAMES, cannot_open, describe, engine_url, is_sqlite, make_engine, resolve_url, role_problems
 from ..errors import SchemaError, UsageError
 from .cancel import Deadline, call_cancellable
 
@@ -46,15 +51,57 @@ KNOWN_STATEMENTS = frozenset({
     "DECLARE", "FETCH", "MOVE", "CLOSE", "ABORT", "USE", "PIVOT", "UNPIVOT", "DESCRIBE", "SUMMARIZE",
     "FROM",
 })
-# SQLite functions that reach outside the database or into memory: refused by `xasrepo sql`
-# (fts3_tokenizer with two arguments installs a tokenizer from a pointer; the others read or
-# write files or load code where the SQLite build has them).
-DENIED_SQLITE_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension", "readfile", "writefile", "edit"})
+# The SQLite functions `xasrepo sql` allows (https://sqlite.org/lang_corefunc.html, lang_aggfunc,
+# windowfunctions, lang_datefunc, lang_mathfunc, json1): an allow-list, so a function that a
+# SQLite build or a later version adds (fts3_tokenizer, which installs a tokenizer from a pointer;
+# load_extension; readfile/writefile/edit of the shell; sqlite_log, rtree and FTS internals) is
+# refused by the authorizer unless it is named here.
+ALLOWED_SQLITE_FUNCTIONS = frozenset({
+    # core scalar functions
+    "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull", "iif", "instr",
+    "length", "like", "likelihood", "likely", "lower", "ltrim", "max", "min", "nullif", "octet_length", "printf",
+    "quote", "random", "replace", "round", "rtrim", "sign", "soundex", "sqlite_version", "sqlite_source_id",
+    "substr", "substring", "trim", "typeof", "unhex", "unicode", "unlikely", "upper", "->", "->>",
+    # aggregates and window functions
+    "avg", "count", "group_concat", "string_agg", "sum", "total", "median", "percentile", "percentile_cont",
+    "percentile_disc", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+    "first_value", "last_value", "nth_value",
+    # date and time
+    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date",
+    "current_time", "current_timestamp",
+    # mathematics
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "ceiling", "cos", "cosh", "degrees",
+    "exp", "floor", "ln", "log", "log10", "log2", "mod", "pi", "pow", "power", "radians", "sin", "sinh", "sqrt",
+    "tan", "tanh", "trunc",
+    # JSON (reading and building values; nothing here writes to the database)
+    "json", "jsonb", "json_array", "jsonb_array", "json_array_length", "json_error_position", "json_extract",
+    "jsonb_extract", "json_insert", "jsonb_insert", "json_object", "jsonb_object", "json_patch", "jsonb_patch",
+    "json_pretty", "json_remove", "jsonb_remove", "json_replace", "jsonb_replace", "json_set", "jsonb_set",
+    "json_type", "json_valid", "json_quote", "json_group_array", "jsonb_group_array", "json_group_object",
+    "jsonb_group_object", "json_each", "json_tree",
+})
 ALLOWED_HINT = "xasrepo sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, reading PRAGMAs)"
 
 
 class ReadOnlyViolation(UsageError):
     """A statement that would write (or could not be proven read-only) was refused."""
+
+
+class WritableRole(ReadOnlyViolation):
+    """``xasrepo sql`` on PostgreSQL as a role that can do more than read (a superuser, a writer)."""
+
+
+def refuse_writable_role(cursor, url: str) -> None:
+    """Raise :class:`WritableRole` unless the psycopg ``cursor``'s role can only read
+    (:func:`repository.db.role_problems`); the message names the role, what it can do and the
+    read-only role to use instead."""
+    role, problems = role_problems(cursor)
+    if problems:
+        where = describe(url)
+        raise WritableRole(
+            f"refused: PostgreSQL role {role} {'; '.join(problems)}, and a read-only transaction does not stop "
+            f"such a role acting on the server; xasrepo sql runs only as a role that can just read: create one with "
+            f"`xasrepo init --db {where} --analyst-role NAME` and connect as NAME")
 
 
 def _scan(sql: str) -> list[tuple[str, str]]:
@@ -158,7 +205,7 @@ def _sqlite_authorizer():
 
     def authorize(action, arg1, arg2, _db, _trigger):
         if action == sqlite3.SQLITE_FUNCTION:  # arg2: the function's name
-            return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DENIED_SQLITE_FUNCTIONS else sqlite3.SQLITE_OK
+            return sqlite3.SQLITE_OK if (arg2 or "").lower() in ALLOWED_SQLITE_FUNCTIONS else sqlite3.SQLITE_DENY
         if action in allowed:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg2 is None or (arg1 or "").lower() in READING_PRAGMAS_WITH_ARGUMENT):
@@ -195,12 +242,23 @@ def _missing_schema(text: str, url: str | None) -> Exception | None:
     return None
 
 
+_DENIED_FUNCTION = re.compile(r"not authorized to use function:?\s*([^\s,;]+)", re.IGNORECASE)
+
+
 def _refusal(err: Exception, url: str | None = None) -> Exception:
     text = " ".join(str(getattr(err, "orig", err)).split())
     lowered = text.lower()
     schema = _missing_schema(text, url)
     if schema is not None:
         return schema
+    function = _DENIED_FUNCTION.search(text)
+    if function:
+        return ReadOnlyViolation(f"refused: the SQL function {function.group(1)}() is not allowed in xasrepo sql "
+                                 "(allowed: SQLite's core, aggregate, window, date, mathematical and JSON functions; "
+                                 "see docs/sql.md); the database was not changed")
+    if "permission denied" in lowered:  # PostgreSQL: beyond what the read-only role may do
+        return ReadOnlyViolation(f"refused: the role may only read ({text}); {ALLOWED_HINT}; "
+                                 "the database was not changed")
     if any(s in lowered for s in ("not authorized", "readonly", "read-only", "read only", "prohibited")):
         return ReadOnlyViolation(f"refused: the statement tries to write ({text}); {ALLOWED_HINT}; "
                                  f"the database was not changed")
@@ -286,6 +344,7 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
 
                 cursor = driver.cursor()
                 cursor.execute("SET TRANSACTION READ ONLY")
+                refuse_writable_role(cursor, url)
                 if deadline.timeout_s:  # on the server too: it stops even if this client dies
                     cursor.execute(f"SET LOCAL statement_timeout = {int(deadline.timeout_s * 1000) + 1}")
 

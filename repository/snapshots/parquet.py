@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -212,4 +213,25 @@ def open_snapshot_sql(snapshots: Mapping[str, Any] | Sequence[Any], sql: str, *,
         fetch = lambda: [tuple(r) for r in run(lambda: cursor.fetchmany(FETCH_BATCH_ROWS))]  # noqa: E731
         yield SqlResult(columns, fetch(), fetch)
     finally:
-        con.close()
+        _close(con)
+
+
+_CLOSE_WAIT_S = 5.0  # how long to wait for DuckDB to let go of an interrupted connection
+
+
+def _close(con) -> None:
+    """Close a DuckDB connection. Right after an ``interrupt()`` (Ctrl-C) DuckDB may still call the
+    connection busy for a few milliseconds after the interrupted call returned (measured: one 10 ms
+    retry), and closing it then raised instead of ending in the one-line cancellation message."""
+    # lazy import: start-up time (DuckDB is heavy; only this path needs it)
+    import duckdb
+
+    end = time.monotonic() + _CLOSE_WAIT_S
+    while True:
+        try:
+            con.close()
+            return
+        except duckdb.Error:
+            if time.monotonic() >= end:
+                return  # the in-memory database goes with the process; nothing was written
+            time.sleep(0.01)

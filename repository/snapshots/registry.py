@@ -17,6 +17,8 @@ Computing a snapshot (selection, preprocessing, fit) is the analysis layer's job
 from __future__ import annotations
 
 import json
+import os
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,13 +29,14 @@ import numpy as np
 from sqlalchemy import insert, text
 
 from ..conventions import utc_now
-from ..db import engine_url
-from ..errors import ChecksFailed, NotFoundError, UsageError
+from ..db import engine_url, is_sqlite, sqlite_path
+from ..errors import ChecksFailed, InputError, NotFoundError, UsageError
 from ..files import atomic_write, file_sha256
 from ..models import Snapshot, SnapshotPoint
 from .files import (
     COORDINATE_NAMES,
     FOOTER_KEY,
+    SNAPSHOT_DIR_ENV,
     SNAPSHOT_FORMAT_VERSION,
     check_file,
     require_intact,
@@ -196,11 +199,135 @@ def verify_snapshots(engine: Engine) -> list[dict[str, Any]]:
 
 
 def check_verified(results: list[dict[str, Any]]) -> None:
-    """Raise :class:`ChecksFailed` (exit code 1) naming every missing or altered file."""
-    bad = [r for r in results if r["status"] != "ok"]
+    """Raise :class:`ChecksFailed` (exit code 1) naming every missing or altered file and every
+    stray file (:func:`stray_snapshot_files`) that was not removed."""
+    bad = [r for r in results if r["status"] not in ("ok", "removed")]
     if bad:
+        strays = any(r["uid"] is None for r in bad)
         raise ChecksFailed(f"{len(bad)} snapshot file(s) failed verification: "
-                           + "; ".join(f"{r['uid']} {r['file']} {r['status']} ({r['path']})" for r in bad))
+                           + "; ".join(f"{r['uid'] or 'unregistered'} {r['file']} {r['status']} ({r['path']})"
+                                       for r in bad)
+                           + ("; remove the unregistered ones with `xasrepo snapshots verify --prune`" if strays else ""))
+
+
+# Files that only xasrepo writes in a snapshot folder: a snapshot (``<method>_<UTC time>_<6 hex>``,
+# see store_snapshot) and the temporary files of repository.files.atomic_write beside it.
+SNAPSHOT_FILE_NAME = re.compile(r"^[a-z]+_\d{8}T\d{6}_[0-9a-f]{6}\.(?:parquet|model\.npz)$")
+TEMPORARY_FILE_NAME = re.compile(r"^\.([a-z]+_\d{8}T\d{6}_[0-9a-f]{6}\.(?:parquet|model\.npz))\.\d+\.[0-9a-f]{8}\.tmp$")
+
+
+def _registered_files(conn, url: str) -> set[Path]:
+    files = set()
+    for path, model_path in conn.execute(text("SELECT path, model_path FROM snapshot")):
+        for stored in (path, model_path):
+            if stored is not None:
+                files.add(Path(resolve_stored(url, stored)).resolve())
+    return files
+
+
+def _snapshot_folders(url: str, registered: set[Path]) -> list[Path]:
+    """The folders that hold this database's snapshot files: those of registered files and the
+    default folder (:func:`repository.snapshots.files.snapshot_dir`), when they exist (none is created)."""
+    folders = {p.parent for p in registered}
+    chosen = os.environ.get(SNAPSHOT_DIR_ENV)
+    if chosen:
+        folders.add(Path(chosen).expanduser().resolve())
+    path = sqlite_path(url) if is_sqlite(url) else None
+    if path is not None:
+        folders.add(path.resolve().parent / f"{path.stem}.snapshots")
+    return sorted(f for f in folders if f.is_dir())
+
+
+def _strays(conn, url: str) -> list[dict[str, Any]]:
+    registered = _registered_files(conn, url)
+    out = []
+    for folder in _snapshot_folders(url, registered):
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.resolve() in registered:
+                continue
+            if SNAPSHOT_FILE_NAME.match(path.name):
+                out.append({"id": None, "uid": None, "file": "orphan", "path": str(path), "status": "unregistered"})
+            elif TEMPORARY_FILE_NAME.match(path.name):
+                out.append({"id": None, "uid": None, "file": "temporary", "path": str(path), "status": "unregistered"})
+    return out
+
+
+def stray_snapshot_files(engine: Engine, *, prune: bool = False) -> list[dict[str, Any]]:
+    """Files in this database's snapshot folders that its registry does not name: ``orphan``
+    snapshots (``<method>_<time>_<hex>.parquet`` / ``.model.npz``, e.g. left by an ``embed`` killed
+    between writing and registering) and ``temporary`` files of an interrupted write. Other files
+    are never listed. Rows as :func:`verify_snapshots` gives, with ``uid`` None and status
+    ``unregistered``; with ``prune`` each is deleted (status ``removed``).
+
+    The folders are those of the registered files and the default one; the check runs under the
+    registration lock (:func:`register_snapshot`), so a snapshot being registered right now is not
+    mistaken for an orphan. Do not share one snapshot folder between databases: the other
+    database's snapshots would be orphans here.
+    """
+    url = engine_url(engine)
+    with engine.begin() if prune else engine.connect() as conn:
+        if prune:
+            _registration_lock(conn)
+        rows = _strays(conn, url)
+        if prune:
+            for row in rows:
+                Path(row["path"]).unlink(missing_ok=True)
+                row["status"] = "removed"
+    return rows
+
+
+def relocate_snapshots(engine: Engine, old: str | Path, new: str | Path) -> list[dict[str, Any]]:
+    """Repair a registry whose files moved: every registered file that lay under folder ``old``
+    is looked for at the same place under folder ``new`` and registered there (relative to the
+    database's folder when it lies under it, see :func:`repository.snapshots.files.stored_path`).
+
+    All or nothing: each moved file must exist and match its registered SHA-256 before anything is
+    changed. Returns one row per file (uid, file, old path, new path). Raises :class:`UsageError`
+    when ``new`` is not a folder or no registered file lay under ``old``, :class:`NotFoundError`
+    for a file missing in ``new``, :class:`InputError` for one whose SHA-256 differs.
+    """
+    url = engine_url(engine)
+    old_dir, new_dir = Path(old).expanduser().absolute(), Path(new).expanduser().resolve()
+    if not new_dir.is_dir():
+        raise UsageError(f"{new}: no such folder")
+    changes = []
+    with engine.begin() as conn:
+        _registration_lock(conn)
+        rows = conn.execute(text("SELECT id, uid, path, sha256, model_path, model_sha256 FROM snapshot ORDER BY id")).all()
+        for snapshot_id, uid, path, sha256, model_path, model_sha256 in rows:
+            for column, stored, expected in (("path", path, sha256), ("model_path", model_path, model_sha256)):
+                if stored is None:
+                    continue
+                was = Path(resolve_stored(url, stored))
+                try:
+                    relative = was.relative_to(old_dir)
+                except ValueError:
+                    try:
+                        relative = was.resolve().relative_to(old_dir.resolve())
+                    except ValueError:
+                        continue
+                moved = new_dir / relative
+                status = check_file(str(moved), expected)
+                if status == "missing":
+                    raise NotFoundError(f"snapshot {uid}: {moved} does not exist (nothing was changed)")
+                if status == "altered":
+                    raise InputError(moved, f"does not match the SHA-256 registered for snapshot {uid} (nothing was changed)")
+                changes.append({"id": snapshot_id, "uid": uid, "file": "snapshot" if column == "path" else "model",
+                                "old": str(was), "new": str(moved), "_column": column,
+                                "_stored": stored_path(url, moved)})
+        if not changes:
+            raise UsageError(f"no registered snapshot file lies under {old_dir} (see `xasrepo snapshots verify`)")
+        for change in changes:
+            conn.execute(text(f"UPDATE snapshot SET {change.pop('_column')} = :p WHERE id = :id"),
+                         {"p": change.pop("_stored"), "id": change["id"]})
+    return changes
+
+
+def _registration_lock(conn) -> None:
+    """Hold the snapshot registration lock for the rest of ``conn``'s transaction (PostgreSQL: an
+    advisory lock; SQLite: the write lock that the engine's BEGIN IMMEDIATE already holds)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK_KEY})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,25 +424,78 @@ def reusable_snapshot(engine: Engine, digest: str) -> dict[str, Any] | None:
     return None
 
 
+# Key of the PostgreSQL advisory lock held while a snapshot is registered (transaction-level):
+# two identical `embed` runs at once then register one snapshot, and parents do not fork.
+REGISTRY_LOCK_KEY = 0x7861_7372_6570_73  # "xasreps" in ASCII, fits a bigint
+
+
 def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[str, Any]:
     """Write ``new`` as ``<uid>.parquet`` and ``<uid>.model.npz`` in ``directory`` and register it.
 
     The uid is ``<method>_<UTC time>_<6 hex digits>`` (a valid SQL identifier too); the parent is
     the newest snapshot of the same method, dimension, element, edge and filter. Either both files
     are written and registered, or neither remains. Returns the registry record (:func:`get_snapshot`).
+    Always a new snapshot; :func:`register_snapshot` reuses one registered meanwhile.
     """
+    return register_snapshot(engine, new, directory, reuse=False)[0]
+
+
+def register_snapshot(engine: Engine, new: NewSnapshot, directory: Path, *, reuse: bool = True
+                      ) -> tuple[dict[str, Any], bool]:
+    """:func:`store_snapshot`, made safe against a concurrent identical ``embed``: returns
+    ``(record, reused)``.
+
+    The registry check, the parent lookup, the file writes and the INSERT happen while this
+    process alone registers snapshots (PostgreSQL: advisory lock :data:`REGISTRY_LOCK_KEY`;
+    SQLite: the write lock of ``BEGIN IMMEDIATE``), so with ``reuse`` an intact snapshot of the
+    same ``params_hash`` registered meanwhile by another process is returned (``reused`` True,
+    nothing written) instead of a duplicate, and two new snapshots of one selection never get the
+    same parent. Waiting for the lock ends after :func:`repository.db.lock_timeout_s`.
+    """
+    url = engine_url(engine)
+    properties = _property_columns(engine, new.ids, new.element, new.edge)
+    written: list[Path] = []
+    try:
+        with engine.begin() as conn:
+            _registration_lock(conn)
+            existing = _intact_with_hash(conn, url, new.params_hash) if reuse else None
+            if existing is not None:  # registered meanwhile by a concurrent identical embed
+                uid = existing
+            else:
+                uid = _write_and_insert(conn, url, new, directory, properties, written)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    return get_snapshot(engine, uid), existing is not None
+
+
+def _intact_with_hash(conn, url: str, digest: str) -> str | None:
+    """The uid of the newest registered snapshot with parameter hash ``digest`` whose files are
+    intact (read through ``conn``, inside the registration lock), or None."""
+    rows = conn.execute(text("SELECT uid, path, sha256, model_path, model_sha256 FROM snapshot "
+                             "WHERE params_hash = :h ORDER BY id DESC"), {"h": digest}).all()
+    for uid, path, sha256, model_path, model_sha256 in rows:
+        if (check_file(resolve_stored(url, path), sha256) == "ok"
+                and check_file(resolve_stored(url, model_path), model_sha256) in ("ok", "none")):
+            return uid
+    return None
+
+
+def _write_and_insert(conn, url: str, new: NewSnapshot, directory: Path, properties: dict[str, list],
+                      written: list[Path]) -> str:
+    """Inside the registration lock: the parent, both files (appended to ``written`` as they are
+    made) and the registry rows; returns the new uid."""
     import pyarrow.parquet as pq  # lazy: pyarrow costs ~0.3 s, and registry reads do without
 
-    url = engine_url(engine)
     created = utc_now()
     uid = f"{new.method}_{created:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"  # a valid SQL identifier too
     path = directory / f"{uid}.parquet"
     model_path = directory / f"{uid}.model.npz"
-    with engine.connect() as conn:
-        parent_id = _find_parent(conn, new.method, new.n_components, new.element, new.edge, new.filter_text)
-        parent_uid = None
-        if parent_id is not None:
-            parent_uid = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": parent_id}).scalar()
+    parent_id = _find_parent(conn, new.method, new.n_components, new.element, new.edge, new.filter_text)
+    parent_uid = None
+    if parent_id is not None:
+        parent_uid = conn.execute(text("SELECT uid FROM snapshot WHERE id = :id"), {"id": parent_id}).scalar()
     footer = {
         "format_version": SNAPSHOT_FORMAT_VERSION, "snapshot_id": uid, "parent": parent_uid,
         "created_at": created.isoformat(), "input_hash": new.input_hash, "params_hash": new.params_hash,
@@ -324,29 +504,22 @@ def store_snapshot(engine: Engine, new: NewSnapshot, directory: Path) -> dict[st
         "seed": new.seed, "library_versions": new.library_versions, "fit_info": new.fit_info,
         "window": new.window,
     }
-    table = _arrow_table(new.ids, new.content_hashes, new.coords,
-                         _property_columns(engine, new.ids, new.element, new.edge), footer, new.extra_columns)
-    written: list[Path] = []
-    try:
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-        written.append(path)
-        atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
-        written.append(model_path)
-        row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
-               "seed": new.seed, "created_at": created, "path": stored_path(url, path), "sha256": file_sha256(path),
-               "row_count": table.num_rows, "model_path": stored_path(url, model_path), "model_sha256": file_sha256(model_path),
-               "input_hash": new.input_hash, "params_hash": new.params_hash, "recipe_json": new.recipe_json,
-               "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
-               "element": new.element, "edge": new.edge,
-               "library_versions_json": json.dumps(new.library_versions, sort_keys=True)}
-        with engine.begin() as conn:
-            snapshot_id = int(conn.execute(insert(Snapshot.__table__).values(**row)).inserted_primary_key[0])
-            _insert_points(conn, snapshot_id, new.ids, new.coords)
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
-    return get_snapshot(engine, uid)
+    table = _arrow_table(new.ids, new.content_hashes, new.coords, properties, footer, new.extra_columns)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    written.append(path)
+    atomic_write(model_path, lambda tmp: save_npz(tmp, new.model))
+    written.append(model_path)
+    row = {"uid": uid, "parent_id": parent_id, "method": new.method, "n_components": new.n_components,
+           "seed": new.seed, "created_at": created, "path": stored_path(url, path),
+           "sha256": file_sha256(path), "row_count": table.num_rows, "model_path": stored_path(url, model_path),
+           "model_sha256": file_sha256(model_path), "input_hash": new.input_hash,
+           "params_hash": new.params_hash, "recipe_json": new.recipe_json,
+           "params_json": json.dumps(new.params, sort_keys=True), "filter_text": new.filter_text,
+           "element": new.element, "edge": new.edge,
+           "library_versions_json": json.dumps(new.library_versions, sort_keys=True)}
+    snapshot_id = int(conn.execute(insert(Snapshot.__table__).values(**row)).inserted_primary_key[0])
+    _insert_points(conn, snapshot_id, new.ids, new.coords)
+    return uid
 
 
 def _insert_points(conn, snapshot_id: int, ids: np.ndarray, coords: np.ndarray) -> None:
