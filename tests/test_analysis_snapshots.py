@@ -146,6 +146,9 @@ def test_spectra_of_different_edges_are_never_mixed(own_library):
     nitrogen = create_snapshot(own_library, method="pca", element="N", edge="K",
                                recipe=Recipe(energy_min_ev=185.0, energy_max_ev=214.0))
     assert nitrogen.record["row_count"] == 5 and nitrogen.record["element"] == "N"
+    boron = create_snapshot(own_library, method="pca", element="B", edge="K").record
+    with pytest.raises(UsageError, match=r"\(B K\) and .* \(N K\) embed different edges"):
+        diff_snapshots(own_library, boron["uid"], nitrogen.record["uid"])
 
 
 def test_status_marks_snapshots_stale_when_matching_spectra_are_added(own_library):

@@ -94,8 +94,16 @@ def procrustes_align(reference: np.ndarray, moving: np.ndarray) -> np.ndarray:
 
 def diff_snapshots(engine: Engine, a: str | int, b: str | int) -> dict[str, Any]:
     """Spectra added/removed from A to B and the displacement of the shared ones after aligning B
-    onto A (Procrustes), relative to A's spread (RMS distance of A's points from their centroid)."""
+    onto A (Procrustes), relative to A's spread (RMS distance of A's points from their centroid).
+
+    Raises :class:`UsageError` when A and B embed different absorbing elements or edges: they can
+    share no spectrum, and "everything added, everything removed" would read as a real change."""
     rec_a, rec_b = get_snapshot(engine, a), get_snapshot(engine, b)
+    edge_a, edge_b = (rec_a.get("element"), rec_a.get("edge")), (rec_b.get("element"), rec_b.get("edge"))
+    if edge_a != edge_b:
+        raise UsageError(f"snapshots {rec_a['uid']} ({' '.join(map(str, edge_a))}) and {rec_b['uid']} "
+                         f"({' '.join(map(str, edge_b))}) embed different edges: they share no spectra "
+                         "(diff compares two embeddings of one edge)")
     ids_a, xa = _coords(read_table(engine, rec_a["uid"]))
     ids_b, xb = _coords(read_table(engine, rec_b["uid"]))
     shared = np.intersect1d(ids_a, ids_b)
