@@ -38,6 +38,15 @@ STRUCTURES = [  # reduced_formula, crystal_system, spacegroup number, symbol, di
 ]
 
 
+def insert_structures(con: sqlite3.Connection) -> None:
+    """The :data:`STRUCTURES` rows (ids 1..len) of a synthetic bench database."""
+    for i, (formula, system, number, symbol, dim) in enumerate(STRUCTURES, start=1):
+        con.execute("INSERT INTO structure (id, content_hash, structure_json, reduced_formula, elements, nelements, "
+                    "nsites, spacegroup_number, spacegroup_symbol, crystal_system, dimensionality, density_g_cm3, "
+                    "volume_per_atom_a3) VALUES (?, ?, '{}', ?, 'B,N', 2, 4, ?, ?, ?, ?, 2.2, 5.9)",
+                    (i, f"bench-structure-{i}", formula, number, symbol, system, dim))
+
+
 def build(path: Path, n_spectra: int, seed: int = 0) -> None:
     """A SYNTHETIC B K database of ``n_spectra`` spectra in three structure classes."""
     from repository import db
@@ -51,11 +60,7 @@ def build(path: Path, n_spectra: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     con = sqlite3.connect(path)
     con.execute("PRAGMA synchronous=OFF")
-    for i, (formula, system, number, symbol, dim) in enumerate(STRUCTURES, start=1):
-        con.execute("INSERT INTO structure (id, content_hash, structure_json, reduced_formula, elements, nelements, "
-                    "nsites, spacegroup_number, spacegroup_symbol, crystal_system, dimensionality, density_g_cm3, "
-                    "volume_per_atom_a3) VALUES (?, ?, '{}', ?, 'B,N', 2, 4, ?, ?, ?, ?, 2.2, 5.9)",
-                    (i, f"bench-structure-{i}", formula, number, symbol, system, dim))
+    insert_structures(con)
     rows = []
     for i in range(n_spectra):
         label = i % len(STRUCTURES)

@@ -73,7 +73,7 @@ def synthetic_batch(energy: np.ndarray, labels: np.ndarray, rng: np.random.Gener
 
 def build(path: Path, n_spectra: int, points: int, seed: int = 0) -> None:
     """A SYNTHETIC B K database of ``n_spectra`` spectra of ``points`` points in three structure classes."""
-    from load_matrix import STRUCTURES
+    from load_matrix import STRUCTURES, insert_structures
 
     from repository import db
     from repository.arrays import to_blob
@@ -88,11 +88,7 @@ def build(path: Path, n_spectra: int, points: int, seed: int = 0) -> None:
     con = sqlite3.connect(tmp)
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA journal_mode=OFF")
-    for i, (formula, system, number, symbol, dim) in enumerate(STRUCTURES, start=1):
-        con.execute("INSERT INTO structure (id, content_hash, structure_json, reduced_formula, elements, nelements, "
-                    "nsites, spacegroup_number, spacegroup_symbol, crystal_system, dimensionality, density_g_cm3, "
-                    "volume_per_atom_a3) VALUES (?, ?, '{}', ?, 'B,N', 2, 4, ?, ?, ?, ?, 2.2, 5.9)",
-                    (i, f"bench-structure-{i}", formula, number, symbol, system, dim))
+    insert_structures(con)
     for start in range(0, n_spectra, BUILD_BATCH):
         labels = np.arange(start, min(start + BUILD_BATCH, n_spectra)) % len(STRUCTURES)
         block = synthetic_batch(energy, labels, rng).astype("<f8")
