@@ -10,6 +10,7 @@ the job in flight, and ``python -m repository.calculations campaign`` on a fresh
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -129,8 +130,6 @@ def supersede_stale_results(campaign: Path) -> list[str]:
     Bader result moves with its ground state. Relaxations and the convergence checks (``conv``) stay:
     their results record the mesh they used, and a geometry relaxed on a coarser mesh is kept
     (docs/bn-calculations.md says so). Returns the moved job ids."""
-    import shutil
-
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
     results = campaign / "results"
@@ -149,17 +148,17 @@ def supersede_stale_results(campaign: Path) -> list[str]:
         tag = "k" + "x".join(map(str, recorded))
         if job["kind"] == "gs":
             stale_gs[job["sid"]] = tag
-        _move_result(path, campaign / SUPERSEDED / tag, shutil)
+        _move_result(path, campaign / SUPERSEDED / tag)
         moved.append(job["id"])
     for sid, tag in stale_gs.items():
         path = results / f"bader__{sid}.json"
         if path.exists():
-            _move_result(path, campaign / SUPERSEDED / tag, shutil)
+            _move_result(path, campaign / SUPERSEDED / tag)
             moved.append(f"bader:{sid}")
     return moved
 
 
-def _move_result(path: Path, folder: Path, shutil) -> None:
+def _move_result(path: Path, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for part in (path, path.with_suffix(".npz")):
         if part.exists():
