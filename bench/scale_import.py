@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--load", action="store_true", help="also time load_matrix in a fresh process")
     parser.add_argument("--workdir", type=Path, help="where the SQLite database goes (default: a temp folder)")
     parser.add_argument("--lock", metavar="FILE", help="run the load step under `flock FILE` (shared-machine memory lock)")
+    parser.add_argument("--lock-from", type=int, default=200_000, metavar="N",
+                        help="take the --lock only for levels of at least N spectra (a load of 10^5 needs < 1 GB, "
+                             "and waiting behind another job's lock there stalls the run)")
     args = parser.parse_args()
     levels = sorted(int(x) for x in args.levels.split(","))
     import signal
@@ -198,7 +201,8 @@ def main() -> None:
                    f"{size / 1e6:>8.1f} {size / level / 1e3:>12.2f} {q_wall:>8.3f} {q_cpu:>12.3f} {len(out.split()):>8}")
             if args.load:
                 command = [python, "-c", LOAD_CODE, url]
-                proc = subprocess.run((["flock", args.lock] if args.lock else []) + command, capture_output=True,
+                locked = args.lock and level >= args.lock_from
+                proc = subprocess.run((["flock", args.lock] if locked else []) + command, capture_output=True,
                                       text=True, cwd=ROOT)
                 if proc.returncode != 0:
                     raise SystemExit(f"load failed: {proc.stderr}")
