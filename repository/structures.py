@@ -312,11 +312,13 @@ def _spacegroup(structure: "Structure") -> tuple[int, str, str]:
     species = [site.specie for site in structure]
     plain = all(type(s) is Element for s in species) and not any(site.properties for site in structure)
     if not plain:
+        # lazy import: start-up time (pymatgen is heavy; only this path needs it)
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
         analyzer = SpacegroupAnalyzer(structure, symprec=SYMPREC_A)
         return (int(analyzer.get_space_group_number()), analyzer.get_space_group_symbol(),
                 analyzer.get_crystal_system())
+    # lazy import: start-up time (spglib loads only with the structure analysis)
     import spglib
 
     numbers: dict[Any, int] = {}
