@@ -362,6 +362,11 @@ def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
     if not dense:
         pytest.skip(f"no denser-mesh {element} K spectrum of pristine {polymorph} computed yet")
     densest = dense[-1]
+    production = json.loads((V2_RESULTS.parent / "plan.json").read_text())["structures"][
+        f"{polymorph}_pristine"]["kpts"]
+    if _mesh_points(densest) <= int(np.prod(production)):
+        pytest.skip(f"no {element} K spectrum of pristine {polymorph} on a denser mesh than the "
+                    f"production {'x'.join(map(str, production))} yet")
     site = densest.name.split("_")[2]                                # e.g. B0
     e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
     e, y = _two_columns(densest)
