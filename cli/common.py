@@ -41,7 +41,7 @@ def plain_help(command) -> None:
     ragged at terminal width) and reads ``[...]`` in help text as markup (``[all: umap, pca, mds]``
     vanished). Click's formatter rewraps every paragraph to the terminal width and keeps a
     paragraph as written only after a ``\\b`` line (click's documented literal block); text is
-    printed as given. docs/cli-help.md has the rules for writing help text.
+    printed as given. tests/test_cli_help.py checks every help page at 80 columns.
     """
     command.rich_markup_mode = None
     for sub in getattr(command, "commands", {}).values():
