@@ -77,16 +77,21 @@ TABLE_DECIMALS = (
     ("_charge_transfer", 3),    # e (sigma_charge_transfer)
 )
 TABLE_SIGNIFICANT_DIGITS = 4  # any other float (a unitless number, an embedding coordinate)
+# The same decimals for a value whose unit is stored beside it (a descriptor: value=..., unit=e).
+TABLE_DECIMALS_BY_UNIT = {"eV": 2, "Å³": 2, "Å": 3, "A": 3, "g/cm³": 3, "e": 3}
 
 
-def format_float(value: float, column: str = "") -> str:
+def format_float(value: float, column: str = "", unit: str | None = None) -> str:
     """``value`` as a table shows it in column ``column``: fixed decimals by the unit the name
     carries (:data:`TABLE_DECIMALS`: ``1.4460000000000002`` in ``absorber_defect_distance_a`` is
     ``1.446``, ``179.2135`` in ``alignment_shift_ev`` is ``179.21``), else
-    :data:`TABLE_SIGNIFICANT_DIGITS` significant digits; never ``-0.00``."""
+    :data:`TABLE_SIGNIFICANT_DIGITS` significant digits; never ``-0.00``. ``unit``, when the
+    value's unit is stored beside it, decides instead (:data:`TABLE_DECIMALS_BY_UNIT`)."""
     value = float(value)
     name = column.lower()
-    decimals = next((d for suffix, d in TABLE_DECIMALS if name.endswith(suffix)), None)
+    decimals = TABLE_DECIMALS_BY_UNIT.get(unit or "")
+    if decimals is None:
+        decimals = next((d for suffix, d in TABLE_DECIMALS if name.endswith(suffix)), None)
     text = f"{value:.{decimals}f}" if decimals is not None else f"{value:.{TABLE_SIGNIFICANT_DIGITS}g}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]
@@ -103,9 +108,9 @@ def _is_float(value: Any) -> bool:
             and not isinstance(value, str))
 
 
-def _text(value: Any, column: str = "") -> str:
+def _text(value: Any, column: str = "", unit: str | None = None) -> str:
     """A value as a table shows it: floats by :func:`format_float`, the rest as ``str``."""
-    return format_float(value, column) if _is_float(value) else str(value)
+    return format_float(value, column, unit) if _is_float(value) else str(value)
 
 
 def _cell(value: Any, column: str = ""):
@@ -221,8 +226,9 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
             value = f"{len(value.get('sites', []))} sites (pymatgen JSON; --format json for all of it)"
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             # one line per item: the separators are ours, each item's text is made visible
-            value = Text("\n").join(_cell(", ".join(f"{k}={_text(v, str(k))}" for k, v in item.items()
-                                                    if v is not None)) for item in value)
+            value = Text("\n").join(_cell(", ".join(
+                f"{k}={_text(v, str(k), item.get('unit') if k == 'value' else None)}"
+                for k, v in item.items() if v is not None)) for item in value)
             table.add_row(_cell(key), value)
             continue
         elif isinstance(value, (dict, list)):

@@ -30,6 +30,10 @@ def test_floats_in_a_table_are_rounded_by_the_unit_in_the_column_name():
     assert format_float(Decimal("1.44600000000000020000"), "avg_distance_a") == "1.446"  # PostgreSQL numeric
     assert format_float(0.123456, "x") == "0.1235"  # no unit known: 4 significant digits
     assert format_float(float("nan"), "energy_min_ev") == "nan"
+    # a value with its unit stored beside it (show: descriptors) follows the unit
+    assert format_float(184.1634, "value", unit="eV") == "184.16"
+    assert format_float(0.65020704, "value", unit="A") == "0.650"
+    assert format_float(-0.06536, "value", unit="e") == "-0.065"
 
 
 def _row(db_path: str) -> tuple[int, float, float, float]:
@@ -74,3 +78,11 @@ def test_sql_and_show_round_the_same_way(cli, bundled_bn_db):
     shown = cli("show", str(sid), "--db", bundled_bn_db).stdout
     line = next(x for x in shown.splitlines() if "alignment_shift_ev" in x)
     assert line.split("│")[2].strip() == f"{shift:.2f}"
+    with sqlite3.connect(bundled_bn_db) as conn:
+        onset = conn.execute("SELECT value FROM descriptor WHERE name = 'delta_ks_onset' AND unit = 'eV' AND "
+                             "calculation_id = (SELECT calculation_id FROM spectrum WHERE id = ?) AND (site_index IS NULL "
+                             "OR site_index = (SELECT absorber_site_index FROM spectrum WHERE id = ?))",
+                             (sid, sid)).fetchone()
+    conn.close()
+    assert onset is not None and len(repr(onset[0]).split(".")[1]) > 2
+    assert f"name=delta_ks_onset, value={onset[0]:.2f}, unit=eV" in " ".join(shown.split())
