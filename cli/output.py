@@ -155,12 +155,33 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         from rich.console import Console
         from rich.table import Table
 
+        from rich.measure import Measurement
+
         table = Table(title=_cell(title) if title else None, show_lines=False)
         for column in (rows[0] if rows else []):
             table.add_column(_cell(column), overflow="fold")
         for r in rows:
             table.add_row(*(_cell(v, str(k)) for k, v in r.items()))
-        Console(width=200 if not sys.stdout.isatty() else None).print(table)
+        console = Console(width=PIPE_WIDTH if not sys.stdout.isatty() else None)
+        natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+        if natural <= WIDE_TABLE_FACTOR * console.width:
+            console.print(table)        # rich folds the longest headers/values to fit
+            return
+        # Far too wide to read (e.g. --columns '*'): rich would fold every header into a letter per
+        # line. One block per row instead, field and value side by side (psql's expanded mode).
+        sys.stderr.write(f"{len(r)} columns do not fit in {console.width} characters: one block per row "
+                         "(--format csv for one line per row)\n")
+        for i, r in enumerate(rows, 1):
+            block = Table(title=_cell(f"{title + ', ' if title else ''}row {i} of {len(rows)}"), show_header=False)
+            block.add_column("field", style="bold")
+            block.add_column("value", overflow="fold")
+            for k, v in r.items():
+                block.add_row(_cell(k), _cell(v, str(k)))
+            console.print(block)
+
+
+PIPE_WIDTH = 200  # characters of a table written to a pipe or file (no terminal to ask)
+WIDE_TABLE_FACTOR = 1.5  # a table this many times wider than the output is printed one block per row
 
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; more rows: --format csv/json, which stream

@@ -86,3 +86,22 @@ def test_sql_and_show_round_the_same_way(cli, bundled_bn_db):
     conn.close()
     assert onset is not None and len(repr(onset[0]).split(".")[1]) > 2
     assert f"name=delta_ks_onset, value={onset[0]:.2f}, unit=eV" in " ".join(shown.split())
+
+
+def test_a_table_far_too_wide_to_read_is_printed_one_block_per_row(cli, bundled_bn_db):
+    """``--columns '*'`` (56 columns) into a pipe: one field/value block per row, every field name
+    whole on one line (rich would fold each header into a letter per line); an ordinary query stays
+    one table with its header on one line."""
+    import re
+
+    wide = cli("query", "element = B", "--columns", "*", "--limit", "2", "--db", bundled_bn_db)
+    assert wide.exit_code == 0
+    assert "row 1 of 2" in wide.stdout and "row 2 of 2" in wide.stdout
+    assert "one block per row" in wide.stderr
+    names = [line.split("│")[1].strip() for line in wide.stdout.splitlines() if line.count("│") == 3]
+    for field in ("spectrum_id", "absorbing_element", "absorber_defect_distance_a", "calculation_set"):
+        assert names.count(field) == 2, field           # one line per row, the name unbroken
+    narrow = cli("query", "element = B", "--columns", "spectrum_id,polymorph,edge", "--limit", "2",
+                 "--db", bundled_bn_db)
+    assert narrow.exit_code == 0 and "row 1 of" not in narrow.stdout
+    assert any(re.search(r"spectrum_id\s*┃\s*polymorph\s*┃\s*edge", line) for line in narrow.stdout.splitlines())
