@@ -141,3 +141,29 @@ def test_a_fresh_checkout_resumes_from_the_committed_results():
     for jid in st["done"]:
         res = json.loads((CAMPAIGN / "results" / (jid.replace(":", "__") + ".json")).read_text())
         assert res["job"]["id"] == jid
+
+
+def test_the_remaining_cpu_estimate_uses_measured_analogues_and_guesses_nothing_else(tmp_path):
+    """A pending job is counted at the median CPU of finished jobs of its family; a spin-polarised one
+    with only an unpolarised analogue at SPIN_CPU_FACTOR times it; a job with no analogue is named,
+    not guessed."""
+    from repository.calculations.campaign import SPIN_CPU_FACTOR, estimate_remaining
+
+    def cell(poly, natoms, spin):
+        return {"polymorph": poly, "natoms": natoms, "spin_polarized": spin}
+
+    structures = {"h_p": cell("h-BN", 32, False), "h_v": cell("h-BN", 31, True),
+                  "c_p": cell("c-BN", 32, False), "h_big": cell("h-BN", 72, False)}
+    jobs = [{"id": f"xas:h_p:B{i}", "sid": "h_p", "kind": "xas"} for i in range(3)]
+    jobs += [{"id": "xas:h_p:N9", "sid": "h_p", "kind": "xas"},     # pending, same family
+             {"id": "xas:h_v:B1", "sid": "h_v", "kind": "xas"},     # pending, spin: x factor
+             {"id": "xas:c_p:B0", "sid": "c_p", "kind": "xas"},     # pending, no c-BN timing
+             {"id": "xas:h_big:B0", "sid": "h_big", "kind": "xas"}]  # pending, no large-cell timing
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    for i, cpu in enumerate((100.0, 400.0, 160.0)):
+        (tmp_path / "results" / f"xas__h_p__B{i}.json").write_text(json.dumps({"cpu_s": cpu}))
+    est = estimate_remaining(tmp_path)
+    assert est["cpu_h"] * 3600 == pytest.approx(160.0 + SPIN_CPU_FACTOR * 160.0)
+    assert (est["estimated_jobs"], est["assumed_spin_jobs"]) == (2, 1)
+    assert est["unestimated"] == {"xas": 2}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -104,9 +105,68 @@ def progress_numbers(campaign: Path) -> dict:
             "by_round": by_round, "by_kind": by_kind}
 
 
+SPIN_CPU_FACTOR = 2.0  # assumed: a spin-polarised job solves both spin channels (twice the KS states)
+LARGE_CELL_ATOMS = 48  # cells above this many atoms are the 63-72-atom cell-size checks
+
+
+def _job_family(job: dict, structures: dict) -> tuple[str, str, bool, bool]:
+    """(job kind as in its id, polymorph, large cell, spin-polarised) of a plan job: what sets its
+    cost (a vacancy's 31 atoms and a pristine cell's 32 count as the same size)."""
+    s = structures[job["sid"]]
+    return (job["id"].split(":")[0], s["polymorph"], int(s["natoms"]) > LARGE_CELL_ATOMS,
+            bool(s.get("spin_polarized")))
+
+
+def estimate_remaining(campaign: Path) -> dict:
+    """CPU hours the pending jobs of the v2 plan will take, from the campaign's own measured timings.
+
+    Each pending job takes the median CPU time (``cpu_s`` of the committed results) of the finished
+    jobs of its family (:func:`_job_family`: kind, polymorph, cell size class, spin). Where only the
+    non-spin-polarised family has timings, a spin-polarised job counts :data:`SPIN_CPU_FACTOR` times
+    that (an assumption until such a job has finished). Jobs with no finished analogue (e.g. the first
+    job of a kind in a polymorph) are not guessed: they are counted in ``unestimated`` by kind.
+    Superseded results (other meshes) are not used. Returns ``{'cpu_h', 'estimated_jobs',
+    'assumed_spin_jobs', 'unestimated': {kind: count}}``.
+    """
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    structures = plan["structures"]
+    measured: dict[tuple, list[float]] = {}
+    pending = []
+    for j in plan["jobs"]:
+        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
+        if not f.exists():
+            pending.append(j)
+            continue
+        try:
+            r = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if "cpu_s" in r:
+            measured.setdefault(_job_family(j, structures), []).append(float(r["cpu_s"]))
+    median = {k: statistics.median(v) for k, v in measured.items()}
+    cpu_s, estimated, assumed = 0.0, 0, 0
+    unestimated: dict[str, int] = {}
+    for j in pending:
+        fam = _job_family(j, structures)
+        if fam in median:
+            cpu_s += median[fam]
+        elif fam[3] and fam[:3] + (False,) in median:
+            cpu_s += SPIN_CPU_FACTOR * median[fam[:3] + (False,)]
+            assumed += 1
+        else:
+            unestimated[fam[0]] = unestimated.get(fam[0], 0) + 1
+            continue
+        estimated += 1
+    return {"cpu_h": cpu_s / 3600.0, "estimated_jobs": estimated, "assumed_spin_jobs": assumed,
+            "unestimated": unestimated}
+
+
 def progress(campaign: Path) -> str:
-    """Human-readable progress: done/total, CPU hours (one core per job), per round and kind."""
+    """Human-readable progress: done/total, CPU hours (one core per job), per round and kind, and
+    the estimate of what is left (:func:`estimate_remaining`)."""
     p = progress_numbers(campaign)
+    est = estimate_remaining(campaign)
     lines = [f"{p['done']}/{p['total']} jobs done, {p['cpu_h']:.2f} CPU-h in their results (CPU time "
              "of finished jobs, one core each; wall time for a few early ones, which predate the CPU "
              f"timer); {p['cpu_h_spent']:.2f} CPU-h spent in all, with the results of superseded "
@@ -114,6 +174,11 @@ def progress(campaign: Path) -> str:
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
+    missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
+    lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
+                 f"analogue (median CPU of finished jobs of the same kind, polymorph, cell size and spin; "
+                 f"{est['assumed_spin_jobs']} of them spin-polarised, counted x{SPIN_CPU_FACTOR:g} their "
+                 f"unpolarised analogue); no analogue yet, not estimated: {missing}")
     return "\n".join(lines)
 
 
