@@ -22,7 +22,9 @@ then every step runs in a FRESH process, which reports its wall time and its pea
   each map against the preprocessed spectra) and kNN agreement (mean share of each point's 15 nearest
   neighbours in the full map that are also its 15 nearest in the sampled map, all points).
 
-Every 10^6-scale step must run under the shared memory lock (the bench takes it itself when
+Each step also reports its CPU seconds (user + system, the whole child) and the load average, and
+the embed steps their wall and CPU seconds per stage: on a shared machine the wall time measures
+the queue as much as the program. Every 10^6-scale step must run under the shared memory lock (the bench takes it itself when
 ``--lock`` names the lock file). Prints one table and appends JSON lines to ``--out``.
 
     .venv/bin/python bench/scale.py --dir /work/scratch/issue-18a --sizes 10000,100000,1000000 \\

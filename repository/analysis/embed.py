@@ -330,7 +330,8 @@ def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[s
     placed = np.ones(x.shape[0], dtype=bool)
     placed[fitted_rows] = False
     rest = np.flatnonzero(placed)
-    transform = fit.model.transform if params.get("backend") == "cuml" else (lambda chunk: umap_transform(fit.model, chunk))
+    cuml = params.get("backend") == "cuml"
+    transform = fit.model.transform if cuml else (lambda chunk: umap_transform(fit.model, chunk))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for start in range(0, rest.size, PLACE_CHUNK_ROWS):
@@ -340,12 +341,16 @@ def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[s
             out = transform(np.asarray(x[chunk], dtype=np.float32))
             coords[chunk] = np.asarray(out.get() if hasattr(out, "get") else out, dtype=np.float64)
     artifacts = {**fit.artifacts, "umap_fitted_rows": fitted_rows}
-    epochs = _transform_epochs(fit.model, min(PLACE_CHUNK_ROWS, rest.size)) if params.get("backend") != "cuml" else None
-    info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size),
-            "placement": (f"the fitted model's transform (umap-learn {library_versions().get('umap-learn', '?')}, "
-                          f"approximate neighbours from its search index, {epochs} SGD epochs, transform_seed "
-                          f"{fit.model.transform_seed}), chunks of {PLACE_CHUNK_ROWS} rows in row order"
-                          if epochs is not None else f"cuML's transform, chunks of {PLACE_CHUNK_ROWS} rows")}
+    if cuml:
+        placement = f"cuML's transform, chunks of {PLACE_CHUNK_ROWS} rows"
+    else:
+        epochs = _transform_epochs(fit.model, min(PLACE_CHUNK_ROWS, rest.size))
+        neighbours = ("exact neighbours (fewer than 4,096 fitted rows)" if fit.model._small_data
+                      else "approximate neighbours from its search index")
+        placement = (f"the fitted model's transform (umap-learn {library_versions().get('umap-learn', '?')}, "
+                     f"{neighbours}, {epochs} SGD epochs, transform_seed {fit.model.transform_seed}), "
+                     f"chunks of {PLACE_CHUNK_ROWS} rows in row order")
+    info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size), "placement": placement}
     return FittedEmbedding("umap", coords, params, artifacts, info, fit.model)
 
 
