@@ -34,8 +34,29 @@ def _is_usage_error(err: BaseException) -> bool:
     return hasattr(err, "format_message") and getattr(err, "exit_code", None) == USAGE_EXIT_CODE
 
 
+def plain_help(command) -> None:
+    """Render ``command``'s help (and that of every command under it) with click's own formatter.
+
+    Typer's default, rich, keeps the single line breaks of a docstring's later paragraphs (help
+    ragged at terminal width) and reads ``[...]`` in help text as markup (``[all: umap, pca, mds]``
+    vanished). Click's formatter rewraps every paragraph to the terminal width and keeps a
+    paragraph as written only after a ``\\b`` line (click's documented literal block); text is
+    printed as given. tests/test_cli_help.py checks every help page at 80 columns.
+    """
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
 class XasrepoGroup(TyperGroup):
-    """Turns library errors and usage errors into one line `error: ...` + exit code, with no traceback."""
+    """Turns library errors and usage errors into one line `error: ...` + exit code, with no traceback.
+
+    Help is click's plain, reflowed help (:func:`plain_help`) for this group and everything in it,
+    whichever typer app built it (``cli.main.app_for`` builds one per command)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plain_help(self)
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
@@ -84,6 +105,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's reflowed help: see plain_help
 )
 
 DbOption = Annotated[Optional[str], typer.Option(

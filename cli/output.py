@@ -10,6 +10,9 @@ Stored text is never interpreted by what shows it (docs/sql.md, "Output escaping
 * CSV: the csv module's quoting (values with separators, quotes or line breaks are quoted);
   values are unchanged, so CSV round-trips exactly;
 * one-line messages (errors, summaries): :func:`visible` as well.
+
+Numbers: a table shows a float with the digits its unit is worth (:func:`format_float`: 2 decimals
+for eV, 3 for Å, ...); JSON and CSV write every digit stored (Python's shortest round-trip repr).
 """
 
 from __future__ import annotations
@@ -62,14 +65,63 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
-def _cell(value: Any):
-    """A table cell that rich prints literally: no markup, no emoji codes, controls made visible."""
+# How tables show a float (the one place; JSON and CSV keep every digit the database holds). A
+# column's unit is in its name (the project's naming rule: energy_min_ev, absorber_defect_distance_a),
+# so the name's ending decides the digits worth reading: name ending -> decimals (unit).
+TABLE_DECIMALS = (
+    ("_ev", 2),                 # energies, eV: 0.01 eV, finer than any XAS resolution
+    ("_a3", 2),                 # volumes, Å³
+    ("_a", 3),                  # distances, Å: 0.001 Å
+    ("_g_cm3", 3),              # densities, g/cm³
+    ("_charge", 3),             # charges, e (hirshfeld_charge, bader_charge)
+    ("_charge_transfer", 3),    # e (sigma_charge_transfer)
+)
+TABLE_SIGNIFICANT_DIGITS = 4  # any other float (a unitless number, an embedding coordinate)
+# The same decimals for a value whose unit is stored beside it (a descriptor: value=..., unit=e).
+TABLE_DECIMALS_BY_UNIT = {"eV": 2, "Å³": 2, "Å": 3, "A": 3, "g/cm³": 3, "e": 3}
+
+
+def format_float(value: float, column: str = "", unit: str | None = None) -> str:
+    """``value`` as a table shows it in column ``column``: fixed decimals by the unit the name
+    carries (:data:`TABLE_DECIMALS`: ``1.4460000000000002`` in ``absorber_defect_distance_a`` is
+    ``1.446``, ``179.2135`` in ``alignment_shift_ev`` is ``179.21``), else
+    :data:`TABLE_SIGNIFICANT_DIGITS` significant digits; never ``-0.00``. ``unit``, when the
+    value's unit is stored beside it, decides instead (:data:`TABLE_DECIMALS_BY_UNIT`)."""
+    value = float(value)
+    name = column.lower()
+    decimals = TABLE_DECIMALS_BY_UNIT.get(unit or "")
+    if decimals is None:
+        decimals = next((d for suffix, d in TABLE_DECIMALS if name.endswith(suffix)), None)
+    text = f"{value:.{decimals}f}" if decimals is not None else f"{value:.{TABLE_SIGNIFICANT_DIGITS}g}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text
+
+
+def _is_float(value: Any) -> bool:
+    """Floats of Python, numpy (float32 is not a ``float``) and PostgreSQL numerics (``Decimal``)."""
+    # lazy import: stdlib, only for table output
+    from decimal import Decimal
+    from numbers import Integral, Real
+
+    return (isinstance(value, (Real, Decimal)) and not isinstance(value, (Integral, bool))
+            and not isinstance(value, str))
+
+
+def _text(value: Any, column: str = "", unit: str | None = None) -> str:
+    """A value as a table shows it: floats by :func:`format_float`, the rest as ``str``."""
+    return format_float(value, column, unit) if _is_float(value) else str(value)
+
+
+def _cell(value: Any, column: str = ""):
+    """A table cell that rich prints literally: no markup, no emoji codes, controls made visible;
+    a float with the digits its column's unit is worth (:func:`format_float`)."""
     # lazy import: start-up time (rich is loaded only for table output)
     from rich.text import Text
 
     if value is None:
         return Text("")
-    return Text(visible(f"{value:.4g}" if isinstance(value, float) else str(value)))
+    return Text(visible(_text(value, column)))
 
 
 def _plain(value: Any) -> Any:
@@ -103,12 +155,33 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         from rich.console import Console
         from rich.table import Table
 
+        from rich.measure import Measurement
+
         table = Table(title=_cell(title) if title else None, show_lines=False)
         for column in (rows[0] if rows else []):
             table.add_column(_cell(column), overflow="fold")
         for r in rows:
-            table.add_row(*(_cell(v) for v in r.values()))
-        Console(width=200 if not sys.stdout.isatty() else None).print(table)
+            table.add_row(*(_cell(v, str(k)) for k, v in r.items()))
+        console = Console(width=PIPE_WIDTH if not sys.stdout.isatty() else None)
+        natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+        if natural <= WIDE_TABLE_FACTOR * console.width:
+            console.print(table)        # rich folds the longest headers/values to fit
+            return
+        # Far too wide to read (e.g. --columns '*'): rich would fold every header into a letter per
+        # line. One block per row instead, field and value side by side (psql's expanded mode).
+        sys.stderr.write(f"{len(r)} columns do not fit in {console.width} characters: one block per row "
+                         "(--format csv for one line per row)\n")
+        for i, r in enumerate(rows, 1):
+            block = Table(title=_cell(f"{title + ', ' if title else ''}row {i} of {len(rows)}"), show_header=False)
+            block.add_column("field", style="bold")
+            block.add_column("value", overflow="fold")
+            for k, v in r.items():
+                block.add_row(_cell(k), _cell(v, str(k)))
+            console.print(block)
+
+
+PIPE_WIDTH = 200  # characters of a table written to a pipe or file (no terminal to ask)
+WIDE_TABLE_FACTOR = 1.5  # a table this many times wider than the output is printed one block per row
 
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; more rows: --format csv/json, which stream
@@ -174,11 +247,12 @@ def render_record(kind: str, record: dict[str, Any], fmt: OutputFormat | RecordF
             value = f"{len(value.get('sites', []))} sites (pymatgen JSON; --format json for all of it)"
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             # one line per item: the separators are ours, each item's text is made visible
-            value = Text("\n").join(_cell(", ".join(f"{k}={v}" for k, v in item.items() if v is not None))
-                                    for item in value)
+            value = Text("\n").join(_cell(", ".join(
+                f"{k}={_text(v, str(k), item.get('unit') if k == 'value' else None)}"
+                for k, v in item.items() if v is not None)) for item in value)
             table.add_row(_cell(key), value)
             continue
         elif isinstance(value, (dict, list)):
             value = json.dumps(value, default=str)
-        table.add_row(_cell(key), _cell(value))
+        table.add_row(_cell(key), _cell(value, str(key)))
     Console(width=160 if not sys.stdout.isatty() else None).print(table)

@@ -132,10 +132,8 @@ def test_layered_bn_has_a_sharp_out_of_plane_pi_star_peak_below_sigma_star(bn_pl
 
 @pytest.mark.parametrize("element", ["B", "N"])
 def test_cubic_bn_has_no_pi_star_peak_at_the_onset(bn_plan, element, request):
-    if "v2-B" in request.node.callspec.id:
-        # measured 2026-11-30 on the 3x3x3 mesh: a feature of 0.49 of the maximum 2.2 eV above the
-        # onset (2x2x2 had 0.05 at the onset): the 4x4x4 check (xask444) says whether it stays
-        request.applymarker(pytest.mark.xfail(strict=True, reason="v2 c-BN B K 3x3x3: near-edge feature 0.49"))
+    # v2 B K, measured 2026-11-30: the strongest feature within 2.5 eV of the onset was 0.05 of the
+    # maximum on 2x2x2, 0.49 on 3x3x3 and 0.11 on 4x4x4 (production since): a k-sampling artefact
     iso = _pristine(bn_plan, "c-BN", element)["iso"]
     _, height = _near_edge_peak(iso.energy_ev, iso.intensity)
     assert height <= NO_PI_STAR_MAX_HEIGHT
@@ -191,9 +189,10 @@ def test_c_bn_onset_lies_about_two_ev_above_h_bn_pi_star(bn_plan, request):
         # ΔKS at 600 eV with k meshes
         request.applymarker(pytest.mark.xfail(strict=True, reason="v1 ΔKS cutoff correction (audit)"))
     else:
-        # measured 2026-11-30: +2.26 eV on the 2x2x2 mesh, +3.59 eV on 3x3x3 (ΔKS +0.43 eV, and a
-        # shoulder at the onset grew from 0.05 to 0.23 of the maximum); the 4x4x4 check decides
-        request.applymarker(pytest.mark.xfail(strict=True, reason="v2 3x3x3: c-BN onset +3.59 eV"))
+        # measured 2026-11-30: +2.26 eV on the 2x2x2 mesh, +3.59 eV on 3x3x3, +3.01 eV on 4x4x4
+        # (production; c-BN ΔKS 192.41 / 192.84 / 192.66 eV): 1 eV above experiment, and not yet
+        # shown converged (the 6x6x6 check decides); docs/bn-calculations.md
+        request.applymarker(pytest.mark.xfail(strict=True, reason="v2 4x4x4: c-BN onset +3.01 eV"))
     pi = _pi_star_ev(_pristine(bn_plan, "h-BN", "B")["iso"])
     onset = _onset_ev(_pristine(bn_plan, "c-BN", "B")["iso"], ONSET_FRACTION)
     lo, hi = CBN_ABOVE_PI_STAR_EV
@@ -362,6 +361,11 @@ def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
     if not dense:
         pytest.skip(f"no denser-mesh {element} K spectrum of pristine {polymorph} computed yet")
     densest = dense[-1]
+    production = json.loads((V2_RESULTS.parent / "plan.json").read_text())["structures"][
+        f"{polymorph}_pristine"]["kpts"]
+    if _mesh_points(densest) <= int(np.prod(production)):
+        pytest.skip(f"no {element} K spectrum of pristine {polymorph} on a denser mesh than the "
+                    f"production {'x'.join(map(str, production))} yet")
     site = densest.name.split("_")[2]                                # e.g. B0
     e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
     e, y = _two_columns(densest)

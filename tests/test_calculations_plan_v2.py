@@ -167,3 +167,34 @@ def test_the_remaining_cpu_estimate_uses_measured_analogues_and_guesses_nothing_
     assert est["cpu_h"] * 3600 == pytest.approx(160.0 + SPIN_CPU_FACTOR * 160.0)
     assert (est["estimated_jobs"], est["assumed_spin_jobs"]) == (2, 1)
     assert est["unestimated"] == {"xas": 2}
+
+
+def test_a_check_on_the_new_production_mesh_is_promoted_and_nothing_else_is(tmp_path):
+    """After a mesh change, a denser-mesh check computed on exactly the new mesh becomes the
+    production result (job and id rewritten, promoted_from kept); a check on another mesh, or a
+    site whose production result exists, is left alone."""
+    from repository.calculations.campaign import promote_checks
+
+    structures = {"c_p": {"kpts": [4, 4, 4]}}
+    jobs = [{"id": "gse:c_p", "sid": "c_p", "kind": "gse"},
+            {"id": "xas:c_p:B0", "sid": "c_p", "kind": "xas"},
+            {"id": "xas:c_p:N16", "sid": "c_p", "kind": "xas"},
+            {"id": "xas:c_p:N17", "sid": "c_p", "kind": "xas"}]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    res = tmp_path / "results"
+    (res / "gsek444__c_p.json").write_text(json.dumps({"kpts": [4, 4, 4], "e_gs_ev": -1.0}))
+    (res / "xask444__c_p__B0.json").write_text(json.dumps({"kpts": [4, 4, 4], "delta_ks_ev": 192.7}))
+    np.savez(res / "xask444__c_p__B0.npz", e_stick=np.arange(3.0))
+    (res / "xask444__c_p__N16.json").write_text(json.dumps({"kpts": [3, 3, 3]}))   # other mesh
+    (res / "xask444__c_p__N17.json").write_text(json.dumps({"kpts": [4, 4, 4]}))
+    (res / "xas__c_p__N17.json").write_text(json.dumps({"kpts": [4, 4, 4], "own": True}))
+
+    assert promote_checks(tmp_path, "c_p", [4, 4, 4]) == ["gse:c_p", "xas:c_p:B0"]
+    b0 = json.loads((res / "xas__c_p__B0.json").read_text())
+    assert b0["job"]["id"] == "xas:c_p:B0" and b0["promoted_from"] == "xask444:c_p:B0"
+    assert b0["delta_ks_ev"] == 192.7 and (res / "xas__c_p__B0.npz").exists()
+    assert not (res / "xask444__c_p__B0.json").exists()
+    assert (res / "xask444__c_p__N16.json").exists() and not (res / "xas__c_p__N16.json").exists()
+    assert json.loads((res / "xas__c_p__N17.json").read_text())["own"] is True
+    assert promote_checks(tmp_path, "c_p", [3, 3, 3]) == []       # not the plan's mesh

@@ -10,6 +10,7 @@ the B K spectra); small tables are made here where a known answer is needed.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -215,8 +216,8 @@ def test_one_panel_per_element_and_edge_never_a_shared_axis(bn):
         fig = sp.spectra_figure(engine, b + n)
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert len(panels) == 2
-    assert panels[0].get_title(loc="left").startswith("B K-edge (2 spectra")
-    assert panels[1].get_title(loc="left").startswith("N K-edge (1 spectrum")
+    assert panels[0].get_title(loc="left").startswith("B K-edge, iso (2 spectra")
+    assert panels[1].get_title(loc="left").startswith("N K-edge, iso (1 spectrum")
     b_lines, n_lines = panels[0].get_lines(), panels[1].get_lines()
     assert len(b_lines) == 2 and len(n_lines) == 1
     assert max(line.get_xdata().max() for line in b_lines) < 300 < n_lines[0].get_xdata().min()
@@ -225,22 +226,95 @@ def test_one_panel_per_element_and_edge_never_a_shared_axis(bn):
     plt.close(fig)
 
 
-def test_many_stacked_curves_are_labelled_every_kth_and_say_so(bn):
+def test_many_stacked_curves_are_drawn_and_named_in_groups_and_say_so(bn):
     path, _ = bn
     with db.connected(path, read_only=True) as engine:
         ids = _ids(engine, "SELECT spectrum_id FROM spectrum_overview WHERE absorbing_element = 'B' "
                            "AND polarization = 'iso' ORDER BY spectrum_id LIMIT 62")
         fig = sp.spectra_figure(engine, ids, offset="auto", normalize="max")
     ax = fig.axes[0]
-    labels = [t for t in ax.texts if t.get_text().startswith("#")]
-    every = -(-62 // sp.MAX_LABELS_PER_PANEL)
-    assert len(ids) == 62 and len(labels) == len(range(0, 62, every)) + (61 % every != 0)
-    assert f"every {every}th of 62" in ax.get_title(loc="left")  # 4th
-    assert [sp._ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "12th",
-                                                                      "13th", "22nd"]
-    assert any(w in labels[0].get_text() for w in ("pristine", "v_", "C_", "O_"))  # defect or pristine named
-    assert "site" in labels[0].get_text()
+    assert len(ids) == 62 and len(ax.get_lines()) == 62 > sp.MAX_LABELS_PER_PANEL
+    legend = ax.get_legend()
+    assert legend.get_title().get_text().startswith("62 curves grouped by material, defect")
+    assert sum(int(re.search(r"\((\d+) curves?\)$", t.get_text()).group(1)) for t in legend.get_texts()) == 62
+    assert any("pristine" in t.get_text() for t in legend.get_texts())
+    assert ax.get_title(loc="left").startswith("B K-edge, iso (62 spectra")  # one polarisation: said once
     assert ax.get_ylabel().startswith("μ(E) / its maximum, offset")
+    plt.close(fig)
+
+
+# Selections of the bundled set that each panel must name completely: overlaid and stacked, one
+# by one (<= MAX_LABELS_PER_PANEL curves) and in groups, one polarisation and several. The first
+# is the newcomer's: 37 B K curves, where naming every 2nd curve left r-BN iso and out_of_plane
+# out of the legend.
+LEGEND_CASES = [
+    ("B pristine and v_B", "absorbing_element = 'B' AND (defect_name IS NULL OR defect_name = 'v_B')", None),
+    ("B pristine and v_B, stacked", "absorbing_element = 'B' AND (defect_name IS NULL OR defect_name = 'v_B')",
+     "auto"),
+    ("pristine", "defect_name IS NULL", None),
+    ("pristine, stacked", "defect_name IS NULL", "auto"),
+    ("r-BN and w-BN", "polymorph IN ('r-BN', 'w-BN')", None),
+    ("one spectrum", "spectrum_id = 15", None),
+    ("h-BN v_N iso", "polymorph = 'h-BN' AND defect_name = 'v_N' AND polarization = 'iso'", None),
+]
+POLARIZATION_WORDS = ("iso", "in_plane", "out_of_plane")
+
+
+@pytest.mark.parametrize("name,where,offset", LEGEND_CASES, ids=[c[0] for c in LEGEND_CASES])
+def test_every_drawn_curve_is_named_on_its_panel_with_one_spelling_of_the_polarisation(bn, name, where, offset):
+    """Per panel: each line is named by exactly one legend entry (or, stacked, one label at its
+    end); the names are those of the spectra (or groups of them) the database has for that
+    element and edge; the polarisation is spelled as stored (iso, in_plane, out_of_plane), in
+    every name when the panel mixes them, else once in the panel title."""
+    path, _ = bn
+    with db.connected(path, read_only=True) as engine:
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT spectrum_id, absorbing_element, edge, polymorph, polarization "
+                                     f"FROM spectrum_overview WHERE {where} ORDER BY spectrum_id")).all()
+        fig = sp.spectra_figure(engine, [r[0] for r in rows], offset=offset)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    expected = {}
+    for r in rows:
+        expected.setdefault(f"{r[1]} {r[2]}-edge", []).append(r)
+    assert sorted(ax.get_title(loc="left").split(" (")[0].split(",")[0] for ax in panels) == sorted(expected)
+    for ax in panels:
+        title = ax.get_title(loc="left")
+        mine = expected[title.split(" (")[0].split(",")[0]]
+        lines = ax.get_lines()
+        assert len(lines) == len(mine), title
+        polarizations = {r[4] for r in mine}
+        legend = ax.get_legend()
+        entries = [t.get_text() for t in legend.get_texts()] if legend else []
+        entries = [e for e in entries if not e.startswith("embedding window")]
+        if len(mine) > sp.MAX_LABELS_PER_PANEL:  # in groups: a colour and an entry (with its count) per group
+            handles = [h for h in legend.legend_handles if not str(h.get_label()).startswith("embedding")]
+            colours = [matplotlib.colors.to_hex(h.get_color()) for h in handles]
+            assert len(set(colours)) == len(entries), title
+            drawn = [matplotlib.colors.to_hex(line.get_color()) for line in lines]
+            assert set(drawn) == set(colours), title  # every line's colour is a legend entry's
+            for colour, entry in zip(colours, entries):
+                assert int(re.search(r"\((\d+) curves?\)$", entry).group(1)) == drawn.count(colour), entry
+            assert legend.get_title().get_text().startswith(f"{len(mine)} curves grouped by")
+            names = entries
+            for polymorph, polarization in {(r[3], r[4]) for r in mine}:
+                assert any(e.split()[0] == polymorph and (len(polarizations) == 1 or f" {polarization} (" in e)
+                           for e in entries), (title, polymorph, polarization)
+        else:  # one by one: the line's own label, in the legend or at the end of the stacked curve
+            names = [t.get_text() for t in ax.texts if t.get_text().startswith("#")] if offset else entries
+            assert sorted(names) == sorted(line.get_label() for line in lines), title
+            assert sorted(int(n.split()[0][1:]) for n in names) == [r[0] for r in mine], title
+            for n in names:
+                r = next(r for r in mine if r[0] == int(n.split()[0][1:]))
+                assert n.split()[1] == r[3], n
+        words = [w for n in names for w in n.replace("(", " ").split() if w in POLARIZATION_WORDS]
+        if len(polarizations) > 1:
+            assert len(words) == len(names), title  # each name says its polarisation
+        else:
+            assert words == [] and title.split(" (")[0].endswith(f", {polarizations.pop()}"), title
+        for text_ in [title, *names]:
+            assert not any(s in text_ for s in ("E∥", "E⊥", "E||", "in-plane", "out-of-plane")), text_
     plt.close(fig)
 
 

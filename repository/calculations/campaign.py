@@ -223,6 +223,46 @@ def supersede_stale_results(campaign: Path) -> list[str]:
     return moved
 
 
+def promote_checks(campaign: Path, sid: str, mesh: list[int]) -> list[str]:
+    """Make the denser-mesh check results of cell ``sid`` its production results, after the plan's
+    mesh for ``sid`` became ``mesh`` (run :func:`supersede_stale_results` first).
+
+    ``gsek<mesh>:<sid>`` becomes ``gse:<sid>`` and ``xask<mesh>:<sid>:<site>`` becomes
+    ``xas:<sid>:<site>``: a check job is the production job with another mesh (same cutoffs, same
+    ΔKS), so its result is moved, arrays included, under the production id, with the plan's
+    production job in ``job`` and the check's id in ``promoted_from``. Only where the production
+    result is missing and the check's recorded mesh equals ``mesh`` and the plan's; anything else is
+    left alone. Returns the promoted production ids. Raises ``KeyError`` for a ``sid`` not in the plan.
+    """
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    wanted = list(plan["structures"][sid]["kpts"])
+    tag = "".join(map(str, mesh))
+    results = campaign / "results"
+    promoted: list[str] = []
+    if list(mesh) != wanted:
+        return promoted
+    for job in plan["jobs"]:
+        if job["sid"] != sid or job.get("conv") or job["kind"] not in ("gse", "xas"):
+            continue
+        head, _, rest = job["id"].partition(":")
+        check_id = f"{'gsek' if head == 'gse' else 'xask'}{tag}:{rest}"
+        src = results / (check_id.replace(":", "__") + ".json")
+        dst = results / (job["id"].replace(":", "__") + ".json")
+        if dst.exists() or not src.exists():
+            continue
+        res = json.loads(src.read_text())
+        if list(res.get("kpts") or []) != wanted:
+            continue
+        res["job"], res["promoted_from"] = job, check_id
+        if src.with_suffix(".npz").exists():
+            shutil.move(str(src.with_suffix(".npz")), str(dst.with_suffix(".npz")))
+        dst.write_text(json.dumps(res, indent=1))
+        src.unlink()
+        promoted.append(job["id"])
+    return promoted
+
+
 def _move_result(path: Path, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for part in (path, path.with_suffix(".npz")):

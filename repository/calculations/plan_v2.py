@@ -58,8 +58,10 @@ class SettingsV2:
     # 2x2x1 / 2x2x2 (the first choice) were not converged: against 4x4x1 / 3x3x3 the pristine
     # spectra moved by RMS 0.06-0.14 (h-BN, c-BN; more than the set's nearest-neighbour distance),
     # 2x2x1 put spurious peaks between π* and σ*, and c-BN's ΔKS moved 0.4 eV (measured
-    # 2026-11-30, docs/bn-calculations.md). The denser K_SERIES meshes check these in turn.
-    kpts: dict = field(default_factory=lambda: {"layered": [4, 4, 1], "bulk": [3, 3, 3]})
+    # 2026-11-30, docs/bn-calculations.md). The denser K_SERIES meshes check these in turn: for the
+    # bulk cells 3x3x3 failed too (B K against 4x4x4: RMS 0.097 c-BN, 0.084 w-BN; N K passed,
+    # 0.051 / 0.042), so bulk production is 4x4x4 (~2.2x the CPU of 3x3x3), checked at 6x6x6.
+    kpts: dict = field(default_factory=lambda: {"layered": [4, 4, 1], "bulk": [4, 4, 4]})
     # the 63-72-atom cells (probe set: deliberately other settings) keep the coarser meshes,
     # which on their ~2x larger in-plane cells sample about as densely as 3-4 k on the small ones
     large_cell_kpts: dict = field(default_factory=lambda: {"layered": [2, 2, 1], "bulk": [2, 2, 2]})
@@ -116,8 +118,9 @@ DENSE_PRIORITY = 1.5     # the monolayer and r-BN mesh checks: after round 1 (mo
 # e.g. xask444): each says whether the production mesh (SettingsV2.kpts) is converged. The first
 # checks (4x4x1 / 3x3x3 against the first production meshes 2x2x1 / 2x2x2) said no, and those
 # meshes became production (their spectra were promoted to the production job ids, see
-# docs/bn-calculations.md); these check the new ones. h-BN, c-BN, w-BN right after round 0.
-K_SERIES = {"c-BN": ([4, 4, 4],), "w-BN": ([4, 4, 4],), "h-BN": ([6, 6, 1],)}
+# docs/bn-calculations.md); these check the new ones. h-BN, c-BN, w-BN right after round 0. The
+# bulk 4x4x4 checks failed in turn and became production the same way (2026-11-30 13:20 UTC).
+K_SERIES = {"c-BN": ([6, 6, 6],), "w-BN": ([6, 6, 6],), "h-BN": ([6, 6, 1],)}
 K_SERIES_PRIORITY = 0.62
 K_SERIES_LATER = {"r-BN": ([6, 6, 1],), "h-BN-mono": ([6, 6, 1],)}   # after round 1
 # ΔKS plane-wave cutoff series on two pristine cells (both edges)

@@ -3,7 +3,8 @@
 The absorber and edge come from feff.inp (the ipot-0 potential and the EDGE card, K by default) or,
 without feff.inp, from the xmu.dat header ("Abs Z= 8 ... K shell"). A FEFF cluster is not a periodic
 structure, so the record keeps what is known about it in ``metadata["feff"]["cluster"]``: composition,
-number of atoms, absorber and its neighbour shells. A crystal structure file beside the run (CIF,
+number of atoms, absorber and its neighbour shells. The cluster counts against the atoms-per-structure
+limit (``XASREPO_MAX_ATOMS``, docs/limits.md) like any structure. A crystal structure file beside the run (CIF,
 POSCAR/CONTCAR, ``*.vasp``, ``structure.json``), or ``ReadOptions.structure_path``, is attached as
 the spectrum's structure.
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..conventions import Origin, SpectrumType
 from ..errors import InputError
-from ..limits import excerpt
+from ..limits import MAX_ATOMS, excerpt, shown_name
 from ..values import SpectrumRecord
 from .common import (
     DEFAULT_OPTIONS,
@@ -73,10 +74,18 @@ def _find_files(path: Path) -> tuple[Path | None, Path]:
 
 
 def parse_feff_input(path: Path) -> dict[str, Any]:
-    """Cards, potentials and atoms of a feff.inp; errors name the line."""
+    """Cards, potentials and atoms of a feff.inp; errors name the line.
+
+    The ATOMS cluster is a structure like any other: more atoms than
+    :data:`repository.limits.MAX_ATOMS` (``XASREPO_MAX_ATOMS``) are refused with
+    :class:`~repository.errors.LimitExceeded` naming the file and the variable, after counting
+    them all (rows past the limit are counted, not kept)."""
     cards: dict[str, str] = {}
     potentials: dict[int, dict[str, Any]] = {}
     atoms: list[tuple[float, float, float, int, str, int]] = []
+    max_atoms = MAX_ATOMS.value()
+    n_atoms = 0
+    first_atom_line = None
     block = None
     for number, raw in enumerate(read_text(path).splitlines(), start=1):
         line = raw.split("*", 1)[0].strip() if not raw.strip().upper().startswith("TITLE") else raw.strip()
@@ -106,7 +115,12 @@ def parse_feff_input(path: Path) -> dict[str, Any]:
                 ipot = int(words[3])
             except (ValueError, IndexError):
                 raise InputError(path, f"ATOMS row {excerpt(line)} is not 'x y z ipot [tag]'", where=where) from None
-            atoms.append((x, y, zc, ipot, words[4] if len(words) > 4 else "", number))
+            n_atoms += 1
+            first_atom_line = first_atom_line or number
+            if n_atoms <= max_atoms:
+                atoms.append((x, y, zc, ipot, words[4] if len(words) > 4 else "", number))
+    MAX_ATOMS.check(n_atoms, shown_name(path), where=f"ATOMS from line {first_atom_line}",
+                    found=f"the ATOMS cluster has {n_atoms:,} atoms")
     if not potentials:
         raise InputError(path, "no POTENTIALS card: cannot tell the absorber")
     if 0 not in potentials:

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 MAX_SPECTRA = 100
 MAX_SPECTRA_WITH_DOS = 8
-MAX_LEGEND_ENTRIES = 15
-MAX_LABELS_PER_PANEL = 20  # more curves in a panel: every k-th is labelled, and the panel says so
+MAX_LEGEND_ENTRIES = 20  # groups of curves in one legend, when there are too many curves to name each
+MAX_LABELS_PER_PANEL = 20  # more curves in a panel: drawn and named in groups (curve_groups)
 NORMALIZATIONS = ("none", "max", "area", "edge_step")
 AUTO_OFFSET_GAP = 1.05  # stacked spectra are this many times the tallest spectrum apart
 DPI = 150
@@ -72,12 +72,14 @@ def _choose(engine: Engine, ids: Iterable[int], where: str | None, element: str 
 
 def spectrum_label(record: dict[str, Any]) -> str:
     """'#12 h-BN B18N17 v_N B K iso' -- id, polymorph, formula, defect, absorber, edge, polarisation
-    (what is known). The polymorph comes first: all BN polymorphs share the formula BN."""
+    (what is known; the polarisation as :func:`polarization_label` writes it). The polymorph
+    comes first: all BN polymorphs share the formula BN."""
     words = [f"#{record['spectrum_id']}"]
-    for key in ("polymorph", "reduced_formula", "defect_name", "absorbing_element", "edge", "polarization"):
+    for key in ("polymorph", "reduced_formula", "defect_name", "absorbing_element", "edge"):
         value = record.get(key)
         if value not in (None, ""):
             words.append(str(value))
+    words.append(polarization_label(record))
     if record.get("origin") == "experimental" and record.get("sample_name"):
         words.append(f"({record['sample_name']})")
     return " ".join(words)
@@ -187,31 +189,62 @@ def normalization_axis_label(how: str, kind: str = "μ(E)") -> str:
 # labels and titles in words
 
 
-def short_label(record: dict[str, Any]) -> str:
-    """'#12 h-BN v_N site 3' -- what tells stacked curves of one panel apart: id, polymorph (or
-    formula), defect (pristine for a computed spectrum without one), absorbing site, polarisation
-    when not isotropic, sample name for a measurement."""
-    words = [f"#{record['spectrum_id']}"]
-    words.append(str(record.get("polymorph") or record.get("reduced_formula") or ""))
-    defect = record.get("defect_name")
-    if defect:
-        charge = record.get("defect_charge")
-        words.append(f"{defect}{'' if not charge else f' ({int(charge):+d})'}")
-    elif record.get("origin") == "computed":
-        words.append("pristine")
+def polarization_label(record: dict[str, Any]) -> str:
+    """The polarisation as every label of these pictures writes it: the stored name, as a filter
+    takes it (``iso``, ``in_plane``, ``out_of_plane``, ``x``, ``y``, ``z`` or a vector ``a,b,c``;
+    repository.conventions.NAMED_POLARIZATIONS), or ``polarization unknown``. One spelling, so a
+    label can be typed back into ``--where 'polarization = ...'``."""
+    value = record.get("polarization")
+    return "polarization unknown" if value in (None, "") else str(value)
+
+
+def short_label(record: dict[str, Any], *, polarization: bool = True) -> str:
+    """'#12 h-BN v_N site 3 in_plane' -- what tells the curves of one panel apart: id, polymorph
+    (or formula), defect (pristine for a computed spectrum without one), absorbing site,
+    polarisation (:func:`polarization_label`, every one the same way, iso included; left out with
+    ``polarization=False``, for a panel whose title names its one polarisation), sample name for a
+    measurement."""
+    words = [f"#{record['spectrum_id']}", _material(record)]
+    words.append(_defect(record))
     if record.get("absorber_site_index") is not None:
         words.append(f"site {record['absorber_site_index']}")
-    if record.get("polarization") not in (None, "", "iso"):
-        words.append(str(record["polarization"]))
+    if polarization:
+        words.append(polarization_label(record))
     if record.get("origin") == "experimental" and record.get("sample_name"):
         words.append(f"({record['sample_name']})")
     return " ".join(w for w in words if w)
 
 
-def _ordinal(k: int) -> str:
-    """'2nd', '3rd', '4th', '11th', '22nd'."""
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return f"{k}{suffix}"
+def _material(record: dict[str, Any]) -> str:
+    return str(record.get("polymorph") or record.get("reduced_formula") or "")
+
+
+def _defect(record: dict[str, Any]) -> str:
+    defect = record.get("defect_name")
+    if defect:
+        charge = record.get("defect_charge")
+        return f"{defect}{'' if not charge else f' ({int(charge):+d})'}"
+    return "pristine" if record.get("origin") == "computed" else ""
+
+
+def curve_groups(records: list[dict[str, Any]], *, polarization: bool = True,
+                 most: int = MAX_LEGEND_ENTRIES) -> tuple[list[str], str]:
+    """For a panel with more curves than can be labelled one by one: the legend group of each
+    record and how the panel says they are grouped.
+
+    The finest grouping with at most ``most`` groups of: material + defect (pristine) +
+    polarisation, material + polarisation, material (polarisation only when ``polarization``);
+    the coarsest one when even that has more groups (the legend then grows rather than leave a
+    drawn curve out). Returns (group label per record, 'grouped by ...' in words)."""
+    fields = [("material", _material), ("defect", _defect), ("polarization", polarization_label)]
+    if not polarization:
+        fields = fields[:2]
+    choices = [fields, [fields[0]] + fields[2:], fields[:1]]
+    for chosen in choices:
+        labels = [" ".join(w for w in (f(r) for _, f in chosen) if w) or "?" for r in records]
+        if len(set(labels)) <= most:
+            break
+    return labels, "grouped by " + ", ".join(name for name, _ in chosen)
 
 
 def _group_key(record: dict[str, Any]) -> tuple[str, str]:
@@ -288,8 +321,9 @@ def plot_spectra(engine: Engine, spectrum_ids: Sequence[int], output: str | Path
 
     One panel per absorbing element and edge (never one shared energy axis for B K and N K), each
     with photon energy in eV; ``offset`` shifts spectrum k of a panel up by k*offset (``"auto"``:
-    by the tallest spectrum's height), stacked curves are labelled at their right end (every
-    k-th when there are many, saying so). ``normalize`` is 'none', 'max', 'area' or 'edge_step'
+    by the tallest spectrum's height). Every curve is named: one by one (a legend, or a label at
+    the right end of a stacked curve) up to :data:`MAX_LABELS_PER_PANEL` per panel, in groups
+    (:func:`curve_groups`, the legend says how) above that. ``normalize`` is 'none', 'max', 'area' or 'edge_step'
     (:func:`normalize_spectrum`; ``True`` = 'max'), named on the y axis. ``with_dos`` draws one row per
     spectrum with the absorber's DOS (states/eV on E − E_F) beside it. ``snapshot`` (a snapshot
     file) shades its recipe's energy window on the panels of its element and edge. The title
@@ -362,6 +396,12 @@ def _colors(plt, n: int):
 
 
 def _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi):
+    """One panel per (element, edge). Every curve is named on the panel: up to
+    :data:`MAX_LABELS_PER_PANEL` curves one by one (a legend when overlaid, a label at the right
+    end when stacked); more are drawn in groups (:func:`curve_groups`), one colour and one legend
+    entry with its count per group, and the legend title says how they are grouped. The
+    polarisation is written once in the panel title when the panel has one, in every label when
+    it mixes several."""
     n_panels = len(groups)
     ncols = min(n_panels, 3)
     nrows = -(-n_panels // ncols)
@@ -373,37 +413,57 @@ def _draw_panels(plt, np, records, curves, groups, offset, y_label, window, dpi)
     for ax in axes.ravel()[n_panels:]:
         ax.set_visible(False)
     for ax, ((element, edge), members) in zip(axes.ravel(), groups.items()):
+        panel_records = [records[k] for k in members]
+        polarizations = list(dict.fromkeys(polarization_label(r) for r in panel_records))
+        mixed = len(polarizations) > 1
+        grouped = len(members) > MAX_LABELS_PER_PANEL
+        if grouped:
+            group_of, how = curve_groups(panel_records, polarization=mixed)
+            order = sorted(range(len(members)), key=lambda j: list(dict.fromkeys(group_of)).index(group_of[j]))
+            members = [members[j] for j in order]  # each group's curves together (stacked: one block)
+            group_of = [group_of[j] for j in order]
+            names = list(dict.fromkeys(group_of))
+            counts = {g: group_of.count(g) for g in names}
+            color_of = _colors(plt, len(names))
+        else:
+            color_of = _colors(plt, len(members))
         panel = [curves[k] for k in members]
         step = offset
         if offset == "auto":
             step = AUTO_OFFSET_GAP * max(float(np.ptp(y)) for _, y in panel) or 1.0
         step = float(step or 0.0)
-        color_of = _colors(plt, len(members))
-        every = max(1, -(-len(members) // MAX_LABELS_PER_PANEL))
         for j, k in enumerate(members):
             x, y = curves[k]
-            labelled = j % every == 0 or j == len(members) - 1
-            label = short_label(records[k])
-            ax.plot(x, y + j * step, color=color_of(j), lw=1.3 if len(members) > 20 else 1.6,
-                    label=label if labelled else "_nolegend_")
-            if step and labelled:
+            if grouped:
+                g = group_of[j]
+                first = group_of.index(g) == j
+                label = f"{g} ({counts[g]} curve{'s' if counts[g] > 1 else ''})" if first else "_nolegend_"
+                color = color_of(names.index(g))
+            else:
+                label = short_label(records[k], polarization=mixed)
+                color = color_of(j)
+            ax.plot(x, y + j * step, color=color, lw=1.3 if len(members) > 20 else 1.6, label=label)
+            if step and not grouped:
                 ax.annotate(label, (x[-1], y[-1] + j * step), xytext=(4, 0), textcoords="offset points",
-                            fontsize=7 if len(members) > 20 else 8, va="center", color=color_of(j))
+                            fontsize=8, va="center", color=color)
         shaded = _shade_window(ax, window, (element, edge))
-        thinned = every > 1
         if step:
             xs = np.concatenate([curves[k][0] for k in members])
-            ax.set_xlim(xs.min() - 0.02 * np.ptp(xs), xs.max() + 0.32 * np.ptp(xs))
+            ax.set_xlim(xs.min() - 0.02 * np.ptp(xs), xs.max() + (0.02 if grouped else 0.32) * np.ptp(xs))
             ax.set_yticks([])
-        elif len(members) > 1 or shaded:
-            ax.legend(fontsize=7.5 if len(members) > 8 else 8.5, frameon=False, ncols=1 if len(members) <= 12 else 2,
-                      title=f"every {_ordinal(every)} of {len(members)} curves" if thinned else None, title_fontsize=8)
-        if step and shaded:
+        if grouped:
+            # stacked: the legend beside the panel, not over the top curves
+            place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if step else {}
+            ax.legend(fontsize=7.5, frameon=False, ncols=1 if len(names) <= 12 or step else 2,
+                      title=f"{len(members)} curves {how}", title_fontsize=8, **place)
+        elif not step:
+            ax.legend(fontsize=7.5 if len(members) > 8 else 8.5, frameon=False, ncols=1 if len(members) <= 12 else 2)
+        elif shaded:  # stacked curves carry their own labels: the legend shows the window only
             ax.legend(handles=[h for h in ax.get_legend_handles_labels()[0]
                                if str(h.get_label()).startswith("embedding window")], fontsize=8, frameon=False,
                       loc="lower right")
-        note = f"; labels on every {_ordinal(every)} of {len(members)} curves" if (thinned and step) else ""
-        ax.set_title(f"{element} {edge}-edge ({len(members)} spectr{'um' if len(members) == 1 else 'a'}{note})",
+        polar = "" if mixed else f", {polarizations[0]}"
+        ax.set_title(f"{element} {edge}-edge{polar} ({len(members)} spectr{'um' if len(members) == 1 else 'a'})",
                      fontsize=10.5, loc="left")
         ax.set_xlabel("photon energy (eV)")
         ax.set_ylabel(y_label + (f", offset {step:.3g} per curve" if step else ""), fontsize=9.5)

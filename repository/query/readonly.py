@@ -28,7 +28,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..db import VIEW_NAMES, cannot_open, describe, engine_url, is_sqlite, make_engine, resolve_url, role_problems
+from ..db import (
+    VIEW_NAMES,
+    cannot_open,
+    check_revision,
+    describe,
+    engine_url,
+    is_sqlite,
+    make_engine,
+    resolve_url,
+    role_problems,
+)
 from ..errors import SchemaError, UsageError
 from .cancel import Deadline, call_cancellable
 
@@ -279,6 +289,25 @@ def _open(engine, url: str):
         raise cannot_open(describe(url), err) from None
 
 
+def check_schema_revision(cursor, url: str, dialect: str) -> None:
+    """Refuse a database stamped with another xasrepo schema revision than this code's, before the
+    statement runs: :func:`repository.db.check_revision` (:class:`SchemaError`: the revision found,
+    the one expected and the command that upgrades; :class:`NewerSchemaError` for a newer
+    xasrepo's). Its tables and views would otherwise answer with other columns than docs/sql.md
+    lists, or a confusing "no such column". A database without ``alembic_version`` (not made by
+    xasrepo) is left to the statement: SQL on its own tables works, and a missing xasrepo view is
+    reported by :func:`_refusal`. ``cursor`` is a DBAPI cursor of the open connection."""
+    if dialect == "sqlite":
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'")
+    else:  # the schema search path decides, as it does for the statement
+        cursor.execute("SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL")
+    if cursor.fetchone() is None:
+        return
+    cursor.execute("SELECT version_num FROM alembic_version")
+    row = cursor.fetchone()
+    check_revision(url, row[0] if row else None)
+
+
 DEFAULT_SQL_TIMEOUT_S = 60.0  # `xasrepo sql --timeout`; docs/sql.md "Limits"
 FETCH_BATCH_ROWS = 1000  # rows fetched at a time: memory stays bounded by a batch, not the result
 
@@ -313,7 +342,8 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
     statement, fetching included; past it the statement is cancelled (:class:`QueryTimeout`), as it
     is on Ctrl-C (:class:`QueryCancelled`): SQLite by ``interrupt()``, PostgreSQL by a cancel
     request and ``statement_timeout`` on the server (see :mod:`repository.query.cancel`). Raises
-    :class:`ReadOnlyViolation` for anything that would write and
+    :class:`~repository.errors.SchemaError` for a database at another schema revision
+    (:func:`check_schema_revision`), :class:`ReadOnlyViolation` for anything that would write and
     :class:`~repository.errors.UsageError` for other SQL errors, each as one line.
     """
     url = _url_of(engine_or_db)
@@ -327,8 +357,12 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
         rows = None
         try:
             if dialect == "sqlite":
-                driver.set_authorizer(_sqlite_authorizer())
                 cursor = driver.cursor()
+                try:
+                    check_schema_revision(cursor, url, dialect)
+                except sqlite3.Error as err:
+                    raise cannot_open(describe(url), err) from None
+                driver.set_authorizer(_sqlite_authorizer())
 
                 def run(call):
                     try:
@@ -345,6 +379,10 @@ def open_sql(engine_or_db: Engine | str | None, sql: str, *, timeout_s: float | 
                 cursor = driver.cursor()
                 cursor.execute("SET TRANSACTION READ ONLY")
                 refuse_writable_role(cursor, url)
+                try:
+                    check_schema_revision(cursor, url, dialect)
+                except psycopg.Error as err:
+                    raise _refusal(err, url) from None
                 if deadline.timeout_s:  # on the server too: it stops even if this client dies
                     cursor.execute(f"SET LOCAL statement_timeout = {int(deadline.timeout_s * 1000) + 1}")
 
