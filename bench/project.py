@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,8 @@ def main() -> None:
         sys.exit(f"no UMAP snapshot in {args.db}: run bench/embed.py first")
     snapshot = umaps[-1]
     record = synthetic_records(1, seed=999)[0].spectrum
-    query_file = Path(tempfile.gettempdir()) / "xasrepo-bench" / "query.dat"
+    scratch = Path(tempfile.mkdtemp(prefix="xasrepo-bench-project-"))  # not beside --db: it may lie anywhere
+    query_file = scratch / "query.dat"
     np.savetxt(query_file, np.column_stack([record.energy_ev + 1.5, record.intensity]),
                header="energy_ev intensity (SYNTHETIC, energies offset by +1.5 eV)")
     probe = ("import sys, runpy; sys.argv = ['xasrepo'] + sys.argv[1:]\n"
@@ -74,6 +76,7 @@ def main() -> None:
                        f"{[n['spectrum_id'] for n in found['neighbours'][:3]]}")
         print(f"{name:<22}{min(times):>8.2f}{max(times):>9.2f}  {heavy:<13}  {summary}")
         print(f"  target <= {TARGET_S} s: {'PASS' if max(times) <= TARGET_S else 'FAIL'}")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

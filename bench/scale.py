@@ -22,7 +22,9 @@ then every step runs in a FRESH process, which reports its wall time and its pea
   each map against the preprocessed spectra) and kNN agreement (mean share of each point's 15 nearest
   neighbours in the full map that are also its 15 nearest in the sampled map, all points).
 
-Every 10^6-scale step must run under the shared memory lock (the bench takes it itself when
+Each step also reports its CPU seconds (user + system, the whole child) and the load average, and
+the embed steps their wall and CPU seconds per stage: on a shared machine the wall time measures
+the queue as much as the program. Every 10^6-scale step must run under the shared memory lock (the bench takes it itself when
 ``--lock`` names the lock file). Prints one table and appends JSON lines to ``--out``.
 
     .venv/bin/python bench/scale.py --dir /work/scratch/issue-18a --sizes 10000,100000,1000000 \\
@@ -188,35 +190,42 @@ def run_step(step: str, db_path: Path, work: Path, fit_sample: int) -> dict:
         engine = db.connect(str(db_path))
         base = _peak_mib()
         params = {"fit_sample": fit_sample} if step == "umap-sample" else None
-        stages: list[tuple[str, float]] = []
+        stages: list[tuple[str, float, float]] = []
         peaks: dict[str, float] = {}  # the peak RSS reached by the end of each stage (MiB)
 
         def progress(message: str) -> None:
             if stages:
                 peaks[stages[-1][0].split(" ")[0]] = round(_peak_mib())
-            stages.append((message, time.perf_counter() - started))
+            stages.append((message, time.perf_counter() - started, time.process_time() - cpu_started))
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = create_snapshot(engine, method=step.split("-")[0], params=params, force=True,
                                  directory=work / f"{db_path.stem}-snapshots", progress=progress)
         peaks["writing"] = round(_peak_mib())
         out["peak_by_stage_mib"] = peaks
         out["seconds"] = time.perf_counter() - started
+        out["cpu_seconds"] = time.process_time() - cpu_started
         out["fit_seconds"] = result.fit_seconds
         out["uid"] = result.record["uid"]
         out["model_path"] = result.record["model_path"]
         out["info"] = result.info
         # the time between one progress message and the next, per stage (placing chunks summed)
         named: dict[str, float] = {}
-        marks = stages + [("end", out["seconds"])]
-        for (message, at), (_next, until) in zip(marks, marks[1:]):
+        named_cpu: dict[str, float] = {}
+        marks = stages + [("end", out["seconds"], out["cpu_seconds"])]
+        for (message, at, cpu_at), (_next, until, cpu_until) in zip(marks, marks[1:]):
             key = "placing" if message.startswith("placing") else message.split(" ")[0]
             named[key] = named.get(key, 0.0) + until - at
+            named_cpu[key] = named_cpu.get(key, 0.0) + cpu_until - cpu_at
         out["stages"] = {k: round(v, 1) for k, v in named.items()}
+        out["stages_cpu"] = {k: round(v, 1) for k, v in named_cpu.items()}
     elif step == "quality":
         out.update(quality(db_path, work))
     out["peak_mib"] = _peak_mib()
     out["base_mib"] = base
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the whole child, imports included
+    out["load_average"] = os.getloadavg()
     return out
 
 
@@ -343,8 +352,8 @@ def main() -> None:
 
 def report(results: dict, args) -> None:
     print(f"# scale curve: SYNTHETIC B K spectra of {args.points} points, fit sample {args.fit_sample}")
-    print("| N | step | seconds | peak MiB | vs raw (time) | vs raw (memory) | notes |")
-    print("|---|---|---|---|---|---|---|")
+    print("| N | step | seconds | CPU s | load | peak MiB | vs raw (time) | vs raw (memory) | notes |")
+    print("|---|---|---|---|---|---|---|---|---|")
     pairs = {"load": "raw-load", "pca": "raw-pca", "umap": "raw-umap", "umap-sample": "raw-umap"}
     for (n, step), r in sorted(results.items()):
         if step == "quality":
@@ -358,8 +367,11 @@ def report(results: dict, args) -> None:
         if step in ("pca", "umap", "umap-sample"):
             float64_mib = n * args.points * 8 / 2**20
             note = (f"peak {r['peak_mib'] / float64_mib:.2f}x the float64 matrix ({float64_mib:.0f} MiB); "
-                    f"stages {r['stages']}")
-        print(f"| {n:,} | {step} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | {ratio_t} | {ratio_m} | {note} |")
+                    f"stages {r['stages']}" + (f"; CPU by stage {r['stages_cpu']}" if "stages_cpu" in r else ""))
+        cpu = f"{r['process_cpu_seconds']:.1f}" if "process_cpu_seconds" in r else ""
+        load = f"{r['load_average'][0]:.1f}" if "load_average" in r else ""
+        print(f"| {n:,} | {step} | {r['seconds']:.1f} | {cpu} | {load} | {r['peak_mib']:.0f} | {ratio_t} | {ratio_m} "
+              f"| {note} |")
     for (n, step), r in sorted(results.items()):
         if step == "quality":
             print(f"quality at {n:,}: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items()

@@ -245,3 +245,65 @@ def test_cuml_backend_embeds_and_records_itself(library):
     assert footer["params"]["backend"] == "cuml" and footer["fit_info"]["backend"] == "cuml"
     coords = load_model(result.record)["embedding"]
     assert coords.shape == (N_SPECTRA, 2) and np.isfinite(coords).all()
+
+
+def test_vectorised_init_graph_transform_is_umap_learns_bit_for_bit():
+    """The starting positions of placed points: umap-learn's row-by-row loop and ours agree exactly,
+    with rows of every length (none, fewer than and more than 8 entries), strengths of exactly 1
+    (the point starts on that neighbour) and tiny strengths."""
+    import scipy.sparse
+    from umap.umap_ import init_graph_transform as reference
+
+    rng = np.random.default_rng(5)
+    n, m = 1500, 300
+    counts = rng.integers(1, 21, n)
+    counts[:4] = 0
+    rows = np.repeat(np.arange(n), counts)
+    cols = np.concatenate([rng.choice(m, c, replace=False) for c in counts])
+    vals = (rng.random(rows.size) ** 3).astype(np.float32)
+    vals[rng.random(vals.size) < 0.03] = 1.0
+    graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(n, m)).tocsr()
+    graph.eliminate_zeros()
+    embedding = (rng.normal(size=(m, 2)) * 10).astype(np.float32)
+    ours = emb.init_graph_transform(graph, embedding)
+    theirs = reference(graph, embedding)
+    assert ours.dtype == np.float32 and np.array_equal(ours, theirs, equal_nan=True)
+    assert np.isnan(ours[:4]).all() and not np.isnan(ours[4:]).any()
+
+
+@pytest.mark.slow
+def test_umap_transform_is_umap_learns_transform_bit_for_bit():
+    """The placement of a sampled fit: the search-index path (fits of 4,096 rows or more) gives the
+    same float32 coordinates as ``UMAP.transform``, for a chunk of up to 10,000 rows (100 epochs) and
+    above (30 epochs)."""
+    import umap
+
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(4, 12)) * 4
+    x = (centres[rng.integers(0, 4, 4200 + 10_300)] + rng.normal(size=(14_500, 12))).astype(np.float32)
+    model = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit(x[:4200])
+    assert not model._small_data
+    for chunk in (x[4200:4500], x[4200:]):
+        ours = emb.umap_transform(model, chunk)
+        assert np.array_equal(ours, model.transform(chunk))
+
+
+def test_property_columns_follow_the_ids_in_any_subset(library):
+    from repository.snapshots.registry import property_columns
+
+    ids = np.asarray(load_mod.load_spectra(library, with_shifts=False, element="B", edge="K").ids)
+    whole = property_columns(library, ids, "B", "K")
+    some = ids[::7]
+    part = property_columns(library, some, "B", "K")
+    for name, values in whole.items():
+        assert part[name] == values[::7]
+    absent = property_columns(library, np.array([ids.max() + 1000]), "B", "K")
+    assert all(v == [None] for v in absent.values())
+
+
+def test_the_snapshot_says_what_its_training_matrix_is_and_how_rows_were_placed(sampled):
+    info = footer_metadata(sampled.record["path"])["fit_info"]
+    assert info["train_matrix"]["dtype"] == "float32" and info["train_matrix"]["shape"][0] == N_SPECTRA
+    assert load_model(sampled.record)["train"].dtype == np.float32
+    placement = info["fit_sample"]["placement"]  # 90 fitted rows: umap-learn searches them exactly
+    assert "transform" in placement and "exact neighbours" in placement and "100 SGD epochs" in placement

@@ -159,12 +159,12 @@ def test_h_bn_sigma_star_doublet_lies_where_experiment_puts_it(bn_plan, request)
     from scipy.signal import find_peaks
 
     if "v2" in request.node.callspec.id:
-        # measured on v2: one in-plane σ* peak, at +7.4 eV on the 2x2x1 mesh and at +6.4 eV on
-        # 4x4x1 (the production mesh since 2026-11-30), where v1 (Γ only) showed +5.7/+7.2 and
-        # experiment +6.0/+7.3: the Γ-point doublet looks like a sampling pattern, and the
-        # half-core-hole PBE spectrum puts one peak between the experimental two; the 6x6x1
-        # check (xask661) says whether the mesh still moves it
-        request.applymarker(pytest.mark.xfail(strict=True, reason="v2 4x4x1: one σ* peak (+6.4 eV)"))
+        # measured on v2: one in-plane σ* peak, at +7.4 eV on the 2x2x1 mesh, +6.4 eV on 4x4x1
+        # (production) and +6.5 eV on 6x6x1 (4x4x1 -> 6x6x1: RMS 0.009, converged), where
+        # experiment has +6.0/+7.3. The transitions carry a doublet (+6.3/+7.6 eV on 4x4x1,
+        # +6.5/+7.5 on 6x6x1, broadened with a constant 0.5 eV); the set's energy-dependent
+        # broadening (assemble.BROADENING, ~1.05 eV FWHM at +6 eV) merges it (docs/bn-calculations.md)
+        request.applymarker(pytest.mark.xfail(strict=True, reason="v2: σ* doublet merged by the ~1 eV broadening"))
     sp = _pristine(bn_plan, "h-BN", "B")
     pi = _pi_star_ev(sp["iso"])
     e, y = sp["in_plane"].energy_ev, sp["in_plane"].intensity / sp["in_plane"].intensity.max()

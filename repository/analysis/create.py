@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..snapshots.files import SNAPSHOT_FORMAT_VERSION, input_hash, snapshot_dir
-from ..snapshots.registry import NewSnapshot, _property_columns, register_snapshot, reusable_snapshot
+from ..snapshots.registry import NewSnapshot, property_columns, register_snapshot, reusable_snapshot
 from . import embed as emb
 from . import recipe as rec
 from .load import _check_one_edge as check_one_edge
@@ -116,11 +116,14 @@ def stratified_sample(strata: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def sample_strata(engine: Engine, ids: np.ndarray, element: str, edge: str) -> tuple[np.ndarray, list[str]]:
+def sample_strata(engine: Engine, ids: np.ndarray, element: str, edge: str, *,
+                  columns: dict[str, list] | None = None) -> tuple[np.ndarray, list[str]]:
     """Integer stratum codes (n,) for spectra ``ids`` (ascending): one per combination of the structure
     properties :data:`STRATA_COLUMNS` (spectra without a structure share one stratum), and those columns.
-    The values come from the same ``spectrum_overview`` read as the Parquet file's columns."""
-    columns = _property_columns(engine, np.asarray(ids, dtype=np.int64), element, edge)
+    The values come from the same ``spectrum_overview`` read as the Parquet file's columns
+    (:func:`~repository.snapshots.registry.property_columns`; pass ``columns`` when already read)."""
+    if columns is None:
+        columns = property_columns(engine, np.asarray(ids, dtype=np.int64), element, edge)
     keys = list(zip(*(columns[name] for name in STRATA_COLUMNS)))
     lookup: dict[tuple, int] = {}
     codes = np.fromiter((lookup.setdefault(key, len(lookup)) for key in keys), dtype=np.int64, count=len(keys))
@@ -188,11 +191,14 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     say(f"finding the edge (e0) of {len(spectra)} spectra")
     e0s = training_e0s(spectra, resolved)
     spectra = replace(spectra, groups=())  # the raw intensities are not needed any more: free them before the fit
-    fitted_rows, extra_columns, sample_info = None, None, None
+    fitted_rows, extra_columns, sample_info, properties = None, None, None, None
     fit_sample = params.get("fit_sample") if method == "umap" else None
     if fit_sample is not None and fit_sample < matrix.shape[0]:
         say(f"drawing a stratified sample of {fit_sample} of {matrix.shape[0]} spectra")
-        strata, strata_columns = sample_strata(engine, spectra.ids, spectra.element, spectra.edge)
+        # read once: the strata and, later, the Parquet file's columns (~20 s for 10^6 spectra)
+        properties = property_columns(engine, spectra.ids, spectra.element, spectra.edge)
+        strata, strata_columns = sample_strata(engine, spectra.ids, spectra.element, spectra.edge,
+                                               columns=properties)
         fitted_rows = stratified_sample(strata, int(fit_sample), seed)
         fitted_mask = np.zeros(matrix.shape[0], dtype=bool)
         fitted_mask[fitted_rows] = True
@@ -207,7 +213,11 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     fitted = emb.fit_embedding(matrix, method, n_components=n_components, seed=seed, params=params,
                                fitted_rows=fitted_rows, progress=say)
     fit_seconds = time.perf_counter() - started
-    info = {**fitted.info, "matrix_dtype": matrix.dtype.name}
+    info = {**fitted.info, "matrix_dtype": matrix.dtype.name,
+            # what the model file's "train" array is, and why it is kept (docs/analysis.md, "Model artifact")
+            "train_matrix": {"dtype": "float32", "shape": [int(matrix.shape[0]), int(matrix.shape[1])],
+                             "used_by": "project: nearest members (UMAP placement, knn), exact matches, "
+                                        "applicability domain"}}
     if sample_info is not None:
         info["fit_sample"] = {**sample_info, "fitted": info.pop("fitted"), "placed": info.pop("placed"),
                               "placement": info.pop("placement")}
@@ -229,7 +239,7 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         element=spectra.element, edge=spectra.edge,
         filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
         coords=fitted.coords, model=model_arrays, fit_info=info, library_versions=emb.library_versions(),
-        window=window, extra_columns=extra_columns)
+        window=window, extra_columns=extra_columns, properties=properties)
     # a concurrent identical embed may have registered the same snapshot meanwhile: reuse it
     record, reused = register_snapshot(engine, new, directory, reuse=not force)
     if reused:

@@ -214,12 +214,108 @@ def _fit_cuml(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any
                            model)
 
 
+def init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:
+    """umap-learn's ``umap_.init_graph_transform`` (the starting positions of new points: the
+    weighted mean of their fitted neighbours' positions; a point with a neighbour of strength exactly
+    1 starts on that neighbour; one without neighbours at NaN), vectorised over the rows.
+
+    ``graph`` is the (n_new, n_fitted) CSR matrix of membership strengths (float32, zeros
+    eliminated, indices sorted as ``tocsr`` leaves them), ``embedding`` (n_fitted, dim) float32.
+    Returns (n_new, dim) float32, bit-identical to umap-learn's: the same float32 operations in the
+    same order per row (tests/test_analysis_scale.py compares them). Hand-rolled because umap-learn's
+    form slices the sparse matrix row by row in Python: measured 1.5-3.5 s per 10,000 rows, a third
+    of ``transform`` (docs/benchmarks.md, "Scale")."""
+    indptr = np.asarray(graph.indptr, dtype=np.int64)
+    data = np.asarray(graph.data, dtype=np.float32)
+    cols = np.asarray(graph.indices, dtype=np.int64)
+    embedding = np.asarray(embedding, dtype=np.float32)
+    n = indptr.size - 1
+    counts = np.diff(indptr)
+    result = np.zeros((n, embedding.shape[1]), dtype=np.float32)
+    result[counts == 0] = np.nan
+    width = int(counts.max()) if n else 0
+    # (n, width) padded copies of each row's strengths and columns, in CSR order
+    weights = np.zeros((n, width), dtype=np.float32)
+    neighbours = np.zeros((n, width), dtype=np.int64)
+    row_of = np.repeat(np.arange(n), counts)
+    position = np.arange(data.size) - np.repeat(indptr[:-1], counts)
+    weights[row_of, position] = data
+    neighbours[row_of, position] = cols
+    # the row sums exactly as umap-learn takes them (numpy's sum of the row's float32 strengths):
+    # rows of equal length summed together, so numpy's summation order is the 1-D one
+    row_sum = np.ones(n, dtype=np.float32)
+    for count in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == count)
+        row_sum[rows] = np.sum(weights[rows, :count], axis=1)
+    done = counts == 0
+    for j in range(width):
+        active = ~done & (j < counts)
+        value = weights[:, j]
+        one = active & (value == 1)
+        result[one] = embedding[neighbours[one, j]]
+        done |= one
+        add = active & ~one
+        result[add] += (value[add] / row_sum[add])[:, None] * embedding[neighbours[add, j]]
+    return result
+
+
+def _transform_epochs(model, n_rows: int) -> int:
+    """The SGD epochs umap-learn's ``transform`` runs for ``n_rows`` new points (0.5.x)."""
+    if model.n_epochs is None:
+        return 100 if n_rows <= 10_000 else 30
+    return int(model.n_epochs // 3.0)
+
+
+def umap_transform(model, x: np.ndarray) -> np.ndarray:
+    """``model.transform(x)`` of a fitted umap-learn 0.5 ``UMAP`` (Euclidean, dense), step by step as
+    umap-learn runs it (approximate neighbours from the model's search index, membership strengths,
+    SGD with the fitted points held still, ``transform_seed``) except the starting positions, which
+    come from the vectorised :func:`init_graph_transform`. The result is bit-identical to
+    ``model.transform`` (tests/test_analysis_scale.py). Models fitted on fewer than 4,096 rows
+    (umap-learn's exact-distance path) and other configurations go through ``model.transform`` itself.
+
+    ``x`` (n, n_grid) -> (n, n_components) float32."""
+    # lazy import: start-up time (umap-learn is heavy; only this path needs it)
+    import scipy.sparse
+    from sklearn.utils import check_random_state
+    from umap.layouts import optimize_layout_euclidean
+    from umap.umap_ import INT32_MAX, INT32_MIN, compute_membership_strengths, make_epochs_per_sample, smooth_knn_dist
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if (model._small_data or model.metric != "euclidean" or model.output_metric != "euclidean" or model.densmap
+            or model._sparse_data or getattr(model, "_knn_search_index", None) is None
+            or x.shape == model._raw_data.shape):  # (an identical input short-circuits in umap-learn)
+        return np.asarray(model.transform(x), dtype=np.float32)
+    rng_state = check_random_state(model.transform_seed).randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
+    epsilon = 0.24 if model._knn_search_index._angular_trees else 0.12
+    indices, dists = model._knn_search_index.query(x, model.n_neighbors, epsilon=epsilon)
+    dists = dists.astype(np.float32, order="C")
+    indices[dists >= model._disconnection_distance] = -1
+    sigmas, rhos = smooth_knn_dist(dists, float(model._n_neighbors),
+                                   local_connectivity=float(max(0.0, model.local_connectivity - 1.0)))
+    rows, cols, vals, dists = compute_membership_strengths(indices, dists, sigmas, rhos, bipartite=True)
+    graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(x.shape[0], model._raw_data.shape[0]))
+    csr_graph = graph.tocsr()
+    csr_graph.eliminate_zeros()
+    embedding = init_graph_transform(csr_graph, model.embedding_)
+    n_epochs = _transform_epochs(model, graph.shape[0])
+    graph.data[graph.data < (graph.data.max() / float(n_epochs))] = 0.0
+    graph.eliminate_zeros()
+    epochs_per_sample = make_epochs_per_sample(graph.data, n_epochs)
+    return optimize_layout_euclidean(
+        embedding, model.embedding_.astype(np.float32, copy=True), graph.row, graph.col, n_epochs,
+        graph.shape[1], epochs_per_sample, model._a, model._b, rng_state, model.repulsion_strength,
+        model._initial_alpha / 4.0, model.negative_sample_rate, model.random_state is None,
+        verbose=model.verbose, tqdm_kwds=model.tqdm_kwds)
+
+
 def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any], fitted_rows: np.ndarray,
                      progress=None) -> FittedEmbedding:
     """UMAP fitted on the rows ``fitted_rows`` (sorted positions into ``x``, shape (n_spectra, n_grid))
-    only; every other row is placed by the fitted model's own ``transform`` in chunks of
-    :data:`PLACE_CHUNK_ROWS` (umap-learn runs 100 epochs up to that size, as the single-spectrum
-    projection does), with ``progress`` receiving one line per chunk.
+    only; every other row is placed by the fitted model's own transform (:func:`umap_transform`,
+    bit-identical to umap-learn's ``transform``) in chunks of :data:`PLACE_CHUNK_ROWS` (umap-learn runs
+    100 epochs up to that size, as the single-spectrum projection does), with ``progress`` receiving
+    one line per chunk.
 
     umap-learn's transform is the reference that :func:`repository.analysis.project.umap_place`
     reimplements in numpy for one spectrum at a time; for 10^5-10^6 rows its compiled (numba) form is
@@ -234,17 +330,27 @@ def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[s
     placed = np.ones(x.shape[0], dtype=bool)
     placed[fitted_rows] = False
     rest = np.flatnonzero(placed)
+    cuml = params.get("backend") == "cuml"
+    transform = fit.model.transform if cuml else (lambda chunk: umap_transform(fit.model, chunk))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for start in range(0, rest.size, PLACE_CHUNK_ROWS):
             say(f"placing spectra {start + 1}-{min(start + PLACE_CHUNK_ROWS, rest.size)} of {rest.size} "
                 f"(fitted on {fitted_rows.size})")
             chunk = rest[start:start + PLACE_CHUNK_ROWS]
-            out = fit.model.transform(np.asarray(x[chunk], dtype=np.float32))
+            out = transform(np.asarray(x[chunk], dtype=np.float32))
             coords[chunk] = np.asarray(out.get() if hasattr(out, "get") else out, dtype=np.float64)
     artifacts = {**fit.artifacts, "umap_fitted_rows": fitted_rows}
-    info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size),
-            "placement": f"the fitted model's transform, chunks of {PLACE_CHUNK_ROWS} rows"}
+    if cuml:
+        placement = f"cuML's transform, chunks of {PLACE_CHUNK_ROWS} rows"
+    else:
+        epochs = _transform_epochs(fit.model, min(PLACE_CHUNK_ROWS, rest.size))
+        neighbours = ("exact neighbours (fewer than 4,096 fitted rows)" if fit.model._small_data
+                      else "approximate neighbours from its search index")
+        placement = (f"the fitted model's transform (umap-learn {library_versions().get('umap-learn', '?')}, "
+                     f"{neighbours}, {epochs} SGD epochs, transform_seed {fit.model.transform_seed}), "
+                     f"chunks of {PLACE_CHUNK_ROWS} rows in row order")
+    info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size), "placement": placement}
     return FittedEmbedding("umap", coords, params, artifacts, info, fit.model)
 
 
