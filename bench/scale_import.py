@@ -105,10 +105,7 @@ LOAD_CODE = """
 import resource, sys, time
 from repository import db
 from repository.analysis.load import load_matrix
-# read-only on SQLite only: on PostgreSQL, db.make_engine's READ ONLY "begin" hook runs through the
-# streaming (server-side) cursor of load_matrix and fails (DECLARE ... CURSOR FOR SET TRANSACTION;
-# reported to the lead, repository/db.py is not this benchmark's). Loading never writes either way.
-engine = db.connect(sys.argv[1], read_only=not sys.argv[1].startswith("postgresql"))
+engine = db.connect(sys.argv[1], read_only=True)
 start = time.perf_counter()
 ids, energy, matrix = load_matrix(engine, element="B", edge="K")
 wall = time.perf_counter() - start

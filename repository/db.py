@@ -203,8 +203,11 @@ def make_engine(url: str, *, read_only: bool = False) -> "Engine":
                                connect_args={"options": f"-c lock_timeout={max(1, int(wait_s * 1000))}"})
         if read_only:
             @event.listens_for(engine, "begin")
-            def _read_only(conn):  # pragma: no cover - trivial
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            def _read_only(conn):
+                # not through a server-side cursor: when the transaction begins for a streaming
+                # read (stream_results), the server would get "DECLARE ... CURSOR FOR SET
+                # TRANSACTION READ ONLY", a syntax error (tests/test_query_db.py)
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY", execution_options={"stream_results": False})
         return engine
     raise UsageError(f"unsupported database URL {url!r} (use a file path, sqlite:/// or postgresql://)")
 

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, analyst_url, file_digest
@@ -362,3 +363,19 @@ def test_downgrading_below_0004_drops_the_snapshot_points_view_and_upgrading_res
     db.upgrade(any_db)
     assert run_sql(analyst_url(any_db), "SELECT count(*) FROM snapshot_points") == (["count(*)"] if "://" not in any_db
                                                                         else ["count"], [(0,)])
+
+
+def test_a_read_only_connection_streams_the_matrix_and_still_refuses_writes(populated):
+    """The loader streams rows through a server-side cursor on PostgreSQL; the read-only 'begin'
+    hook must not go through it (it did: the server got ``DECLARE ... CURSOR FOR SET TRANSACTION
+    READ ONLY``, a syntax-error traceback). Writes stay refused on the same engine."""
+    import sqlalchemy
+
+    from repository.analysis.load import load_matrix
+
+    _url, engine = populated
+    ids, _energy, matrix = load_matrix(engine, element="B", edge="K")
+    assert matrix.shape[0] == len(ids) > 0 and np.isfinite(matrix).all()
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM spectrum")
