@@ -155,20 +155,20 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
         from rich.console import Console
         from rich.table import Table
 
-        from rich.measure import Measurement
-
         table = Table(title=_cell(title) if title else None, show_lines=False)
         for column in (rows[0] if rows else []):
             table.add_column(_cell(column), overflow="fold")
         for r in rows:
             table.add_row(*(_cell(v, str(k)) for k, v in r.items()))
         console = Console(width=PIPE_WIDTH if not sys.stdout.isatty() else None)
-        natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
-        if natural <= WIDE_TABLE_FACTOR * console.width:
+        # the width the headers alone need (a column: its name, padding and border); long values
+        # fold inside their column, but headers that cannot fit fold into a letter per line
+        headers = sum(len(str(column)) + 3 for column in rows[0]) + 1
+        if headers <= WIDE_TABLE_FACTOR * console.width:
             console.print(table)        # rich folds the longest headers/values to fit
             return
-        # Far too wide to read (e.g. --columns '*'): rich would fold every header into a letter per
-        # line. One block per row instead, field and value side by side (psql's expanded mode).
+        # Far too wide to read (e.g. --columns '*'): one block per row instead, field and value
+        # side by side (psql's expanded mode).
         sys.stderr.write(f"{len(r)} columns do not fit in {console.width} characters: one block per row "
                          "(--format csv for one line per row)\n")
         for i, r in enumerate(rows, 1):
@@ -181,7 +181,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *, id_column:
 
 
 PIPE_WIDTH = 200  # characters of a table written to a pipe or file (no terminal to ask)
-WIDE_TABLE_FACTOR = 1.5  # a table this many times wider than the output is printed one block per row
+WIDE_TABLE_FACTOR = 1.5  # a table whose headers need this many times the output's width: one block per row
 
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; more rows: --format csv/json, which stream

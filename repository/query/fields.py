@@ -69,7 +69,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("absorber_cn", "absorber_cn", I, ("absorber.cn",), help="coordination number of the absorber"),
     FieldSpec("absorber_defect_distance_a", "absorber_defect_distance_a", N,
               ("absorber.defect_distance", "absorber.defect_distance_a"), unit="Å",
-              help="distance from the absorber to the defect"),
+              help="shortest periodic distance from the absorber to the defect centre (the set's "
+                   "position_frac) in the stored structure, relaxed where the set relaxed it; the BN "
+                   "sets' descriptor distance_to_defect is the same in the unrelaxed cell"),
     FieldSpec("n_points", "n_points", I, ("spectrum.n_points",), help="number of energy points"),
     FieldSpec("energy_min_ev", "energy_min_ev", N, ("spectrum.energy_min",), unit="eV"),
     FieldSpec("energy_max_ev", "energy_max_ev", N, ("spectrum.energy_max",), unit="eV"),
