@@ -58,6 +58,14 @@ TRUST_SUBSET = 5000
 KNN_K = 15
 
 
+def _matrix_record(matrix, started: float) -> dict:
+    """Seconds since ``started``, shape, MiB and a sampled checksum of a loaded matrix (the raw
+    baseline and the library's load report the same fields, so their rows compare)."""
+    return {"seconds": time.perf_counter() - started, "shape": list(matrix.shape),
+            "matrix_mib": matrix.nbytes / 2**20,
+            "checksum": float(matrix[:: max(1, matrix.shape[0] // 1000)].sum())}
+
+
 def synthetic_batch(energy: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SYNTHETIC spectra (len(labels), len(energy)): repository.analysis.synthetic's shapes, vectorised."""
     from repository.analysis.synthetic import CLASS_FEATURES, EDGE_EV
@@ -140,10 +148,7 @@ def run_step(step: str, db_path: Path, work: Path, fit_sample: int) -> dict:
         blobs = [r[0] for r in con.execute("SELECT intensity FROM spectrum ORDER BY id")]
         con.close()
         matrix = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(blobs), -1)
-        out["seconds"] = time.perf_counter() - started
-        out["shape"] = list(matrix.shape)
-        out["matrix_mib"] = matrix.nbytes / 2**20
-        out["checksum"] = float(matrix[:: max(1, matrix.shape[0] // 1000)].sum())
+        out.update(_matrix_record(matrix, started))
     elif step == "load":
         from repository import db
         from repository.analysis.load import load_spectra
@@ -152,10 +157,7 @@ def run_step(step: str, db_path: Path, work: Path, fit_sample: int) -> dict:
         base = _peak_mib()
         started = time.perf_counter()
         matrix = load_spectra(engine, with_shifts=False).matrix
-        out["seconds"] = time.perf_counter() - started
-        out["shape"] = list(matrix.shape)
-        out["matrix_mib"] = matrix.nbytes / 2**20
-        out["checksum"] = float(matrix[:: max(1, matrix.shape[0] // 1000)].sum())
+        out.update(_matrix_record(matrix, started))
     elif step == "prep":
         from repository import db
         from repository.analysis import recipe as rec
