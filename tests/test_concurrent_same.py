@@ -10,8 +10,10 @@ Real processes, started together and repeated a few rounds to make the race like
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -121,3 +123,45 @@ def test_a_unique_key_collision_with_another_writer_is_one_usage_error(sqlite_db
         importer.import_calcset(engine, read_calcset(EXAMPLE_SET))
     assert str(caught.value) == ("another import changed set 'example-hbn' at the same time; run the import again "
                                  '(duplicate key value violates unique constraint "x")')
+
+
+class _LockedCursor:
+    """A cursor whose first `locked` PRAGMA journal_mode=WAL calls fail as SQLite's does while
+    another process switches the same new file (no busy handler is called)."""
+
+    def __init__(self, locked: int, message: str = "database is locked"):
+        self.locked, self.message, self.calls = locked, message, 0
+
+    def execute(self, sql: str):
+        assert sql == "PRAGMA journal_mode=WAL"
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_switching_to_wal_retries_while_another_process_holds_the_lock():
+    from repository import db
+
+    cursor = _LockedCursor(locked=3)
+    db.enable_wal(cursor, wait_s=5)
+    assert cursor.calls == 4
+
+
+def test_switching_to_wal_gives_up_when_the_lock_wait_runs_out():
+    from repository import db
+
+    cursor = _LockedCursor(locked=10**6)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        db.enable_wal(cursor, wait_s=0.2)
+    assert 0.2 <= time.monotonic() - started < 5
+    assert cursor.calls > 1
+
+
+def test_switching_to_wal_does_not_retry_other_errors():
+    from repository import db
+
+    cursor = _LockedCursor(locked=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        db.enable_wal(cursor, wait_s=5)
+    assert cursor.calls == 1
