@@ -7,6 +7,8 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,23 +56,49 @@ def sqlite_db(tmp_path) -> str:
     return str(path)
 
 
-def _postgres_database(base_url: str):
-    """Create a throw-away database on the test server; yields its URL, drops it afterwards."""
+PG_SKIP_REASON = f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)"
+
+
+def postgres_server_url() -> str:
+    """URL of the PostgreSQL test server (``$XASREPO_TEST_PG_URL``, e.g.
+    ``postgresql://postgres@127.0.0.1:54329/postgres``); skips the calling test with
+    :data:`PG_SKIP_REASON` when it is not set."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(PG_SKIP_REASON)
+    return base
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throw-away, empty database on the PostgreSQL test server: the one way tests get one.
+
+    Yields its URL (no schema: call ``db.upgrade`` or ``xasrepo init`` on it). On exit, also when the
+    test fails, the database is dropped (``WITH (FORCE)``, closing connections still open) with the
+    read-only role :func:`analyst_url` may have made for it. Skips the calling test (via
+    :func:`postgres_server_url`) without a server. Use it in fixtures of any scope::
+
+        with postgres_database() as url:
+            db.upgrade(url)
+            yield url
+    """
     from sqlalchemy import create_engine, text
 
     from repository.db import resolve_url
 
+    base_url = postgres_server_url()
     name = f"xasrepo_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(resolve_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base_url.rsplit("/", 1)[0] + "/" + name
     try:
-        yield url
-    finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'DROP ROLE IF EXISTS "{name}{ANALYST_SUFFIX}"'))  # made by analyst_url
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'DROP ROLE IF EXISTS "{name}{ANALYST_SUFFIX}"'))  # made by analyst_url
+    finally:
         admin.dispose()
 
 
@@ -98,14 +126,9 @@ def any_db(request, tmp_path):
         db.upgrade(str(path))
         yield str(path)
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)")
-    gen = _postgres_database(base)
-    url = next(gen)
-    db.upgrade(url)
-    yield url
-    gen.close()
+    with postgres_database() as url:
+        db.upgrade(url)
+        yield url
 
 
 @pytest.fixture

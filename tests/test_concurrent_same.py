@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from .conftest import EXAMPLE_SET, PG_URL_ENV, ROOT, _postgres_database
+from .conftest import EXAMPLE_SET, ROOT, postgres_database
 
 ROUNDS = 3
 
@@ -38,16 +38,9 @@ def _fresh_databases(backend: str, tmp_path, rounds: int):
         for i in range(rounds):
             yield str(tmp_path / f"race{i}.db")
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)")
     for _ in range(rounds):
-        gen = _postgres_database(base)
-        url = next(gen)
-        try:
+        with postgres_database() as url:
             yield url
-        finally:
-            gen.close()
 
 
 def _counts(database: str) -> dict[str, int]:

@@ -5,14 +5,13 @@ the CLI formats, and the snapshot_points view."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, analyst_url, file_digest
+from tests.conftest import EXAMPLE_SET, analyst_url, file_digest, postgres_database
 
 HEADLINE = ("element = B and edge = K and crystal_system = hexagonal and defect.name = v_N "
             "and absorber.defect_distance < 3")
@@ -116,16 +115,11 @@ def populated(request, tmp_path_factory):
         yield url, engine
         engine.dispose()
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV}")
-    gen = _postgres_database(base)
-    url = next(gen)
-    populate(url, workdir)
-    engine = db.connect(url, read_only=True)
-    yield url, engine
-    engine.dispose()
-    gen.close()
+    with postgres_database() as url:
+        populate(url, workdir)
+        engine = db.connect(url, read_only=True)
+        yield url, engine
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL_ENV, ROOT, _postgres_database, analyst_url
+from tests.conftest import ROOT, analyst_url, postgres_database
 from tests.test_query_db import populate
 
 DOC = ROOT / "docs" / "sql.md"
@@ -76,16 +76,11 @@ def docs_repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def docs_pg(tmp_path_factory):
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV}")
     folder = tmp_path_factory.mktemp("docs_pg")
-    gen = _postgres_database(base)
-    url = next(gen)
-    populate(url, folder)
-    _snapshot(url, folder / "snapshots")
-    yield analyst_url(url)  # `xasrepo sql` on PostgreSQL runs as the read-only analyst role
-    gen.close()
+    with postgres_database() as url:
+        populate(url, folder)
+        _snapshot(url, folder / "snapshots")
+        yield analyst_url(url)  # `xasrepo sql` on PostgreSQL runs as the read-only analyst role
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 
 import pytest
 
 from repository.errors import InputError, NotFoundError, SchemaError, UsageError
-from tests.conftest import PG_URL_ENV, _postgres_database, analyst_url
+from tests.conftest import analyst_url, postgres_database, postgres_server_url
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 
@@ -23,13 +24,6 @@ def _one_line_error(result, *needles):
     for needle in needles:
         assert needle in result.stderr, result.stderr
     return result.stderr
-
-
-def _pg_base() -> str:
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV}")
-    return base
 
 
 @pytest.fixture
@@ -51,9 +45,8 @@ def schemaless(request, tmp_path):
         conn.close()
         yield str(path)
         return
-    gen = _postgres_database(_pg_base())
-    yield analyst_url(next(gen))  # `sql` on PostgreSQL runs as a read-only role
-    gen.close()
+    with postgres_database() as url:
+        yield analyst_url(url)  # `sql` on PostgreSQL runs as a read-only role
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +60,7 @@ def test_sql_on_an_unreachable_server_is_one_line_exit_2(cli):
 
 
 def test_sql_on_a_database_that_does_not_exist_on_the_server_is_one_line_exit_2(cli):
-    url = _pg_base().rsplit("/", 1)[0] + "/xasrepo_no_such_database"
+    url = postgres_server_url().rsplit("/", 1)[0] + "/xasrepo_no_such_database"
     message = _one_line_error(cli("sql", "select 1", "--db", url), "xasrepo_no_such_database: cannot be opened: ")
     assert "does not exist" in message
 
@@ -222,24 +215,18 @@ def registry(request, tmp_path, monkeypatch):
     from tests.conftest import EXAMPLE_SET
 
     monkeypatch.setenv(SNAPSHOT_DIR_ENV, str(tmp_path / "snapshots"))
-    gen = None
-    if request.param == "sqlite":
-        url = str(tmp_path / "registry.db")
-    else:
-        gen = _postgres_database(_pg_base())
-        url = next(gen)
-    db.upgrade(url)
-    engine = db.connect(url)
-    try:
-        import_calcset(engine, read_calcset(EXAMPLE_SET))
-        both = "polarization = iso or polarization = z"  # all 3 curves (an unnamed polarisation keeps iso only)
-        first = create_snapshot(engine, method="pca", where=both, force=True).record
-        second = create_snapshot(engine, method="pca", where=both, seed=1, n_components=3, force=True).record
-    finally:
-        engine.dispose()
-    yield url, first, second
-    if gen is not None:
-        gen.close()
+    sqlite = nullcontext(str(tmp_path / "registry.db"))
+    with sqlite if request.param == "sqlite" else postgres_database() as url:
+        db.upgrade(url)
+        engine = db.connect(url)
+        try:
+            import_calcset(engine, read_calcset(EXAMPLE_SET))
+            both = "polarization = iso or polarization = z"  # all 3 curves (an unnamed polarisation keeps iso only)
+            first = create_snapshot(engine, method="pca", where=both, force=True).record
+            second = create_snapshot(engine, method="pca", where=both, seed=1, n_components=3, force=True).record
+        finally:
+            engine.dispose()
+        yield url, first, second
 
 
 def test_sql_over_registered_snapshots_checks_each_file_first(cli, registry):

@@ -4,11 +4,10 @@ leaves the database unchanged (SQLite and PostgreSQL); DuckDB SQL and filters ov
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from tests.conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database, analyst_url, file_digest
+from tests.conftest import EXAMPLE_SET, analyst_url, file_digest, postgres_database
 
 WRITES = {
     "INSERT": "INSERT INTO calculation_set (name, provenance_json, manifest_hash, imported_at) "
@@ -61,12 +60,8 @@ def one_set(request, tmp_path_factory):
     if request.param == "sqlite":
         yield _import_example(str(tmp_path_factory.mktemp("sql") / "sql.db"))
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV}")
-    gen = _postgres_database(base)
-    yield analyst_url(_import_example(next(gen)))  # `sql` on PostgreSQL runs as the read-only analyst role
-    gen.close()
+    with postgres_database() as url:
+        yield analyst_url(_import_example(url))  # `sql` on PostgreSQL runs as the read-only analyst role
 
 
 def state(url: str) -> tuple:

@@ -4,7 +4,6 @@ a role that can write; on SQLite only allow-listed functions run, and a refused 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from repository import db
 from repository.query.readonly import ReadOnlyViolation, WritableRole, run_sql
 
-from .conftest import EXAMPLE_SET, PG_URL_ENV, _postgres_database
+from .conftest import EXAMPLE_SET, postgres_database
 
 
 def _one_line(result, code=2) -> str:
@@ -24,15 +23,10 @@ def _one_line(result, code=2) -> str:
 
 @pytest.fixture
 def pg_db(cli):
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)")
-    gen = _postgres_database(base)
-    url = next(gen)
-    assert cli("init", "--db", url).exit_code == 0
-    assert cli("import", EXAMPLE_SET, "--db", url).exit_code == 0
-    yield url
-    gen.close()
+    with postgres_database() as url:
+        assert cli("init", "--db", url).exit_code == 0
+        assert cli("import", EXAMPLE_SET, "--db", url).exit_code == 0
+        yield url
 
 
 def _admin(url: str):

@@ -5,14 +5,13 @@ the old views' columns."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
 import pytest
 
 from repository import db
 from repository.errors import NewerSchemaError, SchemaError
-from tests.conftest import PG_URL_ENV, _postgres_database, analyst_url
+from tests.conftest import analyst_url, postgres_database
 
 OLD = "0005_identity_links_spectroscopy"  # before 0006 added host_* columns to spectrum_overview
 
@@ -26,14 +25,9 @@ def old_db(request, tmp_path):
         db.upgrade(path, OLD)
         yield path
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"no PostgreSQL server: set {PG_URL_ENV} (.ci/run starts one)")
-    gen = _postgres_database(base)
-    url = next(gen)
-    db.upgrade(url, OLD)
-    yield analyst_url(url)
-    gen.close()
+    with postgres_database() as url:
+        db.upgrade(url, OLD)
+        yield analyst_url(url)
 
 
 def _one_line(result) -> str:
