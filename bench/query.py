@@ -102,30 +102,26 @@ def build(path: Path, n_spectra: int, seed: int = 7) -> None:
 
 
 def timed_process(args: list[str], repeat: int) -> tuple[float, str, float]:
-    """Median wall seconds, the last stdout and the median CPU seconds (user + system) of ``repeat`` runs."""
+    """Run ``args`` (a fresh process, in the repository root) ``repeat`` times; returns the median wall
+    seconds, the last stdout and the median CPU seconds (user + system) of one run. Exits with the
+    command and its stderr when a run fails. Shared by the bench scripts (bench/scale_import.py)."""
+    import resource
+
+    def children_cpu_s() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     times, cpus, out = [], [], ""
     for _ in range(repeat):
-        start = time.perf_counter()
+        cpu_before, start = children_cpu_s(), time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         out, err = proc.communicate()
         times.append(time.perf_counter() - start)
         # the finished child's own CPU time: robust on a shared machine, where wall time includes waiting
-        cpus.append(_child_cpu_since(cpus))
+        cpus.append(children_cpu_s() - cpu_before)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed: {err}")
     return statistics.median(times), out, statistics.median(cpus)
-
-
-_CHILD_CPU = [0.0]
-
-
-def _child_cpu_since(_) -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = usage.ru_utime + usage.ru_stime
-    spent, _CHILD_CPU[0] = total - _CHILD_CPU[0], total
-    return spent
 
 
 def main() -> None:
@@ -143,7 +139,6 @@ def main() -> None:
     build_s = time.perf_counter() - start
 
     python = sys.executable
-    _child_cpu_since(None)  # start counting from here
     xasrepo = [python, "-c", "from cli.main import run; run()"]
     bare_s, _, bare_cpu = timed_process([python, "-c", "pass"], args.repeat)
     fresh_s, out, fresh_cpu = timed_process(xasrepo + ["query", FILTER, "--format", "ids", "--db", str(path)],

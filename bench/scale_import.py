@@ -25,7 +25,6 @@ import argparse
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from query import timed_process  # noqa: E402  (bench/query.py: this script's folder is on sys.path)
 
 FILTER = "element = B and crystal_system = cubic and absorber.cn = 4 and spacegroup_number = 216"
 SITES_PER_STRUCTURE = 10
@@ -84,21 +84,6 @@ def make_plan(name: str, first: int, count: int, n_points: int, rng: np.random.G
             dos=(), descriptors=()))
     return CalcSetPlan(name=name, description="synthetic scale benchmark", source=None, provenance={},
                        manifest_hash=f"{first:064x}", structures=structures, entries=tuple(entries))
-
-
-def _fresh(args: list[str], repeat: int) -> tuple[float, float, str]:
-    walls, cpus, out = [], [], ""
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True)
-        out, err = proc.communicate()
-        walls.append(time.perf_counter() - start)
-        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(cpu.ru_utime + cpu.ru_stime)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(args[:4])} failed: {err}")
-    steps = [b - a for a, b in zip([0.0] + cpus[:-1], cpus)]
-    return statistics.median(walls), statistics.median(steps), out
 
 
 LOAD_CODE = """
@@ -192,8 +177,8 @@ def main() -> None:
                 done += count
                 del plan, summary
             size = _size(url, path)
-            q_wall, q_cpu, out = _fresh([python, "-c", "from cli.main import run; run()", "query", FILTER,
-                                         "--format", "ids", "--db", url], args.repeat)
+            q_wall, out, q_cpu = timed_process([python, "-c", "from cli.main import run; run()", "query", FILTER,
+                                                "--format", "ids", "--db", url], args.repeat)
             row = (f"{level:>9} {written / write_wall:>8.0f} {written / write_cpu:>12.0f} {make_s:>12.1f} "
                    f"{size / 1e6:>8.1f} {size / level / 1e3:>12.2f} {q_wall:>8.3f} {q_cpu:>12.3f} {len(out.split()):>8}")
             if args.load:
