@@ -309,4 +309,4 @@ def project(
     typer.echo(f"{domain['verdict']}: nearest member {domain['nearest_spectrum_id']} at RMS {domain['nearest_rmsd']:.4g} "
                f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
                f"confident up to {domain['threshold_rmsd']:.4g})", err=fmt is not OutputFormat.table)
-    render_rows(result["neighbours"], fmt, id_column="spectrum_id")
+    render_rows(result["neighbors"], fmt, id_column="spectrum_id")

@@ -199,7 +199,7 @@ def test_projecting_a_stored_spectrum_puts_it_on_its_own_point(library, pca):
         target = table[10]
         result = project(library, record["uid"], spectrum_id=target["spectrum_id"], k=3)
         assert result["coordinates"] == pytest.approx([target["x"], target["y"]], abs=1e-6)
-        assert result["neighbours"][0]["spectrum_id"] == target["spectrum_id"]
+        assert result["neighbors"][0]["spectrum_id"] == target["spectrum_id"]
 
 
 def test_smacof_snapshots_place_new_spectra_by_their_nearest_neighbours(library):
@@ -211,7 +211,7 @@ def test_smacof_snapshots_place_new_spectra_by_their_nearest_neighbours(library)
     result = project(library, record["uid"], query=changed, k=5)
     assert result["placement"] == "knn-mean" and result["exact_match"] is None
     rows = {r["spectrum_id"]: r for r in pq.read_table(record["path"]).to_pylist()}
-    assert {_class_of(n) for n in result["neighbours"]} == {_class_of(rows[20])}
+    assert {_class_of(n) for n in result["neighbors"]} == {_class_of(rows[20])}
 
 
 def test_snapshot_query_filters_rows_by_structure_properties(library, pca, cli):
@@ -272,7 +272,7 @@ def test_cli_embed_show_status_and_project(library, cli):
     status = cli("snapshots", "status", "--db", url, "--format", "csv")
     assert status.exit_code == 0 and record["uid"] in status.stdout
     placed = cli("project", "--spectrum", "5", "--snapshot", record["uid"], "-k", "2", "--db", url, "--format", "json")
-    assert placed.exit_code == 0 and len(json.loads(placed.stdout)["neighbours"]) == 2
+    assert placed.exit_code == 0 and len(json.loads(placed.stdout)["neighbors"]) == 2
     wrong = cli("embed", "--method", "pca", "--n-neighbors", "5", "--db", url)
     assert wrong.exit_code == 2 and "--n-neighbors" in wrong.stderr
     missing = cli("snapshots", "show", "nonexistent", "--db", url)
@@ -346,7 +346,7 @@ def test_umap_projection_of_a_member_is_an_exact_match_on_its_stored_point(libra
         result = project(library, umap_snapshot["uid"], spectrum_id=target["spectrum_id"], k=3)
         assert result["placement"] == f"exact match of spectrum {target['spectrum_id']}"
         assert result["coordinates"] == [target["x"], target["y"]]
-        first = result["neighbours"][0]
+        first = result["neighbors"][0]
         assert (first["spectrum_id"], first["distance"]) == (target["spectrum_id"], 0.0)
         assert first["spectral_rmsd"] < 1e-6
         # the numpy transform alone would not put it there: the exact match is what does
@@ -373,7 +373,7 @@ def test_umap_projection_identifies_the_class_even_with_offset_or_relative_energ
             assert result.exit_code == 0, result.stderr
             found = json.loads(result.stdout)
             assert found["placement"] == "umap-sgd"
-            classes = [_class_of(rows[n["spectrum_id"]]) for n in found["neighbours"]]
+            classes = [_class_of(rows[n["spectrum_id"]]) for n in found["neighbors"]]
             assert classes.count(want[label]) >= 4, (name, label, classes)
 
 

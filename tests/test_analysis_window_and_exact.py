@@ -218,10 +218,10 @@ def test_a_member_is_placed_on_its_stored_point_and_listed_first_at_distance_zer
         assert result["placement"] == f"exact match of spectrum {target['spectrum_id']}"
         assert result["exact_match"] == target["spectrum_id"]
         assert result["coordinates"] == [target["x"], target["y"]]
-        first = result["neighbours"][0]
+        first = result["neighbors"][0]
         assert first["spectrum_id"] == target["spectrum_id"] and first["rank"] == 1
         assert first["distance"] == 0.0 and first["spectral_rmsd"] < 1e-6
-        assert all(n["distance"] > 0 for n in result["neighbours"][1:])
+        assert all(n["distance"] > 0 for n in result["neighbors"][1:])
 
 
 def test_a_spectrum_that_is_not_a_member_keeps_the_methods_own_placement(library, pca):
@@ -231,8 +231,8 @@ def test_a_spectrum_that_is_not_a_member_keeps_the_methods_own_placement(library
     changed = intensity * (1.0 + 0.01 * np.sin(energy))  # a 1 % change: close, not identical
     result = project(library, pca["uid"], query=QuerySpectrum(energy, changed, "B", "K", label="nearby"), k=2)
     assert result["placement"] == "pca" and result["exact_match"] is None
-    assert result["neighbours"][0]["spectrum_id"] == int(spectra.ids[group.rows[0]])
-    assert result["neighbours"][0]["distance"] > 0
+    assert result["neighbors"][0]["spectrum_id"] == int(spectra.ids[group.rows[0]])
+    assert result["neighbors"][0]["distance"] > 0
 
 
 def test_a_shifted_copy_of_a_member_is_an_exact_match_with_align_fit(library, pca, cli, tmp_path):
@@ -247,6 +247,6 @@ def test_a_shifted_copy_of_a_member_is_an_exact_match_with_align_fit(library, pc
     found = json.loads(result.stdout)
     assert found["placement"] == f"exact match of spectrum {member}" and found["exact_match"] == member
     assert found["energy_shift_ev"] == pytest.approx(-1.37, abs=1e-6)
-    assert found["neighbours"][0]["spectrum_id"] == member and found["neighbours"][0]["distance"] == 0.0
+    assert found["neighbors"][0]["spectrum_id"] == member and found["neighbors"][0]["distance"] == 0.0
     table = cli("project", "--spectrum", str(member), "--snapshot", pca["uid"], "--db", library.url.database)
     assert f"[exact match of spectrum {member}]" in table.stdout.splitlines()[0]

@@ -110,20 +110,20 @@ def test_spearman_finds_the_axis_a_descriptor_follows_and_ignores_missing_values
 def test_neighbourhood_correlation_is_high_for_a_smooth_descriptor_and_low_for_noise():
     rng = np.random.default_rng(5)
     coords = rng.uniform(0, 10, (80, 2))
-    smooth = m.neighbourhood_spearman(coords, coords[:, 0] + coords[:, 1])
-    noise = m.neighbourhood_spearman(coords, rng.standard_normal(80))
+    smooth = m.neighborhood_spearman(coords, coords[:, 0] + coords[:, 1])
+    noise = m.neighborhood_spearman(coords, rng.standard_normal(80))
     assert smooth.rho > 0.9
     assert abs(noise.rho) < 0.3
 
 
 def test_small_sets_average_few_neighbours_so_the_mean_of_the_others_cannot_anticorrelate():
-    assert [m.neighbourhood_k(n) for n in (3, 5, 10, 16, 100)] == [1, 1, 3, 5, 5]
+    assert [m.neighborhood_k(n) for n in (3, 5, 10, 16, 100)] == [1, 1, 3, 5, 5]
     coords = np.arange(5.0)[:, None] * np.ones((1, 2))
-    assert m.neighbourhood_spearman(coords, np.arange(5.0)).rho > 0.8
+    assert m.neighborhood_spearman(coords, np.arange(5.0)).rho > 0.8
 
 
 def test_a_constant_descriptor_has_no_correlation():
-    assert m.neighbourhood_spearman(np.random.default_rng(0).random((10, 2)), np.ones(10)).rho is None
+    assert m.neighborhood_spearman(np.random.default_rng(0).random((10, 2)), np.ones(10)).rho is None
 
 
 def test_nearest_label_accuracy_identifies_points_next_to_their_class_and_breaks_ties_by_distance():

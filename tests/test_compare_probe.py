@@ -14,6 +14,7 @@ import pytest
 
 from repository.analysis.synthetic import synthetic_grid, synthetic_intensity
 from repository.compare.data import imported_calcset, load_edges
+from repository.compare.report import read_results
 from repository.compare.probes import LabelVote, label_vote, parse_probe, vote
 from repository.compare.run import REFERENCE, compare
 from repository.errors import InputError, UsageError
@@ -67,9 +68,9 @@ def test_a_shifted_copy_is_realigned_exactly_and_placed_among_its_class(placed):
     assert copy.probe.nearest_rmsd < 1e-6  # it IS that member once realigned
     assert copy.placements["pca"][0].how == "pca"
     for method in (REFERENCE, "pca"):
-        neighbours = copy.placements[method][0].nearest
-        assert len(neighbours) == 5
-        assert {boron.probe_labels["polymorph"][i] for i in neighbours} == {"r-BN"}
+        neighbors = copy.placements[method][0].nearest
+        assert len(neighbors) == 5
+        assert {boron.probe_labels["polymorph"][i] for i in neighbors} == {"r-BN"}
         v = copy.votes[method]["polymorph"]
         assert (v.majority, v.share.mean, v.matches, v.tied_seeds) == ("r-BN", 1.0, True, 0)
         assert copy.votes[method]["absorber_cn"].majority == "3"  # listed, though not a scored label
@@ -97,7 +98,7 @@ def test_the_cli_writes_the_probe_section_and_json(calcset_dir, probe_files, tmp
     assert probe["energy_shift_ev"] == pytest.approx(-SHIFT_EV, abs=1e-6)
     pca = probe["methods"]["pca"]
     assert pca["placement"] == "pca" and pca["seeds"] == [0]
-    assert [n["polymorph"] for n in pca["nearest"][0]["neighbours"]] == ["r-BN"] * 5
+    assert [n["polymorph"] for n in pca["nearest"][0]["neighbors"]] == ["r-BN"] * 5
     polymorph = pca["labels"]["polymorph"]
     assert {k: polymorph[k] for k in ("majority", "majority_seeds", "n_seeds", "tied_seeds", "counts", "expected",
                                       "matches", "matching_seeds")} == {
@@ -114,7 +115,11 @@ def test_the_cli_writes_the_probe_section_and_json(calcset_dir, probe_files, tmp
     assert "| polymorph: majority of 5 nearest | r-BN 1.00 | r-BN 1.00 |" in section
     assert "| majority is the expected polymorph r-BN | yes (1.00 of the 5 are r-BN) |" in section
     assert f"--probe '{option}'" in readme  # the regenerating command keeps it
-    stored = json.loads((out / "results.json").read_text())
+    written = (out / "results.json").read_text()
+    # new files hold the US keys only (read_results also reads the old British ones)
+    assert '"neighbors"' in written and '"neighborhood_spearman"' in written and "neighbour" not in written
+    stored = read_results(out / "results.json")
+    assert stored == json.loads(written)
     assert stored["edges"][0]["probes"][0]["methods"]["pca"]["labels"]["polymorph"]["matches"] is True
 
 

@@ -125,8 +125,8 @@ def test_every_method_separates_kinds_that_the_spectra_separate(boron):
 
 def test_descriptors_that_follow_the_kind_follow_the_neighbourhoods(boron):
     for method in (REFERENCE, "pca", "mds"):
-        assert boron.neighbourhood_rho[method]["pi_fraction"].mean > 0.7
-        assert boron.neighbourhood_rho[method]["sigma_charge_transfer"].mean > 0.7
+        assert boron.neighborhood_rho[method]["pi_fraction"].mean > 0.7
+        assert boron.neighborhood_rho[method]["sigma_charge_transfer"].mean > 0.7
 
 
 def test_held_out_spectra_are_identified_by_their_nearest_computed_neighbours(boron):
@@ -208,7 +208,7 @@ def test_umap_separates_the_kinds_and_places_held_out_spectra_among_their_own(ed
     assert umap.knn["umap"]["polymorph"].n == 2
     assert umap.knn["umap"]["polymorph"].mean >= 0.9
     assert umap.identification["umap"]["polymorph"][1].mean >= 0.8
-    assert umap.neighbourhood_rho["umap"]["pi_fraction"].mean > 0.5
+    assert umap.neighborhood_rho["umap"]["pi_fraction"].mean > 0.5
 
 
 def test_host_labels_are_the_host_structures_and_filters_can_name_them(calcset_dir, tmp_path):

@@ -66,7 +66,7 @@ def test_feff_run_gives_absorber_edge_and_neighbour_shells(shared_fixtures, run,
     s = record.spectrum
     assert (s.absorbing_element, s.edge.value, s.origin.value) == (element, edge, "computed")
     cluster = record.metadata["feff"]["cluster"]
-    shell = cluster["neighbours"][0]
+    shell = cluster["neighbors"][0]
     assert (shell["element"], shell["distance_a"], shell["count"]) == first_shell
     assert sum(cluster["composition"].values()) == cluster["n_atoms"]
     assert record.structure is None  # a cluster is not a periodic structure

@@ -57,10 +57,10 @@ def test_coordination_numbers_count_the_first_shell():
 def test_a_vacancy_lowers_the_coordination_of_its_neighbours():
     supercell = h_bn() * (3, 3, 1)
     nitrogen = next(i for i, site in enumerate(supercell) if site.specie.symbol == "N")
-    neighbours = [n.index for n in supercell.get_neighbors(supercell[nitrogen], 1.6)]
+    neighbors = [n.index for n in supercell.get_neighbors(supercell[nitrogen], 1.6)]
     supercell.remove_sites([nitrogen])
     cn = coordination_numbers(supercell)
-    shifted = [i - (i > nitrogen) for i in neighbours]
+    shifted = [i - (i > nitrogen) for i in neighbors]
     assert all(cn[i] == 2 for i in shifted)
     assert sorted(set(cn)) == [2, 3]
 

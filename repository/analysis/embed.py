@@ -236,11 +236,11 @@ def init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:
     width = int(counts.max()) if n else 0
     # (n, width) padded copies of each row's strengths and columns, in CSR order
     weights = np.zeros((n, width), dtype=np.float32)
-    neighbours = np.zeros((n, width), dtype=np.int64)
+    neighbors = np.zeros((n, width), dtype=np.int64)
     row_of = np.repeat(np.arange(n), counts)
     position = np.arange(data.size) - np.repeat(indptr[:-1], counts)
     weights[row_of, position] = data
-    neighbours[row_of, position] = cols
+    neighbors[row_of, position] = cols
     # the row sums exactly as umap-learn takes them (numpy's sum of the row's float32 strengths):
     # rows of equal length summed together, so numpy's summation order is the 1-D one
     row_sum = np.ones(n, dtype=np.float32)
@@ -252,10 +252,10 @@ def init_graph_transform(graph, embedding: np.ndarray) -> np.ndarray:
         active = ~done & (j < counts)
         value = weights[:, j]
         one = active & (value == 1)
-        result[one] = embedding[neighbours[one, j]]
+        result[one] = embedding[neighbors[one, j]]
         done |= one
         add = active & ~one
-        result[add] += (value[add] / row_sum[add])[:, None] * embedding[neighbours[add, j]]
+        result[add] += (value[add] / row_sum[add])[:, None] * embedding[neighbors[add, j]]
     return result
 
 
@@ -345,7 +345,7 @@ def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[s
         placement = f"cuML's transform, chunks of {PLACE_CHUNK_ROWS} rows"
     else:
         epochs = _transform_epochs(fit.model, min(PLACE_CHUNK_ROWS, rest.size))
-        neighbours = ("exact neighbours (fewer than 4,096 fitted rows)" if fit.model._small_data
+        neighbors = ("exact neighbours (fewer than 4,096 fitted rows)" if fit.model._small_data
                       else "approximate neighbours from its search index")
         placement = (f"the fitted model's transform (umap-learn {library_versions().get('umap-learn', '?')}, "
                      f"{neighbours}, {epochs} SGD epochs, transform_seed {fit.model.transform_seed}), "

@@ -55,7 +55,7 @@ UMAP_TRANSFORM_SEED = 42  # umap-learn's default transform_seed
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 SMOOTH_K_ITERATIONS = 64
-KNN_MEAN_NEIGHBOURS = 15
+KNN_MEAN_NEIGHBORS = 15
 ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
 FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment (and widens)
@@ -225,7 +225,7 @@ def place(x: np.ndarray, model: dict[str, np.ndarray], *, epochs: int = UMAP_TRA
 
         landmark = LandmarkModel(model["mds_landmarks"].astype(np.float64), model["mds_pinv"], model["mds_mean_sq"])
         return landmark.place(x[None, :])[0], "mds-landmark"
-    indices, dists = _nearest(model["train"], x, KNN_MEAN_NEIGHBOURS)
+    indices, dists = _nearest(model["train"], x, KNN_MEAN_NEIGHBORS)
     weights = 1.0 / np.maximum(dists, 1e-12)
     return (weights[:, None] * model["embedding"][indices]).sum(axis=0) / weights.sum(), "knn-mean"
 
@@ -539,7 +539,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     not needed with an alignment). ``element``/``edge`` name a file's edge when the file does not;
     ``read_options`` are the reader options of ``xasrepo import``. Neighbours are the computed members
     (``computed_only``) when the snapshot has any, else all members (a snapshot of measured
-    standards); ``neighbours_among`` says which. Raises :class:`UsageError` for an unknown ``align``,
+    standards); ``neighbors_among`` says which. Raises :class:`UsageError` for an unknown ``align``,
     for not giving exactly one of ``file`` and ``spectrum_id``, for ``k`` < 1, for a spectrum of
     another element or edge than the snapshot's and for an alignment beyond
     :data:`MAX_ALIGNMENT_SHIFT_EV`; :class:`NotFoundError` for an unknown spectrum id or snapshot.
@@ -598,20 +598,20 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     order = np.lexsort((candidates != (-1 if match is None else match), distance[candidates]))
     chosen = candidates[order[:k]]
     train = model["train"]
-    neighbours = []
+    neighbors = []
     for rank, i in enumerate(chosen, start=1):
         row = dict(labels[int(i)])
         spectral = float(np.sqrt(np.mean((train[int(i)].astype(np.float64) - x) ** 2)))
-        neighbours.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
+        neighbors.append({"rank": rank, **row, "distance": float(distance[i]), "spectral_rmsd": spectral})
     member_nn = model.get("member_nn_rmsd")
     if member_nn is None:  # snapshots made before it was stored
         member_nn = member_nn_rmsd(train)
     domain = applicability(x, train, member_nn, np.asarray(member_ids))
     return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
-            "domain": domain, "neighbours_among": compared,
+            "domain": domain, "neighbors_among": compared,
             "exact_match": None if match is None else member_ids[match],
             "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
-            "neighbours": neighbours}
+            "neighbors": neighbors}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ Before interpolating, every spectrum must cover at least :data:`MIN_WINDOW_COVER
 with its own points (after alignment): beyond its ends a spectrum is only held constant, so a window
 the data barely reach would compare invented plateaus. After interpolation no row may be flat
 (constant within :data:`FLAT_TOLERANCE` of its magnitude), and no normalisation denominator may be
-zero or negligible (:data:`NORMALISATION_TOLERANCE`). Each failure is a :class:`UsageError` naming a
+zero or negligible (:data:`NORMALIZATION_TOLERANCE`). Each failure is a :class:`UsageError` naming a
 spectrum, never NaNs or a silent row of constants.
 
 A recipe whose window or step is left open is *resolved* against the data before use
@@ -91,7 +91,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 _DENOMINATOR_FLOOR = 1e-300
 MIN_WINDOW_COVERAGE = 0.5  # a spectrum's own points must span at least this fraction of the window
 FLAT_TOLERANCE = 1e-9  # a row whose max - min is at most this times its largest |value| is flat
-NORMALISATION_TOLERANCE = 1e-9  # a max/area/edge step below this times the row's magnitude is zero
+NORMALIZATION_TOLERANCE = 1e-9  # a max/area/edge step below this times the row's magnitude is zero
 _WINDOW_OPTIONS = "--energy-min/--energy-max or the recipe's energy_min_ev/energy_max_ev"
 
 
@@ -315,11 +315,11 @@ def _scale(matrix: np.ndarray, how: str, step_ev: float) -> tuple[np.ndarray, np
     return offset, scale, magnitude
 
 
-def _normalise(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray | None) -> np.ndarray:
+def _normalize(matrix: np.ndarray, how: str, step_ev: float, labels: np.ndarray | None) -> np.ndarray:
     if how == "none":
         return matrix
     offset, scale, magnitude = _scale(matrix, how, step_ev)
-    bad = np.flatnonzero(~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALISATION_TOLERANCE * magnitude)))
+    bad = np.flatnonzero(~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALIZATION_TOLERANCE * magnitude)))
     if bad.size:
         what = {"max": "maximum", "area": "area", "edge_step": "edge step"}[how]
         count = f" ({bad.size} of {matrix.shape[0]} spectra in all)" if matrix.shape[0] > 1 else ""
@@ -350,11 +350,11 @@ def flat_rows(matrix: np.ndarray) -> np.ndarray:
 
 def unnormalizable_rows(matrix: np.ndarray, recipe: Recipe) -> np.ndarray:
     """(n,) bool: resampled rows whose normalisation denominator is zero or negligible
-    (:data:`NORMALISATION_TOLERANCE`); all False for ``none`` and version-2 ``edge_step``."""
+    (:data:`NORMALIZATION_TOLERANCE`); all False for ``none`` and version-2 ``edge_step``."""
     if recipe.normalization == "none" or _pre_edge_normalized(recipe):
         return np.zeros(matrix.shape[0], dtype=bool)
     _offset, scale, magnitude = _scale(matrix, recipe.normalization, recipe.step_ev)
-    return ~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALISATION_TOLERANCE * magnitude))
+    return ~((np.abs(scale) > _DENOMINATOR_FLOOR) & (np.abs(scale) > NORMALIZATION_TOLERANCE * magnitude))
 
 
 def matrix_dtype(recipe: Recipe) -> np.dtype:
@@ -560,7 +560,7 @@ def resample(recipe: Recipe, energy: np.ndarray, matrix: np.ndarray, shifts_ev: 
 def finish(recipe: Recipe, resampled: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """Step 4 (normalisation) of resampled rows, after refusing flat rows; never returns NaNs."""
     _check_not_flat(resampled, recipe, labels)
-    out = resampled if _pre_edge_normalized(recipe) else _normalise(resampled, recipe.normalization,
+    out = resampled if _pre_edge_normalized(recipe) else _normalize(resampled, recipe.normalization,
                                                                      recipe.step_ev, labels)
     bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
     if bad.size:  # cannot happen for finite input after the checks above; never hand on NaNs regardless

@@ -10,7 +10,7 @@ than neighbours) it says why instead of returning a number that means nothing.
   classifier (Euclidean), with the majority-class rate as the chance level;
 * :func:`silhouette` -- scikit-learn's silhouette score of a labelling;
 * :func:`trustworthiness` -- scikit-learn's trustworthiness (Venna & Kaski) of an embedding;
-* :func:`spearman_axes` / :func:`neighbourhood_spearman` -- how a continuous descriptor varies
+* :func:`spearman_axes` / :func:`neighborhood_spearman` -- how a continuous descriptor varies
   with the embedding coordinates and how well a point's neighbours predict it;
 * :func:`nearest_label_accuracy` -- identification of held-out points by their nearest
   training points;
@@ -166,7 +166,7 @@ def spearman_axes(coords: np.ndarray, values: np.ndarray) -> list[Correlation]:
     return [_spearman(coords[:, j], values) for j in range(coords.shape[1])]
 
 
-def neighbour_means(coords: np.ndarray, values: np.ndarray, k: int = KNN_K) -> np.ndarray:
+def neighbor_means(coords: np.ndarray, values: np.ndarray, k: int = KNN_K) -> np.ndarray:
     """For each point with a value, the mean value of its ``k`` nearest other points that have one."""
     coords = np.asarray(coords, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -182,7 +182,7 @@ def neighbour_means(coords: np.ndarray, values: np.ndarray, k: int = KNN_K) -> n
     return out
 
 
-def neighbourhood_k(n: int, k: int = KNN_K) -> int:
+def neighborhood_k(n: int, k: int = KNN_K) -> int:
     """Neighbours averaged for a point among ``n`` with values: at most a third of the others.
 
     Averaging over nearly all other points makes the neighbour mean (total - own) / (n - 1), which
@@ -191,14 +191,14 @@ def neighbourhood_k(n: int, k: int = KNN_K) -> int:
     return max(1, min(int(k), (n - 1) // 3))
 
 
-def neighbourhood_spearman(coords: np.ndarray, values: np.ndarray, k: int = KNN_K) -> Correlation:
+def neighborhood_spearman(coords: np.ndarray, values: np.ndarray, k: int = KNN_K) -> Correlation:
     """Spearman correlation between each point's value and the mean value of its nearest
-    neighbours in ``coords`` (``k``, lowered by :func:`neighbourhood_k` for small sets): high when
+    neighbours in ``coords`` (``k``, lowered by :func:`neighborhood_k` for small sets): high when
     the embedding puts spectra with similar descriptor values together, whatever the orientation
     of its axes."""
     values = np.asarray(values, dtype=np.float64)
     n = int(np.isfinite(values).sum())
-    return _spearman(values, neighbour_means(coords, values, neighbourhood_k(n, k)))
+    return _spearman(values, neighbor_means(coords, values, neighborhood_k(n, k)))
 
 
 def nearest_label_accuracy(train: np.ndarray, train_labels: Sequence, test: np.ndarray, test_labels: Sequence,

@@ -368,7 +368,7 @@ class ProbeResult:
         return None
 
     def to_dict(self, ids: np.ndarray, labels: dict[str, np.ndarray], method_order: Sequence[str]) -> dict[str, Any]:
-        def neighbours(p: Placement) -> list[dict[str, Any]]:
+        def neighbors(p: Placement) -> list[dict[str, Any]]:
             return [{"spectrum_id": int(ids[i]), "distance": dist, **{lb: str(v[i]) for lb, v in labels.items()}}
                     for i, dist in zip(p.nearest, p.distances)]
 
@@ -380,7 +380,7 @@ class ProbeResult:
             "reading": reading(self, method_order),
             "methods": {meth: {"placement": places[0].how if places else None,
                                "seeds": [p.seed for p in places],
-                               "nearest": [{"seed": p.seed, "coordinates": p.coordinates, "neighbours": neighbours(p)}
+                               "nearest": [{"seed": p.seed, "coordinates": p.coordinates, "neighbors": neighbors(p)}
                                            for p in places],
                                "labels": {lb: v.to_dict() for lb, v in self.votes.get(meth, {}).items()}}
                         for meth, places in self.placements.items()},

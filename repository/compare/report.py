@@ -313,9 +313,9 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
             header += [f"{_name(meth)}: neighbourhood rho", f"{_name(meth)}: max abs rho over axes"]
         rows = []
         for name in result.descriptors:
-            row = [name, result.descriptor_counts.get(name, 0), _stat(result.neighbourhood_rho, REFERENCE, name).text()]
+            row = [name, result.descriptor_counts.get(name, 0), _stat(result.neighborhood_rho, REFERENCE, name).text()]
             for meth in result.methods:
-                row += [_stat(result.neighbourhood_rho, meth, name).text(), _stat(result.axis_rho, meth, name).text()]
+                row += [_stat(result.neighborhood_rho, meth, name).text(), _stat(result.axis_rho, meth, name).text()]
             rows.append(row)
         lines += _table(header, rows)
     else:
@@ -607,6 +607,43 @@ def write_report(results: Sequence[EdgeComparison], out_dir: str | Path, *, comm
     return readme
 
 
+# Keys that results.json files written before the US-spelling rename (2026-11-30) hold, and their
+# present names; read_results accepts both, write_report writes the present ones only.
+LEGACY_EDGE_KEYS = {"neighbourhood_spearman": "neighborhood_spearman"}  # edges[]
+LEGACY_NEAREST_KEYS = {"neighbours": "neighbors"}  # edges[].probes[].methods.*.nearest[]
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """The ``results.json`` that :func:`write_report` wrote, as a dict with the present key names.
+
+    Files of either spelling are read: the old British keys (:data:`LEGACY_EDGE_KEYS`,
+    :data:`LEGACY_NEAREST_KEYS`) are renamed to the US ones; a file holding both the old and the new
+    name of one key raises :class:`~repository.errors.InputError` naming the file and the key (its
+    numbers could be either). Raises InputError too when the file is not JSON."""
+    from ..errors import InputError
+
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not a results.json of xasrepo compare: {exc}") from None
+
+    def renamed(record: dict[str, Any], legacy: dict[str, str], where: str) -> None:
+        for old, new in legacy.items():
+            if old in record:
+                if new in record:
+                    raise InputError(path, f"holds both {old!r} and {new!r}", where)
+                record[new] = record.pop(old)
+
+    for i, edge in enumerate(results.get("edges", [])):
+        renamed(edge, LEGACY_EDGE_KEYS, f"edges[{i}]")
+        for j, probe in enumerate(edge.get("probes", [])):
+            for meth, placed in probe.get("methods", {}).items():
+                for k, nearest in enumerate(placed.get("nearest", [])):
+                    renamed(nearest, LEGACY_NEAREST_KEYS, f"edges[{i}].probes[{j}].methods.{meth}.nearest[{k}]")
+    return results
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -639,7 +676,7 @@ def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
                          **{s: _stat(r.silhouette, s, label).text() for s in series}})
         for name in r.descriptors:
             rows.append({"edge": r.name, "n": r.n_spectra, "score": "neighbourhood rho", "label": name,
-                         **{s: _stat(r.neighbourhood_rho, s, name).text() for s in series}})
+                         **{s: _stat(r.neighborhood_rho, s, name).text() for s in series}})
         for label in (r.identification.get(REFERENCE) or {}):
             rows.append({"edge": r.name, "n": r.n_spectra, "score": "identification k=1", "label": label,
                          **{s: _stat(r.identification, s, label, 1).text() for s in series}})

@@ -80,7 +80,7 @@ class EdgeComparison:
     knn_reference: dict[str, m.LabelScore] = field(default_factory=dict)  # label -> raw score (seed 0)
     silhouette: dict[str, dict[str, Stat]] = field(default_factory=dict)
     axis_rho: dict[str, dict[str, Stat]] = field(default_factory=dict)  # method -> descriptor -> max |rho|
-    neighbourhood_rho: dict[str, dict[str, Stat]] = field(default_factory=dict)  # method|raw -> descriptor
+    neighborhood_rho: dict[str, dict[str, Stat]] = field(default_factory=dict)  # method|raw -> descriptor
     descriptor_counts: dict[str, int] = field(default_factory=dict)
     identification: dict[str, dict[str, dict[int, Stat]]] = field(default_factory=dict)  # method|raw -> label -> k
     n_test: int = 0
@@ -115,7 +115,7 @@ class EdgeComparison:
                                   "folds": s.folds, "dropped_classes": s.dropped, "reason": s.reason}
                           for label, s in self.knn_reference.items()},
             "silhouette": stats(self.silhouette), "axis_max_abs_spearman": stats(self.axis_rho),
-            "neighbourhood_spearman": stats(self.neighbourhood_rho), "descriptor_counts": self.descriptor_counts,
+            "neighborhood_spearman": stats(self.neighborhood_rho), "descriptor_counts": self.descriptor_counts,
             "identification": {meth: {label: {f"k{k}": s.to_dict() for k, s in by_k.items()}
                                       for label, by_k in by_label.items()}
                                for meth, by_label in self.identification.items()},
@@ -222,7 +222,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
     result.knn_reference = {label: m.knn_cv_accuracy(x, y, seed=CV_SEED) for label, y in labels.items()}
     result.knn[REFERENCE] = {label: Stat.of([score.accuracy]) for label, score in result.knn_reference.items()}
     result.silhouette[REFERENCE] = {label: Stat.of([m.silhouette(x, y)]) for label, y in labels.items()}
-    result.neighbourhood_rho[REFERENCE] = {name: Stat.of([m.neighbourhood_spearman(x, v).rho])
+    result.neighborhood_rho[REFERENCE] = {name: Stat.of([m.neighborhood_spearman(x, v).rho])
                                            for name, v in descriptors.items()}
     if probes:
         result.probe_labels = {**labels, **data.extra_labels}
@@ -259,7 +259,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
             for name, v in descriptors.items():
                 rhos = [c.rho for c in m.spearman_axes(coords, v) if c.rho is not None]
                 axis[name].append(max(abs(r) for r in rhos) if rhos else None)
-                neigh[name].append(m.neighbourhood_spearman(coords, v).rho)
+                neigh[name].append(m.neighborhood_spearman(coords, v).rho)
         if not trust:
             result.methods.remove(meth)
             continue
@@ -267,7 +267,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
         result.knn[meth] = {lb: Stat.of(v) for lb, v in knn.items()}
         result.silhouette[meth] = {lb: Stat.of(v) for lb, v in sil.items()}
         result.axis_rho[meth] = {d: Stat.of(v) for d, v in axis.items()}
-        result.neighbourhood_rho[meth] = {d: Stat.of(v) for d, v in neigh.items()}
+        result.neighborhood_rho[meth] = {d: Stat.of(v) for d, v in neigh.items()}
 
     for probe_result in result.probes:
         probe_result.summarise(result.probe_labels)

@@ -29,7 +29,7 @@ from .common import (
     Table,
     file_sha256,
     make_record,
-    normalise_signal,
+    normalize_signal,
     read_text,
     sort_scan,
 )
@@ -209,7 +209,7 @@ def read_columns(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spe
     table = read_table(path, text)
     energy_index, signal_index = _default_columns(table, path, options)
     i0_index = table.find(options.i0_col, path, "I0") if options.i0_col else None
-    intensity, signal_label = normalise_signal(table, signal_index, i0_index, options.measurement_mode, path)
+    intensity, signal_label = normalize_signal(table, signal_index, i0_index, options.measurement_mode, path)
     _refuse_non_energy_axis(table, energy_index, path, options)
     energy = _energy_values(table, energy_index, text, path)
     energy, intensity, lines = sort_scan(path, energy, intensity, table.lines)

@@ -382,7 +382,7 @@ class Table:
         raise InputError(path, f"{what} column {excerpt(text)} not found (columns: {known})")
 
 
-def normalise_signal(table: Table, signal: int, i0: int | None, mode: str | None, path: Path) -> tuple[np.ndarray, str]:
+def normalize_signal(table: Table, signal: int, i0: int | None, mode: str | None, path: Path) -> tuple[np.ndarray, str]:
     """The signal column, divided by I0 (or ln(I0/I) in transmission) when an I0 column is given."""
     values = table.data[:, signal]
     label = table.names[signal] if table.names else f"col{signal + 1}"

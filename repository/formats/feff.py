@@ -46,7 +46,7 @@ STRUCTURE_NAMES = ("POSCAR", "CONTCAR", "structure.json")
 STRUCTURE_SUFFIXES = (".cif", ".vasp")
 # Neighbour shells kept in the metadata: atoms within this distance of the absorber, grouped by
 # element and distance rounded to SHELL_DECIMALS.
-NEIGHBOUR_RADIUS_A = 6.0
+NEIGHBOR_RADIUS_A = 6.0
 SHELL_DECIMALS = 2
 EMISSION_CARDS = ("XES",)
 SPECTROSCOPY_CARDS = {"ELNES": "ELNES", "EXELFS": "EXELFS", "NRIXS": "NRIXS", "RIXS": "RIXS"}
@@ -156,9 +156,9 @@ def cluster_summary(parsed: dict[str, Any]) -> dict[str, Any]:
     distances = np.linalg.norm(coords - centre, axis=1)
     shells: Counter = Counter()
     for atom, distance in zip(atoms, distances):
-        if 0 < distance <= NEIGHBOUR_RADIUS_A:
+        if 0 < distance <= NEIGHBOR_RADIUS_A:
             shells[(potentials[atom[3]]["element"], round(float(distance), SHELL_DECIMALS))] += 1
-    summary["neighbours"] = [{"element": el, "distance_a": d, "count": n}
+    summary["neighbors"] = [{"element": el, "distance_a": d, "count": n}
                              for (el, d), n in sorted(shells.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
     return summary
 

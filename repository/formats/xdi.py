@@ -34,7 +34,7 @@ from .common import (
     element_symbol,
     file_sha256,
     make_record,
-    normalise_signal,
+    normalize_signal,
     optional_float,
     parse_temperature,
     parse_temperature_k,
@@ -363,7 +363,7 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
     energy, energy_unit, conversion = _energy_axis(doc, names, units, path, energy_index)
     signal, i0, mode = _choose_signal(names, path, options, table)
     mode = doc.get(f"{XASREPO_NAMESPACE}.measurement_mode") or mode
-    intensity, signal_label = normalise_signal(table, signal, i0, options.measurement_mode or mode, path)
+    intensity, signal_label = normalize_signal(table, signal, i0, options.measurement_mode or mode, path)
     energy, intensity, lines = sort_scan(path, energy, intensity, doc.table_lines)
     fields, warnings, temperature_k = validate_fields(doc, path)
 
