@@ -544,7 +544,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     another element or edge than the snapshot's and for an alignment beyond
     :data:`MAX_ALIGNMENT_SHIFT_EV`; :class:`NotFoundError` for an unknown spectrum id or snapshot.
 
-    Returns ``{"snapshot", "method", "placement", "domain", "exact_match", "coordinates", "neighbours": [...]}``;
+    Returns ``{"snapshot", "method", "placement", "domain", "exact_match", "coordinates", "neighbors": [...]}``;
     ``domain`` is :func:`applicability` (``verdict`` "no confident match" outside what the snapshot covers).
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or
     ``exact match of spectrum ID`` when the preprocessed query equals a member's, see
