@@ -73,7 +73,7 @@ def main() -> None:
             found = json.loads(done.stdout)
             summary = (f"{found['placement']}, shift {found['energy_shift_ev']:+.2f} eV, "
                        f"{found['domain']['verdict']}, nearest "
-                       f"{[n['spectrum_id'] for n in found['neighbours'][:3]]}")
+                       f"{[n['spectrum_id'] for n in found['neighbors'][:3]]}")
         print(f"{name:<22}{min(times):>8.2f}{max(times):>9.2f}  {heavy:<13}  {summary}")
         print(f"  target <= {TARGET_S} s: {'PASS' if max(times) <= TARGET_S else 'FAIL'}")
     shutil.rmtree(scratch, ignore_errors=True)

@@ -1,6 +1,7 @@
 """One spelling in identifiers: the US one of the libraries and of stored keys (``normalization``,
 ``n_neighbors``, ``color``). Prose in messages and docs may stay British; names may not."""
 
+import ast
 import io
 import json
 import re
@@ -21,9 +22,15 @@ NOT_YET_RENAMED: set[str] = set()
 def test_library_identifiers_use_one_spelling():
     found = set()
     for path in [*ROOT.glob("repository/**/*.py"), *ROOT.glob("cli/*.py")]:
-        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+        source = path.read_text()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type == tokenize.NAME and BRITISH.search(token.string):
                 found.add(token.string)
+        # names inside f-string fields (one STRING token to Python 3.11's tokenizer)
+        for node in ast.walk(ast.parse(source)):
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+            if BRITISH.search(name):
+                found.add(name)
     assert found - NOT_YET_RENAMED == set(), "use the US spelling in identifiers (color, normalize, neighbor)"
 
 

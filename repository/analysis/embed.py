@@ -348,7 +348,7 @@ def fit_umap_sampled(x: np.ndarray, n_components: int, seed: int, params: dict[s
         neighbors = ("exact neighbours (fewer than 4,096 fitted rows)" if fit.model._small_data
                       else "approximate neighbours from its search index")
         placement = (f"the fitted model's transform (umap-learn {library_versions().get('umap-learn', '?')}, "
-                     f"{neighbours}, {epochs} SGD epochs, transform_seed {fit.model.transform_seed}), "
+                     f"{neighbors}, {epochs} SGD epochs, transform_seed {fit.model.transform_seed}), "
                      f"chunks of {PLACE_CHUNK_ROWS} rows in row order")
     info = {**fit.info, "fitted": int(fitted_rows.size), "placed": int(rest.size), "placement": placement}
     return FittedEmbedding("umap", coords, params, artifacts, info, fit.model)
