@@ -281,6 +281,7 @@ def cuml_stand_in(monkeypatch):
     cuml.manifold = manifold
     cupy = types.ModuleType("cupy")
     cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    cupy.ndarray = type("ndarray", (), {})  # scipy asks any imported cupy for it (array API checks)
     for name, module in (("cuml", cuml), ("cuml.manifold", manifold), ("cupy", cupy)):
         monkeypatch.setitem(sys.modules, name, module)
     assert emb.cuml_unavailable() is None
