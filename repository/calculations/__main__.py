@@ -6,6 +6,8 @@ campaign  run the v2 queue (resumes from the committed results); after every fin
           ``commit`` runs; ``--background`` detaches; ``--until HH:MM`` (UTC) deadline
 commit    Bader charges for new ground states, assemble data/bn-v2, git-commit results + set
 progress  done/total jobs and CPU hours of the v2 campaign, per round and kind
+mesh-rms  REF OTHER [OTHER...]: the k-mesh criterion (RMS of max-normalised spectra, best shift)
+          between committed results of the v2 campaign; ``--fwhm0 0.5,1.5`` near-edge FWHMs
 
 v1 (the Γ-point set in data/bn):
 
@@ -48,7 +50,9 @@ def _deadline(hhmm: str) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
     ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs",
-                                        "plan-v2", "campaign", "commit", "progress"])
+                                        "plan-v2", "campaign", "commit", "progress", "mesh-rms"])
+    ap.add_argument("jobs", nargs="*", help="mesh-rms: job ids (results in --campaign/results, or FOLDER/JOB for another folder of --campaign), reference first")
+    ap.add_argument("--fwhm0", default=None, help="mesh-rms: comma-separated near-edge FWHMs, eV (default: the set's)")
     ap.add_argument("--campaign", default=str(CAMPAIGN))
     ap.add_argument("--campaign-out", default=str(CAMPAIGN_OUT))
     ap.add_argument("--scratch", default=str(CAMPAIGN_SCRATCH))
@@ -79,6 +83,17 @@ def main(argv=None) -> int:
             subprocess.run([str(BADER_PYTHON), "-m", "pip", "install", "-q", "baderkit==0.10.2"],
                            check=True)
         print(f"Bader environment: {BADER_PYTHON}")
+    elif a.command == "mesh-rms":
+        from .report import mesh_rms
+
+        if len(a.jobs) < 2:
+            raise SystemExit("mesh-rms needs a reference job id and at least one other")
+        fwhms = [float(x) for x in a.fwhm0.split(",")] if a.fwhm0 else [None]
+        for fwhm in fwhms:
+            for other in a.jobs[1:]:
+                rms, shift = mesh_rms(a.campaign, a.jobs[0], other, fwhm)
+                print(f"{a.jobs[0]} vs {other}: near-edge FWHM {fwhm or 'as the set'} eV: "
+                      f"RMS {rms:.3f}, shift {shift:+.2f} eV")
     elif a.command == "plan-v2":
         from .plan_v2 import build_plan_v2
 

@@ -83,22 +83,22 @@ def broaden(e_stick, a_stick, grid, fwhm):
     return g @ a_stick
 
 
-def spectrum_arrays(xres: dict, arr, settings: dict, shift: float):
+def spectrum_arrays(xres: dict, arr, settings: dict, shift: float, broadening: dict = BROADENING):
     """Broadened spectrum on the absolute scale: (energy, iso, in_plane, out_of_plane, x, y, z).
 
     The grid runs from ``grid_min`` to ``grid_max`` eV around the onset, cut one local FWHM below
     the highest converged band so that no part of the curve is missing stick weight.
-    Broadening: :data:`BROADENING` (energy dependent)."""
+    Broadening: ``broadening`` (keys as :data:`BROADENING`, the set's energy-dependent one)."""
     onset = xres["onset_raw_ev"]
     top = xres["emax_converged_raw_ev"] - onset
-    top = top - float(fwhm_at(top))
+    top = top - float(fwhm_at(top, broadening))
     hi = min(settings["grid_max_ev"], np.floor(top * 10) / 10)
     step = settings["grid_step_ev"]
     rel = np.round(np.arange(settings["grid_min_ev"], hi + step / 2, step), 6)
     e = arr["e_stick"] - onset
     keep = arr["e_stick"] <= xres["emax_converged_raw_ev"] + 1e-9
     a = arr["a_stick_xyz"][keep] * arr["emptiness"][keep][:, None]
-    xyz = broaden(e[keep], a, rel, fwhm_at(e[keep]))
+    xyz = broaden(e[keep], a, rel, fwhm_at(e[keep], broadening))
     # scale: intensities in units of 1e-3 a.u. (squared core->band dipole, per absorber)
     xyz = xyz * 1000.0
     iso = xyz.mean(1)

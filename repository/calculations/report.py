@@ -48,6 +48,49 @@ def compare(workdir: Path, a_id: str, b_id: str) -> dict | None:
             "time_a_s": round(ra["timing_s"]["total"]), "time_b_s": round(rb["timing_s"]["total"])}
 
 
+# The k-mesh convergence criterion of docs/bn-calculations.md ("k mesh"), the one that
+# tests/test_bn_data.py applies to the assembled files (independently coded there).
+MESH_ONSET_FRACTION = 0.05       # onset: first energy at 5 % of the maximum
+MESH_RANGE_ABOVE_ONSET_EV = 20.0
+MESH_SHIFT_SEARCH_EV = 1.0       # best rigid shift within ±1 eV, in 0.02 eV steps
+MESH_GRID_STEP_EV = 0.05
+
+
+def mesh_rms(campaign: str | Path, ref_id: str, other_id: str, fwhm0_ev: float | None = None) -> tuple[float, float]:
+    """How far the spectrum of job ``other_id`` lies from that of ``ref_id``: ``(rms, shift_ev)``.
+
+    A job id names a result in ``campaign/results``; with a folder in front
+    (``results-superseded/k3x3x3/xas:w-BN_pristine:B0``) one in that folder of ``campaign``.
+
+    Both isotropic spectra are broadened from their committed sticks as in the set
+    (:data:`~repository.calculations.assemble.BROADENING`, with the near-edge FWHM replaced by
+    ``fwhm0_ev`` eV when given), aligned by their own ΔKS, and normalised to their maximum; the RMS
+    difference runs over the reference's onset (5 % of the maximum) to +20 eV, at the rigid shift
+    of ``other`` within ±1 eV that minimises it. Raises FileNotFoundError when a result is missing."""
+    from .assemble import BROADENING, spectrum_arrays
+
+    broadening = dict(BROADENING, **({"fwhm0_ev": fwhm0_ev} if fwhm0_ev is not None else {}))
+    curves = []
+    for job_id in (ref_id, other_id):
+        folder, _, name = job_id.rpartition("/")
+        stem = Path(campaign) / (folder or "results") / name.replace(":", "__")
+        xres = _rjson(stem.with_name(stem.name + ".json"))
+        if xres is None:
+            raise FileNotFoundError(f"no result of job {job_id} in {campaign}")
+        arrays = np.load(stem.with_name(stem.name + ".npz"))
+        energy, iso, *_ = spectrum_arrays(xres, arrays, xres["settings"],
+                                          xres["delta_ks_ev"] - xres["onset_raw_ev"], broadening)
+        curves.append((energy, iso / iso.max()))
+    (e_ref, y_ref), (e, y) = curves
+    onset = e_ref[np.argmax(y_ref >= MESH_ONSET_FRACTION)]
+    grid = np.arange(onset, onset + MESH_RANGE_ABOVE_ONSET_EV, MESH_GRID_STEP_EV)
+    best = (np.inf, 0.0)
+    for shift in np.arange(-MESH_SHIFT_SEARCH_EV, MESH_SHIFT_SEARCH_EV + 1e-9, 0.02):
+        rms = float(np.sqrt(np.mean((np.interp(grid, e_ref, y_ref) - np.interp(grid, e + shift, y)) ** 2)))
+        best = min(best, (rms, round(float(shift), 2)))
+    return best
+
+
 def summary(workdir: str | Path) -> str:
     workdir = Path(workdir)
     plan = _rjson(workdir / "plan.json")
