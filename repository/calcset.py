@@ -194,8 +194,9 @@ class _Context:
         """The path of ``value`` when one ``lstat`` shows a regular file (so: no symbolic link, it
         exists, not a FIFO or device) within the size limit, in a folder (resolved once) inside the
         set; else None, and :meth:`path` takes the full route, which also words every refusal.
-        The full route cost 0.13-0.17 ms per file (pathlib objects, ``is_symlink``, ``exists`` and
-        ``check_input_file``: three system calls), ~15 % of reading a spectrum (measured, issue 18f)."""
+        The full route took 0.13-0.17 ms per file under cProfile (pathlib objects, ``is_symlink``,
+        ``exists`` and ``check_input_file``: three system calls); with the single read of each
+        spectrum file this saves ~7 % of the CPU per spectrum (measured, docs/benchmarks.md, issue 18f)."""
         folder, name = os.path.split(value)
         if name in ("", ".", "..") or os.path.isabs(value) or "\0" in value:
             return None
