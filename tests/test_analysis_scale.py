@@ -247,6 +247,72 @@ def test_cuml_backend_embeds_and_records_itself(library):
     assert coords.shape == (N_SPECTRA, 2) and np.isfinite(coords).all()
 
 
+class _CumlUmapStandIn:
+    """What the library uses of ``cuml.manifold.UMAP``, answered by umap-learn on the CPU: the
+    constructor arguments, ``fit_transform`` and ``transform`` returning arrays. The real class ran
+    on a GPU once (bench/cuml_check.py, docs/benchmarks.md); this one lets CI check what the library
+    records around it."""
+
+    def __init__(self, **kwargs):
+        import umap
+
+        assert set(kwargs) <= {"n_components", "n_neighbors", "min_dist", "metric", "random_state", "init"}, kwargs
+        self.kwargs = kwargs
+        self._model = umap.UMAP(**kwargs)
+
+    def fit_transform(self, x):
+        assert x.dtype == np.float32
+        return self._model.fit_transform(x)
+
+    def transform(self, x):
+        assert x.dtype == np.float32
+        return self._model.transform(x)
+
+
+@pytest.fixture
+def cuml_stand_in(monkeypatch):
+    """``cuml`` and ``cupy`` modules that make :func:`emb.cuml_unavailable` say yes on a CPU machine."""
+    import sys
+    import types
+
+    cuml = types.ModuleType("cuml")
+    manifold = types.ModuleType("cuml.manifold")
+    manifold.UMAP = _CumlUmapStandIn
+    cuml.manifold = manifold
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    cupy.ndarray = type("ndarray", (), {})  # scipy asks any imported cupy for it (array API checks)
+    for name, module in (("cuml", cuml), ("cuml.manifold", manifold), ("cupy", cupy)):
+        monkeypatch.setitem(sys.modules, name, module)
+    assert emb.cuml_unavailable() is None
+
+
+def test_a_cuml_snapshot_records_the_backend_and_umap_learns_projection_parameters(library, cuml_stand_in):
+    from umap.umap_ import find_ab_params
+
+    assert emb.resolve_backend("auto") == "cuml"
+    result = create_snapshot(library, method="umap", params={"backend": "cuml"}, force=True)
+    footer = footer_metadata(result.record["path"])
+    assert footer["params"]["backend"] == "cuml" and footer["fit_info"]["backend"] == "cuml"
+    model = load_model(result.record)
+    a, b = find_ab_params(1.0, footer["params"]["min_dist"])
+    assert (float(model["umap_a"]), float(model["umap_b"])) == (a, b)
+    assert model["embedding"].shape == (N_SPECTRA, 2) and np.isfinite(model["embedding"]).all()
+    # the snapshot's own projection places a member next to where the fit put it
+    initial, placed = umap_place(model["train"][0], model)
+    spread = np.ptp(model["embedding"], axis=0).max()
+    assert np.linalg.norm(placed - model["embedding"][0]) < 0.1 * spread
+
+
+def test_a_sampled_cuml_fit_says_that_cumls_transform_placed_the_rest(cuml_stand_in):
+    x = np.random.default_rng(0).normal(size=(300, 20)).astype(np.float32)
+    params = emb.method_params("umap", {"backend": "cuml"})
+    fit = emb.fit_umap_sampled(x, 2, 0, params, np.arange(0, 300, 2))
+    assert fit.info["backend"] == "cuml" and (fit.info["fitted"], fit.info["placed"]) == (150, 150)
+    assert fit.info["placement"] == f"cuML's transform, chunks of {emb.PLACE_CHUNK_ROWS} rows"
+    assert np.isfinite(fit.coords).all() and np.array_equal(fit.artifacts["umap_fitted_rows"], np.arange(0, 300, 2))
+
+
 def test_vectorised_init_graph_transform_is_umap_learns_bit_for_bit():
     """The starting positions of placed points: umap-learn's row-by-row loop and ours agree exactly,
     with rows of every length (none, fewer than and more than 8 entries), strengths of exactly 1

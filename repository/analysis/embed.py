@@ -16,7 +16,7 @@ UMAP has two optional parameters (absent from the stored parameters unless given
 * ``backend``: ``umap-learn`` (the default, reproducible), ``cuml`` (RAPIDS cuML on a CUDA GPU;
   refused with a one-line reason when cuML or a GPU is missing) or ``auto`` (cuML when usable, else
   umap-learn; resolved before anything is hashed, so the snapshot records what ran). The cuML path
-  is UNTESTED on this project's machines (no GPU): see docs/analysis.md.
+  ran once on a lent GPU (bench/cuml_check.py); no CI machine has one: see docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -192,10 +192,11 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]
 
 def _fit_cuml(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any], n_neighbors: int,
               init: str) -> FittedEmbedding:
-    """UMAP with RAPIDS cuML on the GPU (UNTESTED here: no GPU on the project's machines). The
-    projection artifacts are umap-learn's for the same parameters (a and b from
+    """UMAP with RAPIDS cuML on the GPU (run on an H200 with cuML 26.10, bench/cuml_check.py; no CI
+    machine has a GPU). The projection artifacts are umap-learn's for the same parameters (a and b from
     ``umap.umap_.find_ab_params``; learning rate, repulsion, negative sampling and local connectivity at
-    cuML's defaults, which equal umap-learn's), so ``project`` places new spectra with the numpy transform."""
+    cuML's defaults, which equal umap-learn's: checked there), so ``project`` places new spectra with
+    the numpy transform."""
     # lazy import: optional GPU extra
     from cuml.manifold import UMAP as CumlUMAP
     from umap.umap_ import find_ab_params
