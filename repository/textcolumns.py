@@ -71,15 +71,19 @@ class DataLines(Sequence[int]):
         return len(self._all())
 
 
-def read_numeric_table(path: Path) -> tuple[np.ndarray, Sequence[int]]:
+def read_numeric_table(path: Path, data: bytes | None = None) -> tuple[np.ndarray, Sequence[int]]:
     """All numeric rows of a text file as a 2-D array, plus each row's 1-based line number.
 
     Comment lines (``# ! ; %``) and blank lines are skipped; columns are separated by commas,
     semicolons or whitespace. A non-numeric or short row raises :class:`InputError` naming its line;
     a binary file, a file over the size limit or with more rows than the points limit of
     :mod:`repository.limits` is refused (:class:`~repository.errors.LimitExceeded`) naming the file.
+    ``data``: the file's bytes when the caller has already read them with
+    :func:`~repository.limits.read_input_bytes` (which checked the size limit); ``path`` then only
+    names the file in messages.
     """
-    data = read_input_bytes(path)
+    if data is None:
+        data = read_input_bytes(path)
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise InputError(shown_name(path), "a binary file, not text: export it as text first")
     try:
