@@ -4,7 +4,7 @@ Target: <= 1 s wall time for the whole command in a new process (umap-learn's ow
 compiles with numba in every new process: about a minute). The projection reimplements umap's
 transform in numpy, so the process never imports umap or numba -- checked here.
 
-Uses the newest UMAP snapshot in the database (``bench/embed.py`` makes one), and times both a
+Uses the newest B K UMAP snapshot in the database (``bench/embed.py`` makes one), and times both a
 stored spectrum (``--spectrum ID``) and a two-column file with an energy offset (``--align fit``).
 A stored member of the snapshot is an exact match (placed at its stored coordinates, no
 optimisation); the file is a spectrum outside the training set, so it exercises the placement.
@@ -40,10 +40,11 @@ def main() -> None:
     from repository.analysis.synthetic import synthetic_records
 
     engine = db.connect(str(args.db), read_only=True)
-    umaps = [s for s in list_snapshots(engine) if s["method"] == "umap"]
+    # the query spectra below are B K: a snapshot of another edge would refuse them
+    umaps = [s for s in list_snapshots(engine) if s["method"] == "umap" and (s["element"], s["edge"]) == ("B", "K")]
     engine.dispose()
     if not umaps:
-        sys.exit(f"no UMAP snapshot in {args.db}: run bench/embed.py first")
+        sys.exit(f"no B K UMAP snapshot in {args.db}: run bench/embed.py first")
     snapshot = umaps[-1]
     record = synthetic_records(1, seed=999)[0].spectrum
     scratch = Path(tempfile.mkdtemp(prefix="xasrepo-bench-project-"))  # not beside --db: it may lie anywhere
