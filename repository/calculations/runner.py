@@ -173,6 +173,10 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
     return job_state(workdir, scratch)
 
 
+def _exit_on_sigterm(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:  # pragma: no cover - thin CLI
     import argparse
 
@@ -185,6 +189,10 @@ def main(argv=None) -> int:  # pragma: no cover - thin CLI
     ap.add_argument("--on-result", default=None, help="JSON list: command run after each job")
     ap.add_argument("--scratch", default=None, help="folder for logs (default: workdir)")
     a = ap.parse_args(argv)
+    # `kill RUNNER_PID` must stop the jobs too: they run in their own sessions (start_new_session),
+    # and Python's default SIGTERM ends the process without running run()'s `finally`, which left
+    # two orphaned GPAW jobs on 2026-11-30. SystemExit unwinds through it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     run(a.workdir, a.deadline, a.slots, a.python, a.setups,
         json.loads(a.on_result) if a.on_result else None, scratch=a.scratch)
     return 0
