@@ -52,7 +52,8 @@ def compare(workdir: Path, a_id: str, b_id: str) -> dict | None:
 # tests/test_bn_data.py applies to the assembled files (independently coded there).
 MESH_ONSET_FRACTION = 0.05       # onset: first energy at 5 % of the maximum
 MESH_RANGE_ABOVE_ONSET_EV = 20.0
-MESH_SHIFT_SEARCH_EV = 1.0       # best rigid shift within ±1 eV, in 0.02 eV steps
+MESH_SHIFT_SEARCH_EV = 1.0       # best rigid shift within ±1 eV ...
+MESH_SHIFT_STEP_EV = 0.02        # ... in these steps
 MESH_GRID_STEP_EV = 0.05
 
 
@@ -85,7 +86,7 @@ def mesh_rms(campaign: str | Path, ref_id: str, other_id: str, fwhm0_ev: float |
     onset = e_ref[np.argmax(y_ref >= MESH_ONSET_FRACTION)]
     grid = np.arange(onset, onset + MESH_RANGE_ABOVE_ONSET_EV, MESH_GRID_STEP_EV)
     best = (np.inf, 0.0)
-    for shift in np.arange(-MESH_SHIFT_SEARCH_EV, MESH_SHIFT_SEARCH_EV + 1e-9, 0.02):
+    for shift in np.arange(-MESH_SHIFT_SEARCH_EV, MESH_SHIFT_SEARCH_EV + 1e-9, MESH_SHIFT_STEP_EV):
         rms = float(np.sqrt(np.mean((np.interp(grid, e_ref, y_ref) - np.interp(grid, e + shift, y)) ** 2)))
         best = min(best, (rms, round(float(shift), 2)))
     return best
