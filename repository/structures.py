@@ -94,6 +94,7 @@ def check_structure_dict(data: Any, file: str | Path, where: str | None = None) 
 # Pairs (centre x atom) per neighbour search in check_structure: bounds its memory (~50 bytes a pair)
 # for any structure, also one whose atoms all sit on one point; one search for up to 1,000 atoms.
 _DISTANCE_PAIRS = 1_000_000
+_COINCIDENT_A = 1e-8  # pymatgen's default numerical tolerance of its neighbour search (Angstrom)
 
 
 def check_structure(structure: "Structure", file: str | Path, where: str | None = None) -> None:
@@ -119,13 +120,21 @@ def check_structure(structure: "Structure", file: str | Path, where: str | None 
         raise LimitExceeded(shown, f"the cell has a lattice vector of {shortest:.3g} Å: every atom is that close to "
                                    f"its own periodic image, below the minimum interatomic distance of {limit:g} Å "
                                    f"({hint})", where=where)
-    # the LLL-reduced cell (same sites, same order) keeps the periodic images searched few
-    cell = structure.get_reduced_structure("LLL") if reduced != structure.lattice else structure
-    sites = list(cell)
-    chunk = max(1, _DISTANCE_PAIRS // len(sites))
-    for start in range(0, len(sites), chunk):
-        centers, neighbors, images, distances = cell.get_neighbor_list(
-            limit, sites=sites[start:start + chunk], exclude_self=False)
+    # The LLL-reduced lattice keeps the periodic images searched few. The search runs on the
+    # Cartesian coordinates with that lattice (pymatgen's own neighbour routine, which
+    # Structure.get_neighbor_list calls) instead of building the reduced Structure: the same pairs
+    # and distances (checked on 300 random cells, issue 18) without ~0.23 ms of pymatgen object
+    # construction per cell.
+    # lazy import: start-up time (pymatgen is heavy; only this path needs it)
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    coords = np.ascontiguousarray(structure.cart_coords, dtype=float)
+    lattice = np.ascontiguousarray(reduced.matrix, dtype=float)
+    pbc = np.ascontiguousarray(structure.pbc, dtype=np.int64)
+    chunk = max(1, _DISTANCE_PAIRS // len(coords))
+    for start in range(0, len(coords), chunk):
+        centers, neighbors, images, distances = find_points_in_spheres(
+            coords, coords[start:start + chunk], r=limit, pbc=pbc, lattice=lattice, tol=_COINCIDENT_A)
         # pymatgen numbers the centres within the chunk: drop each atom's pair with itself
         itself = (centers + start == neighbors) & np.all(images == 0, axis=1)
         close = np.flatnonzero((distances < limit) & ~itself)

@@ -153,6 +153,48 @@ def test_minimum_distance_includes_periodic_images(tmp_path, cell):
         read_structure(path)
 
 
+def _closest_pair_brute_force(structure, images: int = 4) -> float:
+    """Shortest distance between two atoms, or an atom and its own image, over every lattice
+    translation up to ``images`` cells away: the plain definition, no neighbour search."""
+    shifts = np.array([(a, b, c) for a in range(-images, images + 1) for b in range(-images, images + 1)
+                       for c in range(-images, images + 1)], dtype=float) @ structure.lattice.matrix
+    cart = structure.cart_coords
+    d = np.linalg.norm(cart[:, None, None, :] + shifts[None, None, :, :] - cart[None, :, None, :], axis=-1)
+    n = len(cart)
+    zero = int(np.flatnonzero(np.all(shifts == 0, axis=1))[0])
+    d[np.arange(n), np.arange(n), zero] = np.inf  # an atom is not its own neighbour
+    return float(d.min())
+
+
+def test_minimum_distance_check_agrees_with_a_brute_force_search():
+    # skewed cells with atoms far outside the unit cell: the check searches the LLL-reduced lattice
+    # without rebuilding the structure, and must find exactly the pairs the plain definition finds
+    from pymatgen.core import Lattice, Structure
+
+    from repository.errors import LimitExceeded
+    from repository.structures import check_structure
+
+    rng = np.random.default_rng(7)
+    refused = passed = 0
+    for _ in range(60):
+        matrix = np.diag(rng.uniform(1.2, 4.0, 3)) + rng.normal(0, 0.8, (3, 3))
+        if abs(np.linalg.det(matrix)) < 3.0:
+            continue
+        n = int(rng.integers(1, 6))
+        structure = Structure(Lattice(matrix), ["B"] * n, rng.uniform(-2, 3, (n, 3)))
+        closest = _closest_pair_brute_force(structure)
+        if abs(closest - 0.5) < 1e-6:
+            continue  # on the limit: either answer is right
+        if closest < 0.5:
+            with pytest.raises(LimitExceeded, match="below the minimum interatomic distance of 0.5 Å"):
+                check_structure(structure, "cell.json")
+            refused += 1
+        else:
+            check_structure(structure, "cell.json")
+            passed += 1
+    assert refused >= 5 and passed >= 5, (refused, passed)  # both answers were exercised
+
+
 def test_real_structures_pass_the_structure_limits(example_set):
     from repository.structures import read_structure
 
