@@ -111,7 +111,8 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
         log.write(time.strftime("%H:%M:%S ", time.gmtime()) + msg + "\n")
 
     say(f"start: slots={slots} deadline={time.strftime('%H:%M:%S', time.gmtime(deadline))} UTC")
-    set_autogroup_nice(os.getpid(), nice)  # the assembler runs in the runner's own group
+    if not set_autogroup_nice(os.getpid(), nice):  # the assembler runs in the runner's own group
+        say("note: no scheduler autogroup niced (no writable /proc/PID/autogroup); nice values alone apply")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                XASREPO_GPAW_SCRATCH=str(scratch / "logs"))
     if setups:
