@@ -414,7 +414,7 @@ def test_near_defect_labels_use_the_absorber_defect_distance():
     frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4], "x": [0.0] * 4, "y": [0.0] * 4, "origin": ["computed"] * 4,
                           "defect_kind": [None, "vacancy", "vacancy", "substitution"],
                           "absorber_defect_distance_a": [np.nan, 1.45, 4.3, np.nan]})
-    assert near_defect_labels(frame).tolist() == ["pristine", "vacancy (near)", "far from the defect (> 2.6 Å)", "n/a"]
+    assert near_defect_labels(frame).tolist() == ["pristine", "vacancy (near)", "far from the defect (> 2.8 Å)", "n/a"]
 
 
 def test_overview_figure_of_the_bundled_set(bn, tmp_path):

@@ -22,7 +22,7 @@ its structure. Here every score is *grouped by structure* and *inductive*:
 Labels (:func:`scoring_labels`) are properties of the structure: host polymorph, host crystal
 system, host dimensionality (2 for layered sp2 hosts, 3 for sp3 frameworks) and the defect.
 ``defect_kind``/``defect_name`` are scored only on sites that see the defect: absorbers within
-:data:`NEAR_DEFECT_A` of it (first and second neighbour shells), plus every site of a cell without
+:data:`~repository.analysis.sites.NEAR_DEFECT_A` of it (first and second neighbour shells), plus every site of a cell without
 a defect (class ``none``); farther sites of a defect cell are *left out* (neither trained on nor
 tested; they stay in the fitted map). A class is scored only when :data:`MIN_STRUCTURES` or more
 structures carry it; the others are left out and named.
@@ -50,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.sites import NEAR_DEFECT_A  # the one home of "near the defect" (also plots.figure)
 from ..errors import UsageError
 from . import metrics as m
 
-NEAR_DEFECT_A = 2.8  # first and second shells: h-BN 1.45 / 2.50 A, c-BN 1.57 / 2.56 A; third 2.89 / 3.00 A
 MIN_STRUCTURES = 3  # a class carried by fewer structures is not scored
 BOOTSTRAP = 1000
 PERMUTATIONS = 200

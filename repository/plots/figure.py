@@ -28,6 +28,7 @@ from sqlalchemy import text
 from .. import db as database
 from ..analysis.create import create_snapshot
 from ..calcset import MANIFEST_NAME, read_calcset
+from ..analysis.sites import NEAR_DEFECT_A  # the one home of "near the defect" (also compare.grouped)
 from ..catalog import get_spectrum
 from ..errors import UsageError
 from ..importer import import_calcset
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 BUNDLED_SET = Path(__file__).resolve().parent.parent.parent / "data" / "bn"
-NEAR_DEFECT_A = 2.6  # absorber within this distance of the defect centre: first/second neighbours
 PEAK_PROMINENCE = 0.05  # of the spectrum's maximum
 ONSET_FRACTION = 0.05  # the onset: the first energy above this fraction of the maximum
 NEAR_EDGE_WINDOW_EV = 2.5  # π*: the strongest peak within this of the onset
@@ -54,7 +54,9 @@ DPI = 150
 
 def near_defect_labels(frame: pd.DataFrame, cutoff_a: float = NEAR_DEFECT_A) -> pd.Series:
     """'pristine', the defect kind for an absorber within ``cutoff_a`` Å of its defect, 'far from
-    the defect (> 2.6 Å)' for other sites of a defective cell, 'n/a' when the distance is unknown."""
+    the defect (> {cutoff_a} Å)' for other sites of a defective cell, 'n/a' when the distance is
+    unknown. The default cutoff is :data:`repository.analysis.sites.NEAR_DEFECT_A`, the one
+    ``compare`` scores defect labels with."""
     kind = category_values(frame, "defect_kind")
     distance = frame.get("absorber_defect_distance_a")
     distance = (distance.to_numpy(dtype=float) if distance is not None else np.full(len(frame), np.nan))
