@@ -217,3 +217,35 @@ def test_grouped_runs_in_worker_processes_give_the_in_process_numbers(informativ
     assert [g.recipe_name for g in two.grouped] == ["absolute", "copy"]
     for a, b in zip(one.grouped, two.grouped):
         assert a.to_dict()["scores"] == b.to_dict()["scores"]
+
+
+def test_p_is_against_chance_not_against_knn_on_shuffled_labels():
+    """The PCA B K polymorph case of docs/compare (before the fix): accuracy 0.70 against a majority
+    rate of 0.72, but kNN on shuffled labels scores 0.55-0.65, so the plain permutation p was 0.005."""
+    null = np.linspace(0.55, 0.65, 200)
+    assert gr.chance_p_value(0.70, null, 0.72) == 1.0  # below the majority rate: no evidence at all
+    assert gr.chance_p_value(0.72, null, 0.72) == 1.0  # at it: none either
+    assert gr.chance_p_value(0.90, null, 0.72) == pytest.approx(1 / 201)  # above both: as the permutation test
+    null[:9] = 0.95  # 9 shuffles as good as the observed 0.90: (1 + 9) / (1 + 200)
+    assert gr.chance_p_value(0.90, null, 0.72) == pytest.approx(10 / 201)
+
+
+def test_a_score_at_or_below_the_majority_rate_never_gets_a_small_p_or_a_tick():
+    from repository.compare.report import _grouped_cell
+
+    # imbalanced classes (12 structures of c0, 4 of c1), weakly informative spectra: held-out kNN
+    # lands below the majority rate 0.75 although it beats kNN on shuffled labels in some draws
+    x, groups, labels = _structures(16, 3, signal=0.3, offset=1.0, seed=2)
+    labels = np.array(["c0" if int(g[1:]) < 12 else "c1" for g in groups], dtype=object)
+    result = gr.grouped_edge(x, {"host_polymorph": labels}, groups, methods=("pca",), seeds=[0],
+                             permutations=99, n_boot=200)
+    for series in ("raw", "pca"):
+        score = result.scores[series]["host_polymorph"]
+        assert score.majority == pytest.approx(0.75)
+        assert not score.beats_chance()
+    below = result.scores["pca"]["host_polymorph"]
+    assert below.accuracy < below.majority and below.p_value == 1.0  # the plain permutation p: 0.47
+    shown = gr.GroupedScore(0.70, 0.0, 1, (0.54, 0.80), 1.0, 0.72, 0.56, 92, 19, 5)
+    assert _grouped_cell(shown) == "0.70 [0.54, 0.80] p=1.000"
+    assert gr.GroupedScore(0.70, 0.0, 1, (0.54, 0.80), 0.005, 0.72, 0.56).to_dict()["p_value_against"] \
+        == gr.P_VALUE_AGAINST

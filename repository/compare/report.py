@@ -419,11 +419,14 @@ training map, started from the inverse-distance mean of its nearest training spe
 held-out spectrum gets the majority label of its k = {m.KNN_K} nearest training spectra in the 2-D
 map (k lowered to the smallest training class; ties to the nearest); **raw spectra** is the same
 classifier on the preprocessed spectra. Cells: accuracy (mean over seeds) and its bootstrap 95 %
-interval over structures ({gr.BOOTSTRAP} resamples of whole structures); **p**: label permutation
-over structures ({gr.PERMUTATIONS} shuffles of which scored structure carries which class; the
-fitted maps are reused, they never see labels). **majority**: always guessing the commonest
-scored class; **stratified**: guessing classes at their frequencies (sum of squared shares). A
-cell is marked **✓** when its interval lies above the majority rate and p < 0.05.
+interval over structures ({gr.BOOTSTRAP} resamples of whole structures); **p** is against chance:
+the share of label permutations over structures ({gr.PERMUTATIONS} shuffles of which scored
+structure carries which class; the fitted maps are reused, they never see labels) that score at
+least as well, each permuted score first raised to the majority rate (kNN on shuffled labels scores
+below it, and guessing the commonest class needs no spectra), so a cell at or below the majority
+rate has p = 1. **majority**: always guessing the commonest scored class; **stratified**: guessing
+classes at their frequencies (sum of squared shares). A cell is marked **✓** when its interval lies
+above the majority rate and p < 0.05.
 
 **Labels**: `host_polymorph`, `host_crystal_system` and `host_dimensionality` (2 = layered sp2
 host, 3 = sp3 framework) are the host structure's (schema revision 0006; a defect supercell's own
