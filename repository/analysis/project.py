@@ -26,10 +26,13 @@ umap-learn's ``transform`` on held-out spectra is unchanged.
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
 ``shift_ev`` (added to the energies) and/or an alignment: ``align="onset"`` moves the spectrum so
 its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
-then searches +-5 eV (on the recipe's grid step, then a tenth of it, then scipy's bounded scalar
-minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that best matches some training spectrum -- needed
-when the onset itself depends on the spectrum's shape; a shifted copy of a member is thereby
-recovered as an exact match.
+then searches at most :data:`FIT_SEARCH_EV` (5 eV) either side of that (on the recipe's grid step, then a
+tenth of it, then scipy's bounded scalar minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that
+best matches some training spectrum -- needed when the onset itself depends on the spectrum's shape;
+a shifted copy of a member is thereby recovered as an exact match. The fit never moves the
+spectrum's maximum more than :data:`FIT_FEATURE_SLACK_EV` beyond the window (:func:`fit_bounds`),
+and when its best admissible shift lies at an end of that range it raises :class:`NoConfidentShift`
+(one line) instead of returning the end as if fitted (:func:`best_shift`).
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ SMOOTH_K_ITERATIONS = 64
 KNN_MEAN_NEIGHBORS = 15
 ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
-FIT_SEARCH_EV = 5.0  # "fit" alignment searches this far (eV) either side of the onset alignment (and widens)
+FIT_SEARCH_EV = 5.0  # "fit" alignment returns a shift at most this far (eV) from the onset alignment (best_shift)
+FIT_FEATURE_SLACK_EV = 1.0  # a fit may move the query's maximum at most this far (eV) beyond the window's ends
+#   (when it is inside at the onset alignment): a peak topping a grid step or two outside keeps its
+#   flank inside and still aligns; FEFF's c-BN B K maximum was moved 3 eV out, matching only its edge
 MAX_ALIGNMENT_SHIFT_EV = 15.0  # an alignment may move a spectrum at most this far (eV); see docs/analysis.md
 FIT_TOLERANCE_EV = 1e-9  # the refinement of a "fit" shift stops at this absolute tolerance (eV; scipy's xatol)
 FIT_MAX_ITERATIONS = 100  # at most this many iterations of the bounded minimiser
@@ -411,34 +417,92 @@ def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarr
     return base_ev + best
 
 
-def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
-               search_ev: float = FIT_SEARCH_EV, unaligned_ev: float | None = None,
-               limit_ev: float | None = None) -> float:
-    """The energy shift (eV) within ``start_ev +- search_ev`` that brings the spectrum closest to its
-    nearest training spectrum (preprocessed Euclidean distance).
+class NoConfidentShift(UsageError):
+    """``align="fit"`` found no shift it can stand behind: the best match among the admissible shifts
+    (:func:`fit_bounds`) lies at an end of their range, so a better one lies where the fit may not go."""
 
-    Searched on the recipe's grid step (plus ``unaligned_ev``, the spectrum as given, when named;
-    when the best grid shift lies on the edge of the range, the range widens towards it, up to
-    ``limit_ev`` from ``unaligned_ev`` or ``start_ev``), then on a tenth of the step around the best,
-    then refined with ``scipy.optimize.minimize_scalar`` (bounded Brent) down to
-    :data:`FIT_TOLERANCE_EV` within that tenth (never ending worse than the best sampled shift).
-    Shifts that leave the window too little covered are skipped; if every shift does, ``start_ev``
-    is returned and preprocessing reports the window.
+
+@dataclass(frozen=True)
+class FitBounds:
+    """The shifts (eV, added to the energies) a ``fit`` alignment may return: ``lo_ev .. hi_ev``, and
+    what would happen beyond each end (``lo_reason``/``hi_reason``, a clause)."""
+
+    lo_ev: float
+    hi_ev: float
+    lo_reason: str
+    hi_reason: str
+
+
+def fit_bounds(query: QuerySpectrum, recipe: rec.Recipe, start_ev: float, *,
+               search_ev: float = FIT_SEARCH_EV) -> FitBounds:
+    """The admissible range of a ``fit`` shift started from the onset alignment ``start_ev`` (eV).
+
+    At most :data:`FIT_SEARCH_EV` from ``start_ev``, and (recipes on absolute energies) never moving
+    the query's **main feature**, its maximum (the strongest resonance), more than
+    :data:`FIT_FEATURE_SLACK_EV` beyond either end of the recipe's window, or, where the onset
+    alignment already put it beyond (a member's σ* maximum above the window), more than that
+    beyond where the onset alignment put it: the fit may not push the feature further out. (Not its edge: e0 from the derivative is fragile on noisy data, e.g. 12 eV above
+    the edge of a synthetic spectrum whose strongest slope is a feature's flank.) A fit that moves the maximum out matches only the rising edge: the FEFF c-BN B K example
+    was fitted +4.49 eV with its maximum moved from 199.5 to 204.0 eV, beyond the 184-201 eV window
+    (docs/analysis.md "Alignment").
+    """
+    energy = np.asarray(query.energy_ev, dtype=np.float64)
+    intensity = np.asarray(query.intensity, dtype=np.float64)
+    stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
+    lo, hi = start_ev - search_ev, start_ev + search_ev
+    lo_reason = hi_reason = (f"the shift would differ by more than {search_ev:g} eV from the onset alignment "
+                             f"({start_ev:+.2f} eV)")
+    if recipe.alignment == "edge_onset" or not recipe.is_resolved:
+        return FitBounds(lo, hi, lo_reason, hi_reason)
+    w_lo, w_hi = float(recipe.energy_min_ev), float(recipe.energy_max_ev)
+    peak_ev = float(energy[int(np.argmax(intensity))]) + stored
+    at_start = peak_ev + start_ev  # where the onset alignment puts the maximum (outside for some members' σ*)
+    slack = FIT_FEATURE_SLACK_EV
+    low, high = min(w_lo, at_start) - slack, max(w_hi, at_start) + slack
+    why = (f"its maximum at {peak_ev - stored:.2f} eV would be more than {slack:g} eV beyond the {w_lo:g}-{w_hi:g} eV "
+           "window" + ("" if w_lo <= at_start <= w_hi else f" and than the onset alignment put it ({at_start:.2f} eV)"))
+    if low - peak_ev > lo:
+        lo, lo_reason = low - peak_ev, why
+    if high - peak_ev < hi:
+        hi, hi_reason = high - peak_ev, why
+    return FitBounds(lo, hi, lo_reason, hi_reason)
+
+
+def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, start_ev: float, *,
+               search_ev: float = FIT_SEARCH_EV, unaligned_ev: float | None = None) -> float:
+    """The energy shift (eV) within the admissible range (:func:`fit_bounds`: at most ``search_ev``
+    = :data:`FIT_SEARCH_EV` from ``start_ev``, the onset alignment, and never moving the query's
+    maximum or edge out of the window) that brings the spectrum closest to its nearest training
+    spectrum (preprocessed Euclidean distance).
+
+    Searched on the recipe's grid step (plus ``unaligned_ev``, the spectrum as given, when named and
+    admissible), then on a tenth of the step around the best, then refined with
+    ``scipy.optimize.minimize_scalar`` (bounded Brent) down to :data:`FIT_TOLERANCE_EV` within that
+    tenth (never ending worse than the best sampled shift). Shifts that leave the window too little
+    covered are skipped; if every shift does, ``start_ev`` is returned and preprocessing reports the
+    window. Raises :class:`NoConfidentShift` when the best admissible shift lies within one grid
+    step of an end of the range and is not an exact match of a member (:data:`EXACT_MATCH_RTOL`):
+    the match may improve beyond the range, so the shift found would be an artefact of the bound,
+    not a fit.
     """
     energy = np.asarray(query.energy_ev, dtype=np.float64)
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     reference = train.astype(np.float64)
     reference_sq = np.einsum("ij,ij->i", reference, reference)
+    bounds = fit_bounds(query, recipe, start_ev, search_ev=search_ev)
+    lo, hi = bounds.lo_ev, bounds.hi_ev
 
     def distances(shifts: np.ndarray) -> np.ndarray:
         """Squared distance to the nearest training spectrum at each shift (inf where refused:
-        too little of the window covered, or flat)."""
+        outside the admissible range, too little of the window covered, or flat)."""
+        shifts = np.asarray(shifts, dtype=float)
         out = np.full(len(shifts), math.inf)
-        candidates, where = shifted_rows(recipe, energy, query.intensity, stored, np.asarray(shifts, dtype=float))
+        inside = np.flatnonzero((shifts >= lo - 1e-12) & (shifts <= hi + 1e-12))
+        candidates, where = shifted_rows(recipe, energy, query.intensity, stored, shifts[inside])
         if where.size:
             sq = np.einsum("ij,ij->i", candidates, candidates)[:, None] + reference_sq[None, :] \
                 - 2.0 * (candidates @ reference.T)
-            out[where] = np.maximum(sq, 0.0).min(axis=1)
+            out[inside[where]] = np.maximum(sq, 0.0).min(axis=1)
         return out
 
     def distance(shift: float) -> float:
@@ -451,43 +515,46 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
 
     steps = round(search_ev / recipe.step_ev)
     candidates = start_ev + recipe.step_ev * np.arange(-steps, steps + 1)
-    if unaligned_ev is not None:  # the spectrum as given is always a candidate
+    candidates = np.concatenate([candidates[(candidates > lo) & (candidates < hi)], [lo, hi]])
+    if unaligned_ev is not None:  # the spectrum as given is a candidate (when admissible)
         candidates = np.append(candidates, unaligned_ev)
     coarse, value = best(candidates)
     if not math.isfinite(value):
         return float(start_ev)
-    centre = (unaligned_ev if unaligned_ev is not None else start_ev)
-    lo_edge, hi_edge = start_ev - steps * recipe.step_ev, start_ev + steps * recipe.step_ev
-    while limit_ev is not None and (abs(coarse - lo_edge) < 1e-9 or abs(coarse - hi_edge) < 1e-9):
-        # the best shift sits at the edge of the range searched: widen towards it, up to the limit
-        direction = -1.0 if abs(coarse - lo_edge) < 1e-9 else 1.0
-        edge_ev = lo_edge if direction < 0 else hi_edge
-        further = edge_ev + direction * recipe.step_ev * np.arange(1, steps + 1)
-        further = further[np.abs(further - centre) <= limit_ev + 1e-9]
-        if not further.size:
-            break
-        shift, found = best(further)
-        if found < value:
-            coarse, value = shift, found
-        if direction < 0:
-            lo_edge = float(further.min())
-        else:
-            hi_edge = float(further.max())
-        if abs(coarse - shift) > 1e-12:
-            break
     # then a tenth of a grid step around the best grid-step shift
     width = recipe.step_ev / FIT_REFINE
     fine, value = best(coarse + width * np.arange(-FIT_REFINE, FIT_REFINE + 1))
-    # then scipy's bounded scalar minimiser (Brent's method) within one tenth either side; it
-    # minimises over the offset from `fine`, so its relative tolerance (sqrt(eps) * |x|) stays far
-    # below FIT_TOLERANCE_EV whatever the absolute shift
+    # then scipy's bounded scalar minimiser (Brent's method) within one tenth either side (and the
+    # admissible range); it minimises over the offset from `fine`, so its relative tolerance
+    # (sqrt(eps) * |x|) stays far below FIT_TOLERANCE_EV whatever the absolute shift
     # lazy import: start-up time (scipy.optimize is heavy; only fit alignment needs it)
     from scipy.optimize import minimize_scalar
 
-    found = minimize_scalar(lambda offset: distance(fine + offset), bounds=(-width, width), method="bounded",
-                            options={"xatol": FIT_TOLERANCE_EV, "maxiter": FIT_MAX_ITERATIONS})
-    refined = fine + float(found.x)
-    return refined if distance(refined) <= value else fine
+    a, b = max(-width, lo - fine), min(width, hi - fine)
+    refined, refined_value = fine, value
+    if b > a:
+        found = minimize_scalar(lambda offset: distance(fine + offset), bounds=(a, b), method="bounded",
+                                options={"xatol": FIT_TOLERANCE_EV, "maxiter": FIT_MAX_ITERATIONS})
+        if distance(fine + float(found.x)) <= value:
+            refined, refined_value = fine + float(found.x), distance(fine + float(found.x))
+    # a minimum must be bracketed by admissible grid-step shifts on both sides; closer than one grid
+    # step to an end, the distance may still be falling beyond it (the interpolation on the grid
+    # makes it ripple at finer scales, so a sub-step minimum near the end proves nothing)
+    at_lo, at_hi = refined - lo < recipe.step_ev, hi - refined < recipe.step_ev
+    if (at_lo or at_hi) and not _exact_at(query, recipe, energy, stored, refined, refined_value):
+        reason = bounds.lo_reason if at_lo else bounds.hi_reason
+        raise NoConfidentShift(
+            f"{query.label}: no confident shift: the best match of --align fit lies at the "
+            f"{'lower' if at_lo else 'upper'} end of the admissible {lo:+.2f} .. {hi:+.2f} eV, so a better one may "
+            f"lie beyond it, where {reason}; use --align onset or give the offset with --shift")
+    return refined
+
+
+def _exact_at(query: QuerySpectrum, recipe: rec.Recipe, energy: np.ndarray, stored: float, shift: float,
+              value: float) -> bool:
+    """Whether the squared distance ``value`` at ``shift`` makes the query an exact match of a member."""
+    rows, where = shifted_rows(recipe, energy, query.intensity, stored, np.array([shift]))
+    return bool(where.size) and value <= (EXACT_MATCH_RTOL ** 2) * float(rows[0] @ rows[0])
 
 
 def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float, *, shift_ev: float = 0.0,
@@ -496,8 +563,10 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
 
     Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
-    ``onset`` (edge onset onto the training spectra's median onset); ``fit`` (from there, the shift
-    within +-:data:`FIT_SEARCH_EV` that best matches a training spectrum; needs ``train``).
+    ``onset`` (edge onset onto the best-matching member's with ``train_e0_ev``, else the training
+    spectra's median onset); ``fit`` (from there, the admissible shift within +-:data:`FIT_SEARCH_EV`
+    that best matches a training spectrum, :func:`best_shift`; needs ``train``; raises
+    :class:`NoConfidentShift` when it has none it can stand behind).
     ``window_hint`` closes the error raised when the spectrum does not cover the recipe's window.
     """
     if align not in ALIGN_CHOICES:
@@ -513,8 +582,7 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     if align == "fit":
         if train is None:
             raise UsageError("fit alignment needs the snapshot's training spectra")
-        total = best_shift(query, recipe, train, total, unaligned_ev=float(shift_ev),
-                           limit_ev=MAX_ALIGNMENT_SHIFT_EV if train_e0_ev is not None else None)
+        total = best_shift(query, recipe, train, total, unaligned_ev=float(shift_ev))
     if train_e0_ev is not None and abs(total - shift_ev) > MAX_ALIGNMENT_SHIFT_EV + 1e-9:
         raise UsageError(f"{query.label}: aligning it would move its energies by {total - shift_ev:+.2f} eV, beyond "
                          f"the {MAX_ALIGNMENT_SHIFT_EV:g} eV an edge position can differ by calibration or chemical "

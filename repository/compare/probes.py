@@ -7,9 +7,11 @@ another code -- given to ``xasrepo compare --probe``. It is
    project FILE`` reads it); its absorbing element and edge are what the file says, or what the
    probe option says (``FILE:element=B,edge=K``) when the file does not say;
 2. preprocessed with the recipe of the compared spectra of that element and edge and aligned in
-   energy exactly as ``xasrepo project --align fit`` aligns (:func:`repository.analysis.project.prepare`:
-   edge onset onto the training spectra's median onset, then the shift within +-5 eV that best
-   matches a training spectrum);
+   energy as ``xasrepo project --align fit`` aligns (:func:`repository.analysis.project.prepare`:
+   edge onset onto the training spectra's median onset, then the admissible shift within +-5 eV
+   that best matches a training spectrum, :func:`repository.analysis.project.best_shift`); when
+   the fit finds no confident shift (its best lies at an end of the admissible range) the probe is
+   placed at the onset alignment and the report says "no confident fit shift" with the reason;
 3. placed, in :mod:`.run`, into every method's map fitted on all spectra of its edge, for every
    seed, with the placement the held-out identification uses
    (:func:`repository.analysis.project.place`), and its :data:`PROBE_K` nearest computed spectra in
@@ -39,6 +41,7 @@ from .data import EXTRA_LABELS, LABELS, EdgeData
 
 PROBE_K = 5
 PROBE_ALIGN = "fit"
+NO_CONFIDENT_SHIFT = "no confident fit shift"  # said of a probe placed at its onset alignment instead
 SPEC_KEYS = ("element", "edge", "name")
 LABEL_KEYS = (*LABELS, *EXTRA_LABELS)
 PROBE_SYNTAX = ("FILE or 'FILE:key=value,...' with keys element, edge (when the file does not say), name "
@@ -182,8 +185,17 @@ class Probe:
     element: str
     edge: str
     vector: np.ndarray  # preprocessed, on the edge's recipe grid
-    energy_shift_ev: float  # applied by the fit alignment
+    energy_shift_ev: float  # applied by the alignment (``alignment``)
     nearest_rmsd: float  # RMS difference to the spectrally nearest compared spectrum
+    alignment: str = PROBE_ALIGN  # "fit", or "onset" when the fit found no confident shift
+    alignment_note: str | None = None  # why the fit's shift was not used (NoConfidentShift's reason)
+
+    @property
+    def shift_text(self) -> str:
+        """``energies shifted by +0.12 eV``, saying when it is the onset alignment because the fit
+        found no confident shift."""
+        text = f"energies shifted by {self.energy_shift_ev:+.2f} eV"
+        return text if self.alignment_note is None else f"{text} by onset alignment: {NO_CONFIDENT_SHIFT}"
 
 
 def _comparable(edges: Sequence[EdgeData]) -> dict[tuple[str, str], EdgeData]:
@@ -216,7 +228,7 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
     the compared ones; an expected class no compared spectrum has; a spectrum that does not cover the
     window after alignment.
     """
-    from ..analysis.project import prepare, read_query
+    from ..analysis.project import NoConfidentShift, prepare, read_query
 
     comparable = _comparable(edges)
     every = {(e.element, e.edge): e for e in edges}
@@ -250,10 +262,17 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
         if value not in known:
             raise UsageError(f"--probe {spec.text!r}: no compared {data.name} spectrum has {label} = {value} "
                              f"(classes: {', '.join(known) or 'none'})")
-    vector, shift = prepare(query, data.recipe, _reference_onset(data), align=PROBE_ALIGN, train=data.matrix,
-                            window_hint=WINDOW_HINT)
+    alignment, note = PROBE_ALIGN, None
+    try:
+        vector, shift = prepare(query, data.recipe, _reference_onset(data), align=PROBE_ALIGN, train=data.matrix,
+                                window_hint=WINDOW_HINT)
+    except NoConfidentShift as err:  # placed at the onset alignment, and the report says so
+        alignment, note = "onset", str(err).removeprefix(f"{query.label}: ")
+        vector, shift = prepare(query, data.recipe, _reference_onset(data), align="onset", train=data.matrix,
+                                window_hint=WINDOW_HINT)
     rmsd = float(np.sqrt(np.min(np.mean((data.matrix - vector[None, :]) ** 2, axis=1))))
-    return Probe(spec, data.element, data.edge, np.asarray(vector, dtype=np.float64), float(shift), rmsd)
+    return Probe(spec, data.element, data.edge, np.asarray(vector, dtype=np.float64), float(shift), rmsd,
+                 alignment, note)
 
 
 def prepare_probes(specs: Sequence[ProbeSpec | str], edges: Sequence[EdgeData]) -> dict[tuple[str, str], list[Probe]]:
@@ -375,7 +394,8 @@ class ProbeResult:
         spec = self.probe.spec
         return {
             "name": self.title, "file": str(spec.path), "option": spec.text, "element": self.probe.element,
-            "edge": self.probe.edge, "alignment": PROBE_ALIGN, "energy_shift_ev": self.probe.energy_shift_ev,
+            "edge": self.probe.edge, "alignment": self.probe.alignment, "alignment_note": self.probe.alignment_note,
+            "energy_shift_ev": self.probe.energy_shift_ev,
             "nearest_spectral_rmsd": self.probe.nearest_rmsd, "expected": dict(spec.expected), "k": self.k,
             "reading": reading(self, method_order),
             "methods": {meth: {"placement": places[0].how if places else None,
@@ -424,8 +444,8 @@ def reading(result: ProbeResult, method_order: Sequence[str]) -> str:
         if v.tied_seeds:
             notes.append("tied")
         parts.append(f"{who(meth)} among {v.majority} ({', '.join(notes)})")
-    head = (f"{result.title} ({result.probe.element} {result.probe.edge}, energies shifted by "
-            f"{result.probe.energy_shift_ev:+.2f} eV), by {label}: {_and(parts) if parts else 'no map'}")
+    head = (f"{result.title} ({result.probe.element} {result.probe.edge}, {result.probe.shift_text}), "
+            f"by {label}: {_and(parts) if parts else 'no map'}")
     expected = result.probe.spec.expected.get(label)
     if expected is not None:
         hit = [who(meth) for meth in series if result.votes[meth][label].matches]

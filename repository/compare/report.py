@@ -347,7 +347,9 @@ Spectra from outside the compared set (`--probe FILE`; an experiment, or a spect
 another code), each read with the format readers, preprocessed with the recipe of its element and
 edge, and aligned in energy as `xasrepo project --align fit` aligns (edge onset onto the compared
 spectra's median onset, then the shift within ±{pr.FIT_SEARCH_EV:g} eV that best matches a compared
-spectrum; the applied shift is given). Each is then placed into every method's map fitted on all
+spectrum without moving the probe's maximum or edge out of the window; the applied shift is given.
+When that best match lies at an end of the admissible range, the probe is placed at its onset
+alignment and marked "{pr.NO_CONFIDENT_SHIFT}"). Each is then placed into every method's map fitted on all
 spectra of its edge, for every seed, with the placement the held-out identification uses, and its
 {pr.PROBE_K} nearest computed spectra in the map are taken. Per label: the class most of those
 {pr.PROBE_K} carry (majority vote, ties to the nearest; over seeds, the most frequent majority, with
@@ -381,7 +383,10 @@ def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
         info = probe.probe
         lines += [f"### {probe.title} ({info.element} {info.edge})", ""]
         lines += [f"* file: `{info.spec.path}`",
-                  f"* energy shift applied (fit alignment): {info.energy_shift_ev:+.3f} eV",
+                  (f"* energy shift applied (fit alignment): {info.energy_shift_ev:+.3f} eV"
+                   if info.alignment_note is None else
+                   f"* energy shift applied (onset alignment; {pr.NO_CONFIDENT_SHIFT}: {info.alignment_note}): "
+                   f"{info.energy_shift_ev:+.3f} eV"),
                   (f"* RMS difference to the spectrally nearest compared spectrum (preprocessed): "
                    f"{info.nearest_rmsd:.4f}")]
         if info.spec.expected:
