@@ -458,6 +458,8 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             p["delta_ks_ecut_ev"] = xres["dks_ecut_ev"]
             p["variant"] = meta.get("variant", "")
             p["campaign_round"] = meta.get("round")
+            if not meta["defect"]:  # no defect, no distance to it (v1 wrote 0.0: read as "at the defect")
+                del p["absorber_distance_to_defect_a"]
             p["scf_ladder_step"] = xres.get("hch_ladder_step", 0)
             if rel is not None:
                 p["relax_fmax_ev_per_a"] = round(rel["fmax_ev_per_a"], 4)
