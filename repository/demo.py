@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from . import catalog
 from . import db as db_module
+from .analysis import recipe as rec
 from .analysis.create import create_snapshot
 from .calcset import MANIFEST_NAME, read_calcset
 from .errors import UsageError
@@ -35,7 +36,8 @@ DEMO_SEED = 0
 @dataclass
 class DemoResult:
     """What :func:`run_demo` did: where the database, snapshots and plots are, the import status, row
-    counts, the snapshots made or reused and any (element, edge) groups skipped as too small."""
+    counts, the snapshots made or reused, any (element, edge) groups skipped as too small, and how
+    many spectra each group's energy window pads (``padding``, one line per padded group)."""
 
     database: str  # the database as :func:`repository.db.describe` names it
     database_file: Path | None  # an SQLite database's file (None for a server)
@@ -46,6 +48,9 @@ class DemoResult:
     snapshots: list[dict] = field(default_factory=list)  # uid, method, element, edge, n, reused
     plots: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # per embedded (element, edge): "B K: 80 of 94 spectra padded to the 184-201 eV window: 19 end inside it ..."
+    # (:func:`repository.analysis.recipe.padding_text`; the window pads spectra that end inside it)
+    padding: list[str] = field(default_factory=list)
 
 
 def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = None,
@@ -92,6 +97,10 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
                 made = create_snapshot(engine, method=method, seed=DEMO_SEED, element=element, edge=edge,
                                        where="polarization = iso", directory=snapshots)
                 record = made.record
+                padded = rec.padding_text(made.window) if made.window else None
+                line = f"{element} {edge}: {padded}" if padded else None
+                if line and line not in result.padding:  # one line per group: every method has the same window
+                    result.padding.append(line)
                 result.snapshots.append({"uid": record["uid"], "method": method, "element": element, "edge": edge,
                                          "n_spectra": record["row_count"], "reused": made.reused})
                 for label in COLOR_BY:

@@ -168,6 +168,11 @@ def test_cli_writes_the_report_and_prints_json(calcset_dir, tmp_path, cli):
     # N K (three h-BN spectra) cannot be scored: said, not hidden
     assert "grouped protocol not run: N K (3 spectra)" in " ".join(stored["edges"][1]["notes"])
     assert stored["data"].startswith("calculation set 'compare-test' (manifest sha256 ")
+    # the SYNTHETIC spectra start at 185 eV, 1 eV into the default B K window (184-201 eV): said, not hidden
+    padding = ("15 of 15 spectra padded to the 184-201 eV window: 15 start inside it "
+               "(first value held constant for up to 1.0 eV)")
+    assert stored["edges"][0]["window_padding"] == padding
+    assert f"**Window padding** (absolute recipe): {padding}." in readme
 
 
 def test_cli_reads_a_database_and_filters_with_where(calcset_dir, tmp_path, cli):

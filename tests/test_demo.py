@@ -119,3 +119,41 @@ def test_display_path_is_relative_inside_the_current_directory_else_absolute(tmp
     assert display_path(tmp_path / "a" / "b.db", cwd=tmp_path) == "a/b.db"
     assert display_path(tmp_path, cwd=tmp_path) == "."
     assert display_path(tmp_path / "b.db", cwd=tmp_path / "a") == str((tmp_path / "b.db").resolve())
+
+
+@pytest.mark.slow
+def test_demo_reports_how_many_spectra_the_window_pads_and_by_how_much(tmp_path, pca_only):
+    """The default B K window (184-201 eV) pads every monolayer spectrum (they end at 196.8-198.4 eV)
+    and two bulk h-BN ones at its end, and the spectra that start above 184 eV at its start: the demo
+    says how many and the longest padding, checked here against the stored energies themselves."""
+    import re
+
+    import numpy as np
+
+    from repository import db
+    from repository.analysis.project import query_from_database
+    from repository.demo import BUNDLED_SET, run_demo
+
+    if not (BUNDLED_SET / "calcset.toml").exists():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    result = run_demo(tmp_path / "demo", BUNDLED_SET)
+    lines = {line.split(":")[0]: line for line in result.padding}
+    assert len(result.padding) == len(lines)  # one line per element and edge, not per method
+    with db.connected(str(result.database_file)) as engine:
+        with engine.connect() as conn:
+            ids = [int(i) for (i,) in conn.exec_driver_sql(
+                "SELECT id FROM spectrum WHERE absorbing_element = 'B' AND edge = 'K' AND polarization = 'iso'")]
+        ends = np.array([[q.energy_ev[0], q.energy_ev[-1]] for q in (query_from_database(engine, i) for i in ids)])
+    short_end = ends[:, 1] < 201.0
+    short_start = ends[:, 0] > 184.0
+    n_padded = int((short_end | short_start).sum())
+    assert int(short_end.sum()) == 19  # the number `embed` warns about at the window's end
+    line = lines["B K"]
+    assert line.startswith(f"B K: {n_padded} of {len(ids)} spectra padded to the 184-201 eV window")
+    end = re.search(r"(\d+) end inside it \(last value held constant for up to ([\d.]+) eV\)", line)
+    assert int(end.group(1)) == 19
+    assert float(end.group(2)) == pytest.approx(201.0 - ends[short_end, 1].min(), abs=0.05)
+    assert 201.0 - 196.8 - 0.1 <= float(end.group(2)) <= 201.0 - 196.7  # the monolayers end at 196.75-198.4 eV
+    start = re.search(r"(\d+) start inside it \(first value held constant for up to ([\d.]+) eV\)", line)
+    assert int(start.group(1)) == int(short_start.sum())
+    assert float(start.group(2)) == pytest.approx(ends[short_start, 0].max() - 184.0, abs=0.05)

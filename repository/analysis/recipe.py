@@ -72,9 +72,12 @@ RECIPE_VERSION = 2  # 2: e0 = max of the derivative (Larch), edge_step = Larch p
 SUPPORTED_VERSIONS = (1, 2)
 # Default windows (absolute eV) per (element, edge), chosen from the physics of the near-edge region
 # (docs/analysis.md "Energy windows"). Tabulated edges (xraydb, Elam): B K 188.0 eV, N K 409.9 eV.
-# B K 184-201 eV: the antisite B_N pre-edge (184.2 eV) and C_N nearest-B feature (187.1 eV), the
-#   sp2 pi* (h-BN 192.0 eV measured, ~190.2 eV in the bundled set) and the sigma* doublet
-#   (+5.7/+7.2 eV above pi*, measured +6.0/+7.3) up to the sp3 sigma* maximum of c-BN/w-BN.
+# B K 184-201 eV: the C_N nearest-B feature (187.1 eV), the sp2 pi* (h-BN 192.0 eV measured, ~190.2 eV
+#   in the bundled set) and the sigma* doublet (+5.7/+7.2 eV above pi*, measured +6.0/+7.3) up to
+#   the sp3 sigma* rise of c-BN/w-BN. It does NOT cover the antisite B_N pre-edge peak: that peak
+#   (spectrum 27) tops at 184.16 eV with its half maximum at 183.96 eV, so the window keeps only its
+#   top (docs/analysis.md "What the B K window cuts"); monolayer spectra end at 196.75-198.4 eV and
+#   are padded (window_report, padding_text).
 # N K 393-410 eV: the v_B pre-peak (~394.2 eV, -7.2 eV below pi*), pi* (401 eV measured) and the
 #   sigma* doublet (~407-408.5 eV) with the onset of c-BN's sigma* band.
 DEFAULT_WINDOWS_EV: dict[tuple[str, str], tuple[float, float]] = {
@@ -499,7 +502,9 @@ def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rul
     """Which spectra a (resolved) window excludes or pads, as stored in snapshot provenance.
 
     ``ranges`` (n, 2) aligned (first, last) energies, ``labels`` (n,) spectrum ids. Returns
-    ``{"window_ev", "rule", "excluded", "padded", "padded_start", "padded_end", "warning"}``: spectra
+    ``{"window_ev", "rule", "excluded", "padded", "padded_start", "padded_end", "padded_start_max_ev",
+    "padded_end_max_ev", "n_spectra", "warning"}`` (the ``_max_ev``: the longest padding in eV, 0 when
+    none; :func:`padding_text` says it in one line): spectra
     covering less than :data:`MIN_WINDOW_COVERAGE` are excluded, those covering less than all of it
     are padded (their first value held constant below their start: ``padded_start``, their last
     value beyond their end: ``padded_end``). ``warning`` is one line when the window is narrower
@@ -525,7 +530,30 @@ def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rul
     return {"window_ev": [recipe.energy_min_ev, recipe.energy_max_ev], "rule": rule,
             "excluded": [_plain(labels[i]) for i in excluded], "padded": [_plain(labels[i]) for i in padded],
             "padded_start": [_plain(labels[i]) for i in below], "padded_end": [_plain(labels[i]) for i in above],
-            "warning": warning}
+            "padded_start_max_ev": float(np.max(ranges[below, 0] - recipe.energy_min_ev)) if below.size else 0.0,
+            "padded_end_max_ev": float(np.max(recipe.energy_max_ev - ranges[above, 1])) if above.size else 0.0,
+            "n_spectra": int(len(ranges)), "warning": warning}
+
+
+def padding_text(window: dict[str, Any]) -> str | None:
+    """One line on the spectra a window report (:func:`window_report`) pads, or None when it pads none:
+    ``80 of 94 spectra padded to the 184-201 eV window: 19 end inside it (last value held constant
+    for up to 4.2 eV), 71 start inside it (first value held constant for up to 3.8 eV)`` (the
+    bundled B K set). Padding invents a plateau: features beyond a spectrum's end are compared as flat."""
+    padded = window.get("padded") or []
+    if not padded:
+        return None
+    lo, hi = window["window_ev"]
+    parts = []
+    if window.get("padded_end"):
+        parts.append(f"{len(window['padded_end'])} end inside it (last value held constant for up to "
+                     f"{window.get('padded_end_max_ev', float('nan')):.1f} eV)")
+    if window.get("padded_start"):
+        parts.append(f"{len(window['padded_start'])} start inside it (first value held constant for up to "
+                     f"{window.get('padded_start_max_ev', float('nan')):.1f} eV)")
+    total = window.get("n_spectra")
+    of = f" of {total}" if total else ""
+    return f"{len(padded)}{of} spectra padded to the {lo:g}-{hi:g} eV window: " + ", ".join(parts)
 
 
 def _plain(value):

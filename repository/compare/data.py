@@ -58,6 +58,8 @@ class EdgeData:
     extra_labels: dict[str, np.ndarray] = field(default_factory=dict)  # EXTRA_LABELS: listed, never scored
     groups: np.ndarray | None = None  # (n,) structure id of each spectrum (the grouped folds); None: unknown
     defect_distance_a: np.ndarray | None = None  # (n,) absorber-defect distance (Angstrom), NaN where none
+    # spectra the recipe's window pads (analysis.recipe.padding_text; None: none padded, or unknown)
+    window_padding: str | None = None
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -178,8 +180,8 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
     polarization (None: all; polarised and isotropic spectra of one site are near duplicates that
     would flatter every neighbour-based score). Raises :class:`UsageError` when nothing is left.
     """
-    from ..analysis.load import load_spectra, preprocess, select_spectrum_ids, training_onset
-    from ..analysis.recipe import Recipe
+    from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_onset
+    from ..analysis.recipe import Recipe, padding_text
 
     say = progress or (lambda _message: None)
     recipe = recipe or Recipe()
@@ -204,7 +206,8 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
             continue
         say(f"loading {len(members)} {element} {edge} spectra")
         spectra = load_spectra(engine, ids=[int(r["spectrum_id"]) for r in members])
-        matrix, resolved = preprocess(spectra, recipe)
+        prepared = prepare(spectra, recipe, exclude_short=False)  # as preprocess(), keeping the window report
+        matrix, resolved = prepared.matrix, prepared.recipe
         by_id = {int(r["spectrum_id"]): r for r in members}
         ordered = [by_id[int(i)] for i in spectra.ids]
         labels = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object)
@@ -216,7 +219,8 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         say(f"reading DOS and descriptors of {element} {edge}")
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
                             _descriptors(engine, ordered), reference_onset_ev=training_onset(spectra, resolved),
-                            extra_labels=extra, groups=groups, defect_distance_a=distance))
+                            extra_labels=extra, groups=groups, defect_distance_a=distance,
+                            window_padding=padding_text(prepared.window)))
     return out
 
 

@@ -264,6 +264,8 @@ def _knn_rows(result: EdgeComparison) -> list[list[str]]:
 
 def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> list[str]:
     lines = [f"## {result.name} ({result.n_spectra} spectra)", ""]
+    if result.window_padding:  # padding invents plateaus: say how much of it every table below rests on
+        lines += [f"**Window padding** (absolute recipe): {result.window_padding}.", ""]
     if not result.methods:
         return lines + [f"Not compared: {'; '.join(result.notes) or 'too few spectra'}.", ""]
     series = [REFERENCE, *result.methods]
@@ -672,6 +674,8 @@ def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
                 rows.append({"edge": r.name, "n": r.n_spectra, "score": f"grouped kNN, {g.recipe_name}",
                              "label": f"{label} (majority {first.majority:.2f}, stratified {first.stratified:.2f})",
                              **{s: _grouped_cell(g.scores.get(s, {}).get(label)) for s in series}})
+        if r.window_padding:
+            rows.append({"edge": r.name, "n": r.n_spectra, "score": "window padding", "label": r.window_padding})
         if r.methods:
             rows.append({"edge": r.name, "n": r.n_spectra, "score": f"trustworthiness k={r.trust_k}", "label": "",
                          **{s: (_stat(r.trustworthiness, s).text(3) if s != REFERENCE else "") for s in series}})
@@ -690,7 +694,8 @@ def summary_rows(results: Sequence[EdgeComparison]) -> list[dict[str, Any]]:
                          **{s: _stat(r.identification, s, label, 1).text() for s in series}})
         for probe in r.probes:
             for label in (probe.votes.get(REFERENCE) or {}):
-                rows.append({"edge": r.name, "n": r.n_spectra, "score": f"probe {probe.title} ({probe.k} nearest)",
+                aligned = "" if probe.probe.alignment_note is None else f"; onset alignment, {pr.NO_CONFIDENT_SHIFT}"
+                rows.append({"edge": r.name, "n": r.n_spectra, "score": f"probe {probe.title} ({probe.k} nearest{aligned})",
                              "label": label, **{s: (pr.vote_text(probe.votes[s][label]) if s in probe.votes else "")
                                                 for s in series}})
         if not r.methods:

@@ -93,6 +93,7 @@ class EdgeComparison:
     probes: list[Any] = field(default_factory=list)  # probes.ProbeResult, one per external spectrum
     probe_labels: dict[str, np.ndarray] = field(default_factory=dict)  # labels listed for probe neighbours
     grouped: list[Any] = field(default_factory=list)  # grouped.GroupedResult, one per recipe (the headline)
+    window_padding: str | None = None  # spectra the window pads (analysis.recipe.padding_text), None: none
 
     @property
     def name(self) -> str:
@@ -121,7 +122,7 @@ class EdgeComparison:
                                for meth, by_label in self.identification.items()},
             "n_held_out": self.n_test, "verdicts": verdicts(self), "notes": self.notes,
             "probes": [p.to_dict(self.ids, self.probe_labels, [REFERENCE, *self.methods]) for p in self.probes],
-            "grouped": [g.to_dict() for g in self.grouped],
+            "grouped": [g.to_dict() for g in self.grouped], "window_padding": self.window_padding,
         }
 
 
@@ -211,7 +212,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
     result = EdgeComparison(
         data.element, data.edge, n, seed_list, list(methods), data.recipe.to_dict() if data.recipe else None,
         {label: dict(sorted(Counter(values.tolist()).items())) for label, values in data.labels.items()},
-        labels=data.labels, ids=data.ids, notes=list(data.notes))
+        labels=data.labels, ids=data.ids, notes=list(data.notes), window_padding=data.window_padding)
     result.params = {meth: method_params(meth, (params or {}).get(meth)) for meth in methods}
     labels = {label: data.labels[label] for label in LABELS if label in data.labels}
     descriptors = _descriptors_worth_scoring(data)
