@@ -270,18 +270,28 @@ PROJECT_ALIGN_HELP = ("onset: move the edge onset onto the snapshot's; fit: then
                       "shift, at most +-{max_shift:g} eV in all (relative energies, unknown calibration).")
 
 
-class ProjectCommand(TyperCommand):
-    """``xasrepo project``: its ``--align`` help is filled in with
-    :data:`repository.analysis.project.MAX_ALIGNMENT_SHIFT_EV` when the help is shown."""
+class _ShiftLimitHelp:
+    """The ``--align`` help, with :data:`repository.analysis.project.MAX_ALIGNMENT_SHIFT_EV` read
+    when the help is read (click sets ``help`` once; that value is ignored)."""
 
-    def format_help(self, ctx, formatter) -> None:
-        # lazy import: numpy and the analysis layer, only when this help page is shown
+    def __get__(self, option, owner=None) -> str:
+        # lazy import: numpy and the analysis layer, only when this help is read
         from repository.analysis.project import MAX_ALIGNMENT_SHIFT_EV
 
+        return PROJECT_ALIGN_HELP.format(max_shift=MAX_ALIGNMENT_SHIFT_EV)
+
+    def __set__(self, option, value) -> None:
+        pass
+
+
+class ProjectCommand(TyperCommand):
+    """``xasrepo project``, whose ``--align`` help names the limit the library enforces (:class:`_ShiftLimitHelp`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         for param in self.params:
             if param.name == "align":
-                param.help = PROJECT_ALIGN_HELP.format(max_shift=MAX_ALIGNMENT_SHIFT_EV)
-        super().format_help(ctx, formatter)
+                param.__class__ = type("ShiftLimitOption", (type(param),), {"help": _ShiftLimitHelp()})
 
 
 @app.command("project", cls=ProjectCommand)
@@ -293,8 +303,7 @@ def project(
     k: Annotated[int, typer.Option("-k", "--k", help="Nearest computed spectra to list.")] = 10,
     shift: Annotated[float, typer.Option("--shift", help="Add this many eV to the energies (calibration offset).")] = 0.0,
     align: Annotated[ProjectAlign, typer.Option(
-        "--align", help=PROJECT_ALIGN_HELP.replace("{max_shift:g}", "...")  # ProjectCommand fills it in
-    )] = ProjectAlign.none,
+        "--align", help="(filled in by ProjectCommand)")] = ProjectAlign.none,
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..conventions import did_you_mean
 from ..errors import UsageError
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
 from .light import close, connect_read_only
@@ -174,8 +175,6 @@ def no_match_hints(engine: Engine | sqlite3.Connection | str | os.PathLike | Non
     wanted = list(dict.fromkeys(_wanted_values(flt.term)))
     if not wanted:
         return []
-    from ..conventions import did_you_mean
-
     hints, known = [], {}
     with _opened(engine) as conn:
         for spec, value in wanted:
