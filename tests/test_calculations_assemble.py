@@ -133,3 +133,20 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
     iso = np.loadtxt(tmp_path / "bn-v2-probes" / "spectra" / "h-BN_pristine_B0.dat", usecols=(0, 1))
     np.testing.assert_allclose(probe.energy_ev, iso[:, 0])
     np.testing.assert_allclose(probe.intensity, iso[:, 1], rtol=1e-4)
+
+
+def test_the_set_level_relaxation_summary_says_whether_each_relaxation_converged(tmp_path):
+    # v1 summarised every finished relaxation as "relaxed", also cells that stopped at the step
+    # limit with 0.25-0.73 eV/Å left (the entries' own texts were right; found by a newcomer trial)
+    import json
+
+    from repository.calculations.assemble import _relaxation_state
+
+    (tmp_path / "results").mkdir()
+    for sid, converged, fmax, steps in (("a", True, 0.044, 11), ("b", False, 0.729, 20)):
+        (tmp_path / "results" / f"relax__{sid}.json").write_text(
+            json.dumps({"converged": converged, "fmax_ev_per_a": fmax, "steps": steps}))
+    assert _relaxation_state(tmp_path, "a", {"relax": True}) == "converged (fmax 0.044 eV/A, 11 steps)"
+    assert _relaxation_state(tmp_path, "b", {"relax": True}) == "NOT converged (fmax 0.729 eV/A after 20 steps)"
+    assert _relaxation_state(tmp_path, "c", {"relax": True}) == "pending"
+    assert _relaxation_state(tmp_path, "a", {"relax": False}) == "none"

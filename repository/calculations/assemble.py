@@ -117,6 +117,27 @@ def _pmg_structure(workdir: Path, sid: str):
     return s, rel
 
 
+# a cell whose relaxation failed for good: its spectra were computed on the ideal cell (runner.py)
+UNFINISHED_RELAXATION = "none (the relaxation did not finish; ideal positions)"
+
+
+def _relaxation_state(workdir: Path, sid: str, meta: dict) -> str:
+    """The set-level summary of one cell's relaxation: "none" (not relaxed by design), "pending",
+    "converged (fmax F eV/A, N steps)" or "NOT converged (fmax F eV/A after N steps)".
+
+    Before 2026-11-30 every finished relaxation was summarised as "relaxed", also the five v1
+    cells that stopped at the step limit with forces of 0.25-0.73 eV/A (found by a newcomer trial;
+    the entries' own ``relaxation`` texts were right)."""
+    if not meta["relax"]:
+        return "none"
+    rel = _rjson(_res(workdir, f"relax:{sid}"))
+    if rel is None:
+        return "pending"
+    if rel["converged"]:
+        return f"converged (fmax {rel['fmax_ev_per_a']:.3f} eV/A, {rel['steps']} steps)"
+    return f"NOT converged (fmax {rel['fmax_ev_per_a']:.3f} eV/A after {rel['steps']} steps)"
+
+
 def _sha256(p: Path) -> str:
     try:
         return hashlib.sha256(Path(p).read_bytes()).hexdigest()
@@ -437,6 +458,8 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             p["delta_ks_ecut_ev"] = xres["dks_ecut_ev"]
             p["variant"] = meta.get("variant", "")
             p["campaign_round"] = meta.get("round")
+            if not meta["defect"]:  # no defect, no distance to it (v1 wrote 0.0: read as "at the defect")
+                del p["absorber_distance_to_defect_a"]
             p["scf_ladder_step"] = xres.get("hch_ladder_step", 0)
             if rel is not None:
                 p["relax_fmax_ev_per_a"] = round(rel["fmax_ev_per_a"], 4)
@@ -473,9 +496,11 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
             if digest == "missing":   # setups not made on this machine: keep the recorded digest
                 digest = old_setups.get(key, {}).get("sha256", digest)
             setup_info[key] = {"command": SETUP_COMMANDS[name].format(el=el), "sha256": digest}
-    relax_info = {sid: ("none" if not m["relax"] else
-                        ("relaxed" if _res(workdir, f"relax:{sid}").exists() else "pending"))
+    relax_info = {sid: _relaxation_state(workdir, sid, m)
                   for sid, m in plan["structures"].items() if not m.get("conv")}
+    for sid, state in relax_info.items():
+        if state == "pending" and sid in written_structs:  # its spectra used the ideal cell
+            relax_info[sid] = UNFINISHED_RELAXATION
     if v2:
         description = ("B and N K-edge XANES of boron nitride (v2: h-BN, monolayer h-BN, r-BN, "
                        "c-BN, w-BN with strained, rattled and restacked variants; v_B, v_N, C_B, "
@@ -484,7 +509,7 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                        "every site its own ΔKS")
     else:
         description = ("B and N K-edge XANES of boron nitride polymorphs (h-BN, monolayer "
-                       "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, computed with "
+                       "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, c-BN and monolayer h-BN, computed with "
                        "GPAW (PBE, half core hole), with absorber PDOS and charges")
     manifest = {
         "format_version": 1,
@@ -547,9 +572,15 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                              f"{st['dks_ecut_ev']:.0f} eV with the cell's k mesh (every site its "
                              "own; no reference-site onsets, no averaged cutoff correction)")
         prov["delta_ks_cutoff_correction"] = {}
-        prov["kpts"] = ("Gamma-centred %s (layered) / %s (bulk) for every spectrum, ground state "
-                        "and relaxation" % ("x".join(map(str, st["kpts"]["layered"])),
-                                            "x".join(map(str, st["kpts"]["bulk"]))))
+        # the meshes as planned now; each entry's calculation.parameters.kpts is the one it used, and
+        # each relaxation text names its own (early relaxations ran on the meshes of their day)
+        exceptions = "".join(f", {poly} {'x'.join(map(str, mesh))}"
+                             for poly, mesh in sorted(st.get("kpts_polymorph", {}).items()))
+        prov["kpts"] = ("Gamma-centred %s (layered) / %s (bulk)%s for spectra and ground states; "
+                        "per entry in calculation.parameters.kpts; relaxations: the mesh named in "
+                        "each entry's relaxation text" % ("x".join(map(str, st["kpts"]["layered"])),
+                                                          "x".join(map(str, st["kpts"]["bulk"])),
+                                                          exceptions))
         prov["campaign"] = ("calculations/bn-v2 (plan.json, structures/, results/); "
                             "python -m repository.calculations progress")
         prov["bader"] = ("Bader charges (baderkit) from the GPAW all-electron density "
