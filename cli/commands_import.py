@@ -119,7 +119,7 @@ def _summarise(summary, records, options=None, unapplied: dict[int, list[str]] |
     given = given_options(options) if options is not None else []
     for source, spectrum_id in summary.already_present:  # by content: element, edge and arrays
         differs = (unapplied or {}).get(spectrum_id, [])
-        agreed = f"; read with {', '.join(given)}, it is the same spectrum" if given and not differs else ""
+        agreed = f" (read with {', '.join(given)}: the same arrays and labels as stored)" if given and not differs else ""
         typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}{agreed}")
         if differs:  # an import never changes a stored spectrum: say which options had no effect
             typer.echo(f"warning: {_shown(source)}: not applied, spectrum {spectrum_id} was already stored and an "

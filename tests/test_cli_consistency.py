@@ -120,7 +120,7 @@ def test_already_present_says_which_options_were_not_applied(cli, sqlite_db, tmp
     # the same options again: the same spectrum, and the output says the options were read
     again = cli("import", path, *common, "--mode", "transmission")
     assert again.exit_code == 0
-    assert "is spectrum 1; read with" in again.stdout and "--mode transmission" in again.stdout
+    assert "is spectrum 1 (read with" in again.stdout and "--mode transmission" in again.stdout
     assert "warning" not in again.stderr
     # the same arrays (by I0 and ln), other labels: nothing is changed, and the user is told so
     before = file_digest(tmp_path / "test.db")

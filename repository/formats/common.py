@@ -437,9 +437,8 @@ def check_stated(path: Path | str, element: str | None, edge: str | None, option
     if differs:
         says = " and ".join(f"{what} {stated}" for what, stated, _ in differs)
         options_given = " ".join(f"{OPTION_NAMES['fallback_' + what]} {given}" for what, _, given in differs)
-        raise InputError(path, f"the file states {says}, not {options_given} as given: drop the option to use the "
-                               "file's own, or correct the file (`xasrepo import` --element/--edge override a file)",
-                         where=name)
+        raise InputError(path, f"the file states {says}, but {options_given} was given (these options only say what "
+                               "a file does not state): drop the option, or correct the file", where=name)
 
 
 def _as_given_path(path: Path) -> str:
