@@ -37,8 +37,11 @@ BINARY_SNIFF_BYTES = 8192
 
 # What an export carries about a spectrum beyond its arrays (spectrum_overview columns): under
 # metadata["context"] and, in XDI, as ``Xasrepo.<name>`` fields; re-import restores them into metadata.
+# alignment, alignment_shift_ev, broadening_ev and energy_reference: what a computed spectrum's
+# energies and widths mean (found missing from exports by a newcomer trial, 2026-11-30)
 CONTEXT_FIELDS = ("reduced_formula", "polymorph", "spacegroup_symbol", "defect_name", "defect_kind", "defect_charge",
                   "absorber_site_index", "absorber_cn", "code", "code_version", "method", "functional",
+                  "alignment", "alignment_shift_ev", "broadening_ev", "energy_reference",
                   "calculation_set", "spectroscopy")
 
 # Every character Python's str.splitlines() (and so the XDI reader) breaks a line at: a header value
