@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from repository import conventions
 from repository.conventions import EmbeddingMethod
 
-from .common import DbOption, FormatOption, RecordFormatOption, _progress, app
+from .common import DbOption, FormatOption, RecordFormatOption, _progress, app, edge_option, element_option
 from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
@@ -97,7 +98,7 @@ def embed(
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
     request = EmbeddingRequest(method=method.value, n_components=n_components, seed=seed, params=params,
                                recipe=_recipe(recipe, energy_min, energy_max, step, align, normalize, broaden),
-                               where=where, element=element, edge=edge)
+                               where=where, element=element_option(element), edge=edge_option(edge))
     progress, _update = _progress(f"embedding with {method.value}")
     with database.connected(db) as engine, progress:
         task = progress.task_ids[0]
@@ -194,7 +195,9 @@ def snapshots_status(db: DbOption = None, fmt: FormatOption = OutputFormat.table
 
 
 @snapshots_app.command("diff")
-def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(metavar="ID_B")], db: DbOption = None,
+def snapshots_diff(a: SnapshotArg, b: Annotated[str, typer.Argument(
+                       metavar="ID_B", help="The snapshot to compare with ID: id, uid, or unique uid prefix.")],
+                   db: DbOption = None,
                    fmt: FormatOption = OutputFormat.table,
                    limit: Annotated[int, typer.Option("--limit", help="Rows to list (0: all).")] = 20) -> None:
     """Spectra added/removed from A to B and the Procrustes-aligned displacement of shared ones."""
@@ -261,7 +264,37 @@ def snapshots_relocate(
     render_rows(rows, fmt, id_column="uid")
 
 
-@app.command("project")
+# The --align help names the limit repository.analysis.project enforces, read from its constant when
+# the help is shown: importing that module when the CLI starts would load numpy (start-up time).
+PROJECT_ALIGN_HELP = ("onset: move the edge onset onto the snapshot's; fit: then search for the best-matching "
+                      "shift, at most +-{max_shift:g} eV in all (relative energies, unknown calibration).")
+
+
+class _ShiftLimitHelp:
+    """The ``--align`` help, with :data:`repository.analysis.project.MAX_ALIGNMENT_SHIFT_EV` read
+    when the help is read (click sets ``help`` once; that value is ignored)."""
+
+    def __get__(self, option, owner=None) -> str:
+        # lazy import: numpy and the analysis layer, only when this help is read
+        from repository.analysis.project import MAX_ALIGNMENT_SHIFT_EV
+
+        return PROJECT_ALIGN_HELP.format(max_shift=MAX_ALIGNMENT_SHIFT_EV)
+
+    def __set__(self, option, value) -> None:
+        pass
+
+
+class ProjectCommand(TyperCommand):
+    """``xasrepo project``, whose ``--align`` help names the limit the library enforces (:class:`_ShiftLimitHelp`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name == "align":
+                param.__class__ = type("ShiftLimitOption", (type(param),), {"help": _ShiftLimitHelp()})
+
+
+@app.command("project", cls=ProjectCommand)
 def project(
     file: Annotated[Path | None, typer.Argument(metavar="[FILE]", help="A spectrum data file.")] = None,
     snapshot: Annotated[str, typer.Option("--snapshot", "-s", help="Snapshot id or uid.")] = ...,
@@ -270,13 +303,14 @@ def project(
     k: Annotated[int, typer.Option("-k", "--k", help="Nearest computed spectra to list.")] = 10,
     shift: Annotated[float, typer.Option("--shift", help="Add this many eV to the energies (calibration offset).")] = 0.0,
     align: Annotated[ProjectAlign, typer.Option(
-        "--align", help="onset: move the edge onset onto the snapshot's; fit: then search +-5 eV for the "
-                   "best-matching shift (relative energies, unknown calibration).")] = ProjectAlign.none,
+        "--align", help="(filled in by ProjectCommand)")] = ProjectAlign.none,
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
-    element: Annotated[str | None, typer.Option("--element", help="Absorbing element, when the file does not say.")] = None,
-    edge: Annotated[str | None, typer.Option("--edge", help="Edge (K, L3, ...), when the file does not say.")] = None,
+    element: Annotated[str | None, typer.Option(
+        "--element", help="Absorbing element, when the file does not say (a file that says another is refused).")] = None,
+    edge: Annotated[str | None, typer.Option(
+        "--edge", help="Edge (K, L3, ...), when the file does not say (a file that says another is refused).")] = None,
     read_format: Annotated[str | None, typer.Option(
         "--read-format", help="Read FILE as this format (xdi, columns, ...), as `import --format`.")] = None,
     signal_col: Annotated[str | None, typer.Option("--signal-col", help="Signal column: number or name.")] = None,
@@ -291,12 +325,18 @@ def project(
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
     from repository.analysis.project import project as place
+    from repository.errors import UsageError
 
+    read_options = {"format": read_format, "signal_col": signal_col, "i0_col": i0_col, "energy_col": energy_col,
+                    "measurement_mode": mode}
+    if file is None and any(v is not None for v in (element, edge, edge_energy, *read_options.values())):
+        raise UsageError("--element, --edge, --edge-energy and the reading options apply to FILE, not to --spectrum")
+    # what the file holds when it does not say; a file that says otherwise is refused by the reader
+    # (repository.formats.common.check_stated), never projected as what it is not
+    read_options.update(fallback_element=element_option(element), fallback_edge=edge_option(edge))
     with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
-                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs, element=element, edge=edge,
-                       read_options={"format": read_format, "signal_col": signal_col, "i0_col": i0_col,
-                                     "energy_col": energy_col, "measurement_mode": mode})
+                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs, read_options=read_options)
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return

@@ -70,7 +70,9 @@ def compare(
     method: Annotated[list[EmbeddingMethod] | None, typer.Option(
         "--method", "-m", help="Methods to compare (repeat the option) [all: umap, pca, mds].")] = None,
     recipe: Annotated[str | None, typer.Option(
-        "--recipe", help="Preprocessing recipe: a JSON file or inline JSON object (as for `xasrepo embed`).")] = None,
+        "--recipe", help="Preprocessing recipe: a preset (absolute: absolute energies, the default; shape: each "
+                         "spectrum aligned at its own edge, shapes only), a JSON file or an inline JSON object "
+                         "(as for `xasrepo embed`).")] = None,
     n_neighbors: Annotated[int | None, typer.Option("--n-neighbors", help="UMAP n_neighbors [15, at most N - 1].")] = None,
     min_dist: Annotated[float | None, typer.Option("--min-dist", help="UMAP min_dist [0.1].")] = None,
     polarization: Annotated[str, typer.Option(

@@ -10,7 +10,7 @@ import typer
 
 from repository.conventions import WRITE_FORMATS
 
-from .common import DbOption, _progress, app
+from .common import DbOption, _progress, app, edge_option, element_option
 
 ExportFormat = StrEnum("ExportFormat", {name: name for name in WRITE_FORMATS})
 
@@ -36,6 +36,7 @@ def export(
     from repository.errors import UsageError
     from repository.export import export_spectra
 
+    element, edge = element_option(element), edge_option(edge)
     selected: list[int] = []
     for text in ids or []:
         kind, number = parse_record_id(text)

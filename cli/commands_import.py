@@ -92,7 +92,8 @@ def import_(
         progress.update(progress.task_ids[0], description="writing", completed=0, total=None)
         with database.connected(db) as engine:
             summary = import_records(engine, records)
-    _summarise(summary, records)
+            unapplied = _unapplied(engine, summary, options)
+    _summarise(summary, records, options, unapplied)
     if refused:
         for _, message in refused:
             typer.echo(f"refused: {message}", err=True)
@@ -100,10 +101,29 @@ def import_(
         raise typer.Exit(2)
 
 
-def _summarise(summary, records) -> None:
+def _unapplied(engine, summary, options) -> dict[int, list[str]]:
+    """For each spectrum found already present: the label options it does not carry (stored values)."""
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository.catalog import get_spectrum
+    from repository.formats.common import unapplied_options
+
+    ids = {spectrum_id for _, spectrum_id in summary.already_present}
+    return {i: unapplied_options(options, get_spectrum(engine, i, with_arrays=False)) for i in sorted(ids)}
+
+
+def _summarise(summary, records, options=None, unapplied: dict[int, list[str]] | None = None) -> None:
+    # lazy import: start-up time (`xasrepo --help` must not load the library)
+    from repository.formats.common import given_options
+
     files = len({r.source_file for r in records})
+    given = given_options(options) if options is not None else []
     for source, spectrum_id in summary.already_present:  # by content: element, edge and arrays
-        typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}")
+        differs = (unapplied or {}).get(spectrum_id, [])
+        agreed = f" (read with {', '.join(given)}: the same arrays and labels as stored)" if given and not differs else ""
+        typer.echo(f"already present: {_shown(source)} is spectrum {spectrum_id}{agreed}")
+        if differs:  # an import never changes a stored spectrum: say which options had no effect
+            typer.echo(f"warning: {_shown(source)}: not applied, spectrum {spectrum_id} was already stored and an "
+                       f"import never changes a stored spectrum: {'; '.join(differs)}", err=True)
     if not summary.changed:
         typer.echo(f"all {len(records)} spectra from {files} file(s) are already imported: nothing changed")
         return

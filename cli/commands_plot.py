@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, app
+from .common import DbOption, app, edge_option, element_option
 
 plot_app = typer.Typer(help="Pictures (PNG, SVG or PDF by the file suffix): a snapshot's embedding, spectra "
                             "with their DOS, or the overview figure of the bundled set.",
@@ -92,6 +92,7 @@ def plot_spectra(
     from repository.plots.spectra import plot_spectra as draw
 
     check_output(output)
+    element, edge = element_option(element), edge_option(edge)
     how = check_normalization(norm)
     if normalize and how not in ("none", "max"):
         raise UsageError(f"--normalize (= --norm max) and --norm {norm} disagree: give one")

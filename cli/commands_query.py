@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .common import DbOption, FormatOption, app
-from .output import OutputFormat, render_rows
+from .output import OutputFormat, render_rows, visible
 
 FILTER_HELP = ('Filter, e.g. \'element = B and polymorph = "h-BN" and defect.name = v_N and '
                'absorber.defect_distance < 3\' (see `xasrepo fields`; empty: every spectrum).')
@@ -25,7 +25,7 @@ def query(
 ) -> None:
     """Spectra whose structure, defect, calculation or descriptors match FILTER."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
-    from repository.query import parse_filter, query_spectra, spectrum_ids
+    from repository.query import no_match_hints, parse_filter, query_spectra, spectrum_ids
     from repository.query.light import close, connect_read_only
     from repository.query.search import resolve_columns
 
@@ -35,10 +35,16 @@ def query(
         if fmt is OutputFormat.ids:
             ids = spectrum_ids(engine, flt, sort=sort, limit=limit or None)
             typer.echo("\n".join(map(str, ids)) if ids else "", nl=bool(ids))
-            return
-        rows = query_spectra(engine, flt, columns=columns, sort=sort, limit=limit or None)
+            hints = [] if ids else no_match_hints(engine, flt)
+        else:
+            rows = query_spectra(engine, flt, columns=columns, sort=sort, limit=limit or None)
+            hints = [] if rows else no_match_hints(engine, flt)
     finally:
         close(engine)
+    if hints:  # on stderr: piped output stays clean; no match is not an error (exit code 0)
+        typer.echo(visible("no rows match; " + "; ".join(hints)), err=True)
+    if fmt is OutputFormat.ids or (hints and fmt is OutputFormat.table):
+        return
     render_rows(rows, fmt, id_column="spectrum_id",
                 title=f"{len(rows)} spectr{'um' if len(rows) == 1 else 'a'}" if fmt is OutputFormat.table else None,
                 columns=[spec.name for spec in resolve_columns(columns, flt, sort)])

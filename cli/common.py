@@ -10,7 +10,8 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from repository.errors import XasrepoError
+from repository.conventions import parse_edge, parse_element
+from repository.errors import UsageError, XasrepoError
 
 from .output import OutputFormat, RecordFormat, visible
 
@@ -129,3 +130,25 @@ def _progress(description: str):
         progress.update(task, completed=done, total=total)
 
     return progress, update
+
+
+def element_option(value: str | None, flag: str = "--element") -> str | None:
+    """An element option's value as :func:`repository.conventions.parse_element` spells it (``b`` ->
+    ``B``): the one parse of element symbols, for every command; a UsageError naming ``flag``."""
+    if value is None:
+        return None
+    try:
+        return parse_element(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def edge_option(value: str | None, flag: str = "--edge") -> str | None:
+    """An edge option's value as :func:`repository.conventions.parse_edge` spells it (``k`` -> ``K``):
+    the one parse of edge names, for every command; a UsageError naming ``flag``."""
+    if value is None:
+        return None
+    try:
+        return parse_edge(value).value
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None

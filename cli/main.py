@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DbOption, FormatOption, RecordFormatOption, app
+from .common import DbOption, FormatOption, RecordFormatOption, app, edge_option, element_option
 from .output import OutputFormat, RecordFormat, render_record, render_rows
 
 
@@ -65,6 +65,7 @@ def list_(
     from repository import catalog
     from repository import db as database
 
+    element, edge = element_option(element), edge_option(edge)
     with database.connected(db, read_only=True) as engine:
         rows = catalog.list_spectra(engine, element=element, edge=edge, origin=origin, limit=limit or None)
         total = catalog.count_spectra(engine, element=element, edge=edge, origin=origin) \

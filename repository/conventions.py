@@ -7,6 +7,7 @@ energies are in :mod:`repository.edges`.
 
 from __future__ import annotations
 
+import difflib
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -135,6 +136,9 @@ class Spin(StrEnum):
     DOWN = "down"
 
 
+# The seven crystal systems, as spglib / pymatgen name them (repository.structures stores these).
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+
 NAMED_POLARIZATIONS = ("iso", "x", "y", "z", "in_plane", "out_of_plane")
 
 
@@ -202,26 +206,102 @@ CN_SHELL_FACTOR = 1.15
 SYMPREC_A = 0.1
 
 
+def did_you_mean(text: str, choices: "list[str] | tuple[str, ...]") -> str | None:
+    """The choice closest to ``text`` (case-insensitive, :func:`difflib.get_close_matches` with its
+    default cutoff 0.6), else the only choice that starts with it, else None."""
+    by_lower = {c.lower(): c for c in choices}
+    wanted = str(text).strip().lower()
+    close = difflib.get_close_matches(wanted, list(by_lower), n=1)
+    if close:
+        return by_lower[close[0]]
+    starting = [c for c in by_lower if wanted and c.startswith(wanted)]  # an abbreviation: "hex"
+    return by_lower[starting[0]] if len(starting) == 1 else None
+
+
+def _hint(text: str, choices: "list[str] | tuple[str, ...]") -> str:
+    guess = did_you_mean(text, choices)
+    return f"did you mean {guess!r}? " if guess else ""
+
+
 def parse_edge(text: str) -> Edge:
-    """Parse an edge name, accepting common spellings (``k``, ``L23``, ``L2,3``)."""
-    cleaned = text.strip().upper().replace(" ", "")
+    """Parse an edge name, accepting common spellings (``k``, ``L23``, ``L2,3``).
+
+    The one parse of edge names for every command and reader. Raises ValueError listing the
+    valid names (with a "did you mean" for a near miss)."""
+    cleaned = str(text).strip().upper().replace(" ", "")
     aliases = {"L23": "L2,3", "L2+3": "L2,3", "L2,3": "L2,3"}
     cleaned = aliases.get(cleaned, cleaned)
     try:
         return Edge(cleaned)
     except ValueError:
         valid = ", ".join(e.value for e in Edge)
-        raise ValueError(f"unknown edge {text!r} (expected one of {valid})") from None
+        raise ValueError(f"unknown edge {text!r} ({_hint(text, [e.value for e in Edge])}expected one of {valid})") from None
+
+
+# Element symbols by atomic number (Z = index + 1), H to Og.
+ELEMENTS = ("H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar", "K",
+            "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb",
+            "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs",
+            "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta",
+            "W", "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa",
+            "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt",
+            "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og")
+_ELEMENT_BY_LOWER = {e.lower(): e for e in ELEMENTS}
+
+
+def parse_element(text: str) -> str:
+    """A canonical element symbol, case-insensitively (``b`` -> ``B``, ``FE`` -> ``Fe``).
+
+    The one parse of element symbols for every command and reader. Raises ValueError for anything
+    that is not one of the 118 symbols (a name such as ``Boron`` included)."""
+    value = str(text).strip()
+    found = _ELEMENT_BY_LOWER.get(value.lower())
+    if found is None:
+        raise ValueError(f"{value!r} is not an element symbol (e.g. B, N, Fe)")
+    return found
+
+
+# Measurement modes of experimental spectra, in their usual spelling: transmission, fluorescence
+# (yield), total/partial electron yield (TEY, PEY), total/partial fluorescence yield (TFY, PFY),
+# high-energy-resolution fluorescence detection (HERFD), reflectivity, other. XDI files name the
+# first two by their columns (itrans, ifluor; repository.formats.xdi).
+MEASUREMENT_MODES = ("transmission", "fluorescence", "TEY", "TFY", "PFY", "PEY", "HERFD", "reflectivity", "other")
+# Other spellings people write for them (lower case, spaces kept as typed after stripping).
+MEASUREMENT_MODE_ALIASES = {
+    "trans": "transmission", "fluo": "fluorescence", "fluor": "fluorescence", "fy": "fluorescence",
+    "fluorescence yield": "fluorescence", "total electron yield": "TEY", "partial electron yield": "PEY",
+    "total fluorescence yield": "TFY", "partial fluorescence yield": "PFY",
+}
+_MODE_BY_LOWER = {**{m.lower(): m for m in MEASUREMENT_MODES}, **MEASUREMENT_MODE_ALIASES}
+
+
+def known_measurement_mode(text: str | None) -> str | None:
+    """A mode of :data:`MEASUREMENT_MODES` in its usual spelling (``tey`` -> ``TEY``,
+    ``total electron yield`` -> ``TEY``), or None when ``text`` is none of them."""
+    if text is None:
+        return None
+    return _MODE_BY_LOWER.get(" ".join(str(text).split()).lower())
+
+
+def parse_measurement_mode(text: str) -> str:
+    """:func:`known_measurement_mode`, or ValueError naming the known modes, with a "did you mean"
+    (difflib) for a near miss such as ``transmision``."""
+    found = known_measurement_mode(text)
+    if found is None:
+        raise ValueError(f"unknown measurement mode {str(text)!r} ({_hint(text, MEASUREMENT_MODES)}"
+                         f"expected one of {', '.join(MEASUREMENT_MODES)})")
+    return found
 
 
 def parse_choice(enum: type[StrEnum], text: str, what: str) -> StrEnum:
-    """Parse ``text`` into ``enum``; the error lists the valid values."""
+    """Parse ``text`` into ``enum`` (case-insensitive, ``-``/space for ``_``); the ValueError lists
+    the valid values, with a "did you mean" for a near miss."""
     normalized = str(text).strip().lower().replace("-", "_").replace(" ", "_")
     for member in enum:
         if member.value.lower() == normalized or member.name.lower() == normalized:
             return member
-    valid = ", ".join(m.value for m in enum)
-    raise ValueError(f"unknown {what} {text!r} (expected one of {valid})")
+    values = [m.value for m in enum]
+    raise ValueError(f"unknown {what} {text!r} ({_hint(text, values)}expected one of {', '.join(values)})")
 
 
 def parse_polarization(text: str) -> str:

@@ -24,16 +24,19 @@ class XasrepoError(Exception):
 
 
 class InputError(XasrepoError):
-    """Bad input in a file: names the file, the place in it (line or field) and what is wrong."""
+    """Bad input in a file: names the file, the place in it (line or field) and what is wrong.
+
+    ``file`` None: ``problem`` already names its input (an earlier error's message, re-raised with
+    more advice), so nothing is put before it; the file is never named twice."""
 
     def __init__(self, file: str | Path | None, problem: str, where: str | None = None):
         self.file = str(file) if file is not None else None
         self.where = where
         self.problem = problem
-        prefix = _as_given(self.file) if self.file else "<input>"
+        parts = [_as_given(self.file)] if self.file else []
         if where:
-            prefix = f"{prefix}: {where}"
-        super().__init__(f"{prefix}: {problem}")
+            parts.append(where)
+        super().__init__(": ".join([*parts, problem]))
 
 
 class MissingMetadata(InputError):

@@ -122,7 +122,7 @@ def read_numeric_table(path: Path, data: bytes | None = None) -> tuple[np.ndarra
         if width is None:
             width = len(values)
         elif len(values) != width:
-            raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {number}")
+            raise InputError(path, f"expected {width} column{'s' if width != 1 else ''}, found {len(values)}", where=f"line {number}")
         rows.append(values)
         lines.append(number)
         if len(rows) > MAX_POINTS.value():

@@ -48,6 +48,10 @@ def _set(tree, path, value):
     node = tree
     for key in path[:-1]:
         node = node[key]
+    if isinstance(node, dict) and not isinstance(path[-1], str):
+        # an earlier mutation turned a list into a table: a list index is no TOML key (tomli_w
+        # refuses to write it; hypothesis found ((entries, 0, descriptors), {}) then (..., 1))
+        raise TypeError("a table key must be a string")
     node[path[-1]] = value
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repository.errors import InputError
+from repository.errors import InputError, UsageError
 from repository.formats import read_path, sniff
 
 LARCH = "xraylarch/examples/xafsdata"
@@ -169,6 +169,9 @@ def test_binary_files_are_refused_as_not_text(tmp_path):
 def test_known_measurement_modes_get_their_usual_spelling(tmp_path):
     path = write(tmp_path, "e mu\n190 1\n191 2\n")
     (tey,) = read_path(path, element="B", edge="K", measurement_mode="tey")
-    (other,) = read_path(path, element="B", edge="K", measurement_mode="partial electron yield (PEY, -200 V)")
+    (pey,) = read_path(path, element="B", edge="K", measurement_mode="Partial  electron yield")
     assert tey.sample.measurement_mode == "TEY"
-    assert other.sample.measurement_mode == "partial electron yield (PEY, -200 V)"
+    assert pey.sample.measurement_mode == "PEY"
+    # a mode outside the vocabulary is refused (it used to be stored as typed, typos included)
+    with pytest.raises(UsageError, match=r"--mode: unknown measurement mode 'partial electron yield \(PEY, -200 V\)'"):
+        read_path(path, element="B", edge="K", measurement_mode="partial electron yield (PEY, -200 V)")

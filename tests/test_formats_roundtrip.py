@@ -206,3 +206,34 @@ def test_export_selects_by_filter_or_element_and_refuses_unknown_ids(shared_fixt
     missing = cli("export", "99", "-o", tmp_path / "none", "--db", sqlite_db)
     assert missing.exit_code == 2 and missing.stderr.startswith("error: no spectrum with id 99")
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("fmt", ["xdi", "csv"])
+def test_an_exported_computed_spectrum_says_how_its_energies_were_aligned(example_set, sqlite_db, cli, tmp_path, fmt):
+    # without these an exported computed spectrum's absolute energies cannot be interpreted (the
+    # alignment shift is ~190 eV) and its widths not compared (newcomer trial, 2026-11-30)
+    import tomllib
+
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    manifest = tomllib.loads((example_set / "calcset.toml").read_text())
+    shifts = {e["calculation"]["alignment_shift_ev"] for e in manifest["entries"]
+              if "alignment_shift_ev" in e.get("calculation", {})}
+    defaults = manifest["defaults"]["calculation"]
+    result = cli("export", "--db", sqlite_db, "--format", fmt, "--out", str(tmp_path / "out"), "--where", "element = B")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "out").iterdir())
+    assert files
+    for path in files:
+        text = path.read_text()
+        if fmt == "xdi":
+            head = {line[2:].split(":", 1)[0]: line.split(":", 1)[1].strip() for line in text.splitlines()
+                    if line.startswith("# Xasrepo.")}
+            assert float(head["Xasrepo.alignment_shift_ev"]) in shifts
+            assert head["Xasrepo.alignment"] == defaults["alignment"]
+            assert float(head["Xasrepo.broadening_ev"]) == defaults["broadening_ev"]
+            assert head["Xasrepo.energy_reference"] == defaults["energy_reference"]
+        else:
+            line = next(line for line in text.splitlines() if line.startswith("# metadata:"))
+            context = json.loads(line[len("# metadata:"):])["context"]
+            assert context["alignment_shift_ev"] in shifts and context["alignment"] == defaults["alignment"]
+            assert context["broadening_ev"] == defaults["broadening_ev"]

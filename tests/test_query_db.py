@@ -190,7 +190,8 @@ ORACLES = [
     ("not defect.name = v_N", lambda r: r["defect_name"] != "v_N"),
     ("NOT (element = B AND absorber.defect_distance > 3)",
      lambda r: not (r["absorbing_element"] == "B" and _dist(r) is not None and _dist(r) > 3)),
-    ("edge = k and spectrum.type = xanes", lambda r: False),  # spectrum types are case-sensitive: XANES
+    # closed vocabularies are matched as they spell their values, whatever the case typed (like k -> K)
+    ("edge = k and spectrum.type = xanes", lambda r: r["edge"] == "K" and r["spectrum_type"] == "XANES"),
     ("defect.kind = none", lambda r: r["defect_kind"] == "none"),
     ("set = 'example-hbn' and absorber.multiplicity = 8", lambda r: r["absorber_multiplicity"] == 8),
 ]

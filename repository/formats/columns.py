@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import Origin
+from ..conventions import Origin, parse_edge, parse_element
 from ..errors import InputError
 from ..limits import excerpt, load_json
 from ..textcolumns import COMMENT_PREFIXES, is_number, parse_numbers, split_fields
@@ -27,6 +27,7 @@ from .common import (
     HC_EV_ANGSTROM,
     ReadOptions,
     Table,
+    count_of,
     file_sha256,
     make_record,
     normalize_signal,
@@ -103,7 +104,7 @@ def read_table(path: Path, text: str) -> Table:
                 raise InputError(path, f"{excerpt(line.strip())} is not a row of numbers", where=f"line {i + 1}")
             raise InputError(path, f"{excerpt(bad)} is not a number", where=f"line {i + 1}")
         if len(values) != width:
-            raise InputError(path, f"expected {width} columns, found {len(values)}", where=f"line {i + 1}")
+            raise InputError(path, f"expected {count_of(width, 'column')}, found {len(values)}", where=f"line {i + 1}")
         bad = [v for v in values if not np.isfinite(v)]
         if bad:
             raise InputError(path, f"{excerpt(bad[0])} is not a finite number", where=f"line {i + 1}")
@@ -199,7 +200,7 @@ def _default_columns(table: Table, path: Path, options: ReadOptions) -> tuple[in
     others = [j for j in range(table.width) if j != energy]
     if len(others) == 1:
         return energy, others[0]
-    raise InputError(path, f"the file has {table.width} columns ({', '.join(table.names)}): choose the signal with "
+    raise InputError(path, f"the file has {count_of(table.width, 'column')} ({', '.join(table.names)}): choose the signal with "
                            "--signal-col (and --energy-col, --i0-col if needed)")
 
 
@@ -211,13 +212,15 @@ def read_columns(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spe
     i0_index = table.find(options.i0_col, path, "I0") if options.i0_col else None
     intensity, signal_label = normalize_signal(table, signal_index, i0_index, options.measurement_mode, path)
     _refuse_non_energy_axis(table, energy_index, path, options)
+    own, own_metadata = _xasrepo_header(path, text)
+    _refuse_swapped_columns(table, energy_index, signal_index, path, options.element or options.fallback_element
+                            or own.get("absorbing_element"), options.edge or options.fallback_edge or own.get("edge"))
     energy = _energy_values(table, energy_index, text, path)
     energy, intensity, lines = sort_scan(path, energy, intensity, table.lines)
     energy_name = table.names[energy_index]
     unit = unit_of_name(energy_name)
     metadata = {"format": "columns",
                 "columns": {"energy": table.names[energy_index], "signal": signal_label, "all": table.names}}
-    own, own_metadata = _xasrepo_header(path, text)
     if own_metadata is not None:
         metadata = own_metadata
     sample_fields = {k: own.get(k) for k in ("sample_name", "facility", "beamline", "measurement_mode",
@@ -242,6 +245,64 @@ def _refuse_non_energy_axis(table: Table, index: int, path: Path, options: ReadO
     if PIXEL_NAME.match(name):
         raise InputError(path, f"the abscissa {excerpt(name)} is a pixel/channel axis, not a photon energy: calibrate it "
                                "to energy first")
+
+
+# A swapped signal column must lie this close (eV) to the tabulated edge of the stated element and
+# edge to be named as the likely energy column: a XANES scan starts at most ~50 eV below its edge
+# and an EXAFS scan ends at most ~1500 eV above it.
+SWAP_BELOW_EDGE_EV = 100.0
+SWAP_ABOVE_EDGE_EV = 2000.0
+# Without a known edge, a steadily rising column is named as the likely energies only from this many
+# eV up (the lowest edges people measure, Li K at 55 eV, lie above it).
+MIN_SWAPPED_ENERGY_EV = 10.0
+
+
+def _monotonic(values: np.ndarray) -> bool:
+    steps = np.diff(values)
+    return bool(values.size > 2 and (np.all(steps > 0) or np.all(steps < 0)))
+
+
+def _refuse_swapped_columns(table: Table, energy: int, signal: int, path: Path, element: str | None,
+                            edge: str | None) -> None:
+    """Name the likely swap of a two-column file written (mu, E) instead of (E, mu).
+
+    Looked for only when the energy column cannot be photon energies read as they are (it neither
+    increases nor decreases steadily, or holds a value <= 0 eV): then, if the signal column does
+    increase (or decrease) steadily through positive values, and lies around the tabulated edge of
+    the element and edge when they are known (:data:`SWAP_BELOW_EDGE_EV`, :data:`SWAP_ABOVE_EDGE_EV`),
+    the InputError says the columns look swapped and which options read them the other way round,
+    instead of "decreasing energy" or "relative to the edge: give --edge-energy"."""
+    e_values, s_values = table.data[:, energy], table.data[:, signal]
+    if not (np.all(np.isfinite(e_values)) and np.all(np.isfinite(s_values))):
+        return
+    if _monotonic(e_values) and float(e_values.min()) > 0:
+        return  # plausible energies: nothing to say
+    if not _monotonic(s_values) or float(s_values.min()) <= 0:
+        return
+    lo, hi = float(s_values.min()), float(s_values.max())
+    e0 = None
+    if element and edge:
+        # lazy import: xraydb tables are loaded only when a swap is suspected
+        from ..edges import edge_energy_ev
+
+        try:
+            element, edge = parse_element(element), parse_edge(edge).value
+        except ValueError:
+            return  # the reader names a bad element or edge itself
+        e0 = edge_energy_ev(element, edge)
+    if e0 is not None:
+        if lo < e0 - SWAP_BELOW_EDGE_EV or hi > e0 + SWAP_ABOVE_EDGE_EV:
+            return  # not the energies of this edge either
+        near = f", around the {element} {edge} edge ({e0:g} eV)"
+    elif _monotonic(e_values) or lo < MIN_SWAPPED_ENERGY_EV:
+        return  # energies relative to the edge, or a signal that does not look like photon energies
+    else:
+        near = ""
+    why = "does not increase steadily" if not _monotonic(e_values) else f"reaches {float(e_values.min()):g}"
+    e_name, s_name = table.names[energy], table.names[signal]
+    raise InputError(path, f"the columns look swapped: the energy column {excerpt(e_name)} (column {energy + 1}) {why}, "
+                           f"while {excerpt(s_name)} (column {signal + 1}) runs steadily from {s_values[0]:g} to "
+                           f"{s_values[-1]:g} eV{near}: give --energy-col {signal + 1} --signal-col {energy + 1}")
 
 
 def _xasrepo_header(path: Path, text: str) -> tuple[dict, dict | None]:

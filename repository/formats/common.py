@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..conventions import Origin, SpectrumType, parse_edge
-from ..errors import InputError, MissingMetadata, NonPositiveEnergy
+from ..conventions import ELEMENTS, Origin, SpectrumType, known_measurement_mode, parse_choice, parse_edge, parse_element  # noqa: F401,E501 (ELEMENTS: readers import it from here)
+from ..conventions import parse_measurement_mode as _parse_mode
+from ..errors import InputError, MissingMetadata, NonPositiveEnergy, UsageError
 from ..files import file_sha256  # noqa: F401  (readers import it from here)
 from ..limits import MAX_POINTS, excerpt, read_input_bytes, shown_name
 from ..values import InvalidArrays, SampleInfo, SpectrumData, SpectrumRecord
@@ -30,16 +31,17 @@ HC_EV_ANGSTROM = 12398.419843320026
 # Absolute zero in degrees Celsius, for temperatures given in C.
 ZERO_CELSIUS_K = 273.15
 
-ELEMENTS = ["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"]
-_BY_LOWER = {e.lower(): e for e in ELEMENTS}
 
 # Text files have no NUL bytes; this many leading bytes are checked to recognise binary files.
 BINARY_SNIFF_BYTES = 8192
 
 # What an export carries about a spectrum beyond its arrays (spectrum_overview columns): under
 # metadata["context"] and, in XDI, as ``Xasrepo.<name>`` fields; re-import restores them into metadata.
+# alignment, alignment_shift_ev, broadening_ev and energy_reference: what a computed spectrum's
+# energies and widths mean (found missing from exports by a newcomer trial, 2026-11-30)
 CONTEXT_FIELDS = ("reduced_formula", "polymorph", "spacegroup_symbol", "defect_name", "defect_kind", "defect_charge",
                   "absorber_site_index", "absorber_cn", "code", "code_version", "method", "functional",
+                  "alignment", "alignment_shift_ev", "broadening_ev", "energy_reference",
                   "calculation_set", "spectroscopy")
 
 # Every character Python's str.splitlines() (and so the XDI reader) breaks a line at: a header value
@@ -54,16 +56,32 @@ def single_line(value: Any) -> Any:
     return LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
 
 
-MEASUREMENT_MODES = ("transmission", "fluorescence", "TEY", "TFY", "PFY", "PEY", "HERFD", "reflectivity", "other")
-_MODE_BY_LOWER = {m.lower(): m for m in MEASUREMENT_MODES}
-
-
 def measurement_mode(text: str | None) -> str | None:
-    """Known modes in their usual spelling ("tey" -> "TEY"); anything else kept as given."""
+    """A file's measurement mode in its usual spelling ("tey" -> "TEY",
+    :func:`repository.conventions.known_measurement_mode`); a mode the vocabulary does not know is
+    kept as the file gives it (options are checked strictly, by :class:`ReadOptions`)."""
     if text is None:
         return None
     value = str(text).strip()
-    return _MODE_BY_LOWER.get(value.lower(), value) or None
+    return known_measurement_mode(value) or value or None
+
+
+def count_of(number: int, noun: str) -> str:
+    """``"1 column"``, ``"2 columns"``: a count with its noun in the right number (English -s plural)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+# ReadOptions fields -> the command-line option that sets them, for messages about option values.
+OPTION_NAMES = {"measurement_mode": "--mode", "spectrum_type": "--type", "origin": "--origin",
+                "element": "--element", "edge": "--edge", "fallback_element": "--element", "fallback_edge": "--edge",
+                "sample_name": "--sample", "facility": "--facility", "beamline": "--beamline",
+                "calibration_shift_ev": "--calibration-shift", "energy_col": "--energy-col",
+                "signal_col": "--signal-col", "i0_col": "--i0-col", "edge_energy_ev": "--edge-energy",
+                "energy_unit": "--energy-unit", "structure_path": "--structure"}
+# Options that only label a spectrum: a spectrum found already present by its data (element, edge,
+# arrays) keeps its stored labels, so these are compared with what is stored (unapplied_options).
+LABEL_OPTIONS = ("measurement_mode", "sample_name", "facility", "beamline", "calibration_shift_ev",
+                 "spectrum_type", "origin")
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,29 @@ class ReadOptions:
     # False only where absolute energies are not used (projection with onset/fit alignment): the
     # element/edge/energy check of repository.edges is then skipped
     check_edge: bool = True
+    # What the caller takes the file to hold when the file does not say (``project --element/--edge``):
+    # unlike ``element``/``edge`` they never override a file, and a file stating another element or
+    # edge is refused (an InputError naming both), so that a spectrum is never placed as what it is not.
+    fallback_element: str | None = None
+    fallback_edge: str | None = None
+
+    def __post_init__(self) -> None:
+        """Option values are checked (and spelled canonically) before any file is read: a UsageError
+        naming the option, the value and the choices (with a "did you mean") for an unknown
+        measurement mode, spectrum type, origin, element or edge."""
+        checks = {"measurement_mode": _parse_mode,
+                  "spectrum_type": lambda v: parse_choice(SpectrumType, v, "spectrum type").value,
+                  "origin": lambda v: parse_choice(Origin, v, "origin").value,
+                  "element": parse_element, "fallback_element": parse_element,
+                  "edge": lambda v: parse_edge(v).value, "fallback_edge": lambda v: parse_edge(v).value}
+        for name, parse in checks.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, parse(value))
+            except ValueError as exc:
+                raise UsageError(f"{OPTION_NAMES[name]}: {exc}") from None
 
     def with_(self, **changes: Any) -> ReadOptions:
         return replace(self, **changes)
@@ -132,10 +173,10 @@ def read_text(path: Path) -> str:
 def element_symbol(text: Any, file: Path | str | None, where: str | None = None, what: str = "element") -> str:
     """A canonical element symbol ("cu" -> "Cu"); InputError for anything else."""
     value = str(text).strip()
-    found = _BY_LOWER.get(value.lower())
-    if found is None:
-        raise InputError(file, f"{what} {excerpt(value)} is not an element symbol", where=where)
-    return found
+    try:
+        return parse_element(value)
+    except ValueError:
+        raise InputError(file, f"{what} {excerpt(value)} is not an element symbol", where=where) from None
 
 
 def edge_name(text: Any, file: Path | str | None, where: str | None = None, what: str = "edge") -> str:
@@ -276,9 +317,10 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
     from ..edges import edge_energy_ev
 
     MAX_POINTS.check(np.size(energy), shown_name(path), where=name)
-    element = options.element or element
-    edge = options.edge or edge
     label = f" ({name})" if name else ""
+    check_stated(path, element, edge, options, name)
+    element = options.element or element or options.fallback_element
+    edge = options.edge or edge or options.fallback_edge
     if not element:
         raise MissingMetadata(path, f"the file does not say which element absorbs{label}: give --element (and --edge)")
     if not edge:
@@ -348,6 +390,60 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
                           structure=structure, absorber_site_index=absorber_site_index, metadata=metadata)
 
 
+def given_options(options: ReadOptions) -> list[str]:
+    """The options set in ``options``, as the command line spells them (``--mode transmission``)."""
+    return [f"{flag} {getattr(options, name)}" for name, flag in OPTION_NAMES.items()
+            if not name.startswith("fallback_") and getattr(options, name) is not None]
+
+
+def unapplied_options(options: ReadOptions, stored: dict[str, Any]) -> list[str]:
+    """The label options of ``options`` (:data:`LABEL_OPTIONS`) that a spectrum already stored
+    (``stored``: a :func:`repository.catalog.get_spectrum` row) does not carry, each as
+    ``"--mode transmission (stored: fluorescence)"``; ``--structure`` is always listed (a stored
+    spectrum is never linked to another structure). Empty: the options agree with it.
+
+    An import never changes a stored spectrum: a file whose data (element, edge, arrays) are
+    already stored is skipped, and these options with it."""
+    unapplied = []
+    for name in LABEL_OPTIONS:
+        given = getattr(options, name)
+        if given is None:
+            continue
+        have = stored.get(name)
+        same = (have is not None and math.isclose(float(have), float(given), abs_tol=1e-9)
+                if name == "calibration_shift_ev" else have == given)
+        if not same:
+            unapplied.append(f"{OPTION_NAMES[name]} {given} (stored: {'none' if have is None else have})")
+    if options.structure_path is not None:
+        unapplied.append(f"--structure {options.structure_path} (a stored spectrum keeps its structure)")
+    return unapplied
+
+
+def check_stated(path: Path | str, element: str | None, edge: str | None, options: ReadOptions,
+                 name: str | None = None) -> None:
+    """Refuse a file whose stated element or edge differs from ``options.fallback_element`` /
+    ``fallback_edge`` (what the caller takes it to hold, e.g. ``project --element N``), with an
+    InputError naming both; a file that does not state them, or states the same, passes. The file's
+    values are compared as :func:`repository.conventions.parse_element` / ``parse_edge`` spell them;
+    a stated value that is not a symbol at all is left for the reader's own check."""
+    differs = []
+    for what, stated, given, parse in (("element", element, options.fallback_element, parse_element),
+                                       ("edge", edge, options.fallback_edge, lambda v: parse_edge(v).value)):
+        if not stated or not given:
+            continue
+        try:
+            stated = parse(stated)
+        except ValueError:
+            continue
+        if stated != given:
+            differs.append((what, stated, given))
+    if differs:
+        says = " and ".join(f"{what} {stated}" for what, stated, _ in differs)
+        options_given = " ".join(f"{OPTION_NAMES['fallback_' + what]} {given}" for what, _, given in differs)
+        raise InputError(path, f"the file states {says}, but {options_given} was given (these options only say what "
+                               "a file does not state): drop the option, or correct the file", where=name)
+
+
 def _as_given_path(path: Path) -> str:
     from ..errors import _as_given
 
@@ -373,7 +469,7 @@ class Table:
         if text.isdigit():
             index = int(text) - 1
             if not 0 <= index < self.width:
-                raise InputError(path, f"{what} column {text} does not exist (the file has {self.width} columns)")
+                raise InputError(path, f"{what} column {text} does not exist (the file has {count_of(self.width, 'column')})")
             return index
         lowered = [n.lower() for n in self.names]
         if text.lower() in lowered:

@@ -375,13 +375,15 @@ def read_xdi(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectru
     if "edge" in own:  # written by xasrepo for an edge XDI has no symbol for ("L2,3" is written as "L")
         edge_key, edge = f"{XASREPO_NAMESPACE}.edge", own["edge"]
     if not options.element:
-        if element is None:
+        if element is None and not options.fallback_element:
             raise InputError(path, "no Element.symbol header (the absorbing element); give --element to import anyway")
-        element = element_symbol(element, path, where=doc.line_of(element_key), what=element_key)
+        if element is not None:
+            element = element_symbol(element, path, where=doc.line_of(element_key), what=element_key)
     if not options.edge:
-        if edge is None:
+        if edge is None and not options.fallback_edge:
             raise InputError(path, "no Element.edge header (the absorption edge); give --edge to import anyway")
-        edge = edge_name(edge, path, where=doc.line_of(edge_key), what=edge_key)
+        if edge is not None:
+            edge = edge_name(edge, path, where=doc.line_of(edge_key), what=edge_key)
 
     origin = Origin(doc.get(f"{XASREPO_NAMESPACE}.origin") or Origin.EXPERIMENTAL.value)
     sample = SampleInfo(

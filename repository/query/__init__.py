@@ -11,6 +11,8 @@ bound parameter (:mod:`.sql`). Public functions:
 
 * :func:`parse_filter` -- text -> :class:`Filter` (or a one-line :class:`FilterError`);
 * :func:`spectrum_ids` / :func:`query_spectra` -- run a filter over ``spectrum_overview``;
+* :func:`no_match_hints` -- for a filter that matched nothing, the values it asks for that no
+  spectrum holds (with the closest one);
 * :func:`run_sql` -- read-only SQL over the database.
 
 The same grammar and read-only SQL over snapshot Parquet files are in
@@ -22,7 +24,7 @@ Heavy modules (SQLAlchemy, lark, DuckDB, pyarrow) are imported inside the functi
 from .fields import FIELDS, SNAPSHOT_FIELDS, FieldSpec, FieldType
 from .parser import FilterError, parse_filter
 from .readonly import ReadOnlyViolation, run_sql
-from .search import DEFAULT_COLUMNS, describe_fields, query_spectra, spectrum_ids
+from .search import DEFAULT_COLUMNS, describe_fields, no_match_hints, query_spectra, spectrum_ids
 from .terms import Filter
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "FilterError",
     "ReadOnlyViolation",
     "describe_fields",
+    "no_match_hints",
     "parse_filter",
     "query_spectra",
     "run_sql",

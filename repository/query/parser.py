@@ -29,7 +29,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from ..conventions import parse_edge
+from ..conventions import did_you_mean, parse_edge
 from ..errors import UsageError
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
 from .terms import (
@@ -208,9 +208,23 @@ def _typed(spec: FieldSpec, literal: _Literal):
     if spec.name == "edge":
         try:
             return str(parse_edge(value).value)
-        except ValueError:
-            return value  # an unknown edge simply matches nothing
+        except ValueError as exc:  # not an XDI edge name: it could never match
+            raise FilterError(f"edge: {exc}") from None
+    if spec.choices:
+        return _choice(spec, literal)
     return value
+
+
+def _choice(spec: FieldSpec, literal: _Literal) -> str:
+    """A value of a closed vocabulary (``spec.choices``) as the vocabulary spells it, matched
+    case-insensitively with ``-``/space for ``_``; a FilterError (with a "did you mean") otherwise."""
+    wanted = str(literal.value).strip().lower().replace("-", "_").replace(" ", "_")
+    for choice in spec.choices:
+        if choice.lower() == wanted:
+            return choice
+    guess = did_you_mean(str(literal.value), spec.choices)
+    hint = f"did you mean {guess!r}? " if guess else ""
+    raise FilterError(f"{spec.name} can never be {literal.text} ({hint}it is one of {', '.join(spec.choices)})")
 
 
 def _build(tree, index: dict[str, FieldSpec], fields: tuple[FieldSpec, ...]) -> Term:

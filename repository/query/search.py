@@ -8,12 +8,13 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..conventions import did_you_mean
 from ..errors import UsageError
 from .fields import FIELD_INDEX, FIELDS, FieldSpec, FieldType
 from .light import close, connect_read_only
 from .parser import FilterError, parse_filter, resolve_field
 from .sql import order_by_sql, parse_sort, where_sql
-from .terms import Filter
+from .terms import And, CompareOp, Comparison, Filter, Membership, Or, Term
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -138,6 +139,58 @@ def query_spectra(engine: Engine | sqlite3.Connection | str | os.PathLike | None
         sql = f"SELECT {select} FROM {OVERVIEW_VIEW} WHERE {clause} {order_by_sql(order, dialect)}{limit_sql}"
         names, rows = _execute(conn, sql, params)
     return [dict(zip(names, row)) for row in rows]
+
+
+# no_match_hints lists at most this many of a field's values
+HINT_VALUES = 10
+# Values of these fields come from their own table (a set's spectra may all show an earlier set's name
+# in the overview column: see repository.query.sql, "set membership").
+HINT_VALUE_SQL = {"calculation_set": "SELECT DISTINCT name FROM calculation_set WHERE name IS NOT NULL ORDER BY 1"}
+
+
+def _wanted_values(term: Term):
+    """(field, value) of every ``field = value`` / ``field in (...)`` on a categorical field that the
+    filter requires (reached through and/or only, never under a ``not`` or ``!=``)."""
+    if isinstance(term, (And, Or)):
+        for sub in term.terms:
+            yield from _wanted_values(sub)
+    elif isinstance(term, Comparison) and term.op is CompareOp.eq and term.field.categorical:
+        yield term.field, term.value
+    elif isinstance(term, Membership) and not term.negated and term.field.categorical:
+        for value in term.values:
+            yield term.field, value
+
+
+def no_match_hints(engine: Engine | sqlite3.Connection | str | os.PathLike | None, where: str | Filter | None
+                   ) -> list[str]:
+    """Why a filter may have matched nothing: one line for each value it asks a categorical field
+    (:attr:`FieldSpec.categorical`: edge, element, polymorph, defect name, crystal system...) to
+    equal that no spectrum holds, with the closest value (difflib, case-insensitive) and the
+    field's values, e.g. ``polymorph has no value "hBN" here (did you mean "h-BN"? values: c-BN,
+    h-BN, w-BN)``. Empty when every such value is present (the combination is what matches
+    nothing). Values are read with bound SQL from the allowlisted column only."""
+    flt = _as_filter(where)
+    if flt is None:
+        return []
+    wanted = list(dict.fromkeys(_wanted_values(flt.term)))
+    if not wanted:
+        return []
+    hints, known = [], {}
+    with _opened(engine) as conn:
+        for spec, value in wanted:
+            if spec.name not in known:
+                sql = HINT_VALUE_SQL.get(spec.name) or (
+                    f"SELECT DISTINCT {spec.column} FROM {OVERVIEW_VIEW} WHERE {spec.column} IS NOT NULL ORDER BY 1")
+                known[spec.name] = [str(row[0]) for row in _execute(conn, sql, {})[1]]
+            values = known[spec.name]
+            if str(value) in values:
+                continue
+            same_case = [v for v in values if v.lower() == str(value).lower()]
+            guess = same_case[0] if same_case else did_you_mean(str(value), values)
+            listed = ", ".join(values[:HINT_VALUES]) + (f", ... ({len(values)} in all)" if len(values) > HINT_VALUES else "")
+            hint = f"did you mean \"{guess}\"? " if guess else ""
+            hints.append(f"{spec.name} has no value \"{value}\" here ({hint}values: {listed or 'none'})")
+    return hints
 
 
 def describe_fields(engine=None, *, examples: int = 5) -> list[dict[str, Any]]:

@@ -1,0 +1,303 @@
+"""What a newcomer's trial (2026-11-30) found: wrong options accepted with exit 0, case handled
+differently by each command, doubled or vague messages, help that disagreed with the code.
+
+Each test names the behaviour a scientist relies on; every refusal is one line with exit code 2
+and leaves the database as it was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repository import conventions
+from repository.errors import UsageError
+
+from .conftest import EXAMPLE_SET, ROOT, file_digest
+
+
+def _one_line_error(result, *fragments: str) -> str:
+    """The stderr of a refused command: exit code 2, one line, no traceback, each fragment in it."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    return result.stderr
+
+
+@pytest.fixture
+def example_db(cli, tmp_path) -> str:
+    """The example set (h-BN pristine and v_N, B K) in a fresh SQLite database."""
+    path = str(tmp_path / "example.db")
+    assert cli("init", "--db", path).exit_code == 0
+    assert cli("import", EXAMPLE_SET, "--db", path).exit_code == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def bn(bundled_bn_db, tmp_path_factory):
+    """A copy of the bundled BN database with its PCA B K snapshot, and that snapshot's uid."""
+    from repository import db
+    from repository.snapshots.registry import list_snapshots
+
+    folder = tmp_path_factory.mktemp("consistency") / "bn"
+    shutil.copytree(Path(bundled_bn_db).parent, folder)  # the database and its snapshot folder beside it
+    path = folder / "bn.db"
+    with db.connected(str(path)) as engine:
+        uid = list_snapshots(engine)[0]["uid"]
+    return str(path), uid
+
+
+def _bk_member(db_path: str) -> dict:
+    """A stored B K spectrum (iso, h-BN) with its arrays."""
+    from repository import catalog, db
+    from repository.query import spectrum_ids
+
+    with db.connected(db_path) as engine:
+        first = spectrum_ids(engine, 'element = B and polymorph = "h-BN" and polarization = iso', limit=1)[0]
+        return catalog.get_spectrum(engine, first)
+
+
+# -- 1. options that disagree with the file -------------------------------------------------------
+
+def test_project_refuses_a_file_stating_another_element_than_the_option(bn, cli, tmp_path):
+    from repository.formats import write_spectrum
+
+    db_path, uid = bn
+    row = _bk_member(db_path)
+    path = write_spectrum(row, tmp_path / "bk.xdi", "xdi")  # the file states Element.symbol B, edge K
+    for align in ("none", "fit"):  # the energy check is off with fit: the stated element is still checked
+        result = cli("project", path, "--snapshot", uid, "--db", db_path, "--element", "N", "--edge", "K",
+                     "--align", align)
+        _one_line_error(result, "bk.xdi", "states element B", "--element N")
+    # the same element, in any case, is no disagreement: the member is found exactly
+    result = cli("project", path, "--snapshot", uid, "--db", db_path, "--element", "b", "--edge", "k", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["neighbors"][0]["spectrum_id"] == row["spectrum_id"]
+
+
+def test_project_options_for_a_stored_spectrum_are_refused_not_ignored(bn, cli):
+    db_path, uid = bn
+    row = _bk_member(db_path)
+    result = cli("project", "--spectrum", row["spectrum_id"], "--snapshot", uid, "--db", db_path, "--element", "N")
+    _one_line_error(result, "apply to FILE, not to --spectrum")
+
+
+def _fe_columns(tmp_path):
+    """A synthetic Fe K transmission scan (E, I0, I): an edge step at the tabulated 7112 eV."""
+    energy = np.arange(7050.0, 7250.0, 1.0)
+    mu = 0.3 + 1.0 / (1.0 + np.exp(-(energy - 7112.0) / 1.5))
+    i0 = np.full_like(energy, 1.0e5)
+    path = tmp_path / "fe.dat"
+    np.savetxt(path, np.column_stack([energy, i0, i0 * np.exp(-mu)]), header="energy i0 itrans", comments="# ")
+    return path
+
+
+def test_a_misspelt_measurement_mode_is_refused_with_the_spelling_it_meant(cli, sqlite_db, tmp_path):
+    path = _fe_columns(tmp_path)
+    before = file_digest(tmp_path / "test.db")
+    result = cli("import", path, "--db", sqlite_db, "--element", "Fe", "--edge", "K", "--signal-col", "itrans",
+                 "--i0-col", "i0", "--mode", "transmision")
+    _one_line_error(result, "--mode", "'transmision'", "did you mean 'transmission'?", "TEY")
+    assert file_digest(tmp_path / "test.db") == before
+    # any case, and the usual long names, are the vocabulary's spelling
+    assert conventions.parse_measurement_mode("Transmission") == "transmission"
+    assert conventions.parse_measurement_mode("total electron yield") == "TEY"
+
+
+def test_already_present_says_which_options_were_not_applied(cli, sqlite_db, tmp_path):
+    from repository import catalog, db
+
+    path = _fe_columns(tmp_path)
+    common = ("--db", sqlite_db, "--element", "Fe", "--edge", "K", "--signal-col", "itrans", "--i0-col", "i0")
+    first = cli("import", path, *common, "--mode", "transmission")
+    assert first.exit_code == 0 and "imported 1 spectra" in first.stdout, first.stderr
+    # the same options again: the same spectrum, and the output says the options were read
+    again = cli("import", path, *common, "--mode", "transmission")
+    assert again.exit_code == 0
+    assert "is spectrum 1 (read with" in again.stdout and "--mode transmission" in again.stdout
+    assert "warning" not in again.stderr
+    # the same arrays (by I0 and ln), other labels: nothing is changed, and the user is told so
+    before = file_digest(tmp_path / "test.db")
+    labelled = cli("import", path, *common, "--mode", "transmission", "--sample", "hematite", "--beamline", "20-BM")
+    assert labelled.exit_code == 0
+    assert "not applied" in labelled.stderr and "--sample hematite (stored: none)" in labelled.stderr
+    assert "--beamline 20-BM (stored: none)" in labelled.stderr and "--mode" not in labelled.stderr
+    assert file_digest(tmp_path / "test.db") == before
+    with db.connected(sqlite_db) as engine:
+        stored = catalog.get_spectrum(engine, 1, with_arrays=True)
+    assert stored["sample_name"] is None and stored["measurement_mode"] == "transmission"
+    # what was stored is ln(I0/I) of the file, the mu the scan was made from
+    energy, i0, transmitted = np.loadtxt(path, unpack=True)
+    mu = 0.3 + 1.0 / (1.0 + np.exp(-(energy - 7112.0) / 1.5))
+    assert np.allclose(stored["intensity"], mu, atol=1e-6)
+
+
+# -- 1. query values the database does not hold -------------------------------------------------
+
+@pytest.mark.parametrize("text, hint", [
+    ('polymorph = "hBN"', 'polymorph has no value "hBN" here (did you mean "h-BN"? values: h-BN)'),
+    ("defect.name = vN", 'defect_name has no value "vN" here (did you mean "v_N"? values: v_N)'),
+    ("element = Fe", 'absorbing_element has no value "Fe" here (values: B)'),
+    ('polymorph in ("h-BN", "cBN") and element = N', 'absorbing_element has no value "N" here'),
+])
+def test_a_query_for_a_value_not_held_says_so_and_what_is_held(cli, example_db, text, hint):
+    for fmt in ("table", "csv", "ids"):
+        result = cli("query", text, "--db", example_db, "-f", fmt)
+        assert result.exit_code == 0, result.stderr  # no match is not an error
+        assert result.stderr.startswith("no rows match; ") and hint in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+    assert "cBN" not in cli("query", text, "--db", example_db).stderr or "cBN" in text
+
+
+def test_no_hint_when_every_value_is_held(cli, example_db):
+    # v_N exists and h-BN exists: only their combination with polarization z matches nothing
+    result = cli("query", 'defect.name = v_N and polarization = z', "--db", example_db)
+    assert result.exit_code == 0 and result.stderr == "no rows match\n"
+    result = cli("query", 'not polymorph = "hBN"', "--db", example_db, "-f", "ids")
+    assert result.exit_code == 0 and result.stdout.split() and result.stderr == ""
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("edge = k1", ("unknown edge 'k1'", "did you mean 'K'?")),
+    ("type = XANEZ", ("spectrum_type can never be 'XANEZ'", "did you mean 'XANES'?")),
+    ("crystal_system = hex", ("crystal_system can never be 'hex'", "did you mean 'hexagonal'?")),
+    ("defect.kind in (vacancy, vacncy)", ("defect_kind can never be 'vacncy'", "did you mean 'vacancy'?")),
+])
+def test_a_value_no_spectrum_can_ever_hold_is_refused(cli, example_db, text, fragments):
+    _one_line_error(cli("query", text, "--db", example_db), *fragments)
+
+
+def test_no_match_hints_on_every_backend(any_db):
+    from repository import db
+    from repository.calcset import read_calcset
+    from repository.importer import import_calcset
+    from repository.query import no_match_hints
+
+    with db.connected(any_db) as engine:
+        import_calcset(engine, read_calcset(EXAMPLE_SET))
+        assert no_match_hints(engine, 'polymorph = "h-bn" or set = example') == [
+            'polymorph has no value "h-bn" here (did you mean "h-BN"? values: h-BN)',
+            'calculation_set has no value "example" here (did you mean "example-hbn"? values: example-hbn)']
+        assert no_match_hints(engine, 'polymorph = "h-BN" and polarization = z') == []
+
+
+# -- 2. one parse of element symbols and edge names ---------------------------------------------
+
+def test_every_command_reads_element_and_edge_in_any_case(cli, example_db):
+    by_query = cli("query", "element = b and edge = k", "--db", example_db, "-f", "ids").stdout.split()
+    assert len(by_query) == 3
+    assert cli("list", "--db", example_db, "--element", "b", "--edge", "k", "-f", "ids").stdout.split() == by_query
+    assert cli("list", "--db", example_db, "--element", "B", "--edge", "K", "-f", "ids").stdout.split() == by_query
+    _one_line_error(cli("list", "--db", example_db, "--element", "Boron"), "--element", "'Boron' is not an element")
+    _one_line_error(cli("list", "--db", example_db, "--edge", "k1"), "--edge", "did you mean 'K'?")
+
+
+def test_embed_selects_the_same_spectra_for_b_and_B(bn, cli, tmp_path):
+    db_path, _ = bn
+    made = cli("embed", "-m", "pca", "--element", "b", "--edge", "k", "--where", "polarization = iso",
+               "--db", db_path, "--snapshot-dir", tmp_path, "-f", "json")
+    assert made.exit_code == 0, made.stderr
+    record = json.loads(made.stdout)
+    again = cli("embed", "-m", "pca", "--element", "B", "--edge", "K", "--where", "polarization = iso",
+                "--db", db_path, "--snapshot-dir", tmp_path, "-f", "json")
+    assert json.loads(again.stdout)["uid"] == record["uid"] and json.loads(again.stdout)["status"] == "reused"
+    assert (record["element"], record["edge"]) == ("B", "K")
+
+
+# -- 3. messages -----------------------------------------------------------------------------------
+
+def test_a_bad_spectrum_type_names_the_option_and_its_choices(cli, sqlite_db, tmp_path):
+    result = cli("import", _fe_columns(tmp_path), "--db", sqlite_db, "--element", "Fe", "--edge", "K",
+                 "--signal-col", "itrans", "--type", "XANEZ")
+    _one_line_error(result, "--type: unknown spectrum type 'XANEZ'", "did you mean 'XANES'?", "XANES, EXAFS, XAFS")
+    assert "SpectrumType" not in result.stderr
+
+
+def test_a_file_is_named_once_in_a_re_raised_error(bn, cli, tmp_path):
+    db_path, uid = bn
+    row = _bk_member(db_path)
+    path = tmp_path / "cbn.csv"
+    np.savetxt(path, np.column_stack([row["energy_ev"], row["intensity"]]), delimiter=",")
+    result = cli("project", path, "--snapshot", uid, "--db", db_path, "--element", "N", "--edge", "K")
+    stderr = _one_line_error(result, "do not reach the N K edge", "--align onset/fit")
+    assert stderr.startswith("error: ") and "<input>" not in stderr and stderr.count("cbn.csv") == 1
+
+
+def test_swapped_columns_are_named_and_the_advice_works(bn, cli, tmp_path):
+    db_path, _ = bn
+    row = _bk_member(db_path)
+    path = tmp_path / "swapped.csv"
+    np.savetxt(path, np.column_stack([row["intensity"], row["energy_ev"]]), delimiter=",")  # (mu, E)
+    result = cli("import", path, "--db", db_path, "--element", "B", "--edge", "K")
+    stderr = _one_line_error(result, "the columns look swapped", "around the B K edge",
+                             "give --energy-col 2 --signal-col 1")
+    assert "--edge-energy" not in stderr
+    followed = cli("import", path, "--db", db_path, "--element", "B", "--edge", "K", "--energy-col", "2",
+                   "--signal-col", "1", "--origin", "computed")
+    assert followed.exit_code == 0 and f"is spectrum {row['spectrum_id']}" in followed.stdout, followed.stderr
+
+
+def test_relative_energies_are_not_called_swapped(cli, sqlite_db, tmp_path):
+    # energies relative to the edge with a steadily rising signal: the advice stays --edge-energy
+    energy = np.linspace(-10.0, 30.0, 41)
+    path = tmp_path / "relative.csv"
+    np.savetxt(path, np.column_stack([energy, 1.0 + 0.01 * energy]), delimiter=",")
+    result = cli("import", path, "--db", sqlite_db, "--element", "B", "--edge", "K")
+    stderr = _one_line_error(result, "give --edge-energy")
+    assert "swapped" not in stderr
+
+
+def test_one_column_is_one_column(cli, sqlite_db, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("1\n2\n3\n")
+    _one_line_error(cli("import", path, "--db", sqlite_db, "--element", "B", "--edge", "K"),
+                    "the file has 1 column (col1)")
+    two = tmp_path / "two.csv"
+    two.write_text("190,1\n191,2\n")
+    _one_line_error(cli("import", two, "--db", sqlite_db, "--element", "B", "--edge", "K", "--energy-col", "3"),
+                    "(the file has 2 columns)")
+
+
+# -- 4. help ---------------------------------------------------------------------------------------
+
+def test_help_says_what_the_code_does(cli):
+    from repository.analysis.project import MAX_ALIGNMENT_SHIFT_EV
+    from repository.analysis.recipe import PRESETS
+
+    project = " ".join(cli("project", "--help").stdout.split())
+    assert f"at most +-{MAX_ALIGNMENT_SHIFT_EV:g} eV in all" in project and "+-5 eV" not in project
+    compare = " ".join(cli("compare", "--help").stdout.split())
+    assert all(f"{name}:" in compare for name in PRESETS)
+    diff = " ".join(cli("snapshots", "diff", "--help").stdout.split())
+    assert "ID_B <str> The snapshot to compare with ID" in diff
+
+
+# -- 5. outputs the demo suggests are not picked up by git -----------------------------------------
+
+@pytest.mark.parametrize("name", ["explorer.html", "spectra.png", "bn-overview.pdf", "defects.svg", "1_B_K_BN.xdi",
+                                  "out/umap.png", "xasrepo-demo/xasrepo.db"])
+def test_outputs_written_into_the_checkout_are_ignored(name):
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=ROOT)
+    assert done.returncode == 0, f"{name} is not ignored"
+
+
+def test_conventions_parse_names_once():
+    assert conventions.parse_element(" b ") == "B" and conventions.parse_element("FE") == "Fe"
+    assert conventions.parse_edge("l23").value == "L2,3"
+    with pytest.raises(ValueError, match="not an element symbol"):
+        conventions.parse_element("Boron")
+    with pytest.raises(ValueError, match=r"did you mean 'fluorescence'\?"):
+        conventions.parse_measurement_mode("fluorescense")
+    from repository.formats.common import ReadOptions
+
+    assert ReadOptions(element="b", edge="k", spectrum_type="xanes", measurement_mode="tey").edge == "K"
+    with pytest.raises(UsageError, match="--origin: unknown origin 'measured'"):
+        ReadOptions(origin="measured")
