@@ -266,19 +266,22 @@ def snapshots_relocate(
 
 # The --align help names the limit repository.analysis.project enforces, read from its constant when
 # the help is shown: importing that module when the CLI starts would load numpy (start-up time).
-PROJECT_ALIGN_HELP = ("onset: move the edge onset onto the snapshot's; fit: then search for the best-matching "
-                      "shift, at most +-{max_shift:g} eV in all (relative energies, unknown calibration).")
+PROJECT_ALIGN_HELP = ("onset: move the edge onset onto the snapshot's; fit: then the best-matching shift within "
+                      "+-{search:g} eV of that, keeping the spectrum's maximum within {slack:g} eV of the window "
+                      "(refused when the best lies at a limit); no alignment moves a spectrum more than "
+                      "{max_shift:g} eV (relative energies, unknown calibration).")
 
 
 class _ShiftLimitHelp:
-    """The ``--align`` help, with :data:`repository.analysis.project.MAX_ALIGNMENT_SHIFT_EV` read
-    when the help is read (click sets ``help`` once; that value is ignored)."""
+    """The ``--align`` help, with the limits of :mod:`repository.analysis.project` (``FIT_SEARCH_EV``,
+    ``FIT_FEATURE_SLACK_EV``, ``MAX_ALIGNMENT_SHIFT_EV``) read when the help is read (click sets ``help`` once; that value is ignored)."""
 
     def __get__(self, option, owner=None) -> str:
         # lazy import: numpy and the analysis layer, only when this help is read
-        from repository.analysis.project import MAX_ALIGNMENT_SHIFT_EV
+        from repository.analysis.project import FIT_FEATURE_SLACK_EV, FIT_SEARCH_EV, MAX_ALIGNMENT_SHIFT_EV
 
-        return PROJECT_ALIGN_HELP.format(max_shift=MAX_ALIGNMENT_SHIFT_EV)
+        return PROJECT_ALIGN_HELP.format(search=FIT_SEARCH_EV, slack=FIT_FEATURE_SLACK_EV,
+                                         max_shift=MAX_ALIGNMENT_SHIFT_EV)
 
     def __set__(self, option, value) -> None:
         pass

@@ -45,6 +45,8 @@ def demo(
     typer.echo(f"plots      {display_path(result.plot_dir)}  ({len(result.plots)} PNG files)")
     for line in result.skipped:
         typer.echo(f"skipped    {line}")
+    for line in result.padding:  # spectra that end inside the energy window are padded there
+        typer.echo(f"padded     {line}")
     command, db_option = command_name(), f"--db {shlex.quote(database)}"
     typer.echo(f"next       {command} query 'defect.kind = vacancy' {db_option}\n"
                f"           {command} explore {result.snapshots[0]['uid'] if result.snapshots else 'SNAPSHOT'} "

@@ -267,11 +267,13 @@ def test_one_column_is_one_column(cli, sqlite_db, tmp_path):
 # -- 4. help ---------------------------------------------------------------------------------------
 
 def test_help_says_what_the_code_does(cli):
-    from repository.analysis.project import MAX_ALIGNMENT_SHIFT_EV
+    from repository.analysis.project import FIT_FEATURE_SLACK_EV, FIT_SEARCH_EV, MAX_ALIGNMENT_SHIFT_EV
     from repository.analysis.recipe import PRESETS
 
     project = " ".join(cli("project", "--help").stdout.split())
-    assert f"at most +-{MAX_ALIGNMENT_SHIFT_EV:g} eV in all" in project and "+-5 eV" not in project
+    assert f"within +-{FIT_SEARCH_EV:g} eV of that" in project
+    assert f"maximum within {FIT_FEATURE_SLACK_EV:g} eV of the window" in project
+    assert f"more than {MAX_ALIGNMENT_SHIFT_EV:g} eV" in project
     compare = " ".join(cli("compare", "--help").stdout.split())
     assert all(f"{name}:" in compare for name in PRESETS)
     diff = " ".join(cli("snapshots", "diff", "--help").stdout.split())

@@ -20,6 +20,8 @@ def test_demo_builds_database_snapshots_and_plots_and_reuses_them(tmp_path, cli)
     first = cli("demo", "--out", out, "--data", tmp_path / "set")
     assert first.exit_code == 0, first.output
     assert "imported: 24 spectra" in first.stdout
+    # the synthetic spectra start at 185 eV, inside the 184-201 eV B K window: the demo says so
+    assert "padded     B K: 24 of 24 spectra padded" in first.stdout, first.stdout
     pngs = sorted((out / "plots").glob("*.png"))
     assert len(pngs) == 3 * 3  # umap, pca, mds x polymorph, defect_kind, dimensionality
     assert all(p.stat().st_size > 10_000 for p in pngs)
