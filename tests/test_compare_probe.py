@@ -227,7 +227,8 @@ def test_bad_probes_are_one_line_errors_with_exit_code_2(case, calcset_dir, prob
                            "b.xdi: the file says B K but --probe says N K"),
         "unknown_class": (f"{copy}:element=B,edge=K,polymorph=c-BN",
                           "no compared B K spectrum has polymorph = c-BN (classes: h-BN, r-BN)"),
-        "too_short": (f"{short}:element=B,edge=K", "a probe must cover at least half of the compared window"),
+        # four points: too short to find the e0 that aligns it onto a member's
+        "too_short": (f"{short}:element=B,edge=K", "short.dat: a spectrum of 4 finite points is too short to find its edge (e0)"),
     }[case]
     result = cli("compare", "--calcset", calcset_dir, "--seeds", "1", "--method", "pca", "--no-identify",
                  "--probe", option)
@@ -238,27 +239,35 @@ def test_bad_probes_are_one_line_errors_with_exit_code_2(case, calcset_dir, prob
 
 
 @pytest.mark.slow
-def test_feffs_c_bn_gets_no_confident_fit_shift_in_the_narrow_window_and_says_so(shared_fixtures):
-    """FEFF 9.7.1's c-BN B K spectrum over recipe version 1's window (the range every spectrum covers,
-    187.8-196.75 eV). Its best match (c-BN, near shift 0) puts its maximum (199.5 eV) 2.5 eV beyond
-    the window: only its rising edge is compared. The fit searches +-5 eV around the onset alignment
-    (-6.56 eV) and may not move the maximum more than 1 eV out, so its best lies at an end of that
-    range: no confident shift. (Before, the end of the +-5 eV range, -1.56 eV, was returned as if
-    fitted, and UMAP's neighbours were mostly sp3: an artefact of the bound.) The probe is placed at
-    the onset alignment and the report says so."""
+def test_feffs_c_bn_is_aligned_as_project_aligns_it_not_onto_the_sp2_median(shared_fixtures):
+    """FEFF 9.7.1's c-BN B K spectrum among the bundled GPAW spectra, over the default window
+    (184-201 eV) and recipe version 1's (187.8-196.75 eV). A probe is aligned as `xasrepo project`
+    aligns a file: its e0 onto the e0 of the member it then matches best. Until 2026-11-30 the
+    probe path used the median onset of the compared spectra (mostly sp2, π* onset ~190 eV), which
+    moved this sp3 spectrum by -6.56 eV, the audit's "alignment that moves sp3 spectra 5 eV", while
+    `project` moved the same file by -1 eV."""
     feff = shared_fixtures / "feff10" / "examples" / "XANES" / "BN" / "referencexmu.dat"
     if not feff.exists():
         pytest.skip(f"{feff} is absent")
+    from repository.analysis.project import NoConfidentShift, prepare, read_query
     from repository.analysis.recipe import Recipe
-    from repository.compare.probes import NO_CONFIDENT_SHIFT
+    from repository.compare.probes import NO_CONFIDENT_SHIFT, prepare_probe
 
     with imported_calcset(ROOT / "data" / "bn") as engine:
-        edges = load_edges(engine, where="element = B", recipe=Recipe(version=1))
-    (boron,) = compare(edges, methods=("pca",), seeds=1, identify=False, probes=[f"{feff}:polymorph=c-BN"])
-    (probe,) = boron.probes
-    assert (probe.probe.element, probe.probe.edge) == ("B", "K")
-    assert probe.probe.alignment == "onset" and "no confident shift" in probe.probe.alignment_note
-    assert "its maximum at 199.48 eV" in probe.probe.alignment_note
-    assert f"by onset alignment: {NO_CONFIDENT_SHIFT}" in _reading(probe, [REFERENCE, "pca"])
-    peak_after_ev = 199.482 + probe.probe.energy_shift_ev  # the onset alignment keeps the maximum inside
-    assert 187.789 <= peak_after_ev <= 196.753
+        for recipe in (None, Recipe(version=1)):
+            (boron,) = load_edges(engine, where="element = B and polarization = iso", recipe=recipe)
+            probe = prepare_probe(parse_probe(f"{feff}:polymorph=c-BN"), [boron])
+            query = read_query(feff, None, None, align="fit", reference_onset_ev=boron.reference_onset_ev)
+            try:  # what project does with the same spectra
+                _, expected = prepare(query, boron.recipe, boron.reference_onset_ev, align="fit", train=boron.matrix,
+                                      train_e0_ev=boron.train_e0_ev)
+                assert probe.alignment == "fit"
+            except NoConfidentShift:
+                _, expected = prepare(query, boron.recipe, boron.reference_onset_ev, align="onset",
+                                      train=boron.matrix, train_e0_ev=boron.train_e0_ev)
+                assert probe.alignment == "onset" and "no confident shift" in probe.alignment_note
+            assert probe.energy_shift_ev == pytest.approx(expected, abs=1e-9)
+            assert abs(probe.energy_shift_ev) <= 2.0, probe.energy_shift_ev  # not moved onto the sp2 median
+    (boron,) = compare([boron], methods=("pca",), seeds=1, identify=False, probes=[f"{feff}:polymorph=c-BN"])
+    reading = _reading(boron.probes[0], [REFERENCE, "pca"])
+    assert boron.probes[0].probe.alignment == "fit" or f"by onset alignment: {NO_CONFIDENT_SHIFT}" in reading

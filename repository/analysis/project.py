@@ -397,7 +397,10 @@ def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarr
     """
     energy = np.asarray(query.energy_ev, dtype=np.float64) + base_ev
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
-    e0_query = float(rec.onsets(recipe, energy, np.asarray(query.intensity, dtype=np.float64)[None, :])[0]) + stored
+    try:
+        e0_query = float(rec.onsets(recipe, energy, np.asarray(query.intensity, dtype=np.float64)[None, :])[0]) + stored
+    except UsageError as err:  # e.g. too few points to find e0: say which spectrum
+        raise UsageError(f"{query.label}: {err}") from None
     proposals = np.round(np.asarray(train_e0_ev, dtype=np.float64) - e0_query, 6)
     unique, member_of = np.unique(proposals, return_inverse=True)
     allowed = np.flatnonzero(np.abs(unique) <= MAX_ALIGNMENT_SHIFT_EV)

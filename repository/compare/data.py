@@ -55,6 +55,10 @@ class EdgeData:
     # median edge onset of the raw spectra on the recipe's energy scale (as a snapshot stores it), for
     # aligning external spectra (probes); None where unknown (arrays built without raw spectra)
     reference_onset_ev: float | None = None
+    # (n,) edge position of each spectrum (eV, analysis.load.training_e0s, as a snapshot stores it):
+    # probes are aligned onto the best-matching member's onset, not the median (which moved sp3
+    # probes ~5 eV onto the sp2-dominated median); None where unknown
+    train_e0_ev: np.ndarray | None = None
     extra_labels: dict[str, np.ndarray] = field(default_factory=dict)  # EXTRA_LABELS: listed, never scored
     groups: np.ndarray | None = None  # (n,) structure id of each spectrum (the grouped folds); None: unknown
     defect_distance_a: np.ndarray | None = None  # (n,) absorber-defect distance (Angstrom), NaN where none
@@ -180,7 +184,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
     polarization (None: all; polarised and isotropic spectra of one site are near duplicates that
     would flatter every neighbour-based score). Raises :class:`UsageError` when nothing is left.
     """
-    from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_onset
+    from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_e0s, training_onset
     from ..analysis.recipe import Recipe, padding_text
 
     say = progress or (lambda _message: None)
@@ -219,6 +223,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         say(f"reading DOS and descriptors of {element} {edge}")
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
                             _descriptors(engine, ordered), reference_onset_ev=training_onset(spectra, resolved),
+                            train_e0_ev=training_e0s(spectra, resolved),
                             extra_labels=extra, groups=groups, defect_distance_a=distance,
                             window_padding=padding_text(prepared.window)))
     return out

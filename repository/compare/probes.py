@@ -8,7 +8,7 @@ another code -- given to ``xasrepo compare --probe``. It is
    probe option says (``FILE:element=B,edge=K``) when the file does not say;
 2. preprocessed with the recipe of the compared spectra of that element and edge and aligned in
    energy as ``xasrepo project --align fit`` aligns (:func:`repository.analysis.project.prepare`:
-   edge onset onto the training spectra's median onset, then the admissible shift within +-5 eV
+   edge onset onto the best-matching compared spectrum's onset (``EdgeData.train_e0_ev``), then the admissible shift within +-5 eV
    that best matches a training spectrum, :func:`repository.analysis.project.best_shift`); when
    the fit finds no confident shift (its best lies at an end of the admissible range) the probe is
    placed at the onset alignment and the report says "no confident fit shift" with the reason;
@@ -265,11 +265,11 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
     alignment, note = PROBE_ALIGN, None
     try:
         vector, shift = prepare(query, data.recipe, _reference_onset(data), align=PROBE_ALIGN, train=data.matrix,
-                                window_hint=WINDOW_HINT)
+                                window_hint=WINDOW_HINT, train_e0_ev=data.train_e0_ev)
     except NoConfidentShift as err:  # placed at the onset alignment, and the report says so
         alignment, note = "onset", str(err).removeprefix(f"{query.label}: ")
         vector, shift = prepare(query, data.recipe, _reference_onset(data), align="onset", train=data.matrix,
-                                window_hint=WINDOW_HINT)
+                                window_hint=WINDOW_HINT, train_e0_ev=data.train_e0_ev)
     rmsd = float(np.sqrt(np.min(np.mean((data.matrix - vector[None, :]) ** 2, axis=1))))
     return Probe(spec, data.element, data.edge, np.asarray(vector, dtype=np.float64), float(shift), rmsd,
                  alignment, note)
