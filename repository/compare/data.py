@@ -184,7 +184,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
     polarization (None: all; polarised and isotropic spectra of one site are near duplicates that
     would flatter every neighbour-based score). Raises :class:`UsageError` when nothing is left.
     """
-    from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_e0s, training_onset
+    from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_e0s
     from ..analysis.recipe import Recipe, padding_text
 
     say = progress or (lambda _message: None)
@@ -221,9 +221,11 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         distance = np.array([np.nan if r["absorber_defect_distance_a"] is None else float(r["absorber_defect_distance_a"])
                              for r in ordered])
         say(f"reading DOS and descriptors of {element} {edge}")
+        # every spectrum's e0 once; their median is analysis.load.training_onset's reference onset
+        e0s = training_e0s(spectra, resolved)
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
-                            _descriptors(engine, ordered), reference_onset_ev=training_onset(spectra, resolved),
-                            train_e0_ev=training_e0s(spectra, resolved),
+                            _descriptors(engine, ordered), reference_onset_ev=float(np.median(e0s)),
+                            train_e0_ev=e0s,
                             extra_labels=extra, groups=groups, defect_distance_a=distance,
                             window_padding=padding_text(prepared.window)))
     return out

@@ -8,8 +8,8 @@ another code -- given to ``xasrepo compare --probe``. It is
    probe option says (``FILE:element=B,edge=K``) when the file does not say;
 2. preprocessed with the recipe of the compared spectra of that element and edge and aligned in
    energy as ``xasrepo project --align fit`` aligns (:func:`repository.analysis.project.prepare`:
-   edge onset onto the best-matching compared spectrum's onset (``EdgeData.train_e0_ev``), then the admissible shift within +-5 eV
-   that best matches a training spectrum, :func:`repository.analysis.project.best_shift`); when
+   edge onset onto the best-matching compared spectrum's onset (``EdgeData.train_e0_ev``), then
+   the admissible shift within +-5 eV that best matches a training spectrum, :func:`repository.analysis.project.best_shift`); when
    the fit finds no confident shift (its best lies at an end of the admissible range) the probe is
    placed at the onset alignment and the report says "no confident fit shift" with the reason;
 3. placed, in :mod:`.run`, into every method's map fitted on all spectra of its edge, for every
