@@ -177,6 +177,28 @@ def test_the_remaining_cpu_estimate_uses_measured_analogues_and_guesses_nothing_
     assert est["unestimated"] == {"xas": 2}
 
 
+def test_wall_time_estimates_for_the_deadline_use_wall_not_cpu(tmp_path):
+    """The runner's deadline check needs wall time (a niced job waits): per family the median
+    ``wall_s``; spin-polarised without analogue SPIN_CPU_FACTOR times it; early results without a
+    CPU timer are not used; jobs without any analogue are absent, not guessed."""
+    from repository.calculations.campaign import SPIN_CPU_FACTOR, estimate_wall_s
+
+    structures = {"h_p": {"polymorph": "h-BN", "natoms": 32, "spin_polarized": False},
+                  "h_v": {"polymorph": "h-BN", "natoms": 31, "spin_polarized": True},
+                  "c_p": {"polymorph": "c-BN", "natoms": 32, "spin_polarized": False}}
+    jobs = [{"id": f"xas:h_p:B{i}", "sid": "h_p", "kind": "xas"} for i in range(4)]
+    jobs += [{"id": "xas:h_p:N9", "sid": "h_p", "kind": "xas"},
+             {"id": "xas:h_v:B1", "sid": "h_v", "kind": "xas"},
+             {"id": "xas:c_p:B0", "sid": "c_p", "kind": "xas"}]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    for i, (cpu, wall) in enumerate(((100.0, 150.0), (400.0, 900.0), (160.0, 200.0))):
+        (tmp_path / "results" / f"xas__h_p__B{i}.json").write_text(json.dumps({"cpu_s": cpu, "wall_s": wall}))
+    (tmp_path / "results" / "xas__h_p__B3.json").write_text(json.dumps({"wall_s": 5000.0}))  # no CPU timer
+    est = estimate_wall_s(tmp_path)
+    assert est == {"xas:h_p:N9": pytest.approx(200.0), "xas:h_v:B1": pytest.approx(SPIN_CPU_FACTOR * 200.0)}
+
+
 def test_a_check_on_the_new_production_mesh_is_promoted_and_nothing_else_is(tmp_path):
     """After a mesh change, a denser-mesh check computed on exactly the new mesh becomes the
     production result (job and id rewritten, promoted_from kept); a check on another mesh, or a

@@ -6,6 +6,7 @@ converges too slowly in 4 atoms): some 10-20 s of GPAW, physics not meaningful.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -140,6 +141,45 @@ def test_v2_campaign_end_to_end_on_tiny_cells_resumes_and_relaxes(tmp_path):
                 scratch=tmp_path / "scratch", only=only)
     assert set(again["done"]) == done
     assert "start " not in (tmp_path / "scratch" / "runner.log").read_text().split("start: slots")[-1]
+
+    # a job killed after its ΔKS keeps it: the ΔKS checkpoint (scratch) is reused on the rerun,
+    # with the same value, and its CPU time still counts; the finished job removes it
+    from repository.calculations.runner import WORKER
+
+    first = json.loads((camp / "results" / "xas__c-BN_pristine__B0.json").read_text())
+    ck = tmp_path / "scratch" / "logs" / "xas__c-BN_pristine__B0.dks-checkpoint.json"
+    assert not ck.exists()
+    env = dict(os.environ, XASREPO_GPAW_SCRATCH=str(tmp_path / "scratch" / "logs"),
+               OMP_NUM_THREADS="1")
+    stage = "\n".join([
+        "import sys", "from pathlib import Path", f"sys.path.insert(0, {str(WORKER.parent)!r})",
+        "import gpaw_worker as w", f"w._setup_paths({str(setups)!r})", f"camp = Path({str(camp)!r})",
+        "plan = w.load_plan(camp)",
+        "job = next(j for j in plan['jobs'] if j['id'] == 'xas:c-BN_pristine:B0')",
+        "atoms, _, i = w._absorber_atoms(camp, job)",
+        "w._delta_ks_checkpointed(camp, job, plan, atoms, i)"])     # the ΔKS half of the job only
+    assert first["dks_resumed_from"] is None
+    subprocess.run([GPAW_PY, "-c", stage], check=True, env=env, capture_output=True)
+    valid = json.loads(ck.read_text())
+    assert valid["value"]["dks"] == pytest.approx(first["delta_ks_ev"], abs=1e-6)
+
+    def rerun():
+        for ext in (".json", ".npz"):
+            (camp / "results" / f"xas__c-BN_pristine__B0{ext}").unlink()
+        subprocess.run([GPAW_PY, str(WORKER), str(camp), "xas:c-BN_pristine:B0", "--setups",
+                        str(setups)], check=True, env=env, capture_output=True)
+        return json.loads((camp / "results" / "xas__c-BN_pristine__B0.json").read_text())
+
+    # a checkpoint of another calculation (key differs) is not used, even with the same job id
+    ck.write_text(json.dumps({**valid, "key": "0" * 64, "value": {**valid["value"], "dks": 999.0}}))
+    stale = rerun()
+    assert stale["dks_resumed_from"] is None and stale["delta_ks_ev"] == pytest.approx(first["delta_ks_ev"], abs=1e-6)
+    ck.write_text(json.dumps(valid))
+    again_b0 = rerun()
+    assert again_b0["dks_resumed_from"] is not None
+    assert again_b0["delta_ks_ev"] == pytest.approx(first["delta_ks_ev"], abs=1e-6)
+    assert again_b0["cpu_s"] >= again_b0["dks_resumed_from"]["cpu_s"] > 0
+    assert not ck.exists()
 
     out = tmp_path / "set"
     assert assemble(camp, out, setups_dir=setups) >= 4

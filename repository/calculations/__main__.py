@@ -119,7 +119,8 @@ def main(argv=None) -> int:
         scratch.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "repository.calculations.runner", a.campaign,
                "--deadline", str(deadline), "--slots", str(a.slots), "--python", a.python,
-               "--setups", a.setups, "--on-result", json.dumps(on_result), "--scratch", a.scratch]
+               "--setups", a.setups, "--on-result", json.dumps(on_result), "--scratch", a.scratch,
+               "--fit-deadline"]
         if a.background:
             p = subprocess.Popen(cmd, cwd=str(ROOT), start_new_session=True,
                                  stdout=open(scratch / "runner.out", "a"), stderr=subprocess.STDOUT,

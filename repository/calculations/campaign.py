@@ -117,6 +117,35 @@ def _job_family(job: dict, structures: dict) -> tuple[str, str, bool, bool]:
             bool(s.get("spin_polarized")))
 
 
+def _family_medians(campaign: Path, plan: dict, field: str) -> tuple[dict[tuple, float], list[dict]]:
+    """(median of ``field`` (``cpu_s`` or ``wall_s``) of the committed results per job family,
+    pending jobs).  Superseded results (other meshes) are not used."""
+    structures = plan["structures"]
+    measured: dict[tuple, list[float]] = {}
+    pending = []
+    for j in plan["jobs"]:
+        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
+        if not f.exists():
+            pending.append(j)
+            continue
+        try:
+            r = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if field in r and "cpu_s" in r:   # wall_s alone marks the early results without a CPU timer
+            measured.setdefault(_job_family(j, structures), []).append(float(r[field]))
+    return {k: statistics.median(v) for k, v in measured.items()}, pending
+
+
+def _family_estimate(fam: tuple, median: dict[tuple, float]) -> tuple[float | None, bool]:
+    """(estimate, assumed from the unpolarised family) of one job family; ``None`` if no analogue."""
+    if fam in median:
+        return median[fam], False
+    if fam[3] and fam[:3] + (False,) in median:
+        return SPIN_CPU_FACTOR * median[fam[:3] + (False,)], True
+    return None, False
+
+
 def estimate_remaining(campaign: Path) -> dict:
     """CPU hours the pending jobs of the v2 plan will take, from the campaign's own measured timings.
 
@@ -130,36 +159,40 @@ def estimate_remaining(campaign: Path) -> dict:
     """
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
-    structures = plan["structures"]
-    measured: dict[tuple, list[float]] = {}
-    pending = []
-    for j in plan["jobs"]:
-        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
-        if not f.exists():
-            pending.append(j)
-            continue
-        try:
-            r = json.loads(f.read_text())
-        except ValueError:
-            continue
-        if "cpu_s" in r:
-            measured.setdefault(_job_family(j, structures), []).append(float(r["cpu_s"]))
-    median = {k: statistics.median(v) for k, v in measured.items()}
+    median, pending = _family_medians(campaign, plan, "cpu_s")
     cpu_s, estimated, assumed = 0.0, 0, 0
     unestimated: dict[str, int] = {}
     for j in pending:
-        fam = _job_family(j, structures)
-        if fam in median:
-            cpu_s += median[fam]
-        elif fam[3] and fam[:3] + (False,) in median:
-            cpu_s += SPIN_CPU_FACTOR * median[fam[:3] + (False,)]
-            assumed += 1
-        else:
+        fam = _job_family(j, plan["structures"])
+        est, from_unpolarised = _family_estimate(fam, median)
+        if est is None:
             unestimated[fam[0]] = unestimated.get(fam[0], 0) + 1
             continue
+        cpu_s += est
+        assumed += from_unpolarised
         estimated += 1
     return {"cpu_h": cpu_s / 3600.0, "estimated_jobs": estimated, "assumed_spin_jobs": assumed,
             "unestimated": unestimated}
+
+
+def estimate_wall_s(campaign: Path) -> dict[str, float]:
+    """Expected wall-clock seconds of each pending job of the v2 plan that has a measured analogue:
+    the median ``wall_s`` of the finished jobs of its family (:func:`_job_family`; spin-polarised
+    without a finished analogue: :data:`SPIN_CPU_FACTOR` times the unpolarised one).
+
+    Wall time, not CPU time, because it is what the deadline cuts: it includes the waiting of a
+    niced job beside foreground work (median wall/CPU of the v2 results: 1.49 on 2026-11-30).
+    The runner uses it to start only jobs that can finish before its deadline. Jobs without an
+    analogue are absent (the runner then starts them, as it cannot know)."""
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    median, pending = _family_medians(campaign, plan, "wall_s")
+    out = {}
+    for j in pending:
+        est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
+        if est is not None:
+            out[j["id"]] = est
+    return out
 
 
 def progress(campaign: Path) -> str:

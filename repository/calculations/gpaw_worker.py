@@ -17,8 +17,9 @@ Job kinds (see :func:`repository.calculations.bn_cells.build_plan`):
 ``xas:<sid>:<El><i>``
     Half-core-hole (Slater transition state) SCF with the ``hch1s`` setup on atom ``i`` (moved to
     the origin), a fixed-density run with many empty bands, and dipole stick spectra
-    (x, y, z) weighted per k-point and spin by the emptiness (1 - f) of the final state; then the
-    full-core-hole ΔKS onset ``E(fch1s, +1 e) - E(gs)``.
+    (x, y, z) weighted per k-point and spin by the emptiness (1 - f) of the final state; and the
+    full-core-hole ΔKS onset ``E(fch1s, +1 e) - E(gs)``, computed first and checkpointed in the
+    scratch folder (:func:`dks_checkpoint`), so a job killed at a deadline keeps that half.
 
 SCF failures are retried along :data:`SCF_LADDER` (more smearing, slower mixing); the step used
 is recorded, and the ΔKS runs of a site start at the ground state's step so both energies share
@@ -32,6 +33,7 @@ pymatgen or anything from the ``repository`` package.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -452,6 +454,53 @@ def run_dks(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
             "settings": job_settings(job, plan)[0], "timing_s": {"fch_scf": time.time() - t0}}
 
 
+def _dks_checkpoint_path(workdir: Path, job: dict) -> Path:
+    return scratch_dir(workdir) / (job["id"].replace(":", "__") + ".dks-checkpoint.json")
+
+
+def dks_checkpoint(workdir: Path, job: dict, plan: dict, atoms) -> tuple[Path, str]:
+    """(path, key) of the ΔKS checkpoint of an ``xas`` job, in the scratch folder (not committed:
+    it saves work on the machine that was interrupted, a fresh machine recomputes).
+
+    The key is a SHA-256 over everything the ΔKS value depends on: the job, its settings, the
+    ground-state result it is referenced to, the absorber-centred geometry (positions, cell,
+    numbers, initial moments) and this file's source, so a checkpoint is reused only for exactly
+    the calculation that would be repeated."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"job": job, "settings": job_settings(job, plan)}, sort_keys=True,
+                        default=str).encode())
+    h.update(job_file(workdir, job.get("gs_job", f"gs:{job['sid']}")).read_bytes())
+    for arr in (atoms.positions, atoms.cell.array, atoms.numbers, atoms.get_initial_magnetic_moments()):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(Path(__file__).read_bytes())
+    return _dks_checkpoint_path(workdir, job), h.hexdigest()
+
+
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _delta_ks_checkpointed(workdir: Path, job: dict, plan: dict, atoms, iabs: int) -> dict:
+    """:func:`delta_ks` through its checkpoint: ``{'dks', 'e_fch', 'gs', 'fch_scf_s', 'resumed'}``,
+    where ``resumed`` is ``None`` or ``{'cpu_s', 'wall_s', 'finished_utc'}`` of the earlier run
+    whose ΔKS is reused (its CPU and wall time still count for the job)."""
+    path, key = dks_checkpoint(workdir, job, plan, atoms)
+    try:
+        ck = json.loads(path.read_text())
+    except (OSError, ValueError):
+        ck = None
+    if ck is not None and ck.get("key") == key:
+        return {**ck["value"], "resumed": {k: ck[k] for k in ("cpu_s", "wall_s", "finished_utc")}}
+    cpu0, t0 = _cpu_s(), time.time()
+    dks, e_fch, gs = delta_ks(workdir, job, plan, atoms, iabs)
+    value = {"dks": dks, "e_fch": e_fch, "gs": gs, "fch_scf_s": time.time() - t0}
+    atomic_write_json(path, {"key": key, "value": value, "cpu_s": _cpu_s() - cpu0,
+                             "wall_s": time.time() - t0,
+                             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return {**value, "resumed": None}
+
+
 def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[dict, dict]:
     from gpaw import GPAW
 
@@ -463,9 +512,19 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
     spin = meta["spin_polarized"]
     tag = job["id"].replace(":", "__")
     scratch = scratch_dir(workdir)
-    t0 = time.time()
     gsj = job_file(workdir, f"gs:{sid}")
     start = int(json.loads(gsj.read_text()).get("scf_ladder_step", 0)) if gsj.exists() else 0
+    # ΔKS first: its result is three numbers, checkpointed, so a job killed during the longer
+    # core-hole SCF + empty-band run keeps it (and the ΔKS calculator is freed before those)
+    if job.get("dks", True):
+        dk = _delta_ks_checkpointed(workdir, job, plan, atoms, iabs)
+        dks, e_fch, gs, fch_scf_s, resumed = (dk["dks"], dk["e_fch"], dk["gs"], dk["fch_scf_s"],
+                                              dk["resumed"])
+    else:   # aligned later with the ΔKS of a reference site of the same cell and edge
+        dks, e_fch, fch_scf_s, resumed = None, None, 0.0, None
+        gs = json.loads(job_file(workdir, job.get("gs_job", f"gs:{sid}")).read_text())
+        gs.update(fch_convergence=None, fch_iterations=None)
+    t0 = time.time()
 
     def scf(s, step):
         c = GPAW(**pw_params(s, kpts, str(scratch / f"{tag}_hch.txt"), setups={iabs: "hch1s"},
@@ -549,13 +608,6 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
     EMPTY = np.clip(np.concatenate(EMPTY), 0.0, 1.0)
     onset = float(E[EMPTY >= 0.5].min())      # lowest (at least half-)empty level of the TS run
     ef_hch = ef_scf
-    if job.get("dks", True):
-        dks, e_fch, gs = delta_ks(workdir, job, plan, atoms, iabs)
-    else:   # aligned later with the ΔKS of a reference site of the same cell and edge
-        dks, e_fch = None, None
-        gs = json.loads(job_file(workdir, job.get("gs_job", f"gs:{sid}")).read_text())
-        gs.update(fch_convergence=None, fch_iterations=None)
-    t3 = time.time()
     res = {"e_hch_ev": float(e_hch), "e_fch_ev": e_fch, "e_gs_ev": gs["energy_ev"],
            "delta_ks_ev": dks, "fch_convergence": gs["fch_convergence"],
            "fch_iterations": gs["fch_iterations"], "nscf_eigenstates_tol": NSCF_EIGENSTATES,
@@ -566,8 +618,9 @@ def run_xas(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[d
            "settings": st, "kpts": kpts, "n_symmetry_ops": len(ops), "n_ibz_kpoints": len(wfs.kd.ibzk_kc),
            "hch_ladder_step": hch_ladder, "smearing_ev": kT, "nband_tries": nband_tries,
            "dks_ecut_ev": gs.get("dks_ecut_ev"), "dks_ladder_step": gs.get("dks_ladder_step"),
-           "timing_s": {"hch_scf": t1 - t0, "nscf": t2 - t1, "fch_scf": t3 - t2,
-                        "total": t3 - t0}}
+           "timing_s": {"hch_scf": t1 - t0, "nscf": t2 - t1, "fch_scf": fch_scf_s,
+                        "total": t2 - t0 + fch_scf_s},
+           "dks_resumed_from": resumed}
     if plan.get("campaign"):
         # v2 results are committed: drop sticks above the converged range and store float32
         keep = E <= emax + 1e-9
@@ -597,14 +650,17 @@ def main(argv=None) -> int:
           "dks": run_dks}[job["kind"]]
     out = fn(workdir, job, plan, a.setups)
     res, arrays = (out, None) if isinstance(out, dict) else out
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    res.update({"job": job, "wall_s": time.time() - t0, "maxrss_mb": _maxrss_mb(),
-                "cpu_s": ru.ru_utime + ru.ru_stime,     # the wall time includes waiting (nice)
+    # a ΔKS reused from a checkpoint: its earlier run's CPU and wall time belong to this job
+    earlier = res.get("dks_resumed_from") or {"cpu_s": 0.0, "wall_s": 0.0}
+    res.update({"job": job, "wall_s": time.time() - t0 + earlier["wall_s"], "maxrss_mb": _maxrss_mb(),
+                "cpu_s": _cpu_s() + earlier["cpu_s"],   # the wall time includes waiting (nice)
                 "gpaw_version": gpaw.__version__, "ase_version": ase.__version__,
                 "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     if arrays is not None:
         atomic_write_npz(job_file(workdir, job["id"], ".npz"), **arrays)
     atomic_write_json(job_file(workdir, job["id"]), res)   # the JSON marks the job as done
+    if job["kind"] == "xas":
+        _dks_checkpoint_path(workdir, job).unlink(missing_ok=True)
     print(f"{job['id']}: done in {res['wall_s']:.0f} s, maxrss {res['maxrss_mb']:.0f} MB")
     return 0
 

@@ -7,8 +7,10 @@
   each job's scheduler autogroup (Linux) set to that nice too (:func:`set_autogroup_nice`);
 * lowest ``priority`` first among jobs whose ``deps`` are done; a job that fails is retried once,
   then skipped (``WORKDIR/failures.json``);
-* hard wall-clock deadline: no job starts when less than ``min_left_s`` is left, running jobs are
-  killed at the deadline (they leave no result and simply run again next time);
+* hard wall-clock deadline: no job starts when less than ``min_left_s`` is left, nor (given an
+  ``estimate`` of each job's wall time) a job that would not finish before it: a cheaper ready job
+  takes the slot instead (:func:`fits_before_deadline`); running jobs are killed at the deadline
+  (they leave no result and simply run again next time);
 * after every finished job an optional ``on_result`` command runs (the assembler), so the bundled
   calculation set always reflects everything finished so far.
 """
@@ -21,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("gpaw_worker.py")
@@ -91,16 +94,35 @@ def set_autogroup_nice(pid: int, nice: int) -> bool:
     return True
 
 
+def fits_before_deadline(job_id: str, estimates: dict[str, float], left_s: float,
+                         min_left_s: float) -> bool:
+    """Whether a job may start with ``left_s`` seconds to the deadline: at least ``min_left_s``
+    must be left, and a job with an estimated wall time (``estimates[job_id]``, seconds) must
+    finish with ``min_left_s`` to spare. A job without an estimate may start (it cannot be known;
+    a killed job loses its CPU time, see :func:`run`)."""
+    if left_s <= min_left_s:
+        return False
+    est = estimates.get(job_id)
+    return est is None or est + min_left_s <= left_s
+
+
 def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/usr/bin/python3",
         setups: str | None = None, on_result: list[str] | None = None, nice: int = 19,
         min_left_s: float = 45.0, max_tries: int = 2, poll_s: float = 2.0,
-        only: list[str] | None = None, scratch: str | Path | None = None) -> dict:
+        only: list[str] | None = None, scratch: str | Path | None = None,
+        estimate: Callable[[], dict[str, float]] | None = None) -> dict:
     """Run pending jobs until none is left or ``deadline`` (epoch seconds) is reached.
 
     ``workdir`` holds ``plan.json``, ``structures/`` and ``results/`` (a job is done when its
     result JSON exists there: for the v2 campaign that folder is committed, so a fresh machine
     resumes from what is in git).  ``scratch`` (default ``workdir``) receives ``runner.log``,
-    ``failures.json`` and ``logs/`` (GPAW text output), which need not survive."""
+    ``failures.json`` and ``logs/`` (GPAW text output), which need not survive.
+
+    ``estimate`` (optional) returns ``{job id: expected wall seconds}`` for the pending jobs; it
+    is called again whenever a job has finished. A job whose estimate does not fit before the
+    deadline is not started (logged once as ``skip``), so a deadline does not kill hours of work
+    that could not have finished; lower-priority jobs that fit take its slot. The run stops when
+    nothing runs and nothing that is ready fits. Returns :func:`job_state`."""
     workdir = Path(workdir).resolve()
     scratch = Path(scratch).resolve() if scratch else workdir
     (scratch / "logs").mkdir(parents=True, exist_ok=True)
@@ -118,6 +140,9 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
     if setups:
         env["GPAW_CORE_HOLE_SETUPS"] = str(setups)
     finished = 0
+    estimates: dict[str, float] = {}
+    estimated_at = -1          # number of finished jobs when ``estimates`` was computed
+    skipped: set[str] = set()
     try:
         while True:
             now = time.time()
@@ -165,6 +190,25 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
             if not running and not ready:
                 say("nothing runnable on this machine")
                 break
+            if estimate is not None and estimated_at != len(done):
+                try:
+                    estimates, estimated_at = estimate(), len(done)
+                except Exception as e:  # noqa: BLE001 - a broken estimate must not stop the campaign
+                    say(f"note: no wall-time estimates ({type(e).__name__}: {e}); jobs start as before")
+                    estimates, estimate = {}, None
+            left = deadline - time.time()
+            fitting = []
+            for j in ready:
+                if fits_before_deadline(j["id"], estimates, left, min_left_s):
+                    fitting.append(j)
+                elif left > min_left_s and j["id"] not in skipped:
+                    skipped.add(j["id"])
+                    say(f"skip  {j['id']}: needs ~{estimates[j['id']] / 60:.0f} min, "
+                        f"{left / 60:.0f} min left before the deadline")
+            if not running and not fitting:
+                say(f"nothing ready fits before the deadline ({len(ready)} ready)")
+                break
+            ready = fitting
             while ready and len(running) < slots and deadline - time.time() > min_left_s:
                 j = ready.pop(0)
                 tag = j["id"].replace(":", "__")
@@ -210,13 +254,21 @@ def main(argv=None) -> int:  # pragma: no cover - thin CLI
     ap.add_argument("--setups", default=None)
     ap.add_argument("--on-result", default=None, help="JSON list: command run after each job")
     ap.add_argument("--scratch", default=None, help="folder for logs (default: workdir)")
+    ap.add_argument("--fit-deadline", action="store_true",
+                    help="start only jobs whose estimated wall time (v2 campaign timings) fits")
     a = ap.parse_args(argv)
+    estimate = None
+    if a.fit_deadline:
+        from repository.calculations.campaign import estimate_wall_s
+
+        def estimate():
+            return estimate_wall_s(Path(a.workdir))
     # `kill RUNNER_PID` must stop the jobs too: they run in their own sessions (start_new_session),
     # and Python's default SIGTERM ends the process without running run()'s `finally`, which left
     # two orphaned GPAW jobs on 2026-11-30. SystemExit unwinds through it.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     run(a.workdir, a.deadline, a.slots, a.python, a.setups,
-        json.loads(a.on_result) if a.on_result else None, scratch=a.scratch)
+        json.loads(a.on_result) if a.on_result else None, scratch=a.scratch, estimate=estimate)
     return 0
 
 
