@@ -16,7 +16,8 @@ from typer.core import TyperCommand
 from repository import conventions
 from repository.conventions import EmbeddingMethod
 
-from .common import DbOption, FormatOption, RecordFormatOption, _progress, app, edge_option, element_option
+from .common import (DbOption, FormatOption, RecordFormatOption, _progress, app, edge_option, element_option,
+                     renamed_option)
 from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
@@ -61,7 +62,10 @@ def embed(
     energy_max: Annotated[float | None, typer.Option("--energy-max", help="Window end (eV).")] = None,
     step: Annotated[float | None, typer.Option("--step", help="Grid step (eV).")] = None,
     align: Annotated[Alignment | None, typer.Option("--align", help="Energy alignment.")] = None,
-    normalize: Annotated[Normalization | None, typer.Option("--normalize", help="Normalisation.")] = None,
+    norm: Annotated[Normalization | None, typer.Option(
+        "--norm", help="Normalisation (the recipe's `normalization`).")] = None,
+    normalize: Annotated[Normalization | None, typer.Option("--normalize", hidden=True,
+                                                            help="Deprecated: --norm.")] = None,
     broaden: Annotated[float | None, typer.Option("--broaden", help="Gaussian broadening FWHM (eV).")] = None,
     n_components: Annotated[int, typer.Option("--n-components", help="2 or 3.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same coordinates).")] = 0,
@@ -97,7 +101,8 @@ def embed(
     if foreign:
         raise UsageError(f"{', '.join(foreign)} do(es) not apply to --method {method.value}")
     request = EmbeddingRequest(method=method.value, n_components=n_components, seed=seed, params=params,
-                               recipe=_recipe(recipe, energy_min, energy_max, step, align, normalize, broaden),
+                               recipe=_recipe(recipe, energy_min, energy_max, step, align,
+                                              renamed_option("--normalize", "--norm", normalize, norm), broaden),
                                where=where, element=element_option(element), edge=edge_option(edge))
     progress, _update = _progress(f"embedding with {method.value}")
     with database.connected(db) as engine, progress:

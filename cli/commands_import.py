@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DbOption, _progress, app
+from .common import DbOption, _progress, app, renamed_option
 
 CALCSET_MANIFEST = "calcset.toml"
 FORMAT_HELP = "Read as this format instead of detecting it: xdi, columns (csv), json (pymatgen), feff, athena."
@@ -19,7 +19,9 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(
         help="A calculation-set directory (with calcset.toml), or data files / directories of data files.")],
     db: DbOption = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
+    fmt: Annotated[Optional[str], typer.Option("--read-format", help=FORMAT_HELP)] = None,
+    fmt_old: Annotated[Optional[str], typer.Option("--format", hidden=True,
+                                                   help="Deprecated: --read-format.")] = None,
     energy_col: Annotated[Optional[str], typer.Option(help="Energy column: number (1-based) or name.")] = None,
     signal_col: Annotated[Optional[str], typer.Option(help="Signal column: number or name.")] = None,
     i0_col: Annotated[Optional[str], typer.Option(
@@ -55,6 +57,7 @@ def import_(
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.errors import UsageError
 
+    fmt = renamed_option("--format", "--read-format", fmt_old, fmt)
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
         options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, energy_unit, element, edge, spectrum_type, sample,
                          facility, beamline, mode, calibration_shift, origin, structure]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, app, edge_option, element_option
+from .common import DbOption, app, edge_option, element_option, renamed_option
 
 plot_app = typer.Typer(help="Pictures (PNG, SVG or PDF by the file suffix): a snapshot's embedding, spectra "
                             "with their DOS, or the overview figure of the bundled set.",
@@ -71,7 +71,8 @@ def plot_spectra(
                                                   "units (default: overlaid).", show_default=False)] = None,
     norm: Annotated[str, typer.Option("--norm", help="Normalisation, named on the axis: none, max, area, "
                                                      "or edge-step (Athena/Larch pre_edge).")] = "none",
-    normalize: Annotated[bool, typer.Option("--normalize", help="Same as --norm max.")] = False,
+    normalize: Annotated[bool, typer.Option("--normalize", hidden=True,
+                                            help="Deprecated: --norm max.")] = False,
     dos: Annotated[bool, typer.Option("--dos", help="Draw the absorber's DOS beside each spectrum.")] = False,
     snapshot: Annotated[str | None, typer.Option("--snapshot", help="Shade the energy window of this "
                                                  "snapshot's recipe (file, id or uid).")] = None,
@@ -93,10 +94,8 @@ def plot_spectra(
 
     check_output(output)
     element, edge = element_option(element), edge_option(edge)
-    how = check_normalization(norm)
-    if normalize and how not in ("none", "max"):
-        raise UsageError(f"--normalize (= --norm max) and --norm {norm} disagree: give one")
-    how = "max" if normalize else how
+    how = check_normalization(renamed_option("--normalize", "--norm max", "max" if normalize else None,
+                                             norm, default="none"))
     window = _snapshot_path(snapshot, db) if snapshot else None
     with database.connected(db, read_only=True) as engine:
         chosen = choose_spectra(engine, ids=ids or (), where=where, element=element, edge=edge, limit=limit)

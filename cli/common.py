@@ -116,6 +116,19 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Outp
 RecordFormatOption = Annotated[RecordFormat, typer.Option("--format", "-f", help="table or json.")]
 
 
+def renamed_option(old: str, new: str, old_value, new_value, default=None):
+    """The value of an option renamed from ``old`` to ``new`` (the old spelling is kept, hidden,
+    for one release): a one-line note on stderr when the old one is used, refused when both are
+    given with different values. ``default`` is the new option's default (given = differs)."""
+    if old_value is None or old_value is False:
+        return new_value
+    if new_value is not None and new_value != default and new_value != old_value:
+        raise UsageError(f"{old} (the old spelling of {new}) and {new.split()[0]} {new_value} disagree: "
+                         "give one")
+    typer.echo(f"note: {old} is deprecated, use {new}", err=True)
+    return old_value
+
+
 def _progress(description: str):
     """A rich progress bar on stderr, returned as (context manager, callback(done, total))."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)

@@ -261,11 +261,11 @@ def test_cli_embed_show_status_and_project(library, cli):
     url = library.url.database
     # (a spectrum without an edge step is refused by edge-step normalisation: test_analysis_window_and_exact)
     synthetic = ("--where", "crystal_system = cubic")  # SYNTHETIC spectra only: they have an edge step
-    made = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
+    made = cli("embed", "--method", "pca", *synthetic, "--db", url, "--norm", "edge-step", "--format", "json")
     assert made.exit_code == 0, made.stderr
     record = json.loads(made.stdout)
     assert record["status"] == "created" and record["recipe"]["normalization"] == "edge_step"
-    again = cli("embed", "--method", "pca", *synthetic, "--db", url, "--normalize", "edge-step", "--format", "json")
+    again = cli("embed", "--method", "pca", *synthetic, "--db", url, "--norm", "edge-step", "--format", "json")
     assert json.loads(again.stdout)["status"] == "reused"
     shown = cli("snapshots", "show", record["uid"], "--db", url, "--format", "json")
     assert json.loads(shown.stdout)["footer"]["snapshot_id"] == record["uid"]

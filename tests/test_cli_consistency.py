@@ -303,3 +303,56 @@ def test_conventions_parse_names_once():
     assert ReadOptions(element="b", edge="k", spectrum_type="xanes", measurement_mode="tey").edge == "K"
     with pytest.raises(UsageError, match="--origin: unknown origin 'measured'"):
         ReadOptions(origin="measured")
+
+
+# ----------------------------------------------------------------------------------------------
+# renamed options (newcomer finding 8): one spelling per concept, the old one kept for one release
+
+
+
+def test_renamed_options_are_the_ones_help_shows(cli):
+    assert "--read-format" in cli("import", "--help").stdout
+    assert "--format" not in cli("import", "--help").stdout      # import reads; --format is output
+    assert "--norm " in cli("embed", "--help").stdout and "--normalize" not in cli("embed", "--help").stdout
+    assert "--normalize" not in cli("plot", "spectra", "--help").stdout
+
+
+def test_old_normalize_of_embed_makes_the_same_recipe_with_one_note(cli, bn):
+    example_db, _ = bn
+    bk = ("--element", "B", "--edge", "K")
+    new = cli("embed", "--method", "pca", *bk, "--db", example_db, "--norm", "area", "--format", "json")
+    assert new.exit_code == 0, new.stderr
+    old = cli("embed", "--method", "pca", *bk, "--db", example_db, "--normalize", "area", "--format", "json")
+    assert old.exit_code == 0, old.stderr
+    assert old.stderr.startswith("note: --normalize is deprecated, use --norm\n")
+    assert old.stderr.count("deprecated") == 1 and "deprecated" not in new.stderr
+    assert json.loads(old.stdout)["status"] == "reused"          # the very same recipe
+    assert json.loads(old.stdout)["uid"] == json.loads(new.stdout)["uid"]
+    clash = cli("embed", "--method", "pca", *bk, "--db", example_db, "--normalize", "area", "--norm", "max")
+    _one_line_error(clash, "--normalize", "--norm max", "disagree")
+
+
+def test_old_normalize_flag_of_plot_spectra_is_norm_max(cli, example_db, tmp_path):
+    old = cli("plot", "spectra", "1", "--normalize", "-o", tmp_path / "a.png", "--db", example_db)
+    assert old.exit_code == 0 and old.stderr == "note: --normalize is deprecated, use --norm max\n"
+    same = cli("plot", "spectra", "1", "--normalize", "--norm", "max", "-o", tmp_path / "b.png", "--db", example_db)
+    assert same.exit_code == 0
+    clash = cli("plot", "spectra", "1", "--normalize", "--norm", "area", "-o", tmp_path / "c.png", "--db", example_db)
+    _one_line_error(clash, "--norm area", "disagree")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_old_format_of_import_reads_the_same_spectrum(cli, tmp_path):
+    db_path = str(tmp_path / "r.db")
+    assert cli("init", "--db", db_path).exit_code == 0
+    data = tmp_path / "bk.dat"
+    e = np.linspace(180.0, 220.0, 81)
+    data.write_text("".join(f"{x:.3f} {1.0 / (1.0 + np.exp(-(x - 192.0))):.6f}\n" for x in e))
+    args = ("--element", "B", "--edge", "K", "--type", "XANES", "--db", db_path)
+    old = cli("import", data, "--format", "columns", *args)
+    assert old.exit_code == 0, old.stderr
+    assert old.stderr.startswith("note: --format is deprecated, use --read-format\n")
+    new = cli("import", data, "--read-format", "columns", *args)
+    assert new.exit_code == 0 and "already present" in new.stdout, new.stdout
+    clash = cli("import", data, "--format", "columns", "--read-format", "xdi", *args)
+    _one_line_error(clash, "--format", "--read-format xdi", "disagree")

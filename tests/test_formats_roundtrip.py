@@ -126,7 +126,7 @@ def test_format_flag_overrides_detection(shared_fixtures, sqlite_db, cli):
     path = shared_fixtures / "pyNexafs/tests/test_data/au/MEX2/2024-03/MEX2_5640_processed.xdi"
     refused = cli("import", path, "--db", sqlite_db)
     assert refused.exit_code == 2
-    out = import_ok(cli, sqlite_db, path, "--format", "columns", "--element", "S", "--edge", "K",
+    out = import_ok(cli, sqlite_db, path, "--read-format", "columns", "--element", "S", "--edge", "K",
                     "--signal-col", "ifluor", "--facility", "Australian Synchrotron", "--beamline", "MEX2",
                     "--mode", "fluorescence", "--sample", "250-R-55-039")
     assert "imported 1 spectra" in out

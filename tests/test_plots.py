@@ -185,7 +185,7 @@ def test_dos_panels_add_a_row_per_spectrum_with_the_absorber_orbitals(example_db
 
 def test_cli_plots_spectra_offset_and_reports_bad_choices_in_one_line(cli, example_db, tmp_path):
     out = tmp_path / "stack.png"
-    result = cli("plot", "spectra", "--element", "B", "--offset", "auto", "--normalize", "-o", out, "--db", example_db)
+    result = cli("plot", "spectra", "--element", "B", "--offset", "auto", "--norm", "max", "-o", out, "--db", example_db)
     assert result.exit_code == 0 and "3 spectra" in result.stdout and out.stat().st_size > 20_000
     missing = cli("plot", "spectra", "1", "99", "-o", tmp_path / "m.png", "--db", example_db)
     assert missing.exit_code == 2 and missing.stderr == "error: no spectrum with id 99\n"

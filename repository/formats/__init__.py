@@ -47,7 +47,7 @@ def _reader(fmt: str) -> Callable[[Path, ReadOptions], list[SpectrumRecord]]:
 
 
 def normalize_format(fmt: str | None) -> str | None:
-    """The reader name for a ``--format`` value (case and aliases such as ``csv``, ``mp``, ``prj``
+    """The reader name for an ``import --read-format`` value (case and aliases such as ``csv``, ``mp``, ``prj``
     allowed; None stays None). Raises :class:`UsageError` for an unknown format."""
     if fmt is None:
         return None
