@@ -228,3 +228,27 @@ def test_a_check_on_the_new_production_mesh_is_promoted_and_nothing_else_is(tmp_
     assert (res / "xask444__c_p__N16.json").exists() and not (res / "xas__c_p__N16.json").exists()
     assert json.loads((res / "xas__c_p__N17.json").read_text())["own"] is True
     assert promote_checks(tmp_path, "c_p", [3, 3, 3]) == []       # not the plan's mesh
+
+
+def test_balance_counts_structures_with_both_edges_and_defect_hosts(tmp_path):
+    """Issue 15's balance: a structure counts once it has spectra of BOTH edges; defect cells count
+    for their defect's hosts, not as polymorph structures; cell-size checks count for neither."""
+    from repository.calculations.campaign import balance_numbers
+
+    def cell(poly, variant, defect=None):
+        return {"polymorph": poly, "variant": variant, "defect": {"name": defect} if defect else None}
+
+    structures = {"h_p": cell("h-BN", "pristine"), "h_s": cell("h-BN", "strain +1.5 %"),
+                  "c_p": cell("c-BN", "pristine"), "h_vn": cell("h-BN", "defect", "v_N"),
+                  "c_vn": cell("c-BN", "defect", "v_N"),
+                  "h_vn_big": cell("h-BN", "defect, cell-size check", "v_N")}
+    jobs = [{"id": f"xas:{sid}:{el}{i}", "sid": sid, "kind": "xas"}
+            for sid in structures for i, el in enumerate(("B", "N"))]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    for jid in ("xas:h_p:B0", "xas:h_p:N1", "xas:h_s:B0", "xas:c_vn:B0", "xas:c_vn:N1",
+                "xas:h_vn_big:B0", "xas:h_vn_big:N1"):
+        (tmp_path / "results" / (jid.replace(":", "__") + ".json")).write_text("{}")
+    bal = balance_numbers(tmp_path)
+    assert bal["polymorphs"] == {"h-BN": [1, 2], "c-BN": [0, 1]}    # h_s has only B K
+    assert bal["defects"] == {"v_N": [1, 2]}                          # c-BN counted; the check is not

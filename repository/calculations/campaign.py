@@ -195,6 +195,46 @@ def estimate_wall_s(campaign: Path) -> dict[str, float]:
     return out
 
 
+# issue 15's balance targets: independent structures (pristine + variants, not defect cells and not
+# the large-cell checks) per polymorph, and hosts per point defect
+TARGET_STRUCTURES_PER_POLYMORPH = 5
+TARGET_HOSTS_PER_DEFECT = 3
+TARGET_DEFECTS = ("v_B", "v_N", "C_B", "C_N", "O_N")
+
+
+def balance_numbers(campaign: Path) -> dict:
+    """Where the finished spectra stand against issue 15's balance targets.
+
+    A structure *counts* when it has a finished ``xas`` result for both edges (B K and N K); cells
+    whose ``variant`` mentions "cell-size check" are not independent structures and are left out.
+    Returns ``{'polymorphs': {polymorph: [counted, planned]}, 'defects': {name: [hosts counted,
+    hosts planned]}}``, the first over pristine cells and variants (not defect cells), the second
+    over defect cells."""
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    edges: dict[str, set[str]] = {}
+    for j in plan["jobs"]:
+        if j["kind"] == "xas" and (campaign / "results" / (j["id"].replace(":", "__") + ".json")).exists():
+            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+    polymorphs: dict[str, list[int]] = {}
+    hosts: dict[str, list[set[str]]] = {}
+    for sid, meta in plan["structures"].items():
+        if "cell-size check" in str(meta.get("variant", "")):
+            continue
+        complete = edges.get(sid, set()) >= {"B", "N"}
+        if meta.get("defect"):
+            counted, planned = hosts.setdefault(meta["defect"]["name"], [set(), set()])
+            planned.add(meta["polymorph"])
+            if complete:
+                counted.add(meta["polymorph"])
+        else:
+            row = polymorphs.setdefault(meta["polymorph"], [0, 0])
+            row[1] += 1
+            row[0] += complete
+    return {"polymorphs": polymorphs,
+            "defects": {name: [len(c), len(p)] for name, (c, p) in hosts.items()}}
+
+
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind, and
     the estimate of what is left (:func:`estimate_remaining`)."""
@@ -207,6 +247,13 @@ def progress(campaign: Path) -> str:
     lines += [f"  round {r}: {d}/{t}" for r, (d, t) in sorted(p["by_round"].items(),
                                                            key=lambda x: int(x[0]))]
     lines += [f"  {k}: {d}/{t}" for k, (d, t) in sorted(p["by_kind"].items())]
+    bal = balance_numbers(campaign)
+    lines.append(f"balance (structures with both edges' spectra; target {TARGET_STRUCTURES_PER_POLYMORPH} "
+                 "per polymorph, pristine and variants): " + ", ".join(
+                     f"{poly} {c}/{n}" for poly, (c, n) in sorted(bal["polymorphs"].items())))
+    lines.append(f"  defects (hosts with both edges; target {TARGET_HOSTS_PER_DEFECT} for "
+                 f"{', '.join(TARGET_DEFECTS)}): " + ", ".join(
+                     f"{name} {c}/{n}" for name, (c, n) in sorted(bal["defects"].items())))
     missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
     lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
                  f"analogue (median CPU of finished jobs of the same kind, polymorph, cell size and spin; "
