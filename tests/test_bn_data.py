@@ -179,6 +179,41 @@ def test_h_bn_sigma_star_doublet_lies_where_experiment_puts_it(bn_plan, request)
         assert abs(got - want) <= SIGMA_DOUBLET_TOL_EV, f"σ* doublet at +{found[0]:.2f}/+{found[1]:.2f} eV"
 
 
+# the constant FWHM (eV) at which the doublet is compared from the transitions: about what an
+# experiment at a soft X-ray beamline resolves at the B K edge (resolution + 1s lifetime)
+DOUBLET_FWHM_EV = 0.5
+
+
+def test_h_bn_sigma_star_doublet_is_in_the_v2_transitions():
+    """v2's h-BN B K transitions (committed sticks, 4x4x1) broadened with a constant
+    DOUBLET_FWHM_EV: π* is the strongest E∥c (z) peak and has no in-plane weight, and the two
+    strongest in-plane peaks 4-9 eV above it lie where experiment puts the σ* doublet. (The set's
+    own broadening, ~1 eV at +6 eV, merges them: the strict xfail above.)"""
+    from scipy.signal import find_peaks
+
+    from repository.calculations.assemble import broaden
+
+    path = V2_RESULTS / "xas__h-BN_pristine__B0.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not committed")
+    d = np.load(path)
+    e, a, empty = d["e_stick"], d["a_stick_xyz"], d["emptiness"]
+    grid = np.arange(e.min() - 2.0, e.max(), 0.02)
+    out_of_plane = broaden(e, a[:, 2] * empty, grid, DOUBLET_FWHM_EV)
+    in_plane = broaden(e, (a[:, 0] + a[:, 1]) * empty, grid, DOUBLET_FWHM_EV)
+    z_peaks, _ = find_peaks(out_of_plane / out_of_plane.max(), prominence=0.05)
+    i_pi = z_peaks[np.argmax(out_of_plane[z_peaks])]
+    assert in_plane[i_pi] < 0.01 * out_of_plane[i_pi], "π* has in-plane weight"
+    y = in_plane / in_plane.max()
+    peaks, _ = find_peaks(y, prominence=0.02)
+    window = [p for p in peaks if grid[i_pi] + 4.0 <= grid[p] <= grid[i_pi] + 9.0]
+    assert len(window) >= 2, "no σ* doublet in the transitions"
+    two = sorted(sorted(window, key=lambda p: -y[p])[:2])
+    found = [float(grid[p] - grid[i_pi]) for p in two]
+    for got, want in zip(found, SIGMA_DOUBLET_EV):
+        assert abs(got - want) <= SIGMA_DOUBLET_TOL_EV, f"σ* doublet at +{found[0]:.2f}/+{found[1]:.2f} eV"
+
+
 def _onset_ev(spectrum, fraction: float = 0.1) -> float:
     y = spectrum.intensity / spectrum.intensity.max()
     return float(spectrum.energy_ev[np.argmax(y >= fraction)])
