@@ -252,3 +252,29 @@ def test_balance_counts_structures_with_both_edges_and_defect_hosts(tmp_path):
     bal = balance_numbers(tmp_path)
     assert bal["polymorphs"] == {"h-BN": [1, 2], "c-BN": [0, 1]}    # h_s has only B K
     assert bal["defects"] == {"v_N": [1, 2]}                          # c-BN counted; the check is not
+
+
+def test_balance_outlook_walks_the_queue_in_the_runners_order(tmp_path):
+    """Level 2 (every polymorph two structures with both edges) is reached when the last of the
+    four spectra it needs has run, in queue order: the CPU-h of every job before it, a later job
+    (priority 2) not included."""
+    from repository.calculations.campaign import balance_outlook
+
+    def cell(poly):
+        return {"polymorph": poly, "variant": "pristine", "defect": None, "natoms": 32,
+                "spin_polarized": False}
+
+    structures = {f"{p}{i}": cell(p) for p in ("h", "c") for i in (1, 2)}
+    jobs = []
+    for sid in structures:
+        prio = 0.0 if sid.endswith("1") else 1.0
+        jobs += [{"id": f"xas:{sid}:B0", "sid": sid, "kind": "xas", "priority": prio, "deps": []},
+                 {"id": f"xas:{sid}:N1", "sid": sid, "kind": "xas", "priority": prio, "deps": []}]
+    jobs.append({"id": "xas:h1:B7", "sid": "h1", "kind": "xas", "priority": 2.0, "deps": []})
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    for sid, cpu in (("h1", 100.0), ("c1", 300.0)):
+        for site in ("B0", "N1"):
+            (tmp_path / "results" / f"xas__{sid}__{site}.json").write_text(json.dumps({"cpu_s": cpu, "wall_s": cpu}))
+    assert balance_outlook(tmp_path) == [{"structures": 2, "cpu_h": pytest.approx((2 * 100 + 2 * 300) / 3600),
+                                          "unestimated_jobs": 0}]

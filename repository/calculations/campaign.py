@@ -235,6 +235,46 @@ def balance_numbers(campaign: Path) -> dict:
             "defects": {name: [len(c), len(p)] for name, (c, p) in hosts.items()}}
 
 
+def balance_outlook(campaign: Path) -> list[dict]:
+    """CPU hours of the queue until every polymorph has 2, 3, ... structures with both edges
+    (:func:`balance_numbers`), walking the pending jobs in the runner's order
+    (:func:`runner.queue_order`, dependencies assumed met in that order) at the estimates of
+    :func:`estimate_remaining`. Returns ``[{'structures': n, 'cpu_h': h, 'unestimated_jobs': k}]``
+    for each level reached, ``k`` the jobs before it without an estimate (counted as 0 CPU-h)."""
+    from .runner import queue_order
+
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    median, pending = _family_medians(campaign, plan, "cpu_s")
+    counted = {sid for sid, m in plan["structures"].items()
+               if not m.get("defect") and "cell-size check" not in str(m.get("variant", ""))}
+    edges: dict[str, set[str]] = {}
+    pending_ids = {j["id"] for j in pending}
+    for j in plan["jobs"]:
+        if j["kind"] == "xas" and j["id"] not in pending_ids:
+            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+
+    def level() -> int:
+        per: dict[str, int] = {}
+        for sid in counted:
+            poly = plan["structures"][sid]["polymorph"]
+            per[poly] = per.get(poly, 0) + (edges.get(sid, set()) >= {"B", "N"})
+        return min(per.values()) if per else 0
+
+    out, cpu_s, unknown, now = [], 0.0, 0, level()
+    for j in sorted(pending, key=queue_order):
+        est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
+        cpu_s += est or 0.0
+        unknown += est is None
+        if j["kind"] == "xas":
+            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+            reached = level()
+            if reached > now:
+                now = reached
+                out.append({"structures": now, "cpu_h": cpu_s / 3600.0, "unestimated_jobs": unknown})
+    return out
+
+
 def progress(campaign: Path) -> str:
     """Human-readable progress: done/total, CPU hours (one core per job), per round and kind, and
     the estimate of what is left (:func:`estimate_remaining`)."""
@@ -254,6 +294,12 @@ def progress(campaign: Path) -> str:
     lines.append(f"  defects (hosts with both edges; target {TARGET_HOSTS_PER_DEFECT} for "
                  f"{', '.join(TARGET_DEFECTS)}): " + ", ".join(
                      f"{name} {c}/{n}" for name, (c, n) in sorted(bal["defects"].items())))
+    ahead = balance_outlook(campaign)
+    if ahead:
+        lines.append("  every polymorph at " + ", ".join(
+            f"{a['structures']} structures after {a['cpu_h']:.1f} CPU-h"
+            + (f" (+{a['unestimated_jobs']} jobs without estimate)" if a["unestimated_jobs"] else "")
+            for a in ahead) + " of the queue")
     missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
     lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
                  f"analogue (median CPU of finished jobs of the same kind, polymorph, cell size and spin; "

@@ -94,6 +94,12 @@ def set_autogroup_nice(pid: int, nice: int) -> bool:
     return True
 
 
+def queue_order(job: dict) -> tuple:
+    """Sort key of ready jobs: lowest ``priority`` first, relaxations first within a priority
+    (they unblock the most), then by id (deterministic)."""
+    return (job["priority"], job["kind"] != "relax", job["id"])
+
+
 def fits_before_deadline(job_id: str, estimates: dict[str, float], left_s: float,
                          min_left_s: float) -> bool:
     """Whether a job may start with ``left_s`` seconds to the deadline: at least ``min_left_s``
@@ -180,7 +186,7 @@ def run(workdir: str | Path, deadline: float, slots: int = 2, python: str = "/us
                      and fails.get(j["id"], 0) < max_tries
                      and all(d in satisfied for d in j["deps"])
                      and (only is None or any(j["id"].startswith(o) for o in only))]
-            ready.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
+            ready.sort(key=queue_order)
             blocked = [j for j in plan["jobs"] if j["id"] not in done and j["id"] not in running
                        and fails.get(j["id"], 0) < max_tries]
             if not running and not ready:
