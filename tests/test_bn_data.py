@@ -492,6 +492,28 @@ def _pdos_near_share(polymorph: str) -> float:
     return _near_share(energy, p, cbm)
 
 
+# ΔKS of an sp3 cell, 32 -> 72 atoms: what a core hole's periodic images can still move
+SP3_DKS_CELL_SIZE_TOL_EV = 0.2
+
+
+def test_sp3_delta_ks_barely_moves_with_cell_size():
+    """The c-BN onset lies ~1 eV above experiment (strict xfail above). Cell size does not explain
+    it on the sp3 side: the w-BN B K ΔKS of the 72-atom cell (3x3x2, 2x2x2 mesh) lies within
+    SP3_DKS_CELL_SIZE_TOL_EV of the 32-atom cell's, on the production 6x6x6 mesh and on the same
+    2x2x2 mesh (superseded result). Measured 2026-11-30: +0.08 / +0.14 eV."""
+    large = V2_RESULTS / "xas__w-BN_pristine_large__B0.json"
+    small = V2_RESULTS / "xas__w-BN_pristine__B0.json"
+    same_mesh = V2_RESULTS.parent / "results-superseded" / "k2x2x2" / "xas__w-BN_pristine__B0.json"
+    for path in (large, small, same_mesh):
+        if not path.exists():
+            pytest.skip(f"{path.name} not committed")
+    big = json.loads(large.read_text())
+    assert big["kpts"] == [2, 2, 2] and json.loads(same_mesh.read_text())["kpts"] == [2, 2, 2]
+    for path in (small, same_mesh):
+        d = big["delta_ks_ev"] - json.loads(path.read_text())["delta_ks_ev"]
+        assert abs(d) <= SP3_DKS_CELL_SIZE_TOL_EV, f"72 - 32 atoms: {d:+.3f} eV ({path.parent.name})"
+
+
 def test_w_bn_b_k_onset_feature_is_converged_and_present():
     for name in ("spectra/w-BN_pristine_B0.dat", None):
         if name is None:  # the denser-mesh probe (iso only)
