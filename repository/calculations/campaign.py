@@ -297,8 +297,8 @@ def progress(campaign: Path) -> str:
     ahead = balance_outlook(campaign)
     if ahead:
         lines.append("  every polymorph at " + ", ".join(
-            f"{a['structures']} structures after {a['cpu_h']:.1f} CPU-h"
-            + (f" (+{a['unestimated_jobs']} jobs without estimate)" if a["unestimated_jobs"] else "")
+            f"{a['structures']} structures after {'≥ ' if a['unestimated_jobs'] else ''}{a['cpu_h']:.1f} CPU-h"
+            + (f" ({a['unestimated_jobs']} jobs without estimate not counted)" if a["unestimated_jobs"] else "")
             for a in ahead) + " of the queue")
     missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
     lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
