@@ -87,7 +87,6 @@ def plot_spectra(
     optionally with their DOS."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
-    from repository.errors import UsageError
     from repository.plots.embedding import check_output
     from repository.plots.spectra import check_normalization, choose_spectra
     from repository.plots.spectra import plot_spectra as draw

@@ -202,6 +202,30 @@ TARGET_HOSTS_PER_DEFECT = 3
 TARGET_DEFECTS = ("v_B", "v_N", "C_B", "C_N", "O_N")
 
 
+def _independent(meta: dict) -> bool:
+    """Whether a plan structure counts as an independent structure (not a cell-size check)."""
+    return "cell-size check" not in str(meta.get("variant", ""))
+
+
+def _finished_edges(campaign: Path, plan: dict, pending_ids: set[str] | None = None) -> dict[str, set[str]]:
+    """``{structure id: {'B', 'N', ...}}``: the edges with a finished ``xas`` result (a job counts as
+    finished when its result exists, or, given ``pending_ids``, when it is not among them)."""
+    from .runner import result_path
+
+    edges: dict[str, set[str]] = {}
+    for j in plan["jobs"]:
+        done = (j["id"] not in pending_ids if pending_ids is not None
+                else result_path(campaign, j["id"]).exists())
+        if j["kind"] == "xas" and done:
+            edges.setdefault(j["sid"], set()).add(_xas_edge(j))
+    return edges
+
+
+def _xas_edge(job: dict) -> str:
+    """Absorbing element of an ``xas:<cell>:<El><i>`` job."""
+    return job["id"].split(":")[2].rstrip("0123456789")
+
+
 def balance_numbers(campaign: Path) -> dict:
     """Where the finished spectra stand against issue 15's balance targets.
 
@@ -212,14 +236,11 @@ def balance_numbers(campaign: Path) -> dict:
     over defect cells."""
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
-    edges: dict[str, set[str]] = {}
-    for j in plan["jobs"]:
-        if j["kind"] == "xas" and (campaign / "results" / (j["id"].replace(":", "__") + ".json")).exists():
-            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+    edges = _finished_edges(campaign, plan)
     polymorphs: dict[str, list[int]] = {}
     hosts: dict[str, list[set[str]]] = {}
     for sid, meta in plan["structures"].items():
-        if "cell-size check" in str(meta.get("variant", "")):
+        if not _independent(meta):
             continue
         complete = edges.get(sid, set()) >= {"B", "N"}
         if meta.get("defect"):
@@ -246,13 +267,8 @@ def balance_outlook(campaign: Path) -> list[dict]:
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
     median, pending = _family_medians(campaign, plan, "cpu_s")
-    counted = {sid for sid, m in plan["structures"].items()
-               if not m.get("defect") and "cell-size check" not in str(m.get("variant", ""))}
-    edges: dict[str, set[str]] = {}
-    pending_ids = {j["id"] for j in pending}
-    for j in plan["jobs"]:
-        if j["kind"] == "xas" and j["id"] not in pending_ids:
-            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+    counted = {sid for sid, m in plan["structures"].items() if not m.get("defect") and _independent(m)}
+    edges = _finished_edges(campaign, plan, {j["id"] for j in pending})
 
     def level() -> int:
         per: dict[str, int] = {}
@@ -267,7 +283,7 @@ def balance_outlook(campaign: Path) -> list[dict]:
         cpu_s += est or 0.0
         unknown += est is None
         if j["kind"] == "xas":
-            edges.setdefault(j["sid"], set()).add(j["id"].split(":")[2].rstrip("0123456789"))
+            edges.setdefault(j["sid"], set()).add(_xas_edge(j))
             reached = level()
             if reached > now:
                 now = reached
