@@ -81,3 +81,25 @@ def test_a_failing_estimate_does_not_stop_the_campaign(tmp_path):
     assert state["done"] == ["gs:a"]
     assert "no wall-time estimates (ValueError: corrupt result file)" in (wd / "runner.log").read_text()
     assert job_state(wd)["pending"] == []
+
+
+def test_until_crosses_midnight_but_refuses_a_time_that_just_passed():
+    """``--until 02:05`` given at 23:35 means tomorrow 02:05 (it used to be refused as past);
+    ``--until 23:00`` at 23:35 (a typo for a passed time) would mean 23.4 h and is refused."""
+    import datetime as dt
+
+    from repository.calculations.__main__ import _deadline
+
+    now = dt.datetime(2026, 11, 30, 23, 35, tzinfo=dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(_deadline("02:05", now), dt.timezone.utc)
+    assert t == dt.datetime(2026, 12, 1, 2, 5, tzinfo=dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(_deadline("23:50", now), dt.timezone.utc)
+    assert t == dt.datetime(2026, 11, 30, 23, 50, tzinfo=dt.timezone.utc)
+    with pytest.raises(SystemExit, match="23.4 h ahead"):
+        _deadline("23:00", now)
+    t = dt.datetime.fromtimestamp(_deadline("2026-12-01T23:00", now), dt.timezone.utc)
+    assert t == dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.timezone.utc)
+    with pytest.raises(SystemExit, match="in the past"):
+        _deadline("2026-11-30T23:00", now)
+    with pytest.raises(SystemExit, match="not HH:MM"):
+        _deadline("2am", now)

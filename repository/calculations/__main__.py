@@ -38,12 +38,40 @@ CAMPAIGN_OUT = ROOT / "data" / "bn-v2"
 CAMPAIGN_SCRATCH = ROOT / ".gpaw-work" / "bn-v2"
 
 
-def _deadline(hhmm: str) -> float:
-    now = dt.datetime.now(dt.timezone.utc)
-    h, m = (int(x) for x in hhmm.split(":"))
-    t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+#: A bare ``HH:MM`` deadline is the next such time, but only if that is at most this far
+#: ahead; a later one is more likely a typo for a time that just passed than a plan, so it
+#: is refused (give the date then: ``2026-12-01T02:05``).
+MAX_BARE_DEADLINE_AHEAD_H = 18.0
+
+
+def _deadline(text: str, now: dt.datetime | None = None) -> float:
+    """UTC deadline from ``--until``: ``HH:MM`` (the next such time, crossing midnight) or
+    an ISO date-time ``YYYY-MM-DDTHH:MM`` (UTC).
+
+    Returns the POSIX timestamp. Raises SystemExit (one line) for a malformed value, a time
+    in the past, or a bare ``HH:MM`` more than MAX_BARE_DEADLINE_AHEAD_H hours ahead.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if "T" in text or "-" in text:
+        try:
+            t = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise SystemExit(f"--until {text!r}: not HH:MM or YYYY-MM-DDTHH:MM (UTC)") from None
+        t = t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
+        if t <= now:
+            raise SystemExit(f"deadline {text} UTC is in the past")
+        return t.timestamp()
+    try:
+        h, m = (int(x) for x in text.split(":"))
+        t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    except ValueError:
+        raise SystemExit(f"--until {text!r}: not HH:MM or YYYY-MM-DDTHH:MM (UTC)") from None
     if t <= now:
-        raise SystemExit(f"deadline {hhmm} UTC is in the past")
+        t += dt.timedelta(days=1)
+    ahead_h = (t - now).total_seconds() / 3600.0
+    if ahead_h > MAX_BARE_DEADLINE_AHEAD_H:
+        raise SystemExit(f"deadline {text} UTC would be {ahead_h:.1f} h ahead (tomorrow); "
+                         f"if that is meant, give it as {t:%Y-%m-%dT%H:%M}")
     return t.timestamp()
 
 
@@ -60,7 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     ap.add_argument("--setups", default=str(DEFAULT_SETUPS))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--until", default=None, help="run: UTC deadline HH:MM")
+    ap.add_argument("--until", default=None, help="run, campaign: UTC deadline, HH:MM (next such time) or YYYY-MM-DDTHH:MM")
     ap.add_argument("--slots", type=int, default=2)
     ap.add_argument("--background", action="store_true")
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with GPAW")
@@ -126,7 +154,8 @@ def main(argv=None) -> int:
                                  stdout=open(scratch / "runner.out", "a"), stderr=subprocess.STDOUT,
                                  env=dict(os.environ, PYTHONPATH=str(ROOT)))
             (scratch / "runner.pid").write_text(str(p.pid))
-            print(f"runner pid {p.pid}; log {scratch / 'runner.log'}")
+            print(f"runner pid {p.pid}; log {scratch / 'runner.log'}; deadline "
+                  f"{dt.datetime.fromtimestamp(deadline, dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
         else:
             return subprocess.call(cmd, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
     elif a.command == "plan":
