@@ -198,6 +198,19 @@ def test_wall_time_estimates_for_the_deadline_use_wall_not_cpu(tmp_path):
     est = estimate_wall_s(tmp_path)
     assert est == {"xas:h_p:N9": pytest.approx(200.0), "xas:h_v:B1": pytest.approx(SPIN_CPU_FACTOR * 200.0)}
 
+    # a job with a ΔKS checkpoint needs the rest only (but not less than the floor); an
+    # unreadable checkpoint counts for nothing
+    from repository.calculations.campaign import MIN_RESUMED_WALL_FRACTION
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "xas__h_p__N9.dks-checkpoint.json").write_text(json.dumps({"wall_s": 50.0}))
+    (tmp_path / "logs" / "xas__h_v__B1.dks-checkpoint.json").write_text("{broken")
+    est = estimate_wall_s(tmp_path, scratch=tmp_path)
+    assert est["xas:h_p:N9"] == pytest.approx(150.0)
+    assert est["xas:h_v:B1"] == pytest.approx(SPIN_CPU_FACTOR * 200.0)
+    (tmp_path / "logs" / "xas__h_p__N9.dks-checkpoint.json").write_text(json.dumps({"wall_s": 190.0}))
+    assert estimate_wall_s(tmp_path, scratch=tmp_path)["xas:h_p:N9"] == pytest.approx(MIN_RESUMED_WALL_FRACTION * 200.0)
+
 
 def test_a_check_on_the_new_production_mesh_is_promoted_and_nothing_else_is(tmp_path):
     """After a mesh change, a denser-mesh check computed on exactly the new mesh becomes the

@@ -175,7 +175,13 @@ def estimate_remaining(campaign: Path) -> dict:
             "unestimated": unestimated}
 
 
-def estimate_wall_s(campaign: Path) -> dict[str, float]:
+#: A spectrum job resumed from its ΔKS checkpoint is expected to take its family's median wall time
+#: minus the checkpoint's, but never less than this fraction of the median: the checkpoint's wall
+#: time was measured under another load, and the core-hole SCF and empty bands still run in full.
+MIN_RESUMED_WALL_FRACTION = 0.4
+
+
+def estimate_wall_s(campaign: Path, scratch: Path | None = None) -> dict[str, float]:
     """Expected wall-clock seconds of each pending job of the v2 plan that has a measured analogue:
     the median ``wall_s`` of the finished jobs of its family (:func:`_job_family`; spin-polarised
     without a finished analogue: :data:`SPIN_CPU_FACTOR` times the unpolarised one).
@@ -183,15 +189,29 @@ def estimate_wall_s(campaign: Path) -> dict[str, float]:
     Wall time, not CPU time, because it is what the deadline cuts: it includes the waiting of a
     niced job beside foreground work (median wall/CPU of the v2 results: 1.49 on 2026-11-30).
     The runner uses it to start only jobs that can finish before its deadline. Jobs without an
-    analogue are absent (the runner then starts them, as it cannot know)."""
+    analogue are absent (the runner then starts them, as it cannot know).
+
+    With ``scratch`` (the runner's scratch folder), an ``xas`` job whose ΔKS checkpoint
+    (``scratch/logs/<job>.dks-checkpoint.json``, written by the worker) exists is expected to take
+    the median minus the checkpoint's ``wall_s``, at least :data:`MIN_RESUMED_WALL_FRACTION` of the
+    median. Whether the checkpoint is still valid (its key) only the worker can tell; a stale one
+    makes this estimate optimistic, and the job then recomputes and re-checkpoints its ΔKS."""
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
     median, pending = _family_medians(campaign, plan, "wall_s")
     out = {}
     for j in pending:
         est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
-        if est is not None:
-            out[j["id"]] = est
+        if est is None:
+            continue
+        if scratch is not None and j.get("kind") == "xas":
+            ck = Path(scratch) / "logs" / (j["id"].replace(":", "__") + ".dks-checkpoint.json")
+            try:
+                done_s = float(json.loads(ck.read_text())["wall_s"])
+            except (OSError, ValueError, KeyError, TypeError):
+                done_s = 0.0
+            est = max(est - done_s, MIN_RESUMED_WALL_FRACTION * est)
+        out[j["id"]] = est
     return out
 
 

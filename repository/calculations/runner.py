@@ -268,7 +268,7 @@ def main(argv=None) -> int:  # pragma: no cover - thin CLI
         from repository.calculations.campaign import estimate_wall_s
 
         def estimate():
-            return estimate_wall_s(Path(a.workdir))
+            return estimate_wall_s(Path(a.workdir), Path(a.scratch or a.workdir))
     # `kill RUNNER_PID` must stop the jobs too: they run in their own sessions (start_new_session),
     # and Python's default SIGTERM ends the process without running run()'s `finally`, which left
     # two orphaned GPAW jobs on 2026-11-30. SystemExit unwinds through it.
