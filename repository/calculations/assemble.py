@@ -395,6 +395,14 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         if bader is not None:
             desc.append({"name": "bader_charge", "value": round(bader["charges"][idx], 5),
                          "unit": "e", "site_index": idx, "method": bader["method"]})
+            if "equivalent_spread_e" in bader:
+                # the grid breaks the symmetry where basins meet in flat density (bader.py):
+                # the range over the site's symmetry-equivalent atoms is the charge's uncertainty
+                desc.append({"name": "bader_charge_spread",
+                             "value": round(bader["equivalent_spread_e"][idx], 5), "unit": "e",
+                             "site_index": idx,
+                             "method": "max - min of bader_charge over the symmetry-equivalent "
+                                       "atoms of this site (spglib, 0.01 Å)"})
         if own_dks is not None and v2:
             desc.append({"name": "delta_ks_onset", "value": round(onset_abs, 4), "unit": "eV",
                          "method": "E(fch1s, +1 e) - E(gs), both PW %d eV, k %s"

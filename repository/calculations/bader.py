@@ -24,7 +24,15 @@ import numpy as np
 ATOMIC_NUMBER = {"B": 5, "C": 6, "N": 7, "O": 8}
 
 
-EQUIVALENT_TOL_E = 0.05   # symmetry-equivalent atoms must get the same Bader charge within this
+# Symmetry-equivalent atoms must get the same Bader charge within this, or the result is refused.
+# It exists to catch a grid registered wrongly against the atoms (baderkit 0.10.2's cube reader gave
+# identical h-BN B atoms -3.0 .. +4.2 e). It is not tighter because the grid itself breaks the
+# symmetry where basins meet in flat density: the three B atoms beside h-BN's N vacancy (density
+# symmetric to 1e-4 e: Hirshfeld 0.1232/0.1233/0.1232 e, equal magnetic moments) differ by
+# 0.050-0.083 e with all four baderkit methods on the 64x64x54 grid (2026-12-01), against
+# <= 0.013 e for every other atom of that cell. The spread of each atom's group is recorded
+# (``equivalent_spread_e``) as the uncertainty of its charge.
+EQUIVALENT_TOL_E = 0.1
 
 
 def bader_grid(density_e_per_a3: np.ndarray, cell_a: np.ndarray, positions_a: np.ndarray, symbols):
@@ -51,24 +59,44 @@ def bader_grid(density_e_per_a3: np.ndarray, cell_a: np.ndarray, positions_a: np
     return Grid(structure=structure, data={"total": data})
 
 
-def _inequivalent_charges(structure, charges: np.ndarray) -> str | None:
-    """Which symmetry-equivalent atoms (spglib, 0.01 Å) got charges differing by more than
-    :data:`EQUIVALENT_TOL_E`; ``None`` when none did. A misregistered grid fails this check."""
+def equivalent_spreads(equivalent_atoms, charges) -> np.ndarray:
+    """Per atom, the range (max - min, e) of the charges of its symmetry-equivalent atoms (0 for an
+    atom without equivalents). ``equivalent_atoms``: spglib's representative index per atom (N,);
+    ``charges``: (N,) e. Returns (N,) e."""
+    eq = np.asarray(equivalent_atoms)
+    charges = np.asarray(charges, float)
+    spread = np.zeros(len(charges))
+    for rep in np.unique(eq):
+        group = eq == rep
+        spread[group] = charges[group].max() - charges[group].min()
+    return spread
+
+
+def _equivalent_atoms(structure) -> np.ndarray:
+    """spglib's symmetry-equivalent representative of each atom (symprec 0.01 Å)."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415
 
     eq = SpacegroupAnalyzer(structure, symprec=0.01).get_symmetry_dataset()
-    eq = np.asarray(eq.equivalent_atoms if hasattr(eq, "equivalent_atoms") else eq["equivalent_atoms"])
+    return np.asarray(eq.equivalent_atoms if hasattr(eq, "equivalent_atoms") else eq["equivalent_atoms"])
+
+
+def _inequivalent_charges(structure, charges: np.ndarray, eq: np.ndarray | None = None) -> str | None:
+    """Which symmetry-equivalent atoms (spglib, 0.01 Å) got charges differing by more than
+    :data:`EQUIVALENT_TOL_E`; ``None`` when none did. A misregistered grid fails this check."""
+    eq = _equivalent_atoms(structure) if eq is None else eq
     for rep in np.unique(eq):
         group = charges[eq == rep]
         if group.max() - group.min() > EQUIVALENT_TOL_E:
             return (f"symmetry-equivalent atoms of atom {rep} ({structure[int(rep)].specie}) have Bader charges "
-                    f"{group.min():+.3f} .. {group.max():+.3f} e")
+                    f"{group.min():+.3f} .. {group.max():+.3f} e (more than {EQUIVALENT_TOL_E} e apart)")
     return None
 
 
 def bader_from_density_file(npz: Path) -> dict:
-    """Bader charges of the atoms of one ground state: ``{'charges': [...], 'method': str,
-    'electrons_total': float, 'electrons_expected': int}`` (charges in e, ``Z - N_basin``).
+    """Bader charges of the atoms of one ground state: ``{'charges': [...],
+    'equivalent_spread_e': [...], 'method': str, 'electrons_total': float,
+    'electrons_expected': int}`` (charges in e, ``Z - N_basin``; per atom, the range of the
+    charges of its symmetry-equivalent atoms, :func:`equivalent_spreads`, as its uncertainty).
 
     Raises ``ValueError`` when the basins miss the cell's electron count by more than 0.05 e per
     atom (an unconverged grid), or when symmetry-equivalent atoms get charges more than
@@ -86,12 +114,15 @@ def bader_from_density_file(npz: Path) -> dict:
     if abs(total - expected) > 0.05 * len(symbols):
         raise ValueError(f"{npz}: Bader basins hold {total:.2f} e, the cell has {expected} e")
     charges = np.array([ATOMIC_NUMBER[s] - p for s, p in zip(symbols, populations)])
-    problem = _inequivalent_charges(grid.structure, charges)
+    eq = _equivalent_atoms(grid.structure)
+    problem = _inequivalent_charges(grid.structure, charges, eq)
     if problem:
         raise ValueError(f"{npz}: {problem}")
     import baderkit
 
-    return {"charges": [round(float(c), 5) for c in charges], "electrons_total": round(total, 4),
+    return {"charges": [round(float(c), 5) for c in charges],
+            "equivalent_spread_e": [round(float(x), 5) for x in equivalent_spreads(eq, charges)],
+            "electrons_total": round(total, 4),
             "electrons_expected": expected,
             "method": (f"Bader (baderkit {baderkit.__version__}, default method) of the GPAW PBE "
                        "all-electron ground-state density, gridrefinement 2; charge = Z - basin "
