@@ -320,7 +320,7 @@ def project(
     edge: Annotated[str | None, typer.Option(
         "--edge", help="Edge (K, L3, ...), when the file does not say (a file that says another is refused).")] = None,
     read_format: Annotated[str | None, typer.Option(
-        "--read-format", help="Read FILE as this format (xdi, columns, ...), as `import --format`.")] = None,
+        "--read-format", help="Read FILE as this format (xdi, columns, ...), as `import --read-format`.")] = None,
     signal_col: Annotated[str | None, typer.Option("--signal-col", help="Signal column: number or name.")] = None,
     i0_col: Annotated[str | None, typer.Option("--i0-col", help="I0 column: the signal is divided by it.")] = None,
     energy_col: Annotated[str | None, typer.Option("--energy-col", help="Energy column: number or name.")] = None,
