@@ -17,7 +17,7 @@ from repository import conventions
 from repository.conventions import EmbeddingMethod
 
 from .common import (DbOption, FormatOption, RecordFormatOption, _progress, app, edge_option, element_option,
-                     renamed_option)
+                     choice_metavar, renamed_choice, renamed_option)
 from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
@@ -33,6 +33,8 @@ Alignment = _dashed(conventions.Alignment)
 Normalization = _dashed(conventions.Normalization)
 MdsSolver = _dashed(conventions.MdsSolver)
 ProjectAlign = _dashed(conventions.ProjectionAlignment)
+PROJECT_ALIGN_CHOICES = [a.value for a in ProjectAlign]
+PROJECT_ALIGN_RENAMED = {old: new.replace("_", "-") for old, new in conventions.RENAMED_PROJECTION_ALIGNMENTS.items()}
 
 
 def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,
@@ -271,7 +273,7 @@ def snapshots_relocate(
 
 # The --align help names the limit repository.analysis.project enforces, read from its constant when
 # the help is shown: importing that module when the CLI starts would load numpy (start-up time).
-PROJECT_ALIGN_HELP = ("onset: move the edge onset onto the snapshot's; fit: then the best-matching shift within "
+PROJECT_ALIGN_HELP = ("edge-onset: move the edge onset onto the snapshot's; fit: then the best-matching shift within "
                       "+-{search:g} eV of that, keeping the spectrum's maximum within {slack:g} eV of the window "
                       "(refused when the best lies at a limit); no alignment moves a spectrum more than "
                       "{max_shift:g} eV (relative energies, unknown calibration).")
@@ -310,10 +312,11 @@ def project(
     db: DbOption = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Nearest computed spectra to list.")] = 10,
     shift: Annotated[float, typer.Option("--shift", help="Add this many eV to the energies (calibration offset).")] = 0.0,
-    align: Annotated[ProjectAlign, typer.Option(
-        "--align", help="(filled in by ProjectCommand)")] = ProjectAlign.none,
+    align: Annotated[str, typer.Option(
+        "--align", help="(filled in by ProjectCommand)", metavar=choice_metavar(PROJECT_ALIGN_CHOICES),
+        parser=renamed_choice(PROJECT_ALIGN_CHOICES, PROJECT_ALIGN_RENAMED, "--align"))] = ProjectAlign.none.value,
     edge_energy: Annotated[float | None, typer.Option(
-        "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align onset/fit).")] = None,
+        "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align edge-onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,
     element: Annotated[str | None, typer.Option(
         "--element", help="Absorbing element, when the file does not say (a file that says another is refused).")] = None,
@@ -344,7 +347,7 @@ def project(
     read_options.update(fallback_element=element_option(element), fallback_edge=edge_option(edge))
     with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
-                       align=align.value, edge_energy_ev=edge_energy, epochs=epochs, read_options=read_options)
+                       align=align.replace("-", "_"), edge_energy_ev=edge_energy, epochs=epochs, read_options=read_options)
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return

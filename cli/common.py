@@ -129,6 +129,29 @@ def renamed_option(old: str, new: str, old_value, new_value, default=None):
     return old_value
 
 
+def renamed_choice(choices, renamed: dict[str, str], option: str):
+    """A ``parser`` for a choice option whose old spellings (``renamed``: old -> new) are still
+    accepted for one release, hidden from ``--help`` (pass ``metavar=choice_metavar(choices)``):
+    an old value is read as the new one with a one-line note on stderr, as :func:`renamed_option`
+    does for renamed options; anything else outside ``choices`` is a ``BadParameter``."""
+    choices = list(choices)
+
+    def parse(value: str) -> str:
+        if value in renamed:
+            typer.echo(f"note: {option} {value} is deprecated, use {option} {renamed[value]}", err=True)
+            value = renamed[value]
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def choice_metavar(choices) -> str:
+    """``[a|b|c]``, as click shows a choice option's values."""
+    return "[" + "|".join(choices) + "]"
+
+
 def _progress(description: str):
     """A rich progress bar on stderr, returned as (context manager, callback(done, total))."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)

@@ -182,8 +182,14 @@ class ProjectionAlignment(StrEnum):
     """How a projected spectrum's energies are aligned (:func:`repository.analysis.project.project`)."""
 
     none = "none"
-    onset = "onset"
+    edge_onset = "edge_onset"
     fit = "fit"
+
+
+#: Old spellings of :class:`ProjectionAlignment` values, still accepted for one release
+#: (``onset`` became ``edge_onset`` on 2026-12-01: the recipe's alignment of the same thing is
+#: ``edge_onset``).
+RENAMED_PROJECTION_ALIGNMENTS = {"onset": ProjectionAlignment.edge_onset.value}
 
 
 # Formats the writers produce, with their file suffixes (repository.formats.write_spectrum).

@@ -46,7 +46,7 @@ class MissingMetadata(InputError):
 
 class NonPositiveEnergy(InputError):
     """Photon energies at or below 0 eV: the file's energies look relative to the edge; callers
-    that align energies anyway (``project --align onset|fit``) catch this and supply an edge energy."""
+    that align energies anyway (``project --align edge-onset|fit``) catch this and supply an edge energy."""
 
 
 def _as_given(file: str) -> str:

@@ -1,5 +1,5 @@
 """Alignment in `project` does not depend on one class's feature: every member of the bundled B K
-and N K snapshots is placed at shift 0 by --align onset and --align fit, copies shifted by
+and N K snapshots is placed at shift 0 by --align edge-onset and --align fit, copies shifted by
 +-1/+-3/+-8 eV are recovered, and shifts beyond the physical limit are refused."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _check(model, members, ids, offsets):
     rows = {int(i): r for r, i in enumerate(model["ids"].tolist())}
     for spectrum_id in ids:
         query = members[spectrum_id]
-        for align in ("onset", "fit"):
+        for align in ("edge_onset", "fit"):
             x, shift = pj.prepare(query, recipe, ref, align=align, train=train, train_e0_ev=e0s)
             assert abs(shift) <= SHIFT_TOLERANCE_EV, (spectrum_id, align, shift)
             assert pj.exact_match(x, train, prefer=rows[spectrum_id]) == rows[spectrum_id]

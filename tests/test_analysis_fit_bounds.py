@@ -103,7 +103,7 @@ def test_feffs_c_bn_on_the_bundled_b_k_snapshot_is_refused_not_shifted_plus_4_49
     assert fitted.exit_code == 2 and fitted.stderr.count("\n") == 1, fitted.stderr
     assert "no confident shift" in fitted.stderr and "its maximum at 199.48 eV" in fitted.stderr
     assert "Traceback" not in fitted.stderr and not fitted.stdout.strip()
-    onset = cli("project", str(feff), "--snapshot", "1", "--db", bundled_bn_db, "--align", "onset", "-f", "json")
+    onset = cli("project", str(feff), "--snapshot", "1", "--db", bundled_bn_db, "--align", "edge-onset", "-f", "json")
     assert onset.exit_code == 0, onset.stderr
     shift = json.loads(onset.stdout)["energy_shift_ev"]
     assert 184.0 <= 199.48 + shift <= 201.0  # the onset alignment keeps FEFF's maximum in the window

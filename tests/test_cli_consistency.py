@@ -225,7 +225,7 @@ def test_a_file_is_named_once_in_a_re_raised_error(bn, cli, tmp_path):
     path = tmp_path / "cbn.csv"
     np.savetxt(path, np.column_stack([row["energy_ev"], row["intensity"]]), delimiter=",")
     result = cli("project", path, "--snapshot", uid, "--db", db_path, "--element", "N", "--edge", "K")
-    stderr = _one_line_error(result, "do not reach the N K edge", "--align onset/fit")
+    stderr = _one_line_error(result, "do not reach the N K edge", "--align edge-onset/fit")
     assert stderr.startswith("error: ") and "<input>" not in stderr and stderr.count("cbn.csv") == 1
 
 
@@ -356,3 +356,33 @@ def test_old_format_of_import_reads_the_same_spectrum(cli, tmp_path):
     assert new.exit_code == 0 and "already present" in new.stdout, new.stdout
     clash = cli("import", data, "--format", "columns", "--read-format", "xdi", *args)
     _one_line_error(clash, "--format", "--read-format xdi", "disagree")
+
+
+def test_old_align_onset_of_project_is_edge_onset_with_one_note(bn, cli, tmp_path):
+    """`project --align onset` became `edge-onset` (the recipe's spelling of the same alignment):
+    the old value gives the same placement and shift with one note; help shows only the new one;
+    a value that is neither is one line and exit 2."""
+    from repository.formats import write_spectrum
+
+    db_path, uid = bn
+    row = _bk_member(db_path)
+    path = write_spectrum(row, tmp_path / "bk.xdi", "xdi")
+    new = cli("project", path, "--snapshot", uid, "--db", db_path, "--align", "edge-onset", "-f", "json")
+    assert new.exit_code == 0, new.stderr
+    old = cli("project", path, "--snapshot", uid, "--db", db_path, "--align", "onset", "-f", "json")
+    assert old.exit_code == 0, old.stderr
+    assert old.stderr == "note: --align onset is deprecated, use --align edge-onset\n"
+    assert "deprecated" not in new.stderr
+    a, b = json.loads(old.stdout), json.loads(new.stdout)
+    assert (a["coordinates"], a["energy_shift_ev"]) == (b["coordinates"], b["energy_shift_ev"])
+    assert "[none|edge-onset|fit]" in cli("project", "--help").stdout
+    _one_line_error(cli("project", path, "--snapshot", uid, "--db", db_path, "--align", "edge"),
+                    "--align", "'edge' is not one of none, edge-onset, fit")
+
+
+def test_library_reads_the_old_alignment_name_and_refuses_unknown_ones():
+    from repository.analysis.project import projection_alignment
+
+    assert projection_alignment("onset") == projection_alignment("edge_onset") == "edge_onset"
+    with pytest.raises(UsageError, match="unknown alignment 'edge-onset'"):
+        projection_alignment("edge-onset")  # the CLI's spelling is the CLI's; the library's is edge_onset

@@ -263,9 +263,9 @@ def test_feffs_c_bn_is_aligned_as_project_aligns_it_not_onto_the_sp2_median(shar
                                       train_e0_ev=boron.train_e0_ev)
                 assert probe.alignment == "fit"
             except NoConfidentShift:
-                _, expected = prepare(query, boron.recipe, boron.reference_onset_ev, align="onset",
+                _, expected = prepare(query, boron.recipe, boron.reference_onset_ev, align="edge_onset",
                                       train=boron.matrix, train_e0_ev=boron.train_e0_ev)
-                assert probe.alignment == "onset" and "no confident shift" in probe.alignment_note
+                assert probe.alignment == "edge_onset" and "no confident shift" in probe.alignment_note
             assert probe.energy_shift_ev == pytest.approx(expected, abs=1e-9)
             assert abs(probe.energy_shift_ev) <= 2.0, probe.energy_shift_ev  # not moved onto the sp2 median
     (boron,) = compare([boron], methods=("pca",), seeds=1, identify=False, probes=[f"{feff}:polymorph=c-BN"])

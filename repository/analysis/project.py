@@ -24,7 +24,7 @@ coordinates (placement ``exact match of spectrum ID``), and the member is listed
 umap-learn's ``transform`` on held-out spectra is unchanged.
 
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
-``shift_ev`` (added to the energies) and/or an alignment: ``align="onset"`` moves the spectrum so
+``shift_ev`` (added to the energies) and/or an alignment: ``align="edge_onset"`` moves the spectrum so
 its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
 then searches at most :data:`FIT_SEARCH_EV` (5 eV) either side of that (on the recipe's grid step, then a
 tenth of it, then scipy's bounded scalar minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..conventions import ProjectionAlignment
+from ..conventions import RENAMED_PROJECTION_ALIGNMENTS, ProjectionAlignment
 from ..errors import NonPositiveEnergy, UsageError
 from . import recipe as rec
 
@@ -60,6 +60,7 @@ MIN_K_DIST_SCALE = 1e-3
 SMOOTH_K_ITERATIONS = 64
 KNN_MEAN_NEIGHBORS = 15
 ALIGN_CHOICES = tuple(a.value for a in ProjectionAlignment)
+ALIGNED = (ProjectionAlignment.edge_onset.value, ProjectionAlignment.fit.value)  # alignments that move energies
 FIT_REFINE = 10  # then refined to step / FIT_REFINE
 FIT_SEARCH_EV = 5.0  # "fit" alignment returns a shift at most this far (eV) from the onset alignment (best_shift)
 FIT_FEATURE_SLACK_EV = 1.0  # a fit may move the query's maximum at most this far (eV) beyond the window's ends
@@ -71,7 +72,7 @@ FIT_MAX_ITERATIONS = 100  # at most this many iterations of the bounded minimise
 EXACT_MATCH_RTOL = 1e-6  # |query - member| <= this * |query| (preprocessed vectors): the query IS that member
 EXACT_PLACEMENT = "exact match of spectrum {}"
 PROJECT_WINDOW_HINT = ("the snapshot's window is fixed: correct the energies (--shift, --edge-energy) "
-                       "or let --align onset/fit find the offset")
+                       "or let --align edge-onset/fit find the offset")
 DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is no farther than this
 #                          percentile of the members' own nearest-neighbour distances (docs/analysis.md)
 NN_BLOCK_ROWS = 4096  # member_nn_rmsd: members compared at a time (a (2000, 4096) float32 array: 33 MB)
@@ -272,7 +273,7 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
 
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
     energies that are relative to the edge (as ``xasrepo import --edge-energy``). ``check_edge``
-    False skips the element/edge/energy check (onset/fit alignment moves the spectrum anyway);
+    False skips the element/edge/energy check (edge_onset/fit alignment moves the spectrum anyway);
     ``read_options`` are further :class:`repository.formats.common.ReadOptions` fields (``format``,
     ``signal_col``, ``i0_col``, ``measurement_mode``, ...), as ``xasrepo import`` takes them.
     """
@@ -302,15 +303,26 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
                          float(shift), str(path))
 
 
+def projection_alignment(align: str) -> str:
+    """``align`` as a :class:`~repository.conventions.ProjectionAlignment` value; the old spelling
+    ``onset`` (:data:`~repository.conventions.RENAMED_PROJECTION_ALIGNMENTS`) is read as
+    ``edge_onset``. Raises :class:`UsageError` for anything else."""
+    align = RENAMED_PROJECTION_ALIGNMENTS.get(align, align)
+    if align not in ALIGN_CHOICES:
+        raise UsageError(f"unknown alignment {align!r} (expected {', '.join(ALIGN_CHOICES)})")
+    return align
+
+
 def read_query(file: str | Path, element: str | None, edge: str | None, *, align: str = "none",
                edge_energy_ev: float | None = None, reference_onset_ev: float | None = None,
                read_options: dict[str, Any] | None = None) -> QuerySpectrum:
-    """:func:`read_query_file`, except that with ``onset``/``fit`` alignment a file whose energies are
+    """:func:`read_query_file`, except that with ``edge_onset``/``fit`` alignment a file whose energies are
     relative to the edge needs no ``edge_energy_ev``: it is read with ``reference_onset_ev`` (any edge
     energy will do, the alignment moves the spectrum anyway)."""
     from ..formats.common import EdgeMismatchError
 
-    aligned = align in ("onset", "fit")
+    align = projection_alignment(align)
+    aligned = align in ALIGNED
     if edge_energy_ev is None and aligned and reference_onset_ev is not None:
         try:
             return read_query_file(file, element, edge, check_edge=False, read_options=read_options)
@@ -321,7 +333,7 @@ def read_query(file: str | Path, element: str | None, edge: str | None, *, align
         return read_query_file(file, element, edge, edge_energy_ev=edge_energy_ev, check_edge=not aligned,
                                read_options=read_options)
     except EdgeMismatchError as err:
-        raise EdgeMismatchError(None, f"{err}; --align onset/fit projects it by its shape, whatever its energy "
+        raise EdgeMismatchError(None, f"{err}; --align edge-onset/fit projects it by its shape, whatever its energy "
                                       "scale") from None
 
 
@@ -549,7 +561,7 @@ def best_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarray, star
         raise NoConfidentShift(
             f"{query.label}: no confident shift: the best match of --align fit lies at the "
             f"{'lower' if at_lo else 'upper'} end of the admissible {lo:+.2f} .. {hi:+.2f} eV, so a better one may "
-            f"lie beyond it, where {reason}; use --align onset or give the offset with --shift")
+            f"lie beyond it, where {reason}; use --align edge-onset or give the offset with --shift")
     return refined
 
 
@@ -566,18 +578,17 @@ def prepare(query: QuerySpectrum, recipe: rec.Recipe, reference_onset_ev: float,
     """Preprocess a query spectrum with the snapshot's recipe after the optional shift/alignment.
 
     Returns (preprocessed spectrum, total energy shift applied in eV). ``align``: ``none``;
-    ``onset`` (edge onset onto the best-matching member's with ``train_e0_ev``, else the training
+    ``edge_onset`` (edge onset onto the best-matching member's with ``train_e0_ev``, else the training
     spectra's median onset); ``fit`` (from there, the admissible shift within +-:data:`FIT_SEARCH_EV`
     that best matches a training spectrum, :func:`best_shift`; needs ``train``; raises
     :class:`NoConfidentShift` when it has none it can stand behind).
     ``window_hint`` closes the error raised when the spectrum does not cover the recipe's window.
     """
-    if align not in ALIGN_CHOICES:
-        raise UsageError(f"unknown alignment {align!r} (expected {', '.join(ALIGN_CHOICES)})")
+    align = projection_alignment(align)
     energy = np.asarray(query.energy_ev, dtype=np.float64)
     stored = query.stored_shift_ev if recipe.alignment == "stored_shift" else 0.0
     total = float(shift_ev)
-    if align in ("onset", "fit") and recipe.alignment != "edge_onset":
+    if align in ALIGNED and recipe.alignment != "edge_onset":
         if train_e0_ev is not None and train is not None:
             total = member_onset_shift(query, recipe, train, train_e0_ev, total)
         else:  # without the members' e0 (callers that pass none): the median onset, as before
@@ -604,7 +615,7 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
             edge: str | None = None, read_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
-    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="onset"`` puts the edge
+    ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="edge_onset"`` puts the edge
     (e0) on the best-matching member's (:func:`member_onset_shift`), ``align="fit"`` then fits the best
     shift (:func:`best_shift`); files with energies relative to the edge take ``edge_energy_ev`` (eV;
     not needed with an alignment). ``element``/``edge`` name a file's edge when the file does not;
@@ -644,7 +655,8 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
                          f"holds {record['element']} {record['edge']} spectra; spectra of different edges are never mixed")
     recipe = rec.Recipe.from_json(str(model["recipe_json"]))
     train_e0 = model.get("train_e0_ev")
-    if train_e0 is None and align in ("onset", "fit"):  # snapshots made before e0 was stored with them
+    align = projection_alignment(align)
+    if train_e0 is None and align in ALIGNED:  # snapshots made before e0 was stored with them
         train_e0 = rec.onsets(recipe, recipe.grid(), model["train"].astype(np.float64))
     x, applied = prepare(query, recipe, reference_onset, shift_ev=shift_ev, align=align, train=model["train"],
                          train_e0_ev=train_e0)

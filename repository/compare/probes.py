@@ -187,7 +187,7 @@ class Probe:
     vector: np.ndarray  # preprocessed, on the edge's recipe grid
     energy_shift_ev: float  # applied by the alignment (``alignment``)
     nearest_rmsd: float  # RMS difference to the spectrally nearest compared spectrum
-    alignment: str = PROBE_ALIGN  # "fit", or "onset" when the fit found no confident shift
+    alignment: str = PROBE_ALIGN  # "fit", or "edge_onset" when the fit found no confident shift
     alignment_note: str | None = None  # why the fit's shift was not used (NoConfidentShift's reason)
 
     @property
@@ -267,8 +267,8 @@ def prepare_probe(spec: ProbeSpec, edges: Sequence[EdgeData]) -> Probe:
         vector, shift = prepare(query, data.recipe, _reference_onset(data), align=PROBE_ALIGN, train=data.matrix,
                                 window_hint=WINDOW_HINT, train_e0_ev=data.train_e0_ev)
     except NoConfidentShift as err:  # placed at the onset alignment, and the report says so
-        alignment, note = "onset", str(err).removeprefix(f"{query.label}: ")
-        vector, shift = prepare(query, data.recipe, _reference_onset(data), align="onset", train=data.matrix,
+        alignment, note = "edge_onset", str(err).removeprefix(f"{query.label}: ")
+        vector, shift = prepare(query, data.recipe, _reference_onset(data), align="edge_onset", train=data.matrix,
                                 window_hint=WINDOW_HINT, train_e0_ev=data.train_e0_ev)
     rmsd = float(np.sqrt(np.min(np.mean((data.matrix - vector[None, :]) ** 2, axis=1))))
     return Probe(spec, data.element, data.edge, np.asarray(vector, dtype=np.float64), float(shift), rmsd,
