@@ -245,10 +245,21 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         new_entries: list[EntryPlan] = []
         for entry in plan.entries:
             if entry.key in known_entries:
-                if known_entries[entry.key] != entry.entry_hash:
-                    raise InputError(plan.name, f"entry {entry.key!r} changed since it was imported; "
-                                                "give the changed set a new name (imported data are immutable)",
-                                     where="calcset.toml")
+                stored_hash = known_entries[entry.key]
+                if stored_hash != entry.entry_hash:
+                    stored = _stored_entry(conn, set_id, entry.key)
+                    if stored_hash == entry.legacy_hash:
+                        # imported before the labels took part in the entry hash: compare them with
+                        # the stored structure row (what this import would store for the structure)
+                        structure = plan.structures[entry.structure_hash]
+                        change = _first_change(stored, {"polymorph": structure.polymorph,
+                                                        "relaxation": structure.relaxation})
+                    else:
+                        change = _entry_change(stored, entry) or "its spectra, DOS or descriptors"
+                    if change is not None:
+                        raise InputError(plan.name, f"entry {entry.key!r} changed since it was imported ({change}); "
+                                                    "give the changed set a new name (imported data are immutable)",
+                                         where="calcset.toml")
                 summary.entries_skipped += 1
             else:
                 new_entries.append(entry)
@@ -329,6 +340,77 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         linked = _link(conn, [{"spectrum_id": all_ids[h], "calculation_id": c} for h, c in link_hashes])
         summary.links_new = linked - len(new_hashes)  # each new spectrum's own first link is not "another" link
     return summary
+
+
+# The stored fields of an entry that a re-import compares, as (name shown, stored column).
+_ENTRY_FIELDS = ("structure", "polymorph", "relaxation", "code", "code_version", "method", "functional",
+                 "parameters", "broadening_ev", "energy_reference", "alignment", "alignment_shift_ev", "source",
+                 "defect.kind", "defect.name", "defect.species", "defect.charge", "defect.supercell",
+                 "defect.position_frac", "defect.host_structure")
+
+
+def _stored_entry(conn: "Connection", set_id: int, key: str) -> dict[str, Any]:
+    """The stored values of entry ``key`` of set ``set_id``, named as in :data:`_ENTRY_FIELDS`."""
+    from sqlalchemy import select
+
+    c, st, df = Calculation.__table__, Structure.__table__, Defect.__table__
+    host = Structure.__table__.alias("host")
+    row = conn.execute(
+        select(st.c.content_hash, st.c.polymorph, st.c.relaxation, c.c.code, c.c.code_version, c.c.method,
+               c.c.functional, c.c.parameters_json, c.c.broadening_ev, c.c.energy_reference, c.c.alignment,
+               c.c.alignment_shift_ev, c.c.source, df.c.id.label("defect_id"), df.c.kind, df.c.name, df.c.species,
+               df.c.charge, df.c.supercell, df.c.position_key, host.c.content_hash.label("host_hash"))
+        .select_from(c.join(st, st.c.id == c.c.structure_id).outerjoin(df, df.c.id == c.c.defect_id)
+                     .outerjoin(host, host.c.id == df.c.host_structure_id))
+        .where(c.c.calculation_set_id == set_id, c.c.entry_key == key)).mappings().one()
+    stored = {"structure": row["content_hash"], "polymorph": row["polymorph"], "relaxation": row["relaxation"],
+              "parameters": json.loads(row["parameters_json"] or "{}")}
+    stored.update({name: row[name] for name in ("code", "code_version", "method", "functional", "broadening_ev",
+                                                "energy_reference", "alignment", "alignment_shift_ev", "source")})
+    has_defect = row["defect_id"] is not None
+    for name, column in (("kind", "kind"), ("name", "name"), ("species", "species"), ("charge", "charge"),
+                         ("supercell", "supercell"), ("position_frac", "position_key"), ("host_structure", "host_hash")):
+        value = row[column] if has_defect else None
+        stored[f"defect.{name}"] = (value or None) if name == "position_frac" else value
+    return stored
+
+
+def _entry_values(entry: EntryPlan) -> dict[str, Any]:
+    """The values ``entry`` would store, named as in :data:`_ENTRY_FIELDS`."""
+    calc = entry.calculation
+    values: dict[str, Any] = {"structure": entry.structure_hash, "polymorph": entry.polymorph,
+                              "relaxation": entry.relaxation,
+                              "parameters": json.loads(json.dumps(calc.get("parameters", {}), sort_keys=True, default=str))}
+    values.update({name: calc.get(name) for name in ("code", "code_version", "method", "functional", "broadening_ev",
+                                                      "energy_reference", "alignment", "alignment_shift_ev", "source")})
+    d = entry.defect
+    values.update({"defect.kind": d and d.kind, "defect.name": d and d.name, "defect.species": d and d.species,
+                   "defect.charge": d and d.charge, "defect.supercell": d and d.supercell,
+                   "defect.position_frac": (d.position_key or None) if d else None,
+                   "defect.host_structure": d and d.host_hash})
+    return values
+
+
+def _first_change(stored: dict[str, Any], values: dict[str, Any]) -> str | None:
+    """``"FIELD: stored X, now Y"`` for the first of ``values`` that differs from ``stored``, else None."""
+    for name, value in values.items():
+        old = stored.get(name)
+        if isinstance(old, float) or isinstance(value, float):
+            same = old is not None and value is not None and float(old) == float(value)
+        else:
+            same = old == value
+        if not same:
+            if name in ("structure", "defect.host_structure"):  # content hashes say nothing to a reader
+                return f"{name}: a different structure file content"
+            return f"{name}: stored {old!r}, now {value!r}"
+    return None
+
+
+def _entry_change(stored: dict[str, Any], entry: EntryPlan) -> str | None:
+    """What differs between a stored entry and ``entry`` among :data:`_ENTRY_FIELDS` (None: only the
+    spectra, DOS or descriptors can have changed)."""
+    values = _entry_values(entry)
+    return _first_change(stored, {name: values[name] for name in _ENTRY_FIELDS})
 
 
 def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dict[str, int], cache: dict) -> int | None:
