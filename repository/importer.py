@@ -28,10 +28,11 @@ from .models import (
     Dos,
     Spectrum,
     SpectrumCalculation,
+    SpectrumDefect,
     Structure,
     utc_now,
 )
-from .values import SpectrumRecord, content_hash
+from .values import ContextDefect, SpectrumRecord, content_hash, context_defect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -439,18 +440,47 @@ def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dic
     return found
 
 
+def _file_defect(conn: "Connection", structure_id: int, defect: ContextDefect) -> int:
+    """The id of ``defect`` on structure ``structure_id``: the stored defect of that name, charge and
+    kind when there is exactly one (a calculation set's, with its position and host), else the row
+    without a position, inserted when absent. Revision 0008 links older imports the same way."""
+    from sqlalchemy import select
+
+    table = Defect.__table__
+    same = (table.c.structure_id == structure_id, table.c.name == defect.name, table.c.charge == defect.charge)
+    ids = list(conn.execute(select(table.c.id).where(*same, table.c.kind == defect.kind)).scalars())
+    if len(ids) == 1:
+        return ids[0]
+    unplaced = select(table.c.id).where(*same, table.c.position_key == "")
+    found = conn.execute(unplaced).scalar()
+    if found is None:
+        _insert_ignoring_duplicates(conn, table, [dict(structure_id=structure_id, kind=defect.kind, name=defect.name,
+                                                       charge=defect.charge, position_key="")],
+                                    ["structure_id", "name", "charge", "position_key"])
+        found = conn.execute(unplaced).scalar_one()
+    return found
+
+
 def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> ImportSummary:
     """Write spectra read from data files (experimental or computed without a calculation set).
+
+    A record with a structure whose metadata context names a defect (``defect_kind``,
+    ``defect_name``, ``defect_charge``: what ``xasrepo export`` writes) gets that defect
+    (:func:`~repository.values.context_defect`; table ``spectrum_defect``), so an exported defect
+    spectrum imported again is not pristine; the context's ``polymorph`` labels a new structure.
 
     One transaction for all records. A spectrum already present, by its content hash or by its data
     (:func:`spectrum_data_hash`: element, edge and arrays, whatever file it came in), is not written
     again; ``summary.already_present`` names each such file with the existing spectrum's id.
     """
+    from sqlalchemy import insert
+
     from .calcset import StructurePlan
     from .structures import analyze, coordination_number, structure_hash, structure_json
 
     summary = ImportSummary(name=", ".join(sorted({r.source_file or "?" for r in records}))[:200], status="imported")
     structure_plans: dict[str, StructurePlan] = {}
+    defects: dict[str, tuple[str, ContextDefect]] = {}  # spectrum content hash -> (structure hash, defect)
     prepared = []
     for record in records:
         digest = None
@@ -458,14 +488,26 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
         if record.structure is not None:
             digest = structure_hash(record.structure)
             if digest not in structure_plans:
+                # an xasrepo export names the structure's polymorph in its context: keep it on re-import
+                context = record.metadata.get("context") if isinstance(record.metadata.get("context"), dict) else {}
+                polymorph = context.get("polymorph")
+                # (the column holds 64 characters; a longer one stays in the metadata only)
+                polymorph = polymorph.strip() if isinstance(polymorph, str) and 0 < len(polymorph.strip()) <= 64 else None
                 structure_plans[digest] = StructurePlan(digest, structure_json(record.structure),
-                                                        analyze(record.structure), None, None)
+                                                        analyze(record.structure), polymorph, None)
             if record.absorber_site_index is not None:
                 cn = coordination_number(record.structure, record.absorber_site_index)
         extra = {"sample": record.sample.sample_name, "source_sha256": record.source_sha256}
         s = record.spectrum
-        prepared.append((record, digest, cn, content_hash(s, structure_hash=digest,
-                                                          absorber_site_index=record.absorber_site_index, extra=extra),
+        spectrum_hash = content_hash(s, structure_hash=digest, absorber_site_index=record.absorber_site_index,
+                                     extra=extra)
+        # A file's defect can only be stored on its structure; without one the context stays in the
+        # metadata and the spectrum has no defect.kind at all (never 'none': nothing says pristine).
+        if digest is not None:
+            found = context_defect(record.metadata, record.source_file)
+            if found is not None:
+                defects[spectrum_hash] = (digest, found)
+        prepared.append((record, digest, cn, spectrum_hash,
                          spectrum_data_hash(s.absorbing_element, s.edge.value, s.energy_ev, s.intensity),
                          spectroscopy_of(record.metadata)))
     with engine.begin() as conn:
@@ -501,7 +543,12 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
         inserted = _insert_spectra(conn, rows)  # a concurrent import of the same file: skipped, not failed
         summary.spectra_new = len(inserted)
         summary.spectra_existing += len(rows) - len(inserted)
-        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash, sorted(inserted)).values())
+        new_ids = _existing_ids(conn, Spectrum.__table__.c.content_hash, sorted(inserted))
+        summary.spectrum_ids = sorted(new_ids.values())
+        links = [{"spectrum_id": new_ids[h], "defect_id": _file_defect(conn, structure_ids[defects[h][0]], defects[h][1])}
+                 for h in sorted(inserted) if h in defects]
+        if links:
+            conn.execute(insert(SpectrumDefect.__table__), links)
         if not inserted:
             summary.status = "unchanged"
     return summary
