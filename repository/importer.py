@@ -20,6 +20,7 @@ from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
 from .db import driver_message
 from .errors import InputError, UsageError
+from .limits import excerpt
 from .models import (
     Calculation,
     CalculationSet,
@@ -237,9 +238,6 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         else:
             set_id = row.id
             summary.status = "extended"
-            conn.execute(update(sets).where(sets.c.id == set_id).values(
-                manifest_hash=plan.manifest_hash, description=plan.description, source=plan.source,
-                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str)))
             known_entries = {key: digest for key, digest in conn.execute(
                 select(calculations.c.entry_key, calculations.c.entry_hash).where(calculations.c.calculation_set_id == set_id))}
 
@@ -264,8 +262,24 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
                 summary.entries_skipped += 1
             else:
                 new_entries.append(entry)
-        if not new_entries:
-            summary.status = "unchanged" if row is not None else summary.status
+        if row is not None:
+            stored_set = conn.execute(select(sets.c.description, sets.c.source, sets.c.provenance_json)
+                                      .where(sets.c.id == set_id)).one()
+            if not new_entries:
+                # The set's own fields follow the set as it grows (a campaign's provenance counts its
+                # entries), so they are replaced only together with new entries; an edit of them alone
+                # would be lost, and is refused like an edited entry.
+                change = _set_change(stored_set, plan)
+                if change is not None:
+                    raise InputError(plan.name, f"set {change}; no entry was added, so the edit would be "
+                                                "lost: give the changed set a new name (imported data are immutable)",
+                                     where="calcset.toml")
+                summary.status = "unchanged"
+                return summary  # nothing written: not even the manifest hash of a reformatted manifest
+            conn.execute(update(sets).where(sets.c.id == set_id).values(
+                manifest_hash=plan.manifest_hash, description=plan.description, source=plan.source,
+                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str)))
+        elif not new_entries:
             return summary
 
         needed = {e.structure_hash for e in new_entries} | {e.defect.host_hash for e in new_entries
@@ -350,6 +364,22 @@ _ENTRY_FIELDS = ("structure", "polymorph", "relaxation", "code", "code_version",
                  "defect.position_frac", "defect.host_structure")
 
 
+def _set_change(stored, plan: CalcSetPlan) -> str | None:
+    """``"FIELD changed since it was imported (stored X, now Y)"`` for the first of the set's
+    description, source and provenance (by key) that differs from the stored row, else None."""
+    for name in ("description", "source"):
+        old, new = getattr(stored, name), getattr(plan, name)
+        if old != new:
+            return f"{name} changed since it was imported (stored {excerpt(old)}, now {excerpt(new)})"
+    old_provenance = json.loads(stored.provenance_json or "{}")
+    new_provenance = json.loads(json.dumps(plan.provenance, sort_keys=True, default=str))
+    for key in sorted(set(old_provenance) | set(new_provenance)):
+        if old_provenance.get(key) != new_provenance.get(key):
+            return (f"provenance.{key} changed since it was imported (stored {excerpt(old_provenance.get(key))}, "
+                    f"now {excerpt(new_provenance.get(key))})")
+    return None
+
+
 def _stored_entry(conn: "Connection", set_id: int, key: str) -> dict[str, Any]:
     """The stored values of entry ``key`` of set ``set_id``, named as in :data:`_ENTRY_FIELDS`."""
     from sqlalchemy import select
@@ -403,7 +433,7 @@ def _first_change(stored: dict[str, Any], values: dict[str, Any]) -> str | None:
         if not same:
             if name in ("structure", "defect.host_structure"):  # content hashes say nothing to a reader
                 return f"{name}: a different structure file content"
-            return f"{name}: stored {old!r}, now {value!r}"
+            return f"{name}: stored {excerpt(old)}, now {excerpt(value)}"
     return None
 
 

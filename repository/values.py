@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .conventions import Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .conventions import DefectKind, Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .errors import InputError
 from .arrays import to_blob
 
 MIN_POINTS = 2
@@ -181,9 +182,6 @@ def context_defect(metadata: dict[str, Any], file: Any = None, where: str | None
     context that cannot be a defect (unknown kind, a name without a kind or the reverse, a
     charge that is not an integer): guessing would store a wrong defect, or call it pristine.
     """
-    from .conventions import DefectKind
-    from .errors import InputError
-
     context = metadata.get("context") if isinstance(metadata, dict) else None
     if not isinstance(context, dict):
         return None

@@ -188,6 +188,30 @@ def test_changed_calculation_field_is_named(sqlite_db, example_set, cli):
     assert "(alignment_shift_ev: stored 189.9, now 190.1)" in result.stderr
 
 
+def test_edited_set_description_alone_is_refused_not_stored_behind_nothing_changed(sqlite_db, example_set, cli):
+    # the set row used to be rewritten while the command said "nothing changed"
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    before = file_digest(Path(sqlite_db))
+    _replace(example_set / "calcset.toml", 'description = "Two entries', 'description = "2 entries')
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "set description changed since it was imported (stored 'Two entries" in message
+    assert file_digest(Path(sqlite_db)) == before
+
+
+def test_reformatted_manifest_is_nothing_changed_and_writes_nothing(sqlite_db, example_set, cli):
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    before = file_digest(Path(sqlite_db))
+    manifest = example_set / "calcset.toml"
+    manifest.write_text("# a comment added after the import\n" + manifest.read_text())
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 0, result.output
+    assert "already imported: nothing changed" in result.stdout
+    assert file_digest(Path(sqlite_db)) == before
+
+
 def test_entry_imported_before_labels_were_hashed_is_still_recognised(sqlite_db, example_set, cli):
     """A database whose entry hashes predate the labels: an unchanged entry is accepted when the set
     is extended, an edited label is still refused."""
