@@ -263,12 +263,12 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
             else:
                 new_entries.append(entry)
         if row is not None:
-            stored_set = conn.execute(select(sets.c.description, sets.c.source, sets.c.provenance_json)
-                                      .where(sets.c.id == set_id)).one()
             if not new_entries:
                 # The set's own fields follow the set as it grows (a campaign's provenance counts its
                 # entries), so they are replaced only together with new entries; an edit of them alone
                 # would be lost, and is refused like an edited entry.
+                stored_set = conn.execute(select(sets.c.description, sets.c.source, sets.c.provenance_json)
+                                          .where(sets.c.id == set_id)).one()
                 change = _set_change(stored_set, plan)
                 if change is not None:
                     raise InputError(plan.name, f"set {change}; no entry was added, so the edit would be "
