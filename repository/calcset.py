@@ -135,6 +135,12 @@ class EntryPlan:
     spectra: tuple[SpectrumPlan, ...]
     dos: tuple[DosPlan, ...]
     descriptors: tuple[DescriptorPlan, ...]
+    # the entry's structure labels as written; part of entry_hash (a structure shared by several
+    # entries or sets is stored with the first label seen, so the stored row cannot tell an edit)
+    polymorph: str | None = None
+    relaxation: str | None = None
+    # entry_hash as computed before the labels took part (2026-12): how entries imported earlier are recognised
+    legacy_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -588,9 +594,14 @@ def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> Ent
                  hashlib.sha256(d.energy_ev.tobytes() + d.density.tobytes()).hexdigest()) for d in dos],
         "descriptors": [d.__dict__ for d in descriptors],
     }
+    legacy_hash = hashlib.sha256(json.dumps(entry_identity, sort_keys=True, default=str).encode()).hexdigest()
+    # Every stored field takes part in the identity: an edited label must be refused on re-import
+    # like any other edit, never dropped silently.
+    entry_identity["labels"] = {"polymorph": polymorph, "relaxation": relaxation}
     entry_hash = hashlib.sha256(json.dumps(entry_identity, sort_keys=True, default=str).encode()).hexdigest()
     return EntryPlan(key=key, entry_hash=entry_hash, structure_hash=structure_digest, defect=defect,
-                     calculation=calculation, spectra=tuple(spectra), dos=tuple(dos), descriptors=tuple(descriptors))
+                     calculation=calculation, spectra=tuple(spectra), dos=tuple(dos), descriptors=tuple(descriptors),
+                     polymorph=polymorph, relaxation=relaxation, legacy_hash=legacy_hash)
 
 
 def _read_defect(table: dict, structure, ctx: _Context, where: str) -> DefectPlan:

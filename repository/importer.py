@@ -20,6 +20,7 @@ from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
 from .db import driver_message
 from .errors import InputError, UsageError
+from .limits import excerpt
 from .models import (
     Calculation,
     CalculationSet,
@@ -28,10 +29,11 @@ from .models import (
     Dos,
     Spectrum,
     SpectrumCalculation,
+    SpectrumDefect,
     Structure,
     utc_now,
 )
-from .values import SpectrumRecord, content_hash
+from .values import ContextDefect, SpectrumRecord, content_hash, context_defect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -236,24 +238,48 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
         else:
             set_id = row.id
             summary.status = "extended"
-            conn.execute(update(sets).where(sets.c.id == set_id).values(
-                manifest_hash=plan.manifest_hash, description=plan.description, source=plan.source,
-                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str)))
             known_entries = {key: digest for key, digest in conn.execute(
                 select(calculations.c.entry_key, calculations.c.entry_hash).where(calculations.c.calculation_set_id == set_id))}
 
         new_entries: list[EntryPlan] = []
         for entry in plan.entries:
             if entry.key in known_entries:
-                if known_entries[entry.key] != entry.entry_hash:
-                    raise InputError(plan.name, f"entry {entry.key!r} changed since it was imported; "
-                                                "give the changed set a new name (imported data are immutable)",
-                                     where="calcset.toml")
+                stored_hash = known_entries[entry.key]
+                if stored_hash != entry.entry_hash:
+                    stored = _stored_entry(conn, set_id, entry.key)
+                    if stored_hash == entry.legacy_hash:
+                        # imported before the labels took part in the entry hash: compare them with
+                        # the stored structure row (what this import would store for the structure)
+                        structure = plan.structures[entry.structure_hash]
+                        change = _first_change(stored, {"polymorph": structure.polymorph,
+                                                        "relaxation": structure.relaxation})
+                    else:
+                        change = _entry_change(stored, entry) or "its spectra, DOS or descriptors"
+                    if change is not None:
+                        raise InputError(plan.name, f"entry {entry.key!r} changed since it was imported ({change}); "
+                                                    "give the changed set a new name (imported data are immutable)",
+                                         where="calcset.toml")
                 summary.entries_skipped += 1
             else:
                 new_entries.append(entry)
-        if not new_entries:
-            summary.status = "unchanged" if row is not None else summary.status
+        if row is not None:
+            if not new_entries:
+                # The set's own fields follow the set as it grows (a campaign's provenance counts its
+                # entries), so they are replaced only together with new entries; an edit of them alone
+                # would be lost, and is refused like an edited entry.
+                stored_set = conn.execute(select(sets.c.description, sets.c.source, sets.c.provenance_json)
+                                          .where(sets.c.id == set_id)).one()
+                change = _set_change(stored_set, plan)
+                if change is not None:
+                    raise InputError(plan.name, f"set {change}; no entry was added, so the edit would be "
+                                                "lost: give the changed set a new name (imported data are immutable)",
+                                     where="calcset.toml")
+                summary.status = "unchanged"
+                return summary  # nothing written: not even the manifest hash of a reformatted manifest
+            conn.execute(update(sets).where(sets.c.id == set_id).values(
+                manifest_hash=plan.manifest_hash, description=plan.description, source=plan.source,
+                provenance_json=json.dumps(plan.provenance, sort_keys=True, default=str)))
+        elif not new_entries:
             return summary
 
         needed = {e.structure_hash for e in new_entries} | {e.defect.host_hash for e in new_entries
@@ -331,6 +357,93 @@ def _import_calcset(engine: "Engine", plan: CalcSetPlan, progress, summary: Impo
     return summary
 
 
+# The stored fields of an entry that a re-import compares, as (name shown, stored column).
+_ENTRY_FIELDS = ("structure", "polymorph", "relaxation", "code", "code_version", "method", "functional",
+                 "parameters", "broadening_ev", "energy_reference", "alignment", "alignment_shift_ev", "source",
+                 "defect.kind", "defect.name", "defect.species", "defect.charge", "defect.supercell",
+                 "defect.position_frac", "defect.host_structure")
+
+
+def _set_change(stored, plan: CalcSetPlan) -> str | None:
+    """``"FIELD changed since it was imported (stored X, now Y)"`` for the first of the set's
+    description, source and provenance (by key) that differs from the stored row, else None."""
+    for name in ("description", "source"):
+        old, new = getattr(stored, name), getattr(plan, name)
+        if old != new:
+            return f"{name} changed since it was imported (stored {excerpt(old)}, now {excerpt(new)})"
+    old_provenance = json.loads(stored.provenance_json or "{}")
+    new_provenance = json.loads(json.dumps(plan.provenance, sort_keys=True, default=str))
+    for key in sorted(set(old_provenance) | set(new_provenance)):
+        if old_provenance.get(key) != new_provenance.get(key):
+            return (f"provenance.{key} changed since it was imported (stored {excerpt(old_provenance.get(key))}, "
+                    f"now {excerpt(new_provenance.get(key))})")
+    return None
+
+
+def _stored_entry(conn: "Connection", set_id: int, key: str) -> dict[str, Any]:
+    """The stored values of entry ``key`` of set ``set_id``, named as in :data:`_ENTRY_FIELDS`."""
+    from sqlalchemy import select
+
+    c, st, df = Calculation.__table__, Structure.__table__, Defect.__table__
+    host = Structure.__table__.alias("host")
+    row = conn.execute(
+        select(st.c.content_hash, st.c.polymorph, st.c.relaxation, c.c.code, c.c.code_version, c.c.method,
+               c.c.functional, c.c.parameters_json, c.c.broadening_ev, c.c.energy_reference, c.c.alignment,
+               c.c.alignment_shift_ev, c.c.source, df.c.id.label("defect_id"), df.c.kind, df.c.name, df.c.species,
+               df.c.charge, df.c.supercell, df.c.position_key, host.c.content_hash.label("host_hash"))
+        .select_from(c.join(st, st.c.id == c.c.structure_id).outerjoin(df, df.c.id == c.c.defect_id)
+                     .outerjoin(host, host.c.id == df.c.host_structure_id))
+        .where(c.c.calculation_set_id == set_id, c.c.entry_key == key)).mappings().one()
+    stored = {"structure": row["content_hash"], "polymorph": row["polymorph"], "relaxation": row["relaxation"],
+              "parameters": json.loads(row["parameters_json"] or "{}")}
+    stored.update({name: row[name] for name in ("code", "code_version", "method", "functional", "broadening_ev",
+                                                "energy_reference", "alignment", "alignment_shift_ev", "source")})
+    has_defect = row["defect_id"] is not None
+    for name, column in (("kind", "kind"), ("name", "name"), ("species", "species"), ("charge", "charge"),
+                         ("supercell", "supercell"), ("position_frac", "position_key"), ("host_structure", "host_hash")):
+        value = row[column] if has_defect else None
+        stored[f"defect.{name}"] = (value or None) if name == "position_frac" else value
+    return stored
+
+
+def _entry_values(entry: EntryPlan) -> dict[str, Any]:
+    """The values ``entry`` would store, named as in :data:`_ENTRY_FIELDS`."""
+    calc = entry.calculation
+    values: dict[str, Any] = {"structure": entry.structure_hash, "polymorph": entry.polymorph,
+                              "relaxation": entry.relaxation,
+                              "parameters": json.loads(json.dumps(calc.get("parameters", {}), sort_keys=True, default=str))}
+    values.update({name: calc.get(name) for name in ("code", "code_version", "method", "functional", "broadening_ev",
+                                                      "energy_reference", "alignment", "alignment_shift_ev", "source")})
+    d = entry.defect
+    values.update({"defect.kind": d and d.kind, "defect.name": d and d.name, "defect.species": d and d.species,
+                   "defect.charge": d and d.charge, "defect.supercell": d and d.supercell,
+                   "defect.position_frac": (d.position_key or None) if d else None,
+                   "defect.host_structure": d and d.host_hash})
+    return values
+
+
+def _first_change(stored: dict[str, Any], values: dict[str, Any]) -> str | None:
+    """``"FIELD: stored X, now Y"`` for the first of ``values`` that differs from ``stored``, else None."""
+    for name, value in values.items():
+        old = stored.get(name)
+        if isinstance(old, float) or isinstance(value, float):
+            same = old is not None and value is not None and float(old) == float(value)
+        else:
+            same = old == value
+        if not same:
+            if name in ("structure", "defect.host_structure"):  # content hashes say nothing to a reader
+                return f"{name}: a different structure file content"
+            return f"{name}: stored {excerpt(old)}, now {excerpt(value)}"
+    return None
+
+
+def _entry_change(stored: dict[str, Any], entry: EntryPlan) -> str | None:
+    """What differs between a stored entry and ``entry`` among :data:`_ENTRY_FIELDS` (None: only the
+    spectra, DOS or descriptors can have changed)."""
+    values = _entry_values(entry)
+    return _first_change(stored, {name: values[name] for name in _ENTRY_FIELDS})
+
+
 def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dict[str, int], cache: dict) -> int | None:
     from sqlalchemy import select
 
@@ -357,18 +470,47 @@ def _ensure_defect(conn, entry: EntryPlan, structure_id: int, structure_ids: dic
     return found
 
 
+def _file_defect(conn: "Connection", structure_id: int, defect: ContextDefect) -> int:
+    """The id of ``defect`` on structure ``structure_id``: the stored defect of that name, charge and
+    kind when there is exactly one (a calculation set's, with its position and host), else the row
+    without a position, inserted when absent. Revision 0008 links older imports the same way."""
+    from sqlalchemy import select
+
+    table = Defect.__table__
+    same = (table.c.structure_id == structure_id, table.c.name == defect.name, table.c.charge == defect.charge)
+    ids = list(conn.execute(select(table.c.id).where(*same, table.c.kind == defect.kind)).scalars())
+    if len(ids) == 1:
+        return ids[0]
+    unplaced = select(table.c.id).where(*same, table.c.position_key == "")
+    found = conn.execute(unplaced).scalar()
+    if found is None:
+        _insert_ignoring_duplicates(conn, table, [dict(structure_id=structure_id, kind=defect.kind, name=defect.name,
+                                                       charge=defect.charge, position_key="")],
+                                    ["structure_id", "name", "charge", "position_key"])
+        found = conn.execute(unplaced).scalar_one()
+    return found
+
+
 def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> ImportSummary:
     """Write spectra read from data files (experimental or computed without a calculation set).
+
+    A record with a structure whose metadata context names a defect (``defect_kind``,
+    ``defect_name``, ``defect_charge``: what ``xasrepo export`` writes) gets that defect
+    (:func:`~repository.values.context_defect`; table ``spectrum_defect``), so an exported defect
+    spectrum imported again is not pristine; the context's ``polymorph`` labels a new structure.
 
     One transaction for all records. A spectrum already present, by its content hash or by its data
     (:func:`spectrum_data_hash`: element, edge and arrays, whatever file it came in), is not written
     again; ``summary.already_present`` names each such file with the existing spectrum's id.
     """
+    from sqlalchemy import insert
+
     from .calcset import StructurePlan
     from .structures import analyze, coordination_number, structure_hash, structure_json
 
     summary = ImportSummary(name=", ".join(sorted({r.source_file or "?" for r in records}))[:200], status="imported")
     structure_plans: dict[str, StructurePlan] = {}
+    defects: dict[str, tuple[str, ContextDefect]] = {}  # spectrum content hash -> (structure hash, defect)
     prepared = []
     for record in records:
         digest = None
@@ -376,14 +518,26 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
         if record.structure is not None:
             digest = structure_hash(record.structure)
             if digest not in structure_plans:
+                # an xasrepo export names the structure's polymorph in its context: keep it on re-import
+                context = record.metadata.get("context") if isinstance(record.metadata.get("context"), dict) else {}
+                polymorph = context.get("polymorph")
+                # (the column holds 64 characters; a longer one stays in the metadata only)
+                polymorph = polymorph.strip() if isinstance(polymorph, str) and 0 < len(polymorph.strip()) <= 64 else None
                 structure_plans[digest] = StructurePlan(digest, structure_json(record.structure),
-                                                        analyze(record.structure), None, None)
+                                                        analyze(record.structure), polymorph, None)
             if record.absorber_site_index is not None:
                 cn = coordination_number(record.structure, record.absorber_site_index)
         extra = {"sample": record.sample.sample_name, "source_sha256": record.source_sha256}
         s = record.spectrum
-        prepared.append((record, digest, cn, content_hash(s, structure_hash=digest,
-                                                          absorber_site_index=record.absorber_site_index, extra=extra),
+        spectrum_hash = content_hash(s, structure_hash=digest, absorber_site_index=record.absorber_site_index,
+                                     extra=extra)
+        # A file's defect can only be stored on its structure; without one the context stays in the
+        # metadata and the spectrum has no defect.kind at all (never 'none': nothing says pristine).
+        if digest is not None:
+            found = context_defect(record.metadata, record.source_file)
+            if found is not None:
+                defects[spectrum_hash] = (digest, found)
+        prepared.append((record, digest, cn, spectrum_hash,
                          spectrum_data_hash(s.absorbing_element, s.edge.value, s.energy_ev, s.intensity),
                          spectroscopy_of(record.metadata)))
     with engine.begin() as conn:
@@ -419,7 +573,12 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
         inserted = _insert_spectra(conn, rows)  # a concurrent import of the same file: skipped, not failed
         summary.spectra_new = len(inserted)
         summary.spectra_existing += len(rows) - len(inserted)
-        summary.spectrum_ids = sorted(_existing_ids(conn, Spectrum.__table__.c.content_hash, sorted(inserted)).values())
+        new_ids = _existing_ids(conn, Spectrum.__table__.c.content_hash, sorted(inserted))
+        summary.spectrum_ids = sorted(new_ids.values())
+        links = [{"spectrum_id": new_ids[h], "defect_id": _file_defect(conn, structure_ids[defects[h][0]], defects[h][1])}
+                 for h in sorted(inserted) if h in defects]
+        if links:
+            conn.execute(insert(SpectrumDefect.__table__), links)
         if not inserted:
             summary.status = "unchanged"
     return summary

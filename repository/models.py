@@ -6,6 +6,7 @@ Tables:
 - ``defect``: defect metadata of a defect supercell, linked to the supercell and host structures;
 - ``calculation_set`` and ``calculation``: provenance of computed data;
 - ``spectrum``: computed or experimental spectra, arrays as little-endian float64 BLOBs;
+- ``spectrum_defect``: the defect of a spectrum imported from a file that names it (no calculation);
 - ``dos``: total and projected densities of states; ``descriptor``: scalar site/structure
   descriptors such as Hirshfeld charges and sigma charge transfer;
 - ``snapshot``: one row per embedding snapshot version: where its Parquet file and fitted-model
@@ -163,6 +164,16 @@ class SpectrumCalculation(SQLModel, table=True):
     calculation_id: int = Field(foreign_key="calculation.id", primary_key=True, index=True)
 
 
+class SpectrumDefect(SQLModel, table=True):
+    """The defect of a spectrum that has no calculation (a file import whose file names the defect of
+    its structure, e.g. a pymatgen JSON export); a calculated spectrum's defect is its calculation's."""
+
+    __tablename__ = "spectrum_defect"
+
+    spectrum_id: int = Field(foreign_key="spectrum.id", primary_key=True)
+    defect_id: int = Field(foreign_key="defect.id", index=True)
+
+
 class Dos(SQLModel, table=True):
     """A total or projected DOS curve; energy_ev (eV) and density are float64 BLOBs."""
 
@@ -239,4 +250,4 @@ class SnapshotPoint(SQLModel, table=True):
 
 
 
-ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, Dos, Descriptor, Snapshot, SnapshotPoint]
+ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, SpectrumDefect, Dos, Descriptor, Snapshot, SnapshotPoint]

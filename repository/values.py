@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .conventions import Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .conventions import DefectKind, Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .errors import InputError
 from .arrays import to_blob
 
 MIN_POINTS = 2
@@ -161,3 +162,52 @@ def finite_or_none(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class ContextDefect:
+    """The defect a data file says its structure has (``metadata["context"]``: ``defect_kind``,
+    ``defect_name``, ``defect_charge``, as ``xasrepo export`` writes them); charge in e."""
+
+    kind: str
+    name: str
+    charge: int
+
+
+def context_defect(metadata: dict[str, Any], file: Any = None, where: str | None = None) -> ContextDefect | None:
+    """The :class:`ContextDefect` in ``metadata["context"]``, or None when it names no defect (no
+    ``defect_kind``/``defect_name``, or kind ``none``: a pristine structure).
+
+    Raises :class:`~repository.errors.InputError` naming ``file``, ``where`` and the field for a
+    context that cannot be a defect (unknown kind, a name without a kind or the reverse, a
+    charge that is not an integer): guessing would store a wrong defect, or call it pristine.
+    """
+    context = metadata.get("context") if isinstance(metadata, dict) else None
+    if not isinstance(context, dict):
+        return None
+    kind, name, charge = context.get("defect_kind"), context.get("defect_name"), context.get("defect_charge")
+
+    def fail(field_name: str, problem: str) -> InputError:
+        place = f"metadata.context.{field_name}"
+        return InputError(file, problem, where=f"{where}: {place}" if where else place)
+
+    if kind in (None, DefectKind.NONE.value) and name is None:
+        if charge not in (None, 0, "0"):
+            raise fail("defect_charge", f"charge {charge!r} given without a defect (defect_kind, defect_name)")
+        return None
+    kinds = ", ".join(k.value for k in DefectKind if k is not DefectKind.NONE)
+    if kind is None:
+        raise fail("defect_kind", f"missing: defect_name {name!r} needs a kind ({kinds})")
+    if kind == DefectKind.NONE.value:
+        raise fail("defect_kind", f"'none' (pristine) contradicts defect_name {name!r}")
+    if kind not in {k.value for k in DefectKind}:
+        raise fail("defect_kind", f"unknown defect kind {kind!r} (expected one of {kinds})")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("defect_name", f"missing or empty: a {kind} defect needs a name such as v_N or C_B")
+    if charge is None:
+        charge = 0
+    elif isinstance(charge, str) and charge.strip().lstrip("+-").isdigit():
+        charge = int(charge)  # XDI headers and CSV comments give every value as text
+    if isinstance(charge, bool) or not isinstance(charge, int):
+        raise fail("defect_charge", f"{charge!r} is not a whole number of elementary charges")
+    return ContextDefect(kind=kind, name=name.strip(), charge=charge)

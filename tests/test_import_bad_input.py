@@ -157,6 +157,92 @@ def test_changed_entry_under_the_same_set_name_is_refused(sqlite_db, example_set
     assert "entry 'hBN-221/B0' changed since it was imported" in result.stderr
 
 
+def test_edited_structure_label_is_refused_naming_the_field_and_database_unchanged(sqlite_db, example_set, cli):
+    # polymorph/relaxation used to be outside the entry hash: the edit was "nothing changed", and lost
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    assert "nothing changed" in cli("import", example_set, "--db", sqlite_db).stdout
+    before = file_digest(Path(sqlite_db))
+    _replace(example_set / "calcset.toml", 'polymorph = "h-BN"', 'polymorph = "hBN"')
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in result.output, message
+    assert "entry 'hBN-221/B0' changed since it was imported (polymorph: stored 'h-BN', now 'hBN')" in message
+    assert file_digest(Path(sqlite_db)) == before
+
+
+def test_edited_relaxation_of_the_second_entry_is_refused(sqlite_db, example_set, cli):
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    _replace(example_set / "calcset.toml", 'relaxation = "none"', 'relaxation = "PBE, forces < 0.01 eV/A"', count=2)
+    _replace(example_set / "calcset.toml", 'relaxation = "PBE, forces < 0.01 eV/A"', 'relaxation = "none"')
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2, result.output
+    assert "entry 'hBN-221-vN/B1' changed since it was imported (relaxation: stored 'none'" in result.stderr
+
+
+def test_changed_calculation_field_is_named(sqlite_db, example_set, cli):
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    _replace(example_set / "calcset.toml", "alignment_shift_ev = 189.9", "alignment_shift_ev = 190.1")
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2
+    assert "(alignment_shift_ev: stored 189.9, now 190.1)" in result.stderr
+
+
+def test_edited_set_description_alone_is_refused_not_stored_behind_nothing_changed(sqlite_db, example_set, cli):
+    # the set row used to be rewritten while the command said "nothing changed"
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    before = file_digest(Path(sqlite_db))
+    _replace(example_set / "calcset.toml", 'description = "Two entries', 'description = "2 entries')
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "set description changed since it was imported (stored 'Two entries" in message
+    assert file_digest(Path(sqlite_db)) == before
+
+
+def test_reformatted_manifest_is_nothing_changed_and_writes_nothing(sqlite_db, example_set, cli):
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    before = file_digest(Path(sqlite_db))
+    manifest = example_set / "calcset.toml"
+    manifest.write_text("# a comment added after the import\n" + manifest.read_text())
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 0, result.output
+    assert "already imported: nothing changed" in result.stdout
+    assert file_digest(Path(sqlite_db)) == before
+
+
+def test_entry_imported_before_labels_were_hashed_is_still_recognised(sqlite_db, example_set, cli):
+    """A database whose entry hashes predate the labels: an unchanged entry is accepted when the set
+    is extended, an edited label is still refused."""
+    import shutil
+
+    from sqlalchemy import update
+
+    from repository import db
+    from repository.calcset import read_calcset
+    from repository.models import Calculation
+
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0
+    plan = read_calcset(example_set)
+    table = Calculation.__table__
+    with db.connected(sqlite_db) as engine, engine.begin() as conn:
+        for entry in plan.entries:
+            conn.execute(update(table).where(table.c.entry_key == entry.key).values(entry_hash=entry.legacy_hash))
+    # extend the set with a third entry (a copy of the second under a new key)
+    text = (example_set / "calcset.toml").read_text()
+    second = text[text.index('[[entries]]\nkey = "hBN-221-vN/B1"'):]
+    (example_set / "calcset.toml").write_text(text + "\n" + second.replace("hBN-221-vN/B1", "hBN-221-vN/B1-copy"))
+    edited = example_set.parent / "edited"
+    shutil.copytree(example_set, edited)
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 0, result.output
+    _replace(edited / "calcset.toml", 'polymorph = "h-BN"', 'polymorph = "hBN"')
+    result = cli("import", edited, "--db", sqlite_db)
+    assert result.exit_code == 2
+    assert "(polymorph: stored 'h-BN', now 'hBN')" in result.stderr
+
+
 def test_paths_outside_the_set_directory_are_refused(example_set):
     from repository.calcset import read_calcset
     from repository.errors import InputError

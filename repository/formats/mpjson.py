@@ -18,7 +18,7 @@ import numpy as np
 from ..conventions import Origin
 from ..errors import InputError
 from ..limits import excerpt, load_json
-from ..values import SampleInfo, SpectrumRecord
+from ..values import SampleInfo, SpectrumRecord, context_defect
 from .common import (
     DEFAULT_OPTIONS,
     ReadOptions,
@@ -95,6 +95,9 @@ def read_json(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[Spectr
             for key in ("material_id", "task_id", "xas_id", "mp_id"):
                 if outer.get(key) is not None or doc.get(key) is not None:
                     metadata[key] = str(outer.get(key) or doc.get(key))
+        if structure is not None:
+            # the defect of an exported supercell is restored on import: refuse one that cannot be
+            context_defect(metadata, path, where=f"{where}: {OWN_KEY}" if where else OWN_KEY)
         sample = SampleInfo(**{k: own.get(k) for k in ("sample_name", "facility", "beamline", "measurement_mode",
                                                        "calibration_shift_ev", "temperature_k")})
         records.append(make_record(

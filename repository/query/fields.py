@@ -125,7 +125,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("host_polymorph", "host_polymorph", T, ("host.polymorph",), help="e.g. h-BN", **C),
     # defect
     FieldSpec("defect_id", "defect_id", I, ("defect.id",)),
-    FieldSpec("defect_kind", "defect_kind", T, ("defect.kind",), help="vacancy, substitution, ..., none", **_closed(DefectKind)),
+    FieldSpec("defect_kind", "defect_kind", T, ("defect.kind",),
+              help="vacancy, substitution, ...; none: a known structure without a defect (unknown without a structure)",
+              **_closed(DefectKind)),
     FieldSpec("defect_name", "defect_name", T, ("defect.name",), help="e.g. v_N, C_B", **C),
     FieldSpec("defect_species", "defect_species", T, ("defect.species",), **C),
     FieldSpec("defect_charge", "defect_charge", I, ("defect.charge",)),
