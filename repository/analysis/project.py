@@ -25,7 +25,8 @@ umap-learn's ``transform`` on held-out spectra is unchanged.
 
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
 ``shift_ev`` (added to the energies) and/or an alignment: ``align="edge_onset"`` moves the spectrum so
-its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
+its edge onset falls on the best-matching member's (:func:`member_onset_shift`, with the members' e0
+stored in the model; the training spectra's median onset only for callers without them); ``align="fit"``
 then searches at most :data:`FIT_SEARCH_EV` (5 eV) either side of that (on the recipe's grid step, then a
 tenth of it, then scipy's bounded scalar minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that
 best matches some training spectrum -- needed when the onset itself depends on the spectrum's shape;
