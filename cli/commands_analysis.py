@@ -329,12 +329,17 @@ def project(
     energy_col: Annotated[str | None, typer.Option("--energy-col", help="Energy column: number or name.")] = None,
     mode: Annotated[str | None, typer.Option(
         "--mode", help="Measurement mode: transmission, fluorescence, ... (as `import --mode`).")] = None,
+    rank_by: Annotated[str, typer.Option(
+        "--rank-by", metavar="map|spectral",
+        help="Rank the neighbours by distance in the map (default) or by spectral RMS difference "
+             "(what the coverage verdict uses).")] = "map",
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="table, json (placement and neighbours), csv or ids (neighbours).")] = OutputFormat.table,
 ) -> None:
     """Place a spectrum in a snapshot's embedding and list its nearest computed spectra."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository import db as database
+    from repository.analysis.project import domain_lines
     from repository.analysis.project import project as place
     from repository.errors import UsageError
 
@@ -347,7 +352,8 @@ def project(
     read_options.update(fallback_element=element_option(element), fallback_edge=edge_option(edge))
     with database.connected(db, read_only=True) as engine:
         result = place(engine, snapshot, file=file, spectrum_id=spectrum, k=k, shift_ev=shift,
-                       align=align.replace("-", "_"), edge_energy_ev=edge_energy, epochs=epochs, read_options=read_options)
+                       align=align.replace("-", "_"), edge_energy_ev=edge_energy, epochs=epochs, read_options=read_options,
+                       rank_by=rank_by)
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result, indent=1, default=str) + "\n")
         return
@@ -356,8 +362,6 @@ def project(
     # csv/ids are for piping: the placement line then goes to stderr, the neighbours to stdout
     typer.echo(f"{result['query']} -> ({coords}) in {result['snapshot']} [{result['placement']}{shifted}]",
                err=fmt is not OutputFormat.table)
-    domain = result["domain"]
-    typer.echo(f"{domain['verdict']}: nearest member {domain['nearest_spectrum_id']} at RMS {domain['nearest_rmsd']:.4g} "
-               f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
-               f"confident up to {domain['threshold_rmsd']:.4g})", err=fmt is not OutputFormat.table)
+    for line in domain_lines(result):  # the verdict, and a note when the table's rank 1 is something else
+        typer.echo(line, err=fmt is not OutputFormat.table)
     render_rows(result["neighbors"], fmt, id_column="spectrum_id")

@@ -148,7 +148,9 @@ def test_a_probe_directory_is_read_from_its_manifest_and_scored_against_the_comm
         assert rates[label]["n_probes"] == 2
         assert rates[label]["rates"] == {"raw": 1.0, "pca": 1.0}
     readme = (out / "README.md").read_text()
-    assert "| B K | polymorph | 2 | 0.50 (h-BN) | 1.00 | 1.00 |" in readme
+    # the baseline says what it is; a random neighbour: (5 r-BN + 10 h-BN of 15) / 2 probes
+    assert rates["polymorph"]["random_neighbor"] == pytest.approx((5 / 15 + 10 / 15) / 2)
+    assert "| B K | polymorph | 2 | 0.50 (always h-BN) | 0.50 | 1.00 | 1.00 |" in readme
     assert f"--probe {folder}" in readme
 
 
@@ -271,3 +273,72 @@ def test_feffs_c_bn_is_aligned_as_project_aligns_it_not_onto_the_sp2_median(shar
     (boron,) = compare([boron], methods=("pca",), seeds=1, identify=False, probes=[f"{feff}:polymorph=c-BN"])
     reading = _reading(boron.probes[0], [REFERENCE, "pca"])
     assert boron.probes[0].probe.alignment == "fit" or f"by onset alignment: {NO_CONFIDENT_SHIFT}" in reading
+
+
+def test_site_labels_are_voted_only_by_the_sites_the_grouped_test_scores():
+    """A vote on defect_name skips a site far from its defect (the one rule, grouped.label_rows)."""
+    from repository.compare.grouped import near_defect_mask
+    from repository.compare.probes import label_voters, place_among
+
+    points = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    defect_kind = ["vacancy", "vacancy", "none", "vacancy", "none"]
+    distance = [4.5, 1.4, None, 2.5, None]  # rows 0 (4.5 A from the vacancy) votes on nothing of the site
+    near = near_defect_mask(defect_kind, distance)
+    voters = label_voters(["polymorph", "defect_kind", "defect_name"], near)
+    assert set(voters) == {"defect_kind", "defect_name"}
+    placed = place_among(points, np.array([0.0]), None, "spectra", None, voters, k=3)
+    assert placed.nearest == [0, 1, 2] and placed.rows_for("polymorph") == [0, 1, 2]
+    assert placed.rows_for("defect_name") == [1, 2, 3]
+    names = np.array(["v_N", "v_N", "none", "none", "none"], dtype=object)
+    assert label_vote([placed], names, "none", "defect_name").majority == "none"  # 2 of 1, 2, 3
+    assert label_vote([placed], names, "none", None).majority == "v_N"  # all of 0, 1, 2: the old vote
+
+
+def test_bundled_probes_vote_site_labels_only_near_a_defect_and_the_baseline_is_what_it_says(tmp_path, cli):
+    """The bundled set and probes: every neighbour that votes on defect_kind/defect_name is a site
+    within NEAR_DEFECT_A of its defect or of a defect-free cell (checked on the imported set), and the
+    baseline's class and the random-neighbour share are recomputed from those sites."""
+    from collections import Counter
+
+    from repository.analysis.sites import NEAR_DEFECT_A
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "data" / "bn" / "calcset.toml").exists() or not (root / "data" / "bn-v2-probes").exists():
+        pytest.skip("the bundled BN set or its probes are absent")
+    out = tmp_path / "report"
+    result = cli("compare", "--calcset", root / "data" / "bn", "--seeds", "1", "-m", "pca", "--recipe", "shape",
+                 "--no-shape-only", "--jobs", "1", "--probe", root / "data" / "bn-v2-probes", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    stored = json.loads((out / "results.json").read_text())
+    with imported_calcset(root / "data" / "bn") as engine:
+        data = {d.name: d for d in load_edges(engine)}
+    checked = 0
+    for edge in stored["edges"]:
+        d = data[f"{edge['element']} {edge['edge']}"]
+        kind = {int(i): str(k) for i, k in zip(d.ids, d.labels["defect_kind"])}
+        dist = {int(i): float(v) for i, v in zip(d.ids, d.defect_distance_a)}
+        voting = {i for i in kind if kind[i] == "none" or dist[i] <= NEAR_DEFECT_A}
+        assert len(voting) < len(kind)  # far sites exist, so the rule is exercised
+        for probe in edge["probes"]:
+            for meth, placed in probe["methods"].items():
+                for seed in placed["nearest"]:
+                    for label in ("defect_kind", "defect_name"):
+                        ids = [n["spectrum_id"] for n in seed["label_neighbors"][label]]
+                        assert len(ids) == probe["k"] and set(ids) <= voting, (probe["name"], meth, label)
+                        counts = Counter(n[label] for n in seed["label_neighbors"][label])
+                        if placed["labels"][label]["n_seeds"] == 1:
+                            assert placed["labels"][label]["counts"] == dict(counts)
+                        checked += 1
+        names = Counter(str(n) for i, n in zip(d.ids, d.labels["defect_name"]) if int(i) in voting)
+        for row in stored["probe_identification"]:
+            if row["edge"] == d.name and row["label"] == "defect_name":
+                top = max(names.values())
+                assert row["majority_class"] == sorted(c for c, n in names.items() if n == top)[0]
+                assert row["baseline_among"] == f"the {len(voting)} sites near a defect or in a defect-free cell"
+                probes = [p for p in edge["probes"] if "defect_name" in p["expected"]]
+                share = sum(names[p["expected"]["defect_name"]] for p in probes) / len(voting) / len(probes)
+                assert row["random_neighbor"] == pytest.approx(share)
+    assert checked
+    readme = (out / "README.md").read_text()
+    assert "onto the onset of\nthe best-matching compared spectrum" in readme and "median onset" not in readme
+    assert "baseline: always the commonest class" in readme and "(always " in readme

@@ -25,7 +25,8 @@ umap-learn's ``transform`` on held-out spectra is unchanged.
 
 Spectra whose energies are relative to the edge or carry a calibration offset are placed with
 ``shift_ev`` (added to the energies) and/or an alignment: ``align="edge_onset"`` moves the spectrum so
-its edge onset falls on the training spectra's median onset (stored in the model); ``align="fit"``
+its edge onset falls on the best-matching member's (:func:`member_onset_shift`, with the members' e0
+stored in the model; the training spectra's median onset only for callers without them); ``align="fit"``
 then searches at most :data:`FIT_SEARCH_EV` (5 eV) either side of that (on the recipe's grid step, then a
 tenth of it, then scipy's bounded scalar minimiser down to :data:`FIT_TOLERANCE_EV`) for the shift that
 best matches some training spectrum -- needed when the onset itself depends on the spectrum's shape;
@@ -78,6 +79,15 @@ DOMAIN_PERCENTILE = 90.0  # a placement is confident when its nearest member is 
 NN_BLOCK_ROWS = 4096  # member_nn_rmsd: members compared at a time (a (2000, 4096) float32 array: 33 MB)
 DOMAIN_SAMPLE = 2000  # members whose nearest-neighbour distance is measured (all of them in smaller snapshots)
 NO_CONFIDENT_MATCH = "no confident match"
+WITHIN_COVERAGE = "within the snapshot's coverage"
+MIN_DOMAIN_MEMBERS = 29  # fewer members: no coverage threshold, never "confident". With n members, the largest
+#   of their n nearest-neighbour distances lies above the true 90th percentile with probability 1 - 0.9**n,
+#   under 95 % below 29 members (0.41 at 5): no member distance then bounds the threshold from above, and a
+#   sparse set's nearest-neighbour distances are large, so a threshold from it calls distant spectra covered
+RANK_BY = ("map", "spectral")  # project(rank_by=): the neighbour table by map distance or by spectral RMS
+RANKED_BY_TEXT = {"map": "distance in the map", "spectral": "spectral RMS difference"}
+IDENTITY_COLUMNS = ("polymorph", "defect_name", "absorber_cn")  # labels a reader takes as "what it is":
+#   the map's rank 1 is checked against the spectrally nearest member on these (map_check)
 LABEL_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_symbol", "crystal_system", "defect_kind", "defect_name",
                  "absorber_cn", "origin")
 
@@ -612,7 +622,8 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
             spectrum_id: int | None = None, query: QuerySpectrum | None = None, k: int = DEFAULT_K,
             shift_ev: float = 0.0, align: str = "none", edge_energy_ev: float | None = None,
             epochs: int = UMAP_TRANSFORM_EPOCHS, computed_only: bool = True, element: str | None = None,
-            edge: str | None = None, read_options: dict[str, Any] | None = None) -> dict[str, Any]:
+            edge: str | None = None, read_options: dict[str, Any] | None = None,
+            rank_by: str = "map") -> dict[str, Any]:
     """Place one spectrum (a file, a stored spectrum or a :class:`QuerySpectrum`) in ``snapshot``.
 
     ``shift_ev`` (eV) is added to the energies (a calibration offset); ``align="edge_onset"`` puts the edge
@@ -631,9 +642,15 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     ``placement`` says how the coordinates were obtained (``umap-sgd``, ``pca``, ... or
     ``exact match of spectrum ID`` when the preprocessed query equals a member's, see
     :func:`exact_match`; ``exact_match`` is then that id, else None). The ``k`` neighbours are ranked
-    by ``distance``, the Euclidean distance in the embedding from the placed point; each also has its
-    spectrum id, labels (formula, space group, crystal system, defect...) and ``spectral_rmsd``, the
-    RMS difference of the preprocessed spectra (the recipe's grid, normalised).
+    (``ranked_by``) by ``distance``, the Euclidean distance in the embedding from the placed point
+    (``rank_by="map"``, the default), or by ``spectral_rmsd`` (``rank_by="spectral"``), the RMS
+    difference of the preprocessed spectra (the recipe's grid, normalised); each has both, its
+    spectrum id and labels (formula, space group, crystal system, defect...).
+
+    The verdict (``domain``) is by spectral distance, the default table by map distance, and a 2-D
+    map does not keep spectral distances: ``map_check`` (:func:`map_check`) says whether the
+    table's rank 1 carries the labels of the spectrally nearest member (``domain["nearest_labels"]``)
+    and, when it does not, gives a one-line ``note``; :func:`domain_lines` words both for a reader.
     """
     from ..snapshots.registry import get_snapshot, load_model, read_table
 
@@ -641,6 +658,8 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         raise UsageError("give exactly one of a FILE or --spectrum ID")
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
+    if rank_by not in RANK_BY:
+        raise UsageError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
     record = get_snapshot(engine, snapshot)
     model = load_model(record)
     reference_onset = float(model["reference_onset_ev"])
@@ -677,10 +696,11 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
         computed = np.asarray([i for i, row in enumerate(labels) if row.get("origin") == "computed"], dtype=np.int64)
         if computed.size:  # computed spectra when there are any; a snapshot of measured standards: those
             candidates, compared = computed, "computed members"
-    # by embedding distance; an exact match first even if another member shares its coordinates
-    order = np.lexsort((candidates != (-1 if match is None else match), distance[candidates]))
-    chosen = candidates[order[:k]]
     train = model["train"]
+    # by embedding distance (or spectral RMS); an exact match first even if another member ties with it
+    key = distance[candidates] if rank_by == "map" else _rmsd(train[candidates], x)
+    order = np.lexsort((candidates != (-1 if match is None else match), key))
+    chosen = candidates[order[:k]]
     neighbors = []
     for rank, i in enumerate(chosen, start=1):
         row = dict(labels[int(i)])
@@ -690,11 +710,84 @@ def project(engine: Engine, snapshot: str | int, *, file: str | Path | None = No
     if member_nn is None:  # snapshots made before it was stored
         member_nn = member_nn_rmsd(train)
     domain = applicability(x, train, member_nn, np.asarray(member_ids))
+    nearest_row = labels[member_ids.index(domain["nearest_spectrum_id"])]
+    domain["nearest_labels"] = {c: nearest_row.get(c) for c in LABEL_COLUMNS}
     return {"snapshot": record["uid"], "method": record["method"], "placement": how, "query": query.label,
-            "domain": domain, "neighbors_among": compared,
+            "domain": domain, "neighbors_among": compared, "ranked_by": RANKED_BY_TEXT[rank_by],
+            "map_check": map_check(domain, neighbors, rank_by),
             "exact_match": None if match is None else member_ids[match],
             "coordinates": [float(c) for c in coords], "energy_shift_ev": applied, "recipe": json.loads(recipe.to_json()),
             "neighbors": neighbors}
+
+
+def _rmsd(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """RMS difference between each row of ``rows`` and ``x`` (float64; rows may be float32)."""
+    diff = np.asarray(rows, dtype=np.float64) - np.asarray(x, dtype=np.float64)[None, :]
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff) / diff.shape[1])
+
+
+def identity_text(row: dict[str, Any]) -> str:
+    """``h-BN B_N, CN 3``: what a member is, in the :data:`IDENTITY_COLUMNS` (the formula when it
+    has no polymorph; no defect when it has none)."""
+    head = [str(row.get("polymorph") or row.get("reduced_formula") or "?")]
+    if row.get("defect_name") not in (None, "", "none"):
+        head.append(str(row["defect_name"]))
+    text = " ".join(head)
+    return text + (f", CN {row['absorber_cn']}" if row.get("absorber_cn") is not None else "")
+
+
+def _identity(row: dict[str, Any]) -> tuple:
+    return tuple(row.get(c) for c in IDENTITY_COLUMNS)
+
+
+def map_check(domain: dict[str, Any], neighbors: list[dict[str, Any]], rank_by: str = "map") -> dict[str, Any]:
+    """Whether the neighbour table's rank 1 carries the labels (:data:`IDENTITY_COLUMNS`) of the
+    spectrally nearest member, which the verdict names.
+
+    Returns ``agrees`` (rank 1 has those labels), ``rank1_spectrum_id``, ``spectral_nearest_spectrum_id``,
+    ``columns``, ``sharing_ranks`` (the ranks of the listed neighbours that have them) and ``note``:
+    None when rank 1 agrees, else one line saying what the table shows instead (a reader takes rank 1
+    as the identification). Ranked by spectral RMS, rank 1 disagrees only when the spectrally nearest
+    member is not among the ranked ones (a measured member when the table lists computed ones).
+    """
+    nearest = domain["nearest_labels"]
+    want = _identity(nearest)
+    sharing = [n["rank"] for n in neighbors if _identity(n) == want]
+    first = neighbors[0] if neighbors else None
+    agrees = first is not None and _identity(first) == want
+    out = {"agrees": agrees, "rank1_spectrum_id": None if first is None else first["spectrum_id"],
+           "spectral_nearest_spectrum_id": domain["nearest_spectrum_id"], "columns": list(IDENTITY_COLUMNS),
+           "sharing_ranks": sharing, "note": None}
+    if first is None or agrees:
+        return out
+    where = (f"ranks {', '.join(map(str, sharing))}" if len(sharing) > 1 else f"rank {sharing[0]}") if sharing else "none"
+    tail = ("the 2-D map does not keep spectral distances; --rank-by spectral lists by spectral RMS"
+            if rank_by == "map" else "the nearest member is not among the ranked ones")
+    out["note"] = (f"rank 1 of the table (by {RANKED_BY_TEXT[rank_by]}) is {first['spectrum_id']} "
+                   f"({identity_text(first)}; RMS {first['spectral_rmsd']:.4g}), not what the spectrally nearest member "
+                   f"{domain['nearest_spectrum_id']} is ({identity_text(nearest)}); {len(sharing)} of the "
+                   f"{len(neighbors)} listed {'shares' if len(sharing) == 1 else 'share'} its labels ({where}): {tail}")
+    return out
+
+
+def domain_lines(result: dict[str, Any]) -> list[str]:
+    """The verdict (:func:`applicability`) in one line, naming the spectrally nearest member and what
+    it is, then :func:`map_check`'s note when the table's rank 1 is something else."""
+    domain = result["domain"]
+    verdict = domain["verdict"]
+    if domain.get("too_few_members"):
+        verdict += (f" (only {domain['n_members']} members; a coverage threshold needs at least "
+                    f"{domain['min_members']})")
+    labels = domain.get("nearest_labels")
+    what = f" ({identity_text(labels)})" if labels else ""
+    lines = [f"{verdict}: nearest member {domain['nearest_spectrum_id']}{what} at RMS {domain['nearest_rmsd']:.4g} "
+             f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
+             + ("confident up to" if not domain.get("too_few_members") else "their 90th percentile")
+             + f" {domain['threshold_rmsd']:.4g})"]
+    note = (result.get("map_check") or {}).get("note")
+    if note:
+        lines.append(f"note: {note}")
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -747,18 +840,22 @@ def applicability(x: np.ndarray, train: np.ndarray, member_nn: np.ndarray, ids: 
     Returns ``nearest_rmsd`` (RMS difference to the spectrally nearest member), ``nearest_spectrum_id``,
     ``percentile`` (share of members, in %, whose own nearest neighbour is at most that far),
     ``threshold_rmsd`` (the :data:`DOMAIN_PERCENTILE` th percentile), ``confident`` and ``verdict``
-    (:data:`NO_CONFIDENT_MATCH` when the spectrum is farther from every member than the threshold).
+    (:data:`NO_CONFIDENT_MATCH` when the spectrum is farther from every member than the threshold),
+    ``n_members``, ``min_members`` and ``too_few_members``: a snapshot of fewer than
+    :data:`MIN_DOMAIN_MEMBERS` members has no threshold to stand behind (see there), so its verdict
+    is :data:`NO_CONFIDENT_MATCH` at any distance (``threshold_rmsd`` is still the percentile, for reference).
     """
-    train = np.asarray(train, dtype=np.float64)
-    rmsd = np.sqrt(np.mean((train - np.asarray(x, dtype=np.float64)[None, :]) ** 2, axis=1))
+    rmsd = _rmsd(train, x)
     nearest = int(np.argmin(rmsd))
     d = float(rmsd[nearest])
     threshold = float(np.percentile(member_nn, DOMAIN_PERCENTILE))
-    confident = bool(d <= threshold)
+    n_members = int(np.asarray(train).shape[0])
+    too_few = n_members < MIN_DOMAIN_MEMBERS
+    confident = bool(d <= threshold) and not too_few
     return {"nearest_rmsd": d, "nearest_spectrum_id": int(ids[nearest]),
             "percentile": float(100.0 * np.mean(np.asarray(member_nn) <= d)), "threshold_rmsd": threshold,
-            "confident": confident,
-            "verdict": "within the snapshot's coverage" if confident else NO_CONFIDENT_MATCH}
+            "confident": confident, "verdict": WITHIN_COVERAGE if confident else NO_CONFIDENT_MATCH,
+            "n_members": n_members, "min_members": MIN_DOMAIN_MEMBERS, "too_few_members": too_few}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -155,17 +155,29 @@ def scoring_label(name: str, values: Sequence, groups: Sequence, mask: np.ndarra
                         int((~use).sum()), rule)
 
 
+NEAR_DEFECT_RULE = (f"sites within {NEAR_DEFECT_A:g} Å of the defect and every site of cells without one; "
+                    "farther sites of defect cells left out")
+
+
+def label_rows(name: str, near: np.ndarray | None) -> np.ndarray | None:
+    """Which spectra carry label ``name`` for scoring and for probe votes (:mod:`.probes`): ``near``
+    (:func:`near_defect_mask`) for the site labels (:data:`SITE_LABELS`: a site 3-5 Å from a vacancy
+    does not see it, so its ``defect_name`` says nothing about its spectrum), None (all) for the
+    others and when the spectra carry no defect distances. The one home of that rule."""
+    return near if name in SITE_LABELS and near is not None else None
+
+
 def scoring_labels(labels: dict[str, np.ndarray], groups: np.ndarray, near: np.ndarray | None,
                    names: Sequence[str] = GROUPED_LABELS) -> dict[str, ScoringLabel]:
-    """The labels of :data:`GROUPED_LABELS` present in ``labels``, site labels restricted to ``near``."""
+    """The labels of :data:`GROUPED_LABELS` present in ``labels``, site labels restricted to ``near``
+    (:func:`label_rows`)."""
     out = {}
     for name in names:
         if name not in labels:
             continue
-        if name in SITE_LABELS and near is not None:
-            rule = (f"sites within {NEAR_DEFECT_A:g} Å of the defect and every site of cells without one; "
-                    "farther sites of defect cells left out")
-            out[name] = scoring_label(name, labels[name], groups, near, rule=rule)
+        rows = label_rows(name, near)
+        if rows is not None:
+            out[name] = scoring_label(name, labels[name], groups, rows, rule=NEAR_DEFECT_RULE)
         else:
             out[name] = scoring_label(name, labels[name], groups, rule="every site; the host structure's label")
     return out

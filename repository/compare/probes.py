@@ -20,7 +20,10 @@ another code -- given to ``xasrepo compare --probe``. It is
 For every label the comparison scores (and the absorber's coordination number) the result gives
 the majority class among those neighbours (ties to the nearest), the share of neighbours carrying
 it (mean +- sd over seeds) and, when the probe option names an expected class
-(``FILE:polymorph=c-BN``), whether the majority matches it.
+(``FILE:polymorph=c-BN``), whether the majority matches it. The site labels (``defect_kind``,
+``defect_name``) are voted by the :data:`PROBE_K` nearest of the spectra the grouped test scores
+them on (:func:`repository.compare.grouped.label_rows`: absorbers near the defect and every site of
+a cell without one), not by sites 3-5 Å from a vacancy that do not see it (``Placement.label_nearest``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .metrics import Stat
 from .data import EXTRA_LABELS, LABELS, EdgeData
 
 PROBE_K = 5
+VOTERS_TEXT = "sites near a defect or in a defect-free cell"  # the spectra voting on site labels (label_voters)
 PROBE_ALIGN = "fit"
 NO_CONFIDENT_SHIFT = "no confident fit shift"  # said of a probe placed at its onset alignment instead
 SPEC_KEYS = ("element", "edge", "name")
@@ -297,6 +301,41 @@ class Placement:
     coordinates: list[float] | None
     nearest: list[int]  # row indices into the edge's spectra, nearest first
     distances: list[float]
+    # label -> (rows, distances): the nearest among the spectra that carry that label (label_voters)
+    label_nearest: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+    def rows_for(self, label: str) -> list[int]:
+        """The neighbours that vote on ``label``: its own nearest when restricted, else :attr:`nearest`."""
+        return self.label_nearest[label][0] if label in self.label_nearest else self.nearest
+
+
+def label_voters(labels: Sequence[str], near: np.ndarray | None) -> dict[str, np.ndarray]:
+    """label -> boolean mask of the spectra that vote on it, for the labels restricted by
+    :func:`repository.compare.grouped.label_rows` (the grouped test's rule, not a copy of it)."""
+    from .grouped import label_rows
+
+    out = {}
+    for label in labels:
+        rows = label_rows(label, near)
+        if rows is not None:
+            out[label] = np.asarray(rows, dtype=bool)
+    return out
+
+
+def place_among(points: np.ndarray, x: np.ndarray, seed: int | None, how: str, coordinates: list[float] | None,
+                voters: dict[str, np.ndarray], k: int = PROBE_K) -> Placement:
+    """A :class:`Placement` of ``x`` among ``points`` (a map's coordinates or the spectra): its ``k``
+    nearest, and per restricted label (``voters``) its ``k`` nearest among the spectra that vote."""
+    rows, dists = nearest(points, x, k)
+    placement = Placement(seed, how, coordinates, rows, dists)
+    found: dict[int, tuple[list[int], list[float]]] = {}  # labels sharing one mask share one search
+    for label, mask in voters.items():
+        if id(mask) not in found:
+            allowed = np.flatnonzero(mask)
+            sub, sub_d = nearest(np.asarray(points)[allowed], x, k) if allowed.size else ([], [])
+            found[id(mask)] = ([int(allowed[i]) for i in sub], sub_d)
+        placement.label_nearest[label] = found[id(mask)]
+    return placement
 
 
 def nearest(points: np.ndarray, x: np.ndarray, k: int = PROBE_K) -> tuple[list[int], list[float]]:
@@ -341,8 +380,11 @@ class LabelVote:
         return out
 
 
-def label_vote(placements: Sequence[Placement], classes: np.ndarray, expected: str | None) -> LabelVote:
-    per_seed = [[str(classes[i]) for i in p.nearest] for p in placements]
+def label_vote(placements: Sequence[Placement], classes: np.ndarray, expected: str | None,
+               label: str | None = None) -> LabelVote:
+    """The vote on ``label`` (``classes``: its class per spectrum) over seeds, by each placement's
+    neighbours for that label (:meth:`Placement.rows_for`)."""
+    per_seed = [[str(classes[i]) for i in p.rows_for(label)] for p in placements]
     votes = [vote(row) for row in per_seed]
     majorities = [maj for maj, _tied in votes]
     pooled = Counter(c for row in per_seed for c in row)
@@ -375,8 +417,9 @@ class ProbeResult:
 
     def summarise(self, labels: dict[str, np.ndarray]) -> None:
         expected = self.probe.spec.expected
-        self.votes = {meth: {label: label_vote(places, classes, expected.get(label))
-                             for label, classes in labels.items()}
+        # a label without a spectrum to vote (no site near a defect, no defect-free cell) gets no vote
+        self.votes = {meth: {label: label_vote(places, classes, expected.get(label), label)
+                             for label, classes in labels.items() if all(p.rows_for(label) for p in places)}
                       for meth, places in self.placements.items() if places}
 
     def primary_label(self) -> str | None:
@@ -391,6 +434,10 @@ class ProbeResult:
             return [{"spectrum_id": int(ids[i]), "distance": dist, **{lb: str(v[i]) for lb, v in labels.items()}}
                     for i, dist in zip(p.nearest, p.distances)]
 
+        def voters(p: Placement) -> dict[str, list[dict[str, Any]]]:  # the neighbours that vote on site labels
+            return {lb: [{"spectrum_id": int(ids[i]), "distance": dist, lb: str(labels[lb][i])}
+                         for i, dist in zip(*p.label_nearest[lb])] for lb in p.label_nearest if lb in labels}
+
         spec = self.probe.spec
         return {
             "name": self.title, "file": str(spec.path), "option": spec.text, "element": self.probe.element,
@@ -400,7 +447,8 @@ class ProbeResult:
             "reading": reading(self, method_order),
             "methods": {meth: {"placement": places[0].how if places else None,
                                "seeds": [p.seed for p in places],
-                               "nearest": [{"seed": p.seed, "coordinates": p.coordinates, "neighbors": neighbors(p)}
+                               "nearest": [{"seed": p.seed, "coordinates": p.coordinates, "neighbors": neighbors(p),
+                                            "label_neighbors": voters(p)}
                                            for p in places],
                                "labels": {lb: v.to_dict() for lb, v in self.votes.get(meth, {}).items()}}
                         for meth, places in self.placements.items()},
@@ -462,30 +510,47 @@ def _and(items: Sequence[str]) -> str:
 
 def identification_rates(results: Sequence[Any]) -> list[dict[str, Any]]:
     """Per edge and label that probes name an expected class for: how often each map's majority
-    (over seeds) is the expected class, against the trivial baseline "always the commonest class
-    of the compared spectra".
+    (over seeds) is the expected class, against the trivial baseline: the share of these probes that
+    always answering the commonest class would get right, the class counted over the compared
+    spectra that vote on the label (for the site labels those of
+    :func:`repository.compare.grouped.label_rows`, ``EdgeComparison.probe_voters``; else all).
 
-    Returns rows ``{"edge", "label", "n_probes", "baseline", "majority_class", "rates": {series: rate}}``;
-    a probe counts ``matching_seeds / n_seeds`` for a series (1 for the raw spectra when it matches)."""
+    Returns rows ``{"edge", "label", "n_probes", "baseline", "majority_class", "baseline_among",
+    "random_neighbor", "rates": {series: rate}}``; ``random_neighbor`` is the share of those voting
+    spectra that carry each probe's expected class, averaged over the probes (what one neighbour drawn
+    at random would match); a probe counts ``matching_seeds / n_seeds`` for a series (1 for the raw
+    spectra when it matches)."""
     rows = []
     for result in results:
         labels = sorted({lb for p in result.probes for lb in p.probe.spec.expected})
         for label in labels:
-            probes = [p for p in result.probes if label in p.probe.spec.expected and p.votes]
+            probes = [p for p in result.probes if label in p.probe.spec.expected and p.votes
+                      and all(label in v for v in p.votes.values())]
             if not probes:
                 continue
             classes = result.probe_labels.get(label)
             if classes is None:
                 continue
+            mask = getattr(result, "probe_voters", {}).get(label)
+            if mask is not None:  # the class the vote could name most often, not one of far sites
+                classes = np.asarray(classes)[mask]
             counts = Counter(str(c) for c in classes.tolist())
+            if not counts:
+                continue
             top = max(counts.values())
             commonest = sorted(c for c, n in counts.items() if n == top)[0]
             baseline = sum(p.probe.spec.expected[label] == commonest for p in probes) / len(probes)
+            # the chance a neighbour drawn at random from the voters carries the probe's expected class
+            total = sum(counts.values())
+            random_neighbor = sum(counts.get(p.probe.spec.expected[label], 0) / total for p in probes) / len(probes)
             series = [s for s in (REFERENCE_NAME, *result.methods) if all(s in p.votes for p in probes)]
             rates = {s: sum(p.votes[s][label].matching_seeds / p.votes[s][label].n_seeds for p in probes) / len(probes)
                      for s in series}
+            among = (f"the {int(np.sum(mask))} {VOTERS_TEXT}" if mask is not None
+                     else f"all {len(classes)} compared spectra")
             rows.append({"edge": result.name, "label": label, "n_probes": len(probes), "baseline": baseline,
-                         "majority_class": commonest, "rates": rates})
+                         "majority_class": commonest, "baseline_among": among, "random_neighbor": random_neighbor,
+                         "rates": rates})
     return rows
 
 

@@ -344,11 +344,13 @@ def edge_section(result: EdgeComparison, figures: dict[str, Path | None]) -> lis
     return lines
 
 
+VOTERS = (f"absorbers within {gr.NEAR_DEFECT_A:g} Å of their defect and the sites of defect-free cells "
+          "(`compare.grouped.label_rows`)")
 PROBES_INTRO = f"""\
 Spectra from outside the compared set (`--probe FILE`; an experiment, or a spectrum computed with
 another code), each read with the format readers, preprocessed with the recipe of its element and
-edge, and aligned in energy as `xasrepo project --align fit` aligns (edge onset onto the compared
-spectra's median onset, then the shift within ±{pr.FIT_SEARCH_EV:g} eV that best matches a compared
+edge, and aligned in energy as `xasrepo project --align fit` aligns (edge onset onto the onset of
+the best-matching compared spectrum, then the shift within ±{pr.FIT_SEARCH_EV:g} eV that best matches a compared
 spectrum without moving the probe's maximum or edge out of the window; the applied shift is given.
 When that best match lies at an end of the admissible range, the probe is placed at its onset
 alignment and marked "{pr.NO_CONFIDENT_SHIFT}"). Each is then placed into every method's map fitted on all
@@ -357,8 +359,9 @@ spectra of its edge, for every seed, with the placement the held-out identificat
 {pr.PROBE_K} carry (majority vote, ties to the nearest; over seeds, the most frequent majority, with
 "(n of N seeds)" when it changes between seeds, "tied" when another class is as frequent and the
 nearest decides) and the share of the {pr.PROBE_K} carrying it, mean ± sd over seeds. **Raw spectra** is the ceiling: the {pr.PROBE_K} nearest in the preprocessed
-spectra themselves. A class named with the probe (`--probe 'FILE:polymorph=c-BN'`) is checked
-against each majority.
+spectra themselves. `defect_kind` and `defect_name` are voted only by {VOTERS}, as the grouped
+test scores them: the {pr.PROBE_K} nearest of those (a site 3-5 Å from a vacancy does not see it). A class
+named with the probe (`--probe 'FILE:polymorph=c-BN'`) is checked against each majority.
 """
 
 
@@ -373,11 +376,17 @@ def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
     if rates:
         series = list(dict.fromkeys(s for row in rates for s in row["rates"]))
         lines += ["### Identification rate of labelled probes", "",
-                  ("Share of probes whose majority class (of the 5 nearest, per seed, averaged over seeds) is the "
-                   "expected one; **baseline**: always guessing the commonest class of the compared spectra. "
+                  (f"Share of probes whose majority class (of the {pr.PROBE_K} nearest, per seed, averaged over "
+                   "seeds) is the expected one. **Baseline**: the share of these probes that always answering the "
+                   "commonest class would get right, the class counted over the compared spectra that vote on the "
+                   f"label (for `defect_kind`/`defect_name` {VOTERS}; else all); **random neighbour**: the share "
+                   "of those spectra carrying the probe's expected class (averaged over the probes), what one "
+                   "neighbour drawn at random would match. A share at or below either is no better than guessing. "
                    "With a handful of probes these are counts, not rates: n is given."), ""]
-        lines += _table(["edge", "label", "n probes", "baseline (commonest class)", *[_name(s) for s in series]],
-                        [[row["edge"], row["label"], row["n_probes"], f"{row['baseline']:.2f} ({row['majority_class']})",
+        lines += _table(["edge", "label", "n probes", "baseline: always the commonest class", "random neighbour",
+                         *[_name(s) for s in series]],
+                        [[row["edge"], row["label"], row["n_probes"],
+                          f"{row['baseline']:.2f} (always {row['majority_class']})", f"{row['random_neighbor']:.2f}",
                           *[f"{row['rates'][s]:.2f}" if s in row["rates"] else "n/a" for s in series]]
                          for row in rates])
     for result, probe in found:
@@ -398,7 +407,9 @@ def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
         rows = []
         labels = list(next(iter(probe.votes.values())).keys()) if probe.votes else []
         for label in labels:
-            rows.append([f"{label}: majority of {probe.k} nearest", *[pr.vote_text(probe.votes[s][label]) for s in series]])
+            among = " voting (near a defect or defect-free)" if label in result.probe_voters else ""
+            rows.append([f"{label}: majority of {probe.k} nearest{among}",
+                         *[pr.vote_text(probe.votes[s][label]) for s in series]])
         for label, value in info.spec.expected.items():
             if label not in labels:
                 continue

@@ -46,7 +46,7 @@ from ..analysis.project import place
 from . import metrics as m
 from .data import LABELS, EdgeData, load_edges
 from .metrics import Stat
-from .probes import Placement, ProbeResult, ProbeSpec, nearest, parse_probes, prepare_probes
+from .probes import ProbeResult, ProbeSpec, label_voters, parse_probes, place_among, prepare_probes
 
 METHODS = EMBEDDING_METHODS  # every method, in report order
 DETERMINISTIC = frozenset({"pca"})  # one fit whatever the seed
@@ -92,6 +92,7 @@ class EdgeComparison:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> full parameter set
     probes: list[Any] = field(default_factory=list)  # probes.ProbeResult, one per external spectrum
     probe_labels: dict[str, np.ndarray] = field(default_factory=dict)  # labels listed for probe neighbours
+    probe_voters: dict[str, np.ndarray] = field(default_factory=dict)  # label -> spectra voting on it (site labels)
     grouped: list[Any] = field(default_factory=list)  # grouped.GroupedResult, one per recipe (the headline)
     window_padding: str | None = None  # spectra the window pads (analysis.recipe.padding_text), None: none
 
@@ -176,15 +177,16 @@ def _place(fitted, x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     return np.array([place(row, model)[0] for row in x_test], dtype=np.float64).reshape(len(x_test), -1)
 
 
-def _place_probes(results: list, fitted, x: np.ndarray, method: str, seed: int) -> None:
-    """Each probe into the fit on all spectra (the placement identification uses), its nearest spectra."""
+def _place_probes(results: list, fitted, x: np.ndarray, method: str, seed: int,
+                  voters: dict[str, np.ndarray]) -> None:
+    """Each probe into the fit on all spectra (the placement identification uses), its nearest spectra
+    (per site label among those that vote on it, ``voters``)."""
     model = _model(fitted, x)
     for result in results:
         coords, how = place(result.probe.vector, model)
         coords = np.asarray(coords, dtype=np.float64).reshape(-1)
-        rows, dists = nearest(fitted.coords, coords, result.k)
         result.placements.setdefault(method, []).append(
-            Placement(seed, how, [float(c) for c in coords], rows, dists))
+            place_among(fitted.coords, coords, seed, how, [float(c) for c in coords], voters, result.k))
 
 
 def _descriptors_worth_scoring(data: EdgeData) -> dict[str, np.ndarray]:
@@ -227,12 +229,14 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
                                            for name, v in descriptors.items()}
     if probes:
         result.probe_labels = {**labels, **data.extra_labels}
+        # site labels vote only by the spectra the grouped test scores them on (grouped.label_rows)
+        result.probe_voters = label_voters(list(result.probe_labels), _near(data))
         for probe in probes:
             if (probe.element, probe.edge) != (data.element, data.edge) or probe.vector.shape != (x.shape[1],):
                 raise UsageError(f"{probe.spec.path}: prepared for {probe.element} {probe.edge}, not {data.name}")
             probe_result = ProbeResult(probe)
-            rows, dists = nearest(x, probe.vector, probe_result.k)
-            probe_result.placements[REFERENCE] = [Placement(None, "spectra", None, rows, dists)]
+            probe_result.placements[REFERENCE] = [place_among(x, probe.vector, None, "spectra", None,
+                                                              result.probe_voters, probe_result.k)]
             result.probes.append(probe_result)
 
     fits_per_method = {meth: (1 if meth in DETERMINISTIC else len(seed_list)) for meth in methods}
@@ -251,7 +255,7 @@ def compare_edge(data: EdgeData, *, methods: Sequence[str] = METHODS, seeds: int
             coords = fitted.coords
             if s == meth_seeds[0]:
                 result.coords[meth] = coords
-            _place_probes(result.probes, fitted, x, meth, s)
+            _place_probes(result.probes, fitted, x, meth, s, result.probe_voters)
             value, result.trust_k = m.trustworthiness(x, coords)
             trust.append(value)
             for label, y in labels.items():
