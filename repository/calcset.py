@@ -47,6 +47,9 @@ from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
 MANIFEST_NAME = "calcset.toml"
 FORMAT_VERSION = 1
+# A manifest states no energy unit (energies are in eV, docs/calcset-format.md) and import's
+# --energy-unit applies to data files only, so keV energies must be converted in the files themselves.
+CALCSET_KEV_ADVICE = "convert the file's energies to eV (a calculation set's energies are in eV; --energy-unit applies only to data files)"
 
 Progress = Callable[[int, int], None]
 
@@ -683,7 +686,7 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
     try:
         # computed spectra: the wider tolerance of repository.edges (absolute scales are offset)
         check_edge(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
-                   computed=True)
+                   computed=True, kev_advice=CALCSET_KEV_ADVICE)
     except EdgeMismatch as exc:
         raise InputError(path, f"{exc} ({where}, absorber {element})") from None
     digest = content_hash(spectrum, structure_hash=structure_digest, absorber_site_index=site,

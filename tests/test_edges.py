@@ -126,3 +126,16 @@ def test_invalid_xdi_metadata_values_are_dropped_with_a_warning_naming_the_field
     warnings = record.metadata["import_warnings"]
     assert len(warnings) == 2
     assert any("line 6: Scan.start_time" in w for w in warnings) and any("line 8: Facility.current" in w for w in warnings)
+
+
+def test_calcset_in_kev_is_told_to_convert_the_file_not_to_give_energy_unit(example_set, cli, sqlite_db):
+    # import refuses --energy-unit for a calculation set, so the advice must be one the set can follow
+    path = example_set / "spectra" / "hBN_B0_iso.dat"
+    table = np.loadtxt(path)
+    table[:, 0] /= 1000.0
+    np.savetxt(path, table)
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "hBN_B0_iso.dat" in line and "look like keV" in line
+    assert "convert the file's energies to eV" in line and "give --energy-unit" not in line
