@@ -317,6 +317,20 @@ def test_renamed_options_are_the_ones_help_shows(cli):
     assert "--normalize" not in cli("plot", "spectra", "--help").stdout
 
 
+def test_import_options_documented_in_formats_md_are_the_ones_import_shows(cli):
+    # the docs must not teach a deprecated spelling (--format was renamed --read-format)
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "formats.md").read_text()
+    table = text.split("### Options", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"`(--[a-z0-9-]+)", table))
+    shown = set(re.findall(r"--[a-z0-9-]+", cli("import", "--help", env={"COLUMNS": "200"}).stdout))
+    assert "--read-format" in documented and "--format" not in documented
+    assert documented <= shown, sorted(documented - shown)
+
+
 def test_old_normalize_of_embed_makes_the_same_recipe_with_one_note(cli, bn):
     example_db, _ = bn
     bk = ("--element", "B", "--edge", "K")
