@@ -25,9 +25,11 @@ from .conventions import (
     DefectKind,
     DosProjection,
     Orbital,
+    SpectrumType,
     Spin,
     parse_choice,
     parse_edge,
+    parse_spectrum_type,
 )
 from .errors import EnvironmentFault, InputError, UsageError, XasrepoError
 from .files import file_sha256
@@ -669,6 +671,10 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
         edge = parse_edge(_require(item, "edge", str, ctx, where))
     except ValueError as exc:
         raise ctx.fail(f"{where}.edge", str(exc)) from None
+    try:  # the parse of import --type, so a manifest gets the same message (NEXAFS: give XANES)
+        spectrum_type = parse_spectrum_type(str(item.get("type", SpectrumType.XANES.value)))
+    except ValueError as exc:
+        raise ctx.fail(f"{where}.type", str(exc)) from None
     columns = item.get("columns", [0, 1])
     if not (isinstance(columns, list) and len(columns) == 2 and all(isinstance(c, int) and c >= 0 for c in columns)):
         raise ctx.fail(f"{where}.columns", "must be two column indices [energy, intensity], from 0")
@@ -676,7 +682,7 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
     try:
         spectrum = SpectrumData(
             energy_ev=energy, intensity=intensity, absorbing_element=element, edge=edge,
-            spectrum_type=str(item.get("type", "XANES")).upper(), polarization=str(item.get("polarization", "iso")),
+            spectrum_type=spectrum_type, polarization=str(item.get("polarization", "iso")),
         )
     except InvalidArrays as exc:
         line = f"line {lines[exc.point]}" if exc.point is not None and exc.point < len(lines) else None
