@@ -139,3 +139,23 @@ def test_calcset_in_kev_is_told_to_convert_the_file_not_to_give_energy_unit(exam
     (line,) = result.stderr.strip().splitlines()
     assert "hBN_B0_iso.dat" in line and "look like keV" in line
     assert "convert the file's energies to eV" in line and "give --energy-unit" not in line
+
+
+def test_formats_md_quotes_the_bundled_energy_ranges():
+    """docs/formats.md explains the computed tolerance with the bundled set's energy ranges: they are
+    the set's (lowest first, highest last energy per element, to 0.1 eV), not remembered numbers."""
+    import re
+
+    from repository.calcset import read_calcset
+    from tests.conftest import ROOT
+
+    if not (ROOT / "data" / "bn" / "calcset.toml").is_file():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    ranges: dict[str, list[float]] = {}
+    for entry in read_calcset(ROOT / "data" / "bn").entries:
+        for s in entry.spectra:
+            lo, hi = ranges.setdefault(s.spectrum.absorbing_element, [np.inf, -np.inf])
+            ranges[s.spectrum.absorbing_element] = [min(lo, s.spectrum.energy_ev[0]), max(hi, s.spectrum.energy_ev[-1])]
+    text = (ROOT / "docs" / "formats.md").read_text()
+    quoted = dict(re.findall(r"(B|N) K (?:spectra )?within (\d+\.\d-\d+\.\d) eV", text))
+    assert quoted == {el: f"{lo:.1f}-{hi:.1f}" for el, (lo, hi) in ranges.items()}
