@@ -18,7 +18,7 @@ from repository.conventions import EmbeddingMethod
 
 from .common import (DbOption, FormatOption, RecordFormatOption, _progress, app, choice_metavar, dashed_choice,
                      edge_option, element_option, renamed_option)
-from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
+from .output import OutputFormat, RecordFormat, ordinal, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
 SNAPSHOT_DIR_HELP = "Directory for snapshot files (env XASREPO_SNAPSHOT_DIR; default: beside an SQLite database)."
@@ -365,6 +365,6 @@ def project(
                err=fmt is not OutputFormat.table)
     domain = result["domain"]
     typer.echo(f"{domain['verdict']}: nearest member {domain['nearest_spectrum_id']} at RMS {domain['nearest_rmsd']:.4g} "
-               f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
+               f"({ordinal(round(domain['percentile']))} percentile of the members' own nearest-neighbour distances; "
                f"confident up to {domain['threshold_rmsd']:.4g})", err=fmt is not OutputFormat.table)
     render_rows(result["neighbors"], fmt, id_column="spectrum_id")

@@ -81,6 +81,14 @@ TABLE_SIGNIFICANT_DIGITS = 4  # any other float (a unitless number, an embedding
 TABLE_DECIMALS_BY_UNIT = {"eV": 2, "Å³": 2, "Å": 3, "A": 3, "g/cm³": 3, "e": 3}
 
 
+def ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``-``13th``, ``21st``, ``32nd``, ``100th``: English
+    ordinals for the numbers messages count with (a percentile rank), not ``32th``."""
+    number = int(number)
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 def format_float(value: float, column: str = "", unit: str | None = None) -> str:
     """``value`` as a table shows it in column ``column``: fixed decimals by the unit the name
     carries (:data:`TABLE_DECIMALS`: ``1.4460000000000002`` in ``absorber_defect_distance_a`` is

@@ -467,3 +467,25 @@ def test_plot_spectra_refuses_edge_step_for_computed_spectra(bn, cli, tmp_path):
                     "--norm edge-step", "spectra 1, 2 are computed", "use --norm max or area")
     assert not out.exists()
     assert cli("plot", "spectra", "1", "--norm", "max", "-o", out, "--db", db_path).exit_code == 0
+
+
+def test_ordinals_are_english():
+    from cli.output import ordinal
+
+    assert [ordinal(n) for n in (0, 1, 2, 3, 4, 11, 12, 13, 21, 22, 32, 100, 101, 111, 112)] == [
+        "0th", "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "32nd", "100th", "101st", "111th",
+        "112th"]
+
+
+def test_project_names_its_percentile_with_the_right_ordinal(bn, cli, tmp_path):
+    import re
+
+    from cli.output import ordinal
+    from repository.formats import write_spectrum
+
+    db_path, uid = bn
+    path = write_spectrum(_bk_member(db_path), tmp_path / "bk.xdi", "xdi")
+    result = cli("project", path, "--snapshot", uid, "--db", db_path)
+    assert result.exit_code == 0, result.stderr
+    (number, suffix), = re.findall(r"\((\d+)(st|nd|rd|th) percentile of", result.stdout)
+    assert number + suffix == ordinal(int(number))
