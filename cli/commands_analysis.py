@@ -125,12 +125,36 @@ def embed(
                "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
     if result.info:
         summary["fit_info"] = result.info
+    note = _neighbours_note(r, result.info, given=n_neighbors is not None)
+    if note:
+        typer.echo(note, err=True)
     if result.window:
         window = result.window
         summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded_start", "padded_end")}
         for line in _window_lines(window):
             typer.echo(line, err=True)
     render_record("snapshot", summary, fmt)
+
+
+def _neighbours_note(record: dict, info: dict | None, *, given: bool) -> str | None:
+    """One line when UMAP ran with fewer neighbours than asked (a set smaller than n_neighbors + 1
+    spectra: repository.analysis.embed caps it at spectra - 1), else None. Said on stderr because
+    the fit_info field that records it is easily missed, and a map of 5 spectra with "40 neighbours"
+    would be read as a much smoother fit than it is. A reused snapshot says it again: same fit."""
+    requested = (record.get("params") or {}).get("n_neighbors")
+    if requested is None:
+        return None
+    if info and "n_neighbors_used" in info:
+        used = int(info["n_neighbors_used"])
+    elif not (record.get("params") or {}).get("fit_sample") and record.get("row_count"):
+        used = min(int(requested), int(record["row_count"]) - 1)  # reused: the fit saw every row
+    else:
+        return None
+    if used >= int(requested):
+        return None
+    asked = f"--n-neighbors {requested}" if given else f"n_neighbors {requested} (the default)"
+    return (f"note: {asked} capped to {used}: UMAP needs fewer neighbours than the {used + 1} spectra it fits"
+            + (" (fit_info.n_neighbors_used)" if info else ""))
 
 
 def _window_lines(window: dict) -> list[str]:

@@ -489,3 +489,22 @@ def test_project_names_its_percentile_with_the_right_ordinal(bn, cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     (number, suffix), = re.findall(r"\((\d+)(st|nd|rd|th) percentile of", result.stdout)
     assert number + suffix == ordinal(int(number))
+
+
+def test_embed_says_when_it_capped_n_neighbors(bn, cli, tmp_path):
+    """UMAP on 9 spectra cannot use 40 neighbours; repository.analysis.embed caps it at 8. The cap
+    is said in one note on stderr (not only in fit_info), again when the snapshot is reused."""
+    db_path, _ = bn
+    args = ("embed", "--method", "umap", "--where", 'element = B and polymorph = "c-BN"', "--db", db_path,
+            "--snapshot-dir", tmp_path, "--format", "json")
+    capped = cli(*args, "--n-neighbors", "40")
+    assert capped.exit_code == 0, capped.stderr
+    assert json.loads(capped.stdout)["fit_info"]["n_neighbors_used"] == 8
+    notes = [line for line in capped.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: --n-neighbors 40 capped to 8: UMAP needs fewer neighbours than the 9 spectra it fits "
+                     "(fit_info.n_neighbors_used)"]
+    again = cli(*args, "--n-neighbors", "40")
+    assert json.loads(again.stdout)["status"] == "reused"
+    assert "note: --n-neighbors 40 capped to 8" in again.stderr
+    fits = cli(*args, "--n-neighbors", "8")
+    assert fits.exit_code == 0 and "capped" not in fits.stderr
