@@ -125,7 +125,7 @@ def embed(
                "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
     if result.info:
         summary["fit_info"] = result.info
-    note = _neighbours_note(r, result.info, given=n_neighbors is not None)
+    note = _neighbors_note(r, result.info, given=n_neighbors is not None)
     if note:
         typer.echo(note, err=True)
     if result.window:
@@ -136,7 +136,7 @@ def embed(
     render_record("snapshot", summary, fmt)
 
 
-def _neighbours_note(record: dict, info: dict | None, *, given: bool) -> str | None:
+def _neighbors_note(record: dict, info: dict | None, *, given: bool) -> str | None:
     """One line when UMAP ran with fewer neighbours than asked (a set smaller than n_neighbors + 1
     spectra: repository.analysis.embed caps it at spectra - 1), else None. Said on stderr because
     the fit_info field that records it is easily missed, and a map of 5 spectra with "40 neighbours"
