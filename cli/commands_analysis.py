@@ -16,8 +16,8 @@ from typer.core import TyperCommand
 from repository import conventions
 from repository.conventions import EmbeddingMethod
 
-from .common import (DbOption, FormatOption, RecordFormatOption, _progress, app, edge_option, element_option,
-                     choice_metavar, renamed_choice, renamed_option)
+from .common import (DbOption, FormatOption, RecordFormatOption, _progress, app, choice_metavar, dashed_choice,
+                     edge_option, element_option, renamed_option)
 from .output import OutputFormat, RecordFormat, render_record, render_rows, visible
 
 WHERE_HELP = "Query filter, e.g. 'element = B and crystal_system = hexagonal' (see `xasrepo fields`)."
@@ -34,18 +34,21 @@ Normalization = _dashed(conventions.Normalization)
 MdsSolver = _dashed(conventions.MdsSolver)
 ProjectAlign = _dashed(conventions.ProjectionAlignment)
 PROJECT_ALIGN_CHOICES = [a.value for a in ProjectAlign]
+ALIGN_CHOICES = [a.value for a in Alignment]
+NORM_CHOICES = [n.value for n in Normalization]
+MDS_SOLVER_CHOICES = [m.value for m in MdsSolver]
 PROJECT_ALIGN_RENAMED = {old: new.replace("_", "-") for old, new in conventions.RENAMED_PROJECTION_ALIGNMENTS.items()}
 
 
 def _recipe(recipe: str | None, energy_min: float | None, energy_max: float | None, step: float | None,
-            align: Alignment | None, normalize: Normalization | None, broaden: float | None):
+            align: str | None, normalize: str | None, broaden: float | None):
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.analysis.recipe import Recipe, load_recipe
 
     base = load_recipe(recipe)
     changes = {k: v for k, v in {"energy_min_ev": energy_min, "energy_max_ev": energy_max, "step_ev": step,
-                                     "alignment": align.value if align else None,
-                                     "normalization": normalize.value if normalize else None,
+                                     "alignment": align.replace("-", "_") if align else None,
+                                     "normalization": normalize.replace("-", "_") if normalize else None,
                                      "broadening_fwhm_ev": broaden}.items() if v is not None}
     return Recipe.from_dict({**base.to_dict(), **changes}) if changes else replace(base)
 
@@ -63,11 +66,14 @@ def embed(
     energy_min: Annotated[float | None, typer.Option("--energy-min", help="Window start (eV).")] = None,
     energy_max: Annotated[float | None, typer.Option("--energy-max", help="Window end (eV).")] = None,
     step: Annotated[float | None, typer.Option("--step", help="Grid step (eV).")] = None,
-    align: Annotated[Alignment | None, typer.Option("--align", help="Energy alignment.")] = None,
-    norm: Annotated[Normalization | None, typer.Option(
-        "--norm", help="Normalisation (the recipe's `normalization`).")] = None,
-    normalize: Annotated[Normalization | None, typer.Option("--normalize", hidden=True,
-                                                            help="Deprecated: --norm.")] = None,
+    align: Annotated[str | None, typer.Option(
+        "--align", help="Energy alignment.", metavar=choice_metavar(ALIGN_CHOICES),
+        parser=dashed_choice(ALIGN_CHOICES, "--align"))] = None,
+    norm: Annotated[str | None, typer.Option(
+        "--norm", help="Normalisation (the recipe's `normalization`).", metavar=choice_metavar(NORM_CHOICES),
+        parser=dashed_choice(NORM_CHOICES, "--norm"))] = None,
+    normalize: Annotated[str | None, typer.Option("--normalize", hidden=True, help="Deprecated: --norm.",
+                                                  parser=dashed_choice(NORM_CHOICES, "--normalize"))] = None,
     broaden: Annotated[float | None, typer.Option("--broaden", help="Gaussian broadening FWHM (eV).")] = None,
     n_components: Annotated[int, typer.Option("--n-components", help="2 or 3.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same coordinates).")] = 0,
@@ -79,8 +85,9 @@ def embed(
     backend: Annotated[str | None, typer.Option(
         "--backend", help="UMAP: umap-learn, cuml (RAPIDS on a CUDA GPU, optional extra, untested here) or auto "
                           "[umap-learn].")] = None,
-    mds_solver: Annotated[MdsSolver | None, typer.Option(
-        "--mds-solver", help="MDS: smacof (small sets), landmark (scalable) or auto [auto: smacof up to 2000].")] = None,
+    mds_solver: Annotated[str | None, typer.Option(
+        "--mds-solver", help="MDS: smacof (small sets), landmark (scalable) or auto [auto: smacof up to 2000].",
+        metavar=choice_metavar(MDS_SOLVER_CHOICES), parser=dashed_choice(MDS_SOLVER_CHOICES, "--mds-solver"))] = None,
     landmarks: Annotated[int | None, typer.Option("--landmarks", help="Landmark MDS: number of landmarks [500].")] = None,
     snapshot_dir: Annotated[str | None, typer.Option("--snapshot-dir", help=SNAPSHOT_DIR_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help="Fit a new snapshot even if an identical one exists.")] = False,
@@ -93,7 +100,7 @@ def embed(
     from repository.errors import UsageError
 
     params = {"umap": {"n_neighbors": n_neighbors, "min_dist": min_dist, "fit_sample": fit_sample, "backend": backend},
-              "mds": {"solver": mds_solver.value if mds_solver else None, "n_landmarks": landmarks},
+              "mds": {"solver": mds_solver.replace("-", "_") if mds_solver else None, "n_landmarks": landmarks},
               "pca": {}}[method.value]
     given = {"--n-neighbors": n_neighbors, "--min-dist": min_dist, "--mds-solver": mds_solver, "--landmarks": landmarks,
              "--fit-sample": fit_sample, "--backend": backend}
@@ -118,12 +125,36 @@ def embed(
                "path": r["path"], "model_path": r["model_path"], "recipe": r["recipe"], "params": r["params"]}
     if result.info:
         summary["fit_info"] = result.info
+    note = _neighbors_note(r, result.info, given=n_neighbors is not None)
+    if note:
+        typer.echo(note, err=True)
     if result.window:
         window = result.window
         summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded_start", "padded_end")}
         for line in _window_lines(window):
             typer.echo(line, err=True)
     render_record("snapshot", summary, fmt)
+
+
+def _neighbors_note(record: dict, info: dict | None, *, given: bool) -> str | None:
+    """One line when UMAP ran with fewer neighbours than asked (a set smaller than n_neighbors + 1
+    spectra: repository.analysis.embed caps it at spectra - 1), else None. Said on stderr because
+    the fit_info field that records it is easily missed, and a map of 5 spectra with "40 neighbours"
+    would be read as a much smoother fit than it is. A reused snapshot says it again: same fit."""
+    requested = (record.get("params") or {}).get("n_neighbors")
+    if requested is None:
+        return None
+    if info and "n_neighbors_used" in info:
+        used = int(info["n_neighbors_used"])
+    elif not (record.get("params") or {}).get("fit_sample") and record.get("row_count"):
+        used = min(int(requested), int(record["row_count"]) - 1)  # reused: the fit saw every row
+    else:
+        return None
+    if used >= int(requested):
+        return None
+    asked = f"--n-neighbors {requested}" if given else f"n_neighbors {requested} (the default)"
+    return (f"note: {asked} capped to {used}: UMAP needs fewer neighbours than the {used + 1} spectra it fits"
+            + (" (fit_info.n_neighbors_used)" if info else ""))
 
 
 def _window_lines(window: dict) -> list[str]:
@@ -314,7 +345,7 @@ def project(
     shift: Annotated[float, typer.Option("--shift", help="Add this many eV to the energies (calibration offset).")] = 0.0,
     align: Annotated[str, typer.Option(
         "--align", help="(filled in by ProjectCommand)", metavar=choice_metavar(PROJECT_ALIGN_CHOICES),
-        parser=renamed_choice(PROJECT_ALIGN_CHOICES, PROJECT_ALIGN_RENAMED, "--align"))] = ProjectAlign.none.value,
+        parser=dashed_choice(PROJECT_ALIGN_CHOICES, "--align", PROJECT_ALIGN_RENAMED))] = ProjectAlign.none.value,
     edge_energy: Annotated[float | None, typer.Option(
         "--edge-energy", help="Add this edge energy (eV) to a file's relative energies (not needed with --align edge-onset/fit).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="UMAP: SGD epochs after the weighted-mean start (0: none).")] = 100,

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, app, edge_option, element_option, renamed_option
+from repository.conventions import Normalization
+
+from .common import DbOption, app, choice_metavar, dashed_choice, edge_option, element_option, renamed_option
 
 plot_app = typer.Typer(help="Pictures (PNG, SVG or PDF by the file suffix): a snapshot's embedding, spectra "
                             "with their DOS, or the overview figure of the bundled set.",
@@ -16,6 +18,8 @@ app.add_typer(plot_app, name="plot")
 
 SnapshotArgument = Annotated[str, typer.Argument(
     metavar="SNAPSHOT", help="A snapshot Parquet file, or a registered snapshot's id or uid.")]
+# the same choices and spellings as `embed --norm` (dashes, underscores accepted: cli.common.dashed_choice)
+NORM_CHOICES = [n.value.replace("_", "-") for n in Normalization]
 DpiOption = Annotated[int, typer.Option("--dpi", help="Resolution of PNG output (dots per inch).")]
 
 
@@ -70,7 +74,9 @@ def plot_spectra(
     offset: Annotated[str | None, typer.Option(help="Stack spectra: 'auto' or a step in intensity "
                                                   "units (default: overlaid).", show_default=False)] = None,
     norm: Annotated[str, typer.Option("--norm", help="Normalisation, named on the axis: none, max, area, "
-                                                     "or edge-step (Athena/Larch pre_edge).")] = "none",
+                                                     "or edge-step (Athena/Larch pre_edge; measured spectra only).",
+                                      metavar=choice_metavar(NORM_CHOICES),
+                                      parser=dashed_choice(NORM_CHOICES, "--norm"))] = "none",
     normalize: Annotated[bool, typer.Option("--normalize", hidden=True,
                                             help="Deprecated: --norm max.")] = False,
     dos: Annotated[bool, typer.Option("--dos", help="Draw the absorber's DOS beside each spectrum.")] = False,

@@ -129,19 +129,24 @@ def renamed_option(old: str, new: str, old_value, new_value, default=None):
     return old_value
 
 
-def renamed_choice(choices, renamed: dict[str, str], option: str):
-    """A ``parser`` for a choice option whose old spellings (``renamed``: old -> new) are still
-    accepted for one release, hidden from ``--help`` (pass ``metavar=choice_metavar(choices)``):
-    an old value is read as the new one with a one-line note on stderr, as :func:`renamed_option`
-    does for renamed options; anything else outside ``choices`` is a ``BadParameter``."""
+def dashed_choice(choices, option: str, renamed: dict[str, str] | None = None):
+    """A ``parser`` for a choice option spelled with dashes (``edge-step``; pass
+    ``metavar=choice_metavar(choices)``). The library's and the recipes' spelling with underscores
+    (``edge_step``, as a recipe JSON or a snapshot record shows it) is accepted silently, the same in
+    every command: it names the same choice, and refusing a value copied from a recipe would only
+    make the user retype it. Old spellings (``renamed``: old -> new, dashed) are still accepted for
+    one release with a one-line note on stderr, as :func:`renamed_option` does for renamed options;
+    anything else is a ``BadParameter`` listing the choices."""
     choices = list(choices)
+    renamed = renamed or {}
 
-    def parse(value: str) -> str:
+    def parse(given: str) -> str:
+        value = given.replace("_", "-")
         if value in renamed:
-            typer.echo(f"note: {option} {value} is deprecated, use {option} {renamed[value]}", err=True)
+            typer.echo(f"note: {option} {given} is deprecated, use {option} {renamed[value]}", err=True)
             value = renamed[value]
         if value not in choices:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+            raise typer.BadParameter(f"{given!r} is not one of {', '.join(choices)}")
         return value
 
     return parse

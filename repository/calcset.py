@@ -25,9 +25,11 @@ from .conventions import (
     DefectKind,
     DosProjection,
     Orbital,
+    SpectrumType,
     Spin,
     parse_choice,
     parse_edge,
+    parse_spectrum_type,
 )
 from .errors import EnvironmentFault, InputError, UsageError, XasrepoError
 from .files import file_sha256
@@ -47,6 +49,9 @@ from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
 MANIFEST_NAME = "calcset.toml"
 FORMAT_VERSION = 1
+# A manifest states no energy unit (energies are in eV, docs/calcset-format.md) and import's
+# --energy-unit applies to data files only, so keV energies must be converted in the files themselves.
+CALCSET_KEV_ADVICE = "convert the file's energies to eV (a calculation set's energies are in eV; --energy-unit applies only to data files)"
 
 Progress = Callable[[int, int], None]
 
@@ -677,6 +682,10 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
         edge = parse_edge(_require(item, "edge", str, ctx, where))
     except ValueError as exc:
         raise ctx.fail(f"{where}.edge", str(exc)) from None
+    try:  # the parse of import --type, so a manifest gets the same message (NEXAFS: give XANES)
+        spectrum_type = parse_spectrum_type(str(item.get("type", SpectrumType.XANES.value)))
+    except ValueError as exc:
+        raise ctx.fail(f"{where}.type", str(exc)) from None
     columns = item.get("columns", [0, 1])
     if not (isinstance(columns, list) and len(columns) == 2 and all(isinstance(c, int) and c >= 0 for c in columns)):
         raise ctx.fail(f"{where}.columns", "must be two column indices [energy, intensity], from 0")
@@ -684,7 +693,7 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
     try:
         spectrum = SpectrumData(
             energy_ev=energy, intensity=intensity, absorbing_element=element, edge=edge,
-            spectrum_type=str(item.get("type", "XANES")).upper(), polarization=str(item.get("polarization", "iso")),
+            spectrum_type=spectrum_type, polarization=str(item.get("polarization", "iso")),
         )
     except InvalidArrays as exc:
         line = f"line {lines[exc.point]}" if exc.point is not None and exc.point < len(lines) else None
@@ -694,7 +703,7 @@ def _read_spectrum(item: Any, element: str, structure_digest: str, site: int, mu
     try:
         # computed spectra: the wider tolerance of repository.edges (absolute scales are offset)
         check_edge(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
-                   computed=True)
+                   computed=True, kev_advice=CALCSET_KEV_ADVICE)
     except EdgeMismatch as exc:
         raise InputError(path, f"{exc} ({where}, absorber {element})") from None
     digest = content_hash(spectrum, structure_hash=structure_digest, absorber_site_index=site,

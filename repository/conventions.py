@@ -299,9 +299,34 @@ def parse_measurement_mode(text: str) -> str:
     return found
 
 
+# Names of spectrum types that are not stored under that name, with what to give instead. NEXAFS
+# (near-edge X-ray absorption fine structure) is the soft-X-ray community's name for XANES: the same
+# near-edge region. It is refused with this advice rather than read as XANES, so that one concept has
+# one stored spelling; a plain "did you mean" would propose EXAFS, the closest string but the wrong region.
+SPECTRUM_TYPE_OTHER_NAMES = {"nexafs": "NEXAFS is the soft-X-ray name for XANES: give XANES"}
+
+
+def parse_spectrum_type(text: str) -> SpectrumType:
+    """A :class:`SpectrumType` (case-insensitive): the one parse of spectrum types for every command
+    and reader. The ValueError lists the valid values, with the advice of
+    :data:`SPECTRUM_TYPE_OTHER_NAMES` for another community's name (NEXAFS), else a "did you mean"."""
+    advice = SPECTRUM_TYPE_OTHER_NAMES.get(str(text).strip().lower())
+    if advice is not None:
+        values = ", ".join(m.value for m in SpectrumType)
+        raise ValueError(f"unknown spectrum type {text!r} ({advice}; expected one of {values})")
+    return _parse_choice(SpectrumType, text, "spectrum type")
+
+
 def parse_choice(enum: type[StrEnum], text: str, what: str) -> StrEnum:
     """Parse ``text`` into ``enum`` (case-insensitive, ``-``/space for ``_``); the ValueError lists
-    the valid values, with a "did you mean" for a near miss."""
+    the valid values, with a "did you mean" for a near miss. Spectrum types go through
+    :func:`parse_spectrum_type` (its advice for NEXAFS)."""
+    if enum is SpectrumType:
+        return parse_spectrum_type(text)
+    return _parse_choice(enum, text, what)
+
+
+def _parse_choice(enum: type[StrEnum], text: str, what: str) -> StrEnum:
     normalized = str(text).strip().lower().replace("-", "_").replace(" ", "_")
     for member in enum:
         if member.value.lower() == normalized or member.name.lower() == normalized:

@@ -134,13 +134,19 @@ def _expected(found: dict[str, float]) -> str:
     return f"{_fmt(next(iter(found.values())))} eV"
 
 
+# What to do about keV energies, by default for a data file read by ``import``/``project``; a caller
+# whose input has no unit option (a calculation set) passes its own advice.
+KEV_ADVICE = "give --energy-unit keV"
+
+
 def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, computed: bool,
-               energy_name: str | None = None) -> float:
+               energy_name: str | None = None, kev_advice: str = KEV_ADVICE) -> float:
     """Raise :class:`EdgeMismatch` unless ``element``/``edge`` fits the data; returns the tabulated E0.
 
     ``energy`` (eV, increasing) and ``mu`` are 1-D arrays of equal length. ``computed`` selects the
     wider tolerance of computed spectra. The message names the range found, the edge expected and
-    the likely cause (keV instead of eV, energies relative to the edge, another element or edge).
+    the likely cause (keV instead of eV, energies relative to the edge, another element or edge);
+    ``kev_advice`` ends the keV cause (the default names ``--energy-unit``, which only data files take).
     """
     found = edge_energies_ev(element, edge)
     if not found:
@@ -155,7 +161,7 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
         expected = _expected(found)
         e0 = min(e0s, key=lambda e: min(abs(e - lo), abs(e - hi)))
         raise EdgeMismatch(f"energies {_fmt(lo)}-{_fmt(hi)} eV do not reach the {label} edge ({expected}): "
-                           + _likely_cause(e0, lo, hi, energy, mu, computed, energy_name))
+                           + _likely_cause(e0, lo, hi, energy, mu, computed, energy_name, kev_advice))
     inside = [e for e in near if lo < e < hi]
     search = find_edge_ev(energy, mu)
     if not inside:
@@ -187,7 +193,8 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
                        f"(tolerance for {kind} spectra): {cause}")
 
 
-def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, energy_name: str | None) -> str:
+def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, energy_name: str | None,
+                  kev_advice: str = KEV_ADVICE) -> str:
     name = (energy_name or "").strip().lower()
     if name in ("k", "wavenumber") or name.startswith(("k(", "k ", "k/", "k_", "chi")):
         return "the abscissa is a photoelectron wavenumber k, not an energy: import mu(E) data instead"
@@ -195,7 +202,7 @@ def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, e
     if search is not None and abs(search[0] * 1000.0 - e0) <= edge_tolerance_ev(e0, computed) \
             and _is_clear_edge(energy, mu, search[0]):
         return (f"the energies look like keV ({_fmt(lo * 1000)}-{_fmt(hi * 1000)} eV would contain the edge): "
-                "give --energy-unit keV")
+                + kev_advice)
     if lo <= 0 < hi or (hi < e0 / 2 and hi - lo < e0):
         if lo <= 0 < hi:
             return (f"the energies look relative to the edge: give --edge-energy {_fmt(e0)} "

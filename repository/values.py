@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .conventions import DefectKind, Edge, Origin, SpectrumType, parse_edge, parse_polarization
+from .conventions import DefectKind, Edge, Origin, SpectrumType, parse_edge, parse_polarization, parse_spectrum_type
 from .errors import InputError
 from .arrays import to_blob
 
@@ -104,7 +104,7 @@ class SpectrumData:
         object.__setattr__(self, "energy_ev", energy)
         object.__setattr__(self, "intensity", signal)
         object.__setattr__(self, "edge", parse_edge(str(self.edge)))
-        object.__setattr__(self, "spectrum_type", SpectrumType(str(self.spectrum_type).upper()))
+        object.__setattr__(self, "spectrum_type", parse_spectrum_type(str(self.spectrum_type)))
         object.__setattr__(self, "origin", Origin(str(self.origin)))
         object.__setattr__(self, "polarization", parse_polarization(self.polarization))
         element = str(self.absorbing_element).strip()

@@ -317,6 +317,20 @@ def test_renamed_options_are_the_ones_help_shows(cli):
     assert "--normalize" not in cli("plot", "spectra", "--help").stdout
 
 
+def test_import_options_documented_in_formats_md_are_the_ones_import_shows(cli):
+    # the docs must not teach a deprecated spelling (--format was renamed --read-format)
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "formats.md").read_text()
+    table = text.split("### Options", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"`(--[a-z0-9-]+)", table))
+    shown = set(re.findall(r"--[a-z0-9-]+", cli("import", "--help", env={"COLUMNS": "200"}).stdout))
+    assert "--read-format" in documented and "--format" not in documented
+    assert documented <= shown, sorted(documented - shown)
+
+
 def test_old_normalize_of_embed_makes_the_same_recipe_with_one_note(cli, bn):
     example_db, _ = bn
     bk = ("--element", "B", "--edge", "K")
@@ -386,3 +400,111 @@ def test_library_reads_the_old_alignment_name_and_refuses_unknown_ones():
     assert projection_alignment("onset") == projection_alignment("edge_onset") == "edge_onset"
     with pytest.raises(UsageError, match="unknown alignment 'edge-onset'"):
         projection_alignment("edge-onset")  # the CLI's spelling is the CLI's; the library's is edge_onset
+
+
+# ----------------------------------------------------------------------------------------------
+# choice spellings (newcomer finding 8b): help shows dashes in every command; the recipes' spelling
+# with underscores names the same choice and is accepted silently by every command
+
+
+def test_embed_reads_the_recipe_spelling_as_the_dashed_one(cli, bn):
+    db_path, _ = bn
+    bk = ("--method", "pca", "--element", "B", "--edge", "K", "--db", db_path, "--format", "json")
+    dashed = cli("embed", *bk, "--norm", "edge-step", "--align", "edge-onset")
+    assert dashed.exit_code == 0, dashed.stderr
+    recipe = json.loads(dashed.stdout)["recipe"]
+    assert (recipe["normalization"], recipe["alignment"]) == ("edge_step", "edge_onset")
+    underscored = cli("embed", *bk, "--norm", "edge_step", "--align", "edge_onset")
+    assert underscored.exit_code == 0, underscored.stderr
+    assert "note" not in underscored.stderr
+    assert json.loads(underscored.stdout)["uid"] == json.loads(dashed.stdout)["uid"]   # the same recipe
+    old = cli("embed", *bk, "--normalize", "edge_step", "--align", "edge-onset")
+    assert old.exit_code == 0 and json.loads(old.stdout)["uid"] == json.loads(dashed.stdout)["uid"]
+    _one_line_error(cli("embed", *bk, "--norm", "step"), "--norm", "'step' is not one of none, max, area, edge-step")
+    _one_line_error(cli("embed", *bk, "--align", "onset"), "--align",
+                    "'onset' is not one of none, edge-onset, stored-shift")
+
+
+def test_every_command_shows_dashes_and_accepts_underscores(bn, cli, tmp_path):
+    from repository.formats import write_spectrum
+
+    db_path, uid = bn
+    assert "[none|edge-onset|stored-shift]" in cli("embed", "--help").stdout
+    for command in (("embed",), ("plot", "spectra")):
+        assert "[none|max|area|edge-step]" in cli(*command, "--help").stdout, command
+    measured = _measured_db(cli, tmp_path)   # edge-step is for measured spectra (see the next test)
+    plots = [cli("plot", "spectra", "1", "--norm", spelling, "-o", tmp_path / f"{spelling}.png", "--db", measured)
+             for spelling in ("edge-step", "edge_step")]
+    assert [p.exit_code for p in plots] == [0, 0], [p.stderr for p in plots]
+    assert (tmp_path / "edge_step.png").read_bytes() == (tmp_path / "edge-step.png").read_bytes()
+    _one_line_error(cli("plot", "spectra", "1", "--norm", "step", "-o", tmp_path / "x.png", "--db", db_path),
+                    "--norm", "'step' is not one of none, max, area, edge-step")
+    path = write_spectrum(_bk_member(db_path), tmp_path / "bk.xdi", "xdi")
+    runs = [cli("project", path, "--snapshot", uid, "--db", db_path, "--align", spelling, "-f", "json")
+            for spelling in ("edge-onset", "edge_onset")]
+    assert [r.exit_code for r in runs] == [0, 0] and runs[1].stderr == runs[0].stderr
+    assert json.loads(runs[0].stdout)["coordinates"] == json.loads(runs[1].stdout)["coordinates"]
+
+
+def _measured_db(cli, tmp_path) -> str:
+    """A database holding one measured B K spectrum (a smooth step at 192 eV), id 1."""
+    db_path = str(tmp_path / "measured.db")
+    assert cli("init", "--db", db_path).exit_code == 0
+    data = tmp_path / "bk.dat"
+    e = np.linspace(170.0, 260.0, 181)
+    data.write_text("".join(f"{x:.3f} {0.1 + 1.0 / (1.0 + np.exp(-(x - 192.0))):.6f}\n" for x in e))
+    result = cli("import", data, "--element", "B", "--edge", "K", "--type", "XANES", "--db", db_path)
+    assert result.exit_code == 0, result.stderr
+    return db_path
+
+
+def test_plot_spectra_refuses_edge_step_for_computed_spectra(bn, cli, tmp_path):
+    """A computed spectrum has no continuum step: pre_edge would scale c-BN's B K peak to ~30 under an
+    axis saying "edge step = 1". Refused in one line naming the computed spectra, nothing written."""
+    db_path, _ = bn
+    out = tmp_path / "c.png"
+    _one_line_error(cli("plot", "spectra", "1", "2", "--norm", "edge-step", "-o", out, "--db", db_path),
+                    "--norm edge-step", "spectra 1, 2 are computed", "use --norm max or area")
+    assert not out.exists()
+    assert cli("plot", "spectra", "1", "--norm", "max", "-o", out, "--db", db_path).exit_code == 0
+
+
+def test_ordinals_are_english():
+    from repository.analysis.project import ordinal
+
+    assert [ordinal(n) for n in (0, 1, 2, 3, 4, 11, 12, 13, 21, 22, 32, 100, 101, 111, 112)] == [
+        "0th", "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "32nd", "100th", "101st", "111th",
+        "112th"]
+
+
+def test_project_names_its_percentile_with_the_right_ordinal(bn, cli, tmp_path):
+    import re
+
+    from repository.analysis.project import ordinal
+    from repository.formats import write_spectrum
+
+    db_path, uid = bn
+    path = write_spectrum(_bk_member(db_path), tmp_path / "bk.xdi", "xdi")
+    result = cli("project", path, "--snapshot", uid, "--db", db_path)
+    assert result.exit_code == 0, result.stderr
+    (number, suffix), = re.findall(r"\((\d+)(st|nd|rd|th) percentile of", result.stdout)
+    assert number + suffix == ordinal(int(number))
+
+
+def test_embed_says_when_it_capped_n_neighbors(bn, cli, tmp_path):
+    """UMAP on 9 spectra cannot use 40 neighbours; repository.analysis.embed caps it at 8. The cap
+    is said in one note on stderr (not only in fit_info), again when the snapshot is reused."""
+    db_path, _ = bn
+    args = ("embed", "--method", "umap", "--where", 'element = B and polymorph = "c-BN"', "--db", db_path,
+            "--snapshot-dir", tmp_path, "--format", "json")
+    capped = cli(*args, "--n-neighbors", "40")
+    assert capped.exit_code == 0, capped.stderr
+    assert json.loads(capped.stdout)["fit_info"]["n_neighbors_used"] == 8
+    notes = [line for line in capped.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: --n-neighbors 40 capped to 8: UMAP needs fewer neighbours than the 9 spectra it fits "
+                     "(fit_info.n_neighbors_used)"]
+    again = cli(*args, "--n-neighbors", "40")
+    assert json.loads(again.stdout)["status"] == "reused"
+    assert "note: --n-neighbors 40 capped to 8" in again.stderr
+    fits = cli(*args, "--n-neighbors", "8")
+    assert fits.exit_code == 0 and "capped" not in fits.stderr

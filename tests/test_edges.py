@@ -126,3 +126,36 @@ def test_invalid_xdi_metadata_values_are_dropped_with_a_warning_naming_the_field
     warnings = record.metadata["import_warnings"]
     assert len(warnings) == 2
     assert any("line 6: Scan.start_time" in w for w in warnings) and any("line 8: Facility.current" in w for w in warnings)
+
+
+def test_calcset_in_kev_is_told_to_convert_the_file_not_to_give_energy_unit(example_set, cli, sqlite_db):
+    # import refuses --energy-unit for a calculation set, so the advice must be one the set can follow
+    path = example_set / "spectra" / "hBN_B0_iso.dat"
+    table = np.loadtxt(path)
+    table[:, 0] /= 1000.0
+    np.savetxt(path, table)
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "hBN_B0_iso.dat" in line and "look like keV" in line
+    assert "convert the file's energies to eV" in line and "give --energy-unit" not in line
+
+
+def test_formats_md_quotes_the_bundled_energy_ranges():
+    """docs/formats.md explains the computed tolerance with the bundled set's energy ranges: they are
+    the set's (lowest first, highest last energy per element, to 0.1 eV), not remembered numbers."""
+    import re
+
+    from repository.calcset import read_calcset
+    from tests.conftest import ROOT
+
+    if not (ROOT / "data" / "bn" / "calcset.toml").is_file():
+        pytest.skip("the bundled BN set (data/bn) is absent")
+    ranges: dict[str, list[float]] = {}
+    for entry in read_calcset(ROOT / "data" / "bn").entries:
+        for s in entry.spectra:
+            lo, hi = ranges.setdefault(s.spectrum.absorbing_element, [np.inf, -np.inf])
+            ranges[s.spectrum.absorbing_element] = [min(lo, s.spectrum.energy_ev[0]), max(hi, s.spectrum.energy_ev[-1])]
+    text = (ROOT / "docs" / "formats.md").read_text()
+    quoted = dict(re.findall(r"(B|N) K (?:spectra )?within (\d+\.\d-\d+\.\d) eV", text))
+    assert quoted == {el: f"{lo:.1f}-{hi:.1f}" for el, (lo, hi) in ranges.items()}

@@ -83,6 +83,14 @@ def _break_edge(s: Path):
     return r"calcset\.toml: entries\[0\] \(hBN-221/B0\)\.spectra\[0\]\.edge: unknown edge 'Q7'"
 
 
+def _break_spectrum_type(s: Path):
+    # NEXAFS is the soft-X-ray name for XANES: the message says so (as import --type), not a Python
+    # enum message, and does not suggest EXAFS, the closest string
+    _replace(s / "calcset.toml", 'type = "XANES"', 'type = "NEXAFS"')
+    return (r"calcset\.toml: entries\[0\] \(hBN-221/B0\)\.spectra\[0\]\.type: unknown spectrum type 'NEXAFS' "
+            r"\(NEXAFS is the soft-X-ray name for XANES: give XANES; expected one of XANES, EXAFS, XAFS\)$")
+
+
 def _break_absorber_element(s: Path):
     _replace(s / "calcset.toml", "site_index = 1\nelement = \"B\"", "site_index = 8\nelement = \"B\"")
     return r"entries\[1\] \(hBN-221-vN/B1\)\.absorber\.site_index: site 8 is N, not the absorbing element B"
@@ -109,6 +117,7 @@ BREAKERS = {
     "inf intensity": _break_inf,
     "arrays of different lengths": _break_lengths,
     "unknown edge": _break_edge,
+    "NEXAFS spectrum type": _break_spectrum_type,
     "absorber on another element": _break_absorber_element,
     "unreadable structure": _break_structure,
     "non-numeric DOS value": _break_not_a_number,
@@ -251,3 +260,14 @@ def test_paths_outside_the_set_directory_are_refused(example_set):
     _replace(example_set / "calcset.toml", 'structure = "structures/POSCAR_hBN_221"', 'structure = "../outside.cif"')
     with pytest.raises(InputError, match=r"entries\[0\] \(hBN-221/B0\)\.structure: '\.\./outside\.cif' is outside"):
         read_calcset(example_set)
+
+
+def test_import_type_nexafs_is_told_to_give_xanes(cli, sqlite_db, tmp_path):
+    """`import --type NEXAFS`: the same advice as a manifest's type (one parser), no EXAFS guess."""
+    data = tmp_path / "bk.dat"
+    data.write_text("".join(f"{180 + 0.5 * i:.1f} {1.0 / (1.0 + 2.718 ** (-(0.5 * i - 12))):.5f}\n" for i in range(80)))
+    result = cli("import", data, "--element", "B", "--edge", "K", "--type", "NEXAFS", "--db", sqlite_db)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --type: unknown spectrum type 'NEXAFS' (NEXAFS is the soft-X-ray name for "
+                             "XANES: give XANES; expected one of XANES, EXAFS, XAFS)\n")
+    assert cli("import", data, "--element", "B", "--edge", "K", "--type", "xanes", "--db", sqlite_db).exit_code == 0

@@ -214,3 +214,21 @@ def test_lists_dates_booleans_and_pandas_categories_can_colour_the_points(tmp_pa
     assert [(label, int(mask.sum())) for label, mask in groups] == [("B, N", 2), ("B", 1)]
     for field in ("elements", "made", "flag", "kind"):
         assert read_png(plot_embedding(frame, field, tmp_path / f"{field}.png")).shape[0] > 600
+
+
+def test_colouring_by_a_column_no_spectrum_has_is_refused(tmp_path, cli):
+    """An all-null column (bader_charge in a snapshot of sets without Bader charges) would draw a
+    made-up 0-1 colour bar, or a legend of only "n/a": refused in one line, naming the column and
+    the columns that do have values; nothing written."""
+    frame = pd.DataFrame({"spectrum_id": [1, 2, 3], "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 1.0],
+                          "bader_charge": [np.nan] * 3, "sample_name": [None] * 3, "polymorph": ["h-BN"] * 3})
+    for field in ("bader_charge", "sample_name"):
+        with pytest.raises(UsageError, match=rf"^cannot colour by '{field}': no spectrum of the snapshot has {field} "
+                                             r"\(all 3 are n/a; choose one of: polymorph\)$"):
+            plot_embedding(frame, field, tmp_path / f"{field}.png")
+        assert not (tmp_path / f"{field}.png").exists()
+    path = tmp_path / "s.parquet"
+    frame.to_parquet(path)
+    result = cli("plot", "embedding", path, "--color-by", "bader_charge", "-o", tmp_path / "b.png")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "no spectrum of the snapshot has bader_charge" in result.stderr and "Traceback" not in result.stderr

@@ -770,6 +770,14 @@ def map_check(domain: dict[str, Any], neighbors: list[dict[str, Any]], rank_by: 
     return out
 
 
+def ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``-``13th``, ``21st``, ``32nd``, ``100th``: English
+    ordinals for the numbers messages count with (a percentile rank), not ``32th``."""
+    number = int(number)
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 def domain_lines(result: dict[str, Any]) -> list[str]:
     """The verdict (:func:`applicability`) in one line, naming the spectrally nearest member and what
     it is, then :func:`map_check`'s note when the table's rank 1 is something else."""
@@ -781,7 +789,7 @@ def domain_lines(result: dict[str, Any]) -> list[str]:
     labels = domain.get("nearest_labels")
     what = f" ({identity_text(labels)})" if labels else ""
     lines = [f"{verdict}: nearest member {domain['nearest_spectrum_id']}{what} at RMS {domain['nearest_rmsd']:.4g} "
-             f"({domain['percentile']:.0f}th percentile of the members' own nearest-neighbour distances; "
+             f"({ordinal(round(domain['percentile']))} percentile of the members' own nearest-neighbour distances; "
              + ("confident up to" if not domain.get("too_few_members") else "their 90th percentile")
              + f" {domain['threshold_rmsd']:.4g})"]
     note = (result.get("map_check") or {}).get("note")

@@ -127,11 +127,17 @@ def color_fields(frame: pd.DataFrame) -> list[str]:
 
 def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
     """``categorical`` or ``numeric`` for a column to color by; :class:`UsageError` (listing the
-    columns there are) when the snapshot has no such property column."""
+    columns there are) when the snapshot has no such property column, or when no row has a value
+    in it: a numeric colour bar would then span a made-up 0-1 range and a legend say only "n/a"
+    (e.g. bader_charge in a snapshot of sets without Bader charges)."""
     if field not in frame.columns or field in COORDINATE_COLUMNS:
         choices = ", ".join(color_fields(frame)) or "(none)"
         raise UsageError(f"cannot colour by {field!r}: the snapshot has no such property column "
                          f"(choose one of: {choices})")
+    if frame[field].isna().all():
+        filled = ", ".join(c for c in color_fields(frame) if not frame[c].isna().all()) or "(none)"
+        raise UsageError(f"cannot colour by {field!r}: no spectrum of the snapshot has {field} "
+                         f"(all {len(frame)} are n/a; choose one of: {filled})")
     return column_kind(frame[field])
 
 

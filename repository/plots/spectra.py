@@ -177,6 +177,23 @@ def normalize_spectrum(energy_ev: np.ndarray, mu: np.ndarray, how: str, *, label
     return mu / scale
 
 
+def check_edge_step_applies(records: Sequence[dict[str, Any]]) -> None:
+    """Refuse edge-step normalisation of computed spectra (:class:`UsageError`, one line naming them).
+
+    Larch's ``pre_edge`` divides by the jump between a pre-edge and a post-edge line: a measured
+    spectrum rises onto the atomic continuum, so its post-edge is about 1 afterwards. A computed
+    near-edge spectrum has no continuum (it falls back towards zero past its peaks), so the "step"
+    is an arbitrary fraction of a peak: the bundled c-BN B K spectrum would peak at ~30 on an axis
+    labelled "edge step = 1". Refused rather than drawn with a warning, because the label would
+    state a scale the curve does not have; max and area mean what they say for any spectrum."""
+    computed = [str(r["spectrum_id"]) for r in records if r.get("origin") == "computed"]
+    if computed:
+        more = f" and {len(computed) - 3} more" if len(computed) > 3 else ""
+        raise UsageError(f"--norm edge-step: spectr{'um' if len(computed) == 1 else 'a'} {', '.join(computed[:3])}{more} "
+                         f"{'is' if len(computed) == 1 else 'are'} computed, with no continuum step after the edge "
+                         "to scale to 1; use --norm max or area")
+
+
 def normalization_axis_label(how: str, kind: str = "μ(E)") -> str:
     """The y-axis name for a normalisation: 'μ(E) / maximum', 'normalised μ(E) (edge step = 1)'..."""
     return {"none": f"{kind} (arb. units, as stored)",
@@ -369,6 +386,8 @@ def spectra_figure(engine: Engine, spectrum_ids: Sequence[int], *, offset: float
     offset = parse_offset(offset)
     window = snapshot_window(snapshot)
     records = [get_spectrum(engine, i) for i in ids]
+    if how == "edge_step":
+        check_edge_step_applies(records)
     curves = []
     for record in records:
         x = np.asarray(record["energy_ev"], dtype=float)
