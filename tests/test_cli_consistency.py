@@ -508,3 +508,15 @@ def test_embed_says_when_it_capped_n_neighbors(bn, cli, tmp_path):
     assert "note: --n-neighbors 40 capped to 8" in again.stderr
     fits = cli(*args, "--n-neighbors", "8")
     assert fits.exit_code == 0 and "capped" not in fits.stderr
+
+
+def test_project_says_when_a_file_looks_like_kev(bn, cli, tmp_path):
+    """A B K spectrum written in keV (e0 ~ 0.19) cannot be aligned onto ~190 eV members: the one-line
+    error says the energies look like keV, not only "another element or edge?"."""
+    db_path, uid = bn
+    row = _bk_member(db_path)
+    path = tmp_path / "bk_kev.dat"
+    path.write_text("".join(f"{e / 1000.0:.6f} {y:.6g}\n" for e, y in zip(row["energy_ev"], row["intensity"])))
+    result = cli("project", path, "--snapshot", uid, "--db", db_path, "--element", "B", "--edge", "K",
+                 "--align", "edge-onset")
+    _one_line_error(result, "bk_kev.dat", "look like keV", "convert them to eV")

@@ -437,8 +437,13 @@ def member_onset_shift(query: QuerySpectrum, recipe: rec.Recipe, train: np.ndarr
         i = int(np.argmin(d))
         best, best_d = float(proposals[ok[i]]), float(d[i])
     if not math.isfinite(best_d):
+        members = np.asarray(train_e0_ev, dtype=np.float64)
+        # energies in keV put e0 near 0.2 (B K) where the members have ~190 eV: say so, not "another edge"
+        kev = bool(np.any(np.abs(members - 1000.0 * e0_query) <= MAX_ALIGNMENT_SHIFT_EV))
+        cause = (f"its energies look like keV (x1000 puts e0 at {1000.0 * e0_query:.1f} eV, where the members' "
+                 "edges are): convert them to eV" if kev else "is it the snapshot's element and edge?")
         raise UsageError(f"{query.label}: no alignment within {MAX_ALIGNMENT_SHIFT_EV:g} eV puts its edge (e0 = "
-                         f"{e0_query:.2f} eV) on any snapshot member's; is it the snapshot's element and edge?")
+                         f"{e0_query:.2f} eV) on any snapshot member's; {cause}")
     return base_ev + best
 
 
