@@ -266,7 +266,7 @@ def pre_edge(energy_ev, mu, *, e0_ev: float | None = None, pre1: float | None = 
             p2 = min(energy.size, p1 + 2)
         c = _polyfit(energy[p1:p2], mu[p1:p2], 1)
         line = c[0] + energy * (c[1] if c.size > 1 else 0.0)
-    leverage = _leverage(energy[p1:p2], 1 if npre else 0, energy[ie0])
+    pre_x, pre_degree = energy[p1:p2], 1 if npre else 0
     p1 = _index_of(energy, norm1 + e0)
     p2 = _index_nearest(energy, norm2 + e0)
     if p1 > energy.size - 3:
@@ -277,7 +277,11 @@ def pre_edge(energy_ev, mu, *, e0_ev: float | None = None, pre1: float | None = 
     elif p2 - p1 < 5:
         nnorm = min(1, nnorm)
     coefs = _polyfit(energy[p1:p2], (mu - line)[p1:p2], nnorm)
-    leverage += _leverage(energy[p1:p2], nnorm, energy[ie0])
+    # the step is Q(e0) for Q fitted to mu - line: M(e0) - line(e0) (M fitted to mu) when nnorm >= 1,
+    # but mean(mu) - line(mean E) over the post-edge range when nnorm = 0 (a line's mean is its value
+    # at the mean energy): the pre-edge line counts where it is evaluated
+    at = energy[ie0] if nnorm >= 1 else float(energy[p1:p2].mean())
+    leverage = _leverage(pre_x, pre_degree, at) + _leverage(energy[p1:p2], nnorm, energy[ie0])
     post = line + sum(c * energy ** n for n, c in enumerate(coefs))
     step = float(post[ie0] - line[ie0])
     scale = float(np.abs(mu).max())

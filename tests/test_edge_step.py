@@ -75,6 +75,18 @@ def test_edge_step_of_a_synthetic_edge_is_its_height_with_the_right_error():
     assert found.t > 50
 
 
+def test_a_short_scan_with_a_constant_post_edge_has_the_error_of_its_extrapolated_line():
+    # 35 eV of uniform noise at the B K edge: Larch fits a constant post-edge (nnorm = 0), whose step
+    # is mean(mu) - pre-edge line at the post-edge's mean energy, 10-34 eV beyond 6 pre-edge points
+    # (a step of -19 here); its standard error must count that extrapolation (t = -0.95, not -22)
+    energy = np.arange(180.0, 215.0, 0.1)
+    mu = np.random.default_rng(0).random(energy.size)
+    found = measure_edge_step(energy, mu, 188.0)
+    assert found.step == pytest.approx(-19.32, abs=0.01) and abs(found.t) < 1.0
+    with pytest.raises(EdgeStepProblem, match="not significantly positive"):
+        check_edge_step("B", "K", energy, mu, 188.0)
+
+
 def test_point_noise_ignores_a_smooth_background_and_recovers_white_noise():
     energy = np.linspace(7000.0, 7600.0, 601)
     rng = np.random.default_rng(3)

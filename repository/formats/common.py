@@ -112,6 +112,9 @@ class ReadOptions:
     # False only where absolute energies are not used (projection with onset/fit alignment): the
     # element/edge/energy check of repository.edges is then skipped
     check_edge: bool = True
+    # False only where the query need not be a measured mu(E) with a step (``project``: a computed
+    # spectrum in a two-column file reads as measured): repository.edges.check_edge_step is skipped
+    check_edge_step: bool = True
     # What the caller takes the file to hold when the file does not say (``project --element/--edge``):
     # unlike ``element``/``edge`` they never override a file, and a file stating another element or
     # edge is refused (an InputError naming both), so that a spectrum is never placed as what it is not.
@@ -388,7 +391,7 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         # so a wrong column there is caught where it is read (FEFF DANES output: repository.formats.feff).
         # Other spectroscopies (EELS, NRIXS, ...) are not mu(E) and are left alone.
         spectroscopy = metadata.get("spectroscopy") or (metadata.get("feff") or {}).get("spectroscopy") or "XAS"
-        if origin == Origin.EXPERIMENTAL and str(spectroscopy).upper() == "XAS":
+        if options.check_edge_step and origin == Origin.EXPERIMENTAL and str(spectroscopy).upper() == "XAS":
             try:
                 check_edge_step(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev,
                                 spectrum.intensity, tabulated_e0)
