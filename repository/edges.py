@@ -243,15 +243,15 @@ def _is_clear_edge(energy: np.ndarray, mu: np.ndarray, at: float, slope: np.ndar
 # The edge step: a measured absorption spectrum rises at its edge
 
 # The signed edge step must be at least this many standard errors above zero (a 5-sigma detection).
-# MEASURED 2026-12-01 (docs/formats.md): the 273 fixture spectra that import have t >= 11.1
-# (XASDataLibrary S/pentlandite_rt_01.xdi; next 18.1), so the margin is 2.2x; 4,250 pure-noise
-# spectra (1 +- 0.01) on the fixtures' energy grids give t < 3.2 for 99 %, < 6.2 for 99.9 %, at most
-# 9.5 (e0 is picked at the largest noise jump): 0.19 % of them pass; every itrans/irefer column of
-# the fixtures (215) has t < 0.
+# MEASURED 2026-12-01 with `python -m bench.edge_step_margins` (docs/formats.md): the 273 fixture
+# spectra that import have t >= 11.1 (XASDataLibrary S/pentlandite_rt_01.xdi; next 24.3): margin
+# 2.2x; 4,254 pure-noise spectra (1 +- 0.01) on the fixtures' energy grids: t < 2.5 for 99 %, < 3.4
+# for 99.9 %, at most 4.5 (none passes); every itrans/irefer column of the fixtures (215) has t < 0.
 MIN_EDGE_STEP_T = 5.0
-# Fewer points than this on the pre-edge (Larch's pre-edge range, below e0 + pre2): the point
-# noise is estimated from the whole scan instead (5 points leave 3 second differences: no median).
-MIN_NOISE_POINTS = 8
+# Fewer points than this on the pre-edge (Larch's pre-edge range, below e0 + pre2): the point noise
+# is estimated from the whole scan instead. The median of ~10 residuals is unstable: with 8 here,
+# one noise spectrum in 1,000 had its noise underestimated 10-fold (cro2_rt_002.xdi's grid, t = 33).
+MIN_NOISE_POINTS = 20
 # Fewer points than this on either side of e0 (a scan that starts or stops at the edge): there is
 # no pre-edge line or post-edge curve to measure a step from, so the step is not judged.
 MIN_POINTS_EACH_SIDE = 3

@@ -507,7 +507,7 @@ class Table:
 # Column names of the incident-intensity monitor: the XDI dictionary's "i0", and i0_EH1, "I0 Chamber",
 # Io, mon, monitor as beamline files spell it. The edge-step check (repository.edges.check_edge_step)
 # cannot refuse I0 by its shape: a counting-time or gain change at a scan-region boundary near the
-# edge steps it up like an edge (85 of the 208 I0 columns of the XDI and XAS Data Library fixtures
+# edge steps it up like an edge (97 of the 208 I0 columns of the XDI and XAS Data Library fixtures
 # rise by 20 or more standard errors there), so a column that says it is I0 is refused by its name.
 INCIDENT_INTENSITY_NAME = re.compile(r"^(i0|io|mon|monitor)([\s_.:-].*)?$", re.IGNORECASE)
 
