@@ -16,6 +16,11 @@ edge with the energies of the data (all in eV):
   ``edge_tolerance_ev(E0, computed)`` of ``E0``, or the slope near ``E0`` must reach half that
   maximum (spectra with a strong pre-edge or white line).
 
+For measured absorption spectra, :func:`check_edge_step` then requires the data to *rise* at the
+edge: the signed Larch edge step (:mod:`repository.larch_edge`) at the steepest point near the
+tabulated edge must be at least ``MIN_EDGE_STEP_T`` standard errors above zero (a transmitted
+intensity falls there; I0 or noise holds no edge). Constants and measurements at their definition.
+
 Tolerances, from physics and the fixtures:
 
 * measured: ``max(20 eV, 1 % of E0)``. Chemical shifts between oxidation states are <= ~15 eV
@@ -32,12 +37,17 @@ Tolerances, from physics and the fixtures:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .edge_table import EDGE_ENERGIES_EV, TABLE_SOURCE
+from .errors import UsageError
+from .larch_edge import pre_edge
 
-__all__ = ["EDGE_ENERGIES_EV", "TABLE_SOURCE", "GENERIC_EDGES", "EdgeMismatch", "check_edge", "edge_energy_ev",
-           "edge_energies_ev", "edge_tolerance_ev", "find_edge_ev", "nearest_edges"]
+__all__ = ["EDGE_ENERGIES_EV", "TABLE_SOURCE", "GENERIC_EDGES", "EdgeMismatch", "EdgeStep", "EdgeStepProblem",
+           "check_edge", "check_edge_step", "edge_energy_ev", "edge_energies_ev", "edge_tolerance_ev", "find_edge_ev",
+           "measure_edge_step", "nearest_edges"]
 
 RANGE_TOLERANCE_EV = 50.0
 MEASURED_TOLERANCE = (20.0, 0.01)  # (eV floor, fraction of E0)
@@ -234,6 +244,131 @@ def _is_clear_edge(energy: np.ndarray, mu: np.ndarray, at: float, slope: np.ndar
         slope = search[1]
     slope = slope[2:-2]
     return slope.size > 0 and float(slope.max()) >= CLEAR_EDGE_SLOPE_RATIO * float(np.median(slope))
+
+
+# ----------------------------------------------------------------------------------------------
+# The edge step: a measured absorption spectrum rises at its edge
+
+# The signed edge step must be at least this many standard errors above zero (a 5-sigma detection).
+# MEASURED 2026-12-01 with `python -m bench.edge_step_margins` (docs/formats.md): the 273 fixture
+# spectra that import have t >= 11.1 (XASDataLibrary S/pentlandite_rt_01.xdi; next 24.3): margin
+# 2.2x; 4,254 pure-noise spectra (1 +- 0.01) on the fixtures' energy grids: t < 2.5 for 99 %, < 3.4
+# for 99.9 %, at most 4.5 (none passes); every itrans/irefer column of the fixtures (215) has t < 0.
+MIN_EDGE_STEP_T = 5.0
+# Fewer points than this on the pre-edge (Larch's pre-edge range, below e0 + pre2): the point noise
+# is estimated from the whole scan instead. The median of ~10 residuals is unstable: with 8 here,
+# one noise spectrum in 1,000 had its noise underestimated 10-fold (cro2_rt_002.xdi's grid, t = 33).
+MIN_NOISE_POINTS = 20
+# Fewer points than this on either side of e0 (a scan that starts or stops at the edge): there is
+# no pre-edge line or post-edge curve to measure a step from, so the step is not judged.
+MIN_POINTS_EACH_SIDE = 3
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of normal noise
+
+
+class EdgeStepProblem(ValueError):
+    """The data do not rise at the stated edge (see :func:`check_edge_step`); the message is one line."""
+
+
+@dataclass(frozen=True)
+class EdgeStep:
+    """What :func:`measure_edge_step` found: e0 (eV), the signed edge step and its standard error
+    (both in the units of the signal), and the point noise it came from (signal units)."""
+
+    e0_ev: float
+    step: float
+    step_error: float
+    noise: float
+
+    @property
+    def t(self) -> float:
+        """The step in standard errors (dimensionless; +-inf when the data hold no noise)."""
+        if self.step_error > 0:
+            return self.step / self.step_error
+        return float("inf") if self.step > 0 else float("-inf") if self.step < 0 else 0.0
+
+
+def point_noise(energy: np.ndarray, mu: np.ndarray) -> float:
+    """Robust standard deviation of independent noise on ``mu`` (its units): each point minus the
+    straight line through its two neighbours, divided by that difference's standard deviation per
+    unit noise (sqrt(1 + a^2 + b^2) for interpolation weights a, b), then 1.4826 x the median
+    absolute value, so that an edge, a white line or a glitch (a few points) does not count.
+    ``energy`` increasing; 0.0 for fewer than 3 points."""
+    if energy.size < 3:
+        return 0.0
+    left, right = energy[1:-1] - energy[:-2], energy[2:] - energy[1:-1]
+    a, b = right / (left + right), left / (left + right)
+    residual = mu[1:-1] - (a * mu[:-2] + b * mu[2:])
+    return float(MAD_TO_SIGMA * np.median(np.abs(residual) / np.sqrt(1.0 + a * a + b * b)))
+
+
+def measure_edge_step(energy: np.ndarray, mu: np.ndarray, tabulated_e0_ev: float) -> EdgeStep | None:
+    """Edge step of ``mu`` at the edge nearest ``tabulated_e0_ev`` (eV), Larch's way, with its sign
+    and its standard error.
+
+    e0 is the point of steepest ``|dmu/dE|`` (:func:`find_edge_ev`: the point the label check looks
+    at) within the measured tolerance of the tabulated edge, so that a signal falling at the edge
+    is judged where it falls (Larch's ``find_e0`` takes the largest *rise*, which such a signal has
+    elsewhere). The step is :func:`repository.larch_edge.pre_edge`'s with Larch's default ranges
+    around that e0 (post-edge minus pre-edge line at e0, signed); its standard error is
+    ``step_noise_gain`` x the point noise (:func:`point_noise`) of the pre-edge (the points below
+    e0 + pre2; the whole scan when fewer than MIN_NOISE_POINTS lie there). ``energy`` (eV,
+    increasing) and ``mu`` are 1-D arrays of equal length. Returns None when the step cannot be
+    judged: the tabulated edge outside the scan, too few points, none within the tolerance of the
+    edge, or fewer than MIN_POINTS_EACH_SIDE on either side of e0 or in Larch's pre-edge or
+    post-edge range. A vanishing step (the lines meet) is 0.
+    """
+    energy = np.asarray(energy, dtype=float)
+    mu = np.asarray(mu, dtype=float)
+    if not energy.size or not energy[0] < tabulated_e0_ev < energy[-1]:
+        return None  # a scan that starts above the edge or stops below it (check_edge lets it through)
+    search = find_edge_ev(energy, mu)
+    if search is None:
+        return None
+    slope = search[1]
+    window = np.flatnonzero((np.abs(energy - tabulated_e0_ev) <= edge_tolerance_ev(tabulated_e0_ev, False))
+                            & (slope > 0))
+    if window.size == 0:
+        return None
+    at = int(window[np.argmax(slope[window])])
+    if at < MIN_POINTS_EACH_SIDE or energy.size - 1 - at < MIN_POINTS_EACH_SIDE:
+        return None
+    e0 = float(energy[at])
+    try:
+        result = pre_edge(energy, mu, e0_ev=e0)
+    except UsageError:  # the post-edge and pre-edge lines meet at e0: no step at all
+        return EdgeStep(e0, 0.0, 0.0, 0.0)
+    pre = energy <= result.e0_ev + result.pre2_ev
+    post = (energy >= result.e0_ev + result.norm1_ev) & (energy <= result.e0_ev + result.norm2_ev)
+    if (pre & (energy >= result.e0_ev + result.pre1_ev)).sum() < MIN_POINTS_EACH_SIDE \
+            or post.sum() < MIN_POINTS_EACH_SIDE:
+        return None  # Larch's ranges hold too few points to fit a pre-edge line or a post-edge curve
+    noise = point_noise(energy[pre], mu[pre]) if pre.sum() >= MIN_NOISE_POINTS else point_noise(energy, mu)
+    return EdgeStep(result.e0_ev, result.signed_edge_step, result.step_noise_gain * noise, noise)
+
+
+def check_edge_step(element: str, edge: str, energy: np.ndarray, mu: np.ndarray,
+                    tabulated_e0_ev: float) -> EdgeStep | None:
+    """Raise :class:`EdgeStepProblem` unless a measured absorption spectrum rises at its edge.
+
+    The signed edge step (:func:`measure_edge_step`, mu units) must be at least MIN_EDGE_STEP_T
+    standard errors above zero: a negative step is a signal that falls at the edge (a transmitted
+    intensity I1 or It, not mu = ln(I0/I1)); one within the noise is no edge at all (noise, a
+    detector that does not see the absorber). ``energy`` (m,) in eV, increasing; ``tabulated_e0_ev``
+    the edge the label check matched (:func:`check_edge`'s result). Returns what was measured, or
+    None when the data cannot show a step (see :func:`measure_edge_step`).
+    """
+    found = measure_edge_step(energy, mu, tabulated_e0_ev)
+    if found is None or found.t >= MIN_EDGE_STEP_T:
+        return found
+    where = f"edge step at e0 = {_fmt(found.e0_ev)} eV"
+    advice = "use --signal-col with --i0-col (and --mode), or the file's mu column"
+    if found.t <= -MIN_EDGE_STEP_T:
+        raise EdgeStepProblem(f"{where} is negative ({found.step:.3g} +- {found.step_error:.2g}): the signal falls "
+                              f"at the {element} {edge} edge instead of rising; is it a transmitted intensity (I1, It), "
+                              f"or a column without this edge? {advice}")
+    raise EdgeStepProblem(f"{where} is {found.step:.3g} +- {found.step_error:.2g}, not significantly positive "
+                          f"(under {_fmt(MIN_EDGE_STEP_T)} standard errors): no {element} {edge} absorption edge "
+                          f"in the signal; is it I0, another detector, or noise? {advice}")
 
 
 def generate_table_source() -> str:

@@ -85,8 +85,13 @@ def test_feff_xmu_energies_and_mu_come_from_omega_and_mu_columns(shared_fixtures
 def test_xmu_without_feff_inp_takes_the_absorber_from_its_header(shared_fixtures):
     (record,) = read_path(shared_fixtures / "pymatgen/tests/files/io/feff/xmu.dat")  # "Abs Z= 8 ... K shell"
     assert (record.spectrum.absorbing_element, record.spectrum.edge.value) == ("O", "K")
-    (danes,) = read_path(shared_fixtures / FEFF / "DANES/BN")
-    assert danes.spectrum.absorbing_element == "B"
+
+
+def test_feff_danes_run_is_refused_its_mu_column_is_f_prime(shared_fixtures):
+    # FEFF's fprime routine writes f'(E) into the mu column: -4.8 falling to -11.8 at the B K edge
+    for path in (shared_fixtures / FEFF / "DANES/BN", shared_fixtures / FEFF / "DANES/BN/referencexmu.dat"):
+        with pytest.raises(InputError, match=r"DANES/FPRIME\) run \(referencedanes\.dat beside it\).*not absorption"):
+            read_path(path)
 
 
 def test_feff_elnes_is_read_and_marked(shared_fixtures):

@@ -14,6 +14,10 @@ XDI_GOOD = [f"XAS-Data-Interchange/data/{n}" for n in (
 SXR = "pyNexafs/tests/test_data/au/SXR/2024-03"
 SXR_TEY = ["--energy-col", "2", "--signal-col", "13", "--i0-col", "14", "--mode", "TEY", "--facility",
            "Australian Synchrotron", "--beamline", "SXR"]
+# At the C K edge the I0 mesh current (column 14) rises 30-fold over 283-292 eV (carbon on the beamline
+# optics): sample drain / I0 then FALLS at the edge (edge step -10 and -180 standard errors), so
+# the C K scans are stored as the raw sample drain current, which rises at the edge (+86, +1000).
+SXR_TEY_RAW = [o for o in SXR_TEY if o not in ("--i0-col", "14")]
 LARCH = "xraylarch/examples/xafsdata"
 
 # path -> extra command-line options (column files do not say what they are a spectrum of)
@@ -25,14 +29,13 @@ GOOD = {
         ["--format", "columns", "--element", "S", "--edge", "K", "--signal-col", "ifluor", "--mode", "fluorescence"],
     "pyNexafs/tests/test_data/au/MEX2/2025-03/MEX2_13385_processed.xdi":
         ["--format", "columns", "--element", "S", "--edge", "K", "--signal-col", "ifluor", "--mode", "fluorescence"],
-    f"{SXR}/sxr129577.asc": ["--element", "C", "--edge", "K", *SXR_TEY],
-    f"{SXR}/sxr129578.asc": ["--element", "C", "--edge", "K", *SXR_TEY],
+    f"{SXR}/sxr129577.asc": ["--element", "C", "--edge", "K", *SXR_TEY_RAW],
+    f"{SXR}/sxr129578.asc": ["--element", "C", "--edge", "K", *SXR_TEY_RAW],
     f"{SXR}/sxr129598.asc": ["--element", "O", "--edge", "K", *SXR_TEY],
     "pymatgen/tests/files/analysis/spectrum_test/LiCoO2_k_xanes.json": [],
     "pymatgen/tests/files/analysis/spectrum_test/ZnO_l2_xanes.json": [],
     "pymatgen/tests/files/analysis/spectrum_test/site1_k_xanes.json": [],
     "pymatgen/tests/files/io/feff/xmu.dat": [],
-    "feff10/examples/DANES/BN": [],
     "feff10/examples/HUBBARD/NiO": [],
     "feff10/examples/KSPACE/Graphite": [],
     "feff10/examples/NRIXS/MgB2": [],
@@ -49,14 +52,18 @@ GOOD = {
     f"{LARCH}/AthenaProjectFiles/cu.prj": [],
     f"{LARCH}/AthenaProjectFiles/json_unzipped.prj": [],
     f"{LARCH}/fe_athena.prj": [],
-    f"{LARCH}/beamlines/CLSHXMA.dat": ["--element", "As", "--edge", "K", "--energy-col", "2", "--signal-col", "7",
+    # columns 5-8 are Detector1-4: the fluorescence detector (rises 0.08 -> 1.4 x I0 at the As K edge),
+    # I0, I1 and I2; column 7 / column 6 (I1/I0, stored until the edge-step check) falls at the edge
+    f"{LARCH}/beamlines/CLSHXMA.dat": ["--element", "As", "--edge", "K", "--energy-col", "2", "--signal-col", "5",
                                        "--i0-col", "6", "--mode", "fluorescence"],
-    f"{LARCH}/beamlines/ESRF_BM08_LISA_2021.dat": ["--element", "Ge", "--edge", "K"],
+    # the sample's "mu" has no Ge K edge (its edge step is -13.5 standard errors: a smooth decline);
+    # the Ge edge is in mu_ref, the reference foil
+    f"{LARCH}/beamlines/ESRF_BM08_LISA_2021.dat": ["--element", "Ge", "--edge", "K", "--signal-col", "mu_ref"],
     f"{LARCH}/beamlines/PFBL12C_2005.dat": ["--element", "Hg", "--edge", "L3", "--signal-col", "5", "--i0-col", "4",
                                             "--mode", "transmission"],
     f"{LARCH}/beamlines/SSRL1_2006.dat": ["--element", "Ag", "--edge", "K", "--energy-col", "3", "--signal-col", "5",
                                           "--i0-col", "4", "--mode", "transmission"],
-    f"{LARCH}/beamlines/generic_columns_no_header.dat": ["--element", "Ge", "--edge", "K", "--signal-col", "4"],
+    f"{LARCH}/beamlines/generic_columns_no_header.dat": ["--element", "Ge", "--edge", "K", "--signal-col", "7"],
     f"{LARCH}/cu.xmu": ["--element", "Cu", "--edge", "K"],
     f"{LARCH}/cu_metal_rt.xdi": [],
     f"{LARCH}/fe_xanes_8ch.xdi": ["--signal-col", "Fe_Ka_mca1", "--i0-col", "I0"],
@@ -65,7 +72,7 @@ GOOD = {
 # data: each is refused by the edge check, naming the element the data fit.
 MISLABELLED = {
     # header "EdgeEnergy ... 11867.000": the As K edge (11867 eV), not Se K (12658 eV)
-    f"{LARCH}/beamlines/CLSHXMA.dat": (["--element", "Se", "--edge", "K", "--energy-col", "2", "--signal-col", "7",
+    f"{LARCH}/beamlines/CLSHXMA.dat": (["--element", "Se", "--edge", "K", "--energy-col", "2", "--signal-col", "5",
                                         "--i0-col", "6", "--mode", "fluorescence"], "As K"),
     # 10907-11506 eV: the Ge K edge (11103 eV); Se K (12658 eV) is 1150 eV above the data
     f"{LARCH}/beamlines/ESRF_BM08_LISA_2021.dat": (["--element", "Se", "--edge", "K"],
@@ -81,7 +88,7 @@ NOT_SPECTRA = {
     "XAS-Data-Interchange/data/nonxafs_2d.xdi": "no element: a 2-D map example",
     "XAS-Data-Interchange/data/nonxafs_negvalues.xdi": "X/Y/Z table, no energy",
     "feff10/examples/XES/BN": "emission spectrum (XES), refused",
-    "feff10/examples/DANES/BN/referencedanes.dat": "DANES intermediate output, read with its run directory",
+    "feff10/examples/DANES/BN": "DANES run: xmu.dat holds f'(E), the anomalous scattering factor, not absorption",
     f"{SXR}/sxr129577.mda": "binary MDA (the .asc is the same scan)",
     f"{LARCH}/cu.chi": "chi(k), not on an energy axis",
     "XAS-Data-Interchange/baddata/BadFiles.txt": "description of the bad files",

@@ -284,6 +284,7 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
     ``element``/``edge`` are used only when the file does not say; ``edge_energy_ev`` is added to
     energies that are relative to the edge (as ``xasrepo import --edge-energy``). ``check_edge``
     False skips the element/edge/energy check (edge_onset/fit alignment moves the spectrum anyway);
+    the edge-step check of import (:func:`repository.edges.check_edge_step`) is never applied here;
     ``read_options`` are further :class:`repository.formats.common.ReadOptions` fields (``format``,
     ``signal_col``, ``i0_col``, ``measurement_mode``, ...), as ``xasrepo import`` takes them.
     """
@@ -299,6 +300,10 @@ def read_query_file(path: str | Path, element: str | None, edge: str | None, *,
         options["edge_energy_ev"] = edge_energy_ev
     if not check_edge:
         options["check_edge"] = False
+    # A query is often a computed spectrum in a plain two-column file, read as measured (the default
+    # origin) and with no continuum step: import's edge-step check would refuse it; how far it lies
+    # from the snapshot's spectra is what the applicability domain reports.
+    options["check_edge_step"] = False
     try:
         records = read_path(path, fmt, **options)
     except XasrepoError:

@@ -112,6 +112,9 @@ class ReadOptions:
     # False only where absolute energies are not used (projection with onset/fit alignment): the
     # element/edge/energy check of repository.edges is then skipped
     check_edge: bool = True
+    # False only where the query need not be a measured mu(E) with a step (``project``: a computed
+    # spectrum in a two-column file reads as measured): repository.edges.check_edge_step is skipped
+    check_edge_step: bool = True
     # What the caller takes the file to hold when the file does not say (``project --element/--edge``):
     # unlike ``element``/``edge`` they never override a file, and a file stating another element or
     # edge is refused (an InputError naming both), so that a spectrum is never placed as what it is not.
@@ -281,6 +284,12 @@ class EdgeMismatchError(InputError):
     """The stated element and edge do not fit the energies of the data (see :mod:`repository.edges`)."""
 
 
+class EdgeStepError(InputError):
+    """A measured absorption spectrum that does not rise at its edge: a negative edge step (a
+    transmitted intensity read as mu) or one within the pre-edge noise (I0, noise); see
+    :func:`repository.edges.check_edge_step`."""
+
+
 ENERGY_UNIT_FACTORS = {"ev": 1.0, "kev": 1000.0}
 
 
@@ -306,13 +315,16 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
     ``energy`` is in ``energy_unit`` (eV or keV, as the file declares it; ``ReadOptions.energy_unit``
     overrides). The stated element and edge are checked against the energies with
     :func:`repository.edges.check_edge` (tolerances there); a mismatch is an InputError naming the
-    range found, the edge expected and the likely cause. Computed spectra whose energies are relative
+    range found, the edge expected and the likely cause. A measured absorption (XAS) spectrum must
+    then rise at that edge (:func:`repository.edges.check_edge_step`: a signed Larch edge step of at
+    least 5 standard errors); one that falls there or holds no edge is an :class:`EdgeStepError`
+    naming e0, the step and its error. Computed spectra whose energies are relative
     to the edge get the tabulated edge energy added (recorded in ``metadata`` and as a warning) unless
     ``--edge-energy`` is given; measured ones need ``--edge-energy``. Warnings for the user are in
     ``metadata["import_warnings"]`` (``warnings`` from the reader, and the edge energy added), each
     one line starting with the file name.
     """
-    from ..edges import EdgeMismatch
+    from ..edges import EdgeMismatch, EdgeStepProblem, check_edge_step
     from ..edges import check_edge as check_edge_energy
     from ..edges import edge_energy_ev
 
@@ -367,10 +379,24 @@ def make_record(path: Path, digest: str, options: ReadOptions, *, energy: np.nda
         raise InputError(path, str(exc), where=name) from None
     if check_edge and options.check_edge:
         try:
-            check_edge_energy(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev, spectrum.intensity,
-                              computed=origin == Origin.COMPUTED, energy_name=energy_name)
+            tabulated_e0 = check_edge_energy(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev,
+                                             spectrum.intensity, computed=origin == Origin.COMPUTED,
+                                             energy_name=energy_name)
         except EdgeMismatch as exc:
             raise EdgeMismatchError(path, str(exc), where=name) from None
+        # The edge step is judged for MEASURED absorption spectra only. A computed XANES need not
+        # have a continuum step: a Delta-Kohn-Sham or TDDFT spectrum is a sum of broadened bound
+        # transitions that falls back towards zero above the edge (the bundled data/bn set), and
+        # cluster codes truncate the continuum; its sign and shape are the code's, not a detector's,
+        # so a wrong column there is caught where it is read (FEFF DANES output: repository.formats.feff).
+        # Other spectroscopies (EELS, NRIXS, ...) are not mu(E) and are left alone.
+        spectroscopy = metadata.get("spectroscopy") or (metadata.get("feff") or {}).get("spectroscopy") or "XAS"
+        if options.check_edge_step and origin == Origin.EXPERIMENTAL and str(spectroscopy).upper() == "XAS":
+            try:
+                check_edge_step(spectrum.absorbing_element, spectrum.edge.value, spectrum.energy_ev,
+                                spectrum.intensity, tabulated_e0)
+            except EdgeStepProblem as exc:
+                raise EdgeStepError(path, str(exc), where=name) from None
     sample = sample or SampleInfo()
     if origin == Origin.EXPERIMENTAL or any(v is not None for v in (
             options.sample_name, options.facility, options.beamline, options.measurement_mode)):
@@ -478,10 +504,24 @@ class Table:
         raise InputError(path, f"{what} column {excerpt(text)} not found (columns: {known})")
 
 
+# Column names of the incident-intensity monitor: the XDI dictionary's "i0", and i0_EH1, "I0 Chamber",
+# Io, mon, monitor as beamline files spell it. The edge-step check (repository.edges.check_edge_step)
+# cannot refuse I0 by its shape: a counting-time or gain change at a scan-region boundary near the
+# edge steps it up like an edge (97 of the 208 I0 columns of the XDI and XAS Data Library fixtures
+# rise by 20 or more standard errors there), so a column that says it is I0 is refused by its name.
+INCIDENT_INTENSITY_NAME = re.compile(r"^(i0|io|mon|monitor)([\s_.:-].*)?$", re.IGNORECASE)
+
+
 def normalize_signal(table: Table, signal: int, i0: int | None, mode: str | None, path: Path) -> tuple[np.ndarray, str]:
-    """The signal column, divided by I0 (or ln(I0/I) in transmission) when an I0 column is given."""
+    """The signal column, divided by I0 (or ln(I0/I) in transmission) when an I0 column is given.
+
+    Raises InputError for a signal column named as the incident intensity (INCIDENT_INTENSITY_NAME),
+    a zero I0, or ln(I0/I) undefined (non-positive intensity)."""
     values = table.data[:, signal]
     label = table.names[signal] if table.names else f"col{signal + 1}"
+    if table.names and INCIDENT_INTENSITY_NAME.match(label.strip()):
+        raise InputError(path, f"the signal column {excerpt(label)} is the incident intensity I0 (by its name), not an "
+                               "absorption signal: give the detector column as --signal-col and this one as --i0-col")
     if i0 is None:
         return values, label
     reference = table.data[:, i0]

@@ -49,6 +49,12 @@ STRUCTURE_SUFFIXES = (".cif", ".vasp")
 NEIGHBOR_RADIUS_A = 6.0
 SHELL_DECIMALS = 2
 EMISSION_CARDS = ("XES",)
+# Cards whose run writes the real part of the anomalous scattering factor f'(E) into the mu column of
+# xmu.dat, not absorption (FEFF's fprime routine, "calculate f' ... Ankudinov, Rehr DANES paper"):
+# the examples/DANES/BN reference runs from -4.8 down to -11.8 at the B K edge and back towards 0.
+# Such a run leaves danes.dat (FEFF 9/10 reference runs: referencedanes.dat) beside its xmu.dat.
+ANOMALOUS_CARDS = ("DANES", "FPRIME")
+ANOMALOUS_OUTPUTS = ("danes.dat", "referencedanes.dat")
 SPECTROSCOPY_CARDS = {"ELNES": "ELNES", "EXELFS": "EXELFS", "NRIXS": "NRIXS", "RIXS": "RIXS"}
 
 
@@ -174,11 +180,27 @@ def _structure_beside(folder: Path, options: ReadOptions):
     return None
 
 
+def _refuse_anomalous(inp: Path | None, spectrum_file: Path) -> None:
+    """InputError for a DANES or FPRIME run (a card in feff.inp, or its danes.dat beside the spectrum):
+    the mu column of its xmu.dat is f'(E), which falls at the edge, not an absorption spectrum."""
+    beside = [p.name for p in spectrum_file.parent.iterdir() if p.is_file() and p.name.lower() in ANOMALOUS_OUTPUTS]
+    cards = [c for c in ANOMALOUS_CARDS if c in parse_feff_input(inp)["cards"]] if inp is not None else []
+    if cards or beside:
+        why = f"the {cards[0]} card of {inp.name}" if cards else f"{beside[0]} beside it"
+        raise InputError(spectrum_file, f"a FEFF anomalous-scattering (DANES/FPRIME) run ({why}): its mu column is "
+                                        "the real part f'(E) of the anomalous scattering factor, not absorption; "
+                                        "import a XANES run (XANES card) of the same cluster instead")
+
+
 def read_feff(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> list[SpectrumRecord]:
-    """A FEFF run (directory, feff.inp or xmu.dat/eels.dat) -> one computed spectrum."""
+    """A FEFF run (directory, feff.inp or xmu.dat/eels.dat) -> one computed spectrum.
+
+    Raises InputError for what is not an absorption spectrum: emission (XES card), a DANES or
+    FPRIME run (f'(E) in the mu column), or a file that is not FEFF output."""
     from ..textcolumns import read_numeric_table
 
     inp, spectrum_file = _find_files(path)
+    _refuse_anomalous(inp, spectrum_file)
     text = read_text(spectrum_file)
     feff: dict[str, Any] = {"spectrum_file": spectrum_file.name}
     element = edge = None
