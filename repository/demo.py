@@ -22,6 +22,7 @@ from .calcset import MANIFEST_NAME, read_calcset
 from .errors import UsageError
 from .importer import import_calcset
 from .plots.embedding import plot_embedding
+from .plots.frame import unlabelled_fields
 from .snapshots.files import SNAPSHOT_DIR_ENV, snapshot_dir
 
 BUNDLED_SET = Path(__file__).resolve().parent.parent / "data" / "bn"
@@ -103,7 +104,13 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
                     result.padding.append(line)
                 result.snapshots.append({"uid": record["uid"], "method": method, "element": element, "edge": edge,
                                          "n_spectra": record["row_count"], "reused": made.reused})
+                labelled = unlabelled_fields(record["path"], COLOR_BY)
                 for label in COLOR_BY:
+                    if label in labelled:  # a set without that label: no plot of n/a points, and say so
+                        note = f"{element} {edge} plots by {label}: no spectrum has a {label}"
+                        if note not in result.skipped:
+                            result.skipped.append(note)
+                        continue
                     png = plot_dir / f"{element}{edge}_{method}_{label}.png"
                     plot_embedding(record["path"], label, png,
                                    title=f"{element} {edge}-edge, {method.upper()} ({record['row_count']} spectra)"

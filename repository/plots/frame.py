@@ -125,6 +125,13 @@ def color_fields(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in COORDINATE_COLUMNS]
 
 
+def unlabelled_fields(snapshot: Any, fields) -> set[str]:
+    """Those of ``fields`` that no row of ``snapshot`` (as :func:`snapshot_frame` reads it) has a
+    value in, or that it lacks: :func:`check_field` refuses to colour by them."""
+    frame = snapshot_frame(snapshot)
+    return {f for f in fields if f not in frame.columns or frame[f].isna().all()}
+
+
 def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
     """``categorical`` or ``numeric`` for a column to color by; :class:`UsageError` (listing the
     columns there are) when the snapshot has no such property column, or when no row has a value
