@@ -356,6 +356,7 @@ def read_calcset(directory: Path, progress: Progress | None = None, workers: int
             pool.close()
     if pool is not None:  # creation order of the serial walk (dict order is part of the plan)
         ctx.plans = dict(sorted(ctx.plans.items(), key=lambda item: ctx.plan_order[item[0]]))
+    _check_shared_structure_labels(entries, ctx)
 
     digest = hashlib.sha256(read_input_bytes(manifest))
     for path in sorted(ctx.file_hashes):
@@ -607,6 +608,27 @@ def _read_entry(raw: dict, default_calc: dict, ctx: _Context, where: str) -> Ent
     return EntryPlan(key=key, entry_hash=entry_hash, structure_hash=structure_digest, defect=defect,
                      calculation=calculation, spectra=tuple(spectra), dos=tuple(dos), descriptors=tuple(descriptors),
                      polymorph=polymorph, relaxation=relaxation, legacy_hash=legacy_hash)
+
+
+def _check_shared_structure_labels(entries: list[EntryPlan], ctx: _Context) -> None:
+    """One structure has one polymorph and one relaxation: entries that share a structure file (or an
+    identical structure) but label it differently are refused, naming the later entry, instead of
+    the structure silently keeping the first entry's labels. Raises :class:`InputError`."""
+    first: dict[str, tuple[int, EntryPlan]] = {}
+    for number, entry in enumerate(entries):
+        if entry.structure_hash not in first:
+            first[entry.structure_hash] = (number, entry)
+            continue
+        n0, e0 = first[entry.structure_hash]
+        for label in ("polymorph", "relaxation"):
+            a, b = getattr(e0, label), getattr(entry, label)
+            if a != b:
+                def said(value):
+                    return excerpt(value) if value is not None else f"no {label}"
+
+                raise ctx.fail(f"entries[{number}] ({entry.key}).{label}",
+                               f"{said(b)} for the structure that entries[{n0}] ({e0.key}) gives "
+                               f"{said(a)}: one structure has one {label}")
 
 
 def _read_defect(table: dict, structure, ctx: _Context, where: str) -> DefectPlan:

@@ -271,3 +271,26 @@ def test_import_type_nexafs_is_told_to_give_xanes(cli, sqlite_db, tmp_path):
     assert result.stderr == ("error: --type: unknown spectrum type 'NEXAFS' (NEXAFS is the soft-X-ray name for "
                              "XANES: give XANES; expected one of XANES, EXAFS, XAFS)\n")
     assert cli("import", data, "--element", "B", "--edge", "K", "--type", "xanes", "--db", sqlite_db).exit_code == 0
+
+
+def test_two_entries_labelling_one_structure_differently_are_refused(sqlite_db, example_set, cli):
+    """The structure row has one polymorph: an entry that shares another entry's structure but
+    calls it something else used to lose its label silently on first import (the first won)."""
+    manifest = example_set / "calcset.toml"
+    text = manifest.read_text()
+    extra = ('\n[[entries]]\nkey = "hBN-221/B1"\nstructure = "structures/POSCAR_hBN_221"\n'
+             'polymorph = "r-BN"\nrelaxation = "none"\n\n[entries.absorber]\nsite_index = 1\nelement = "B"\n\n'
+             '[entries.calculation]\nalignment_shift_ev = 189.9\n\n[[entries.spectra]]\n'
+             'file = "spectra/hBN_B0_iso.dat"\nedge = "K"\ntype = "XANES"\npolarization = "iso"\n')
+    manifest.write_text(text + extra)
+    before = file_digest(Path(sqlite_db))
+    result = cli("import", example_set, "--db", sqlite_db)
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in result.output, message
+    assert "entries[2] (hBN-221/B1).polymorph" in message
+    assert "'r-BN' for the structure that entries[0] (hBN-221/B0) gives 'h-BN'" in message, message
+    assert file_digest(Path(sqlite_db)) == before
+    # the same label is no conflict: the set imports
+    manifest.write_text(text + extra.replace('polymorph = "r-BN"', 'polymorph = "h-BN"'))
+    assert cli("import", example_set, "--db", sqlite_db).exit_code == 0

@@ -17,10 +17,10 @@ from tests.conftest import EXAMPLE_SET
 COPIES = 8
 
 
-def _replicated_set(target: Path) -> Path:
+def _replicated_set(target: Path, distinct_labels: bool = False) -> Path:
     """The example set with COPIES copies of each entry; every copy reads its structures from its own
-    file (same content, so one structure row each) and names another polymorph, so the label kept is
-    the one of the first entry in manifest order, whichever worker read which copy."""
+    file (same content, so one structure row each). With ``distinct_labels`` every copy names another
+    polymorph for that one structure, which the reader refuses (one structure, one polymorph)."""
     shutil.copytree(EXAMPLE_SET, target)
     manifest = (target / "calcset.toml").read_text()
     head, first = manifest.split("[[entries]]", 1)
@@ -34,7 +34,7 @@ def _replicated_set(target: Path) -> Path:
                     (target / "structures" / f"c{copy}").mkdir(exist_ok=True)
                     shutil.copy(target / "structures" / name, target / "structures" / f"c{copy}" / name)
                     text = text.replace(f"structures/{name}", f"structures/c{copy}/{name}")
-            out.append(text.replace('polymorph = "h-BN"', f'polymorph = "h-BN-{copy}"'))
+            out.append(text.replace('polymorph = "h-BN"', f'polymorph = "h-BN-{copy}"') if distinct_labels else text)
     (target / "calcset.toml").write_text("".join(out))
     return target
 
@@ -68,7 +68,7 @@ def test_parallel_and_serial_reading_write_byte_identical_databases(tmp_path, mo
     assert len(serial.entries) == len(parallel.entries) == 2 * COPIES
     assert serial.manifest_hash == parallel.manifest_hash
     assert list(serial.structures) == list(parallel.structures)
-    assert {p.polymorph for p in parallel.structures.values()} <= {"h-BN-0", None}  # the first entry's label
+    assert {p.polymorph for p in parallel.structures.values()} <= {"h-BN", None}
     # arrays stay read-only after crossing the process boundary, as SpectrumData promises
     assert not parallel.entries[-1].spectra[0].spectrum.intensity.flags.writeable
     serial_dump = _import(serial, tmp_path / "serial.db", monkeypatch)
@@ -166,3 +166,19 @@ def test_entries_of_one_structure_are_still_shared_between_workers(tmp_path, mon
     serial = calcset.read_calcset(root, workers=1)
     assert list(parallel.structures) == list(serial.structures)
     assert [p.polymorph for p in parallel.structures.values()] == [p.polymorph for p in serial.structures.values()]
+
+
+def test_one_structure_labelled_differently_is_refused_alike_serial_and_parallel(tmp_path):
+    """Entries sharing a structure but naming other polymorphs used to keep the first entry's label
+    silently; now both readers refuse, at the same entry, with the same line."""
+    from repository.calcset import read_calcset
+    from repository.errors import InputError
+
+    root = _replicated_set(tmp_path / "set", distinct_labels=True)
+    messages = []
+    for workers in (1, 3):
+        with pytest.raises(InputError) as err:
+            read_calcset(root, workers=workers)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert "entries[2] (c1/hBN-221/B0).polymorph: 'h-BN-1' for the structure that entries[0] (c0/hBN-221/B0) gives 'h-BN-0'" in messages[0]
