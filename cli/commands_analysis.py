@@ -83,7 +83,8 @@ def embed(
         "--fit-sample", help="UMAP: fit on a stratified, seeded sample of N spectra and place the rest with the "
                              "model's transform (for 10^5-10^6 spectra; see docs/analysis.md) [off: fit all].")] = None,
     backend: Annotated[str | None, typer.Option(
-        "--backend", help="UMAP: umap-learn, cuml (RAPIDS on a CUDA GPU, optional extra, untested here) or auto "
+        "--backend", help="UMAP: umap-learn, cuml (RAPIDS cuML on a CUDA GPU, the optional extra; ran on an NVIDIA "
+                          "H200, where its test passed; the test skips without a GPU, docs/analysis.md) or auto "
                           "[umap-learn].")] = None,
     mds_solver: Annotated[str | None, typer.Option(
         "--mds-solver", help="MDS: smacof (small sets), landmark (scalable) or auto [auto: smacof up to 2000].",
@@ -126,8 +127,8 @@ def embed(
     if result.info:
         summary["fit_info"] = result.info
     note = _neighbors_note(r, result.info, given=n_neighbors is not None)
-    if note:
-        typer.echo(note, err=True)
+    for line in ((note,) if note else ()) + result.notes:  # the notes' text: repository.analysis.create
+        typer.echo(line, err=True)
     if result.window:
         window = result.window
         summary["window"] = {k: window[k] for k in ("window_ev", "rule", "excluded", "padded_start", "padded_end")}
@@ -139,22 +140,28 @@ def embed(
 def _neighbors_note(record: dict, info: dict | None, *, given: bool) -> str | None:
     """One line when UMAP ran with fewer neighbours than asked (a set smaller than n_neighbors + 1
     spectra: repository.analysis.embed caps it at spectra - 1), else None. Said on stderr because
-    the fit_info field that records it is easily missed, and a map of 5 spectra with "40 neighbours"
-    would be read as a much smoother fit than it is. A reused snapshot says it again: same fit."""
-    requested = (record.get("params") or {}).get("n_neighbors")
-    if requested is None:
+    a map of 5 spectra with "40 neighbours" would be read as a much smoother fit than it is. A
+    reused snapshot says it again: same fit. The record holds the used value in params.n_neighbors
+    and the request in params.n_neighbors_requested (repository.analysis.embed.recorded_params);
+    snapshots made before that hold the request in params.n_neighbors."""
+    params = record.get("params") or {}
+    if params.get("n_neighbors") is None:
         return None
-    if info and "n_neighbors_used" in info:
+    requested = int(params.get("n_neighbors_requested", params["n_neighbors"]))
+    if "n_neighbors_requested" in params:
+        used = int(params["n_neighbors"])
+    elif info and "n_neighbors_used" in info:
         used = int(info["n_neighbors_used"])
-    elif not (record.get("params") or {}).get("fit_sample") and record.get("row_count"):
-        used = min(int(requested), int(record["row_count"]) - 1)  # reused: the fit saw every row
+    elif not params.get("fit_sample") and record.get("row_count"):
+        used = min(requested, int(record["row_count"]) - 1)  # an older record: the fit saw every row
     else:
         return None
-    if used >= int(requested):
+    if used >= requested:
         return None
     asked = f"--n-neighbors {requested}" if given else f"n_neighbors {requested} (the default)"
-    return (f"note: {asked} capped to {used}: UMAP needs fewer neighbours than the {used + 1} spectra it fits"
-            + (" (fit_info.n_neighbors_used)" if info else ""))
+    recorded = (" (params.n_neighbors; the request: params.n_neighbors_requested)"
+                if "n_neighbors_requested" in params else "")
+    return f"note: {asked} capped to {used}: UMAP needs fewer neighbours than the {used + 1} spectra it fits{recorded}"
 
 
 def _window_lines(window: dict) -> list[str]:

@@ -29,7 +29,8 @@ def demo(
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from rich.console import Console
 
-    from repository.demo import BUNDLED_SET, display_path, run_demo
+    from repository.calcset import BUNDLED_SET
+    from repository.demo import display_path, run_demo
 
     console = Console(stderr=True)
     with console.status("starting") as status:
@@ -47,6 +48,8 @@ def demo(
         typer.echo(f"skipped    {line}")
     for line in result.padding:  # spectra that end inside the energy window are padded there
         typer.echo(f"padded     {line}")
+    for line in result.notes:  # "note: ..." on stderr, as `xasrepo embed` says it
+        typer.echo(line, err=True)
     command, db_option = command_name(), f"--db {shlex.quote(database)}"
     typer.echo(f"next       {command} query 'defect.kind = vacancy' {db_option}\n"
                f"           {command} explore {result.snapshots[0]['uid'] if result.snapshots else 'SNAPSHOT'} "

@@ -45,6 +45,10 @@ def import_(
         help="experimental (default for measured formats) or computed (e.g. FDMNES output read as columns).")] = None,
     structure: Annotated[Optional[Path], typer.Option(
         help="Crystal structure file (CIF, POSCAR, pymatgen JSON) for a FEFF run.")] = None,
+    defect_free: Annotated[bool, typer.Option(
+        "--defect-free", help="The structure given with --structure or found beside the file (or in it) is known to "
+                              "have no defect: recorded per spectrum, so `defect.kind = none` matches it. Without it "
+                              "(and without a file that says so) the defect status is unknown.")] = False,
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="Import the valid files and list the refused ones with their reasons (exit code 2 "
                              "if any was refused); without it a bad file stops the whole import.")] = False,
@@ -61,7 +65,7 @@ def import_(
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / CALCSET_MANIFEST).is_file():
         options_given = [fmt, energy_col, signal_col, i0_col, edge_energy, energy_unit, element, edge, spectrum_type, sample,
                          facility, beamline, mode, calibration_shift, origin, structure]
-        if any(o is not None for o in options_given) or keep_going:
+        if any(o is not None for o in options_given) or keep_going or defect_free:
             raise UsageError("reading options apply to data files, not to a calculation set (calcset.toml)")
         _import_calcset(paths[0], db)
         return
@@ -77,7 +81,7 @@ def import_(
         energy_col=energy_col, signal_col=signal_col, i0_col=i0_col, edge_energy_ev=edge_energy, element=element,
         edge=edge, spectrum_type=spectrum_type, sample_name=sample, facility=facility, beamline=beamline,
         measurement_mode=mode, calibration_shift_ev=calibration_shift, origin=origin, structure_path=structure,
-        energy_unit=energy_unit)
+        energy_unit=energy_unit, defect_free=defect_free)
     fmt = normalize_format(fmt)
     progress, update = _progress("reading files")
     with progress:

@@ -35,7 +35,8 @@ def _snapshot_path(snapshot: str, db: str | None) -> Path:
 def plot_embedding(
     snapshot: SnapshotArgument,
     color_by: Annotated[str, typer.Option("--color-by", "-c", help=(
-        "Snapshot column to colour by: categories get a legend (crystal_system, defect_kind, "
+        "Snapshot column to colour by, as named in the file or in any spelling of the query language "
+        "(absorber.defect_distance): categories get a legend (crystal_system, defect_kind, "
         "dimensionality...), numbers a colour bar (hirshfeld_charge...)."))],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Picture file, .png, .svg or .pdf "
                                                    "(default: SNAPSHOT-FIELD.png).", show_default=False)] = None,
@@ -53,11 +54,12 @@ def plot_embedding(
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.plots.embedding import check_output
     from repository.plots.embedding import plot_embedding as draw
+    from repository.query.fields import field_column
 
     if output is not None:
         check_output(output)
     path = _snapshot_path(snapshot, db)
-    output = output or Path(f"{path.stem}-{color_by}.png")
+    output = output or Path(f"{path.stem}-{field_column(color_by) or color_by}.png")
     typer.echo(f"wrote {draw(path, color_by, output, title=title, axes=axes, contours=contours, dpi=dpi)}")
 
 
@@ -125,7 +127,8 @@ def plot_overview(
     transfer, next to one pristine spectrum per polymorph with π* and σ* marked."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
     from repository.plots.embedding import check_output
-    from repository.plots.figure import BUNDLED_SET, bundled_overview
+    from repository.calcset import BUNDLED_SET
+    from repository.plots.figure import bundled_overview
 
     check_output(output)
     result = bundled_overview(output, data or BUNDLED_SET, dpi=dpi, db=db, progress=typer.echo)

@@ -25,7 +25,7 @@ def query(
 ) -> None:
     """Spectra whose structure, defect, calculation or descriptors match FILTER."""
     # lazy import: start-up time (`xasrepo --help` must not load the library)
-    from repository.query import no_match_hints, parse_filter, query_spectra, spectrum_ids
+    from repository.query import count_spectra, no_match_hints, parse_filter, query_spectra, spectrum_ids
     from repository.query.light import close, connect_read_only
     from repository.query.search import resolve_columns
 
@@ -39,15 +39,25 @@ def query(
         else:
             rows = query_spectra(engine, flt, columns=columns, sort=sort, limit=limit or None)
             hints = [] if rows else no_match_hints(engine, flt)
+            # a table's title says how many match; a full page may be the first of more: count them
+            total = count_spectra(engine, flt) if fmt is OutputFormat.table and limit and len(rows) == limit \
+                else len(rows)
     finally:
         close(engine)
     if hints:  # on stderr: piped output stays clean; no match is not an error (exit code 0)
         typer.echo(visible("no rows match; " + "; ".join(hints)), err=True)
     if fmt is OutputFormat.ids or (hints and fmt is OutputFormat.table):
         return
+    # JSON (a list of rows) and CSV (a header of column names) have no place for the total: unchanged
     render_rows(rows, fmt, id_column="spectrum_id",
-                title=f"{len(rows)} spectr{'um' if len(rows) == 1 else 'a'}" if fmt is OutputFormat.table else None,
+                title=_title(len(rows), total) if fmt is OutputFormat.table else None,
                 columns=[spec.name for spec in resolve_columns(columns, flt, sort)])
+
+
+def _title(shown: int, total: int) -> str:
+    """The query table's title: "95 spectra", or "showing 3 of 95 spectra" when --limit cut it."""
+    noun = f"spectr{'um' if total == 1 else 'a'}"
+    return f"showing {shown} of {total} {noun}" if total > shown else f"{total} {noun}"
 
 
 def _unique_names(columns: list[str]) -> list[str]:

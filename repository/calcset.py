@@ -48,6 +48,10 @@ from .edges import EdgeMismatch, check_edge
 from .values import InvalidArrays, SpectrumData, content_hash, validated_arrays
 
 MANIFEST_NAME = "calcset.toml"
+# The calculation set the demo and ``plot overview`` use when none is given: the project's own
+# boron nitride set (docs/bn-calculations.md). v1 until the v2 campaign has >= 3 structures per
+# polymorph (README "Status of the data"); the switch is this one line.
+BUNDLED_SET = Path(__file__).resolve().parent.parent / "data" / "bn"
 FORMAT_VERSION = 1
 # A manifest states no energy unit (energies are in eV, docs/calcset-format.md) and import's
 # --energy-unit applies to data files only, so keV energies must be converted in the files themselves.

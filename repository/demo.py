@@ -18,14 +18,13 @@ from . import catalog
 from . import db as db_module
 from .analysis import recipe as rec
 from .analysis.create import create_snapshot
-from .calcset import MANIFEST_NAME, read_calcset
+from .calcset import BUNDLED_SET, MANIFEST_NAME, read_calcset
 from .errors import UsageError
 from .importer import import_calcset
 from .plots.embedding import plot_embedding
 from .plots.frame import unlabelled_fields
 from .snapshots.files import SNAPSHOT_DIR_ENV, snapshot_dir
 
-BUNDLED_SET = Path(__file__).resolve().parent.parent / "data" / "bn"
 DEMO_METHODS = ("umap", "pca", "mds")
 # UMAP needs more points than neighbours; below this a group is reported, not embedded.
 MIN_SPECTRA_PER_GROUP = 8
@@ -38,7 +37,8 @@ DEMO_SEED = 0
 class DemoResult:
     """What :func:`run_demo` did: where the database, snapshots and plots are, the import status, row
     counts, the snapshots made or reused, any (element, edge) groups skipped as too small, and how
-    many spectra each group's energy window pads (``padding``, one line per padded group)."""
+    many spectra each group's energy window pads (``padding``, one line per padded group) and the
+    snapshots' ``notes`` (e.g. a ``db`` that also holds other calculation sets)."""
 
     database: str  # the database as :func:`repository.db.describe` names it
     database_file: Path | None  # an SQLite database's file (None for a server)
@@ -52,6 +52,9 @@ class DemoResult:
     # per embedded (element, edge): "B K: 80 of 94 spectra padded to the 184-201 eV window: 19 end inside it ..."
     # (:func:`repository.analysis.recipe.padding_text`; the window pads spectra that end inside it)
     padding: list[str] = field(default_factory=list)
+    # the snapshots' notes (repository.analysis.create.selection_note: a database holding several
+    # calculation sets), each once
+    notes: list[str] = field(default_factory=list)
 
 
 def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = None,
@@ -102,6 +105,7 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
                 line = f"{element} {edge}: {padded}" if padded else None
                 if line and line not in result.padding:  # one line per group: every method has the same window
                     result.padding.append(line)
+                result.notes.extend(note for note in made.notes if note not in result.notes)
                 result.snapshots.append({"uid": record["uid"], "method": method, "element": element, "edge": edge,
                                          "n_spectra": record["row_count"], "reused": made.reused})
                 labelled = unlabelled_fields(record["path"], COLOR_BY)

@@ -18,10 +18,13 @@ import numpy as np
 
 from .arrays import to_blob
 from .calcset import CalcSetPlan, EntryPlan, StructurePlan
+from .conventions import DefectKind
 from .db import driver_message
 from .errors import InputError, UsageError
 from .limits import excerpt
 from .models import (
+    DEFECT_FREE_BY_FILE,
+    DEFECT_FREE_BY_OPTION,
     Calculation,
     CalculationSet,
     Defect,
@@ -30,10 +33,11 @@ from .models import (
     Spectrum,
     SpectrumCalculation,
     SpectrumDefect,
+    SpectrumDefectFree,
     Structure,
     utc_now,
 )
-from .values import ContextDefect, SpectrumRecord, content_hash, context_defect
+from .values import ContextDefect, SpectrumRecord, content_hash, context_defect, context_defect_free
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -491,17 +495,59 @@ def _file_defect(conn: "Connection", structure_id: int, defect: ContextDefect) -
     return found
 
 
+def _refuse_restated_defect_free(conn: "Connection", prepared: list[tuple], existing: dict[str, int],
+                                 by_data: dict[str, int]) -> None:
+    """Raise :class:`InputError` naming the file for a record stated defect-free by the user
+    (``SpectrumRecord.defect_free``, ``import --defect-free``) whose data are already stored as a
+    spectrum whose ``defect_kind`` is not ``'none'`` (unknown, or a defect).
+
+    An import never changes a stored spectrum, so the statement would be dropped without a word; a
+    stored ``'none'`` agrees and passes. The stored status is read from ``spectrum_overview``, the
+    one place that decides ``defect_kind``. Nothing is written here."""
+    from sqlalchemy import bindparam, text
+
+    stated: dict[int, SpectrumRecord] = {}
+    for record, _, _, spectrum_hash, data_digest, _ in prepared:
+        found = existing.get(spectrum_hash) or by_data.get(data_digest)
+        if record.defect_free and found:
+            stated.setdefault(found, record)
+    if not stated:
+        return
+    query = text("SELECT spectrum_id, defect_kind FROM spectrum_overview WHERE spectrum_id IN :ids").bindparams(
+        bindparam("ids", expanding=True))
+    ids = sorted(stated)
+    kinds: dict[int, str | None] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = conn.execute(query, {"ids": ids[start:start + _IN_CHUNK]})
+        kinds.update((row.spectrum_id, row.defect_kind) for row in rows)
+    for spectrum_id in ids:
+        kind = kinds.get(spectrum_id)
+        if kind != DefectKind.NONE.value:
+            raise InputError(stated[spectrum_id].source_file or "?",
+                             f"--defect-free: the same data are already stored as spectrum {spectrum_id}, whose "
+                             f"defect.kind is {kind or 'unknown'}; an import never changes a stored spectrum "
+                             "(imported data are immutable), so the statement is refused rather than lost")
+
+
 def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> ImportSummary:
     """Write spectra read from data files (experimental or computed without a calculation set).
 
     A record with a structure whose metadata context names a defect (``defect_kind``,
     ``defect_name``, ``defect_charge``: what ``xasrepo export`` writes) gets that defect
     (:func:`~repository.values.context_defect`; table ``spectrum_defect``), so an exported defect
-    spectrum imported again is not pristine; the context's ``polymorph`` labels a new structure.
+    spectrum imported again is not pristine; the context's ``polymorph`` labels a new structure. A
+    record with a structure stated to have no defect, by its context (``defect_kind`` ``none``, as
+    ``xasrepo export`` writes for a pristine structure) or by the user (``record.defect_free``,
+    ``import --defect-free``), gets a ``spectrum_defect_free`` row: only then is its ``defect_kind``
+    ``'none'``; a structure nothing is said about has an unknown defect status (NULL).
 
     One transaction for all records. A spectrum already present, by its content hash or by its data
     (:func:`spectrum_data_hash`: element, edge and arrays, whatever file it came in), is not written
     again; ``summary.already_present`` names each such file with the existing spectrum's id.
+
+    Raises :class:`InputError` (naming the file; nothing written) for a record stated defect-free
+    that has no structure or whose context names a defect, and for one whose data are already
+    stored with another defect status (:func:`_refuse_restated_defect_free`).
     """
     from sqlalchemy import insert
 
@@ -511,6 +557,7 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
     summary = ImportSummary(name=", ".join(sorted({r.source_file or "?" for r in records}))[:200], status="imported")
     structure_plans: dict[str, StructurePlan] = {}
     defects: dict[str, tuple[str, ContextDefect]] = {}  # spectrum content hash -> (structure hash, defect)
+    defect_free: dict[str, str] = {}  # spectrum content hash -> who stated "no defect" (SpectrumDefectFree.stated_by)
     prepared = []
     for record in records:
         digest = None
@@ -533,17 +580,29 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
                                      extra=extra)
         # A file's defect can only be stored on its structure; without one the context stays in the
         # metadata and the spectrum has no defect.kind at all (never 'none': nothing says pristine).
+        # With a structure, 'none' too needs a statement (the context's, or the user's): a FEFF run's
+        # POSCAR or a JSON file from elsewhere may be a vacancy supercell.
+        if record.defect_free and digest is None:
+            raise InputError(record.source_file or "?", "--defect-free: the file has no structure to state it of")
         if digest is not None:
             found = context_defect(record.metadata, record.source_file)
+            if found is not None and record.defect_free:
+                raise InputError(record.source_file or "?", f"--defect-free contradicts the file's metadata.context: "
+                                                            f"defect_kind {found.kind!r}, defect_name {found.name!r}")
             if found is not None:
                 defects[spectrum_hash] = (digest, found)
+            elif record.defect_free:
+                defect_free[spectrum_hash] = DEFECT_FREE_BY_OPTION
+            elif context_defect_free(record.metadata):
+                defect_free[spectrum_hash] = DEFECT_FREE_BY_FILE
         prepared.append((record, digest, cn, spectrum_hash,
                          spectrum_data_hash(s.absorbing_element, s.edge.value, s.energy_ev, s.intensity),
                          spectroscopy_of(record.metadata)))
     with engine.begin() as conn:
-        structure_ids = _ensure_structures(conn, structure_plans.values(), summary) if structure_plans else {}
         existing = _existing_ids(conn, Spectrum.__table__.c.content_hash, [p[3] for p in prepared])
         by_data = _existing_ids(conn, Spectrum.__table__.c.data_hash, [p[4] for p in prepared])
+        _refuse_restated_defect_free(conn, prepared, existing, by_data)  # before anything is written
+        structure_ids = _ensure_structures(conn, structure_plans.values(), summary) if structure_plans else {}
         rows = []
         for record, digest, cn, spectrum_hash, data_digest, spectroscopy in prepared:
             found = existing.get(spectrum_hash) or by_data.get(data_digest)
@@ -579,6 +638,10 @@ def import_records(engine: "Engine", records: Sequence[SpectrumRecord]) -> Impor
                  for h in sorted(inserted) if h in defects]
         if links:
             conn.execute(insert(SpectrumDefect.__table__), links)
+        stated = [{"spectrum_id": new_ids[h], "stated_by": defect_free[h]}
+                  for h in sorted(inserted) if h in defect_free]
+        if stated:
+            conn.execute(insert(SpectrumDefectFree.__table__), stated)
         if not inserted:
             summary.status = "unchanged"
     return summary

@@ -7,6 +7,9 @@ Tables:
 - ``calculation_set`` and ``calculation``: provenance of computed data;
 - ``spectrum``: computed or experimental spectra, arrays as little-endian float64 BLOBs;
 - ``spectrum_defect``: the defect of a spectrum imported from a file that names it (no calculation);
+- ``spectrum_defect_free``: a spectrum imported from a file whose structure was STATED to have no
+  defect (its file's context, or ``import --defect-free``); without a row (or a calculation) a file
+  spectrum's defect status is unknown, never assumed pristine;
 - ``dos``: total and projected densities of states; ``descriptor``: scalar site/structure
   descriptors such as Hirshfeld charges and sigma charge transfer;
 - ``snapshot``: one row per embedding snapshot version: where its Parquet file and fitted-model
@@ -174,6 +177,26 @@ class SpectrumDefect(SQLModel, table=True):
     defect_id: int = Field(foreign_key="defect.id", index=True)
 
 
+# SpectrumDefectFree.stated_by: who said the structure has no defect
+DEFECT_FREE_BY_FILE = "file"  # the file's xasrepo context: defect_kind "none" (what `xasrepo export` writes)
+DEFECT_FREE_BY_OPTION = "--defect-free"  # the user, with `xasrepo import --defect-free`
+
+
+class SpectrumDefectFree(SQLModel, table=True):
+    """A spectrum without a calculation whose structure was stated to have no defect (revision 0009).
+
+    ``spectrum_overview.defect_kind`` is ``'none'`` for a file spectrum only with a row here; a
+    calculated spectrum without a defect is pristine by the calcset convention (no
+    ``[entries.defect]``). ``stated_by``: :data:`DEFECT_FREE_BY_FILE` or :data:`DEFECT_FREE_BY_OPTION`.
+    A spectrum never has both this row and a ``spectrum_defect`` row (the importer refuses a file
+    that says both)."""
+
+    __tablename__ = "spectrum_defect_free"
+
+    spectrum_id: int = Field(foreign_key="spectrum.id", primary_key=True)
+    stated_by: str = Field(max_length=16)
+
+
 class Dos(SQLModel, table=True):
     """A total or projected DOS curve; energy_ev (eV) and density are float64 BLOBs."""
 
@@ -250,4 +273,5 @@ class SnapshotPoint(SQLModel, table=True):
 
 
 
-ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, SpectrumDefect, Dos, Descriptor, Snapshot, SnapshotPoint]
+ALL_TABLES = [Structure, CalculationSet, Defect, Calculation, Spectrum, SpectrumDefect, SpectrumDefectFree, Dos,
+              Descriptor, Snapshot, SnapshotPoint]

@@ -132,6 +132,9 @@ class SpectrumRecord:
     structure: Any = None  # a pymatgen Structure, when one is known
     absorber_site_index: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the user stated that ``structure`` has no defect (``xasrepo import --defect-free``); what the
+    # file itself says is in ``metadata["context"]`` (:func:`context_defect_free`)
+    defect_free: bool = False
 
 
 def content_hash(spectrum: SpectrumData, *, structure_hash: str | None = None,
@@ -211,3 +214,15 @@ def context_defect(metadata: dict[str, Any], file: Any = None, where: str | None
     if isinstance(charge, bool) or not isinstance(charge, int):
         raise fail("defect_charge", f"{charge!r} is not a whole number of elementary charges")
     return ContextDefect(kind=kind, name=name.strip(), charge=charge)
+
+
+def context_defect_free(metadata: dict[str, Any]) -> bool:
+    """True when ``metadata["context"]`` states that the structure has no defect: ``defect_kind``
+    ``"none"`` and no ``defect_name`` (what ``xasrepo export`` writes for a known pristine
+    structure). A context that says nothing about defects is not such a statement (False): the
+    structure of a FEFF run or of a JSON file from elsewhere may be a defect supercell.
+
+    Validity (a ``none`` that contradicts a name, ...) is :func:`context_defect`'s to check."""
+    context = metadata.get("context") if isinstance(metadata, dict) else None
+    return (isinstance(context, dict) and context.get("defect_kind") == DefectKind.NONE.value
+            and context.get("defect_name") is None)

@@ -24,7 +24,7 @@ import json
 import numpy as np
 import pytest
 
-from repository.demo import BUNDLED_SET
+from repository.calcset import BUNDLED_SET
 
 BN_SETS = {"v1": BUNDLED_SET, "v2": BUNDLED_SET.parent / "bn-v2"}
 
@@ -455,6 +455,36 @@ def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
     assert rms <= MESH_RMS_TOL[element], (
         f"{polymorph} {element} K: the set's mesh vs {densest.stem.rsplit('_k', 1)[-1]} RMS {rms:.3f} "
         f"(shift {shift:+.2f} eV) > {MESH_RMS_TOL[element]}")
+
+
+# measured 2026-12-01 04:28 UTC: h-BN on its 4x4x1 production mesh against 4x4x2 (one more k point
+# along c), per polarisation. Any failing polarisation means the production mesh moves.
+H_BN_ALONG_C_FAILED = {"4x4x1": "4x4x1 vs 4x4x2 failed on 2026-12-01 (N K iso 0.124, in-plane 0.093, "
+                                "E||c 0.134; B K in-plane 0.079): the layered production mesh is not "
+                                "converged along c; it moves once 4x4x3 says whether 4x4x2 is"}
+
+
+@pytest.mark.parametrize("element,site", [("B", "B0"), ("N", "N18")])
+@pytest.mark.parametrize("column,polarisation", [(2, "in-plane"), (3, "out-of-plane (E || c)")])
+def test_v2_h_bn_spectra_are_converged_along_c(element, site, column, polarisation, request):
+    """Every layered mesh had one k point along c, and the in-plane check (6x6x1) cannot see that.
+    h-BN (2 layers, c = 6.66 Å) on its production mesh against the check with one more k point along
+    c, each polarisation on its own (the E || c N K π* manifold, 401-405 eV, is a small part of the
+    isotropic spectrum), by the same criterion as the in-plane check."""
+    production = json.loads((V2_RESULTS.parent / "plan.json").read_text())["structures"]["h-BN_pristine"]["kpts"]
+    mesh = "x".join(map(str, production))
+    denser = "x".join(map(str, [*production[:2], production[2] + 1]))
+    dense = V2_PROBES / "spectra" / f"h-BN_pristine_{site}_k{denser}.dat"
+    if not dense.exists():
+        pytest.skip(f"the h-BN {denser} check is not computed yet")
+    if mesh in H_BN_ALONG_C_FAILED and (element, column) != ("B", 3):   # B K E || c passed (0.022)
+        request.applymarker(pytest.mark.xfail(strict=True, reason=H_BN_ALONG_C_FAILED[mesh]))
+    e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"h-BN_pristine_{site}.dat", column)
+    e, y = _two_columns(dense, column)
+    rms, shift = _best_shift_rms(e, y, e_ref, y_ref)
+    assert rms <= MESH_RMS_TOL[element], (
+        f"h-BN {element} K {polarisation}: {mesh} vs {denser} RMS {rms:.3f} (shift {shift:+.2f} eV) "
+        f"> {MESH_RMS_TOL[element]}")
 
 
 @pytest.mark.parametrize("polymorph", ["c-BN", "h-BN"])

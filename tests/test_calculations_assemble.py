@@ -108,10 +108,11 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
             pytest.skip("no ground state of pristine h-BN committed")
         for ext in (".json", ".npz"):
             shutil.copy(old[0].with_suffix(ext), work / "results" / f"gs__h-BN_pristine{ext}")
-    # stand-in for the denser-mesh job of the same site: the same arrays under the check's job id
-    for ext in (".json", ".npz"):
-        shutil.copy(V2_WORK / "results" / f"xas__h-BN_pristine__B0{ext}",
-                    work / "results" / f"xask661__h-BN_pristine__B0{ext}")
+    # stand-ins for two check meshes of the same site: the same arrays under the checks' job ids
+    for mesh in ("661", "442"):
+        for ext in (".json", ".npz"):
+            shutil.copy(V2_WORK / "results" / f"xas__h-BN_pristine__B0{ext}",
+                        work / "results" / f"xask{mesh}__h-BN_pristine__B0{ext}")
     setups = ROOT / ".gpaw-work" / "setups"
 
     main = assemble(work, tmp_path / "bn-v2", setups_dir=setups)
@@ -121,16 +122,21 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
     assert not any("/k" in k or "_large" in k for k in main_keys)
     assert main == len(main_keys)
     doc = tomllib.loads((tmp_path / "bn-v2-probes" / "calcset.toml").read_text())
-    assert probes == 1 and [e["key"] for e in doc["entries"]] == ["h-BN_pristine/B0/k6x6x1"]
-    assert doc["entries"][0]["calculation"]["parameters"]["kpts"] == [6, 6, 1]
+    assert probes == 2 and sorted(e["key"] for e in doc["entries"]) == ["h-BN_pristine/B0/k4x4x2",
+                                                                        "h-BN_pristine/B0/k6x6x1"]
+    by_key = {e["key"]: e for e in doc["entries"]}
+    assert by_key["h-BN_pristine/B0/k6x6x1"]["calculation"]["parameters"]["kpts"] == [6, 6, 1]
+    # one site on two check meshes: two spectrum files, not one overwritten
+    files = {sp["file"] for e in doc["entries"] for sp in e["spectra"]}
+    assert files == {"spectra/h-BN_pristine_B0_k6x6x1.dat", "spectra/h-BN_pristine_B0_k4x4x2.dat"}
     assert read_calcset(tmp_path / "bn-v2-probes").entries  # importable as a calculation set
 
-    (spec,) = parse_probe_dir(tmp_path / "bn-v2-probes")
+    spec = next(s for s in parse_probe_dir(tmp_path / "bn-v2-probes") if s.path.name.endswith("k6x6x1.dat"))
     assert (spec.element, spec.edge) == ("B", "K")
     assert spec.expected == {"polymorph": "h-BN", "defect_name": "none", "dimensionality": "2"}
     probe = read_query_file(spec.path, spec.element, spec.edge)
     # the probe file is the entry's isotropic spectrum, column for column
-    iso = np.loadtxt(tmp_path / "bn-v2-probes" / "spectra" / "h-BN_pristine_B0.dat", usecols=(0, 1))
+    iso = np.loadtxt(tmp_path / "bn-v2-probes" / "spectra" / "h-BN_pristine_B0_k6x6x1.dat", usecols=(0, 1))
     np.testing.assert_allclose(probe.energy_ev, iso[:, 0])
     np.testing.assert_allclose(probe.intensity, iso[:, 1], rtol=1e-4)
 
@@ -150,3 +156,37 @@ def test_the_set_level_relaxation_summary_says_whether_each_relaxation_converged
     assert _relaxation_state(tmp_path, "b", {"relax": True}) == "NOT converged (fmax 0.729 eV/A after 20 steps)"
     assert _relaxation_state(tmp_path, "c", {"relax": True}) == "pending"
     assert _relaxation_state(tmp_path, "a", {"relax": False}) == "none"
+
+
+def _entry(sid, element, kpts):
+    return {"key": f"{sid}/{element}0", "structure": f"structures/{sid}.json",
+            "absorber": {"element": element}, "calculation": {"parameters": {"kpts": kpts}}}
+
+
+def test_a_v2_description_names_the_cells_the_set_holds_and_no_other():
+    """``xasrepo show set:N`` printed the campaign's plan (rattled cells, O_N, Stone-Wales) for a
+    stage that held none of them; the description is now made from the entries themselves."""
+    from repository.calculations.assemble import describe_contents
+
+    structures = {"h-BN_pristine": {"polymorph": "h-BN"}, "h-BN_v_N": {"polymorph": "h-BN"},
+                  "w-BN_pristine": {"polymorph": "w-BN"}, "w-BN_pristine_large": {"polymorph": "w-BN"},
+                  "h-BN_SW": {"polymorph": "h-BN"}}
+    entries = [_entry("h-BN_pristine", "B", [4, 4, 1]), _entry("h-BN_pristine", "N", [4, 4, 1]),
+               _entry("h-BN_v_N", "B", [4, 4, 1]), _entry("h-BN_v_N", "N", [4, 4, 1]),
+               _entry("w-BN_pristine", "B", [6, 6, 6]), _entry("w-BN_pristine_large", "B", [2, 2, 2])]
+    text = describe_contents(entries, structures)
+    assert text == ("6 absorber sites in 4 cells: h-BN (4x4x1 k): pristine, v_N; "
+                    "w-BN: pristine (6x6x6 k, B K only), pristine_large (2x2x2 k, B K only)")
+    assert "SW" not in text     # planned, not held
+
+
+def test_the_committed_v2_description_is_made_from_its_entries():
+    v2 = ROOT / "data" / "bn-v2" / "calcset.toml"
+    plan = ROOT / "calculations" / "bn-v2" / "plan.json"
+    if not (v2.exists() and plan.exists()):
+        pytest.skip("data/bn-v2 or its campaign plan is absent")
+    from repository.calculations.assemble import describe_contents
+
+    doc = tomllib.loads(v2.read_text())
+    structures = json.loads(plan.read_text())["structures"]
+    assert doc["set"]["description"].endswith(describe_contents(doc["entries"], structures))

@@ -88,8 +88,9 @@ def test_settings_meet_the_convergence_requirements(plan):
     # a denser-mesh check of every polymorph's pristine cell, denser than its production mesh
     dense = [j for j in p["jobs"] if j["id"].startswith("xask")]
     assert {p["structures"][j["sid"]]["polymorph"] for j in dense} == set(P.POLYMORPHS)
-    # denser: more k points, and no direction sampled more coarsely (cell length × k, Å) than the
-    # production mesh's coarsest direction (w-BN's 8x8x5 against 6x6x6: 41/41/42 Å against 31/31/50)
+    # denser: more k points, and no direction sampled more coarsely (cell length × k, Å) than both
+    # production does there and the production mesh's coarsest direction (w-BN's 8x8x5 against
+    # 6x6x6: 41/41/42 Å against 31/31/50)
     from pymatgen.core import Structure
 
     for j in dense:
@@ -98,7 +99,10 @@ def test_settings_meet_the_convergence_requirements(plan):
         sampled = [k * a for k, a in zip(j["kpts"], lengths)]
         coarsest = min(k * a for k, a in zip(production, lengths) if k > 1)
         assert np.prod(j["kpts"]) > np.prod(production), j["id"]
-        assert all(x >= coarsest for x, k in zip(sampled, j["kpts"]) if k > 1), (j["id"], sampled, coarsest)
+        # each direction as dense as production there or as its coarsest direction (h-BN 4x4x2:
+        # 13 Å along c, production 7 Å there; the in-plane 30 Å stay)
+        prod_sampled = [k * a for k, a in zip(production, lengths)]
+        assert all(x >= min(px, coarsest) for x, px in zip(sampled, prod_sampled)), (j["id"], sampled, coarsest)
 
 
 def test_the_queue_is_round_robin_over_polymorphs(plan):
@@ -111,6 +115,28 @@ def test_the_queue_is_round_robin_over_polymorphs(plan):
         assert by_round[r] == set(P.POLYMORPHS), (r, by_round[r])
     prio = [j["priority"] for j in p["jobs"]]
     assert prio == sorted(prio)
+
+
+def test_pristine_variants_run_before_the_defects_of_their_round(plan):
+    """The cheap route to the >= 3 structures per polymorph of a grouped polymorph test: every job
+    of a pristine variant of round r (strain, rattle, stacking) is queued before every job of a
+    defect cell of round r, relaxation included."""
+    p = plan[0]
+    st = p["structures"]
+    by_round = defaultdict(lambda: {"variant": [], "defect": []})
+    for j in p["jobs"]:
+        m = st[j["sid"]]
+        if (j.get("conv") or m["variant"] in P.CELL_SIZE_VARIANTS or m["round"] == 0
+                or j.get("role") in ("far", "site2")):      # depth: after every round, below
+            continue
+        by_round[m["round"]]["defect" if m["defect"] else "variant"].append(j["priority"])
+    for r in (1, 2, 3, 4):
+        assert by_round[r]["variant"] and by_round[r]["defect"], r
+        assert max(by_round[r]["variant"]) < min(by_round[r]["defect"]), r
+    # ... and still after the nearest sites of the round before (breadth over polymorphs)
+    assert min(by_round[2]["variant"]) > max(j["priority"] for j in p["jobs"]
+                                             if st[j["sid"]]["round"] == 1 and st[j["sid"]]["defect"]
+                                             and j["kind"] == "xas" and j["role"] == "nearest")
 
 
 def test_variants_are_what_they_say():
@@ -180,23 +206,32 @@ def test_the_remaining_cpu_estimate_uses_measured_analogues_and_guesses_nothing_
 def test_wall_time_estimates_for_the_deadline_use_wall_not_cpu(tmp_path):
     """The runner's deadline check needs wall time (a niced job waits): per family the median
     ``wall_s``; spin-polarised without analogue SPIN_CPU_FACTOR times it; early results without a
-    CPU timer are not used; jobs without any analogue are absent, not guessed."""
+    CPU timer are not used; a job without a family analogue gets the longest finished job of its
+    kind and size class (an upper-end guess for the deadline only); a kind never finished is absent."""
     from repository.calculations.campaign import SPIN_CPU_FACTOR, estimate_wall_s
 
     structures = {"h_p": {"polymorph": "h-BN", "natoms": 32, "spin_polarized": False},
                   "h_v": {"polymorph": "h-BN", "natoms": 31, "spin_polarized": True},
-                  "c_p": {"polymorph": "c-BN", "natoms": 32, "spin_polarized": False}}
+                  "c_p": {"polymorph": "c-BN", "natoms": 32, "spin_polarized": False},
+                  "c_v": {"polymorph": "c-BN", "natoms": 31, "spin_polarized": True},
+                  "c_big": {"polymorph": "c-BN", "natoms": 64, "spin_polarized": False}}
     jobs = [{"id": f"xas:h_p:B{i}", "sid": "h_p", "kind": "xas"} for i in range(4)]
     jobs += [{"id": "xas:h_p:N9", "sid": "h_p", "kind": "xas"},
              {"id": "xas:h_v:B1", "sid": "h_v", "kind": "xas"},
-             {"id": "xas:c_p:B0", "sid": "c_p", "kind": "xas"}]
+             {"id": "xas:c_p:B0", "sid": "c_p", "kind": "xas"},
+             {"id": "xas:c_v:B0", "sid": "c_v", "kind": "xas"},
+             {"id": "xas:c_big:B0", "sid": "c_big", "kind": "xas"},
+             {"id": "gs:c_p", "sid": "c_p", "kind": "gs"}]
     (tmp_path / "results").mkdir()
     (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
     for i, (cpu, wall) in enumerate(((100.0, 150.0), (400.0, 900.0), (160.0, 200.0))):
         (tmp_path / "results" / f"xas__h_p__B{i}.json").write_text(json.dumps({"cpu_s": cpu, "wall_s": wall}))
     (tmp_path / "results" / "xas__h_p__B3.json").write_text(json.dumps({"wall_s": 5000.0}))  # no CPU timer
     est = estimate_wall_s(tmp_path)
-    assert est == {"xas:h_p:N9": pytest.approx(200.0), "xas:h_v:B1": pytest.approx(SPIN_CPU_FACTOR * 200.0)}
+    # c-BN has no analogue: the longest finished small-cell spectrum (900 s), doubled when
+    # spin-polarised; no large-cell spectrum and no ground state has finished: absent
+    assert est == {"xas:h_p:N9": pytest.approx(200.0), "xas:h_v:B1": pytest.approx(SPIN_CPU_FACTOR * 200.0),
+                   "xas:c_p:B0": pytest.approx(900.0), "xas:c_v:B0": pytest.approx(SPIN_CPU_FACTOR * 900.0)}
 
     # a job with a ΔKS checkpoint needs the rest only (but not less than the floor); an
     # unreadable checkpoint counts for nothing
@@ -291,3 +326,47 @@ def test_balance_outlook_walks_the_queue_in_the_runners_order(tmp_path):
             (tmp_path / "results" / f"xas__{sid}__{site}.json").write_text(json.dumps({"cpu_s": cpu, "wall_s": cpu}))
     assert balance_outlook(tmp_path) == [{"structures": 2, "cpu_h": pytest.approx((2 * 100 + 2 * 300) / 3600),
                                           "unestimated_jobs": 0}]
+
+
+def test_defect_outlook_counts_hosts_of_every_target_defect(tmp_path, monkeypatch):
+    """Level 1 needs a host with both edges for every target defect; level 2 a second host. A
+    far site (in queue order after the nearest ones) adds no host."""
+    from repository.calculations import campaign as C
+
+    monkeypatch.setattr(C, "TARGET_DEFECTS", ("v_N", "C_B"))
+
+    def cell(poly, name):
+        return {"polymorph": poly, "variant": "defect", "defect": {"name": name}, "natoms": 32,
+                "spin_polarized": False}
+
+    structures = {"done": cell("h-BN", "v_N"), "cSW": cell("c-BN", "SW"), "hC": cell("h-BN", "C_B"),
+                  "cV": cell("c-BN", "v_N"), "cC": cell("c-BN", "C_B")}
+    jobs = [{"id": f"xas:{sid}:{site}", "sid": sid, "kind": "xas", "priority": 0.0, "deps": []}
+            for sid in ("done", "cSW") for site in ("B0", "N1")]
+    for sid, prio in (("hC", 1.0), ("cV", 2.0), ("cC", 3.0)):
+        jobs += [{"id": f"xas:{sid}:B0", "sid": sid, "kind": "xas", "priority": prio, "deps": []},
+                 {"id": f"xas:{sid}:N1", "sid": sid, "kind": "xas", "priority": prio, "deps": []}]
+    jobs.append({"id": "xas:hC:B9", "sid": "hC", "kind": "xas", "priority": 1.5, "deps": []})  # far site
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    for sid in ("done", "cSW"):   # cSW: not a target defect, but the c-BN family's analogue
+        for site in ("B0", "N1"):
+            (tmp_path / "results" / f"xas__{sid}__{site}.json").write_text(json.dumps({"cpu_s": 100.0, "wall_s": 100.0}))
+    # every pending job is estimated at its finished family's median, 100 CPU-s
+    assert C.defect_outlook(tmp_path) == [
+        {"hosts": 1, "cpu_h": pytest.approx(2 * 100 / 3600), "unestimated_jobs": 0},
+        {"hosts": 2, "cpu_h": pytest.approx(7 * 100 / 3600), "unestimated_jobs": 0}]
+
+
+def test_far_sites_run_after_the_nearest_sites_of_every_round(plan):
+    """Breadth before depth (issue 15): no far or second site of a cell starts before the nearest
+    (and first) sites of every round's cells; the 64-72-atom cells stay last."""
+    p = plan[0]
+    st = p["structures"]
+    xas = [j for j in p["jobs"] if j["kind"] == "xas" and not j.get("conv")]
+    small = [j for j in xas if st[j["sid"]]["variant"] not in P.CELL_SIZE_VARIANTS]
+    first = [j["priority"] for j in small if j["role"] not in ("far", "site2")]
+    depth = [j["priority"] for j in small if j["role"] in ("far", "site2")]
+    assert depth and max(first) < min(depth)
+    large = [j["priority"] for j in xas if st[j["sid"]]["variant"] == P.CELL_SIZE_VARIANT]
+    assert max(depth) < min(large)

@@ -492,22 +492,50 @@ def test_project_names_its_percentile_with_the_right_ordinal(bn, cli, tmp_path):
 
 
 def test_embed_says_when_it_capped_n_neighbors(bn, cli, tmp_path):
-    """UMAP on 9 spectra cannot use 40 neighbours; repository.analysis.embed caps it at 8. The cap
-    is said in one note on stderr (not only in fit_info), again when the snapshot is reused."""
+    """UMAP on n spectra cannot use n + 5 neighbours; repository.analysis.embed caps it at n - 1. The
+    cap is said in one note on stderr, again when the snapshot is reused, and the snapshot records
+    the value used as params.n_neighbors (registry, footer, summary) beside the request, while the
+    hash stays over the request: the same command is reused, --force refits the same coordinates."""
+    from repository import db
+    from repository.query import spectrum_ids
+    from repository.snapshots.files import footer_metadata
+    from repository.snapshots.registry import get_snapshot, load_model
+
     db_path, _ = bn
-    args = ("embed", "--method", "umap", "--where", 'element = B and polymorph = "c-BN"', "--db", db_path,
-            "--snapshot-dir", tmp_path, "--format", "json")
-    capped = cli(*args, "--n-neighbors", "40")
+    where = 'element = B and polymorph = "c-BN" and polarization = iso'
+    with db.connected(db_path, read_only=True) as engine:
+        n = len(spectrum_ids(engine, where))
+    asked, used = n + 5, n - 1
+    args = ("embed", "--method", "umap", "--where", where, "--db", db_path, "--snapshot-dir", tmp_path,
+            "--format", "json")
+    capped = cli(*args, "--n-neighbors", str(asked))
     assert capped.exit_code == 0, capped.stderr
-    assert json.loads(capped.stdout)["fit_info"]["n_neighbors_used"] == 8
+    summary = json.loads(capped.stdout)
+    assert summary["fit_info"]["n_neighbors_used"] == used
+    recorded = {"n_neighbors": used, "n_neighbors_requested": asked}
+    assert recorded.items() <= summary["params"].items()
+    with db.connected(db_path, read_only=True) as engine:
+        record = get_snapshot(engine, summary["uid"])
+    assert recorded.items() <= record["params"].items()
+    assert recorded.items() <= footer_metadata(record["path"])["params"].items()
+    assert int(load_model(record)["umap_n_neighbors"]) == used
     notes = [line for line in capped.stderr.splitlines() if line.startswith("note:")]
-    assert notes == ["note: --n-neighbors 40 capped to 8: UMAP needs fewer neighbours than the 9 spectra it fits "
-                     "(fit_info.n_neighbors_used)"]
-    again = cli(*args, "--n-neighbors", "40")
-    assert json.loads(again.stdout)["status"] == "reused"
-    assert "note: --n-neighbors 40 capped to 8" in again.stderr
-    fits = cli(*args, "--n-neighbors", "8")
+    assert notes == [f"note: --n-neighbors {asked} capped to {used}: UMAP needs fewer neighbours than the {n} "
+                     "spectra it fits (params.n_neighbors; the request: params.n_neighbors_requested)"]
+    again = cli(*args, "--n-neighbors", str(asked))
+    assert json.loads(again.stdout)["uid"] == summary["uid"] and json.loads(again.stdout)["status"] == "reused"
+    assert f"note: --n-neighbors {asked} capped to {used}" in again.stderr
+    forced = json.loads(cli(*args, "--n-neighbors", str(asked), "--force").stdout)
+    assert forced["uid"] != summary["uid"] and forced["params"] == summary["params"]
+    # the recorded value used, asked for: no cap, the same coordinates
+    fits = cli(*args, "--n-neighbors", str(used))
     assert fits.exit_code == 0 and "capped" not in fits.stderr
+    assert "n_neighbors_requested" not in json.loads(fits.stdout)["params"]
+    with db.connected(db_path, read_only=True) as engine:
+        coords = [load_model(get_snapshot(engine, uid))["embedding"]
+                  for uid in (summary["uid"], forced["uid"], json.loads(fits.stdout)["uid"])]
+    np.testing.assert_array_equal(coords[0], coords[1])
+    np.testing.assert_array_equal(coords[0], coords[2])
 
 
 def test_project_says_when_a_file_looks_like_kev(bn, cli, tmp_path):

@@ -118,6 +118,27 @@ def test_the_next_hint_names_the_command_as_the_user_can_run_it(tmp_path, small_
     assert command_name(str(tmp_path / "main.py")) == "xasrepo"
 
 
+def test_the_demo_of_one_set_has_no_note_and_names_a_second_set_in_its_database(tmp_path, small_set, pca_only):
+    """The demo embeds one calculation set: no note. Built into a database that already holds
+    another set, it embeds both and says so (repository.analysis.create.selection_note)."""
+    from repository import db
+    from repository.calcset import read_calcset
+    from repository.demo import run_demo
+    from repository.importer import import_calcset
+
+    from .conftest import EXAMPLE_SET
+
+    alone = run_demo(tmp_path / "alone", small_set)
+    assert alone.snapshots and alone.notes == []
+    shared = str(tmp_path / "shared.db")
+    db.upgrade(shared)
+    with db.connected(shared) as engine:
+        import_calcset(engine, read_calcset(EXAMPLE_SET))
+    mixed = run_demo(tmp_path / "mixed", small_set, db=shared)
+    names = {read_calcset(EXAMPLE_SET).name, read_calcset(small_set).name}
+    assert len(mixed.notes) == 1 and all(f"{name} (" in mixed.notes[0] for name in names), mixed.notes
+
+
 def test_display_path_is_relative_inside_the_current_directory_else_absolute(tmp_path):
     from repository.demo import display_path
 
@@ -137,7 +158,8 @@ def test_demo_reports_how_many_spectra_the_window_pads_and_by_how_much(tmp_path,
 
     from repository import db
     from repository.analysis.project import query_from_database
-    from repository.demo import BUNDLED_SET, run_demo
+    from repository.calcset import BUNDLED_SET
+    from repository.demo import run_demo
 
     if not (BUNDLED_SET / "calcset.toml").exists():
         pytest.skip("the bundled BN set (data/bn) is absent")

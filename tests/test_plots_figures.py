@@ -97,11 +97,15 @@ def test_axis_names_follow_the_method_and_a_3d_snapshot_draws_the_chosen_pair(tm
 
 
 def test_pristine_is_a_class_of_its_own_and_unknown_stays_grey():
-    frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4], "x": [0.0] * 4, "y": [0.0] * 4,
-                          "origin": ["computed", "computed", "experimental", "computed"],
-                          "defect_kind": [None, "vacancy", None, "substitution"]})
+    # only a stated 'none' is pristine: a computed spectrum whose defect status is unknown (a FEFF
+    # run with a POSCAR nothing was said about) stays grey like a measured one
+    frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4, 5], "x": [0.0] * 5, "y": [0.0] * 5,
+                          "origin": ["computed", "computed", "experimental", "computed", "computed"],
+                          "defect_kind": ["none", "vacancy", None, "substitution", None],
+                          "defect_name": [None, "v_N", None, "C_B", None]})
     labels = emb.category_values(frame, "defect_kind").tolist()
-    assert labels == ["pristine", "vacancy", "n/a", "substitution"]
+    assert labels == ["pristine", "vacancy", "n/a", "substitution", "n/a"]
+    assert emb.category_values(frame, "defect_name").tolist() == ["pristine", "v_N", "n/a", "C_B", "n/a"]
     colors = emb.category_colors(["vacancy", "pristine", "substitution", "n/a", "other (3 values)"])
     assert colors["pristine"] == emb.PRISTINE_COLOR and colors["n/a"] == emb.MISSING_COLOR
     real = [colors["vacancy"], colors["substitution"]]
@@ -411,10 +415,12 @@ def test_pi_and_sigma_peaks_follow_the_coordination():
 def test_near_defect_labels_use_the_absorber_defect_distance():
     from repository.plots.figure import near_defect_labels
 
-    frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4], "x": [0.0] * 4, "y": [0.0] * 4, "origin": ["computed"] * 4,
-                          "defect_kind": [None, "vacancy", "vacancy", "substitution"],
-                          "absorber_defect_distance_a": [np.nan, 1.45, 4.3, np.nan]})
-    assert near_defect_labels(frame).tolist() == ["pristine", "vacancy (near)", "far from the defect (> 2.8 Å)", "n/a"]
+    # defect_kind 'none' is a structure stated to be defect-free; None (unknown, revision 0009) is not pristine
+    frame = pd.DataFrame({"spectrum_id": [1, 2, 3, 4, 5], "x": [0.0] * 5, "y": [0.0] * 5, "origin": ["computed"] * 5,
+                          "defect_kind": ["none", "vacancy", "vacancy", "substitution", None],
+                          "absorber_defect_distance_a": [np.nan, 1.45, 4.3, np.nan, np.nan]})
+    assert near_defect_labels(frame).tolist() == ["pristine", "vacancy (near)", "far from the defect (> 2.8 Å)",
+                                                  "n/a", "n/a"]
 
 
 def test_overview_figure_of_the_bundled_set(bn, tmp_path):
@@ -473,7 +479,7 @@ def test_cli_overview_refuses_what_it_cannot_draw_in_one_line(cli, example_set, 
 
 @pytest.mark.slow
 def test_cli_overview_of_the_bundled_set_is_one_command(cli, tmp_path):
-    from repository.plots.figure import BUNDLED_SET
+    from repository.calcset import BUNDLED_SET
 
     if not (BUNDLED_SET / "calcset.toml").exists():
         pytest.skip("the bundled BN set (data/bn) is absent")
@@ -493,5 +499,5 @@ def test_explorer_uses_the_png_palette_and_the_pristine_class(tmp_path):
                           "origin": ["computed", "computed", "experimental", "computed"],
                           "defect_kind": ["none", None, None, "vacancy"]})
     data = _page_data(explorer.write_explorer(frame, tmp_path / "p.html"))
-    assert data["columns"]["defect_kind"] == ["pristine", "pristine", None, "vacancy"]
+    assert data["columns"]["defect_kind"] == ["pristine", None, None, "vacancy"]  # unknown is not pristine
     assert json.dumps(list(emb.CATEGORY_PALETTE)) in explorer._APP and "#7f7f7f" not in explorer._APP

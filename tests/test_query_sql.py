@@ -192,7 +192,8 @@ def test_snapshot_filter_on_a_column_the_snapshot_lacks_lists_its_fields(snapsho
     from repository.query import FilterError
     from repository.snapshots.parquet import filter_snapshot_rows
 
-    with pytest.raises(FilterError, match="not in this snapshot; snapshot fields: spectrum_id, .*x, y") as err:
+    with pytest.raises(FilterError, match="^field absorber.defect_distance is a query field but not a snapshot "
+                                          "column; snapshot columns: spectrum_id, .*x, y") as err:
         filter_snapshot_rows(snapshot_files["second"], "absorber.defect_distance < 3")
     assert "\n" not in str(err.value)
 

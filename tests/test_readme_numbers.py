@@ -63,3 +63,44 @@ def test_the_readme_counts_are_the_bundled_set():
     stated = re.search(r"`data/bn` holds (\d+) absorber-site calculations \((\d+) B K, (\d+) N K; (\d+) spectrum",
                        README.replace("\n", " "))
     assert stated and tuple(map(int, stated.groups())) == (len(entries), n_b, len(entries) - n_b, curves)
+
+
+def test_v2_readme_onset_offsets_are_the_committed_delta_ks():
+    """The README's v2 c-BN − h-BN onset offsets (ΔKS of the pristine cells' first absorbers, N K and
+    B K) are those of the committed v2 results; a newcomer found them stale (1.35/2.26 eV, from the
+    superseded 2×2×2 meshes) on 2026-12-01."""
+    results = ROOT / "calculations" / "bn-v2" / "results"
+    files = {(p, e): results / f"xas__{p}_pristine__{e}.json"
+             for p, e in [("c-BN", "B0"), ("h-BN", "B0"), ("c-BN", "N16"), ("h-BN", "N18")]}
+    if not all(f.exists() for f in files.values()):
+        pytest.skip("the v2 pristine h-BN/c-BN spectra are not committed")
+    dks = {k: json.loads(f.read_text())["delta_ks_ev"] for k, f in files.items()}
+    stated = re.search(r"\+([\d.]+) eV in v2 on converged k meshes; B K: [\d.]+, [\d.]+ and ([\d.]+) eV",
+                       " ".join(README.split()))
+    assert stated, "README no longer states the v2 offsets in the expected sentence"
+    assert float(stated.group(1)) == pytest.approx(dks["c-BN", "N16"] - dks["h-BN", "N18"], abs=0.005)
+    assert float(stated.group(2)) == pytest.approx(dks["c-BN", "B0"] - dks["h-BN", "B0"], abs=0.005)
+
+
+def test_the_readme_v2_scores_are_the_committed_v2_report():
+    """The README's indicative v2 host-polymorph scores (absolute recipe) are docs/compare-v2's."""
+    results = ROOT / "docs" / "compare-v2" / "results.json"
+    if not results.exists():
+        pytest.skip("docs/compare-v2/results.json is absent")
+    from repository.compare.report import read_results
+
+    text = " ".join(README.split())
+    stated = re.search(r"(\d+) structures in (\d) polymorphs against a majority rate of ([\d.]+), absolute "
+                       r"energies: raw spectra ([\d.]+) for both edges, PCA ([\d.]+)-([\d.]+), UMAP "
+                       r"([\d.]+)-([\d.]+), MDS ([\d.]+)-([\d.]+)", text)
+    assert stated, "README no longer states the v2 scores in the expected sentence"
+    scores = {}
+    for edge in read_results(results)["edges"]:
+        run = next(r for r in edge["grouped"] if r["recipe_name"] == "absolute")
+        scores[edge["element"]] = {m: run["scores"][m]["host_polymorph"] for m in SERIES}
+    first = scores["B"]["raw"]
+    assert (int(stated.group(1)), float(stated.group(3))) == (first["n_structures"], round(first["majority_rate"], 2))
+    assert {f"{s['raw']['accuracy']:.2f}" for s in scores.values()} == {stated.group(4)}
+    for i, method in ((5, "pca"), (7, "umap"), (9, "mds")):
+        values = sorted(f"{s[method]['accuracy']:.2f}" for s in scores.values())
+        assert [stated.group(i), stated.group(i + 1)] == [values[0], values[-1]], method

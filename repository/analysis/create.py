@@ -24,7 +24,8 @@ from ..snapshots.registry import NewSnapshot, property_columns, register_snapsho
 from . import embed as emb
 from . import recipe as rec
 from .load import _check_one_edge as check_one_edge
-from .load import load_spectra, polarization_counts, prepare, select_spectrum_ids, training_e0s
+from .load import (MEASURED_SOURCE, NO_SET_SOURCE, load_spectra, polarization_counts, prepare, select_spectrum_ids,
+                   source_counts, training_e0s)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -40,6 +41,8 @@ class SnapshotResult:
     fit_seconds: float = 0.0
     info: dict[str, Any] | None = None
     window: dict[str, Any] | None = None  # recipe.window_report: rule, excluded and padded spectra
+    # one-line notes for the user (a reused snapshot gives them again): selection_note
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,28 @@ def params_hash(inputs: str, recipe: rec.Recipe, method: str, params: dict[str, 
                 "matrix_dtype": rec.matrix_dtype(recipe).name,
                 **({"pca_solver": "covariance_eigh"} if method == "pca" else {})}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def selection_note(sources: dict[str, int]) -> str | None:
+    """One line when the embedded spectra come from more than one source
+    (:func:`repository.analysis.load.source_counts`: calculation sets, measured spectra, computed
+    spectra without a set), else None. Said because a map fitted on spectra computed with other
+    settings (v1 Gamma-point and v2 converged k meshes of the BN sets) places them by their
+    settings as much as by their structure, and nothing else in the output shows the mix."""
+    if len(sources) < 2:
+        return None
+    listing = ", ".join(f"{label} ({n})" for label, n in sources.items())
+    sets = [label for label in sources if label not in (MEASURED_SOURCE, NO_SET_SOURCE)]
+    measured = MEASURED_SOURCE in sources
+    if len(sets) == len(sources):
+        what = f"spans {len(sets)} calculation sets"
+    elif measured:
+        what = "mixes computed and measured spectra"
+    else:
+        what = f"mixes spectra of {len(sources)} sources"
+    example = f' (e.g. calculation_set = "{sets[0]}")' if sets else ""
+    return (f"note: the selection {what}: {listing}; filter by calculation_set{' or origin' if measured else ''}"
+            f"{example} to embed one")
 
 
 STRATA_COLUMNS = ("reduced_formula", "polymorph", "spacegroup_number", "defect_name")
@@ -147,7 +172,11 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     ``force``. A selection holding several polarizations, whose ``where`` does not name one, is
     narrowed to ``polarization = iso`` (recorded in the snapshot's filter) or, without iso spectra,
     refused. An open window is set by the element and edge; spectra it excludes or pads are named in
-    ``window`` and in the file's provenance (:func:`repository.analysis.load.prepare`). Raises
+    ``window`` and in the file's provenance (:func:`repository.analysis.load.prepare`). The spectra
+    per calculation set go into ``fit_info.calculation_sets``, and a selection of several sets (or
+    of computed and measured spectra) gets a line in ``notes`` (:func:`selection_note`). A UMAP
+    ``n_neighbors`` capped to the set's size is recorded as used, beside the request
+    (:func:`repository.analysis.embed.recorded_params`). Raises
     :class:`UsageError` for an empty selection or one mixing elements/edges, an unknown method or
     parameter, and for spectra the recipe cannot preprocess.
     """
@@ -181,12 +210,14 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     prepared = prepare(spectra, recipe, dtype=dtype)
     spectra, matrix, resolved, window = prepared.spectra, prepared.matrix, prepared.recipe, prepared.window
     del prepared
+    sources = source_counts(engine, ids, element, edge, excluded=window["excluded"])
+    notes = tuple(note for note in (selection_note(sources),) if note)
     inputs = input_hash(spectra.ids, spectra.content_hashes)
     digest = params_hash(inputs, resolved, method, params, n_components, seed)
     if not force:
         existing = reusable_snapshot(engine, digest)
         if existing is not None:
-            return SnapshotResult(existing, reused=True, window=window)
+            return SnapshotResult(existing, reused=True, window=window, notes=notes)
 
     say(f"finding the edge (e0) of {len(spectra)} spectra")
     e0s = training_e0s(spectra, resolved)
@@ -214,6 +245,7 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
                                fitted_rows=fitted_rows, progress=say)
     fit_seconds = time.perf_counter() - started
     info = {**fitted.info, "matrix_dtype": matrix.dtype.name,
+            "calculation_sets": sources,  # spectra per source (selection_note names a mix)
             # what the model file's "train" array is, and why it is kept (docs/analysis.md, "Model artifact")
             "train_matrix": {"dtype": "float32", "shape": [int(matrix.shape[0]), int(matrix.shape[1])],
                              "used_by": "project: nearest members (UMAP placement, knn), exact matches, "
@@ -234,7 +266,8 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
         "member_nn_rmsd": member_nn_rmsd(matrix), **fitted.artifacts,
     }
     new = NewSnapshot(
-        method=method, n_components=n_components, seed=seed, params=params, recipe=resolved.to_dict(),
+        method=method, n_components=n_components, seed=seed, params=emb.recorded_params(params, info),
+        recipe=resolved.to_dict(),
         recipe_json=resolved.to_json(), ids=spectra.ids, content_hashes=spectra.content_hashes,
         element=spectra.element, edge=spectra.edge,
         filter_text=where.strip() if where and where.strip() else None, input_hash=inputs, params_hash=digest,
@@ -243,5 +276,5 @@ def create_snapshot(engine: Engine, request: EmbeddingRequest | None = None, *,
     # a concurrent identical embed may have registered the same snapshot meanwhile: reuse it
     record, reused = register_snapshot(engine, new, directory, reuse=not force)
     if reused:
-        return SnapshotResult(record, reused=True, window=window)
-    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=info, window=window)
+        return SnapshotResult(record, reused=True, window=window, notes=notes)
+    return SnapshotResult(record, reused=False, fit_seconds=fit_seconds, info=info, window=window, notes=notes)

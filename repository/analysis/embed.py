@@ -87,6 +87,20 @@ def method_params(method: str, overrides: dict[str, Any] | None = None) -> dict[
     return params
 
 
+def recorded_params(params: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a snapshot records for a fit that ran with ``params`` and returned ``info``.
+
+    UMAP caps ``n_neighbors`` at the number of fitted spectra - 1 (:func:`fit_umap`); a record
+    that kept the request would say a map of 5 spectra used 15 neighbours. So where the cap
+    applied, ``n_neighbors`` is the value used and ``n_neighbors_requested`` the request; otherwise
+    ``params`` unchanged. The snapshot's parameter hash is taken over the request
+    (:func:`repository.analysis.create.params_hash`), so the same command finds the same snapshot."""
+    used = info.get("n_neighbors_used")
+    if used is None or "n_neighbors" not in params or int(used) >= int(params["n_neighbors"]):
+        return params
+    return {**params, "n_neighbors": int(used), "n_neighbors_requested": int(params["n_neighbors"])}
+
+
 def cuml_unavailable() -> str | None:
     """Why RAPIDS cuML's UMAP cannot run here (one line), or None when it can: cuML importable and a
     CUDA GPU visible."""

@@ -180,6 +180,63 @@ def polarization_counts(engine: Engine, ids: Sequence[int] | None, element: str 
                                                 "GROUP BY polarization")}
 
 
+# Where the selected spectra come from (source_counts): the calculation set of each spectrum's
+# first calculation, as the snapshot's calculation_set column shows it, and its origin.
+MEASURED_SOURCE = "(measured)"
+NO_SET_SOURCE = "(computed, no set)"
+_SOURCE_SQL = ("(SELECT cs.name FROM calculation c JOIN calculation_set cs ON cs.id = c.calculation_set_id "
+               "WHERE c.id = spectrum.calculation_id), origin, COUNT(*)")
+_LINKED_SQL = ("SUM(CASE WHEN EXISTS (SELECT 1 FROM spectrum_calculation lk JOIN calculation lc ON lc.id = "
+               "lk.calculation_id JOIN calculation_set ls ON ls.id = lc.calculation_set_id WHERE lk.spectrum_id = "
+               "spectrum.id AND ls.name = :set{k}) THEN 1 ELSE 0 END)")
+
+
+def _source_rows(engine: Engine, ids, element, edge) -> dict[str, int]:
+    """Selected spectra per source label, each counted under its first calculation's set."""
+    counts: dict[str, int] = {}
+    for name, origin, n in _run(engine, ids, element, edge, _SOURCE_SQL, "GROUP BY 1, 2"):
+        label = name if name is not None else MEASURED_SOURCE if origin == "experimental" else NO_SET_SOURCE
+        counts[label] = counts.get(label, 0) + int(n)
+    return counts
+
+
+def _linked_counts(engine: Engine, ids, element, edge, names: Sequence[str]) -> dict[str, int]:
+    """Number of selected spectra linked to each calculation set of ``names`` (through any calculation)."""
+    columns = ", ".join(_LINKED_SQL.format(k=k) for k in range(len(names)))
+    totals = [0] * len(names)
+    for batch in _batches(engine, ids, element, edge, columns, "", extra={f"set{k}": n for k, n in enumerate(names)}):
+        for row in batch:
+            totals = [t + int(v or 0) for t, v in zip(totals, row)]
+    return dict(zip(names, totals))
+
+
+def source_counts(engine: Engine, ids: Sequence[int] | None, element: str | None, edge: str | None, *,
+                  excluded: Sequence[int] = ()) -> dict[str, int]:
+    """Number of selected spectra (all, or ``ids``; narrowed by ``element``/``edge``; less the
+    spectra ``excluded``) per source, largest first: the name of the calculation set of each
+    spectrum's first calculation (the snapshot's ``calculation_set`` column),
+    :data:`MEASURED_SOURCE` for measured spectra, :data:`NO_SET_SOURCE` for computed ones
+    without a set. A spectrum imported by several sets belongs to each (the query language's
+    ``calculation_set``): when one of the sets found holds every selected spectrum, they all
+    count as that set's, so a selection filtered by one set is one source."""
+    counts = _source_rows(engine, ids, element, edge)
+    if excluded:
+        for label, n in _source_rows(engine, list(excluded), element, edge).items():
+            counts[label] -= n
+    counts = {label: n for label, n in counts.items() if n > 0}
+    total = sum(counts.values())
+    sets = [label for label in counts if label not in (MEASURED_SOURCE, NO_SET_SOURCE)]
+    if len(counts) > 1 and sets:
+        linked = _linked_counts(engine, ids, element, edge, sets)
+        if excluded:
+            for name, n in _linked_counts(engine, list(excluded), element, edge, sets).items():
+                linked[name] -= n
+        covering = [name for name in sets if linked[name] == total]
+        if covering:
+            return {covering[0]: total}
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 _SHIFT_SQL = ("id, COALESCE((SELECT c.alignment_shift_ev FROM calculation c WHERE c.id = spectrum.calculation_id), 0)"
               " + COALESCE(calibration_shift_ev, 0)")
 

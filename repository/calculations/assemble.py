@@ -328,6 +328,8 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         shift = onset_abs - xres["onset_raw_ev"]
         energy, iso, inpl, outp, xyz, hi = spectrum_arrays(xres, arr, st, shift)
         tag = f"{sid}_{el}{idx}"
+        if job.get("conv"):   # one site on several check meshes: one file each
+            tag += "_k" + "x".join(map(str, job["kpts"]))
         layered = meta["layered"]
         cubic = meta["polymorph"] == "c-BN"
         if cubic:
@@ -510,11 +512,11 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
         if state == "pending" and sid in written_structs:  # its spectra used the ideal cell
             relax_info[sid] = UNFINISHED_RELAXATION
     if v2:
-        description = ("B and N K-edge XANES of boron nitride (v2: h-BN, monolayer h-BN, r-BN, "
-                       "c-BN, w-BN with strained, rattled and restacked variants; v_B, v_N, C_B, "
-                       "C_N, O_N in h-BN, c-BN, w-BN and the monolayer, B_N, N_B and Stone-Wales "
-                       "in the sp2 hosts), GPAW PBE half core hole, k meshes, relaxed defects, "
-                       "every site its own ΔKS")
+        # what this stage holds, not what the campaign plans (`progress` says how far it is)
+        description = ("B and N K-edge XANES of boron nitride, v2 (GPAW PBE half core hole, k "
+                       "meshes, relaxed defects, every site its own ΔKS), a stage of a running "
+                       "campaign (python -m repository.calculations progress): "
+                       + describe_contents(entries, plan["structures"]))
     else:
         description = ("B and N K-edge XANES of boron nitride polymorphs (h-BN, monolayer "
                        "h-BN, r-BN, c-BN, w-BN) and point defects in h-BN, c-BN and monolayer h-BN, computed with "
@@ -599,9 +601,9 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
     if probes:
         manifest["set"]["description"] = (
             "Independent probe set of the BN v2 campaign: spectra computed with deliberately other "
-            "settings than data/bn-v2 (denser k meshes 4x4x1 / 3x3x3 on the pristine cells; v_N in "
-            "63-71-atom cells), for `xasrepo compare --probe DIR` (manifest.csv) and identification "
-            "checks. Not part of the set the maps are fitted on.")
+            "settings than data/bn-v2 (denser k meshes on pristine cells, 63-72-atom cells), for "
+            "`xasrepo compare --probe DIR` (manifest.csv) and identification checks. Not part of "
+            "the set the maps are fitted on. Holds " + describe_contents(entries, plan["structures"]))
     _atomic_text(out / "calcset.toml", tomli_w.dumps(manifest))
     if probes:
         write_probe_manifest(out, entries, plan["structures"])
@@ -612,6 +614,36 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
 
 
 PROBE_MANIFEST_COLUMNS = ("file", "element", "edge", "name", "polymorph", "defect_name", "dimensionality")
+
+
+def describe_contents(entries: list[dict], structures: dict) -> str:
+    """What a v2 assembly holds, for its ``set.description``: absorber sites and cells per
+    polymorph, each cell named by its plan id without the polymorph (``pristine``, ``strain+``,
+    ``v_N``), with its k mesh (after the polymorph when all its cells share one) and the edges when
+    not both. The campaign's plan is larger than any stage of it; a description that listed the
+    plan told readers of ``xasrepo show set:N`` about cells the set did not hold (a newcomer found
+    exactly that, 2026-12-01)."""
+    cells: dict[str, dict[str, tuple[set[str], set[str]]]] = {}
+    for e in entries:
+        sid = e["structure"].split("/")[-1].removesuffix(".json")
+        edges, meshes = cells.setdefault(structures[sid]["polymorph"], {}).setdefault(sid, (set(), set()))
+        edges.add(e["absorber"]["element"])
+        meshes.add("x".join(map(str, e["calculation"]["parameters"]["kpts"])))
+    parts = []
+    for poly in sorted(cells):
+        shared = set.intersection(*(m for _, m in cells[poly].values()))
+        one_mesh = len(shared) == 1 and all(len(m) == 1 for _, m in cells[poly].values())
+        names = []
+        for sid in sorted(cells[poly]):
+            edges, meshes = cells[poly][sid]
+            notes = [] if one_mesh else [f"{'/'.join(sorted(meshes))} k"]
+            if edges != {"B", "N"}:
+                notes.append(f"{'/'.join(sorted(edges))} K only")
+            names.append(sid.removeprefix(f"{poly}_") + (f" ({', '.join(notes)})" if notes else ""))
+        head = f"{poly} ({next(iter(shared))} k)" if one_mesh else poly
+        parts.append(f"{head}: {', '.join(names)}")
+    n_cells = sum(len(c) for c in cells.values())
+    return f"{len(entries)} absorber sites in {n_cells} cells: {'; '.join(parts)}"
 
 
 def write_probe_manifest(out: Path, entries: list[dict], structures: dict) -> int:

@@ -181,15 +181,37 @@ def estimate_remaining(campaign: Path) -> dict:
 MIN_RESUMED_WALL_FRACTION = 0.4
 
 
+def _longest_of_kind(campaign: Path, plan: dict) -> dict[tuple[str, bool], float]:
+    """``{(job kind, large cell): longest wall_s}`` over the committed results with a CPU timer."""
+    out: dict[tuple[str, bool], float] = {}
+    for j in plan["jobs"]:
+        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
+        if not f.exists():
+            continue
+        try:
+            r = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if "wall_s" in r and "cpu_s" in r:
+            key = _job_family(j, plan["structures"])[0::2]
+            out[key] = max(out.get(key, 0.0), float(r["wall_s"]))
+    return out
+
+
 def estimate_wall_s(campaign: Path, scratch: Path | None = None) -> dict[str, float]:
     """Expected wall-clock seconds of each pending job of the v2 plan that has a measured analogue:
     the median ``wall_s`` of the finished jobs of its family (:func:`_job_family`; spin-polarised
     without a finished analogue: :data:`SPIN_CPU_FACTOR` times the unpolarised one).
 
+    A job without such an analogue is expected to take as long as the longest finished job of its
+    kind and cell size class in any polymorph (x :data:`SPIN_CPU_FACTOR` when spin-polarised): an
+    upper-end guess, used only to decide whether it may still start before the deadline.
+
     Wall time, not CPU time, because it is what the deadline cuts: it includes the waiting of a
     niced job beside foreground work (median wall/CPU of the v2 results: 1.49 on 2026-11-30).
-    The runner uses it to start only jobs that can finish before its deadline. Jobs without an
-    analogue are absent (the runner then starts them, as it cannot know).
+    The runner uses it to start only jobs that can finish before its deadline. Jobs of a kind and
+    cell size class that has never finished are absent (the runner then starts them, as it
+    cannot know).
 
     With ``scratch`` (the runner's scratch folder), an ``xas`` job whose ΔKS checkpoint
     (``scratch/logs/<job>.dks-checkpoint.json``, written by the worker) exists is expected to take
@@ -199,11 +221,19 @@ def estimate_wall_s(campaign: Path, scratch: Path | None = None) -> dict[str, fl
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
     median, pending = _family_medians(campaign, plan, "wall_s")
+    longest = _longest_of_kind(campaign, plan)
     out = {}
     for j in pending:
-        est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
+        fam = _job_family(j, plan["structures"])
+        est, _ = _family_estimate(fam, median)
         if est is None:
-            continue
+            # no analogue: the longest finished job of its kind and cell size class (any polymorph),
+            # doubled when spin-polarised, so that a job that likely cannot finish does not start
+            # near the deadline (a killed job loses its CPU time); absent when there is none
+            est = longest.get(fam[0::2])
+            if est is None:
+                continue
+            est *= SPIN_CPU_FACTOR if fam[3] else 1.0
         if scratch is not None and j.get("kind") == "xas":
             ck = Path(scratch) / "logs" / (j["id"].replace(":", "__") + ".dks-checkpoint.json")
             try:
@@ -276,25 +306,24 @@ def balance_numbers(campaign: Path) -> dict:
             "defects": {name: [len(c), len(p)] for name, (c, p) in hosts.items()}}
 
 
-def balance_outlook(campaign: Path) -> list[dict]:
-    """CPU hours of the queue until every polymorph has 2, 3, ... structures with both edges
-    (:func:`balance_numbers`), walking the pending jobs in the runner's order
-    (:func:`runner.queue_order`, dependencies assumed met in that order) at the estimates of
-    :func:`estimate_remaining`. Returns ``[{'structures': n, 'cpu_h': h, 'unestimated_jobs': k}]``
-    for each level reached, ``k`` the jobs before it without an estimate (counted as 0 CPU-h)."""
+def _outlook(campaign: Path, groups: dict[str, str], targets: tuple[str, ...] | None, key: str) -> list[dict]:
+    """Walk the pending jobs in the runner's order (:func:`runner.queue_order`, dependencies
+    assumed met in that order) at the estimates of :func:`estimate_remaining`, and record the CPU
+    hours at which the smallest group (``groups``: structure id -> group; every name of ``targets``
+    is a group, counted 0 until it has a cell) first reaches 2, 3, ... structures with both edges.
+    Returns ``[{key: n, 'cpu_h': h, 'unestimated_jobs': k}]``, ``k`` the jobs before it without an
+    estimate (counted as 0 CPU-h)."""
     from .runner import queue_order
 
     campaign = Path(campaign)
     plan = json.loads((campaign / "plan.json").read_text())
     median, pending = _family_medians(campaign, plan, "cpu_s")
-    counted = {sid for sid, m in plan["structures"].items() if not m.get("defect") and _independent(m)}
     edges = _finished_edges(campaign, plan, {j["id"] for j in pending})
 
     def level() -> int:
-        per: dict[str, int] = {}
-        for sid in counted:
-            poly = plan["structures"][sid]["polymorph"]
-            per[poly] = per.get(poly, 0) + (edges.get(sid, set()) >= {"B", "N"})
+        per = dict.fromkeys(targets or (), 0)
+        for sid, group in groups.items():
+            per[group] = per.get(group, 0) + (edges.get(sid, set()) >= {"B", "N"})
         return min(per.values()) if per else 0
 
     out, cpu_s, unknown, now = [], 0.0, 0, level()
@@ -302,13 +331,33 @@ def balance_outlook(campaign: Path) -> list[dict]:
         est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
         cpu_s += est or 0.0
         unknown += est is None
-        if j["kind"] == "xas":
+        if j["kind"] == "xas" and j["sid"] in groups:
             edges.setdefault(j["sid"], set()).add(_xas_edge(j))
             reached = level()
             if reached > now:
                 now = reached
-                out.append({"structures": now, "cpu_h": cpu_s / 3600.0, "unestimated_jobs": unknown})
+                out.append({key: now, "cpu_h": cpu_s / 3600.0, "unestimated_jobs": unknown})
     return out
+
+
+def balance_outlook(campaign: Path) -> list[dict]:
+    """CPU hours of the queue until every polymorph has 2, 3, ... structures with both edges
+    (:func:`balance_numbers`; pristine cells and variants). Returns ``[{'structures': n, 'cpu_h':
+    h, 'unestimated_jobs': k}]`` for each level reached (:func:`_outlook`)."""
+    plan = json.loads((Path(campaign) / "plan.json").read_text())
+    groups = {sid: m["polymorph"] for sid, m in plan["structures"].items()
+              if not m.get("defect") and _independent(m)}
+    return _outlook(campaign, groups, None, "structures")
+
+
+def defect_outlook(campaign: Path) -> list[dict]:
+    """CPU hours of the queue until every defect of :data:`TARGET_DEFECTS` has 1, 2, 3, ... hosts
+    with both edges (:func:`balance_numbers`). Returns ``[{'hosts': n, 'cpu_h': h,
+    'unestimated_jobs': k}]`` for each level reached (:func:`_outlook`)."""
+    plan = json.loads((Path(campaign) / "plan.json").read_text())
+    groups = {sid: m["defect"]["name"] for sid, m in plan["structures"].items()
+              if m.get("defect") and _independent(m) and m["defect"]["name"] in TARGET_DEFECTS}
+    return _outlook(campaign, groups, TARGET_DEFECTS, "hosts")
 
 
 def progress(campaign: Path) -> str:
@@ -336,6 +385,11 @@ def progress(campaign: Path) -> str:
             f"{a['structures']} structures after {'≥ ' if a['unestimated_jobs'] else ''}{a['cpu_h']:.1f} CPU-h"
             + (f" ({a['unestimated_jobs']} jobs without estimate not counted)" if a["unestimated_jobs"] else "")
             for a in ahead) + " of the queue")
+    hosts = defect_outlook(campaign)
+    if hosts:
+        lines.append(f"  every one of {', '.join(TARGET_DEFECTS)} in " + ", ".join(
+            f"{a['hosts']} host{'s' if a['hosts'] != 1 else ''} after {'≥ ' if a['unestimated_jobs'] else ''}{a['cpu_h']:.1f} CPU-h"
+            for a in hosts) + " of the queue")
     missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
     lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
                  f"analogue (median CPU of finished jobs of the same kind, polymorph, cell size and spin; "

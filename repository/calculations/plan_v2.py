@@ -22,7 +22,10 @@ What v2 changes against the Γ-point v1 set (issue 15, docs/bn-calculations.md):
   second stacking); v_B, v_N, C_B, C_N, O_N in h-BN, c-BN and w-BN (and the monolayer for four of
   them), B_N, N_B and Stone-Wales in the sp2 hosts; nearest B, nearest N, far B, far N per cell.
 * **queue**: rounds; round r holds the r-th structure of every polymorph/host list, so every few
-  CPU hours add a balanced increment instead of one polymorph at a time.
+  CPU hours add a balanced increment instead of one polymorph at a time.  Pristine variants run
+  one round ahead (:data:`VARIANT_ROUNDS_AHEAD`): they are the cheapest way to the three
+  structures per polymorph that a grouped polymorph test needs; the far and second sites of
+  every cell run after the nearest sites of all rounds (:data:`DEPTH_PRIORITY_OFFSET`).
 """
 
 from __future__ import annotations
@@ -125,13 +128,33 @@ PRISTINE_CELL_SIZE_VARIANT = "pristine, cell-size check"
 PRISTINE_CELL_SIZE_ROUND = {"w-BN": 0.7, "h-BN": 1.5, "c-BN": 1.5}
 CELL_SIZE_VARIANTS = (CELL_SIZE_VARIANT, PRISTINE_CELL_SIZE_VARIANT)
 DENSE_PRIORITY = 1.5     # the monolayer and r-BN mesh checks: after round 1 (monolayer: costly)
+# Pristine variants (strain, rattle, stacking) run one round ahead of the defects of their round,
+# just after the nearest sites of the round before (priority round - 1 + 0.05). Why (2026-12-01):
+# the grouped polymorph test needs >= 3 structures per polymorph, and a pristine variant costs
+# 0.2-1.1 CPU-h against 0.7-3.3 CPU-h for a defect cell (relaxation, spin, four sites). In the
+# round-robin order the third structure of every polymorph came after >= 18.9 CPU-h of the
+# queue; with the variants ahead it comes after ~4 (``progress`` prints the outlook).
+VARIANT_ROUNDS_AHEAD = 0.95
+# Depth after breadth (issue 15): the far site of a defect cell and the second site of a variant
+# are queued after the nearest sites of every round (priority + this), so that each structure's
+# first spectra come first. The grouped test labels defects only near the defect (2.8 Å), so a far
+# site adds spectra but no structure to any score. Measured at 102/421 jobs (2026-12-01): every
+# defect in 3 hosts and 5 structures per polymorph after 43.5 CPU-h of the queue instead of 74.3.
+DEPTH_PRIORITY_OFFSET = 20.1
 # Denser meshes than the production ones, pristine cells (ids ``gsek<mesh>:`` / ``xask<mesh>:``,
 # e.g. xask444): each says whether the production mesh (SettingsV2.kpts) is converged. The first
 # checks (4x4x1 / 3x3x3 against the first production meshes 2x2x1 / 2x2x2) said no, and those
 # meshes became production (their spectra were promoted to the production job ids, see
 # docs/bn-calculations.md); these check the new ones. h-BN, c-BN, w-BN right after round 0. The
 # bulk 4x4x4 checks failed in turn and became production the same way (2026-11-30 13:20 UTC).
-K_SERIES = {"c-BN": ([6, 6, 6],), "w-BN": ([8, 8, 5],), "h-BN": ([6, 6, 1],)}  # w-BN 6x6x6: production
+K_SERIES = {"c-BN": ([6, 6, 6],), "w-BN": ([8, 8, 5],), "h-BN": ([6, 6, 1], [4, 4, 2], [4, 4, 3], [4, 4, 4]),
+            "r-BN": ([4, 4, 2],)}  # w-BN 6x6x6: production
+# Along c (added 2026-12-01): every layered mesh has one k point along c, and 6x6x1 checks only
+# the in-plane sampling. h-BN 4x4x2 (2-layer cell, c = 6.66 Å) FAILED against 4x4x1 (04:28 UTC: N K
+# iso RMS 0.124, E||c 0.134, in-plane 0.093; B K in-plane 0.079; ΔKS +0.10 / +0.02 eV), so the
+# layered production meshes are not converged along c. 4x4x3 says whether 4x4x2 is (the
+# production mesh to switch to, by promote_checks as for the bulk meshes), r-BN 4x4x2 (3-layer
+# cell, c = 10.0 Å) whether r-BN needs it too. The monolayer (vacuum along c) does not.
 K_SERIES_PRIORITY = 0.62
 # Meshes of K_SERIES checked on one edge only. w-BN: the B K of the 32-atom cell moved by RMS
 # 0.084 (3x3x3 -> 4x4x4) and 0.107 (4x4x4 -> 6x6x6) while its N K converged (0.024), and the
@@ -341,6 +364,8 @@ def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
                         item["polymorph"], st.nbands_conv_factor["bulk"]))
         plan["structures"][sid] = meta
         base = float(item["round"])
+        if item["variant"] not in ("pristine", "defect", *CELL_SIZE_VARIANTS):
+            base -= VARIANT_ROUNDS_AHEAD
         deps = []
         if item["relax"]:
             jobs.append({"id": f"relax:{sid}", "kind": "relax", "sid": sid,
@@ -359,9 +384,11 @@ def build_plan_v2(campaign: str | Path, settings: SettingsV2 | None = None,
                          "absorber": ab["index"], "element": el, "role": ab["role"],
                          "dks": True, "gs_job": f"gse:{sid}", "dks_ecut_ev": st.dks_ecut_ev,
                          "distance": ab["distance"], "multiplicity": ab["multiplicity"],
-                         "priority": base + (0.1 if ab["role"] in ("far", "site2") else 0.0),
+                         "priority": base + (DEPTH_PRIORITY_OFFSET if ab["role"] in ("far", "site2") else 0.0),
                          "deps": deps + [f"gs:{sid}", f"gse:{sid}"]})
     jobs += _check_jobs(plan, st)
+    for j in jobs:      # 2.05, not 2.0500000000000003, in plan.json and the runner's log
+        j["priority"] = round(j["priority"], 6)
     jobs.sort(key=lambda j: (j["priority"], j["kind"] != "relax", j["id"]))
     _write_json(campaign / "plan.json", plan)
     return plan

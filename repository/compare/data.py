@@ -49,7 +49,7 @@ class EdgeData:
     ids: np.ndarray  # spectrum ids, ascending
     matrix: np.ndarray  # (n, grid) preprocessed
     recipe: Any  # the resolved Recipe
-    labels: dict[str, np.ndarray]  # label -> (n,) object array of strings ("none" where absent)
+    labels: dict[str, np.ndarray]  # label -> (n,) object array of strings ("none" where absent; UNKNOWN_DEFECT)
     descriptors: dict[str, np.ndarray]  # name -> (n,) float, NaN where absent
     notes: tuple[str, ...] = field(default=())
     # median edge onset of the raw spectra on the recipe's energy scale (as a snapshot stores it), for
@@ -92,6 +92,20 @@ def _overview_rows(engine: Engine, ids: list[int] | None) -> list[dict[str, Any]
         wanted = {int(i) for i in ids}
         rows = [r for r in rows if int(r["spectrum_id"]) in wanted]
     return rows
+
+
+# defect_kind/defect_name of a spectrum whose defect status is unknown (spectrum_overview.defect_kind
+# NULL: no structure, or a file structure nothing was said about). Not "none": that is the label of
+# a structure stated to have no defect, which near_defect_mask scores as pristine.
+UNKNOWN_DEFECT = "unknown"
+
+
+def _overview_label(row: dict[str, Any], name: str) -> str:
+    """The label ``name`` of a ``spectrum_overview`` row as compared ("none" where absent), with
+    :data:`UNKNOWN_DEFECT` for the defect labels of a row whose ``defect_kind`` is NULL."""
+    if name in ("defect_kind", "defect_name") and row.get("defect_kind") is None:
+        return UNKNOWN_DEFECT
+    return _label_value(row[name])
 
 
 def _label_value(value: Any) -> str:
@@ -214,7 +228,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         matrix, resolved = prepared.matrix, prepared.recipe
         by_id = {int(r["spectrum_id"]): r for r in members}
         ordered = [by_id[int(i)] for i in spectra.ids]
-        labels = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object)
+        labels = {name: np.array([_overview_label(r, name) for r in ordered], dtype=object)
                   for name in (*LABELS, *HOST_LABELS)}
         extra = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in EXTRA_LABELS}
         groups = np.array([_label_value(r["structure_id"]) for r in ordered], dtype=object)

@@ -11,6 +11,7 @@ it cannot use. See docs/formats.md. Nothing here touches the database: importing
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,33 @@ def read_path(path: str | Path, format: str | None = None, options: ReadOptions 
         fmt = normalize_format(format) or sniff(path)
         if path.is_dir() and fmt != "feff":
             raise InputError(path, f"a directory cannot be read as {fmt}")
-        return _reader(fmt)(path, options)
+        records = _reader(fmt)(path, options)
+        return _stated_defect_free(path, records) if options.defect_free else records
     except InputError as exc:
         if exc.file is not None and shown_name(exc.file) != exc.file:  # errors name files as they print
             raise type(exc)(shown_name(exc.file), exc.problem, where=exc.where) from None
         raise
+
+
+def _stated_defect_free(path: Path, records: list[SpectrumRecord]) -> list[SpectrumRecord]:
+    """``records`` marked as stated defect-free (``import --defect-free``: ``SpectrumRecord.defect_free``).
+
+    Raises :class:`InputError` naming the file for a record without a structure (the statement
+    would be about nothing: give ``--structure``, or put the structure file beside a FEFF run) and
+    for one whose file names a defect in its context (``defect_kind``/``defect_name``): the option
+    and the file contradict each other, and neither is silently preferred."""
+    from ..values import context_defect
+
+    for record in records:
+        file = record.source_file or path
+        if record.structure is None:
+            raise InputError(file, "--defect-free: the file has no structure to state it of (give --structure FILE, "
+                                   "or put a CIF or POSCAR beside the FEFF run)")
+        found = context_defect(record.metadata, file)
+        if found is not None:
+            raise InputError(file, f"--defect-free contradicts the file's metadata.context: defect_kind "
+                                   f"{found.kind!r}, defect_name {found.name!r}; drop the option or correct the file")
+    return [replace(record, defect_free=True) for record in records]
 
 
 def data_files(path: Path) -> list[Path]:
@@ -142,10 +165,13 @@ def read_paths(paths: Iterable[str | Path], format: str | None = None, options: 
 
 
 def export_context(row: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`CONTEXT_FIELDS` of a ``catalog.get_spectrum`` row that have a value."""
+    """The :data:`CONTEXT_FIELDS` of a ``catalog.get_spectrum`` row that have a value.
+
+    ``defect_kind`` ``"none"`` is kept: the row says it only for a structure STATED to have no
+    defect (a calculation-set entry without a defect, or a file or ``import --defect-free`` that
+    said so), and the file must say it again for a re-import to call the structure pristine
+    (:func:`repository.values.context_defect_free`); an unknown defect status (NULL) writes nothing."""
     context = {name: row.get(name) for name in CONTEXT_FIELDS if row.get(name) is not None}
-    if context.get("defect_kind") == "none" and "defect_name" not in context:
-        del context["defect_kind"]  # a pristine structure: nothing to say
     if context.get("spectroscopy") == "XAS":
         del context["spectroscopy"]  # the default: only other spectroscopies need saying
     return context

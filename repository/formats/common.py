@@ -109,6 +109,9 @@ class ReadOptions:
     structure_path: Path | None = None
     origin: str | None = None  # "computed" for calculated spectra read from column files (FDMNES, ...)
     energy_unit: str | None = None  # "eV" or "keV": the unit of the file's energy column (overrides the file)
+    # the user states that the structure of each file read (``structure_path``, the one beside a
+    # FEFF run, or the file's own) has no defect (``import --defect-free``): SpectrumRecord.defect_free
+    defect_free: bool = False
     # False only where absolute energies are not used (projection with onset/fit alignment): the
     # element/edge/energy check of repository.edges is then skipped
     check_edge: bool = True

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import UsageError, XasrepoError
 from ..snapshots.files import footer_metadata
-from .frame import category_label, check_field, field_label, snapshot_frame
+from .frame import category_label, check_field, color_column, field_label, snapshot_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +56,8 @@ DIVERGING_COLORMAP = "RdBu_r"
 NUMERIC_COLORMAP = SEQUENTIAL_COLORMAP  # kept for callers of the earlier name
 # Quantities whose sign means something (gain or loss of electrons...): always centred on 0.
 SIGNED_FIELDS = frozenset({"sigma_charge_transfer", "defect_charge", "alignment_shift_ev"})
-# Columns where "no value" on a computed spectrum means "no defect", not "unknown".
+# Columns where "no value" means "no defect" on a row whose defect_kind says 'none' (a defect_name
+# of a pristine cell), and "unknown" elsewhere.
 DEFECT_FIELDS = frozenset({"defect_kind", "defect_name"})
 NO_DEFECT_VALUES = frozenset({"none", "pristine", ""})
 ROBUST_QUANTILE = 0.98  # the colour scale may stop here ...
@@ -205,16 +206,17 @@ def check_axes(frame: pd.DataFrame, axes: tuple[str, str] | str) -> tuple[str, s
 
 
 def category_values(frame: pd.DataFrame, field: str) -> pd.Series:
-    """Legend labels of ``field`` for every row: 'n/a' for unknown, 'pristine' for a computed
-    spectrum without a defect in a defect column (:data:`DEFECT_FIELDS`)."""
+    """Legend labels of ``field`` for every row: 'n/a' for unknown, 'pristine' in a defect column
+    (:data:`DEFECT_FIELDS`) for a row whose ``defect_kind`` says 'none' (the frame's own column
+    when it has one, else ``field``'s value)."""
     labels = frame[field].map(category_label)
     if field in DEFECT_FIELDS:
-        no_defect = labels.isin(["n/a", *NO_DEFECT_VALUES])
-        # a missing value means "no defect" only for a computed structure; without an origin
-        # column only an explicit "none" does
-        computed = frame["origin"].eq("computed") if "origin" in frame.columns else labels.isin([])
-        labels = labels.mask(no_defect & computed, PRISTINE_LABEL)
-        labels = labels.mask(no_defect & ~computed & labels.isin(list(NO_DEFECT_VALUES)), PRISTINE_LABEL)
+        # Only an explicit 'none' is pristine: spectrum_overview (revision 0009) says it only where
+        # something stated the structure has no defect; a missing kind is unknown, computed or not
+        # (a FEFF run's POSCAR may be a vacancy supercell).
+        kind = frame["defect_kind"].map(category_label) if "defect_kind" in frame.columns else labels
+        stated = kind.isin(list(NO_DEFECT_VALUES))
+        labels = labels.mask(stated & labels.isin(["n/a", *NO_DEFECT_VALUES]), PRISTINE_LABEL)
     return labels
 
 
@@ -346,6 +348,7 @@ def embedding_figure(snapshot: Any, color_by: str, *, title: str | None = None, 
     import matplotlib.pyplot as plt
 
     frame = snapshot_frame(snapshot)
+    color_by = color_column(frame, color_by)  # a query spelling (absorber.defect_distance) names its column
     kind = check_field(frame, color_by)
     axes = check_axes(frame, axes)
     info = snapshot_info(snapshot)
@@ -371,6 +374,7 @@ def draw_embedding(ax, frame: pd.DataFrame, color_by: str, *, info: dict[str, An
     overview figure). Returns what was drawn: ``kind``, and ``colors`` (label -> colour) for
     categories or ``norm`` (the matplotlib Normalize), ``cmap`` and ``n_beyond`` for numbers."""
     info = info or {}
+    color_by = color_column(frame, color_by)
     kind = kind or check_field(frame, color_by)
     size = size if size is not None else marker_size(len(frame))
     alpha = 0.85 if len(frame) < 2000 else 0.6

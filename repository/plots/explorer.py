@@ -70,7 +70,7 @@ from ..arrays import from_blob
 from ..errors import UsageError
 from .embedding import (CATEGORY_PALETTE, COORDINATES, DEFECT_FIELDS, PRISTINE_COLOR, PRISTINE_LABEL, axis_label,
                         category_values, embedding_title, snapshot_info)
-from .frame import COORDINATE_COLUMNS, check_field, column_kind, field_label, snapshot_frame
+from .frame import COORDINATE_COLUMNS, check_field, color_column, column_kind, field_label, snapshot_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,6 +185,7 @@ def write_explorer(snapshot: Any, output: str | Path, *, spectra: Spectra | None
     """
     frame = snapshot_frame(snapshot)
     if color_by is not None:
+        color_by = color_column(frame, color_by)  # a query spelling (absorber.defect_distance) names its column
         check_field(frame, color_by)
     spectra = spectra or {}
     ids = [int(i) for i in frame["spectrum_id"].tolist()]
@@ -220,6 +221,7 @@ def explore(snapshot: Any, output: str | Path, *, engine: Engine | None = None, 
     spectrum (:func:`check_page_size`). ``report`` as in :func:`write_explorer`."""
     frame = snapshot_frame(snapshot)
     if color_by is not None:
+        color_by = color_column(frame, color_by)
         check_field(frame, color_by)
     check_page_size(len(frame), frame["spectrum_id"].nunique() if engine is not None else 0)
     spectra = load_spectra(engine, frame["spectrum_id"], max_points=max_points) if engine is not None else {}
@@ -362,7 +364,7 @@ def _numbers(values: Iterable[float], digits: int) -> str:
 
 def _column_values(frame: pd.DataFrame, name: str, kind: str) -> list[Any]:
     column = frame[name]
-    if name in DEFECT_FIELDS:  # "pristine" for computed structures without a defect, as in the PNG
+    if name in DEFECT_FIELDS:  # "pristine" where defect_kind says none (stated), as in the PNG
         return [None if v == "n/a" else v for v in category_values(frame, name).tolist()]
     if column.dtype.kind in "iub":  # plain numbers: no per-value checks (fast at 10^6 rows)
         values = column.tolist()

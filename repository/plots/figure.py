@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from .. import db as database
 from ..analysis.create import create_snapshot
-from ..calcset import MANIFEST_NAME, read_calcset
+from ..calcset import BUNDLED_SET, MANIFEST_NAME, read_calcset
 from ..analysis.sites import NEAR_DEFECT_A  # the one home of "near the defect" (also compare.grouped)
 from ..catalog import get_spectrum
 from ..errors import UsageError
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Engine
 
-BUNDLED_SET = Path(__file__).resolve().parent.parent.parent / "data" / "bn"
 PEAK_PROMINENCE = 0.05  # of the spectrum's maximum
 ONSET_FRACTION = 0.05  # the onset: the first energy above this fraction of the maximum
 NEAR_EDGE_WINDOW_EV = 2.5  # π*: the strongest peak within this of the onset

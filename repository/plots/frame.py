@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import InputError, NotFoundError, UsageError, XasrepoError
+from ..query.fields import snapshot_column
 from ..snapshots.files import parquet_problem, require_intact
 from ..snapshots.registry import get_snapshot
 
@@ -132,15 +133,26 @@ def unlabelled_fields(snapshot: Any, fields) -> set[str]:
     return {f for f in fields if f not in frame.columns or frame[f].isna().all()}
 
 
-def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
-    """``categorical`` or ``numeric`` for a column to color by; :class:`UsageError` (listing the
-    columns there are) when the snapshot has no such property column, or when no row has a value
-    in it: a numeric colour bar would then span a made-up 0-1 range and a legend say only "n/a"
-    (e.g. bader_charge in a snapshot of sets without Bader charges)."""
-    if field not in frame.columns or field in COORDINATE_COLUMNS:
-        choices = ", ".join(color_fields(frame)) or "(none)"
+def color_column(frame: pd.DataFrame, field: str) -> str:
+    """The property column that ``field`` names: the column itself or any spelling of the query
+    language (:func:`repository.query.fields.snapshot_column`: ``absorber.defect_distance`` ->
+    ``absorber_defect_distance_a``). :class:`UsageError` listing the columns there are when the
+    snapshot has no such property column, saying so when ``field`` is a query field it lacks."""
+    choices = color_fields(frame)
+    column = snapshot_column(field, [c for c in frame.columns if c not in COORDINATE_COLUMNS], shown=choices)
+    if column is None:
         raise UsageError(f"cannot colour by {field!r}: the snapshot has no such property column "
-                         f"(choose one of: {choices})")
+                         f"(choose one of: {', '.join(choices) or '(none)'})")
+    return column
+
+
+def check_field(frame: pd.DataFrame, field: str) -> ColumnKind:
+    """``categorical`` or ``numeric`` for a column to color by (named as :func:`color_column`
+    reads it); :class:`UsageError` (listing the columns there are) when the snapshot has no such
+    property column, or when no row has a value in it: a numeric colour bar would then span a
+    made-up 0-1 range and a legend say only "n/a" (e.g. bader_charge in a snapshot of sets
+    without Bader charges)."""
+    field = color_column(frame, field)
     if frame[field].isna().all():
         filled = ", ".join(c for c in color_fields(frame) if not frame[c].isna().all()) or "(none)"
         raise UsageError(f"cannot colour by {field!r}: no spectrum of the snapshot has {field} "

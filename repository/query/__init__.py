@@ -10,7 +10,8 @@ whose fields come from an allowlist (:mod:`.fields`), then compiled to SQL with 
 bound parameter (:mod:`.sql`). Public functions:
 
 * :func:`parse_filter` -- text -> :class:`Filter` (or a one-line :class:`FilterError`);
-* :func:`spectrum_ids` / :func:`query_spectra` -- run a filter over ``spectrum_overview``;
+* :func:`spectrum_ids` / :func:`query_spectra` -- run a filter over ``spectrum_overview``
+  (:func:`count_spectra`: how many match);
 * :func:`no_match_hints` -- for a filter that matched nothing, the values it asks for that no
   spectrum holds (with the closest one);
 * :func:`run_sql` -- read-only SQL over the database.
@@ -24,7 +25,7 @@ Heavy modules (SQLAlchemy, lark, DuckDB, pyarrow) are imported inside the functi
 from .fields import FIELDS, SNAPSHOT_FIELDS, FieldSpec, FieldType
 from .parser import FilterError, parse_filter
 from .readonly import ReadOnlyViolation, run_sql
-from .search import DEFAULT_COLUMNS, describe_fields, no_match_hints, query_spectra, spectrum_ids
+from .search import DEFAULT_COLUMNS, count_spectra, describe_fields, no_match_hints, query_spectra, spectrum_ids
 from .terms import Filter
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Filter",
     "FilterError",
     "ReadOnlyViolation",
+    "count_spectra",
     "describe_fields",
     "no_match_hints",
     "parse_filter",

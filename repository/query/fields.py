@@ -11,10 +11,12 @@ never text from the filter. Names come in three spellings that all mean the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ..conventions import CRYSTAL_SYSTEMS, DefectKind, Origin, Spectroscopy, SpectrumType
+from ..errors import UsageError
 
 
 class FieldType(StrEnum):
@@ -126,7 +128,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     # defect
     FieldSpec("defect_id", "defect_id", I, ("defect.id",)),
     FieldSpec("defect_kind", "defect_kind", T, ("defect.kind",),
-              help="vacancy, substitution, ...; none: a known structure without a defect (unknown without a structure)",
+              help="vacancy, substitution, ...; none: a structure STATED to have no defect (a calculation-set entry "
+                   "without one, a file whose context says so, import --defect-free); unknown when nothing says",
               **_closed(DefectKind)),
     FieldSpec("defect_name", "defect_name", T, ("defect.name",), help="e.g. v_N, C_B", **C),
     FieldSpec("defect_species", "defect_species", T, ("defect.species",), **C),
@@ -173,3 +176,32 @@ SNAPSHOT_FIELD_INDEX: dict[str, FieldSpec] = _index(FIELDS + SNAPSHOT_FIELDS)
 def field_names(fields: tuple[FieldSpec, ...] = FIELDS) -> list[str]:
     """Canonical names, in the order of the table above."""
     return [spec.name for spec in fields]
+
+
+def not_a_snapshot_column(name: str, columns: Sequence[str]) -> str:
+    """The message for a query field (spelled ``name``) that a snapshot has no column for, listing
+    the snapshot's ``columns``: the field is real, so "unknown field" would mislead."""
+    return (f"field {name} is a query field but not a snapshot column; snapshot columns: "
+            f"{', '.join(columns) or '(none)'}")
+
+
+def field_column(name: str) -> str | None:
+    """The column of the query field (or snapshot coordinate) spelled ``name`` in any of its
+    spellings (:data:`SNAPSHOT_FIELD_INDEX`, case-insensitive), or None for no such field."""
+    spec = SNAPSHOT_FIELD_INDEX.get(name.strip().lower())
+    return spec.column if spec is not None else None
+
+
+def snapshot_column(name: str, columns: Sequence[str], *, shown: Sequence[str] | None = None) -> str | None:
+    """The column of a snapshot (whose columns are ``columns``) that ``name`` names: a column of
+    exactly that name, else the column of the query field spelled ``name`` in any of its spellings
+    (:data:`SNAPSHOT_FIELD_INDEX`, case-insensitive: ``absorber.defect_distance`` ->
+    ``absorber_defect_distance_a``). None when ``name`` is neither (the caller says what there is).
+    Raises :class:`UsageError` (:func:`not_a_snapshot_column`, listing ``shown`` or ``columns``)
+    for a query field that the snapshot has no column for, e.g. ``host.polymorph``."""
+    if name in columns:
+        return name
+    column = field_column(name)
+    if column is not None and column not in columns:
+        raise UsageError(not_a_snapshot_column(name, list(columns if shown is None else shown)))
+    return column

@@ -101,6 +101,16 @@ def spectrum_ids(engine: Engine | sqlite3.Connection | str | os.PathLike | None,
         return [row[0] for row in _execute(conn, sql, params)[1]]
 
 
+def count_spectra(engine: Engine | sqlite3.Connection | str | os.PathLike | None, where: str | Filter | None) -> int:
+    """How many spectra match the filter ``where`` (all spectra for None or ""): what
+    :func:`spectrum_ids` and :func:`query_spectra` return without a limit, counted by the database
+    with the same WHERE clause and bound values (one statement)."""
+    flt = _as_filter(where)
+    with _opened(engine) as conn:
+        clause, params = where_sql(flt, _dialect(conn))
+        return int(_execute(conn, f"SELECT COUNT(*) FROM {OVERVIEW_VIEW} WHERE {clause}", params)[1][0][0])
+
+
 def resolve_columns(columns: Sequence[str] | str | None, flt: Filter | None = None,
                     sort: str | None = None) -> tuple[FieldSpec, ...]:
     """The fields to return: ``columns`` (names or aliases; ``"*"`` for every field), or the default

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
-from ..query.fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec
+from ..query.fields import FIELDS, SNAPSHOT_FIELD_INDEX, SNAPSHOT_FIELDS, FieldSpec, not_a_snapshot_column
 from ..query.parser import FilterError, parse_filter
 from ..query.cancel import Deadline, call_cancellable
 from ..query.readonly import DEFAULT_SQL_TIMEOUT_S, FETCH_BATCH_ROWS, ReadOnlyViolation, SqlResult, check_read_only
@@ -76,18 +76,19 @@ def filter_snapshot_rows(table_or_path, where: str | Filter | None, *, sort: str
     """
     table = _load(table_or_path)
     fields = _available(table.column_names)
-    index = {k: v for k, v in SNAPSHOT_FIELD_INDEX.items() if v in fields}
     flt = where if isinstance(where, Filter) else (
         parse_filter(where, index=SNAPSHOT_FIELD_INDEX, fields=FIELDS + SNAPSHOT_FIELDS)
         if where and str(where).strip() else None)
-    if flt is not None:
-        missing = [spec.name for spec in flt.fields if spec.column not in table.column_names]
+    # every spelling of the query language is read; a real field the file has no column for is
+    # named as such (repository.query.fields.not_a_snapshot_column), not as an unknown field
+    keys = parse_sort(sort, SNAPSHOT_FIELD_INDEX, FIELDS + SNAPSHOT_FIELDS) if sort else ()
+    for specs, text in (((flt.fields if flt is not None else ()), where), ([key.field for key in keys], sort)):
+        missing = [spec for spec in specs if spec.column not in table.column_names]
         if missing:
-            raise FilterError(f"field {missing[0]} is not in this snapshot; snapshot fields: "
-                              f"{', '.join(s.name for s in fields)}")
+            raise FilterError(not_a_snapshot_column(_spelling(missing[0], text), [s.name for s in fields]))
     clause, params = where_sql(flt, "duckdb")
-    if sort:
-        order = order_by_sql(parse_sort(sort, index, fields), "duckdb", id_column="__row")
+    if keys:
+        order = order_by_sql(keys, "duckdb", id_column="__row")
     else:
         order = "ORDER BY __row"
     limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
@@ -99,6 +100,17 @@ def filter_snapshot_rows(table_or_path, where: str | Filter | None, *, sort: str
         return con.sql(_qmark(sql, params), params=list(params.values())).to_arrow_table()
     finally:
         con.close()
+
+
+def _spelling(spec: FieldSpec, where) -> str:
+    """How the filter or sort text ``where`` spells the field ``spec`` (``host.polymorph``), so that
+    an error names what the user wrote; the canonical name when it cannot be told."""
+    if isinstance(where, str):
+        for name in (spec.name, *spec.aliases):
+            found = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", where, re.IGNORECASE)
+            if found:
+                return found.group(0)
+    return spec.name
 
 
 def _qmark(sql: str, params: dict[str, Any]) -> str:
