@@ -225,11 +225,10 @@ def test_c_bn_onset_lies_about_two_ev_above_h_bn_pi_star(bn_plan, request):
         # only +1.0-1.2 eV above h-BN π* (+1.8 eV with a per-cell correction); v2 computes every
         # ΔKS at 600 eV with k meshes
         request.applymarker(pytest.mark.xfail(strict=True, reason="v1 ΔKS cutoff correction (audit)"))
-    else:
-        # measured 2026-11-30: +2.26 eV on the 2x2x2 mesh, +3.59 eV on 3x3x3, +3.01 eV on 4x4x4
-        # (production) and +3.21 eV on 6x6x6 (4x4x4 -> 6x6x6: RMS 0.021, ΔKS unchanged at
-        # 192.66 eV): converged, and about 1 eV above experiment; docs/bn-calculations.md
-        request.applymarker(pytest.mark.xfail(strict=True, reason="v2: c-BN onset +3.0 eV, converged"))
+    # v2, measured: c-BN +2.26 eV on the 2x2x2 mesh, +3.59 eV on 3x3x3, +3.01 eV on 4x4x4 and +3.21 eV
+    # on 6x6x6 against h-BN on 4x4x1 (2026-11-30, a strict xfail then); +2.89 eV once h-BN moved to
+    # 4x4x2 along c (2026-12-01: h-BN π* +0.12 eV). Inside the accepted range by 0.11 eV and still
+    # ~0.9 eV above experiment (docs/bn-calculations.md says why)
     pi = _pi_star_ev(_pristine(bn_plan, "h-BN", "B")["iso"])
     onset = _onset_ev(_pristine(bn_plan, "c-BN", "B")["iso"], ONSET_FRACTION)
     lo, hi = CBN_ABOVE_PI_STAR_EV
@@ -427,9 +426,25 @@ def _best_shift_rms(e_ref, y_ref, e, y) -> tuple[float, float]:
     return best
 
 
+def _mesh(path) -> tuple[int, ...]:
+    """A probe file's k mesh, from its name (``..._k3x3x3.dat`` -> (3, 3, 3))."""
+    return tuple(int(x) for x in path.stem.rsplit("_k", 1)[1].split("x"))
+
+
 def _mesh_points(path) -> int:
     """k points of a probe file's mesh, from its name (``..._k3x3x3.dat`` -> 27)."""
-    return int(np.prod([int(x) for x in path.stem.rsplit("_k", 1)[1].split("x")]))
+    return int(np.prod(_mesh(path)))
+
+
+def _denser_checks(polymorph: str, element: str, production: list[int]) -> list:
+    """Probe files of pristine ``polymorph`` on a mesh at least as dense as ``production`` in every
+    direction and denser in one: each is a convergence check the production mesh must pass (an
+    in-plane check such as 6x6x1 says nothing about c, an along-c check 4x4x3 nothing in plane)."""
+    folder = V2_PROBES / "probes"
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob(f"{polymorph}_pristine_{element}*_k*.dat"), key=_mesh_points)
+            if all(d >= q for d, q in zip(_mesh(p), production)) and list(_mesh(p)) != list(production)]
 
 
 @pytest.mark.parametrize("polymorph", ["h-BN", "c-BN", "w-BN", "r-BN", "h-BN-mono"])
@@ -437,54 +452,65 @@ def _mesh_points(path) -> int:
 def test_v2_spectra_are_converged_in_the_k_mesh(polymorph, element):
     # History (docs/bn-calculations.md): w-BN B K failed at 4x4x4 (RMS 0.107 against 6x6x6; the
     # 72-atom cell at 2x2x2 could not tell core-hole images from k sampling) and passed 6x6x6 ->
-    # 8x8x5 (0.034), so w-BN production became 6x6x6 (plan_v2.SettingsV2.kpts_polymorph).
-    dense = sorted((V2_PROBES / "probes").glob(f"{polymorph}_pristine_{element}*_k*.dat"),
-                   key=_mesh_points) if (V2_PROBES / "probes").is_dir() else []
-    if not dense:
-        pytest.skip(f"no denser-mesh {element} K spectrum of pristine {polymorph} computed yet")
-    densest = dense[-1]
+    # 8x8x5 (0.034), so w-BN production became 6x6x6 (plan_v2.SettingsV2.kpts_polymorph); h-BN and
+    # r-BN failed along c at 4x4x1 (test_v2_h_bn_spectra_are_converged_along_c).
     production = json.loads((V2_RESULTS.parent / "plan.json").read_text())["structures"][
         f"{polymorph}_pristine"]["kpts"]
-    if _mesh_points(densest) <= int(np.prod(production)):
+    checks = _denser_checks(polymorph, element, production)
+    if not checks:
         pytest.skip(f"no {element} K spectrum of pristine {polymorph} on a denser mesh than the "
                     f"production {'x'.join(map(str, production))} yet")
-    site = densest.name.split("_")[2]                                # e.g. B0
-    e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
-    e, y = _two_columns(densest)
-    rms, shift = _best_shift_rms(e, y, e_ref, y_ref)
-    assert rms <= MESH_RMS_TOL[element], (
-        f"{polymorph} {element} K: the set's mesh vs {densest.stem.rsplit('_k', 1)[-1]} RMS {rms:.3f} "
-        f"(shift {shift:+.2f} eV) > {MESH_RMS_TOL[element]}")
+    failed = []
+    for dense in checks:
+        site = dense.name.split("_")[2]                                # e.g. B0
+        e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"{polymorph}_pristine_{site}.dat")
+        rms, shift = _best_shift_rms(*_two_columns(dense), e_ref, y_ref)
+        if rms > MESH_RMS_TOL[element]:
+            failed.append(f"vs {dense.stem.rsplit('_k', 1)[-1]} RMS {rms:.3f} (shift {shift:+.2f} eV)")
+    assert not failed, (f"{polymorph} {element} K on the production {'x'.join(map(str, production))}: "
+                        f"{'; '.join(failed)} > {MESH_RMS_TOL[element]}")
 
 
-# measured 2026-12-01 04:28 UTC: h-BN on its 4x4x1 production mesh against 4x4x2 (one more k point
-# along c), per polarisation. Any failing polarisation means the production mesh moves.
-H_BN_ALONG_C_FAILED = {"4x4x1": "4x4x1 vs 4x4x2 failed on 2026-12-01 (N K iso 0.124, in-plane 0.093, "
-                                "E||c 0.134; B K in-plane 0.079): the layered production mesh is not "
-                                "converged along c; it moves once 4x4x3 says whether 4x4x2 is"}
+# measured 2026-12-01: h-BN on a production mesh against the densest check along c, per
+# polarisation. Any failing polarisation means the production mesh moves; 4x4x1 did, to 4x4x2.
+H_BN_ALONG_C_FAILED = {"4x4x1": "4x4x1 failed on 2026-12-01 (vs 4x4x4: N K iso 0.108, in-plane 0.088, "
+                                "E||c 0.107; B K in-plane 0.066); production moved to 4x4x2"}
+
+
+def _along_c_checks(polymorph: str, site: str, production: list[int]) -> list:
+    """Probe spectra (all polarisations) of pristine ``polymorph`` with the production in-plane mesh
+    and more k points along c, fewest first."""
+    folder = V2_PROBES / "spectra"
+    found = [p for p in folder.glob(f"{polymorph}_pristine_{site}_k*.dat")
+             if list(_mesh(p)[:2]) == list(production[:2]) and _mesh(p)[2] > production[2]]
+    return sorted(found, key=lambda p: _mesh(p)[2])
 
 
 @pytest.mark.parametrize("element,site", [("B", "B0"), ("N", "N18")])
 @pytest.mark.parametrize("column,polarisation", [(2, "in-plane"), (3, "out-of-plane (E || c)")])
 def test_v2_h_bn_spectra_are_converged_along_c(element, site, column, polarisation, request):
     """Every layered mesh had one k point along c, and the in-plane check (6x6x1) cannot see that.
-    h-BN (2 layers, c = 6.66 Å) on its production mesh against the check with one more k point along
-    c, each polarisation on its own (the E || c N K π* manifold, 401-405 eV, is a small part of the
-    isotropic spectrum), by the same criterion as the in-plane check."""
+    h-BN (2 layers, c = 6.66 Å) on its production mesh against the densest check along c, each
+    polarisation on its own (the E || c N K π* manifold, 401-405 eV, is a small part of the
+    isotropic spectrum), by the same criterion as the in-plane check. The reference must itself be
+    converged: the two densest checks agree within the tolerance (4x4x3 vs 4x4x4: <= 0.028)."""
     production = json.loads((V2_RESULTS.parent / "plan.json").read_text())["structures"]["h-BN_pristine"]["kpts"]
     mesh = "x".join(map(str, production))
-    denser = "x".join(map(str, [*production[:2], production[2] + 1]))
-    dense = V2_PROBES / "spectra" / f"h-BN_pristine_{site}_k{denser}.dat"
-    if not dense.exists():
-        pytest.skip(f"the h-BN {denser} check is not computed yet")
+    checks = _along_c_checks("h-BN", site, production)
+    if not checks:
+        pytest.skip(f"no h-BN {site} check with more k points along c than {mesh} computed yet")
+    dense = checks[-1]
+    if len(checks) >= 2:
+        rms_ref, _ = _best_shift_rms(*_two_columns(dense, column), *_two_columns(checks[-2], column))
+        assert rms_ref <= MESH_RMS_TOL[element], (
+            f"the along-c reference is not converged itself: {checks[-2].stem} vs {dense.stem} RMS {rms_ref:.3f}")
     if mesh in H_BN_ALONG_C_FAILED and (element, column) != ("B", 3):   # B K E || c passed (0.022)
         request.applymarker(pytest.mark.xfail(strict=True, reason=H_BN_ALONG_C_FAILED[mesh]))
     e_ref, y_ref = _two_columns(BN_SETS["v2"] / "spectra" / f"h-BN_pristine_{site}.dat", column)
-    e, y = _two_columns(dense, column)
-    rms, shift = _best_shift_rms(e, y, e_ref, y_ref)
+    rms, shift = _best_shift_rms(*_two_columns(dense, column), e_ref, y_ref)
     assert rms <= MESH_RMS_TOL[element], (
-        f"h-BN {element} K {polarisation}: {mesh} vs {denser} RMS {rms:.3f} (shift {shift:+.2f} eV) "
-        f"> {MESH_RMS_TOL[element]}")
+        f"h-BN {element} K {polarisation}: {mesh} vs {dense.stem.rsplit('_k', 1)[1]} RMS {rms:.3f} "
+        f"(shift {shift:+.2f} eV) > {MESH_RMS_TOL[element]}")
 
 
 @pytest.mark.parametrize("polymorph", ["c-BN", "h-BN"])

@@ -109,7 +109,7 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
         for ext in (".json", ".npz"):
             shutil.copy(old[0].with_suffix(ext), work / "results" / f"gs__h-BN_pristine{ext}")
     # stand-ins for two check meshes of the same site: the same arrays under the checks' job ids
-    for mesh in ("661", "442"):
+    for mesh in ("661", "443"):
         for ext in (".json", ".npz"):
             shutil.copy(V2_WORK / "results" / f"xas__h-BN_pristine__B0{ext}",
                         work / "results" / f"xask{mesh}__h-BN_pristine__B0{ext}")
@@ -122,13 +122,13 @@ def test_probe_spectra_are_kept_out_of_the_v2_set_and_form_a_probe_directory(tmp
     assert not any("/k" in k or "_large" in k for k in main_keys)
     assert main == len(main_keys)
     doc = tomllib.loads((tmp_path / "bn-v2-probes" / "calcset.toml").read_text())
-    assert probes == 2 and sorted(e["key"] for e in doc["entries"]) == ["h-BN_pristine/B0/k4x4x2",
+    assert probes == 2 and sorted(e["key"] for e in doc["entries"]) == ["h-BN_pristine/B0/k4x4x3",
                                                                         "h-BN_pristine/B0/k6x6x1"]
     by_key = {e["key"]: e for e in doc["entries"]}
     assert by_key["h-BN_pristine/B0/k6x6x1"]["calculation"]["parameters"]["kpts"] == [6, 6, 1]
     # one site on two check meshes: two spectrum files, not one overwritten
     files = {sp["file"] for e in doc["entries"] for sp in e["spectra"]}
-    assert files == {"spectra/h-BN_pristine_B0_k6x6x1.dat", "spectra/h-BN_pristine_B0_k4x4x2.dat"}
+    assert files == {"spectra/h-BN_pristine_B0_k6x6x1.dat", "spectra/h-BN_pristine_B0_k4x4x3.dat"}
     assert read_calcset(tmp_path / "bn-v2-probes").entries  # importable as a calculation set
 
     spec = next(s for s in parse_probe_dir(tmp_path / "bn-v2-probes") if s.path.name.endswith("k6x6x1.dat"))

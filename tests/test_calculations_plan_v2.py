@@ -76,8 +76,11 @@ def test_settings_meet_the_convergence_requirements(plan):
         # production meshes: the checks showed 2x2x1 / 2x2x2 unconverged (docs/bn-calculations.md);
         # the 63-72-atom probe cells keep 2x2x1 / 2x2x2 (their cells are ~2x larger in-plane)
         small = 2 if m["variant"].endswith("cell-size check") else None
-        if m["layered"]:
+        if m["polymorph"] == "h-BN-mono":                          # vacuum along c
             assert k[0] >= (small or 4) and k[1] >= (small or 4) and k[2] == 1, sid
+        elif m["layered"]:
+            # layered bulk: 4x4x1 failed along c (N K RMS 0.108 against 4x4x4), 4x4x2 passed
+            assert k[0] >= (small or 4) and k[1] >= (small or 4) and k[2] >= 2, sid
         else:
             assert min(k) >= (small or 3), sid
     for j in p["jobs"]:
@@ -102,7 +105,10 @@ def test_settings_meet_the_convergence_requirements(plan):
         # each direction as dense as production there or as its coarsest direction (h-BN 4x4x2:
         # 13 Å along c, production 7 Å there; the in-plane 30 Å stay)
         prod_sampled = [k * a for k, a in zip(production, lengths)]
-        assert all(x >= min(px, coarsest) for x, px in zip(sampled, prod_sampled)), (j["id"], sampled, coarsest)
+        directions = range(3)
+        if p["structures"][j["sid"]]["layered"] and j["kpts"][2] == 1:
+            directions = range(2)   # an in-plane check (6x6x1), made with one k point along c
+        assert all(sampled[i] >= min(prod_sampled[i], coarsest) for i in directions), (j["id"], sampled, coarsest)
 
 
 def test_the_queue_is_round_robin_over_polymorphs(plan):

@@ -69,10 +69,19 @@ class SettingsV2:
     # 4x4x4 to 6x6x6 and by 0.034 from 6x6x6 to 8x8x5 (tolerance 0.051; ΔKS 193.270 / 193.269 eV),
     # so 6x6x6 is its converged mesh (measured 2026-11-30 17:14 UTC, docs/bn-calculations.md);
     # the 72-atom cells keep ``large_cell_kpts``.
-    kpts_polymorph: dict = field(default_factory=lambda: {"w-BN": [6, 6, 6]})
-    # the 63-72-atom cells (probe set: deliberately other settings) keep the coarser meshes,
-    # which on their ~2x larger in-plane cells sample about as densely as 3-4 k on the small ones
+    # h-BN, r-BN: one k point along c was not converged (h-BN 4x4x1 -> 4x4x4, N K RMS iso 0.108,
+    # E||c 0.107; r-BN 4x4x1 -> 4x4x2, N K E||c 0.078); 4x4x2 against 4x4x4 passes every
+    # polarisation of both edges (B K <= 0.024; N K iso 0.056, in-plane 0.034, E||c 0.063; 4x4x3
+    # vs 4x4x4 <= 0.028, so 4x4x4 is the converged reference), measured 2026-12-01 05:50 UTC.
+    # The monolayer (vacuum along c) keeps one k point along c.
+    kpts_polymorph: dict = field(default_factory=lambda: {"w-BN": [6, 6, 6], "h-BN": [4, 4, 2],
+                                                          "r-BN": [4, 4, 2]})
+    # the 63-72-atom cells (probe set: deliberately other settings) keep the coarser in-plane
+    # meshes, which on their ~2x larger in-plane cells sample about as densely as 3-4 k on the small
+    # ones; along c they keep the small cells' mesh (same c), so that the cell-size check does not
+    # measure the along-c error
     large_cell_kpts: dict = field(default_factory=lambda: {"layered": [2, 2, 1], "bulk": [2, 2, 2]})
+    large_cell_kpts_polymorph: dict = field(default_factory=lambda: {"h-BN": [2, 2, 2], "r-BN": [2, 2, 2]})
     # empty bands: initial guesses (× occupied bands); the worker adds bands until the highest
     # converged band is this far above the onset (+ one broadening width)
     min_range_above_onset_ev: float = 20.0
@@ -92,6 +101,8 @@ class SettingsV2:
         """The production k mesh of a cell of ``polymorph`` (``large_cell``: the 63-72-atom cells)."""
         if not large_cell and polymorph in self.kpts_polymorph:
             return list(self.kpts_polymorph[polymorph])
+        if large_cell and polymorph in self.large_cell_kpts_polymorph:
+            return list(self.large_cell_kpts_polymorph[polymorph])
         meshes = self.large_cell_kpts if large_cell else self.kpts
         return list(meshes["layered" if LAYERED[polymorph] else "bulk"])
 
@@ -147,14 +158,17 @@ DEPTH_PRIORITY_OFFSET = 20.1
 # meshes became production (their spectra were promoted to the production job ids, see
 # docs/bn-calculations.md); these check the new ones. h-BN, c-BN, w-BN right after round 0. The
 # bulk 4x4x4 checks failed in turn and became production the same way (2026-11-30 13:20 UTC).
-K_SERIES = {"c-BN": ([6, 6, 6],), "w-BN": ([8, 8, 5],), "h-BN": ([6, 6, 1], [4, 4, 2], [4, 4, 3], [4, 4, 4]),
-            "r-BN": ([4, 4, 2],)}  # w-BN 6x6x6: production
+K_SERIES = {"c-BN": ([6, 6, 6],), "w-BN": ([8, 8, 5],), "h-BN": ([6, 6, 1], [4, 4, 3], [4, 4, 4]),
+            "r-BN": ([4, 4, 3],)}  # w-BN 6x6x6, h-BN and r-BN 4x4x2: production
 # Along c (added 2026-12-01): every layered mesh has one k point along c, and 6x6x1 checks only
 # the in-plane sampling. h-BN 4x4x2 (2-layer cell, c = 6.66 Å) FAILED against 4x4x1 (04:28 UTC: N K
 # iso RMS 0.124, E||c 0.134, in-plane 0.093; B K in-plane 0.079; ΔKS +0.10 / +0.02 eV), so the
 # layered production meshes are not converged along c. 4x4x3 says whether 4x4x2 is (the
 # production mesh to switch to, by promote_checks as for the bulk meshes), r-BN 4x4x2 (3-layer
 # cell, c = 10.0 Å) whether r-BN needs it too. The monolayer (vacuum along c) does not.
+# Outcome (05:50 UTC): 4x4x2 against 4x4x4 passed every polarisation (SettingsV2.kpts_polymorph),
+# r-BN 4x4x2 failed against 4x4x1 (N K E||c 0.078): both moved to 4x4x2 and their 4x4x2 checks
+# were promoted; r-BN 4x4x3 now checks r-BN's new mesh.
 K_SERIES_PRIORITY = 0.62
 # Meshes of K_SERIES checked on one edge only. w-BN: the B K of the 32-atom cell moved by RMS
 # 0.084 (3x3x3 -> 4x4x4) and 0.107 (4x4x4 -> 6x6x6) while its N K converged (0.024), and the
