@@ -337,6 +337,36 @@ def test_v2_relative_onsets_are_converged_in_the_delta_ks_cutoff(element):
     assert series[600] > 0, f"{element} K: c-BN ΔKS below h-BN's ({series[600]:+.2f} eV)"
 
 
+# issue 15: every defect cell relaxed to max force <= 0.05 eV/Å. The early relaxations ran on
+# coarser meshes (2x2x1 / 2x2x2) than the spectra (4x4x1-6x6x6); since 2026-12-01 the ground state on
+# the spectra's mesh records the force there, and the set states it per entry.
+RELAX_FMAX_EV_PER_A = 0.05
+
+
+def test_v2_relaxed_geometries_hold_where_the_spectra_are_computed():
+    """Every relaxed v2 entry states its residual force on the spectra's k mesh (or that it was
+    not computed, for a relaxation on another mesh), and every stated one is within the target."""
+    import tomllib
+
+    doc = tomllib.loads((BN_SETS["v2"] / "calcset.toml").read_text())
+    relaxed = [e for e in doc["entries"] if "relax_fmax_ev_per_a" in e["calculation"]["parameters"]]
+    if not relaxed:
+        pytest.skip("no relaxed defect cell in the v2 set yet")
+    stated = []
+    for e in relaxed:
+        p = e["calculation"]["parameters"]
+        if "production_fmax_ev_per_a" in p:
+            stated.append((e["key"], p["production_fmax_ev_per_a"]))
+            assert f"mesh {p['production_fmax_ev_per_a']:.3f} eV/A" in e["relaxation"], e["key"]
+        else:
+            assert "mesh not computed" in e["relaxation"] or f"k {'x'.join(map(str, p['kpts']))}" in e["relaxation"], (
+                f"{e['key']}: relaxed on another mesh and silent about the force on the spectra's mesh")
+    if not stated:
+        pytest.skip("no ground state with forces on the spectra's mesh yet")
+    too_large = [(k, f) for k, f in stated if f > RELAX_FMAX_EV_PER_A]
+    assert not too_large, f"residual force above {RELAX_FMAX_EV_PER_A} eV/A on the spectra's mesh: {too_large}"
+
+
 # Bader charges of the v2 pristine cells (committed results of the bader jobs): B (Pauling
 # electronegativity 2.04) gives electrons to N (3.04), and Bader partitions of BN are strongly
 # ionic, about 2 e per atom; the window is wide on purpose (it is a sign-and-size check, not a

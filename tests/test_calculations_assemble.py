@@ -190,3 +190,15 @@ def test_the_committed_v2_description_is_made_from_its_entries():
     doc = tomllib.loads(v2.read_text())
     structures = json.loads(plan.read_text())["structures"]
     assert doc["set"]["description"].endswith(describe_contents(doc["entries"], structures))
+
+
+def test_relaxation_text_states_the_force_on_the_spectra_mesh():
+    """A geometry relaxed on another k mesh than its spectra says the residual force on theirs, or
+    that it was not computed; on the same mesh without a recorded force it adds nothing."""
+    from repository.calculations.assemble import _production_force_text
+
+    rel = {"kpts": [2, 2, 1], "fmax_ev_per_a": 0.043}
+    assert _production_force_text({"kpts": [4, 4, 2], "fmax_ev_per_a": 0.0712}, rel) == \
+        "; max force on the spectra's k 4x4x2 mesh 0.071 eV/A"
+    assert _production_force_text({"kpts": [4, 4, 2]}, rel) == "; max force on the spectra's k 4x4x2 mesh not computed"
+    assert _production_force_text({"kpts": [2, 2, 1]}, rel) == ""

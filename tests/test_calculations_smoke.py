@@ -190,6 +190,12 @@ def test_v2_campaign_end_to_end_on_tiny_cells_resumes_and_relaxes(tmp_path):
         assert p["delta_ks_ecut_ev"] == 250.0 and p["delta_ks_cutoff_correction_ev"] == 0.0
         if e["key"].startswith("c-BN_C_N"):
             assert p["relax_fmax_ev_per_a"] == pytest.approx(rel["fmax_ev_per_a"], abs=1e-4)
+            # the ground state on the spectra's mesh states the residual force there too; relaxed
+            # on the same mesh and cutoff, it is the relaxation's own final force
+            gs = json.loads((camp / "results" / "gs__c-BN_C_N.json").read_text())
+            assert p["production_fmax_ev_per_a"] == pytest.approx(gs["fmax_ev_per_a"], abs=1e-4)
+            assert gs["fmax_ev_per_a"] == pytest.approx(rel["fmax_ev_per_a"], abs=0.01)
+            assert f"mesh {gs['fmax_ev_per_a']:.3f} eV/A" in e["relaxation"]
             assert e["relaxation"].startswith("positions relaxed" if rel["converged"]
                                               else "positions partly relaxed (NOT converged)")
     from repository.calcset import read_calcset

@@ -344,6 +344,11 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
         calc.density.stencil = 3                # density object; the PW one lacks this attribute
     charges = HirshfeldPartitioning(calc).get_charges()
     mag = calc.get_magnetic_moments() if spin else np.zeros(natoms)
+    # forces on this (the production) mesh: a geometry relaxed on another mesh (the early
+    # relaxations ran on 2x2x1 / 2x2x2) states its residual force where its spectra are computed;
+    # in plane waves they cost about one SCF iteration
+    forces = atoms.get_forces()
+    fmax = float(np.sqrt((forces ** 2).sum(1)).max())
     if job.get("pdos_sites") is not None:
         # v2: the all-electron density for Bader charges (post-processed in the project venv,
         # then deleted: ~10 MB a cell is not committed) and the PDOS of the absorber sites only
@@ -359,6 +364,7 @@ def run_gs(workdir: Path, job: dict, plan: dict, setups: str | None) -> tuple[di
            "magnetic_moments": [float(m) for m in mag],
            "pdos_fwhm_ev": 0.2, "scf_ladder_step": ladder, "smearing_ev": ladder_settings(st, ladder, spin)["smearing_ev"],
            "kpts": list(kpts), "ecut_ev": st["ecut_ev"],
+           "fmax_ev_per_a": fmax,
            "pdos_note": "Gaussian, FWHM 0.2 eV; first bound-state PAW projector of each l"}
     if job.get("pdos_sites") is not None:
         sites = [int(i) for i in job["pdos_sites"]]
