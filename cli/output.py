@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -76,7 +78,10 @@ TABLE_DECIMALS = (
     ("_charge", 3),             # charges, e (hirshfeld_charge, bader_charge)
     ("_charge_transfer", 3),    # e (sigma_charge_transfer)
 )
-TABLE_SIGNIFICANT_DIGITS = 4  # any other float (a unitless number, an embedding coordinate)
+TABLE_SIGNIFICANT_DIGITS = 4  # any other float (a unitless number, an embedding coordinate) ...
+TABLE_DECIMALS_BEYOND_INTEGER = 2  # ... but never fewer than its integer digits + these
+# (a computed column without a unit in its name, ``lo`` in ``SELECT MIN(energy_min_ev) AS lo``, must
+# not show 8774.104 eV as 8774 or 11365.49 eV as 1.137e+04: a newcomer found that, 2026-12-01)
 # The same decimals for a value whose unit is stored beside it (a descriptor: value=..., unit=e).
 TABLE_DECIMALS_BY_UNIT = {"eV": 2, "Å³": 2, "Å": 3, "A": 3, "g/cm³": 3, "e": 3}
 
@@ -88,14 +93,29 @@ def format_float(value: float, column: str = "", unit: str | None = None) -> str
     :data:`TABLE_SIGNIFICANT_DIGITS` significant digits; never ``-0.00``. ``unit``, when the
     value's unit is stored beside it, decides instead (:data:`TABLE_DECIMALS_BY_UNIT`)."""
     value = float(value)
-    name = column.lower()
     decimals = TABLE_DECIMALS_BY_UNIT.get(unit or "")
     if decimals is None:
-        decimals = next((d for suffix, d in TABLE_DECIMALS if name.endswith(suffix)), None)
-    text = f"{value:.{decimals}f}" if decimals is not None else f"{value:.{TABLE_SIGNIFICANT_DIGITS}g}"
+        decimals = _decimals_by_name(column.lower())
+    if decimals is not None:
+        text = f"{value:.{decimals}f}"
+    elif not math.isfinite(value) or value == 0:
+        text = f"{value:g}"
+    else:
+        integer_digits = max(0, math.floor(math.log10(abs(value))) + 1)
+        digits = max(TABLE_SIGNIFICANT_DIGITS, integer_digits + TABLE_DECIMALS_BEYOND_INTEGER)
+        text = f"{value:.{digits}g}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]
     return text
+
+
+def _decimals_by_name(name: str) -> int | None:
+    """Decimals for a column by the unit its name carries: the name itself (``energy_min_ev``) or,
+    for a computed column, the one unit of the identifiers in it (``max(energy_max_ev)``,
+    ``round(energy_max_ev, 2)``); None when no unit or two different ones."""
+    found = {d for token in re.findall(r"[a-z][a-z0-9_]*", name)
+             for d in [next((d for suffix, d in TABLE_DECIMALS if token.endswith(suffix)), None)] if d is not None}
+    return found.pop() if len(found) == 1 else None
 
 
 def _is_float(value: Any) -> bool:

@@ -29,6 +29,15 @@ def test_floats_in_a_table_are_rounded_by_the_unit_in_the_column_name():
     assert format_float(np.float32(2.5), "broadening_ev") == "2.50"
     assert format_float(Decimal("1.44600000000000020000"), "avg_distance_a") == "1.446"  # PostgreSQL numeric
     assert format_float(0.123456, "x") == "0.1235"  # no unit known: 4 significant digits
+    # ... but never fewer than the integer digits + 2: a computed or aliased column of energies
+    # (a newcomer saw MAX(energy_max_ev) 11365.49 as "1.137e+04" and MIN 8774.104 as "8774")
+    assert format_float(11365.49, "lo") == "11365.49"
+    assert format_float(8774.104, "lo") == "8774.1"
+    # the unit of the one column a computed column is made of decides, as for the column itself
+    assert format_float(11365.49, "MAX(energy_max_ev)") == "11365.49"
+    assert format_float(10145.8612, "round(energy_max_ev, 2)") == "10145.86"
+    assert format_float(1.44600002, "avg(absorber_defect_distance_a)") == "1.446"
+    assert format_float(3.14159, "energy_max_ev - absorber_defect_distance_a") == "3.142"  # two units: none
     assert format_float(float("nan"), "energy_min_ev") == "nan"
     # a value with its unit stored beside it (show: descriptors) follows the unit
     assert format_float(184.1634, "value", unit="eV") == "184.16"
@@ -105,3 +114,15 @@ def test_a_table_far_too_wide_to_read_is_printed_one_block_per_row(cli, bundled_
                  "--db", bundled_bn_db)
     assert narrow.exit_code == 0 and "row 1 of" not in narrow.stdout
     assert any(re.search(r"spectrum_id\s*┃\s*polymorph\s*┃\s*edge", line) for line in narrow.stdout.splitlines())
+
+
+def test_sql_aggregates_of_energies_keep_their_decimals(cli, bundled_bn_db):
+    """An aggregate of an eV column is shown with the eV column's decimals, an aliased one with at
+    least its integer digits + 2 significant digits (the values are read with sqlite3, not the CLI)."""
+    with sqlite3.connect(bundled_bn_db) as conn:
+        lo, hi = conn.execute("SELECT MIN(energy_min_ev), MAX(energy_max_ev) FROM spectrum_overview").fetchone()
+    out = cli("sql", "SELECT MIN(energy_min_ev), MAX(energy_max_ev) AS top FROM spectrum_overview",
+              "--db", bundled_bn_db).stdout
+    assert f"{lo:.2f}" in out, out
+    digits = len(str(int(abs(hi)))) + 2
+    assert f"{hi:.{max(4, digits)}g}" in out and "e+" not in out, out
