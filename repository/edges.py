@@ -170,7 +170,8 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
     if not near:
         expected = _expected(found)
         e0 = min(e0s, key=lambda e: min(abs(e - lo), abs(e - hi)))
-        raise EdgeMismatch(f"energies {_fmt(lo)}-{_fmt(hi)} eV do not reach the {label} edge ({expected}): "
+        where = "do not reach" if hi < e0 else "start above"   # the scan ends below it / begins past it
+        raise EdgeMismatch(f"energies {_fmt(lo)}-{_fmt(hi)} eV {where} the {label} edge ({expected}): "
                            + _likely_cause(e0, lo, hi, energy, mu, computed, energy_name, kev_advice))
     inside = [e for e in near if lo < e < hi]
     search = find_edge_ev(energy, mu)
@@ -203,6 +204,12 @@ def check_edge(element: str, edge: str, energy: np.ndarray, mu: np.ndarray, *, c
                        f"(tolerance for {kind} spectra): {cause}")
 
 
+def _element_for_edge_text(symbol: str) -> str:
+    """The element as an edge label names it: its symbol ("Cu" in "Cu K"), except potassium, whose
+    symbol is also the name of an edge ("K L3" read as "K edge, L3" to a newcomer, 2026-12-01)."""
+    return "potassium" if symbol == "K" else symbol
+
+
 def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, energy_name: str | None,
                   kev_advice: str = KEV_ADVICE) -> str:
     name = (energy_name or "").strip().lower()
@@ -222,7 +229,7 @@ def _likely_cause(e0: float, lo: float, hi: float, energy, mu, computed: bool, e
         fits = nearest_edges(at, 3, edge_tolerance_ev(at, computed))
         if fits:
             return (f"the data rise most steeply at {_fmt(at)} eV: another element or edge? "
-                    + ", ".join(f"{el} {ed} ({_fmt(e)} eV)" for el, ed, e in fits))
+                    + ", ".join(f"{_element_for_edge_text(el)} {ed} ({_fmt(e)} eV)" for el, ed, e in fits))
     below = e0 - hi
     if 0 < below <= 150.0:
         return f"the scan ends {_fmt(below)} eV below the edge (a pre-edge-only scan?)"

@@ -76,7 +76,7 @@ def test_window_report_names_excluded_and_padded_spectra_and_warns_about_narrow_
     assert (report["padded_start_max_ev"], report["padded_end_max_ev"]) == (1.0, 4.0)  # 185 - 184, 201 - 197
     assert rec.padding_text(report) == ("1 of 3 spectra padded to the 184-201 eV window: 1 end inside it (last "
                                         "value held constant for up to 4.0 eV), 1 start inside it (first value "
-                                        "held constant for up to 1.0 eV)")
+                                        "held constant for up to 1.0 eV), 1 of them at both ends")
     whole = rec.window_report(recipe, np.array([[180.0, 210.0]]), np.array([1]), rule="given")
     assert whole["padded_end_max_ev"] == 0.0 and rec.padding_text(whole) is None
     narrow = rec.Recipe(energy_min_ev=187.8, energy_max_ev=196.75, step_ev=0.1)

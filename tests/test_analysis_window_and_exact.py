@@ -181,7 +181,7 @@ def test_cli_project_refuses_a_file_outside_the_snapshot_window(library, pca, cl
     result = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K)
     line = _one_error_line(result)
     # 285-315 eV labelled B K (188 eV): refused by the edge check, which points to the alignment
-    assert "285-315 eV do not reach the B K edge (188 eV)" in line and "--align edge-onset/fit" in line
+    assert "285-315 eV start above the B K edge (188 eV)" in line and "--align edge-onset/fit" in line
     # 100 eV is no calibration error or chemical shift: alignment refuses to move it that far ...
     fitted = cli("project", str(path), "--snapshot", pca["uid"], "--db", library.url.database, *B_K, "--align", "fit", "--format", "json")
     assert "no alignment within 15 eV" in _one_error_line(fitted)

@@ -183,4 +183,9 @@ def test_demo_reports_how_many_spectra_the_window_pads_and_by_how_much(tmp_path,
     assert 201.0 - 196.8 - 0.1 <= float(end.group(2)) <= 201.0 - 196.7  # the monolayers end at 196.75-198.4 eV
     start = re.search(r"(\d+) start inside it \(first value held constant for up to ([\d.]+) eV\)", line)
     assert int(start.group(1)) == int(short_start.sum())
+    # the two counts overlap where a spectrum is short at both ends; the line says how many, so
+    # that its numbers add up to the total (a newcomer: "19 + 71 is not 80")
+    both = re.search(r"(\d+) of them at both ends", line)
+    assert int(both.group(1)) == int((short_end & short_start).sum()) > 0
+    assert int(end.group(1)) + int(start.group(1)) - int(both.group(1)) == n_padded
     assert float(start.group(2)) == pytest.approx(ends[short_start, 0].max() - 184.0, abs=0.05)

@@ -46,6 +46,12 @@ def test_an_edge_the_element_does_not_have_is_refused(tmp_path):
     for element in ("B", "Fe"):
         with pytest.raises(InputError, match=r"C K \(284.2 eV\)"):
             read_path(path, element=element, edge="K")
+    # 270-320 eV lie above B K (188 eV): the scan does not "not reach" it; and the potassium L
+    # edges nearby are named so that "K L3" does not read as "the K edge, L3"
+    with pytest.raises(InputError) as refused:
+        read_path(path, element="B", edge="K")
+    assert "start above the B K edge" in str(refused.value) and "potassium L3 (294.6 eV)" in str(refused.value)
+    assert " K L3" not in str(refused.value)
     (record,) = read_path(path, element="C", edge="K")
     assert record.spectrum.absorbing_element == "C"
 

@@ -91,7 +91,7 @@ def _edited_project(shared_fixtures, tmp_path, group: int, **args):
 def test_athena_default_element_over_fe_data_is_refused_naming_the_group(shared_fixtures, tmp_path):
     # Athena's default bkg_z is H: "H K" (13.6 eV) over Fe K data (7112 eV) must not be stored
     path = _edited_project(shared_fixtures, tmp_path, 1, bkg_z="H")
-    with pytest.raises(InputError, match=r"group 2 \(.*\): energies .* do not reach the H K edge \(13.6 eV\)"):
+    with pytest.raises(InputError, match=r"group 2 \(.*\): energies .* start above the H K edge \(13.6 eV\)"):
         read_path(path)
 
 

@@ -538,8 +538,8 @@ def window_report(recipe: Recipe, ranges: np.ndarray, labels: np.ndarray, *, rul
 def padding_text(window: dict[str, Any]) -> str | None:
     """One line on the spectra a window report (:func:`window_report`) pads, or None when it pads none:
     ``80 of 94 spectra padded to the 184-201 eV window: 19 end inside it (last value held constant
-    for up to 4.2 eV), 71 start inside it (first value held constant for up to 3.8 eV)`` (the
-    bundled B K set). Padding invents a plateau: features beyond a spectrum's end are compared as flat."""
+    for up to 4.2 eV), 71 start inside it (first value held constant for up to 3.8 eV), 10 of them at
+    both ends`` (the bundled B K set). Padding invents a plateau: features beyond a spectrum's end are compared as flat."""
     padded = window.get("padded") or []
     if not padded:
         return None
@@ -551,6 +551,9 @@ def padding_text(window: dict[str, Any]) -> str | None:
     if window.get("padded_start"):
         parts.append(f"{len(window['padded_start'])} start inside it (first value held constant for up to "
                      f"{window.get('padded_start_max_ev', float('nan')):.1f} eV)")
+    both = len(set(window.get("padded_end") or []) & set(window.get("padded_start") or []))
+    if both:   # the two counts overlap: say so, or they do not add up to the total
+        parts.append(f"{both} of them at both ends")
     total = window.get("n_spectra")
     of = f" of {total}" if total else ""
     return f"{len(padded)}{of} spectra padded to the {lo:g}-{hi:g} eV window: " + ", ".join(parts)
