@@ -136,7 +136,8 @@ def _summarise(summary, records, options=None, unapplied: dict[int, list[str]] |
         return
     ids = summary.spectrum_ids
     shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
-    typer.echo(f"imported {summary.spectra_new} spectra from {files} file(s)"
+    noun = "spectrum" if summary.spectra_new == 1 else "spectra"
+    typer.echo(f"imported {summary.spectra_new} {noun} from {files} file(s)"
                + (f" ({summary.spectra_existing} already present)" if summary.spectra_existing else "")
                + (f", {summary.structures_new} new structures" if summary.structures_new else "")
                + f"; ids {shown}")

@@ -136,6 +136,25 @@ def _group() -> None:
     """xasrepo: a database-backed repository for X-ray absorption spectra (energies in eV)."""
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        # lazy import: start-up time (`xasrepo --help` must not load the library)
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"xasrepo {version('xasrepo')}")
+        except PackageNotFoundError:   # run from a checkout that was never installed
+            typer.echo("xasrepo (not installed: no version recorded)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", help="Print the installed version and exit.", is_eager=True,
+        callback=_print_version)] = False) -> None:
+    """xasrepo: a database-backed repository for X-ray absorption spectra (energies in eV)."""
+
+
 def run() -> None:
     """Console entry point."""
     app_for(sys.argv[1:])()

@@ -116,7 +116,7 @@ def test_already_present_says_which_options_were_not_applied(cli, sqlite_db, tmp
     path = _fe_columns(tmp_path)
     common = ("--db", sqlite_db, "--element", "Fe", "--edge", "K", "--signal-col", "itrans", "--i0-col", "i0")
     first = cli("import", path, *common, "--mode", "transmission")
-    assert first.exit_code == 0 and "imported 1 spectra" in first.stdout, first.stderr
+    assert first.exit_code == 0 and "imported 1 spectrum" in first.stdout, first.stderr
     # the same options again: the same spectrum, and the output says the options were read
     again = cli("import", path, *common, "--mode", "transmission")
     assert again.exit_code == 0

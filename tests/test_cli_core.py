@@ -113,3 +113,15 @@ def test_an_unreachable_server_is_a_one_line_error(cli):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: database postgresql") and "cannot be opened" in lines[0]
+
+
+def test_version_is_the_one_in_pyproject(cli):
+    """`xasrepo --version` prints the installed version (pyproject's), exit code 0 (a newcomer's
+    first command; it used to be "No such option", exit 2)."""
+    import tomllib
+
+    from .conftest import ROOT
+
+    want = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"xasrepo {want}"

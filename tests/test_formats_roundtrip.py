@@ -129,7 +129,7 @@ def test_format_flag_overrides_detection(shared_fixtures, sqlite_db, cli):
     out = import_ok(cli, sqlite_db, path, "--read-format", "columns", "--element", "S", "--edge", "K",
                     "--signal-col", "ifluor", "--facility", "Australian Synchrotron", "--beamline", "MEX2",
                     "--mode", "fluorescence", "--sample", "250-R-55-039")
-    assert "imported 1 spectra" in out
+    assert "imported 1 spectrum" in out
 
 
 def test_import_options_reach_the_database(shared_fixtures, sqlite_db, cli):
