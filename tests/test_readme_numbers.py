@@ -104,3 +104,30 @@ def test_the_readme_v2_scores_are_the_committed_v2_report():
     for i, method in ((5, "pca"), (7, "umap"), (9, "mds")):
         values = sorted(f"{s[method]['accuracy']:.2f}" for s in scores.values())
         assert [stated.group(i), stated.group(i + 1)] == [values[0], values[-1]], method
+
+
+@pytest.mark.parametrize("report", ["compare", "compare-v2"])
+def test_each_report_names_data_that_is_in_the_history(report):
+    """A report's numbers must be reproducible: the commit it names for its data exists in this
+    repository and the data were committed when it ran (a newcomer found docs/compare-v2 naming a
+    commit that never landed, 2026-12-01)."""
+    import subprocess
+
+    results = ROOT / "docs" / report / "results.json"
+    if not results.exists():
+        pytest.skip(f"docs/{report}/results.json is absent")
+    data = json.loads(results.read_text())["data"]
+    found = re.search(r"(\S+) at git commit ([0-9a-f]{7,40})( \S+)?( \+changes)?", data)
+    assert found, f"docs/{report} does not name the commit of its data: {data!r}"
+    assert not found.group(4), f"docs/{report} was made from uncommitted data: {data!r}"
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+    probe = git("rev-parse", "--is-shallow-repository")
+    if probe.returncode != 0:
+        pytest.skip("not a git checkout")
+    if probe.stdout.strip() == "true":
+        pytest.skip("a shallow clone: older commits are not here to check")
+    assert git("cat-file", "-e", f"{found.group(2)}^{{commit}}").returncode == 0, (
+        f"docs/{report} names commit {found.group(2)}, which is not in this repository's history")
