@@ -103,3 +103,17 @@ def test_until_crosses_midnight_but_refuses_a_time_that_just_passed():
         _deadline("2026-11-30T23:00", now)
     with pytest.raises(SystemExit, match="not HH:MM"):
         _deadline("2am", now)
+
+
+def test_campaign_refuses_to_start_on_a_machine_without_gpaw_or_setups(tmp_path, capsys):
+    """A fresh machine has neither GPAW nor the core-hole setups: `campaign` says so, in one line,
+    exit code 2, and starts no runner (before, every job failed in turn)."""
+    from repository.calculations.__main__ import main
+
+    camp = tmp_path / "camp"
+    rc = main(["campaign", "--until", "23:59", "--setups", str(tmp_path / "none"), "--python", "/bin/false",
+               "--campaign", str(camp), "--scratch", str(tmp_path / "scratch")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "GPAW is not importable by /bin/false" in err and "B.hch1s.PBE" in err and "setups" in err
+    assert not (tmp_path / "scratch" / "runner.pid").exists()

@@ -75,6 +75,27 @@ def _deadline(text: str, now: dt.datetime | None = None) -> float:
     return t.timestamp()
 
 
+CORE_HOLE_SETUPS = tuple(f"{el}.{name}.PBE" for el in ("B", "N") for name in ("hch1s", "fch1s"))
+
+
+def preflight(python: str, setups: Path) -> list[str]:
+    """What a machine lacks to run GPAW jobs (empty when nothing): GPAW importable by ``python``
+    (Debian: ``apt-get install gpaw gpaw-data``) and the core-hole setups in ``setups`` (the
+    ``setups`` command). A fresh machine has neither; without this every job would fail in turn."""
+    problems = []
+    try:
+        ok = subprocess.run([python, "-c", "import gpaw"], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        problems.append(f"GPAW is not importable by {python} (apt-get install gpaw gpaw-data)")
+    lacking = [n for n in CORE_HOLE_SETUPS if not (setups / n).exists()]
+    if lacking:
+        problems.append(f"{setups} lacks the core-hole setups {', '.join(lacking)} "
+                        "(python -m repository.calculations setups)")
+    return problems
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
     ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs",
@@ -139,6 +160,10 @@ def main(argv=None) -> int:
     elif a.command == "campaign":
         if not a.until:
             raise SystemExit("campaign needs --until HH:MM (UTC)")
+        missing = preflight(a.python, Path(a.setups))
+        if missing:   # a fresh machine: say what to install before any job fails on it
+            print("campaign cannot start: " + "; ".join(missing), file=sys.stderr)
+            return 2
         deadline = _deadline(a.until)
         on_result = [sys.executable, "-m", "repository.calculations", "commit",
                      "--campaign", a.campaign, "--campaign-out", a.campaign_out,
