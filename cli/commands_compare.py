@@ -24,7 +24,7 @@ WHERE_HELP = "Query filter selecting the spectra, e.g. 'element = B' (see `xasre
 def _command_line(calcset: str | None, db: str | None, where: str | None, seeds: int, recipe: str | None,
                   methods: list[str], polarization: str, identify: bool, out: str | None, note: str | None,
                   umap: dict, probes: list[str] | None = None, folds: int | None = None,
-                  shape_only: bool = True) -> str:
+                  shape_only: bool = True, group_by: str = "structure") -> str:
     """The command that regenerates the report (written into it); the database path only when given."""
     parts = ["xasrepo", "compare"]
     if calcset:
@@ -48,6 +48,8 @@ def _command_line(calcset: str | None, db: str | None, where: str | None, seeds:
         parts.append("--identify")
     if folds is not None:
         parts += ["--folds", str(folds)]
+    if group_by != "structure":
+        parts += ["--group-by", group_by]
     if not shape_only:
         parts.append("--no-shape-only")
     for probe in probes or ():
@@ -82,6 +84,10 @@ def compare(
                                          "(sister sites of a cell stay in training; superseded by the grouped protocol).")] = False,
     folds: Annotated[int | None, typer.Option(
         "--folds", min=2, help="Grouped K-fold over structures instead of leaving one structure out.")] = None,
+    group_by: Annotated[str, typer.Option(
+        "--group-by", help="What a grouped fold holds out: structure (one cell) or host (a host structure "
+                           "with its defect cells: a defect type is scored in a host it was not trained "
+                           "on).")] = "structure",
     jobs: Annotated[int | None, typer.Option(
         "--jobs", min=1, help="Processes for the grouped runs [the usable CPUs, at most 2].")] = None,
     shape_only: Annotated[bool, typer.Option(
@@ -119,6 +125,7 @@ def compare(
 
     from repository.analysis.recipe import load_recipe
     from repository.compare.data import data_provenance, imported_calcset
+    from repository.compare.grouped import GROUP_BY
     from repository.compare.probes import parse_probes
     from repository.compare.report import summary_rows, write_report
     from repository.compare.run import METHODS, compare_database
@@ -126,6 +133,8 @@ def compare(
 
     if calcset and db:
         raise UsageError("give either --db or --calcset, not both")
+    if group_by not in GROUP_BY:
+        raise UsageError(f"--group-by {group_by!r}: expected one of {', '.join(GROUP_BY)}")
     methods = [m.value for m in method] if method else list(METHODS)
     # bad options, manifests and missing files fail before any work
     probe_specs = [spec for p in probe or () for spec in parse_probes(p)]
@@ -156,11 +165,11 @@ def compare(
         results = compare_database(engine, where=where, seeds=seeds, recipe=the_recipe, methods=methods,
                                    polarization=polar, identify=identify, progress=tick, message=say,
                                    params={"umap": umap_params}, probes=probe_specs, n_folds=folds,
-                                   shape_only=shape_only, workers=jobs)
+                                   shape_only=shape_only, workers=jobs, group_by=group_by)
         if out:
             say("writing the report")
             command = _command_line(calcset, db, where, seeds, recipe, methods, polarization, identify, out, note,
-                                    umap_params, probe, folds, shape_only)
+                                    umap_params, probe, folds, shape_only, group_by)
             source = f"the calculation set {calcset}" if calcset else "the database"
             readme = write_report(results, out, command=command, source=source, remark=note, seeds=seeds,
                                   data_note=data_provenance(engine, directory=calcset))

@@ -14,7 +14,7 @@ import pytest
 
 from repository.analysis.synthetic import synthetic_grid, synthetic_intensity
 from repository.compare.data import imported_calcset, load_edges
-from repository.compare.run import REFERENCE, compare_edge
+from repository.compare.run import REFERENCE, compare_edge, run_grouped
 
 EXAMPLE = Path(__file__).parent / "data" / "calcset_example"
 # (polymorph, defect?, structure file, B absorber site, pi peak height, sigma charge transfer)
@@ -262,3 +262,36 @@ def test_the_shape_only_recipe_aligns_each_spectrum_at_its_own_onset_over_the_co
     assert list(recipes(base)) == ["absolute", "shape-only"] and recipes(base)["absolute"] is base
     assert list(recipes(shape)) == ["absolute"]  # already shape-only: not run twice
     assert list(recipes(base, shape_only=False)) == ["absolute"]
+
+
+def test_group_by_host_holds_defect_cells_out_with_their_host(calcset_dir):
+    """--group-by host: the five v_N cells (all in the host hBN_a) form one fold group, so a defect
+    type is scored in a host it was never trained on; by structure each cell is its own group. The
+    host of each cell is read from the database, not assumed."""
+    from sqlalchemy import text
+
+    from repository.analysis.recipe import Recipe
+    from repository.compare.grouped import GROUP_BY
+
+    with imported_calcset(calcset_dir) as engine:
+        by_host = {e.name: e for e in load_edges(engine, recipe=Recipe(version=1), group_by="host")}["B K"]
+        by_structure = {e.name: e for e in load_edges(engine, recipe=Recipe(version=1))}["B K"]
+        with engine.connect() as conn:
+            host_of = dict(conn.execute(text("SELECT spectrum_id, host_structure_id FROM spectrum_overview")).all())
+    assert by_host.group_by == "host" and by_structure.group_by == "structure"
+    for sid, group in zip(by_host.ids.tolist(), by_host.groups.tolist()):
+        assert group == f"host {host_of[sid]}"
+    defect = np.asarray(by_host.labels["defect_kind"]) == "vacancy"
+    assert defect.sum() == PER_KIND
+    assert len(set(by_host.groups[defect].tolist())) == 1                    # one host
+    assert len(set(by_structure.groups[defect].tolist())) == PER_KIND        # five cells
+    assert not set(by_host.groups[defect].tolist()) & set(by_host.groups[~defect].tolist())
+    # the fold description says what was held out
+    result = run_grouped(by_host, "absolute", methods=("pca",), seeds=(0,), permutations=0, n_boot=0)
+    assert result.group_by == "host" and result.folds == GROUP_BY["host"]
+    assert result.n_structures == len(set(by_host.groups.tolist())) < len(set(by_structure.groups.tolist()))
+
+
+def test_group_by_must_be_structure_or_host(cli, calcset_dir):
+    out = cli("compare", "--calcset", str(calcset_dir), "--group-by", "cell")
+    assert out.exit_code == 2 and "--group-by 'cell': expected one of structure, host" in out.stderr

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .dos_features import FEATURES as DOS_FEATURES
+from .grouped import GROUP_BY
 from .dos_features import dos_features
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class EdgeData:
     # probes ~5 eV onto the sp2-dominated median); None where unknown
     train_e0_ev: np.ndarray | None = None
     extra_labels: dict[str, np.ndarray] = field(default_factory=dict)  # EXTRA_LABELS: listed, never scored
-    groups: np.ndarray | None = None  # (n,) structure id of each spectrum (the grouped folds); None: unknown
+    groups: np.ndarray | None = None  # (n,) group of each spectrum (the grouped folds); None: unknown
+    group_by: str = "structure"  # what ``groups`` holds: grouped.GROUP_BY ("structure" or "host" ids)
     defect_distance_a: np.ndarray | None = None  # (n,) absorber-defect distance (Angstrom), NaN where none
     # spectra the recipe's window pads (analysis.recipe.padding_text; None: none padded, or unknown)
     window_padding: str | None = None
@@ -79,11 +81,19 @@ def _chunks(values: Sequence[int]):
         yield values[start:start + _IN_CHUNK]
 
 
+def _group_of(row: dict[str, Any], group_by: str):
+    """The fold group of one overview row: its structure id, or its host's (its own for a cell
+    without a defect, or when the host is not recorded)."""
+    if group_by == "host" and row.get("host_structure_id") is not None:
+        return f"host {row['host_structure_id']}"
+    return _label_value(row["structure_id"]) if group_by == "structure" else f"host {row['structure_id']}"
+
+
 def _overview_rows(engine: Engine, ids: list[int] | None) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
     columns = ("spectrum_id", "absorbing_element", "edge", "polarization", "calculation_id", "absorber_site_index",
-               "structure_id", "absorber_defect_distance_a", *LABELS, *HOST_LABELS, *EXTRA_LABELS,
+               "structure_id", "host_structure_id", "absorber_defect_distance_a", *LABELS, *HOST_LABELS, *EXTRA_LABELS,
                *OVERVIEW_DESCRIPTORS)
     sql = f"SELECT {', '.join(columns)} FROM spectrum_overview"
     with engine.connect() as conn:
@@ -191,16 +201,20 @@ def _descriptors(engine: Engine, rows: list[dict[str, Any]]) -> dict[str, np.nda
 
 
 def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | None = None,
-               polarization: str | None = "iso", progress: Callable[[str], None] | None = None) -> list[EdgeData]:
+               polarization: str | None = "iso", progress: Callable[[str], None] | None = None,
+               group_by: str = "structure") -> list[EdgeData]:
     """The selected spectra, one :class:`EdgeData` per (absorbing element, edge) with >= 3 spectra.
 
     ``where`` is the query language of ``xasrepo query``; ``polarization`` keeps only spectra of that
     polarization (None: all; polarised and isotropic spectra of one site are near duplicates that
-    would flatter every neighbour-based score). Raises :class:`UsageError` when nothing is left.
+    would flatter every neighbour-based score); ``group_by`` (:data:`.grouped.GROUP_BY`) what a grouped fold
+    holds out. Raises :class:`UsageError` when nothing is left or ``group_by`` is unknown.
     """
     from ..analysis.load import load_spectra, prepare, select_spectrum_ids, training_e0s
     from ..analysis.recipe import Recipe, padding_text
 
+    if group_by not in GROUP_BY:
+        raise UsageError(f"--group-by {group_by!r}: expected one of {', '.join(GROUP_BY)}")
     say = progress or (lambda _message: None)
     recipe = recipe or Recipe()
     ids = select_spectrum_ids(engine, where=where)
@@ -231,7 +245,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         labels = {name: np.array([_overview_label(r, name) for r in ordered], dtype=object)
                   for name in (*LABELS, *HOST_LABELS)}
         extra = {name: np.array([_label_value(r[name]) for r in ordered], dtype=object) for name in EXTRA_LABELS}
-        groups = np.array([_label_value(r["structure_id"]) for r in ordered], dtype=object)
+        groups = np.array([_group_of(r, group_by) for r in ordered], dtype=object)
         distance = np.array([np.nan if r["absorber_defect_distance_a"] is None else float(r["absorber_defect_distance_a"])
                              for r in ordered])
         say(f"reading DOS and descriptors of {element} {edge}")
@@ -240,7 +254,7 @@ def load_edges(engine: Engine, *, where: str | None = None, recipe: Recipe | Non
         out.append(EdgeData(element, edge, np.asarray(spectra.ids, dtype=np.int64), matrix, resolved, labels,
                             _descriptors(engine, ordered), reference_onset_ev=float(np.median(e0s)),
                             train_e0_ev=e0s,
-                            extra_labels=extra, groups=groups, defect_distance_a=distance,
+                            extra_labels=extra, groups=groups, group_by=group_by, defect_distance_a=distance,
                             window_padding=padding_text(prepared.window)))
     return out
 

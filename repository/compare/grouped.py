@@ -57,6 +57,13 @@ from ..errors import UsageError
 from . import metrics as m
 
 MIN_STRUCTURES = 3  # a class carried by fewer structures is not scored
+# What one group of the folds is (``xasrepo compare --group-by``), and how a run that holds out one
+# group per fold is described: "structure", one cell (its host and sister defect cells stay in
+# training); "host", a host structure with all its defect cells (a defect type is then scored in a
+# host it was never trained on: "defect type" apart from "host"). With "host" every count of
+# "structures" below counts hosts.
+GROUP_BY = {"structure": "leave one structure out",
+            "host": "leave one host out, a host structure with its defect cells"}
 BOOTSTRAP = 1000
 PERMUTATIONS = 200
 P_VALUE_AGAINST = "label permutation over structures, each permuted score raised to the majority rate"
@@ -499,11 +506,12 @@ class GroupedResult:
     notes: list[str] = field(default_factory=list)
     cpu_s: float | None = None  # CPU seconds of this run (in whichever process ran it)
     sister_nearest: float | None = None  # share of spectra whose nearest spectrum is in their own structure
+    group_by: str = "structure"  # GROUP_BY: what n_structures and the folds count
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe_name": self.recipe_name, "cpu_s": self.cpu_s, "sister_nearest_fraction": self.sister_nearest, "recipe": self.recipe, "n_spectra": self.n_spectra,
-            "n_structures": self.n_structures, "folds": self.folds, "n_folds": self.n_folds,
+            "n_structures": self.n_structures, "group_by": self.group_by, "folds": self.folds, "n_folds": self.n_folds,
             "near_defect_a": NEAR_DEFECT_A, "min_structures": MIN_STRUCTURES,
             "labels": {name: {"classes": lab.classes, "structures": lab.structures, "spectra": lab.spectra,
                               "left_out_classes": lab.dropped, "far_sites_left_out": lab.far_sites, "rule": lab.rule}
@@ -543,11 +551,12 @@ def grouped_edge(x: np.ndarray, labels: dict[str, np.ndarray], groups: np.ndarra
                  n_folds: int | None = None, params: dict[str, dict[str, Any]] | None = None,
                  recipe_name: str = "", recipe: dict[str, Any] | None = None, what: str = "the selection",
                  permutations: int = PERMUTATIONS, n_boot: int = BOOTSTRAP,
-                 progress: Progress | None = None) -> GroupedResult:
+                 progress: Progress | None = None, group_by: str = "structure") -> GroupedResult:
     """The grouped protocol (module docstring) on one preprocessed matrix ``x`` (n, d).
 
-    ``groups``: (n,) structure ids; ``near``: (n,) bool, sites whose defect label is scored
-    (:func:`near_defect_mask`); ``seeds``: per random method (PCA and MDS are fitted once per fold).
+    ``groups``: (n,) structure ids (or host ids, ``group_by`` "host": :data:`GROUP_BY`); ``near``:
+    (n,) bool, sites whose defect label is scored (:func:`near_defect_mask`); ``seeds``: per random
+    method (PCA and MDS are fitted once per fold).
     Raises :class:`UsageError` when nothing can be scored (:func:`check_scorable`)."""
     tick = progress or (lambda _d, _t, _m: None)
     groups = np.asarray([str(v) for v in groups], dtype=object)
@@ -557,8 +566,8 @@ def grouped_edge(x: np.ndarray, labels: dict[str, np.ndarray], groups: np.ndarra
     check_scorable(scoring, n_structures, what)
     folds = structure_folds(groups, n_folds)
     result = GroupedResult(recipe_name, recipe, x.shape[0], n_structures,
-                           "leave one structure out" if len(folds) == n_structures else f"grouped {len(folds)}-fold",
-                           len(folds), labels=scoring)
+                           GROUP_BY[group_by] if len(folds) == n_structures else f"grouped {len(folds)}-fold",
+                           len(folds), labels=scoring, group_by=group_by)
     for name, lab in scoring.items():
         if not lab.scorable:
             result.unscorable[name] = (f"fewer than two classes carried by {MIN_STRUCTURES}+ structures "

@@ -429,7 +429,7 @@ def probes_section(results: Sequence[EdgeComparison]) -> list[str]:
 
 
 GROUPED_INTRO = f"""\
-**Protocol** (`repository/compare/grouped.py`): folds by structure ({{folds}}); every method is
+**Protocol** (`repository/compare/grouped.py`): grouped folds ({{folds}}); every method is
 fitted on the training structures only (UMAP once per seed; PCA and MDS, deterministic, once) and the held-out
 spectra are placed with the method's own projection (UMAP: umap's transform reimplemented in
 numpy; PCA: its linear map; SMACOF MDS: the new point's stress minimised against the fixed
@@ -515,7 +515,7 @@ def grouped_section(result: EdgeComparison) -> list[str]:
         window = (f"window {recipe.get('energy_min_ev'):g} .. {recipe.get('energy_max_ev'):g} eV"
                   + (" relative to each spectrum's edge onset" if recipe.get("alignment") == "edge_onset" else "")
                   if recipe.get("energy_min_ev") is not None else "")
-        lines += [f"### Grouped, inductive: {g.recipe_name} recipe ({window}; {g.n_structures} structures, "
+        lines += [f"### Grouped, inductive: {g.recipe_name} recipe ({window}; {g.n_structures} {g.group_by}s, "
                   f"{g.folds})", ""]
         if g.sister_nearest is not None:
             lines += [f"{g.sister_nearest:.0%} of these spectra have their nearest spectrum (preprocessed, Euclidean) "

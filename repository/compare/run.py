@@ -411,6 +411,7 @@ def run_grouped(data: EdgeData, recipe_name: str, *, methods: Sequence[str] = ME
     from .grouped import grouped_edge
 
     check_grouped(data)
+    kwargs.setdefault("group_by", data.group_by)
     return grouped_edge(data.matrix, data.labels, data.groups, near=_near(data), descriptors=_grouped_descriptors(data),
                         methods=methods, seeds=seeds, n_folds=n_folds, params=params, recipe_name=recipe_name,
                         recipe=data.recipe.to_dict() if data.recipe else None,
@@ -553,23 +554,27 @@ def compare_database(engine, *, where: str | None = None, seeds: int = DEFAULT_S
                      params: dict[str, dict[str, Any]] | None = None, identify: bool = True,
                      probes: Sequence[Any] = (), progress: Progress | None = None,
                      message: Callable[[str], None] | None = None, grouped: bool = True,
-                     shape_only: bool = True, n_folds: int | None = None, workers: int | None = 1
-                     ) -> list[EdgeComparison]:
+                     shape_only: bool = True, n_folds: int | None = None, workers: int | None = 1,
+                     group_by: str = "structure") -> list[EdgeComparison]:
     """Load the selection (one comparison per element and edge) and compare the methods on it.
 
     ``probes``: external spectra to place into every map (see :func:`compare`); their options and
     files are checked before the selection is loaded. ``grouped``: run the grouped protocol (the
     headline) for ``recipe`` and, with ``shape_only``, for :func:`shape_only_recipe`; ``n_folds``:
-    grouped K-fold instead of leave one structure out; ``workers``: processes for the grouped runs."""
+    grouped K-fold instead of leave one structure out; ``workers``: processes for the grouped runs;
+    ``group_by``: what a fold holds out (:data:`.grouped.GROUP_BY`: a structure, or a host with its
+    defect cells)."""
     specs = [spec for p in probes for spec in ([p] if isinstance(p, ProbeSpec) else parse_probes(p))]
     chosen = recipes(recipe, shape_only and grouped)
-    edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message)
+    edges = load_edges(engine, where=where, recipe=chosen[ABSOLUTE], polarization=polarization, progress=message,
+                       group_by=group_by)
     others, failed = {}, []
     for name, r in chosen.items():
         if name == ABSOLUTE:
             continue
         try:  # a recipe the selection cannot take (e.g. no common window after alignment) is a note
-            others[name] = load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message)
+            others[name] = load_edges(engine, where=where, recipe=r, polarization=polarization, progress=message,
+                                      group_by=group_by)
         except UsageError as err:
             failed.append(f"grouped protocol ({name} recipe) not run: {err}")
     results = compare(edges, methods=methods, seeds=seeds, params=params, identify=identify, probes=specs,
