@@ -202,3 +202,13 @@ def test_relaxation_text_states_the_force_on_the_spectra_mesh():
         "; max force on the spectra's k 4x4x2 mesh 0.071 eV/A"
     assert _production_force_text({"kpts": [4, 4, 2]}, rel) == "; max force on the spectra's k 4x4x2 mesh not computed"
     assert _production_force_text({"kpts": [2, 2, 1]}, rel) == ""
+
+
+def test_relaxation_text_says_a_relaxation_was_continued_on_the_spectra_mesh():
+    from repository.calculations.assemble import _continued_text
+
+    assert _continued_text(None) == ""
+    text = _continued_text({"kpts": [2, 2, 2], "steps": 5, "fmax_ev_per_a": 0.0351,
+                            "fmax_on_production_mesh_ev_per_a": 0.209, "production_kpts": [4, 4, 4]})
+    assert text == ("; continued from a k 2x2x2 relaxation (5 steps, fmax 0.035 eV/A there, "
+                    "0.209 eV/A on this mesh)")

@@ -376,3 +376,41 @@ def test_far_sites_run_after_the_nearest_sites_of_every_round(plan):
     assert depth and max(first) < min(depth)
     large = [j["priority"] for j in xas if st[j["sid"]]["variant"] == P.CELL_SIZE_VARIANT]
     assert max(depth) < min(large)
+
+
+def test_a_relaxation_that_fails_the_force_target_on_the_spectra_mesh_continues_there(tmp_path):
+    """A cell relaxed on 2x2x2 (fmax 0.035 eV/A there) whose ground state on its 4x4x4 spectra mesh
+    finds 0.209 eV/A (c-BN v_B, 2026-12-01) goes back to the queue: relaxation and every result of
+    the cell move aside, the partial keeps the last positions and says where they came from. A cell
+    within the target there, or relaxed on its own mesh, is left alone."""
+    from repository.calculations.campaign import SUPERSEDED, continue_relaxations
+
+    camp = tmp_path / "camp"
+    res = camp / "results"
+    res.mkdir(parents=True)
+    jobs = []
+    structures = {}
+    for sid, relax_k, gs_f in (("bad", [2, 2, 2], 0.209), ("fine", [2, 2, 2], 0.030), ("same", [4, 4, 4], 0.2)):
+        structures[sid] = {"kpts": [4, 4, 4]}
+        for jid in (f"relax:{sid}", f"gs:{sid}", f"gse:{sid}", f"xas:{sid}:B0", f"bader:{sid}"):
+            jobs.append({"id": jid, "sid": sid, "kind": jid.split(":")[0]})
+        (res / f"relax__{sid}.json").write_text(json.dumps(
+            {"kpts": relax_k, "positions": [[0.0, 0.0, 0.1]], "steps": 5, "fmax_ev_per_a": 0.035,
+             "fmax_history": [0.5, 0.035], "converged": True}))
+        (res / f"gs__{sid}.json").write_text(json.dumps({"kpts": [4, 4, 4], "fmax_ev_per_a": gs_f}))
+        (res / f"gs__{sid}.npz").write_bytes(b"x")
+        (res / f"xas__{sid}__B0.json").write_text("{}")
+        (res / f"bader__{sid}.json").write_text("{}")
+    (camp / "plan.json").write_text(json.dumps({"settings": {"relax_fmax": 0.05}, "structures": structures,
+                                                "jobs": jobs}))
+    moved = continue_relaxations(camp)
+    assert sorted(moved) == ["bader:bad", "gs:bad", "relax:bad", "xas:bad:B0"]
+    assert not (res / "relax__bad.json").exists() and not (res / "gs__bad.npz").exists()
+    assert (camp / SUPERSEDED / "relax-k2x2x2" / "gs__bad.npz").exists()
+    part = json.loads((res / "relax__bad.partial.json").read_text())
+    assert part["positions"] == [[0.0, 0.0, 0.1]] and part["steps"] == 5
+    assert part["continued_from"] == {"kpts": [2, 2, 2], "steps": 5, "fmax_ev_per_a": 0.035,
+                                      "fmax_on_production_mesh_ev_per_a": 0.209, "production_kpts": [4, 4, 4]}
+    for sid in ("fine", "same"):
+        assert (res / f"relax__{sid}.json").exists() and (res / f"gs__{sid}.json").exists()
+    assert continue_relaxations(camp) == []      # done once: nothing left to move

@@ -121,6 +121,16 @@ def _pmg_structure(workdir: Path, sid: str):
 UNFINISHED_RELAXATION = "none (the relaxation did not finish; ideal positions)"
 
 
+def _continued_text(continued: dict | None) -> str:
+    """The relaxation text's note on a relaxation continued on the spectra's mesh after it had
+    converged on a coarser one (``campaign.continue_relaxations``)."""
+    if not continued:
+        return ""
+    return (f"; continued from a k {'x'.join(map(str, continued['kpts']))} relaxation "
+            f"({continued['steps']} steps, fmax {continued['fmax_ev_per_a']:.3f} eV/A there, "
+            f"{continued['fmax_on_production_mesh_ev_per_a']:.3f} eV/A on this mesh)")
+
+
 def _production_force_text(gs: dict, rel: dict) -> str:
     """The relaxation text's note on the residual force where the spectra are computed: the ground
     state on the production mesh records its max force (``fmax_ev_per_a``, eV/Å) since 2026-12-01;
@@ -317,6 +327,7 @@ def assemble(workdir: str | Path, out: str | Path, setups_dir: str | Path | None
                           + f"{rel['method']}; {rel['steps']} steps, "
                           f"final max force {rel['fmax_ev_per_a']:.3f} eV/A"
                           + ("" if rel["converged"] else " (step limit reached, not converged)")
+                          + _continued_text(rel.get("continued_from"))
                           + (_production_force_text(gs, rel) if v2 else ""))
         # ---- alignment
         c = corr.get(el, {}).get("value_ev", 0.0) if st.get("dks_ecut_correction") else 0.0

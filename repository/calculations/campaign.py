@@ -439,6 +439,54 @@ def supersede_stale_results(campaign: Path) -> list[str]:
     return moved
 
 
+def continue_relaxations(campaign: Path, fmax_ev_per_a: float | None = None) -> list[str]:
+    """Send back to the queue every relaxation that ran on another k mesh than its cell's spectra
+    and whose geometry fails the force target there, so it continues on the production mesh.
+
+    The production-mesh force is the ground state's (``gs:<sid>`` records ``fmax_ev_per_a`` since
+    2026-12-01); a cell without it is left alone until its ground state has run. For each cell moved:
+    the relaxation result and every ground state, spectrum and Bader result of the cell go to
+    ``SUPERSEDED/relax-k<mesh>/`` (the geometry will change, so they would be stale), and the
+    relaxation's ``.partial.json`` keeps its last positions with ``continued_from`` (the coarse
+    mesh, its steps and forces), from which the relax job resumes. ``fmax_ev_per_a`` defaults to the
+    plan's ``relax_fmax``. Returns the moved job ids. (First use: c-BN v_B, relaxed on 2x2x2 to
+    0.035 eV/A, had 0.209 eV/A on its 4x4x4 spectra mesh.)"""
+    campaign = Path(campaign)
+    plan = json.loads((campaign / "plan.json").read_text())
+    limit = float(plan["settings"]["relax_fmax"] if fmax_ev_per_a is None else fmax_ev_per_a)
+    results = campaign / "results"
+    moved: list[str] = []
+    for sid, meta in sorted(plan["structures"].items()):
+        rel_path, gs_path = results / f"relax__{sid}.json", results / f"gs__{sid}.json"
+        if not (rel_path.exists() and gs_path.exists()):
+            continue
+        rel, gs = json.loads(rel_path.read_text()), json.loads(gs_path.read_text())
+        if list(rel.get("kpts") or []) == list(meta["kpts"]) or gs.get("fmax_ev_per_a") is None \
+                or gs["fmax_ev_per_a"] <= limit:
+            continue
+        folder = campaign / SUPERSEDED / ("relax-k" + "x".join(map(str, rel["kpts"])))
+        partial = results / f"relax__{sid}.partial.json"
+        part = json.loads(partial.read_text()) if partial.exists() else {
+            "positions": rel["positions"], "steps": rel["steps"], "fmax_history": rel.get("fmax_history", []),
+            "scf_ladder_step": rel.get("scf_ladder_step", 0)}
+        part["positions"] = rel["positions"]
+        part["continued_from"] = {"kpts": rel["kpts"], "steps": rel["steps"],
+                                  "fmax_ev_per_a": rel["fmax_ev_per_a"],
+                                  "fmax_on_production_mesh_ev_per_a": gs["fmax_ev_per_a"],
+                                  "production_kpts": list(meta["kpts"])}
+        _move_result(rel_path, folder)
+        moved.append(f"relax:{sid}")
+        partial.write_text(json.dumps(part, indent=1))
+        for job in plan["jobs"]:
+            if job["sid"] != sid or job["kind"] == "relax" or job.get("conv"):
+                continue
+            path = results / (job["id"].replace(":", "__") + ".json")
+            if path.exists():
+                _move_result(path, folder)
+                moved.append(job["id"])
+    return moved
+
+
 def promote_checks(campaign: Path, sid: str, mesh: list[int]) -> list[str]:
     """Make the denser-mesh check results of cell ``sid`` its production results, after the plan's
     mesh for ``sid`` became ``mesh`` (run :func:`supersede_stale_results` first).

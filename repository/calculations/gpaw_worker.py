@@ -232,11 +232,13 @@ def run_relax(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
     x0 = atoms.get_positions().copy()
     scratch = scratch_dir(workdir)
     partial_path = job_file(workdir, job["id"], ".partial.json")
-    done_steps, history = 0, []
+    done_steps, history, continued = 0, [], None
     if partial_path.exists():
         part = json.loads(partial_path.read_text())
         atoms.set_positions(part["positions"])
         done_steps, history = int(part["steps"]), list(part.get("fmax_history", []))
+        # a relaxation finished on a coarser mesh, continued on this one (campaign.continue_relaxations)
+        continued = part.get("continued_from")
     spin = meta["spin_polarized"]
     start = int(json.loads(partial_path.read_text()).get("scf_ladder_step", 0)) \
         if partial_path.exists() else 0
@@ -257,7 +259,7 @@ def run_relax(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
         atomic_write_json(partial_path, {
             "positions": atoms.get_positions().tolist(), "steps": done_steps + opt.nsteps,
             "fmax_ev_per_a": fm, "fmax_history": history, "scf_ladder_step": state["step"],
-            "energy_ev": float(atoms.get_potential_energy())})
+            "energy_ev": float(atoms.get_potential_energy()), "kpts": list(kpts), "continued_from": continued})
 
     converged, how, note = False, "", ""
     steps_left = max(0, int(st["relax_steps"]) - done_steps)
@@ -294,7 +296,7 @@ def run_relax(workdir: Path, job: dict, plan: dict, setups: str | None) -> dict:
             "steps": total_steps, "fmax_ev_per_a": fmax, "fmax_history": history,
             "max_displacement_a": float(disp.max()),
             "energy_ev": float(atoms.get_potential_energy()), "kpts": list(kpts),
-            "scf_ladder_step": state["step"], "smearing_ev": s_final["smearing_ev"],
+            "scf_ladder_step": state["step"], "smearing_ev": s_final["smearing_ev"], "continued_from": continued,
             "method": f"{how} {st['xc']}, k {'x'.join(map(str, kpts))} (Gamma-centred), BFGS "
                       f"(maxstep 0.1 A) to fmax {st['relax_fmax']} eV/A (max {st['relax_steps']} "
                       f"steps), cell fixed, Fermi-Dirac {s_final['smearing_ev']} eV" + note}
