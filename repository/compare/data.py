@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import UsageError
 from .dos_features import FEATURES as DOS_FEATURES
-from .grouped import GROUP_BY
 from .dos_features import dos_features
+from .grouped import GROUP_BY
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -84,9 +84,10 @@ def _chunks(values: Sequence[int]):
 def _group_of(row: dict[str, Any], group_by: str):
     """The fold group of one overview row: its structure id, or its host's (its own for a cell
     without a defect, or when the host is not recorded)."""
-    if group_by == "host" and row.get("host_structure_id") is not None:
-        return f"host {row['host_structure_id']}"
-    return _label_value(row["structure_id"]) if group_by == "structure" else f"host {row['structure_id']}"
+    if group_by == "structure":
+        return _label_value(row["structure_id"])
+    host = row.get("host_structure_id")
+    return f"host {row['structure_id'] if host is None else host}"
 
 
 def _overview_rows(engine: Engine, ids: list[int] | None) -> list[dict[str, Any]]:
