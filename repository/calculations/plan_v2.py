@@ -145,7 +145,12 @@ DENSE_PRIORITY = 1.5     # the monolayer and r-BN mesh checks: after round 1 (mo
 # 0.2-1.1 CPU-h against 0.7-3.3 CPU-h for a defect cell (relaxation, spin, four sites). In the
 # round-robin order the third structure of every polymorph came after >= 18.9 CPU-h of the
 # queue; with the variants ahead it comes after ~4 (``progress`` prints the outlook).
-VARIANT_ROUNDS_AHEAD = 0.95
+# 1.05 since 2026-12-01 08:30 UTC: round r's variants also run before round r - 1's defect ground
+# states and spectra (still after its relaxations, at r - 1.5). Measured at 106/430 jobs
+# (``progress`` on the plan built each way): 3 / 4 / 5 structures per polymorph after 3.5 / 9.1 /
+# 22.9 CPU-h of the queue instead of 4.9 / 18.9 / 32.7; every target defect in 3 hosts unchanged
+# at 50.4 CPU-h (in 1 host after 28.9 instead of 25.4).
+VARIANT_ROUNDS_AHEAD = 1.05
 # Depth after breadth (issue 15): the far site of a defect cell and the second site of a variant
 # are queued after the nearest sites of every round (priority + this), so that each structure's
 # first spectra come first. The grouped test labels defects only near the defect (2.8 Å), so a far
