@@ -51,7 +51,7 @@ def demo(
     for line in result.notes:  # "note: ..." on stderr, as `xasrepo embed` says it
         typer.echo(line, err=True)
     command, db_option = command_name(), f"--db {shlex.quote(database)}"
-    typer.echo(f"next       {command} query 'defect.kind = vacancy' {db_option}\n"
+    typer.echo(f"next       {command} query {shlex.quote(result.example_query)} {db_option}\n"
                f"           {command} explore {result.snapshots[0]['uid'] if result.snapshots else 'SNAPSHOT'} "
                f"-o explorer.html {db_option}")
 

@@ -55,6 +55,8 @@ class DemoResult:
     # the snapshots' notes (repository.analysis.create.selection_note: a database holding several
     # calculation sets), each once
     notes: list[str] = field(default_factory=list)
+    # a filter that finds spectra in this database (:func:`example_query`), for the "next" hint
+    example_query: str = "polarization = iso"
 
 
 def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = None,
@@ -90,7 +92,8 @@ def run_demo(out_dir: Path, data_dir: Path = BUNDLED_SET, *, db: str | None = No
         say(f"importing {plan.n_spectra} spectra")
         summary = import_calcset(engine, plan)
         result = DemoResult(database=db_module.describe(url), database_file=database_file, snapshot_dir=snapshots,
-                            plot_dir=plot_dir, import_status=summary.status, counts=catalog.count_rows(engine))
+                            plot_dir=plot_dir, import_status=summary.status, counts=catalog.count_rows(engine),
+                            example_query=example_query(engine))
         groups = _groups(engine)
         for (element, edge), n in groups.items():
             if n < MIN_SPECTRA_PER_GROUP:
@@ -131,6 +134,25 @@ def display_path(path: str | Path, cwd: str | Path | None = None) -> str:
         return str(absolute.relative_to(here))
     except ValueError:
         return str(absolute)
+
+
+# The defect kinds the demo's hint prefers, in order: a query that finds nothing teaches nothing, so
+# the hint names a kind the database holds (the growing v2 set had no vacancy spectra at first).
+EXAMPLE_DEFECT_KINDS = ("vacancy", "substitution", "antisite")
+
+
+def example_query(engine) -> str:
+    """A ``xasrepo query`` filter that matches spectra of this database: ``defect.kind = K`` for the
+    first kind of :data:`EXAMPLE_DEFECT_KINDS` present, else ``polymorph = "P"`` for the commonest
+    polymorph, else ``polarization = iso``."""
+    with engine.connect() as conn:
+        kinds = {k for (k,) in conn.execute(text("SELECT DISTINCT defect_kind FROM spectrum_overview"))}
+        for kind in EXAMPLE_DEFECT_KINDS:
+            if kind in kinds:
+                return f"defect.kind = {kind}"
+        row = conn.execute(text("SELECT polymorph FROM spectrum_overview WHERE polymorph IS NOT NULL "
+                                "GROUP BY polymorph ORDER BY COUNT(*) DESC, polymorph LIMIT 1")).first()
+    return f'polymorph = "{row[0]}"' if row else "polarization = iso"
 
 
 def _groups(engine) -> dict[tuple[str, str], int]:

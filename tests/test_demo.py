@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -106,7 +107,8 @@ def test_the_next_hint_names_the_command_as_the_user_can_run_it(tmp_path, small_
     monkeypatch.setattr(sys, "argv", [".venv/bin/xasrepo", "demo"])
     result = cli("demo", "--out", "d", "--data", small_set)
     assert result.exit_code == 0, result.output
-    assert "next       .venv/bin/xasrepo query 'defect.kind = vacancy' --db d/xasrepo.db\n" in result.stdout
+    # the synthetic set has no defect and no polymorph: the hint's filter is one that finds its spectra
+    assert "next       .venv/bin/xasrepo query 'polarization = iso' --db d/xasrepo.db\n" in result.stdout
     assert "           .venv/bin/xasrepo explore " in result.stdout
     assert command_name(str(script)) == ".venv/bin/xasrepo"  # an absolute argv[0] inside the cwd
     monkeypatch.chdir(script.parent)
@@ -116,6 +118,28 @@ def test_the_next_hint_names_the_command_as_the_user_can_run_it(tmp_path, small_
     assert command_name(str(script)) == "xasrepo"
     # not a console script (python -m cli.main, a test runner): the bare name
     assert command_name(str(tmp_path / "main.py")) == "xasrepo"
+
+
+def test_the_next_hint_queries_what_the_database_holds(tmp_path, bundled_bn_db, cli):
+    """The hint's filter finds spectra: a defect kind the database holds, else its commonest polymorph
+    (the v2 set had no vacancy spectra when it became the bundled set), else every isotropic one."""
+    import shutil
+
+    from repository import db
+    from repository.demo import example_query
+
+    url = str(tmp_path / "bn.db")
+    shutil.copy(bundled_bn_db, url)
+    hints = []
+    for change in (None, "SET kind = 'substitution' WHERE kind = 'vacancy'", "SET kind = 'interstitial'"):
+        with db.connected(url) as engine:
+            if change:      # without vacancies: the next kind the database holds; without any: a polymorph
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"UPDATE defect {change}")
+            hints.append(example_query(engine))
+        found = cli("query", hints[-1], "--db", url, "--format", "json")
+        assert found.exit_code == 0 and json.loads(found.stdout), (hints[-1], found.output)
+    assert hints == ["defect.kind = vacancy", "defect.kind = substitution", 'polymorph = "h-BN"']
 
 
 def test_the_demo_of_one_set_has_no_note_and_names_a_second_set_in_its_database(tmp_path, small_set, pca_only):
@@ -150,7 +174,7 @@ def test_display_path_is_relative_inside_the_current_directory_else_absolute(tmp
 @pytest.mark.slow
 def test_demo_reports_how_many_spectra_the_window_pads_and_by_how_much(tmp_path, pca_only):
     """The default B K window (184-201 eV) pads every monolayer spectrum (they end at 196.8-198.4 eV)
-    and two bulk h-BN ones at its end, and the spectra that start above 184 eV at its start: the demo
+    and two bulk h-BN ones at its end (v1, data/bn), and the spectra that start above 184 eV at its start: the demo
     says how many and the longest padding, checked here against the stored energies themselves."""
     import re
 
@@ -158,12 +182,14 @@ def test_demo_reports_how_many_spectra_the_window_pads_and_by_how_much(tmp_path,
 
     from repository import db
     from repository.analysis.project import query_from_database
-    from repository.calcset import BUNDLED_SET
     from repository.demo import run_demo
 
-    if not (BUNDLED_SET / "calcset.toml").exists():
-        pytest.skip("the bundled BN set (data/bn) is absent")
-    result = run_demo(tmp_path / "demo", BUNDLED_SET)
+    # v1 by name: its monolayer spectra end inside the window (v2's reach +20 eV), so both counts of
+    # the padding line are exercised
+    v1 = ROOT / "data" / "bn"
+    if not (v1 / "calcset.toml").exists():
+        pytest.skip("the v1 BN set (data/bn) is absent")
+    result = run_demo(tmp_path / "demo", v1)
     lines = {line.split(":")[0]: line for line in result.padding}
     assert len(result.padding) == len(lines)  # one line per element and edge, not per method
     with db.connected(str(result.database_file)) as engine:
