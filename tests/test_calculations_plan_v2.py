@@ -217,6 +217,32 @@ def test_the_remaining_cpu_estimate_uses_measured_analogues_and_guesses_nothing_
     assert est["unestimated"] == {"xas": 2}
 
 
+def test_superseded_results_on_the_current_mesh_still_time_their_family(tmp_path):
+    """A result moved aside because its geometry changed (a relaxation sent back) was computed with
+    the cell's current mesh: its CPU time still measures the job. One moved aside because its mesh
+    changed does not (w-BN C_N, 2026-12-01: without this the estimate fell from 104.9 to 86.6 CPU-h
+    when its spin-polarised spectra left results/)."""
+    from repository.calculations.campaign import SPIN_CPU_FACTOR, SUPERSEDED, estimate_remaining
+
+    structures = {"w_v": {"polymorph": "w-BN", "natoms": 31, "spin_polarized": True, "kpts": [6, 6, 6]},
+                  "w_p": {"polymorph": "w-BN", "natoms": 32, "spin_polarized": False, "kpts": [6, 6, 6]}}
+    jobs = [{"id": "xas:w_v:B0", "sid": "w_v", "kind": "xas"}, {"id": "xas:w_v:N9", "sid": "w_v", "kind": "xas"},
+            {"id": "xas:w_p:B0", "sid": "w_p", "kind": "xas"}]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": jobs, "structures": structures}))
+    (tmp_path / "results" / "xas__w_p__B0.json").write_text(json.dumps({"cpu_s": 1000.0, "kpts": [6, 6, 6]}))
+    before = estimate_remaining(tmp_path)["cpu_h"] * 3600
+    assert before == pytest.approx(2 * SPIN_CPU_FACTOR * 1000.0)    # no spin analogue: assumed
+    moved = tmp_path / SUPERSEDED / "relax-k2x2x2"
+    moved.mkdir(parents=True)
+    (moved / "xas__w_v__B0.json").write_text(json.dumps({"cpu_s": 6800.0, "kpts": [6, 6, 6]}))
+    other_mesh = tmp_path / SUPERSEDED / "k4x4x4"
+    other_mesh.mkdir()
+    (other_mesh / "xas__w_v__N9.json").write_text(json.dumps({"cpu_s": 100.0, "kpts": [4, 4, 4]}))
+    est = estimate_remaining(tmp_path)
+    assert est["cpu_h"] * 3600 == pytest.approx(2 * 6800.0) and est["assumed_spin_jobs"] == 0
+
+
 def test_wall_time_estimates_for_the_deadline_use_wall_not_cpu(tmp_path):
     """The runner's deadline check needs wall time (a niced job waits): per family the median
     ``wall_s``; spin-polarised without analogue SPIN_CPU_FACTOR times it; early results without a

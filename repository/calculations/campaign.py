@@ -117,23 +117,50 @@ def _job_family(job: dict, structures: dict) -> tuple[str, str, bool, bool]:
             bool(s.get("spin_polarized")))
 
 
-def _family_medians(campaign: Path, plan: dict, field: str) -> tuple[dict[tuple, float], list[dict]]:
-    """(median of ``field`` (``cpu_s`` or ``wall_s``) of the committed results per job family,
-    pending jobs).  Superseded results (other meshes) are not used."""
-    structures = plan["structures"]
-    measured: dict[tuple, list[float]] = {}
-    pending = []
-    for j in plan["jobs"]:
-        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
-        if not f.exists():
-            pending.append(j)
+def _superseded_on_the_same_mesh(campaign: Path, plan: dict) -> dict[str, list[dict]]:
+    """``{job id: [result, ...]}`` of the superseded results (``SUPERSEDED/*/``) computed with the
+    k mesh their cell has now: results moved aside because the geometry changed
+    (:func:`continue_relaxations`) or because forces were missing, not because of their settings,
+    so their timings still say what the job costs. (Why: when w-BN C_N's relaxation was sent back,
+    2026-12-01, its two spin-polarised spectra, 6,805 and 6,903 CPU-s, left ``results/``, and the
+    estimate fell from 104.9 to 86.6 CPU-h: the w-BN defect spectra were estimated at twice the
+    unpolarised ones again, which had already proved 2.3x too low.)"""
+    by_name = {j["id"].replace(":", "__") + ".json": j for j in plan["jobs"]}
+    out: dict[str, list[dict]] = {}
+    for f in sorted((campaign / SUPERSEDED).glob("*/*.json")):
+        job = by_name.get(f.name)
+        if job is None:
             continue
         try:
             r = json.loads(f.read_text())
         except ValueError:
             continue
-        if field in r and "cpu_s" in r:   # wall_s alone marks the early results without a CPU timer
-            measured.setdefault(_job_family(j, structures), []).append(float(r[field]))
+        if list(r.get("kpts") or []) == list(plan["structures"][job["sid"]]["kpts"]):
+            out.setdefault(job["id"], []).append(r)
+    return out
+
+
+def _family_medians(campaign: Path, plan: dict, field: str) -> tuple[dict[tuple, float], list[dict]]:
+    """(median of ``field`` (``cpu_s`` or ``wall_s``) of the committed results per job family,
+    pending jobs). Superseded results count only where they used the cell's current k mesh
+    (:func:`_superseded_on_the_same_mesh`); those of other meshes are not used."""
+    structures = plan["structures"]
+    measured: dict[tuple, list[float]] = {}
+    pending = []
+    earlier = _superseded_on_the_same_mesh(campaign, plan)
+    for j in plan["jobs"]:
+        f = campaign / "results" / (j["id"].replace(":", "__") + ".json")
+        runs = list(earlier.get(j["id"], []))
+        if not f.exists():
+            pending.append(j)
+        else:
+            try:
+                runs.append(json.loads(f.read_text()))
+            except ValueError:
+                pass
+        for r in runs:
+            if field in r and "cpu_s" in r:   # wall_s alone marks the early results without a CPU timer
+                measured.setdefault(_job_family(j, structures), []).append(float(r[field]))
     return {k: statistics.median(v) for k, v in measured.items()}, pending
 
 
@@ -154,7 +181,8 @@ def estimate_remaining(campaign: Path) -> dict:
     non-spin-polarised family has timings, a spin-polarised job counts :data:`SPIN_CPU_FACTOR` times
     that (an assumption until such a job has finished). Jobs with no finished analogue (e.g. the first
     job of a kind in a polymorph) are not guessed: they are counted in ``unestimated`` by kind.
-    Superseded results (other meshes) are not used. Returns ``{'cpu_h', 'estimated_jobs',
+    Superseded results count where they used the cell's current mesh (:func:`_family_medians`).
+    Returns ``{'cpu_h', 'estimated_jobs',
     'assumed_spin_jobs', 'unestimated': {kind: count}}``.
     """
     campaign = Path(campaign)
