@@ -139,11 +139,11 @@ def test_pristine_variants_run_before_the_defects_of_their_round(plan):
     for r in (1, 2, 3, 4):
         assert by_round[r]["variant"] and by_round[r]["defect"], r
         assert max(by_round[r]["variant"]) < min(by_round[r]["defect"]), r
-    # ... and, since 2026-12-01, before the defect spectra of the round before too (3 / 4 / 5
+    # ... and, since 2026-12-01, before the defect relaxations and spectra of the round before too (3 / 4 / 5
     # structures per polymorph after 3.5 / 9.1 / 22.9 CPU-h instead of 4.9 / 18.9 / 32.7), while
     # each round's variants still follow the round before's (breadth over polymorphs)
     round1_defect_xas = [j["priority"] for j in p["jobs"] if st[j["sid"]]["round"] == 1
-                         and st[j["sid"]]["defect"] and j["kind"] == "xas" and j["role"] == "nearest"]
+                         and st[j["sid"]]["defect"] and (j["kind"] == "relax" or j.get("role") == "nearest")]
     round2_variant_spectra = [j["priority"] for j in p["jobs"] if st[j["sid"]]["round"] == 2
                               and not st[j["sid"]]["defect"] and j["kind"] != "bader"
                               and not j.get("conv") and j.get("role") not in ("far", "site2")
