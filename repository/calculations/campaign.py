@@ -140,10 +140,67 @@ def _superseded_on_the_same_mesh(campaign: Path, plan: dict) -> dict[str, list[d
     return out
 
 
+# Job kinds whose cost grows with the irreducible k points: the DFT runs. (Bader is post-processing
+# of a density on a grid: no k points.)
+K_SCALED_KINDS = ("gs", "gse", "xas", "relax", "dks")
+_IBZ_CACHE: dict[tuple, int | None] = {}
+
+
+def irreducible_kpoints(campaign: Path, job: dict, structures: dict) -> int | None:
+    """Number of irreducible k points of ``job``'s run: the Γ-centred mesh of the job (``kpts``, else
+    its cell's), reduced by the point symmetry of the cell (relaxed positions when the relaxation is
+    committed) with the absorber of a spectrum job (``absorber``) and each magnetic moment as its own
+    species, and by time reversal (spglib ``get_ir_reciprocal_mesh``, symprec 1e-3 Å). ``None`` for
+    a kind that does not scale with k (:data:`K_SCALED_KINDS`), or when spglib, the mesh or the
+    structure file is missing.
+
+    Why: CPU time per job grows with this number, and a job family (kind, polymorph, size, spin)
+    mixes cells of very different symmetry: a thermal snapshot has none, so its 4x4x4 c-BN mesh
+    keeps 36 k points against 8 for the pristine cell, and its spectrum took ~4.5x the pristine
+    one's 423 CPU-s (2026-12-01), which the plain family median had put at 1x. Checked against GPAW's
+    own count (``n_ibz_kpoints`` of the v2 spectra): equal for 22 of 23, the exception a
+    spin-polarised monolayer C_B site (spglib 7, GPAW 10)."""
+    if job.get("kind") not in K_SCALED_KINDS:
+        return None
+    sid = job["sid"]
+    kpts = tuple(job.get("kpts") or structures[sid].get("kpts") or ())
+    if len(kpts) != 3:
+        return None
+    absorber = job.get("absorber") if job.get("kind") in ("xas", "dks") else None
+    relaxed = campaign / "results" / f"relax__{sid}.json"
+    key = (str(campaign), sid, kpts, absorber, relaxed.exists())
+    if key not in _IBZ_CACHE:
+        _IBZ_CACHE[key] = _count_irreducible(campaign / "structures" / f"{sid}.json", relaxed, kpts, absorber)
+    return _IBZ_CACHE[key]
+
+
+def _count_irreducible(path: Path, relaxed: Path, kpts: tuple, absorber: int | None) -> int | None:
+    try:
+        import numpy as np
+        import spglib
+    except ImportError:
+        return None
+    try:
+        cell = json.loads(path.read_text())
+        positions = json.loads(relaxed.read_text())["positions"] if relaxed.exists() else cell["positions"]
+    except (OSError, ValueError, KeyError):
+        return None
+    lattice = np.array(cell["cell"], dtype=float)
+    frac = np.linalg.solve(lattice.T, np.array(positions, dtype=float).T).T
+    species: dict[tuple, int] = {}
+    numbers = [species.setdefault((sym, float(m), i == absorber), len(species) + 1)
+               for i, (sym, m) in enumerate(zip(cell["symbols"], cell.get("magmoms") or [0.0] * len(positions)))]
+    mapping, _ = spglib.get_ir_reciprocal_mesh(list(kpts), (lattice, frac, numbers), is_shift=[0, 0, 0],
+                                               is_time_reversal=True, symprec=1e-3)
+    return int(len(np.unique(mapping)))
+
+
 def _family_medians(campaign: Path, plan: dict, field: str) -> tuple[dict[tuple, float], list[dict]]:
     """(median of ``field`` (``cpu_s`` or ``wall_s``) of the committed results per job family,
-    pending jobs). Superseded results count only where they used the cell's current k mesh
-    (:func:`_superseded_on_the_same_mesh`); those of other meshes are not used."""
+    per irreducible k point where the kind scales with it (:func:`irreducible_kpoints`); pending
+    jobs). :func:`_job_estimate` turns it back into seconds for one job. Superseded results count
+    only where they used the cell's current k mesh (:func:`_superseded_on_the_same_mesh`); those of
+    other meshes are not used."""
     structures = plan["structures"]
     measured: dict[tuple, list[float]] = {}
     pending = []
@@ -160,8 +217,19 @@ def _family_medians(campaign: Path, plan: dict, field: str) -> tuple[dict[tuple,
                 pass
         for r in runs:
             if field in r and "cpu_s" in r:   # wall_s alone marks the early results without a CPU timer
-                measured.setdefault(_job_family(j, structures), []).append(float(r[field]))
+                n_k = r.get("n_ibz_kpoints") or irreducible_kpoints(campaign, j, structures) or 1
+                measured.setdefault(_job_family(j, structures), []).append(float(r[field]) / n_k)
     return {k: statistics.median(v) for k, v in measured.items()}, pending
+
+
+def _job_estimate(campaign: Path, job: dict, structures: dict,
+                  median: dict[tuple, float]) -> tuple[float | None, bool]:
+    """(seconds, assumed from the unpolarised family) of one pending job: its family's median per
+    irreducible k point (:func:`_family_medians`) times the job's own count; ``None`` if no analogue."""
+    per_k, assumed = _family_estimate(_job_family(job, structures), median)
+    if per_k is None:
+        return None, False
+    return per_k * (irreducible_kpoints(campaign, job, structures) or 1), assumed
 
 
 def _family_estimate(fam: tuple, median: dict[tuple, float]) -> tuple[float | None, bool]:
@@ -192,7 +260,7 @@ def estimate_remaining(campaign: Path) -> dict:
     unestimated: dict[str, int] = {}
     for j in pending:
         fam = _job_family(j, plan["structures"])
-        est, from_unpolarised = _family_estimate(fam, median)
+        est, from_unpolarised = _job_estimate(campaign, j, plan["structures"], median)
         if est is None:
             unestimated[fam[0]] = unestimated.get(fam[0], 0) + 1
             continue
@@ -253,7 +321,7 @@ def estimate_wall_s(campaign: Path, scratch: Path | None = None) -> dict[str, fl
     out = {}
     for j in pending:
         fam = _job_family(j, plan["structures"])
-        est, _ = _family_estimate(fam, median)
+        est, _ = _job_estimate(campaign, j, plan["structures"], median)
         if est is None:
             # no analogue: the longest finished job of its kind and cell size class (any polymorph),
             # doubled when spin-polarised, so that a job that likely cannot finish does not start
@@ -356,7 +424,7 @@ def _outlook(campaign: Path, groups: dict[str, str], targets: tuple[str, ...] | 
 
     out, cpu_s, unknown, now = [], 0.0, 0, level()
     for j in sorted(pending, key=queue_order):
-        est, _ = _family_estimate(_job_family(j, plan["structures"]), median)
+        est, _ = _job_estimate(campaign, j, plan["structures"], median)
         cpu_s += est or 0.0
         unknown += est is None
         if j["kind"] == "xas" and j["sid"] in groups:
