@@ -244,8 +244,9 @@ def _family_estimate(fam: tuple, median: dict[tuple, float]) -> tuple[float | No
 def estimate_remaining(campaign: Path) -> dict:
     """CPU hours the pending jobs of the v2 plan will take, from the campaign's own measured timings.
 
-    Each pending job takes the median CPU time (``cpu_s`` of the committed results) of the finished
-    jobs of its family (:func:`_job_family`: kind, polymorph, cell size class, spin). Where only the
+    Each pending job takes the median CPU time per irreducible k point (``cpu_s`` of the committed
+    results) of the finished jobs of its family (:func:`_job_family`: kind, polymorph, cell size
+    class, spin) times its own count (:func:`irreducible_kpoints`). Where only the
     non-spin-polarised family has timings, a spin-polarised job counts :data:`SPIN_CPU_FACTOR` times
     that (an assumption until such a job has finished). Jobs with no finished analogue (e.g. the first
     job of a kind in a polymorph) are not guessed: they are counted in ``unestimated`` by kind.
@@ -296,8 +297,9 @@ def _longest_of_kind(campaign: Path, plan: dict) -> dict[tuple[str, bool], float
 
 def estimate_wall_s(campaign: Path, scratch: Path | None = None) -> dict[str, float]:
     """Expected wall-clock seconds of each pending job of the v2 plan that has a measured analogue:
-    the median ``wall_s`` of the finished jobs of its family (:func:`_job_family`; spin-polarised
-    without a finished analogue: :data:`SPIN_CPU_FACTOR` times the unpolarised one).
+    the median ``wall_s`` per irreducible k point of the finished jobs of its family
+    (:func:`_job_family`; spin-polarised without a finished analogue: :data:`SPIN_CPU_FACTOR` times
+    the unpolarised one) times the job's own count (:func:`irreducible_kpoints`).
 
     A job without such an analogue is expected to take as long as the longest finished job of its
     kind and cell size class in any polymorph (x :data:`SPIN_CPU_FACTOR` when spin-polarised): an
