@@ -490,7 +490,7 @@ def progress(campaign: Path) -> str:
             for a in hosts) + " of the queue")
     missing = ", ".join(f"{n} {k}" for k, n in sorted(est["unestimated"].items())) or "none"
     lines.append(f"remaining: {est['cpu_h']:.1f} CPU-h for {est['estimated_jobs']} pending jobs with a measured "
-                 f"analogue (median CPU of finished jobs of the same kind, polymorph, cell size and spin; "
+                 f"analogue (median CPU per irreducible k point of finished jobs of the same kind, polymorph, cell size and spin, times the job's own count; "
                  f"{est['assumed_spin_jobs']} of them spin-polarised, counted x{SPIN_CPU_FACTOR:g} their "
                  f"unpolarised analogue); no analogue yet, not estimated: {missing}")
     return "\n".join(lines)
