@@ -8,6 +8,8 @@ commit    Bader charges for new ground states, assemble data/bn-v2, git-commit r
 progress  done/total jobs and CPU hours of the v2 campaign, per round and kind
 mesh-rms  REF OTHER [OTHER...]: the k-mesh criterion (RMS of max-normalised spectra, best shift)
           between committed results of the v2 campaign; ``--fwhm0 0.5,1.5`` near-edge FWHMs
+distances the same criterion between each polymorph's pristine spectra and its variants and the
+          other polymorphs (Markdown table; docs/bn-calculations.md "How far apart")
 
 v1 (the Γ-point set in data/bn):
 
@@ -99,7 +101,8 @@ def preflight(python: str, setups: Path) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m repository.calculations", description=__doc__)
     ap.add_argument("command", choices=["setups", "plan", "run", "assemble", "status", "docs",
-                                        "plan-v2", "campaign", "commit", "progress", "mesh-rms"])
+                                        "plan-v2", "campaign", "commit", "progress", "mesh-rms",
+                                        "distances"])
     ap.add_argument("jobs", nargs="*", help="mesh-rms: job ids (results in --campaign/results, or FOLDER/JOB for another folder of --campaign), reference first")
     ap.add_argument("--fwhm0", default=None, help="mesh-rms: comma-separated near-edge FWHMs, eV (default: the set's)")
     ap.add_argument("--campaign", default=str(CAMPAIGN))
@@ -143,6 +146,10 @@ def main(argv=None) -> int:
                 rms, shift = mesh_rms(a.campaign, a.jobs[0], other, fwhm)
                 print(f"{a.jobs[0]} vs {other}: near-edge FWHM {fwhm or 'as the set'} eV: "
                       f"RMS {rms:.3f}, shift {shift:+.2f} eV")
+    elif a.command == "distances":
+        from .report import distances_table, spectral_distances
+
+        print(distances_table(spectral_distances(a.campaign)))
     elif a.command == "plan-v2":
         from .plan_v2 import build_plan_v2
 

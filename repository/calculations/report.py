@@ -92,6 +92,66 @@ def mesh_rms(campaign: str | Path, ref_id: str, other_id: str, fwhm0_ev: float |
     return best
 
 
+# The set's own resolution, what the k-mesh checks accept (tests/test_bn_data.py MESH_RMS_TOL: the
+# smallest distance between neighbouring classes that the outside audit measured inside v1)
+MESH_RMS_TOL = {"B": 0.051, "N": 0.070}
+
+
+def spectral_distances(campaign: str | Path) -> list[dict]:
+    """How far apart the v2 spectra are, in the k-mesh criterion (:func:`mesh_rms`: best-shift RMS
+    of max-normalised iso spectra, onset to +20 eV): each polymorph's pristine first B and N site
+    against (a) the same site of each of its variants (strain, thermal snapshot, stacking) and
+    (b) the pristine first site of every other polymorph. Only committed results count.
+
+    Returns rows ``{'edge', 'kind' ('variant' | 'polymorph'), 'reference', 'other', 'rms',
+    'shift_ev', 'tolerance'}``, ``tolerance`` the edge's :data:`MESH_RMS_TOL`; a shift at the
+    search limit (±:data:`MESH_SHIFT_SEARCH_EV`) means the onsets differ by more, and the RMS is
+    then that of the limit, not the smallest over all shifts. Why it matters: a
+    grouped score can only separate classes whose spectra lie further apart than the set's own
+    settings move them; where a variant lies as far from its pristine cell as another polymorph
+    does, or two polymorphs lie within the tolerance, a map cannot be expected to tell them apart."""
+    campaign = Path(campaign)
+    plan = _rjson(campaign / "plan.json")
+    results = campaign / "results"
+    first: dict[tuple[str, str], str] = {}        # (sid, element) -> job id of its first site
+    for j in plan["jobs"]:
+        if j["kind"] == "xas" and not j.get("conv") and (results / (j["id"].replace(":", "__") + ".json")).exists():
+            first.setdefault((j["sid"], j["element"]), j["id"])
+    structures = plan["structures"]
+    rows = []
+    for element in ("B", "N"):
+        pristine = {m["polymorph"]: sid for sid, m in structures.items()
+                    if m["variant"] == "pristine" and not m.get("defect") and (sid, element) in first}
+        for poly, ref in sorted(pristine.items()):
+            site = first[ref, element].rsplit(":", 1)[1]
+            for sid, m in sorted(structures.items()):
+                same_site = f"xas:{sid}:{site}"
+                if (m["polymorph"] == poly and sid != ref and not m.get("defect")
+                        and m["variant"] not in ("pristine",) and "cell-size" not in m["variant"]
+                        and (results / (same_site.replace(":", "__") + ".json")).exists()):
+                    rms, shift = mesh_rms(campaign, first[ref, element], same_site)
+                    rows.append({"edge": f"{element} K", "kind": "variant", "reference": ref, "other": sid,
+                                 "rms": rms, "shift_ev": shift, "tolerance": MESH_RMS_TOL[element]})
+            for other_poly, other in sorted(pristine.items()):
+                if other_poly > poly:
+                    rms, shift = mesh_rms(campaign, first[ref, element], first[other, element])
+                    rows.append({"edge": f"{element} K", "kind": "polymorph", "reference": ref, "other": other,
+                                 "rms": rms, "shift_ev": shift, "tolerance": MESH_RMS_TOL[element]})
+    return rows
+
+
+def distances_table(rows: list[dict]) -> str:
+    """:func:`spectral_distances` as a Markdown table."""
+    lines = ["| edge | reference | other | kind | RMS | best shift (eV) | k-mesh tolerance |",
+             "|---|---|---|---|---|---|---|"]
+    def shift(value: float) -> str:
+        return f"{value:+.2f}" + (" (search limit)" if abs(value) >= MESH_SHIFT_SEARCH_EV - 1e-9 else "")
+
+    lines += [f"| {r['edge']} | {r['reference']} | {r['other']} | {r['kind']} | {r['rms']:.3f} | "
+              f"{shift(r['shift_ev'])} | {r['tolerance']:.3f} |" for r in rows]
+    return "\n".join(lines)
+
+
 def summary(workdir: str | Path) -> str:
     workdir = Path(workdir)
     plan = _rjson(workdir / "plan.json")
